@@ -1,0 +1,309 @@
+//! The memlock-run preload shim: locks the memory of the process it is loaded into.
+//!
+//! execve(2) drops every memory lock and the MCL_FUTURE setting, so `memlock-run` cannot
+//! lock memory for the program it starts. It puts this library in `LD_PRELOAD` instead,
+//! with its settings in `MEMLOCK_RUN_*` variables (see the `memlock-run-protocol` crate),
+//! and the ELF constructor below does the work inside the new image, before the
+//! program's own constructors and `main`:
+//!
+//! 1. read the settings from the environment glibc passes to `.init_array` functions;
+//! 2. set the default thread stack size, if asked;
+//! 3. grow the main thread's stack by the pre-fault size (before locking, so that the
+//!    growth is checked against RLIMIT_STACK here rather than failing as a SIGSEGV);
+//! 4. mlockall(2), which populates everything it locks unless MCL_ONFAULT is set;
+//! 5. populate the pre-faulted stack where mlockall did not;
+//! 6. check with the kernel (VmLck) that the lock took: sanitizer runtimes intercept
+//!    mlockall and return 0 without locking.
+//!
+//! On failure it writes one line to stderr and, unless told to warn, exits with 125 so
+//! that nothing runs unlocked.
+//!
+//! This is guest code in someone else's process: `no_std`, no allocation, no panics
+//! (build.rs turns any surviving panic path into a link error), nothing on stdout, and
+//! only libc calls.
+#![no_std]
+
+mod environ;
+mod line;
+mod procfs;
+mod stack;
+
+use core::ffi::{c_char, c_int};
+
+use line::Line;
+use memlock_run_protocol::{Config, LockFlags, OnFailure, FAILURE_EXIT_STATUS};
+
+/// glibc calls `.init_array` functions with `(argc, argv, envp)`.
+type InitFn = extern "C" fn(c_int, *const *const c_char, *const *const c_char);
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: InitFn = memlock_run_init;
+
+extern "C" fn memlock_run_init(
+    argc: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) {
+    // SAFETY: glibc passes the process's own argv and envp, NUL-terminated arrays of
+    // NUL-terminated strings that live for the whole process.
+    let process = unsafe { Process::new(argc, argv, envp) };
+    let started = monotonic_ns();
+
+    let mut config = Config::default();
+    let mut bad = None;
+    for entry in process.env() {
+        if let Some((name, value)) = memlock_run_protocol::split_entry(entry) {
+            if let Err(err) = config.apply(name, value) {
+                bad = Some(err);
+            }
+        }
+    }
+    if !config.inherit {
+        environ::remove_shim();
+    }
+    if let Some(bad) = bad {
+        let mut line = process.failure_line();
+        line.push("invalid ")
+            .push(bad.name)
+            .push("='")
+            .push_bytes(bad.value);
+        line.push("' in its environment; these variables belong to memlock-run: start the program with memlock-run");
+        return fail(config.on_failure, &mut line);
+    }
+
+    if config.thread_stack != 0 {
+        if let Err(errno) = set_default_thread_stack(config.thread_stack) {
+            let mut line = process.failure_line();
+            line.push("cannot set the default thread stack size to ")
+                .push_size(config.thread_stack);
+            line.push(": pthread_setattr_default_np failed with ")
+                .push_errno(errno);
+            return fail(config.on_failure, &mut line);
+        }
+    }
+
+    let mut prefault = None;
+    if config.prefault != 0 {
+        match stack::grow(config.prefault) {
+            Ok(range) => prefault = Some(range),
+            Err(why) => {
+                let mut line = process.failure_line();
+                line.push("cannot pre-fault ")
+                    .push_size(config.prefault)
+                    .push(" of stack: ");
+                why.describe(&mut line);
+                return fail(config.on_failure, &mut line);
+            }
+        }
+    }
+
+    // SAFETY: mlockall has no memory-safety preconditions.
+    if unsafe { libc::mlockall(mcl_bits(config.flags)) } != 0 {
+        let errno = errno();
+        let mut line = process.failure_line();
+        line.push("mlockall(")
+            .push(config.flags.describe())
+            .push(") failed with ")
+            .push_errno(errno);
+        let status = procfs::Status::read();
+        push_limit_facts(&mut line, status.ok().map(|s| s.vm_size));
+        return fail(config.on_failure, &mut line);
+    }
+
+    if let Some(range) = prefault {
+        if let Err(errno) = stack::populate(range, config.flags) {
+            let mut line = process.failure_line();
+            line.push("cannot populate ")
+                .push_size(range.len() as u64)
+                .push(" of pre-faulted stack: ");
+            line.push_errno(errno);
+            push_limit_facts(&mut line, None);
+            return fail(config.on_failure, &mut line);
+        }
+    }
+
+    // The kernel's word on what is locked. A runtime that intercepts mlockall (ASan,
+    // TSan, MSan do, to avoid locking terabytes of shadow memory) returns 0 and locks
+    // nothing, so success alone proves nothing.
+    let status = match procfs::Status::read() {
+        Ok(status) => status,
+        Err(errno) => {
+            let mut line = process.failure_line();
+            line.push("cannot verify the lock: reading /proc/self/status failed with ")
+                .push_errno(errno);
+            line.push("; mount /proc in this environment");
+            return fail(config.on_failure, &mut line);
+        }
+    };
+    if status.vm_lck == 0 {
+        let mut line = process.failure_line();
+        line.push("mlockall(")
+            .push(config.flags.describe())
+            .push(") returned success but VmLck is 0 kB: ");
+        line.push("something in this process intercepts mlockall, such as a sanitizer runtime (ASan, TSan and MSan ignore it); ");
+        line.push("lock an uninstrumented build");
+        return fail(config.on_failure, &mut line);
+    }
+
+    if config.verbose {
+        let mut line = process.report_line();
+        line.push("locked ").push(config.flags.describe());
+        line.push(": VmLck ").push_size(status.vm_lck);
+        line.push(", VmRSS ").push_size(status.vm_rss);
+        line.push(", VmSize ").push_size(status.vm_size);
+        if let Some(range) = prefault {
+            line.push(", stack pre-faulted ")
+                .push_size(range.len() as u64);
+        }
+        if config.thread_stack != 0 {
+            line.push(", thread stacks ").push_size(config.thread_stack);
+        }
+        line.push(", in ")
+            .push_millis(monotonic_ns().saturating_sub(started));
+        line.emit();
+    }
+}
+
+/// What the constructor knows of the process it runs in, for its messages.
+struct Process {
+    argv0: &'static [u8],
+    envp: *const *const c_char,
+}
+
+impl Process {
+    /// # Safety
+    /// `argv` and `envp` must be the process's NUL-terminated vectors (or null).
+    unsafe fn new(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) -> Self {
+        let argv0 = if argc > 0 && !argv.is_null() && !(*argv).is_null() {
+            core::ffi::CStr::from_ptr(*argv).to_bytes()
+        } else {
+            b"?"
+        };
+        Process { argv0, envp }
+    }
+
+    fn env(&self) -> environ::Entries {
+        // SAFETY: see `new`.
+        unsafe { environ::Entries::new(self.envp) }
+    }
+
+    /// `memlock-run: PROGRAM (pid N): `
+    fn report_line(&self) -> Line {
+        let mut line = Line::new();
+        line.push("memlock-run: ")
+            .push_bytes(self.argv0)
+            .push(" (pid ");
+        // SAFETY: getpid cannot fail.
+        line.push_u64(unsafe { libc::getpid() } as u64).push("): ");
+        line
+    }
+
+    fn failure_line(&self) -> Line {
+        let mut line = self.report_line();
+        line.push("cannot lock memory: ");
+        line
+    }
+}
+
+/// Ends a failure report: the remedy for `warn`, or `_exit(125)`.
+fn fail(on_failure: OnFailure, line: &mut Line) {
+    match on_failure {
+        OnFailure::Warn => {
+            line.push("; running unlocked (--on-failure warn)");
+            line.emit();
+        }
+        OnFailure::Exit => {
+            line.push("; exiting with status 125 so that nothing runs unlocked");
+            line.emit();
+            // SAFETY: _exit ends the process without running anything else of it.
+            unsafe { libc::_exit(c_int::from(FAILURE_EXIT_STATUS)) }
+        }
+    }
+}
+
+/// The limit in force, how much is mapped, and the remedies people can apply.
+fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } == 0 {
+        line.push("; RLIMIT_MEMLOCK is ");
+        if limit.rlim_cur == libc::RLIM_INFINITY {
+            line.push("unlimited");
+        } else {
+            line.push_size(limit.rlim_cur);
+        }
+    }
+    if let Some(mapped) = vm_size {
+        line.push(" and the process maps ").push_size(mapped);
+    }
+    line.push(
+        "; raise the limit (memlock-run --limit, LimitMEMLOCK= in a systemd unit, ulimit -l) ",
+    );
+    line.push("or grant CAP_IPC_LOCK (AmbientCapabilities=CAP_IPC_LOCK in a unit, or start memlock-run as root)");
+}
+
+fn mcl_bits(flags: LockFlags) -> c_int {
+    (if flags.current { libc::MCL_CURRENT } else { 0 })
+        | (if flags.future { libc::MCL_FUTURE } else { 0 })
+        | (if flags.onfault { libc::MCL_ONFAULT } else { 0 })
+}
+
+extern "C" {
+    // glibc 2.18; not in the libc crate.
+    fn pthread_getattr_default_np(attr: *mut libc::pthread_attr_t) -> c_int;
+    fn pthread_setattr_default_np(attr: *const libc::pthread_attr_t) -> c_int;
+}
+
+fn set_default_thread_stack(size: u64) -> Result<(), c_int> {
+    let size = usize::try_from(size).map_err(|_| libc::EINVAL)?;
+    // SAFETY: the attr is initialised by pthread_getattr_default_np before use and
+    // destroyed after; all pointers are to this local.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        let mut rc = pthread_getattr_default_np(&mut attr);
+        if rc != 0 {
+            return Err(rc);
+        }
+        rc = libc::pthread_attr_setstacksize(&mut attr, size);
+        if rc == 0 {
+            rc = pthread_setattr_default_np(&attr);
+        }
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 {
+            return Err(rc);
+        }
+    }
+    Ok(())
+}
+
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // build.rs links with `-z defs`, and this symbol is defined nowhere: if any panic
+    // path survives optimisation, the shim fails to link instead of shipping one.
+    extern "C" {
+        fn memlock_run_shim_must_not_panic() -> !;
+    }
+    // SAFETY: never reached at run time; the link fails if it is reachable at all.
+    unsafe { memlock_run_shim_must_not_panic() }
+}

@@ -1,0 +1,419 @@
+//! The contract between the `memlock-run` launcher and its preload shim.
+//!
+//! The launcher cannot lock memory for the program it starts (execve(2) drops every lock
+//! and MCL_FUTURE), so it hands its settings to the shim through the environment, and the
+//! shim applies them from its ELF constructor inside the new image. This crate is the one
+//! place where that hand-over is written down; both sides use it, so they cannot drift.
+//!
+//! # The protocol, version 1
+//!
+//! Every variable is optional; a missing one means its default. The launcher removes every
+//! inherited `MEMLOCK_RUN_*` variable before it writes its own, so a caller cannot smuggle
+//! settings past it.
+//!
+//! | variable                   | value                                   | default   |
+//! |----------------------------|-----------------------------------------|-----------|
+//! | `MEMLOCK_RUN_FLAGS`        | comma list of `current`, `future`, `onfault` | `current` |
+//! | `MEMLOCK_RUN_PREFAULT`     | bytes of main-thread stack to fault in and lock, decimal | `0` |
+//! | `MEMLOCK_RUN_THREAD_STACK` | default stack size for new threads, bytes, decimal (`0`: leave glibc's) | `0` |
+//! | `MEMLOCK_RUN_ON_FAILURE`   | `exit` (status 125) or `warn` (go on unlocked) | `exit` |
+//! | `MEMLOCK_RUN_VERBOSE`      | `1`: one report line on stderr, `0`: silent | `0` |
+//! | `MEMLOCK_RUN_INHERIT`      | `1`: programs this one execs are locked too; `0`: the shim removes itself from the environment | `1` |
+//!
+//! The shim itself is named in `LD_PRELOAD`, appended to whatever the user had there.
+//!
+//! This crate is `no_std` and allocation-free because the shim reads it before `main`,
+//! inside a process it does not own.
+#![no_std]
+#![deny(unsafe_code)]
+
+/// Prefix shared by every variable of the protocol.
+pub const PREFIX: &str = "MEMLOCK_RUN_";
+pub const FLAGS: &str = "MEMLOCK_RUN_FLAGS";
+pub const PREFAULT: &str = "MEMLOCK_RUN_PREFAULT";
+pub const THREAD_STACK: &str = "MEMLOCK_RUN_THREAD_STACK";
+pub const ON_FAILURE: &str = "MEMLOCK_RUN_ON_FAILURE";
+pub const VERBOSE: &str = "MEMLOCK_RUN_VERBOSE";
+pub const INHERIT: &str = "MEMLOCK_RUN_INHERIT";
+
+/// Every variable of the protocol, in the order the launcher writes them.
+pub const VARIABLES: [&str; 6] = [FLAGS, PREFAULT, THREAD_STACK, ON_FAILURE, VERBOSE, INHERIT];
+
+/// File name of the shim, as cargo builds it and as the packages install it.
+pub const SHIM_FILE_NAME: &str = "libmemlock_run_shim.so";
+
+/// Exit status of memlock-run's own failures, the shim's included (as `env`, `timeout`).
+pub const FAILURE_EXIT_STATUS: u8 = 125;
+
+/// mlockall(2) flags, as a set. Their numeric values differ between architectures
+/// (powerpc's MCL_ONFAULT is 0x8000), so the shim maps them with libc's constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockFlags {
+    pub current: bool,
+    pub future: bool,
+    pub onfault: bool,
+}
+
+impl LockFlags {
+    /// `MCL_CURRENT|MCL_FUTURE` style, as in the man page; for messages.
+    pub fn describe(self) -> &'static str {
+        match (self.current, self.future, self.onfault) {
+            (true, false, false) => "MCL_CURRENT",
+            (true, true, false) => "MCL_CURRENT|MCL_FUTURE",
+            (true, false, true) => "MCL_CURRENT|MCL_ONFAULT",
+            (true, true, true) => "MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT",
+            (false, true, false) => "MCL_FUTURE",
+            (false, true, true) => "MCL_FUTURE|MCL_ONFAULT",
+            (false, false, true) => "MCL_ONFAULT",
+            (false, false, false) => "0",
+        }
+    }
+
+    /// The protocol's spelling, `current,future,onfault`.
+    pub fn encode(self) -> &'static str {
+        match (self.current, self.future, self.onfault) {
+            (true, false, false) => "current",
+            (true, true, false) => "current,future",
+            (true, false, true) => "current,onfault",
+            (true, true, true) => "current,future,onfault",
+            (false, true, false) => "future",
+            (false, true, true) => "future,onfault",
+            (false, false, true) => "onfault",
+            (false, false, false) => "",
+        }
+    }
+
+    pub fn decode(value: &[u8]) -> Option<Self> {
+        let mut flags = LockFlags {
+            current: false,
+            future: false,
+            onfault: false,
+        };
+        for word in value.split(|&b| b == b',') {
+            match word {
+                b"current" => flags.current = true,
+                b"future" => flags.future = true,
+                b"onfault" => flags.onfault = true,
+                _ => return None,
+            }
+        }
+        // mlockall(2) rejects MCL_ONFAULT alone and an empty set with EINVAL.
+        if flags.current || flags.future {
+            Some(flags)
+        } else {
+            None
+        }
+    }
+}
+
+/// What the shim does when it cannot lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    /// One line on stderr, then `_exit(125)`: nothing runs unlocked.
+    Exit,
+    /// One line on stderr, then the program goes on unlocked.
+    Warn,
+}
+
+impl OnFailure {
+    pub fn encode(self) -> &'static str {
+        match self {
+            OnFailure::Exit => "exit",
+            OnFailure::Warn => "warn",
+        }
+    }
+
+    pub fn decode(value: &[u8]) -> Option<Self> {
+        match value {
+            b"exit" => Some(OnFailure::Exit),
+            b"warn" => Some(OnFailure::Warn),
+            _ => None,
+        }
+    }
+}
+
+/// The shim's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub flags: LockFlags,
+    /// Bytes of the main thread's stack to fault in and lock; 0 for none.
+    pub prefault: u64,
+    /// Default stack size of threads created later; 0 to leave glibc's default.
+    pub thread_stack: u64,
+    pub on_failure: OnFailure,
+    pub verbose: bool,
+    pub inherit: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            flags: LockFlags {
+                current: true,
+                future: false,
+                onfault: false,
+            },
+            prefault: 0,
+            thread_stack: 0,
+            on_failure: OnFailure::Exit,
+            verbose: false,
+            inherit: true,
+        }
+    }
+}
+
+/// A protocol variable whose value does not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadVariable<'a> {
+    pub name: &'static str,
+    pub value: &'a [u8],
+}
+
+impl Config {
+    /// Applies one `NAME=VALUE` environment entry; entries outside the protocol are ignored.
+    pub fn apply<'a>(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), BadVariable<'a>> {
+        let Some(&known) = VARIABLES.iter().find(|v| v.as_bytes() == name) else {
+            return Ok(());
+        };
+        let bad = BadVariable { name: known, value };
+        match known {
+            FLAGS => self.flags = LockFlags::decode(value).ok_or(bad)?,
+            PREFAULT => self.prefault = decode_u64(value).ok_or(bad)?,
+            THREAD_STACK => self.thread_stack = decode_u64(value).ok_or(bad)?,
+            ON_FAILURE => self.on_failure = OnFailure::decode(value).ok_or(bad)?,
+            VERBOSE => self.verbose = decode_bool(value).ok_or(bad)?,
+            INHERIT => self.inherit = decode_bool(value).ok_or(bad)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Calls `set(name, value)` for every variable of the protocol, in [`VARIABLES`] order.
+    pub fn encode(&self, mut set: impl FnMut(&'static str, &str)) {
+        let mut buf = [0u8; 20];
+        set(FLAGS, self.flags.encode());
+        set(PREFAULT, encode_u64(self.prefault, &mut buf));
+        set(THREAD_STACK, encode_u64(self.thread_stack, &mut buf));
+        set(ON_FAILURE, self.on_failure.encode());
+        set(VERBOSE, if self.verbose { "1" } else { "0" });
+        set(INHERIT, if self.inherit { "1" } else { "0" });
+    }
+}
+
+/// Text this crate wrote itself, from ASCII digits and unit names only.
+///
+/// `core::str::from_utf8` is not inlined, and linking it into the shim drags in the
+/// unwinding parts of the prebuilt `core`; the unchecked form is inlined.
+#[allow(unsafe_code)]
+fn ascii(bytes: &[u8]) -> &str {
+    debug_assert!(bytes.is_ascii());
+    // SAFETY: every caller passes bytes this crate wrote from ASCII literals and digits.
+    unsafe { core::str::from_utf8_unchecked(bytes) }
+}
+
+/// Splits an `environ` entry into name and value at the first `=`.
+pub fn split_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eq = entry.iter().position(|&b| b == b'=')?;
+    Some((entry.get(..eq)?, entry.get(eq + 1..)?))
+}
+
+fn decode_bool(value: &[u8]) -> Option<bool> {
+    match value {
+        b"0" => Some(false),
+        b"1" => Some(true),
+        _ => None,
+    }
+}
+
+/// Plain decimal, no sign, no spaces, no overflow.
+pub fn decode_u64(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in value {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Writes `n` in decimal into `buf` and returns it as text.
+pub fn encode_u64(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    // u64::MAX has 20 digits, so the buffer always has room; written without indexing
+    // so that the shim has no panic path here.
+    let mut start = buf.len();
+    for (i, slot) in buf.iter_mut().enumerate().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+        start = i;
+        if n == 0 {
+            break;
+        }
+    }
+    ascii(buf.get(start..).unwrap_or(b"0"))
+}
+
+/// A byte count as people read it: `512 B`, `64 KiB`, `8 MiB`, `9.5 MiB`, `8.02 MiB`.
+///
+/// Powers of 1024, up to two decimals (truncated), so that 8 MiB and 8.02 MiB differ. The shim's report, its errors and
+/// the launcher's messages all use it, so the same quantity always reads the same.
+pub struct SizeText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl SizeText {
+    pub fn new(bytes: u64) -> Self {
+        const UNITS: [(&str, u32); 4] = [(" TiB", 40), (" GiB", 30), (" MiB", 20), (" KiB", 10)];
+        let mut text = SizeText {
+            buf: [0; 32],
+            len: 0,
+        };
+        let mut digits = [0u8; 20];
+        for (unit, shift) in UNITS {
+            if bytes >> shift == 0 {
+                continue;
+            }
+            let whole = bytes >> shift;
+            let hundredths = ((bytes - (whole << shift)) * 100) >> shift;
+            text.push(encode_u64(whole, &mut digits));
+            if hundredths != 0 {
+                text.push(if hundredths < 10 { ".0" } else { "." });
+                let trimmed = if hundredths % 10 == 0 {
+                    hundredths / 10
+                } else {
+                    hundredths
+                };
+                text.push(encode_u64(trimmed, &mut digits));
+            }
+            text.push(unit);
+            return text;
+        }
+        text.push(encode_u64(bytes, &mut digits));
+        text.push(" B");
+        text
+    }
+
+    fn push(&mut self, s: &str) {
+        for &b in s.as_bytes() {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        ascii(self.buf.get(..self.len).unwrap_or(b"?"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_then_decode_is_identity() {
+        let config = Config {
+            flags: LockFlags {
+                current: true,
+                future: true,
+                onfault: true,
+            },
+            prefault: 8 << 20,
+            thread_stack: 256 << 10,
+            on_failure: OnFailure::Warn,
+            verbose: true,
+            inherit: false,
+        };
+        let mut decoded = Config::default();
+        let mut seen = 0;
+        config.encode(|name, value| {
+            seen += 1;
+            decoded.apply(name.as_bytes(), value.as_bytes()).unwrap();
+        });
+        assert_eq!(seen, VARIABLES.len());
+        assert_eq!(decoded, config);
+    }
+
+    #[test]
+    fn every_flag_set_round_trips() {
+        for bits in 0u32..8 {
+            let flags = LockFlags {
+                current: bits & 1 != 0,
+                future: bits & 2 != 0,
+                onfault: bits & 4 != 0,
+            };
+            let valid = flags.current || flags.future;
+            assert_eq!(
+                LockFlags::decode(flags.encode().as_bytes()),
+                valid.then_some(flags)
+            );
+            assert_eq!(
+                flags.describe().matches("MCL_").count(),
+                bits.count_ones() as usize
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let mut config = Config::default();
+        for (name, value) in [
+            (FLAGS, "current,sometimes"),
+            (FLAGS, "onfault"),
+            (PREFAULT, "8M"),
+            (PREFAULT, "18446744073709551616"),
+            (ON_FAILURE, "ignore"),
+            (VERBOSE, "yes"),
+        ] {
+            let err = config.apply(name.as_bytes(), value.as_bytes()).unwrap_err();
+            assert_eq!(err.name, name);
+            assert_eq!(err.value, value.as_bytes());
+        }
+        assert_eq!(
+            config,
+            Config::default(),
+            "a rejected value must not change the config"
+        );
+    }
+
+    #[test]
+    fn unrelated_variables_are_ignored() {
+        let mut config = Config::default();
+        config.apply(b"MEMLOCK_RUN_FUTURE_THING", b"?").unwrap();
+        config.apply(b"PATH", b"/bin").unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        for (bytes, text) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (4096, "4 KiB"),
+            (8 << 20, "8 MiB"),
+            ((9 << 20) + (512 << 10), "9.5 MiB"),
+            ((1 << 30) + 1, "1 GiB"),
+            ((8 << 20) + (20 << 10), "8.01 MiB"),
+            ((8 << 20) + (100 << 10), "8.09 MiB"),
+            (u64::MAX, "16777215.99 TiB"),
+        ] {
+            assert_eq!(SizeText::new(bytes).as_str(), text);
+        }
+    }
+
+    #[test]
+    fn decimal() {
+        let mut buf = [0u8; 20];
+        assert_eq!(encode_u64(0, &mut buf), "0");
+        assert_eq!(encode_u64(u64::MAX, &mut buf), "18446744073709551615");
+        assert_eq!(decode_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(decode_u64(b""), None);
+        assert_eq!(decode_u64(b"-1"), None);
+        assert_eq!(split_entry(b"A=b=c"), Some((&b"A"[..], &b"b=c"[..])));
+    }
+}
