@@ -21,7 +21,8 @@
 //! This is guest code in someone else's process: `no_std`, no allocation, no panics
 //! (build.rs turns any surviving panic path into a link error), nothing on stdout, and
 //! only libc calls.
-#![no_std]
+// `cargo clippy --all-targets` also builds a test harness, which brings std's panic handler.
+#![cfg_attr(not(test), no_std)]
 
 mod environ;
 mod line;
@@ -32,6 +33,11 @@ use core::ffi::{c_char, c_int};
 
 use line::Line;
 use memlock_run_protocol::{Config, LockFlags, OnFailure, FAILURE_EXIT_STATUS};
+
+// The libc crate links libc itself only without its `std` feature, and cargo unifies that
+// feature with the launcher's when both are built together: name libc here.
+#[link(name = "c")]
+extern "C" {}
 
 /// glibc calls `.init_array` functions with `(argc, argv, envp)`.
 type InitFn = extern "C" fn(c_int, *const *const c_char, *const *const c_char);
@@ -297,6 +303,7 @@ fn monotonic_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+#[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // build.rs links with `-z defs`, and this symbol is defined nowhere: if any panic

@@ -19,17 +19,14 @@ impl Status {
             vm_size: 0,
         };
         for_each_line(c"/proc/self/status", |line| {
-            let field = if let Some(rest) = line.strip_prefix(b"VmLck:") {
-                Some((&mut status.vm_lck, rest))
-            } else if let Some(rest) = line.strip_prefix(b"VmRSS:") {
-                Some((&mut status.vm_rss, rest))
-            } else if let Some(rest) = line.strip_prefix(b"VmSize:") {
-                Some((&mut status.vm_size, rest))
-            } else {
-                None
-            };
-            if let Some((slot, rest)) = field {
-                *slot = parse_kb(rest);
+            for (name, slot) in [
+                (&b"VmLck:"[..], &mut status.vm_lck),
+                (b"VmRSS:", &mut status.vm_rss),
+                (b"VmSize:", &mut status.vm_size),
+            ] {
+                if let Some(rest) = line.strip_prefix(name) {
+                    *slot = parse_kb(rest);
+                }
             }
         })?;
         Ok(status)

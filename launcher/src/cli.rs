@@ -1,0 +1,157 @@
+//! The command line. The doc comments here are the `--help` text and the man page.
+
+use std::ffi::OsString;
+
+use clap::{Parser, ValueEnum};
+
+use crate::size::{parse_limit, parse_size, Limit};
+
+const ABOUT: &str =
+    "Run a program with its memory locked in RAM (mlockall), without changing the program";
+
+const LONG_ABOUT: &str = "\
+Run a program with its memory locked in RAM (mlockall), without changing the program.
+
+Linux drops every memory lock, and MCL_FUTURE, on execve(2), so no launcher can lock memory \
+for the program it starts. memlock-run sets RLIMIT_MEMLOCK, keeps CAP_IPC_LOCK across exec \
+through the ambient capability set, puts its shim in LD_PRELOAD with its settings in the \
+environment, and execs COMMAND in place: same PID, same signals, COMMAND's own exit status. \
+The shim's constructor then calls mlockall(2) inside COMMAND before COMMAND's own code runs, \
+checks with the kernel that the lock took, and stops the program (status 125) if it did not.
+
+COMMAND must be a dynamically linked glibc program, or a #! script whose interpreter is one; \
+memlock-run refuses, before exec, the programs a preload cannot reach (static, musl, \
+set-user-ID or file-capability programs, another ELF class or machine).";
+
+const AFTER_HELP: &str = "\
+SIZE is a number of bytes with an optional suffix K, M, G or T (KiB, MiB, GiB, TiB): powers of 1024.
+
+Exit status: 125 if memlock-run (or its shim) fails, 126 if COMMAND cannot be executed, \
+127 if COMMAND is not found, otherwise COMMAND's own.
+
+Examples:
+  memlock-run --future --prefault 8M -- ./rt-app
+  memlock-run --limit 64M --user app:app -- /usr/bin/keystore --serve
+  memlock-run --dry-run --future -- python3 server.py";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "memlock-run",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Lock future mappings too (MCL_CURRENT|MCL_FUTURE)
+    ///
+    /// Memory COMMAND maps after it starts (heap growth, new mmaps, thread stacks) is locked
+    /// as it is mapped. Without --future only what is mapped at start is locked
+    /// (MCL_CURRENT). Under MCL_FUTURE a mapping that would pass RLIMIT_MEMLOCK fails:
+    /// malloc returns NULL, thread creation fails with EAGAIN, stack growth is a SIGSEGV.
+    #[arg(long)]
+    pub future: bool,
+
+    /// Lock pages as they are first touched (MCL_ONFAULT) instead of populating everything now
+    ///
+    /// Starts faster and keeps untouched memory out of RAM; the first touch of each page
+    /// still faults, after which it stays locked. Needs Linux 4.4.
+    #[arg(long)]
+    pub onfault: bool,
+
+    /// Fault in and lock SIZE of the main thread's stack before COMMAND's code runs
+    ///
+    /// So that stack growth up to SIZE never faults. The soft RLIMIT_STACK is raised to fit
+    /// (SIZE plus the stack already in use) when the hard limit allows; otherwise
+    /// memlock-run refuses. New threads keep the default stack size they would have had.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub prefault: Option<u64>,
+
+    /// RLIMIT_MEMLOCK for COMMAND [default: as high as allowed]
+    ///
+    /// Without --limit the soft limit is raised to the hard limit (to unlimited where
+    /// memlock-run may raise the hard limit, with CAP_SYS_RESOURCE). A SIZE above the hard
+    /// limit is an error unless COMMAND will hold CAP_IPC_LOCK, which mlockall is not bound
+    /// by the limit for.
+    #[arg(long, value_name = "SIZE|unlimited", value_parser = parse_limit)]
+    pub limit: Option<Limit>,
+
+    /// Run COMMAND as USER (root only), keeping CAP_IPC_LOCK and no other capability
+    ///
+    /// Sets the real, effective and saved user and group IDs and the supplementary groups
+    /// of USER (GROUP, when given, replaces its primary group), and HOME, USER, LOGNAME and
+    /// SHELL from its passwd entry. CAP_IPC_LOCK passes to COMMAND through the ambient set.
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// What the shim does when it cannot lock
+    ///
+    /// exit: one line on stderr, then exit status 125, so that nothing runs unlocked.
+    /// warn: one line on stderr, then COMMAND runs unlocked.
+    #[arg(long, value_enum, value_name = "ACTION", default_value_t = OnFailure::Exit)]
+    pub on_failure: OnFailure,
+
+    /// Lock COMMAND only, not the programs it executes
+    ///
+    /// By default the shim stays in the environment, so that programs COMMAND executes (a
+    /// wrapper script's `exec`, a shell's children) are locked too. With --no-inherit the
+    /// shim removes itself from the environment once it has locked COMMAND.
+    #[arg(long)]
+    pub no_inherit: bool,
+
+    /// Report on stderr what was locked: flags, VmLck, stack pre-faulted, time taken
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Print what would be done (target, flags, limits, capabilities, environment) and exit
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The program to run, and its arguments
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnFailure {
+    /// exit with status 125 (default)
+    Exit,
+    /// warn and run unlocked
+    Warn,
+}
+
+impl From<OnFailure> for memlock_run_protocol::OnFailure {
+    fn from(value: OnFailure) -> Self {
+        match value {
+            OnFailure::Exit => memlock_run_protocol::OnFailure::Exit,
+            OnFailure::Warn => memlock_run_protocol::OnFailure::Warn,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_options_belong_to_the_command() {
+        let cli = Cli::try_parse_from(["memlock-run", "--future", "ls", "-l", "--future"]).unwrap();
+        assert!(cli.future);
+        assert_eq!(cli.command, ["ls", "-l", "--future"]);
+        let cli = Cli::try_parse_from(["memlock-run", "--", "--weird-name", "-v"]).unwrap();
+        assert!(!cli.verbose);
+        assert_eq!(cli.command, ["--weird-name", "-v"]);
+    }
+
+    #[test]
+    fn command_is_required() {
+        assert!(Cli::try_parse_from(["memlock-run", "--future"]).is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Where the shim lives, found from where the `memlock-run` executable itself is.
+//!
+//! ```text
+//! cargo build            target/{debug,release}/memlock-run
+//!                        target/{debug,release}/libmemlock_run_shim.so
+//! Debian package         /usr/bin/memlock-run
+//!                        /usr/lib/<multiarch>/memlock-run/libmemlock_run_shim.so
+//! RPM package            /usr/bin/memlock-run
+//!                        /usr/lib64/memlock-run/libmemlock_run_shim.so
+//! make-style install     PREFIX/bin/memlock-run
+//!                        PREFIX/lib/memlock-run/libmemlock_run_shim.so
+//! ```
+//!
+//! The executable's path comes from the kernel (`/proc/self/exe`), never from the
+//! environment or argv, and the candidates are fixed at build time: nobody who runs
+//! memlock-run can choose what it loads into COMMAND. So a package unpacked under another
+//! root still finds its own shim. When memlock-run runs with more privilege than its
+//! caller (a file capability, or set-user-ID), the shim and every directory above it must
+//! also be root's and writable by root alone.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use memlock_run_protocol::SHIM_FILE_NAME;
+
+use crate::elf::{self, ElfIdentity};
+
+/// Debian's multiarch tuple for this build's target.
+const MULTIARCH: Option<&str> = if cfg!(target_arch = "x86_64") {
+    Some("x86_64-linux-gnu")
+} else if cfg!(target_arch = "aarch64") {
+    Some("aarch64-linux-gnu")
+} else if cfg!(target_arch = "x86") {
+    Some("i386-linux-gnu")
+} else if cfg!(target_arch = "arm") {
+    Some("arm-linux-gnueabihf")
+} else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+    Some("powerpc64le-linux-gnu")
+} else if cfg!(target_arch = "s390x") {
+    Some("s390x-linux-gnu")
+} else if cfg!(target_arch = "riscv64") {
+    Some("riscv64-linux-gnu")
+} else {
+    None
+};
+
+/// The shim, located and identified.
+#[derive(Debug)]
+pub struct Shim {
+    pub path: PathBuf,
+    pub elf: ElfIdentity,
+}
+
+/// Directories, relative to the executable's, where the shim may be.
+fn candidate_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from(".")];
+    if let Some(tuple) = MULTIARCH {
+        dirs.push(Path::new("../lib").join(tuple).join("memlock-run"));
+    }
+    dirs.push(PathBuf::from("../lib64/memlock-run"));
+    dirs.push(PathBuf::from("../lib/memlock-run"));
+    dirs
+}
+
+pub fn locate_shim(privileged: bool) -> Result<Shim> {
+    let exe = std::env::current_exe()
+        .context("cannot find memlock-run's own executable (/proc/self/exe)")?;
+    let exe_dir = exe.parent().unwrap_or(Path::new("/"));
+    let candidates: Vec<PathBuf> = candidate_dirs()
+        .iter()
+        .map(|dir| exe_dir.join(dir).join(SHIM_FILE_NAME))
+        .collect();
+    let Some(found) = candidates.iter().find(|path| path.is_file()) else {
+        let looked = candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        bail!(
+            "cannot find the preload shim {SHIM_FILE_NAME} beside {}: looked for {looked}; \
+             it is built with memlock-run (cargo build --workspace) and installed by its package",
+            exe.display()
+        );
+    };
+    let path =
+        fs::canonicalize(found).with_context(|| format!("cannot resolve {}", found.display()))?;
+    if privileged {
+        check_owned_by_root(&path)?;
+    }
+    let text = path.to_string_lossy();
+    if text.contains([':', ' ']) || path.to_str().is_none() {
+        bail!(
+            "the shim's path {text} contains a colon, a space or non-UTF-8 bytes, which LD_PRELOAD cannot \
+             carry; install memlock-run under a plain path"
+        );
+    }
+    let elf = elf::identify(&path)?.with_context(|| {
+        format!(
+            "the shim {} is not an ELF file; reinstall memlock-run",
+            path.display()
+        )
+    })?;
+    Ok(Shim { path, elf })
+}
+
+/// Refuses a shim that anyone but root could have replaced.
+fn check_owned_by_root(path: &Path) -> Result<()> {
+    for component in path.ancestors() {
+        let meta = fs::metadata(component)
+            .with_context(|| format!("cannot stat {}", component.display()))?;
+        let writable_by_others = meta.mode() & 0o022 != 0;
+        // A root-owned sticky directory such as /tmp lets nobody replace what others own.
+        let sticky_dir = meta.is_dir() && meta.mode() & libc::S_ISVTX != 0;
+        if meta.uid() != 0 || (writable_by_others && !sticky_dir) {
+            bail!(
+                "refusing to load the shim {}: memlock-run runs with privileges its caller does not have, \
+                 and {} is {}; install memlock-run from its package (root-owned, not group- or world-writable)",
+                path.display(),
+                component.display(),
+                if meta.uid() != 0 { "not owned by root" } else { "writable by others than root" }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! One run of memlock-run, in order: find the shim, judge the target, plan the limits,
+//! compose the environment; then (unless `--dry-run`) apply the limits while still
+//! privileged, switch user or pass CAP_IPC_LOCK, and exec.
+
+use std::convert::Infallible;
+use std::env;
+use std::ffi::OsString;
+
+use anyhow::{bail, Result};
+use caps::Capability;
+use memlock_run_protocol::{Config, LockFlags};
+use nix::sys::resource::Resource;
+
+use crate::capabilities::{self, Privilege};
+use crate::cli::Cli;
+use crate::exec;
+use crate::install::{self, Shim};
+use crate::limits::{self, Plan};
+use crate::preload;
+use crate::size::show;
+use crate::target::{self, Credentials, Target};
+use crate::user::{self, User};
+
+/// Everything decided before anything is changed.
+struct Launch {
+    shim: Shim,
+    target: Target,
+    user: Option<User>,
+    holds_ipc_lock: bool,
+    config: Config,
+    plan: Plan,
+    env: Vec<(OsString, OsString)>,
+}
+
+/// Runs COMMAND (never returns on success), or prints the plan for `--dry-run`.
+pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
+    let privilege = Privilege::detect()?;
+    let launch = prepare(cli, &privilege)?;
+    if cli.dry_run {
+        print_plan(cli, &launch);
+        return Ok(None);
+    }
+    for note in &launch.plan.notes {
+        eprintln!("memlock-run: note: {note}");
+    }
+    // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which a user switch drops.
+    limits::apply(&launch.plan)?;
+    match &launch.user {
+        Some(user) => user::switch(user)?,
+        None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
+        None => {}
+    }
+    exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)
+}
+
+fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
+    let shim = install::locate_shim(privilege.elevated())?;
+    let user = match &cli.user {
+        None => None,
+        Some(_) if privilege.elevated() => bail!(
+            "--user is refused: this memlock-run runs with privileges its caller does not have (a file capability or \
+             set-user-ID bit), and switching users is for root alone; run memlock-run as root (sudo), or use User= \
+             in a systemd unit"
+        ),
+        Some(_) if !privilege.is_root() => bail!(
+            "--user needs root: only root may switch to another user; run memlock-run with sudo, or use User= in a \
+             systemd unit"
+        ),
+        Some(spec) => Some(user::resolve(spec)?),
+    };
+    let creds = match &user {
+        Some(user) => Credentials {
+            uid: user.uid,
+            gid: user.gid,
+        },
+        None => Credentials {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        },
+    };
+
+    let path_var = env::var_os("PATH");
+    let path = target::resolve(&cli.command[0], path_var.as_deref())?;
+    let target = target::inspect(&path, &shim.elf, creds, path_var.as_deref())?;
+    if cli.no_inherit && target.goes_through_env() {
+        bail!(
+            "--no-inherit cannot work for {}: its #! line starts the interpreter through env, so env would be locked \
+             and the interpreter it executes would not; drop --no-inherit, or name the interpreter's path in the #! line",
+            path.display()
+        );
+    }
+
+    let holds_ipc_lock = privilege.has(Capability::CAP_IPC_LOCK);
+    let args_bytes: usize = cli.command.iter().map(|a| a.len() + 1).sum::<usize>()
+        + env::vars_os()
+            .map(|(n, v)| n.len() + v.len() + 2)
+            .sum::<usize>()
+        + 1024; // the variables memlock-run adds
+    let request = limits::Request {
+        memlock: cli.limit,
+        prefault: cli.prefault.unwrap_or(0),
+        args_bytes: args_bytes as u64,
+        holds_ipc_lock,
+        may_raise_hard: privilege.has_effective(Capability::CAP_SYS_RESOURCE),
+    };
+    let plan = limits::plan(
+        request,
+        limits::get(Resource::RLIMIT_MEMLOCK)?,
+        limits::get(Resource::RLIMIT_STACK)?,
+    )?;
+
+    let config = Config {
+        flags: LockFlags {
+            current: true,
+            future: cli.future,
+            onfault: cli.onfault,
+        },
+        prefault: cli.prefault.unwrap_or(0),
+        thread_stack: plan.thread_stack.unwrap_or(0),
+        on_failure: cli.on_failure.into(),
+        verbose: cli.verbose,
+        inherit: !cli.no_inherit,
+    };
+    let overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
+    let env = preload::environment(env::vars_os(), &shim.path, &config, &overrides);
+    Ok(Launch {
+        shim,
+        target,
+        user,
+        holds_ipc_lock,
+        config,
+        plan,
+        env,
+    })
+}
+
+fn print_plan(cli: &Cli, launch: &Launch) {
+    let command = cli
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!("memlock-run --dry-run: nothing was changed or executed");
+    println!("command:        {command}");
+    println!(
+        "target:         {}: {}",
+        launch.target.path.display(),
+        launch.target.describe()
+    );
+    println!(
+        "lock:           mlockall({}), on failure: {}",
+        launch.config.flags.describe(),
+        match cli.on_failure {
+            crate::cli::OnFailure::Exit => "exit 125",
+            crate::cli::OnFailure::Warn => "warn and run unlocked",
+        }
+    );
+    if launch.config.prefault > 0 {
+        println!(
+            "prefault:       {} of the main thread's stack",
+            show(launch.config.prefault)
+        );
+    }
+    println!(
+        "inherit:        {}",
+        if launch.config.inherit {
+            "yes, programs COMMAND executes are locked too"
+        } else {
+            "no, COMMAND only"
+        }
+    );
+    println!("RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe());
+    println!("RLIMIT_STACK:   {}", launch.plan.stack.describe());
+    if let Some(size) = launch.plan.thread_stack {
+        println!(
+            "thread stacks:  {} (kept as before the stack limit was raised)",
+            show(size)
+        );
+    }
+    println!(
+        "capabilities:   {}",
+        match (&launch.user, launch.holds_ipc_lock) {
+            (Some(_), _) => "CAP_IPC_LOCK alone, in the ambient set",
+            (None, true) => "CAP_IPC_LOCK added to the ambient set: RLIMIT_MEMLOCK does not bind COMMAND's mlockall",
+            (None, false) => "none added: COMMAND's mlockall is bound by RLIMIT_MEMLOCK",
+        }
+    );
+    match &launch.user {
+        Some(user) => println!("user:           {}", user.describe()),
+        None => println!("user:           unchanged (uid {})", nix::unistd::getuid()),
+    }
+    println!("shim:           {}", launch.shim.path.display());
+    for note in &launch.plan.notes {
+        println!("note:           {note}");
+    }
+    let mut first = true;
+    for (name, value) in &launch.env {
+        let name = name.to_string_lossy();
+        let ours = name == preload::LD_PRELOAD
+            || name.starts_with(memlock_run_protocol::PREFIX)
+            || launch.user.is_some()
+                && ["HOME", "USER", "LOGNAME", "SHELL"].contains(&name.as_ref());
+        if ours {
+            let label = if first { "environment:" } else { "" };
+            println!("{label:<16}{name}={}", value.to_string_lossy());
+            first = false;
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! RLIMIT_MEMLOCK and RLIMIT_STACK for COMMAND.
+//!
+//! Resource limits survive execve(2), so these are the one part of locking the launcher can
+//! do itself. Planning is a pure function of the limits in force and what was asked, so
+//! that every decision can be tested and shown by `--dry-run` before anything changes.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+use crate::size::{show, Limit};
+
+/// Stack in use when the shim runs, beyond the argument and environment strings: the
+/// kernel's auxiliary vector and pointers, ld.so's and the constructors' frames, and the
+/// random offset of the stack top. Generous; the shim checks the real figure.
+pub const STACK_HEADROOM: u64 = 256 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub soft: Limit,
+    pub hard: Limit,
+}
+
+impl std::fmt::Display for Rlimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "soft {}, hard {}", self.soft, self.hard)
+    }
+}
+
+pub fn get(resource: Resource) -> Result<Rlimit> {
+    let (soft, hard) =
+        getrlimit(resource).with_context(|| format!("getrlimit({resource:?}) failed"))?;
+    Ok(Rlimit {
+        soft: Limit::from_rlim(soft),
+        hard: Limit::from_rlim(hard),
+    })
+}
+
+/// What was asked, and what memlock-run may do.
+#[derive(Clone, Copy, Debug)]
+pub struct Request {
+    /// `--limit`, if given.
+    pub memlock: Option<Limit>,
+    /// `--prefault`, in bytes (0 for none).
+    pub prefault: u64,
+    /// Bytes of argument and environment strings COMMAND starts with.
+    pub args_bytes: u64,
+    /// COMMAND will hold CAP_IPC_LOCK, so RLIMIT_MEMLOCK does not bind its mlockall.
+    pub holds_ipc_lock: bool,
+    /// memlock-run holds CAP_SYS_RESOURCE, so it may raise hard limits.
+    pub may_raise_hard: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub memlock: Change,
+    pub stack: Change,
+    /// The default thread stack size to restore in COMMAND, when raising RLIMIT_STACK for the
+    /// pre-fault would otherwise enlarge every thread's stack (glibc sizes them from it).
+    pub thread_stack: Option<u64>,
+    /// Things the user should know that do not stop the run.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub before: Rlimit,
+    pub after: Rlimit,
+}
+
+impl Change {
+    pub fn describe(&self) -> String {
+        if self.before == self.after {
+            format!("{} (unchanged)", self.after)
+        } else {
+            format!("{} -> {}", self.before, self.after)
+        }
+    }
+}
+
+pub fn plan(request: Request, memlock: Rlimit, stack: Rlimit) -> Result<Plan> {
+    let mut notes = Vec::new();
+    let memlock_after = plan_memlock(&request, memlock, &mut notes)?;
+    if request.prefault > 0
+        && !request.holds_ipc_lock
+        && Limit::Bytes(request.prefault) >= memlock_after.soft
+    {
+        bail!(
+            "--prefault {} cannot be locked under an RLIMIT_MEMLOCK of {} (the program's own mappings come on top); \
+             pre-fault less, raise the limit (--limit, LimitMEMLOCK= in a systemd unit, ulimit -l), or run with \
+             CAP_IPC_LOCK (memlock-run as root, AmbientCapabilities=CAP_IPC_LOCK in a unit)",
+            show(request.prefault),
+            memlock_after.soft
+        );
+    }
+    let (stack_after, thread_stack) = plan_stack(&request, stack)?;
+    Ok(Plan {
+        memlock: Change {
+            before: memlock,
+            after: memlock_after,
+        },
+        stack: Change {
+            before: stack,
+            after: stack_after,
+        },
+        thread_stack,
+        notes,
+    })
+}
+
+fn plan_memlock(request: &Request, now: Rlimit, notes: &mut Vec<String>) -> Result<Rlimit> {
+    let Some(wanted) = request.memlock else {
+        // As far as allowed: unlimited if the hard limit may be raised, else the hard limit.
+        return Ok(if request.may_raise_hard {
+            Rlimit {
+                soft: Limit::Unlimited,
+                hard: Limit::Unlimited,
+            }
+        } else {
+            Rlimit {
+                soft: now.hard,
+                hard: now.hard,
+            }
+        });
+    };
+    if wanted <= now.hard {
+        return Ok(Rlimit {
+            soft: wanted,
+            hard: now.hard,
+        });
+    }
+    if request.may_raise_hard {
+        return Ok(Rlimit {
+            soft: wanted,
+            hard: wanted,
+        });
+    }
+    if request.holds_ipc_lock {
+        notes.push(format!(
+            "--limit {wanted} is above the hard RLIMIT_MEMLOCK of {}, which only CAP_SYS_RESOURCE may raise; the soft \
+             limit is set to {} instead, and COMMAND holds CAP_IPC_LOCK, so its mlockall is not bound by the limit",
+            now.hard, now.hard
+        ));
+        return Ok(Rlimit {
+            soft: now.hard,
+            hard: now.hard,
+        });
+    }
+    bail!(
+        "--limit {wanted} is above the hard RLIMIT_MEMLOCK of {}, and raising a hard limit needs CAP_SYS_RESOURCE; \
+         ask for at most {}, raise the hard limit where it is set (LimitMEMLOCK= in a systemd unit, memlock in \
+         /etc/security/limits.conf, ulimit -Hl as root), or run COMMAND with CAP_IPC_LOCK, which the limit does not \
+         bind (memlock-run as root, AmbientCapabilities=CAP_IPC_LOCK in a unit)",
+        now.hard,
+        now.hard
+    )
+}
+
+/// The soft RLIMIT_STACK the pre-fault needs, and the thread stack size to keep.
+fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>)> {
+    if request.prefault == 0 {
+        return Ok((now, None));
+    }
+    let needed = request
+        .prefault
+        .saturating_add(request.args_bytes)
+        .saturating_add(STACK_HEADROOM);
+    let needed = needed.saturating_add(4095) & !4095;
+    if now.soft >= Limit::Bytes(needed) {
+        return Ok((now, None));
+    }
+    if now.hard < Limit::Bytes(needed) {
+        let most = match now.hard {
+            Limit::Bytes(hard) => hard.saturating_sub(needed - request.prefault),
+            Limit::Unlimited => unreachable!("an unlimited hard limit allows any soft limit"),
+        };
+        bail!(
+            "--prefault {} needs an RLIMIT_STACK of at least {} (the pre-fault plus the stack in use at start), but \
+             the hard limit is {}; pre-fault at most {}, or raise the hard stack limit (LimitSTACK= in a systemd \
+             unit, ulimit -Hs as root)",
+            show(request.prefault),
+            show(needed),
+            now.hard,
+            show(most)
+        );
+    }
+    // glibc sizes new threads' stacks from the soft RLIMIT_STACK it finds at start; have the
+    // shim restore the size they would have had.
+    let thread_stack = match now.soft {
+        Limit::Bytes(soft) => Some(soft),
+        Limit::Unlimited => None,
+    };
+    Ok((
+        Rlimit {
+            soft: Limit::Bytes(needed),
+            hard: now.hard,
+        },
+        thread_stack,
+    ))
+}
+
+/// Sets the planned limits and reads them back.
+pub fn apply(plan: &Plan) -> Result<()> {
+    for (resource, change) in [
+        (Resource::RLIMIT_MEMLOCK, plan.memlock),
+        (Resource::RLIMIT_STACK, plan.stack),
+    ] {
+        if change.before == change.after {
+            continue;
+        }
+        setrlimit(
+            resource,
+            change.after.soft.to_rlim(),
+            change.after.hard.to_rlim(),
+        )
+        .with_context(|| format!("cannot set {resource:?} to {}", change.after))?;
+        let now = get(resource)?;
+        if now != change.after {
+            bail!("{resource:?} reads {now} after setting it to {}; refusing to run with a limit it did not ask for", change.after);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn limit(soft: Limit, hard: Limit) -> Rlimit {
+        Rlimit { soft, hard }
+    }
+
+    fn request() -> Request {
+        Request {
+            memlock: None,
+            prefault: 0,
+            args_bytes: 4096,
+            holds_ipc_lock: false,
+            may_raise_hard: false,
+        }
+    }
+
+    const EIGHT: Rlimit = Rlimit {
+        soft: Limit::Bytes(8 * MIB),
+        hard: Limit::Bytes(8 * MIB),
+    };
+    const STACK: Rlimit = Rlimit {
+        soft: Limit::Bytes(8 * MIB),
+        hard: Limit::Unlimited,
+    };
+
+    #[test]
+    fn default_raises_soft_to_hard() {
+        let low = limit(Limit::Bytes(64 << 10), Limit::Bytes(8 * MIB));
+        let plan = plan(request(), low, STACK).unwrap();
+        assert_eq!(plan.memlock.after, EIGHT);
+        let plan = plan_with(
+            Request {
+                may_raise_hard: true,
+                ..request()
+            },
+            low,
+        );
+        assert_eq!(
+            plan.memlock.after,
+            limit(Limit::Unlimited, Limit::Unlimited)
+        );
+    }
+
+    fn plan_with(request: Request, memlock: Rlimit) -> Plan {
+        plan(request, memlock, STACK).unwrap()
+    }
+
+    #[test]
+    fn a_limit_within_the_hard_limit_is_set() {
+        let plan = plan_with(
+            Request {
+                memlock: Some(Limit::Bytes(MIB)),
+                ..request()
+            },
+            EIGHT,
+        );
+        assert_eq!(
+            plan.memlock.after,
+            limit(Limit::Bytes(MIB), Limit::Bytes(8 * MIB))
+        );
+    }
+
+    #[test]
+    fn a_limit_above_the_hard_limit_is_an_error_without_privilege() {
+        let err = plan(
+            Request {
+                memlock: Some(Limit::Bytes(64 * MIB)),
+                ..request()
+            },
+            EIGHT,
+            STACK,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("--limit 64 MiB is above the hard RLIMIT_MEMLOCK of 8 MiB"),
+            "{text}"
+        );
+        assert!(text.contains("CAP_IPC_LOCK"), "{text}");
+    }
+
+    #[test]
+    fn a_limit_above_the_hard_limit_is_a_note_with_ipc_lock() {
+        let plan = plan_with(
+            Request {
+                memlock: Some(Limit::Unlimited),
+                holds_ipc_lock: true,
+                ..request()
+            },
+            EIGHT,
+        );
+        assert_eq!(plan.memlock.after, EIGHT);
+        assert_eq!(plan.notes.len(), 1);
+        let plan = plan_with(
+            Request {
+                memlock: Some(Limit::Unlimited),
+                may_raise_hard: true,
+                ..request()
+            },
+            EIGHT,
+        );
+        assert_eq!(
+            plan.memlock.after,
+            limit(Limit::Unlimited, Limit::Unlimited)
+        );
+        assert!(plan.notes.is_empty());
+    }
+
+    #[test]
+    fn prefault_raises_the_soft_stack_limit_and_keeps_thread_stacks() {
+        let plan = plan(
+            Request {
+                prefault: 8 * MIB,
+                holds_ipc_lock: true,
+                ..request()
+            },
+            EIGHT,
+            STACK,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.stack.after.soft,
+            Limit::Bytes(8 * MIB + 4096 + STACK_HEADROOM)
+        );
+        assert_eq!(plan.stack.after.hard, Limit::Unlimited);
+        assert_eq!(plan.thread_stack, Some(8 * MIB));
+    }
+
+    #[test]
+    fn prefault_within_the_stack_limit_changes_nothing() {
+        let big = limit(Limit::Bytes(64 * MIB), Limit::Unlimited);
+        let plan = plan(
+            Request {
+                prefault: 8 * MIB,
+                holds_ipc_lock: true,
+                ..request()
+            },
+            EIGHT,
+            big,
+        )
+        .unwrap();
+        assert_eq!(plan.stack.after, big);
+        assert_eq!(plan.thread_stack, None);
+    }
+
+    #[test]
+    fn prefault_past_the_hard_stack_limit_is_refused() {
+        let err = plan(
+            Request {
+                prefault: 8 * MIB,
+                holds_ipc_lock: true,
+                ..request()
+            },
+            EIGHT,
+            EIGHT,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the hard limit is 8 MiB; pre-fault at most 7.74 MiB"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn prefault_past_the_memlock_limit_is_refused_without_ipc_lock() {
+        let err = plan(
+            Request {
+                prefault: 8 * MIB,
+                ..request()
+            },
+            EIGHT,
+            STACK,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("RLIMIT_MEMLOCK of 8 MiB"), "{err}");
+        assert!(plan(
+            Request {
+                prefault: MIB,
+                ..request()
+            },
+            EIGHT,
+            STACK
+        )
+        .is_ok());
+    }
+}

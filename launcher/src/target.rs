@@ -1,0 +1,507 @@
+//! What we know about the program to run: where it is, what kind of executable it is, and
+//! whether a preload can reach it.
+//!
+//! ld.so fails open: a preload it cannot apply is ignored, or only warned about, and the
+//! program runs unlocked. So everything that would make the shim miss is refused here,
+//! before exec, with the reason:
+//! - no PT_INTERP (static or static-pie): ld.so never runs;
+//! - a loader that is not glibc's (musl's ld.so cannot load a glibc library);
+//! - another ELF class or machine than the shim's;
+//! - secure-execution mode (set-user-ID, set-group-ID, file capabilities): ld.so ignores
+//!   a preload given by path, and the kernel clears the ambient capabilities.
+//!
+//! A `#!` script is judged by its interpreter, as the kernel runs it.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::{access, AccessFlags};
+
+use crate::elf::{self, ElfIdentity, ElfInfo};
+
+/// The default search path when PATH is unset, as glibc's execvp uses.
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// The kernel reads at most this much of a `#!` line (BINPRM_BUF_SIZE, Linux 5.1).
+const SHEBANG_MAX: usize = 256;
+
+/// The kernel follows at most this many nested interpreters.
+const MAX_INTERPRETER_DEPTH: usize = 4;
+
+/// COMMAND cannot be executed at all: 127 not found, 126 found but not executable.
+#[derive(Debug)]
+pub struct NotRunnable {
+    pub status: u8,
+    pub message: String,
+}
+
+impl fmt::Display for NotRunnable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotRunnable {}
+
+fn not_found(message: String) -> anyhow::Error {
+    NotRunnable {
+        status: 127,
+        message,
+    }
+    .into()
+}
+
+fn not_executable(message: String) -> anyhow::Error {
+    NotRunnable {
+        status: 126,
+        message,
+    }
+    .into()
+}
+
+/// The real user and group COMMAND will run with; they decide secure-execution mode.
+#[derive(Clone, Copy, Debug)]
+pub struct Credentials {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug)]
+pub struct Target {
+    /// The file handed to execve(2).
+    pub path: PathBuf,
+    pub program: Program,
+}
+
+#[derive(Debug)]
+pub enum Program {
+    /// A dynamically linked glibc program.
+    Elf(ElfInfo),
+    /// A `#!` script, and the interpreter that will run it (what the shim is loaded into).
+    Script {
+        interpreter: Box<Target>,
+        via_env: bool,
+    },
+}
+
+impl Target {
+    /// `dynamic ELF, 64-bit x86-64, loader /lib64/ld-linux-x86-64.so.2` or
+    /// `#! script run by /usr/bin/python3.11 (dynamic ELF, ...)`.
+    pub fn describe(&self) -> String {
+        match &self.program {
+            Program::Elf(info) => format!(
+                "dynamic ELF, {}, loader {}",
+                info.identity.describe(),
+                info.interpreter
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
+            ),
+            Program::Script {
+                interpreter,
+                via_env,
+            } => format!(
+                "#! script run by {}{} ({})",
+                interpreter.path.display(),
+                if *via_env { " through env" } else { "" },
+                interpreter.describe()
+            ),
+        }
+    }
+
+    /// Whether the image that loads the shim execs another program to get to the real one
+    /// (`#!/usr/bin/env python3`): env is locked first, then python3 through inheritance.
+    pub fn goes_through_env(&self) -> bool {
+        match &self.program {
+            Program::Elf(_) => false,
+            Program::Script {
+                interpreter,
+                via_env,
+            } => *via_env || interpreter.goes_through_env(),
+        }
+    }
+}
+
+/// Finds COMMAND as execvp(3) does: a name with a slash is a path; otherwise the first
+/// executable regular file of that name in PATH.
+pub fn resolve(command: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf> {
+    let shown = command.to_string_lossy();
+    if command.is_empty() {
+        return Err(not_found(
+            "cannot run '': the command name is empty".to_owned(),
+        ));
+    }
+    if command.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(command);
+        check_executable(&path, &shown)?;
+        return Ok(path);
+    }
+    let search = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
+    let mut denied = None;
+    for dir in search.as_bytes().split(|&b| b == b':') {
+        // An empty entry is the current directory, as in execvp.
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
+        let candidate = dir.join(command);
+        match fs::metadata(&candidate) {
+            Ok(meta) if meta.is_file() => {
+                if access(&candidate, AccessFlags::X_OK).is_ok() {
+                    return Ok(candidate);
+                }
+                denied.get_or_insert(candidate);
+            }
+            _ => continue,
+        }
+    }
+    match denied {
+        Some(path) => Err(not_executable(format!(
+            "cannot run '{shown}': {} is not executable by this user (chmod +x, or check the mount's noexec)",
+            path.display()
+        ))),
+        None => Err(not_found(format!(
+            "cannot run '{shown}': not found in PATH ({}); give its path, or check the spelling",
+            search.to_string_lossy()
+        ))),
+    }
+}
+
+fn check_executable(path: &Path, shown: &str) -> Result<()> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(not_found(format!("cannot run '{shown}': no such file")));
+        }
+        Err(err) => return Err(not_executable(format!("cannot run '{shown}': {err}"))),
+    };
+    if meta.is_dir() {
+        return Err(not_executable(format!(
+            "cannot run '{shown}': it is a directory"
+        )));
+    }
+    if access(path, AccessFlags::X_OK).is_err() {
+        return Err(not_executable(format!(
+            "cannot run '{shown}': permission denied: the file is not executable by this user \
+             (mode {:o}; chmod +x it, or check the mount's noexec)",
+            meta.permissions().mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// Decides whether the shim can reach the program at `path`, following `#!` lines.
+pub fn inspect(
+    path: &Path,
+    shim: &ElfIdentity,
+    creds: Credentials,
+    path_var: Option<&OsStr>,
+) -> Result<Target> {
+    inspect_at_depth(path, shim, creds, path_var, 0)
+}
+
+fn inspect_at_depth(
+    path: &Path,
+    shim: &ElfIdentity,
+    creds: Credentials,
+    path_var: Option<&OsStr>,
+    depth: usize,
+) -> Result<Target> {
+    let shown = path.display();
+    if let Some(elf) = elf::read(path)? {
+        check_secure_execution(path, creds)?;
+        check_elf(path, &elf, shim)?;
+        return Ok(Target {
+            path: path.to_owned(),
+            program: Program::Elf(elf),
+        });
+    }
+    let Some((interpreter, argument)) = read_shebang(path)? else {
+        return Err(not_executable(format!(
+            "cannot run {shown}: it is neither an ELF executable nor a #! script (execve would fail \
+             with ENOEXEC); add a #! line naming its interpreter"
+        )));
+    };
+    if depth >= MAX_INTERPRETER_DEPTH {
+        return Err(not_executable(format!(
+            "cannot run {shown}: its #! interpreters nest more than {MAX_INTERPRETER_DEPTH} deep, which Linux refuses"
+        )));
+    }
+    let interpreter_path = PathBuf::from(&interpreter);
+    match fs::metadata(&interpreter_path) {
+        Ok(_) => {}
+        Err(_) => {
+            return Err(not_found(format!(
+                "cannot run {shown}: its #! interpreter {} does not exist",
+                interpreter_path.display()
+            )));
+        }
+    }
+    let via_env = interpreter_path.file_name() == Some(OsStr::new("env"));
+    let runs = if via_env {
+        env_command(argument.as_deref())
+    } else {
+        None
+    };
+    let interpreter = match runs {
+        // `#!/usr/bin/env NAME`: the program that ends up running the script is NAME.
+        Some(name) => {
+            let found = resolve(&name, path_var).map_err(|err| {
+                anyhow::anyhow!(
+                    "{shown} is run through `{} {}`: {err}",
+                    interpreter_path.display(),
+                    name.to_string_lossy()
+                )
+            })?;
+            inspect_at_depth(&found, shim, creds, path_var, depth + 1)
+        }
+        None => inspect_at_depth(&interpreter_path, shim, creds, path_var, depth + 1),
+    }
+    .with_context(|| format!("{shown} is a #! script"))?;
+    Ok(Target {
+        path: path.to_owned(),
+        program: Program::Script {
+            interpreter: Box::new(interpreter),
+            via_env,
+        },
+    })
+}
+
+/// The kernel's reading of a `#!` line: the interpreter, and at most one argument.
+fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
+    let mut head = Vec::with_capacity(SHEBANG_MAX);
+    fs::File::open(path)
+        .and_then(|f| f.take(SHEBANG_MAX as u64).read_to_end(&mut head))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let Some(rest) = head.strip_prefix(b"#!") else {
+        return Ok(None);
+    };
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let line: Vec<u8> = line.iter().copied().skip_while(is_blank).collect();
+    let end = line.iter().position(is_blank).unwrap_or(line.len());
+    let (interpreter, argument) = line.split_at(end);
+    if interpreter.is_empty() {
+        return Ok(None);
+    }
+    let argument: Vec<u8> = argument.iter().copied().skip_while(is_blank).collect();
+    let argument = argument.trim_ascii_end();
+    let argument = (!argument.is_empty()).then(|| OsString::from_vec(argument.to_vec()));
+    Ok(Some((OsString::from_vec(interpreter.to_vec()), argument)))
+}
+
+/// The command `env` will run for `#!/usr/bin/env [-S] [NAME=VALUE]... NAME [ARGS]`.
+fn env_command(argument: Option<&OsStr>) -> Option<OsString> {
+    let words = argument?
+        .as_bytes()
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    for word in words {
+        if word.starts_with(b"-") || word.contains(&b'=') {
+            continue;
+        }
+        return Some(OsString::from_vec(word.to_vec()));
+    }
+    None
+}
+
+fn check_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Result<()> {
+    let shown = path.display();
+    if !matches!(elf.e_type, object::elf::ET_EXEC | object::elf::ET_DYN) {
+        return Err(not_executable(format!(
+            "cannot run {shown}: it is an ELF object file, not an executable (e_type {})",
+            elf.e_type
+        )));
+    }
+    if elf.identity != *shim {
+        bail!(
+            "refusing {shown}: it is a {} program but the shim is {}, and ld.so cannot load a library of another \
+             class or machine into it (it would run unlocked); run a {} build of the program, or install \
+             memlock-run built for {}",
+            elf.identity.describe(),
+            shim.describe(),
+            shim.describe(),
+            elf.identity.describe()
+        );
+    }
+    let Some(loader) = &elf.interpreter else {
+        bail!(
+            "refusing {shown}: it is statically linked (no PT_INTERP), so ld.so never runs in it and cannot preload \
+             the shim; it would run unlocked. Link it dynamically against glibc, or make it call mlockall(2) itself"
+        );
+    };
+    match loader_kind(loader) {
+        Loader::Glibc => Ok(()),
+        Loader::Musl => bail!(
+            "refusing {shown}: it is linked against musl (loader {}), and the shim is a glibc library that musl's \
+             loader cannot run; it would run unlocked. Use a glibc build of the program",
+            loader.display()
+        ),
+        Loader::Unknown => bail!(
+            "refusing {shown}: its dynamic loader {} is not glibc's ld.so, which the shim needs; use a glibc build \
+             of the program",
+            loader.display()
+        ),
+    }
+}
+
+enum Loader {
+    Glibc,
+    Musl,
+    Unknown,
+}
+
+/// glibc's loaders are `ld-linux*.so.N` (x86, ARM, RISC-V), `ld64.so.N` (ppc64, s390x)
+/// and `ld.so.1` (ppc32, MIPS); musl's are `ld-musl-ARCH.so.1`.
+fn loader_kind(loader: &Path) -> Loader {
+    let name = loader
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.starts_with("ld-musl-") {
+        Loader::Musl
+    } else if name.starts_with("ld-linux") || name.starts_with("ld64.so.") || name == "ld.so.1" {
+        Loader::Glibc
+    } else {
+        Loader::Unknown
+    }
+}
+
+/// Refuses a program the kernel would run in secure-execution mode (AT_SECURE).
+fn check_secure_execution(path: &Path, creds: Credentials) -> Result<()> {
+    let shown = path.display();
+    let meta = fs::metadata(path).with_context(|| format!("cannot stat {shown}"))?;
+    // On a nosuid mount the kernel ignores set-ID bits and file capabilities alike.
+    if nix::sys::statvfs::statvfs(path)
+        .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    let mode = meta.mode();
+    let why = if mode & libc::S_ISUID != 0 && meta.uid() != creds.uid {
+        Some(format!("set-user-ID (owner uid {})", meta.uid()))
+    } else if mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 && meta.gid() != creds.gid {
+        Some(format!("set-group-ID (group gid {})", meta.gid()))
+    } else if creds.uid != 0 && has_file_capabilities(path) {
+        Some("given file capabilities (getcap shows them)".to_owned())
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        bail!(
+            "refusing {shown}: it is {why}, so the kernel runs it in secure-execution mode, where ld.so ignores \
+             LD_PRELOAD by path and the ambient capabilities are cleared; it would run unlocked. Run a copy \
+             without the set-ID bit or capabilities, or make it lock its own memory"
+        );
+    }
+    Ok(())
+}
+
+fn has_file_capabilities(path: &Path) -> bool {
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a size query (null buffer, size 0) of a NUL-terminated path and name.
+    let size = unsafe {
+        libc::getxattr(
+            c_path.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    size > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shebang(text: &str) -> Option<(String, Option<String>)> {
+        let dir = std::env::temp_dir().join(format!("memlock-run-shebang-{}", std::process::id()));
+        fs::write(&dir, text).unwrap();
+        let parsed = read_shebang(&dir).unwrap();
+        fs::remove_file(&dir).unwrap();
+        parsed.map(|(i, a)| {
+            (
+                i.to_string_lossy().into_owned(),
+                a.map(|a| a.to_string_lossy().into_owned()),
+            )
+        })
+    }
+
+    #[test]
+    fn shebang_lines_read_as_the_kernel_reads_them() {
+        assert_eq!(shebang("#!/bin/sh\necho"), Some(("/bin/sh".into(), None)));
+        assert_eq!(
+            shebang("#! /usr/bin/python3 -u  \n"),
+            Some(("/usr/bin/python3".into(), Some("-u".into())))
+        );
+        assert_eq!(
+            shebang("#!/usr/bin/env -S python3 -u\n"),
+            Some(("/usr/bin/env".into(), Some("-S python3 -u".into())))
+        );
+        assert_eq!(shebang("#!\n"), None);
+        assert_eq!(shebang("echo hi\n"), None);
+    }
+
+    #[test]
+    fn env_runs_the_first_plain_word() {
+        let run = |arg: &str| {
+            env_command(Some(OsStr::new(arg))).map(|s| s.to_string_lossy().into_owned())
+        };
+        assert_eq!(run("python3"), Some("python3".into()));
+        assert_eq!(run("-S python3 -u"), Some("python3".into()));
+        assert_eq!(run("-S LC_ALL=C perl -w"), Some("perl".into()));
+        assert_eq!(env_command(None), None);
+    }
+
+    #[test]
+    fn loaders() {
+        assert!(matches!(
+            loader_kind(Path::new("/lib64/ld-linux-x86-64.so.2")),
+            Loader::Glibc
+        ));
+        assert!(matches!(
+            loader_kind(Path::new("/lib/ld-linux-aarch64.so.1")),
+            Loader::Glibc
+        ));
+        assert!(matches!(
+            loader_kind(Path::new("/lib64/ld64.so.2")),
+            Loader::Glibc
+        ));
+        assert!(matches!(
+            loader_kind(Path::new("/lib/ld-musl-x86_64.so.1")),
+            Loader::Musl
+        ));
+        assert!(matches!(
+            loader_kind(Path::new("/system/bin/linker64")),
+            Loader::Unknown
+        ));
+    }
+
+    #[test]
+    fn resolution_follows_execvp() {
+        let sh = resolve(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))).unwrap();
+        assert_eq!(sh, Path::new("/bin/sh"));
+        let err =
+            resolve(OsStr::new("no-such-command-here"), Some(OsStr::new("/bin"))).unwrap_err();
+        assert_eq!(err.downcast_ref::<NotRunnable>().unwrap().status, 127);
+        let plain = std::env::temp_dir().join(format!("memlock-run-plain-{}", std::process::id()));
+        fs::write(&plain, "data").unwrap();
+        fs::set_permissions(&plain, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = resolve(plain.as_os_str(), None).unwrap_err();
+        fs::remove_file(&plain).unwrap();
+        assert_eq!(err.downcast_ref::<NotRunnable>().unwrap().status, 126);
+        let err = resolve(OsStr::new("/etc"), None).unwrap_err();
+        assert_eq!(err.downcast_ref::<NotRunnable>().unwrap().status, 126);
+    }
+}

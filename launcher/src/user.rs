@@ -1,0 +1,152 @@
+//! `--user USER[:GROUP]`: become USER, keeping CAP_IPC_LOCK.
+//!
+//! The order is the one util-linux setpriv and systemd use. setresuid(2) away from uid 0
+//! clears the permitted and effective sets, unless PR_SET_KEEPCAPS is set, and always
+//! clears the ambient set; so: keep capabilities, drop supplementary groups and the group
+//! IDs while still root, then the user IDs, and only then trim the capability sets to
+//! CAP_IPC_LOCK and raise it in the ambient set. Every step is read back.
+
+use std::ffi::CString;
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::unistd::{
+    getgrouplist, getgroups, getresgid, getresuid, setgroups, setresgid, setresuid, Gid, Group, Uid,
+};
+
+use crate::capabilities;
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub home: String,
+    pub shell: String,
+}
+
+impl User {
+    /// `nobody (uid 65534, gid 65534, groups 65534)`
+    pub fn describe(&self) -> String {
+        let groups = self
+            .groups
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        format!(
+            "{} (uid {}, gid {}, groups {groups})",
+            self.name, self.uid, self.gid
+        )
+    }
+
+    /// The variables a login sets, as systemd's User= and runuser(1) do.
+    pub fn environment(&self) -> [(&'static str, String); 4] {
+        [
+            ("HOME", self.home.clone()),
+            ("USER", self.name.clone()),
+            ("LOGNAME", self.name.clone()),
+            ("SHELL", self.shell.clone()),
+        ]
+    }
+}
+
+/// Looks USER (a name or a uid) and GROUP up in the user and group databases.
+pub fn resolve(spec: &str) -> Result<User> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    let by_name = nix::unistd::User::from_name(user_part)
+        .with_context(|| format!("cannot look up user '{user_part}'"))?;
+    let entry = match by_name {
+        Some(entry) => entry,
+        None => user_part
+            .parse::<u32>()
+            .ok()
+            .and_then(|uid| {
+                nix::unistd::User::from_uid(Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+            })
+            .ok_or_else(|| {
+                anyhow!("--user {spec}: there is no user '{user_part}' (getent passwd {user_part})")
+            })?,
+    };
+    let gid = match group_part {
+        None => entry.gid,
+        Some(group) => {
+            let by_name = Group::from_name(group)
+                .with_context(|| format!("cannot look up group '{group}'"))?;
+            match by_name {
+                Some(g) => g.gid,
+                None => group
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|gid| Group::from_gid(Gid::from_raw(gid)).ok().flatten())
+                    .map(|g| g.gid)
+                    .ok_or_else(|| {
+                        anyhow!("--user {spec}: there is no group '{group}' (getent group {group})")
+                    })?,
+            }
+        }
+    };
+    let c_name = CString::new(entry.name.clone()).context("user name contains a NUL byte")?;
+    let mut groups: Vec<u32> = getgrouplist(&c_name, gid)
+        .with_context(|| format!("cannot list the groups of user '{}'", entry.name))?
+        .into_iter()
+        .map(Gid::as_raw)
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    Ok(User {
+        name: entry.name,
+        uid: entry.uid.as_raw(),
+        gid: gid.as_raw(),
+        groups,
+        home: entry.dir.to_string_lossy().into_owned(),
+        shell: entry.shell.to_string_lossy().into_owned(),
+    })
+}
+
+/// Becomes `user` for good, with CAP_IPC_LOCK alone, and verifies the end state.
+pub fn switch(user: &User) -> Result<()> {
+    let (uid, gid) = (Uid::from_raw(user.uid), Gid::from_raw(user.gid));
+    let groups: Vec<Gid> = user.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+
+    nix::sys::prctl::set_keepcaps(true).context("prctl(PR_SET_KEEPCAPS) failed")?;
+    setgroups(&groups)
+        .with_context(|| format!("cannot set the supplementary groups of {}", user.name))?;
+    setresgid(gid, gid, gid).with_context(|| format!("cannot switch to gid {}", user.gid))?;
+    setresuid(uid, uid, uid).with_context(|| format!("cannot switch to uid {}", user.uid))?;
+    nix::sys::prctl::set_keepcaps(false).context("prctl(PR_SET_KEEPCAPS) failed")?;
+
+    let ids = getresuid().context("getresuid failed")?;
+    if [ids.real, ids.effective, ids.saved] != [uid; 3] {
+        bail!(
+            "user IDs are {ids:?} after switching to {}; refusing to run",
+            user.uid
+        );
+    }
+    let gids = getresgid().context("getresgid failed")?;
+    if [gids.real, gids.effective, gids.saved] != [gid; 3] {
+        bail!(
+            "group IDs are {gids:?} after switching to {}; refusing to run",
+            user.gid
+        );
+    }
+    let mut now: Vec<u32> = getgroups()
+        .context("getgroups failed")?
+        .into_iter()
+        .map(Gid::as_raw)
+        .collect();
+    now.sort_unstable();
+    now.dedup();
+    if now != user.groups {
+        bail!(
+            "supplementary groups are {now:?} after the switch, not {:?}; refusing to run",
+            user.groups
+        );
+    }
+    capabilities::keep_only_ipc_lock()
+}
