@@ -1,1 +1,322 @@
+//! Helpers shared by the integration tests: build memlock-run and its shim, compile the C
+//! probes, start real processes, and read what the kernel says about them in /proc.
+//!
+//! Not a mock anywhere: every assertion is about a real process on this kernel.
+#![allow(dead_code)] // each test file uses its own part
 
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const KIB: u64 = 1024;
+pub const MIB: u64 = 1024 * 1024;
+
+/// The repository's root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")
+}
+
+/// target/<profile>, where memlock-run and its shim are, built once per test binary.
+///
+/// `cargo test` compiles dependencies with panic=unwind, which a no_std cdylib cannot
+/// have, and does not build other packages' binaries; so the tests build both with a
+/// nested `cargo build` of the same profile (cargo does not hold its lock while tests run).
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_owned();
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "-p", "memlock-run", "-p", "memlock-run-shim"]).current_dir(repo());
+        if profile_dir.file_name() == Some(OsStr::new("release")) {
+            cargo.arg("--release");
+        }
+        let target_dir = profile_dir.parent().expect("target dir");
+        cargo.env("CARGO_TARGET_DIR", target_dir);
+        let status = cargo.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of memlock-run and its shim failed");
+        profile_dir
+    })
+}
+
+pub fn memlock_run_path() -> PathBuf {
+    bin_dir().join("memlock-run")
+}
+
+pub fn shim_path() -> PathBuf {
+    bin_dir().join("libmemlock_run_shim.so")
+}
+
+/// `memlock-run ARGS...`
+pub fn memlock_run<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(memlock_run_path());
+    cmd.args(args);
+    cmd
+}
+
+/// `setpriv --reuid=nobody --regid=nogroup --clear-groups [ambient CAP_IPC_LOCK] -- memlock-run ARGS...`
+pub fn memlock_run_as_nobody<I, S>(ambient_ipc_lock: bool, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
+    if ambient_ipc_lock {
+        cmd.args(["--inh-caps=+ipc_lock", "--ambient-caps=+ipc_lock"]);
+    }
+    cmd.arg("--").arg(memlock_run_path()).args(args);
+    cmd
+}
+
+/// A directory for files the tests make, shared by the test binaries of one target dir.
+pub fn scratch() -> PathBuf {
+    let dir = bin_dir().join("test-scratch");
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    // Readable and searchable by nobody, for the unprivileged tests.
+    set_mode(&dir, 0o755);
+    dir
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Compiles a C source from tests/probes once, with extra gcc flags; returns the binary.
+pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(output) {
+        return path.clone();
+    }
+    let dir = scratch();
+    let path = dir.join(output);
+    // Build under a unique name and rename, so that parallel test binaries never see a
+    // half-written file.
+    let tmp = dir.join(format!("{output}.{}.tmp", std::process::id()));
+    let out = Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&tmp)
+        .arg(repo().join("tests/probes").join(source))
+        .args(flags)
+        .output()
+        .expect("run gcc");
+    assert!(out.status.success(), "gcc {source} {flags:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    fs::rename(&tmp, &path).expect("rename probe");
+    built.insert(output.to_owned(), path.clone());
+    path
+}
+
+/// The dynamically linked glibc probe (see tests/probes/probe.c).
+pub fn probe() -> PathBuf {
+    compile("probe.c", "probe", &[])
+}
+
+/// Writes an executable file (a script) into the scratch dir.
+pub fn script(name: &str, text: &str) -> PathBuf {
+    let path = scratch().join(name);
+    let tmp = scratch().join(format!("{name}.{}.tmp", std::process::id()));
+    fs::write(&tmp, text).expect("write script");
+    set_mode(&tmp, 0o755);
+    fs::rename(&tmp, &path).expect("rename script");
+    path
+}
+
+/// A process started through a command, stopped at the probe's "ready PID" line.
+pub struct Running {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    pub pid: i32,
+}
+
+impl Running {
+    /// Spawns `cmd` and waits for its "ready PID" line. Panics with the process's stderr
+    /// if it exits first.
+    pub fn start(mut cmd: Command) -> Running {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read ready line");
+        let Some(pid) = line.strip_prefix("ready ").and_then(|p| p.trim().parse().ok()) else {
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = stderr.read_to_string(&mut err);
+            }
+            let status = child.wait().expect("wait");
+            panic!("{cmd:?} did not get ready (stdout {line:?}, {status}); stderr:\n{err}");
+        };
+        Running { child, stdout, pid }
+    }
+
+    pub fn child_pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn status(&self) -> ProcStatus {
+        ProcStatus::read(self.pid)
+    }
+
+    pub fn smaps(&self) -> Vec<Mapping> {
+        smaps(self.pid)
+    }
+
+    pub fn environ(&self) -> HashMap<String, String> {
+        environ(self.pid)
+    }
+
+    pub fn limits(&self) -> String {
+        fs::read_to_string(format!("/proc/{}/limits", self.pid)).expect("read limits")
+    }
+
+    pub fn maps(&self) -> String {
+        fs::read_to_string(format!("/proc/{}/maps", self.pid)).expect("read maps")
+    }
+
+    /// Closes stdin, so that the probe exits, and collects the rest of its output.
+    pub fn finish(mut self) -> Output {
+        drop(self.child.stdin.take());
+        let mut rest = Vec::new();
+        let _ = self.stdout.read_to_end(&mut rest);
+        let mut output = self.child.wait_with_output().expect("wait");
+        output.stdout = rest;
+        output
+    }
+}
+
+/// /proc/PID/status as fields.
+pub struct ProcStatus {
+    pub fields: HashMap<String, String>,
+}
+
+impl ProcStatus {
+    pub fn read(pid: i32) -> ProcStatus {
+        let text = fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+        let fields = text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+            .collect();
+        ProcStatus { fields }
+    }
+
+    pub fn get(&self, field: &str) -> &str {
+        self.fields.get(field).map(String::as_str).unwrap_or_else(|| panic!("no {field} in status"))
+    }
+
+    /// A `kB` field, in bytes.
+    pub fn bytes(&self, field: &str) -> u64 {
+        let value = self.get(field);
+        value.trim_end_matches(" kB").trim().parse::<u64>().unwrap_or_else(|_| panic!("{field}: {value}")) * KIB
+    }
+
+    /// A capability mask (CapEff, CapAmb, ...).
+    pub fn caps(&self, field: &str) -> u64 {
+        u64::from_str_radix(self.get(field), 16).expect("hex caps")
+    }
+
+    /// The four IDs of `Uid:` or `Gid:`.
+    pub fn ids(&self, field: &str) -> Vec<u32> {
+        self.get(field).split_whitespace().map(|id| id.parse().expect("id")).collect()
+    }
+
+    /// A signal mask (SigIgn, SigBlk) as a bit set: bit N-1 is signal N.
+    pub fn signals(&self, field: &str) -> u64 {
+        u64::from_str_radix(self.get(field), 16).expect("hex sigmask")
+    }
+}
+
+pub const CAP_IPC_LOCK: u64 = 1 << 14;
+
+/// One mapping of /proc/PID/smaps.
+#[derive(Debug)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    pub name: String,
+    pub fields: HashMap<String, u64>,
+    pub flags: Vec<String>,
+}
+
+impl Mapping {
+    pub fn size(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// A `kB` field, in bytes (0 if absent).
+    pub fn bytes(&self, field: &str) -> u64 {
+        self.fields.get(field).copied().unwrap_or(0) * KIB
+    }
+
+    /// VmFlags has `lo`: the mapping is VM_LOCKED.
+    pub fn locked_flag(&self) -> bool {
+        self.flags.iter().any(|f| f == "lo")
+    }
+}
+
+pub fn smaps(pid: i32) -> Vec<Mapping> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps")).expect("read smaps");
+    let mut maps: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-').filter(|(s, _)| u64::from_str_radix(s, 16).is_ok()) {
+            let name = line.split_whitespace().nth(5).unwrap_or("").to_owned();
+            maps.push(Mapping {
+                start: u64::from_str_radix(start, 16).unwrap(),
+                end: u64::from_str_radix(end, 16).unwrap(),
+                name,
+                fields: HashMap::new(),
+                flags: Vec::new(),
+            });
+        } else if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if let Some(map) = maps.last_mut() {
+                map.flags = flags.split_whitespace().map(str::to_owned).collect();
+            }
+        } else if let Some((key, value)) = line.split_once(':') {
+            if let (Some(map), Ok(kb)) = (maps.last_mut(), value.trim().trim_end_matches(" kB").parse::<u64>()) {
+                map.fields.insert(key.to_owned(), kb);
+            }
+        }
+    }
+    maps
+}
+
+/// The `[stack]` mapping.
+pub fn stack(maps: &[Mapping]) -> &Mapping {
+    maps.iter().find(|m| m.name == "[stack]").expect("a [stack] mapping")
+}
+
+pub fn environ(pid: i32) -> HashMap<String, String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).expect("read environ");
+    raw.split(|&b| b == 0)
+        .filter_map(|entry| String::from_utf8_lossy(entry).split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+/// Runs a command to completion with stdin closed.
+pub fn output(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Prints why a test is skipped; returns true when `tool` is missing.
+pub fn skip_without(tool: &str, why: &str) -> bool {
+    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED: {tool} is not installed; {why}");
+    }
+    !found
+}

@@ -1,0 +1,47 @@
+/* probe: a small dynamically linked program for memlock-run's integration tests.
+ *
+ * It prints "ready PID" once main runs (after the shim's constructor), then waits for its
+ * standard input to close, so that a test can read /proc/PID while it holds still.
+ *
+ *   probe [--map MIB] [--touch MIB] [--exit N]
+ *     --map MIB    after start, mmap MIB MiB of anonymous memory (not touched)
+ *     --touch MIB  then write to the first MIB MiB of it
+ *     --exit N     exit with status N at once, without waiting
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    size_t map = 0, touch = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--exit") && i + 1 < argc)
+            return atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--map") && i + 1 < argc)
+            map = strtoull(argv[++i], NULL, 10) << 20;
+        else if (!strcmp(argv[i], "--touch") && i + 1 < argc)
+            touch = strtoull(argv[++i], NULL, 10) << 20;
+        else {
+            fprintf(stderr, "probe: unknown argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (map) {
+        char *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            perror("probe: mmap");
+            return 3;
+        }
+        for (size_t off = 0; off < touch && off < map; off += 4096)
+            p[off] = 1;
+    }
+    printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    char buf[64];
+    while (read(0, buf, sizeof buf) > 0)
+        ;
+    return 0;
+}
