@@ -53,6 +53,26 @@ impl Privilege {
         self.at_secure || self.euid != self.ruid || (self.ruid != 0 && !self.permitted.is_empty())
     }
 
+    /// Refuses a set-user-ID or set-group-ID memlock-run: exec keeps the effective IDs, so
+    /// COMMAND would run as the file's owner. The supported way to let users lock memory is
+    /// the file capability `cap_ipc_lock+p`, which passes nothing but CAP_IPC_LOCK.
+    pub fn refuse_set_id(&self) -> Result<()> {
+        let (rgid, egid) = (
+            nix::unistd::getgid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        if self.euid != self.ruid || egid != rgid {
+            bail!(
+                "refusing to run: memlock-run is installed set-user-ID or set-group-ID (real uid {}, effective uid \
+                 {}; real gid {rgid}, effective gid {egid}), and COMMAND would inherit those IDs; remove the set-ID \
+                 bit (chmod u-s,g-s) and grant cap_ipc_lock+p instead, as the package's opt-in mode does",
+                self.ruid,
+                self.euid
+            );
+        }
+        Ok(())
+    }
+
     pub fn is_root(&self) -> bool {
         self.euid == 0 && self.ruid == 0
     }

@@ -54,6 +54,7 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
 }
 
 fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
+    privilege.refuse_set_id()?;
     let shim = install::locate_shim(privilege.elevated())?;
     let user = match &cli.user {
         None => None,
