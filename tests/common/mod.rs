@@ -17,7 +17,9 @@ pub const MIB: u64 = 1024 * 1024;
 
 /// The repository's root.
 pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
 }
 
 /// target/<profile>, where memlock-run and its shim are, built once per test binary.
@@ -29,16 +31,32 @@ pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_owned();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/<test>")
+            .to_owned();
         let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--quiet", "-p", "memlock-run", "-p", "memlock-run-shim"]).current_dir(repo());
+        cargo
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "memlock-run",
+                "-p",
+                "memlock-run-shim",
+            ])
+            .current_dir(repo());
         if profile_dir.file_name() == Some(OsStr::new("release")) {
             cargo.arg("--release");
         }
         let target_dir = profile_dir.parent().expect("target dir");
         cargo.env("CARGO_TARGET_DIR", target_dir);
         let status = cargo.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of memlock-run and its shim failed");
+        assert!(
+            status.success(),
+            "cargo build of memlock-run and its shim failed"
+        );
         profile_dir
     })
 }
@@ -111,7 +129,11 @@ pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
         .args(flags)
         .output()
         .expect("run gcc");
-    assert!(out.status.success(), "gcc {source} {flags:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "gcc {source} {flags:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     fs::rename(&tmp, &path).expect("rename probe");
     built.insert(output.to_owned(), path.clone());
     path
@@ -143,12 +165,17 @@ impl Running {
     /// Spawns `cmd` and waits for its "ready PID" line. Panics with the process's stderr
     /// if it exits first.
     pub fn start(mut cmd: Command) -> Running {
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read ready line");
-        let Some(pid) = line.strip_prefix("ready ").and_then(|p| p.trim().parse().ok()) else {
+        let Some(pid) = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+        else {
             let mut err = String::new();
             if let Some(mut stderr) = child.stderr.take() {
                 let _ = stderr.read_to_string(&mut err);
@@ -211,13 +238,21 @@ impl ProcStatus {
     }
 
     pub fn get(&self, field: &str) -> &str {
-        self.fields.get(field).map(String::as_str).unwrap_or_else(|| panic!("no {field} in status"))
+        self.fields
+            .get(field)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no {field} in status"))
     }
 
     /// A `kB` field, in bytes.
     pub fn bytes(&self, field: &str) -> u64 {
         let value = self.get(field);
-        value.trim_end_matches(" kB").trim().parse::<u64>().unwrap_or_else(|_| panic!("{field}: {value}")) * KIB
+        value
+            .trim_end_matches(" kB")
+            .trim()
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("{field}: {value}"))
+            * KIB
     }
 
     /// A capability mask (CapEff, CapAmb, ...).
@@ -227,7 +262,10 @@ impl ProcStatus {
 
     /// The four IDs of `Uid:` or `Gid:`.
     pub fn ids(&self, field: &str) -> Vec<u32> {
-        self.get(field).split_whitespace().map(|id| id.parse().expect("id")).collect()
+        self.get(field)
+            .split_whitespace()
+            .map(|id| id.parse().expect("id"))
+            .collect()
     }
 
     /// A signal mask (SigIgn, SigBlk) as a bit set: bit N-1 is signal N.
@@ -269,7 +307,10 @@ pub fn smaps(pid: i32) -> Vec<Mapping> {
     let mut maps: Vec<Mapping> = Vec::new();
     for line in text.lines() {
         let first = line.split_whitespace().next().unwrap_or("");
-        if let Some((start, end)) = first.split_once('-').filter(|(s, _)| u64::from_str_radix(s, 16).is_ok()) {
+        if let Some((start, end)) = first
+            .split_once('-')
+            .filter(|(s, _)| u64::from_str_radix(s, 16).is_ok())
+        {
             let name = line.split_whitespace().nth(5).unwrap_or("").to_owned();
             maps.push(Mapping {
                 start: u64::from_str_radix(start, 16).unwrap(),
@@ -283,7 +324,10 @@ pub fn smaps(pid: i32) -> Vec<Mapping> {
                 map.flags = flags.split_whitespace().map(str::to_owned).collect();
             }
         } else if let Some((key, value)) = line.split_once(':') {
-            if let (Some(map), Ok(kb)) = (maps.last_mut(), value.trim().trim_end_matches(" kB").parse::<u64>()) {
+            if let (Some(map), Ok(kb)) = (
+                maps.last_mut(),
+                value.trim().trim_end_matches(" kB").parse::<u64>(),
+            ) {
                 map.fields.insert(key.to_owned(), kb);
             }
         }
@@ -293,19 +337,27 @@ pub fn smaps(pid: i32) -> Vec<Mapping> {
 
 /// The `[stack]` mapping.
 pub fn stack(maps: &[Mapping]) -> &Mapping {
-    maps.iter().find(|m| m.name == "[stack]").expect("a [stack] mapping")
+    maps.iter()
+        .find(|m| m.name == "[stack]")
+        .expect("a [stack] mapping")
 }
 
 pub fn environ(pid: i32) -> HashMap<String, String> {
     let raw = fs::read(format!("/proc/{pid}/environ")).expect("read environ");
     raw.split(|&b| b == 0)
-        .filter_map(|entry| String::from_utf8_lossy(entry).split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .filter_map(|entry| {
+            String::from_utf8_lossy(entry)
+                .split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
         .collect()
 }
 
 /// Runs a command to completion with stdin closed.
 pub fn output(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
 }
 
 pub fn stderr_of(out: &Output) -> String {
@@ -314,7 +366,10 @@ pub fn stderr_of(out: &Output) -> String {
 
 /// Prints why a test is skipped; returns true when `tool` is missing.
 pub fn skip_without(tool: &str, why: &str) -> bool {
-    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("SKIPPED: {tool} is not installed; {why}");
     }
