@@ -64,7 +64,9 @@ fn run_rtprobe(options: &[&str], probe_args: &[&str]) -> HashMap<String, (u64, u
 
 #[test]
 fn the_realtime_options_give_a_steady_state_without_page_faults() {
-    let parts = run_rtprobe(
+    // The command, and the same with bounded thread stacks.
+    for options in [
+        &["--future", "--prefault", "8M", "--heap", "64M"][..],
         &[
             "--future",
             "--prefault",
@@ -74,20 +76,22 @@ fn the_realtime_options_give_a_steady_state_without_page_faults() {
             "--thread-stack",
             "256K",
         ],
-        &[],
-    );
-    for part in ["stack", "heap", "threads", "total"] {
-        assert_eq!(
-            parts[part],
-            (0, 0),
-            "{part}: minor and major faults in the steady state: {parts:?}"
-        );
+    ] {
+        let parts = run_rtprobe(options, &[]);
+        for part in ["stack", "heap", "threads", "total"] {
+            assert_eq!(
+                parts[part],
+                (0, 0),
+                "{options:?}, {part}: minor and major faults in the steady state: {parts:?}"
+            );
+        }
     }
-    assert_eq!(
-        parts["thread-stack"].0,
-        256 * KIB,
-        "--thread-stack sets the default for new threads"
-    );
+}
+
+#[test]
+fn thread_stack_sets_the_default_for_new_threads() {
+    let parts = run_rtprobe(&["--thread-stack", "256K"], &["--rounds", "1"]);
+    assert_eq!(parts["thread-stack"].0, 256 * KIB, "{parts:?}");
 }
 
 #[test]
