@@ -8,7 +8,7 @@ use std::ffi::OsString;
 
 use anyhow::{bail, Result};
 use caps::Capability;
-use memlock_run_protocol::{Config, LockFlags};
+use memlock_run_protocol::{Config, Fork, LockFlags};
 use nix::sys::resource::Resource;
 
 use crate::capabilities::{self, Privilege};
@@ -100,6 +100,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     let request = limits::Request {
         memlock: cli.limit,
         prefault: cli.prefault.unwrap_or(0),
+        heap: cli.heap.unwrap_or(0),
         args_bytes: args_bytes as u64,
         holds_ipc_lock,
         may_raise_hard: privilege.has_effective(Capability::CAP_SYS_RESOURCE),
@@ -110,6 +111,11 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         limits::get(Resource::RLIMIT_STACK)?,
     )?;
 
+    if let Some(size) = cli.thread_stack {
+        check_thread_stack(size)?;
+    }
+    // A user's own LD_BIND_NOW is theirs: --no-inherit removes only one memlock-run set.
+    let sets_bind_now = cli.bind_now && env::var_os(LD_BIND_NOW).map_or(true, |v| v.is_empty());
     let config = Config {
         flags: LockFlags {
             current: true,
@@ -117,12 +123,18 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
             onfault: cli.onfault,
         },
         prefault: cli.prefault.unwrap_or(0),
-        thread_stack: plan.thread_stack.unwrap_or(0),
+        heap: cli.heap.unwrap_or(0),
+        thread_stack: cli.thread_stack.or(plan.thread_stack).unwrap_or(0),
+        fork: cli.fork.into(),
+        bind_now: sets_bind_now,
         on_failure: cli.on_failure.into(),
         verbose: cli.verbose,
         inherit: !cli.no_inherit,
     };
-    let overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
+    let mut overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
+    if sets_bind_now {
+        overrides.push((LD_BIND_NOW, "1".to_owned()));
+    }
     let env = preload::environment(env::vars_os(), &shim.path, &config, &overrides);
     Ok(Launch {
         shim,
@@ -133,6 +145,27 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         plan,
         env,
     })
+}
+
+const LD_BIND_NOW: &str = "LD_BIND_NOW";
+
+/// glibc refuses thread stacks below PTHREAD_STACK_MIN; say so before exec, not from the shim.
+fn check_thread_stack(size: u64) -> Result<()> {
+    // SAFETY: sysconf has no preconditions. glibc 2.34 made the minimum a run-time value.
+    let min = match unsafe { libc::sysconf(libc::_SC_THREAD_STACK_MIN) } {
+        n if n > 0 => n as u64,
+        _ => libc::PTHREAD_STACK_MIN as u64,
+    };
+    if size < min {
+        bail!(
+            "--thread-stack {} is below the smallest thread stack glibc accepts here (PTHREAD_STACK_MIN, {}); \
+             give at least {}, and enough for the deepest call chain of COMMAND's threads",
+            show(size),
+            show(min),
+            show(min)
+        );
+    }
+    Ok(())
 }
 
 fn print_plan(cli: &Cli, launch: &Launch) {
@@ -163,6 +196,31 @@ fn print_plan(cli: &Cli, launch: &Launch) {
             show(launch.config.prefault)
         );
     }
+    if launch.config.heap > 0 {
+        println!(
+            "heap:           {} pre-faulted and kept (glibc malloc: M_TRIM_THRESHOLD -1, M_MMAP_MAX 0, M_ARENA_MAX 1)",
+            show(launch.config.heap)
+        );
+    }
+    println!(
+        "fork:           {}",
+        match launch.config.fork {
+            Fork::Relock if launch.config.flags.future =>
+                "children relock: mlockall(MCL_CURRENT|MCL_ONFAULT), then MCL_FUTURE",
+            Fork::Relock => "children relock: mlockall(MCL_CURRENT|MCL_ONFAULT)",
+            Fork::Off => "children run unlocked (--fork off)",
+        }
+    );
+    if cli.bind_now {
+        println!(
+            "binding:        {}",
+            if launch.config.bind_now {
+                "at start (LD_BIND_NOW=1)"
+            } else {
+                "at start (LD_BIND_NOW was already set)"
+            }
+        );
+    }
     println!(
         "inherit:        {}",
         if launch.config.inherit {
@@ -173,11 +231,13 @@ fn print_plan(cli: &Cli, launch: &Launch) {
     );
     println!("RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe());
     println!("RLIMIT_STACK:   {}", launch.plan.stack.describe());
-    if let Some(size) = launch.plan.thread_stack {
-        println!(
+    match (cli.thread_stack, launch.plan.thread_stack) {
+        (Some(size), _) => println!("thread stacks:  {} (--thread-stack)", show(size)),
+        (None, Some(size)) => println!(
             "thread stacks:  {} (kept as before the stack limit was raised)",
             show(size)
-        );
+        ),
+        (None, None) => {}
     }
     println!(
         "capabilities:   {}",
@@ -200,6 +260,7 @@ fn print_plan(cli: &Cli, launch: &Launch) {
         let name = name.to_string_lossy();
         let ours = name == preload::LD_PRELOAD
             || name.starts_with(memlock_run_protocol::PREFIX)
+            || name == LD_BIND_NOW && launch.config.bind_now
             || launch.user.is_some()
                 && ["HOME", "USER", "LOGNAME", "SHELL"].contains(&name.as_ref());
         if ours {

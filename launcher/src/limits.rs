@@ -42,6 +42,8 @@ pub struct Request {
     pub memlock: Option<Limit>,
     /// `--prefault`, in bytes (0 for none).
     pub prefault: u64,
+    /// `--heap`, in bytes (0 for none).
+    pub heap: u64,
     /// Bytes of argument and environment strings COMMAND starts with.
     pub args_bytes: u64,
     /// COMMAND will hold CAP_IPC_LOCK, so RLIMIT_MEMLOCK does not bind its mlockall.
@@ -80,15 +82,18 @@ impl Change {
 pub fn plan(request: Request, memlock: Rlimit, stack: Rlimit) -> Result<Plan> {
     let mut notes = Vec::new();
     let memlock_after = plan_memlock(&request, memlock, &mut notes)?;
-    if request.prefault > 0
-        && !request.holds_ipc_lock
-        && Limit::Bytes(request.prefault) >= memlock_after.soft
+    let pre_faulted = request.prefault.saturating_add(request.heap);
+    if pre_faulted > 0 && !request.holds_ipc_lock && Limit::Bytes(pre_faulted) >= memlock_after.soft
     {
+        let asked = match (request.prefault, request.heap) {
+            (0, heap) => format!("--heap {}", show(heap)),
+            (prefault, 0) => format!("--prefault {}", show(prefault)),
+            (prefault, heap) => format!("--prefault {} with --heap {}", show(prefault), show(heap)),
+        };
         bail!(
-            "--prefault {} cannot be locked under an RLIMIT_MEMLOCK of {} (the program's own mappings come on top); \
+            "{asked} cannot be locked under an RLIMIT_MEMLOCK of {} (the program's own mappings come on top); \
              pre-fault less, raise the limit (--limit, LimitMEMLOCK= in a systemd unit, ulimit -l), or run with \
              CAP_IPC_LOCK (memlock-run as root, AmbientCapabilities=CAP_IPC_LOCK in a unit)",
-            show(request.prefault),
             memlock_after.soft
         );
     }
@@ -235,6 +240,7 @@ mod tests {
         Request {
             memlock: None,
             prefault: 0,
+            heap: 0,
             args_bytes: 4096,
             holds_ipc_lock: false,
             may_raise_hard: false,
@@ -401,6 +407,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("RLIMIT_MEMLOCK of 8 MiB"), "{err}");
+        let err = plan(
+            Request {
+                prefault: MIB,
+                heap: 7 * MIB,
+                ..request()
+            },
+            EIGHT,
+            STACK,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--prefault 1 MiB with --heap 7 MiB cannot be locked"),
+            "{err}"
+        );
         assert!(plan(
             Request {
                 prefault: MIB,

@@ -43,13 +43,18 @@ impl Iterator for Entries {
     }
 }
 
-/// Removes the protocol's variables and every copy of the shim from `LD_PRELOAD`.
-pub fn remove_shim() {
+/// Removes the protocol's variables and every copy of the shim from `LD_PRELOAD`, and
+/// `LD_BIND_NOW` when memlock-run set it (`bind_now`).
+pub fn remove_shim(bind_now: bool) {
     for name in VARIABLES {
         with_c_name(name, |c_name| {
             // SAFETY: `c_name` is NUL-terminated.
             unsafe { libc::unsetenv(c_name) };
         });
+    }
+    if bind_now {
+        // SAFETY: the name is NUL-terminated.
+        unsafe { libc::unsetenv(c"LD_BIND_NOW".as_ptr()) };
     }
     let key = c"LD_PRELOAD";
     // SAFETY: getenv returns null or the value inside the process's own environment

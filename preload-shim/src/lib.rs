@@ -10,10 +10,13 @@
 //! 2. set the default thread stack size, if asked;
 //! 3. grow the main thread's stack by the pre-fault size (before locking, so that the
 //!    growth is checked against RLIMIT_STACK here rather than failing as a SIGSEGV);
-//! 4. mlockall(2), which populates everything it locks unless MCL_ONFAULT is set;
-//! 5. populate the pre-faulted stack where mlockall did not;
-//! 6. check with the kernel (VmLck) that the lock took: sanitizer runtimes intercept
-//!    mlockall and return 0 without locking.
+//! 4. set glibc's malloc to keep its heap and grow the heap by the heap size, untouched;
+//! 5. mlockall(2), which populates everything it locks unless MCL_ONFAULT is set (the
+//!    kernel populates faster than a touch loop, hence steps 3 and 4 come first);
+//! 6. populate the pre-faulted stack and heap where mlockall did not;
+//! 7. check with the kernel (VmLck) that the lock took: sanitizer runtimes intercept
+//!    mlockall and return 0 without locking;
+//! 8. register a fork handler that locks forked children again, unless told not to.
 //!
 //! On failure it writes one line to stderr and, unless told to warn, exits with 125 so
 //! that nothing runs unlocked.
@@ -25,14 +28,17 @@
 #![cfg_attr(not(test), no_std)]
 
 mod environ;
+mod fork;
+mod heap;
 mod line;
+mod populate;
 mod procfs;
 mod stack;
 
 use core::ffi::{c_char, c_int};
 
 use line::Line;
-use memlock_run_protocol::{Config, LockFlags, OnFailure, FAILURE_EXIT_STATUS};
+use memlock_run_protocol::{Config, Fork, LockFlags, OnFailure, FAILURE_EXIT_STATUS};
 
 // The libc crate links libc itself only without its `std` feature, and cargo unifies that
 // feature with the launcher's when both are built together: name libc here.
@@ -66,7 +72,7 @@ extern "C" fn memlock_run_init(
         }
     }
     if !config.inherit {
-        environ::remove_shim();
+        environ::remove_shim(config.bind_now);
     }
     if let Some(bad) = bad {
         let mut line = process.failure_line();
@@ -104,6 +110,19 @@ extern "C" fn memlock_run_init(
         }
     }
 
+    let mut heap = None;
+    if config.heap != 0 {
+        match heap::grow(config.heap) {
+            Ok(range) => heap = Some(range),
+            Err(why) => {
+                let mut line = process.problem_line("cannot pre-fault ");
+                line.push_size(config.heap).push(" of heap: ");
+                why.describe(&mut line);
+                return fail(config.on_failure, &mut line);
+            }
+        }
+    }
+
     // SAFETY: mlockall has no memory-safety preconditions.
     if unsafe { libc::mlockall(mcl_bits(config.flags)) } != 0 {
         let errno = errno();
@@ -117,12 +136,18 @@ extern "C" fn memlock_run_init(
         return fail(config.on_failure, &mut line);
     }
 
-    if let Some(range) = prefault {
-        if let Err(errno) = stack::populate(range, config.flags) {
+    for (range, what) in [
+        (prefault, " of pre-faulted stack: "),
+        (heap, " of pre-faulted heap: "),
+    ] {
+        let Some(range) = range else { continue };
+        // SAFETY: the stack range is below every frame of this thread, and the heap range
+        // is the free top of the heap: mapped, writable, and not in use.
+        if let Err(errno) = unsafe { populate::populate(range, config.flags) } {
             let mut line = process.failure_line();
             line.push("cannot populate ")
                 .push_size(range.len() as u64)
-                .push(" of pre-faulted stack: ");
+                .push(what);
             line.push_errno(errno);
             push_limit_facts(&mut line, None);
             return fail(config.on_failure, &mut line);
@@ -152,6 +177,16 @@ extern "C" fn memlock_run_init(
         return fail(config.on_failure, &mut line);
     }
 
+    if config.fork == Fork::Relock {
+        if let Err(errno) = fork::arm(config.flags, config.on_failure, process.argv0) {
+            let mut line =
+                process.problem_line("cannot arrange for forked children to be locked: ");
+            line.push("pthread_atfork failed with ").push_errno(errno);
+            line.push("; or let forked children run unlocked (memlock-run --fork off)");
+            return fail(config.on_failure, &mut line);
+        }
+    }
+
     if config.verbose {
         let mut line = process.report_line();
         line.push("locked ").push(config.flags.describe());
@@ -162,9 +197,17 @@ extern "C" fn memlock_run_init(
             line.push(", stack pre-faulted ")
                 .push_size(range.len() as u64);
         }
+        if let Some(range) = heap {
+            line.push(", heap pre-faulted ")
+                .push_size(range.len() as u64);
+        }
         if config.thread_stack != 0 {
             line.push(", thread stacks ").push_size(config.thread_stack);
         }
+        line.push(match config.fork {
+            Fork::Relock => ", forked children relock",
+            Fork::Off => ", forked children unlocked",
+        });
         line.push(", in ")
             .push_millis(monotonic_ns().saturating_sub(started));
         line.emit();
@@ -206,8 +249,13 @@ impl Process {
     }
 
     fn failure_line(&self) -> Line {
+        self.problem_line("cannot lock memory: ")
+    }
+
+    /// `memlock-run: PROGRAM (pid N): WHAT`
+    fn problem_line(&self, what: &str) -> Line {
         let mut line = self.report_line();
-        line.push("cannot lock memory: ");
+        line.push(what);
         line
     }
 }
@@ -229,7 +277,7 @@ fn fail(on_failure: OnFailure, line: &mut Line) {
 }
 
 /// The limit in force, how much is mapped, and the remedies people can apply.
-fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
+pub(crate) fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -286,7 +334,7 @@ fn set_default_thread_stack(size: u64) -> Result<(), c_int> {
     Ok(())
 }
 
-fn errno() -> c_int {
+pub(crate) fn errno() -> c_int {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() }
 }

@@ -6,32 +6,17 @@
 //! then grows the mapping with a single write to its new lowest page. It does this before
 //! mlockall: growth of a locked mapping is charged to RLIMIT_MEMLOCK at fault time, where
 //! a refusal is again a SIGSEGV, while mlockall reports the same refusal as an error.
-//! mlockall(MCL_CURRENT) then populates the grown range itself; with MCL_ONFAULT the
-//! shim asks the kernel to populate it (MADV_POPULATE_WRITE, Linux 5.14) and touches each
-//! page only on kernels without it.
+//! mlockall(MCL_CURRENT) then populates the grown range itself; `populate` covers the
+//! cases where it does not.
 
 use core::ffi::c_int;
 
-use memlock_run_protocol::LockFlags;
-
 use crate::line::Line;
+use crate::populate::{page_size, Range};
 use crate::procfs;
 
 /// Linux's default `stack_guard_gap`: 256 pages.
 const GUARD_GAP_PAGES: usize = 256;
-
-/// The pre-faulted part of the stack, `[low, high)`.
-#[derive(Clone, Copy)]
-pub struct Range {
-    low: usize,
-    high: usize,
-}
-
-impl Range {
-    pub fn len(self) -> usize {
-        self.high - self.low
-    }
-}
 
 pub enum GrowError {
     Maps(c_int),
@@ -64,14 +49,6 @@ impl GrowError {
                 line.push(" of address space is free below the stack; pre-fault less");
             }
         }
-    }
-}
-
-pub fn page_size() -> usize {
-    // SAFETY: getauxval has no preconditions.
-    match unsafe { libc::getauxval(libc::AT_PAGESZ) } as usize {
-        0 => 4096,
-        size => size,
     }
 }
 
@@ -117,41 +94,4 @@ pub fn grow(size: u64) -> Result<Range, GrowError> {
     // it. Nothing lives there yet: it is below every frame of this thread.
     unsafe { core::ptr::write_volatile(low as *mut u8, 0) };
     Ok(Range { low, high })
-}
-
-/// Makes the grown range resident and locked where mlockall did not already do it.
-pub fn populate(range: Range, flags: LockFlags) -> Result<(), c_int> {
-    let (addr, len) = (range.low as *mut libc::c_void, range.len());
-    if !flags.current {
-        // MCL_FUTURE alone does not lock mappings that already exist, the stack included.
-        let lock_flags = if flags.onfault {
-            libc::MLOCK_ONFAULT
-        } else {
-            0
-        };
-        // SAFETY: the range is mapped (grown above); mlock2 has no memory effects on it.
-        if unsafe { libc::mlock2(addr, len, lock_flags as libc::c_uint) } != 0 {
-            return Err(crate::errno());
-        }
-    } else if !flags.onfault {
-        // mlockall(MCL_CURRENT) populated every page of every mapping it locked.
-        return Ok(());
-    }
-    // SAFETY: the range is mapped, writable, and unused (below every frame).
-    if unsafe { libc::madvise(addr, len, libc::MADV_POPULATE_WRITE) } == 0 {
-        return Ok(());
-    }
-    let errno = crate::errno();
-    if errno != libc::EINVAL {
-        return Err(errno);
-    }
-    // Kernels before 5.14 do not know MADV_POPULATE_WRITE: touch every page.
-    let page = page_size();
-    let mut at = range.low;
-    while at < range.high {
-        // SAFETY: as above.
-        unsafe { core::ptr::write_volatile(at as *mut u8, 0) };
-        at += page;
-    }
-    Ok(())
 }

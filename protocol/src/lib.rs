@@ -15,7 +15,10 @@
 //! |----------------------------|-----------------------------------------|-----------|
 //! | `MEMLOCK_RUN_FLAGS`        | comma list of `current`, `future`, `onfault` | `current` |
 //! | `MEMLOCK_RUN_PREFAULT`     | bytes of main-thread stack to fault in and lock, decimal | `0` |
+//! | `MEMLOCK_RUN_HEAP`         | bytes of glibc heap to fault in, lock and keep (no trimming, no mmap for large blocks, one arena), decimal | `0` |
 //! | `MEMLOCK_RUN_THREAD_STACK` | default stack size for new threads, bytes, decimal (`0`: leave glibc's) | `0` |
+//! | `MEMLOCK_RUN_FORK`         | `relock`: a fork(2) child locks itself again (MCL_ONFAULT); `off`: it runs unlocked | `relock` |
+//! | `MEMLOCK_RUN_BIND_NOW`     | `1`: memlock-run set `LD_BIND_NOW` for this run (the shim removes it with the rest for `--no-inherit`) | `0` |
 //! | `MEMLOCK_RUN_ON_FAILURE`   | `exit` (status 125) or `warn` (go on unlocked) | `exit` |
 //! | `MEMLOCK_RUN_VERBOSE`      | `1`: one report line on stderr, `0`: silent | `0` |
 //! | `MEMLOCK_RUN_INHERIT`      | `1`: programs this one execs are locked too; `0`: the shim removes itself from the environment | `1` |
@@ -31,13 +34,26 @@
 pub const PREFIX: &str = "MEMLOCK_RUN_";
 pub const FLAGS: &str = "MEMLOCK_RUN_FLAGS";
 pub const PREFAULT: &str = "MEMLOCK_RUN_PREFAULT";
+pub const HEAP: &str = "MEMLOCK_RUN_HEAP";
 pub const THREAD_STACK: &str = "MEMLOCK_RUN_THREAD_STACK";
+pub const FORK: &str = "MEMLOCK_RUN_FORK";
+pub const BIND_NOW: &str = "MEMLOCK_RUN_BIND_NOW";
 pub const ON_FAILURE: &str = "MEMLOCK_RUN_ON_FAILURE";
 pub const VERBOSE: &str = "MEMLOCK_RUN_VERBOSE";
 pub const INHERIT: &str = "MEMLOCK_RUN_INHERIT";
 
 /// Every variable of the protocol, in the order the launcher writes them.
-pub const VARIABLES: [&str; 6] = [FLAGS, PREFAULT, THREAD_STACK, ON_FAILURE, VERBOSE, INHERIT];
+pub const VARIABLES: [&str; 9] = [
+    FLAGS,
+    PREFAULT,
+    HEAP,
+    THREAD_STACK,
+    FORK,
+    BIND_NOW,
+    ON_FAILURE,
+    VERBOSE,
+    INHERIT,
+];
 
 /// File name of the shim, as cargo builds it and as the packages install it.
 pub const SHIM_FILE_NAME: &str = "libmemlock_run_shim.so";
@@ -132,14 +148,46 @@ impl OnFailure {
     }
 }
 
+/// What a child made by fork(2) does: the kernel gives it no memory locks and no MCL_FUTURE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// The shim's pthread_atfork child handler calls mlockall again, with MCL_ONFAULT so that
+    /// the child does not copy every copy-on-write page it shares with its parent.
+    Relock,
+    /// The child runs unlocked.
+    Off,
+}
+
+impl Fork {
+    pub fn encode(self) -> &'static str {
+        match self {
+            Fork::Relock => "relock",
+            Fork::Off => "off",
+        }
+    }
+
+    pub fn decode(value: &[u8]) -> Option<Self> {
+        match value {
+            b"relock" => Some(Fork::Relock),
+            b"off" => Some(Fork::Off),
+            _ => None,
+        }
+    }
+}
+
 /// The shim's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     pub flags: LockFlags,
     /// Bytes of the main thread's stack to fault in and lock; 0 for none.
     pub prefault: u64,
+    /// Bytes of glibc heap to fault in, lock and keep; 0 for none.
+    pub heap: u64,
     /// Default stack size of threads created later; 0 to leave glibc's default.
     pub thread_stack: u64,
+    pub fork: Fork,
+    /// memlock-run set `LD_BIND_NOW`, so `--no-inherit` removes it too.
+    pub bind_now: bool,
     pub on_failure: OnFailure,
     pub verbose: bool,
     pub inherit: bool,
@@ -154,7 +202,10 @@ impl Default for Config {
                 onfault: false,
             },
             prefault: 0,
+            heap: 0,
             thread_stack: 0,
+            fork: Fork::Relock,
+            bind_now: false,
             on_failure: OnFailure::Exit,
             verbose: false,
             inherit: true,
@@ -179,7 +230,10 @@ impl Config {
         match known {
             FLAGS => self.flags = LockFlags::decode(value).ok_or(bad)?,
             PREFAULT => self.prefault = decode_u64(value).ok_or(bad)?,
+            HEAP => self.heap = decode_u64(value).ok_or(bad)?,
             THREAD_STACK => self.thread_stack = decode_u64(value).ok_or(bad)?,
+            FORK => self.fork = Fork::decode(value).ok_or(bad)?,
+            BIND_NOW => self.bind_now = decode_bool(value).ok_or(bad)?,
             ON_FAILURE => self.on_failure = OnFailure::decode(value).ok_or(bad)?,
             VERBOSE => self.verbose = decode_bool(value).ok_or(bad)?,
             INHERIT => self.inherit = decode_bool(value).ok_or(bad)?,
@@ -193,7 +247,10 @@ impl Config {
         let mut buf = [0u8; 20];
         set(FLAGS, self.flags.encode());
         set(PREFAULT, encode_u64(self.prefault, &mut buf));
+        set(HEAP, encode_u64(self.heap, &mut buf));
         set(THREAD_STACK, encode_u64(self.thread_stack, &mut buf));
+        set(FORK, self.fork.encode());
+        set(BIND_NOW, if self.bind_now { "1" } else { "0" });
         set(ON_FAILURE, self.on_failure.encode());
         set(VERBOSE, if self.verbose { "1" } else { "0" });
         set(INHERIT, if self.inherit { "1" } else { "0" });
@@ -324,7 +381,10 @@ mod tests {
                 onfault: true,
             },
             prefault: 8 << 20,
+            heap: 64 << 20,
             thread_stack: 256 << 10,
+            fork: Fork::Off,
+            bind_now: true,
             on_failure: OnFailure::Warn,
             verbose: true,
             inherit: false,
@@ -367,6 +427,9 @@ mod tests {
             (FLAGS, "onfault"),
             (PREFAULT, "8M"),
             (PREFAULT, "18446744073709551616"),
+            (HEAP, "64M"),
+            (FORK, "sometimes"),
+            (BIND_NOW, "yes"),
             (ON_FAILURE, "ignore"),
             (VERBOSE, "yes"),
         ] {
