@@ -375,3 +375,119 @@ pub fn skip_without(tool: &str, why: &str) -> bool {
     }
     !found
 }
+
+/// A path in the scratch dir no other test (or test binary) uses: `NAME-PID-N`.
+pub fn unique(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    scratch().join(format!("{name}-{}-{n}", std::process::id()))
+}
+
+/// A private copy of the probe: its own inode, so that its page-cache pages are mapped by
+/// this run alone, and its own mode and owner for the set-ID and capability tests.
+pub fn probe_copy(name: &str) -> PathBuf {
+    let path = unique(name);
+    fs::copy(probe(), &path).expect("copy probe");
+    // Written pages are dirty until written back; reclaim tests need clean ones.
+    fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .expect("fsync probe copy");
+    path
+}
+
+/// A marker file name for `probe --mark`, which no run has created yet.
+pub fn marker(name: &str) -> PathBuf {
+    let path = unique(&format!("{name}.mark"));
+    let _ = fs::remove_file(&path);
+    path
+}
+
+/// The lines of a process's stderr.
+pub fn stderr_lines(out: &Output) -> Vec<String> {
+    stderr_of(out).lines().map(str::to_owned).collect()
+}
+
+/// The one line a failing or reporting memlock-run writes; panics on more or fewer.
+pub fn one_line(out: &Output) -> String {
+    let lines = stderr_lines(out);
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr, got {lines:#?}"
+    );
+    lines.into_iter().next().unwrap_or_default()
+}
+
+/// Asserts that `text` contains every one of `parts`.
+pub fn assert_mentions(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part:?} missing from:\n{text}");
+    }
+}
+
+/// The mappings of a file, by path.
+pub fn mappings_of<'a>(maps: &'a [Mapping], path: &Path) -> Vec<&'a Mapping> {
+    let name = path.to_str().expect("UTF-8 path");
+    maps.iter().filter(|m| m.name == name).collect()
+}
+
+/// The anonymous mapping of exactly `size` bytes (what `probe --map` made).
+pub fn anonymous_of_size(maps: &[Mapping], size: u64) -> &Mapping {
+    maps.iter()
+        .find(|m| m.name.is_empty() && m.size() == size)
+        .unwrap_or_else(|| panic!("no anonymous mapping of {size} bytes in {maps:#?}"))
+}
+
+/// Prints why a test is skipped and returns true when the tests do not run as root (the
+/// unprivileged cases switch to nobody with setpriv, which needs root; CI runs as root).
+pub fn skip_unless_root(why: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: the tests do not run as root; {why}");
+    }
+    !root
+}
+
+/// `skip_unless_root` and `skip_without("setpriv")` together, for the runs as nobody.
+pub fn skip_unprivileged_run(why: &str) -> bool {
+    skip_unless_root(why) || skip_without("setpriv", why)
+}
+
+/// This test process's own status, for the fields a child should inherit unchanged.
+pub fn own_status() -> ProcStatus {
+    ProcStatus::read(std::process::id() as i32)
+}
+
+/// `getent passwd NAME` as (uid, gid, home, shell).
+pub fn passwd(name: &str) -> (u32, u32, String, String) {
+    let out = Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .expect("run getent");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let fields: Vec<&str> = line.split(':').collect();
+    assert_eq!(fields.len(), 7, "getent passwd {name}: {line:?}");
+    (
+        fields[2].parse().expect("uid"),
+        fields[3].parse().expect("gid"),
+        fields[5].to_owned(),
+        fields[6].to_owned(),
+    )
+}
+
+/// `id -G USER`: the group IDs a login of USER gets, sorted.
+pub fn groups_of(user: &str) -> Vec<u32> {
+    let out = Command::new("id")
+        .args(["-G", user])
+        .output()
+        .expect("run id");
+    let mut groups: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|g| g.parse().expect("gid"))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}
