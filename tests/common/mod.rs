@@ -396,9 +396,14 @@ pub fn probe_copy(name: &str) -> PathBuf {
     path
 }
 
-/// A marker file name for `probe --mark`, which no run has created yet.
+/// A marker file name for `probe --mark`, which no run has created yet, in a directory
+/// that the runs as nobody may write to (sticky and world-writable, as /tmp).
 pub fn marker(name: &str) -> PathBuf {
-    let path = unique(&format!("{name}.mark"));
+    let dir = scratch().join("marks");
+    fs::create_dir_all(&dir).expect("create marks dir");
+    set_mode(&dir, 0o1777);
+    let file = unique(&format!("{name}.mark"));
+    let path = dir.join(file.file_name().expect("a file name"));
     let _ = fs::remove_file(&path);
     path
 }
