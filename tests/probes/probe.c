@@ -8,6 +8,8 @@
  *     --map MIB    after start, mmap MIB MiB of anonymous memory (not touched)
  *     --touch MIB  then write to the first MIB MiB of it
  *     --exit N     exit with status N at once, without waiting
+ *   Other words not starting with "--" are ignored: as a #! interpreter, the probe is
+ *   given the script's path.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
             map = strtoull(argv[++i], NULL, 10) << 20;
         else if (!strcmp(argv[i], "--touch") && i + 1 < argc)
             touch = strtoull(argv[++i], NULL, 10) << 20;
+        else if (strncmp(argv[i], "--", 2) != 0)
+            continue;
         else {
             fprintf(stderr, "probe: unknown argument %s\n", argv[i]);
             return 2;
