@@ -295,11 +295,7 @@ fn an_env_script_whose_program_is_static_is_refused() {
     )))
     .expect("PATH");
     cmd.env("PATH", &path);
-    let line = assert_refused(
-        output(cmd),
-        &mark,
-        &["is a #! script", "statically linked"],
-    );
+    let line = assert_refused(output(cmd), &mark, &["is a #! script", "statically linked"]);
     assert!(
         line.contains(dir.join(name).to_str().unwrap()),
         "names what env would run: {line}"
