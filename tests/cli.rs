@@ -271,6 +271,26 @@ fn no_inherit_locks_the_command_only() {
 }
 
 #[test]
+fn no_inherit_keeps_the_users_own_preload_for_the_programs_it_runs() {
+    let probe = probe();
+    let extra = compile("extra_preload.c", "extra_preload.so", &["-shared", "-fPIC"]);
+    let wrapper = wrapper("no-inherit-preload.sh", "\"$@\"\nexit $?");
+    let mut cmd = memlock_run(["--no-inherit", "--"]);
+    cmd.arg(&wrapper).arg(&probe).env("LD_PRELOAD", &extra);
+    let running = Running::start(cmd);
+    assert_eq!(
+        running.environ().get("LD_PRELOAD"),
+        Some(&extra.to_str().unwrap().to_owned())
+    );
+    assert!(
+        running.maps().contains(extra.to_str().unwrap()),
+        "the user's library is still loaded"
+    );
+    assert_eq!(running.status().bytes("VmLck"), 0);
+    assert!(running.finish().status.success());
+}
+
+#[test]
 fn no_inherit_with_an_env_script_is_refused() {
     let script = script(
         &unique("env-sh.sh").file_name().unwrap().to_string_lossy(),

@@ -189,6 +189,29 @@ fn prefault_8m_works_with_the_default_8m_stack_limit() {
 }
 
 #[test]
+fn prefault_keeps_the_thread_stack_size_threads_would_have_had() {
+    let program = compile("thread_stack.c", "thread_stack", &["-pthread"]);
+    let thread_stack = |mut cmd: Command| {
+        with_stack_limit(&mut cmd, 8 * MIB, None);
+        let out = output(cmd);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let direct = thread_stack(Command::new(&program));
+    let prefaulted = thread_stack(memlock_run([
+        "--prefault".as_ref(),
+        "8M".as_ref(),
+        "--".as_ref(),
+        program.as_os_str(),
+    ]));
+    assert_eq!(direct, format!("thread stack {}", 8 * MIB));
+    assert_eq!(
+        prefaulted, direct,
+        "the raised stack limit does not enlarge thread stacks"
+    );
+}
+
+#[test]
 fn prefault_is_refused_when_the_hard_stack_limit_is_too_low() {
     let probe = probe();
     let mark = marker("prefault-hard");
