@@ -423,3 +423,41 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
     assert_eq!(status.caps("CapEff"), CAP_IPC_LOCK);
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
+
+#[test]
+fn user_is_refused_when_the_user_cannot_read_the_shim() {
+    if skip_unless_root("--user is for root") {
+        return;
+    }
+    // memlock-run and its shim in a directory only root may enter, as under /root: ld.so,
+    // running as nobody, could not open the shim, and it skips a preload it cannot open.
+    let dir = unique("private-install");
+    fs::create_dir_all(&dir).expect("mkdir");
+    set_mode(&dir, 0o700);
+    let launcher = dir.join("memlock-run");
+    fs::copy(memlock_run_path(), &launcher).expect("copy memlock-run");
+    fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy shim");
+    let probe = probe();
+    let mark = marker("unreadable-shim");
+    let out = output({
+        let mut cmd = Command::new(&launcher);
+        cmd.args([
+            "--user",
+            "nobody",
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+            "--exit",
+            "0",
+        ]);
+        cmd
+    });
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &["libmemlock_run_shim.so", "nobody", "cannot read"],
+    );
+    assert!(!mark.exists(), "the target must not run unlocked");
+}

@@ -50,7 +50,28 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
         None => {}
     }
+    check_shim_readable(&launch)?;
     exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)
+}
+
+/// ld.so skips a preload it cannot open, with a warning, and runs the program anyway; so
+/// check, as the user COMMAND will run as (after the switch: access(2) uses the real IDs),
+/// that it can read the shim: `--user` from a root-only directory such as /root would
+/// otherwise run COMMAND unlocked.
+fn check_shim_readable(launch: &Launch) -> Result<()> {
+    if let Err(errno) = nix::unistd::access(&launch.shim.path, nix::unistd::AccessFlags::R_OK) {
+        let who = match &launch.user {
+            Some(user) => user.name.clone(),
+            None => format!("uid {}", nix::unistd::getuid()),
+        };
+        bail!(
+            "{who} cannot read the shim {} ({errno}), so ld.so would skip it and COMMAND would run unlocked; install \
+             memlock-run where every user can read it (its package does), or make the shim readable and the \
+             directories above it searchable by {who}",
+            launch.shim.path.display()
+        );
+    }
+    Ok(())
 }
 
 fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
