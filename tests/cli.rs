@@ -419,3 +419,61 @@ fn a_signal_blocked_by_the_parent_stays_blocked() {
         status.get("SigBlk")
     );
 }
+
+/// `cmd` with stdout or stderr on /dev/full, where every write fails with ENOSPC.
+fn to_dev_full(mut cmd: Command, stdout: bool) -> std::process::Output {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    if stdout {
+        cmd.stdout(full);
+    } else {
+        cmd.stderr(full);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .output()
+        .expect("run memlock-run")
+}
+
+#[test]
+fn a_failing_stderr_or_stdout_changes_no_exit_status() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("SKIPPED: /dev/full does not exist; it is how a failing write is made");
+        return;
+    }
+    // An error that cannot be printed is still the same error: 127, not an abort.
+    let out = to_dev_full(memlock_run(["--", "/nonexistent/memlock-run-test"]), false);
+    assert_eq!(out.status.code(), Some(127), "{:?}", out.status);
+    let out = to_dev_full(memlock_run(["--prefault", "8X", "--", "true"]), false);
+    assert_eq!(out.status.code(), Some(125), "{:?}", out.status);
+    // A note that cannot be printed does not stop the run.
+    let probe = probe();
+    if !skip_unless_root("the note on --limit above the hard limit needs CAP_IPC_LOCK") {
+        let out = to_dev_full(
+            memlock_run([
+                OsStr::new("--limit"),
+                OsStr::new("unlimited"),
+                OsStr::new("--"),
+                probe.as_os_str(),
+                OsStr::new("--exit"),
+                OsStr::new("7"),
+            ]),
+            false,
+        );
+        assert_eq!(out.status.code(), Some(7), "{:?}", out.status);
+    }
+    // A plan that cannot be written is a failure of memlock-run's own.
+    let out = to_dev_full(
+        memlock_run([OsStr::new("--dry-run"), OsStr::new("--"), probe.as_os_str()]),
+        true,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{:?} {}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["--dry-run", "No space left on device"]);
+}
