@@ -355,3 +355,36 @@ fn scripts_with_a_dynamic_interpreter_run_locked() {
         assert!(out.status.success(), "{shebang}: {}", stderr_of(&out));
     }
 }
+
+#[test]
+fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
+    // env -i, -u LD_PRELOAD or LD_PRELOAD=... in a #! line would start the interpreter
+    // without the shim: env would be locked, and the script would run unlocked.
+    for env_line in [
+        "-S -i sh",
+        "-S --ignore-environment sh",
+        "-S -u LD_PRELOAD sh",
+        "-S --unset=MEMLOCK_RUN_FLAGS sh",
+        "-S LD_PRELOAD= sh",
+    ] {
+        let mark = marker("env-strip");
+        let script = script(
+            &unique("env-strip.sh")
+                .file_name()
+                .unwrap()
+                .to_string_lossy(),
+            &format!("#!/usr/bin/env {env_line}\n: > '{}'\n", mark.display()),
+        );
+        let out = output(memlock_run([OsStr::new("--"), script.as_os_str()]));
+        let line = assert_refused(out, &mark, &["env", "unlocked"]);
+        assert!(line.contains(env_line), "quotes the #! line: {line}");
+    }
+    // Options that leave the environment to the shim are fine; env skips their arguments.
+    for env_line in ["-S -u HOME sh", "-S -C / sh", "-S LC_ALL=C sh"] {
+        let script = waiting_script("env-fine.sh", &format!("#!/usr/bin/env {env_line}"));
+        let running = Running::start(memlock_run([OsStr::new("--"), script.as_os_str()]));
+        assert!(running.status().bytes("VmLck") >= MIB, "{env_line}");
+        let out = running.finish();
+        assert!(out.status.success(), "{env_line}: {}", stderr_of(&out));
+    }
+}
