@@ -238,6 +238,80 @@ fn prefault_is_refused_when_the_hard_stack_limit_is_too_low() {
     assert!(!mark.exists(), "the target must not run");
 }
 
+/// MemTotal of /proc/meminfo, in bytes.
+fn mem_total() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("read /proc/meminfo");
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .expect("MemTotal")
+        * KIB
+}
+
+#[test]
+fn a_prefault_the_kernel_would_refuse_is_an_error_not_a_sigsegv() {
+    // The stack grows by a fault, and a growth the kernel refuses is a SIGSEGV; the shim
+    // checks the limits the kernel applies and exits 125 with the reason instead.
+    let probe = probe();
+    let more_than_ram = format!("{}G", mem_total() / (1 << 30) * 2 + 2);
+    let mark = marker("prefault-ram");
+    let mut cmd = memlock_run([
+        "--prefault".as_ref(),
+        more_than_ram.as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--mark".as_ref(),
+        mark.as_os_str(),
+    ]);
+    with_stack_limit(&mut cmd, 8 * MIB, None);
+    let out = output(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "--prefault {more_than_ram}: {:?} {}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["cannot pre-fault", "RAM"]);
+    assert!(!mark.exists());
+
+    // RLIMIT_AS bounds the growth too.
+    let mark = marker("prefault-as");
+    let mut cmd = memlock_run([
+        "--prefault".as_ref(),
+        "512M".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--mark".as_ref(),
+        mark.as_os_str(),
+    ]);
+    with_stack_limit(&mut cmd, 8 * MIB, None);
+    let limit = libc::rlimit {
+        rlim_cur: 256 * MIB,
+        rlim_max: 256 * MIB,
+    };
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = output(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "RLIMIT_AS: {:?} {}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["cannot pre-fault", "RLIMIT_AS"]);
+    assert!(!mark.exists());
+}
+
 /// Sum of Rss over the mappings of `file` in process `pid`.
 fn file_rss(pid: i32, file: &std::path::Path) -> u64 {
     mappings_of(&smaps(pid), file)
