@@ -376,6 +376,7 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
     if skip_unprivileged_run("runs memlock-run as nobody")
         || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
         || skip_unless_limit_binds()
+        || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
     {
         return;
     }

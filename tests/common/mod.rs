@@ -496,3 +496,18 @@ pub fn groups_of(user: &str) -> Vec<u32> {
     groups.dedup();
     groups
 }
+
+/// Prints why a test is skipped and returns true when `path` is on a nosuid mount, where
+/// the kernel ignores set-ID bits and file capabilities (and memlock-run rightly accepts them).
+pub fn skip_on_nosuid(path: &Path, why: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: a NUL-terminated path and a zeroed out-struct.
+    let mut fs: libc::statvfs = unsafe { std::mem::zeroed() };
+    let nosuid =
+        unsafe { libc::statvfs(c_path.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
+    if nosuid {
+        eprintln!("SKIPPED: {} is on a nosuid mount; {why}", path.display());
+    }
+    nosuid
+}
