@@ -59,8 +59,7 @@ fn a_command_that_cannot_be_executed_exits_126() {
     let plain = unique("not-executable");
     std::fs::write(&plain, "#!/bin/sh\n").expect("write");
     set_mode(&plain, 0o644);
-    // Not executable by nobody (root may execute any file with an x bit, so test as root
-    // with no x bit at all).
+    // No x bit at all: not executable even by root, who may execute a file with any x bit.
     cli()
         .arg(&plain)
         .assert()
@@ -71,6 +70,17 @@ fn a_command_that_cannot_be_executed_exits_126() {
         .assert()
         .code(126)
         .stderr(predicate::str::contains("directory"));
+    // Executable, but neither ELF nor #!: execve(2) would fail with ENOEXEC.
+    let text = unique("no-shebang");
+    std::fs::write(&text, "echo hello\n").expect("write");
+    set_mode(&text, 0o755);
+    cli()
+        .arg(&text)
+        .assert()
+        .code(126)
+        .stderr(predicate::str::contains(
+            "neither an ELF executable nor a #! script",
+        ));
 }
 
 #[test]
