@@ -130,11 +130,40 @@ fn onfault_locks_pages_as_they_are_touched() {
     assert!(touched.finish().status.success());
 }
 
-/// Runs `cmd` with RLIMIT_STACK set to `soft`:`hard` (None: unlimited) from the start.
+/// The hard RLIMIT_STACK of the tests (None: unlimited). Raising it needs CAP_SYS_RESOURCE.
+fn hard_stack_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) },
+        0
+    );
+    (limit.rlim_max != libc::RLIM_INFINITY).then_some(limit.rlim_max)
+}
+
+/// True (after printing why) when the hard stack limit leaves no room to raise the soft
+/// limit for a pre-fault of 8 MiB, which these tests need.
+fn skip_unless_stack_can_grow() -> bool {
+    match hard_stack_limit() {
+        Some(hard) if hard < 16 * MIB => {
+            eprintln!("SKIPPED: the hard RLIMIT_STACK is {hard} bytes; the pre-fault tests need room above 8 MiB");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Runs `cmd` with RLIMIT_STACK set to `soft`:`hard` from the start (hard None: the hard
+/// limit the tests run with, which only CAP_SYS_RESOURCE could raise).
 fn with_stack_limit(cmd: &mut Command, soft: u64, hard: Option<u64>) {
     let limit = libc::rlimit {
         rlim_cur: soft,
-        rlim_max: hard.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: hard
+            .or_else(hard_stack_limit)
+            .unwrap_or(libc::RLIM_INFINITY),
     };
     // SAFETY: setrlimit is async-signal-safe and `limit` is a plain value moved into the closure.
     unsafe {
@@ -149,6 +178,9 @@ fn with_stack_limit(cmd: &mut Command, soft: u64, hard: Option<u64>) {
 
 #[test]
 fn prefault_8m_works_with_the_default_8m_stack_limit() {
+    if skip_unless_stack_can_grow() {
+        return;
+    }
     let probe = probe();
     let mut cmd = memlock_run([
         "-v".as_ref(),
@@ -190,6 +222,9 @@ fn prefault_8m_works_with_the_default_8m_stack_limit() {
 
 #[test]
 fn prefault_keeps_the_thread_stack_size_threads_would_have_had() {
+    if skip_unless_stack_can_grow() {
+        return;
+    }
     let program = compile("thread_stack.c", "thread_stack", &["-pthread"]);
     let thread_stack = |mut cmd: Command| {
         with_stack_limit(&mut cmd, 8 * MIB, None);
@@ -251,6 +286,10 @@ fn mem_total() -> u64 {
 
 #[test]
 fn a_prefault_the_kernel_would_refuse_is_an_error_not_a_sigsegv() {
+    if let Some(hard) = hard_stack_limit() {
+        eprintln!("SKIPPED: the hard RLIMIT_STACK is {hard} bytes; a pre-fault larger than RAM needs it unlimited");
+        return;
+    }
     // The stack grows by a fault, and a growth the kernel refuses is a SIGSEGV; the shim
     // checks the limits the kernel applies and exits 125 with the reason instead.
     let probe = probe();
