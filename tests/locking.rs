@@ -452,7 +452,9 @@ fn a_sanitizer_that_swallows_mlockall_is_caught() {
 
 #[test]
 fn on_failure_warn_runs_the_program_unlocked_after_one_line() {
-    if skip_unprivileged_run("a failing lock needs a user bound by RLIMIT_MEMLOCK") {
+    if skip_unprivileged_run("a failing lock needs a user bound by RLIMIT_MEMLOCK")
+        || skip_unless_memlock_hard_at_least(MIB, "the test sets --limit 1M")
+    {
         return;
     }
     let probe = probe();

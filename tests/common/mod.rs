@@ -511,3 +511,30 @@ pub fn skip_on_nosuid(path: &Path, why: &str) -> bool {
     }
     nosuid
 }
+
+/// The hard RLIMIT_MEMLOCK the tests run under, in bytes (None: unlimited).
+pub fn hard_memlock() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) },
+        0
+    );
+    (limit.rlim_max != libc::RLIM_INFINITY).then_some(limit.rlim_max)
+}
+
+/// Prints why a test is skipped and returns true when the hard RLIMIT_MEMLOCK is below
+/// `bytes` (kernels before 5.16 default to 64 KiB; Debian 12 and newer kernels to 8 MiB).
+pub fn skip_unless_memlock_hard_at_least(bytes: u64, why: &str) -> bool {
+    let low = hard_memlock().is_some_and(|hard| hard < bytes);
+    if low {
+        eprintln!(
+            "SKIPPED: the hard RLIMIT_MEMLOCK is {:?} bytes, below {bytes}; {why}",
+            hard_memlock()
+        );
+    }
+    low
+}
