@@ -452,3 +452,41 @@ fn user_is_refused_when_the_user_cannot_read_the_shim() {
     );
     assert!(!mark.exists(), "the target must not run unlocked");
 }
+
+#[test]
+fn a_set_user_id_memlock_run_refuses_to_run_anything() {
+    if skip_unprivileged_run("runs a set-user-ID copy of memlock-run as nobody")
+        || skip_on_nosuid(bin_dir(), "set-user-ID bits have no effect there")
+    {
+        return;
+    }
+    // Its target would start with effective uid root and real uid nobody: root for anyone,
+    // and secure-execution mode, where ld.so drops LD_PRELOAD and it would run unlocked.
+    let launcher = bin_dir().join(format!("memlock-run-setuid-{}", std::process::id()));
+    fs::copy(memlock_run_path(), &launcher).expect("copy memlock-run");
+    fs::set_permissions(&launcher, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let probe = probe();
+    let mark = marker("setuid-launcher");
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&launcher)
+        .args([
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+            "--exit",
+            "0",
+        ]);
+    let out = output(cmd);
+    let _ = fs::remove_file(&launcher);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &["set-user-ID", "COMMAND would inherit", "cap_ipc_lock+p"],
+    );
+    assert!(
+        !mark.exists(),
+        "nothing may run with a root effective uid for nobody"
+    );
+}
