@@ -6,15 +6,34 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use assert_cmd::Command as AssertCommand;
+use assert_cmd::assert::{Assert, OutputAssertExt};
 use predicates::prelude::*;
 
 use common::*;
 
-fn cli() -> AssertCommand {
-    AssertCommand::new(memlock_run_path())
+/// memlock-run for assert_cmd's assertions, started through `common::spawn` (see there).
+struct Cli(Command);
+
+impl Cli {
+    fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.0.arg(arg);
+        self
+    }
+
+    fn args(mut self, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Self {
+        self.0.args(args);
+        self
+    }
+
+    fn assert(self) -> Assert {
+        output(self.0).assert()
+    }
+}
+
+fn cli() -> Cli {
+    Cli(Command::new(memlock_run_path()))
 }
 
 #[test]
@@ -57,7 +76,7 @@ fn help_and_version_exit_0() {
 #[test]
 fn a_command_that_cannot_be_executed_exits_126() {
     let plain = unique("not-executable");
-    std::fs::write(&plain, "#!/bin/sh\n").expect("write");
+    writing_executables(|| std::fs::write(&plain, "#!/bin/sh\n")).expect("write");
     set_mode(&plain, 0o644);
     // No x bit at all: not executable even by root, who may execute a file with any x bit.
     cli()
@@ -72,8 +91,10 @@ fn a_command_that_cannot_be_executed_exits_126() {
         .stderr(predicate::str::contains("directory"));
     // Executable, but neither ELF nor #!: execve(2) would fail with ENOEXEC.
     let text = unique("no-shebang");
-    std::fs::write(&text, "echo hello\n").expect("write");
-    set_mode(&text, 0o755);
+    writing_executables(|| {
+        std::fs::write(&text, "echo hello\n").expect("write");
+        set_mode(&text, 0o755);
+    });
     cli()
         .arg(&text)
         .assert()
@@ -437,12 +458,13 @@ fn to_dev_full(mut cmd: Command, stdout: bool) -> std::process::Output {
         .open("/dev/full")
         .expect("open /dev/full");
     if stdout {
-        cmd.stdout(full);
+        cmd.stdout(full).stderr(Stdio::piped());
     } else {
-        cmd.stderr(full);
+        cmd.stderr(full).stdout(Stdio::piped());
     }
-    cmd.stdin(std::process::Stdio::null())
-        .output()
+    cmd.stdin(Stdio::null());
+    spawn(&mut cmd)
+        .and_then(|child| child.wait_with_output())
         .expect("run memlock-run")
 }
 

@@ -261,10 +261,11 @@ fn user_switch_takes_a_group_and_numeric_ids() {
         return;
     }
     let (uid, _, _, _) = passwd("nobody");
-    let out = Command::new("getent")
-        .args(["group", "nogroup"])
-        .output()
-        .expect("getent group");
+    let out = output({
+        let mut cmd = Command::new("getent");
+        cmd.args(["group", "nogroup"]);
+        cmd
+    });
     let nogroup: u32 = String::from_utf8_lossy(&out.stdout)
         .split(':')
         .nth(2)
@@ -373,7 +374,8 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
     // A copy beside the shim, as a package's opt-in `setcap cap_ipc_lock+ep` would make it.
     let name = format!("memlock-run-filecap-{}", std::process::id());
     let launcher = bin_dir().join(&name);
-    fs::copy(memlock_run_path(), &launcher).expect("copy memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
     fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).expect("chmod");
     let setcap = output({
         let mut cmd = Command::new("setcap");
@@ -426,7 +428,8 @@ fn user_is_refused_when_the_user_cannot_read_the_shim() {
     fs::create_dir_all(&dir).expect("mkdir");
     set_mode(&dir, 0o700);
     let launcher = dir.join("memlock-run");
-    fs::copy(memlock_run_path(), &launcher).expect("copy memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
     fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy shim");
     let probe = probe();
     let mark = marker("unreadable-shim");
@@ -463,7 +466,8 @@ fn a_set_user_id_memlock_run_refuses_to_run_anything() {
     // Its target would start with effective uid root and real uid nobody: root for anyone,
     // and secure-execution mode, where ld.so drops LD_PRELOAD and it would run unlocked.
     let launcher = bin_dir().join(format!("memlock-run-setuid-{}", std::process::id()));
-    fs::copy(memlock_run_path(), &launcher).expect("copy memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
     fs::set_permissions(&launcher, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
     let probe = probe();
     let mark = marker("setuid-launcher");

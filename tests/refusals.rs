@@ -58,12 +58,13 @@ fn a_musl_program_is_refused() {
     }
     let musl = {
         let path = unique("probe-musl");
-        let out = Command::new("musl-gcc")
-            .arg("-o")
-            .arg(&path)
-            .arg(repo().join("tests/probes/probe.c"))
-            .output()
-            .expect("run musl-gcc");
+        let out = output({
+            let mut cmd = Command::new("musl-gcc");
+            cmd.arg("-o")
+                .arg(&path)
+                .arg(repo().join("tests/probes/probe.c"));
+            cmd
+        });
         assert!(out.status.success(), "musl-gcc: {}", stderr_of(&out));
         path
     };
@@ -213,8 +214,10 @@ fn crafted_elf(bits64: bool, machine: u16, interp: &str) -> Vec<u8> {
 
 fn write_executable(name: &str, bytes: &[u8]) -> PathBuf {
     let path = unique(name);
-    fs::write(&path, bytes).expect("write crafted ELF");
-    set_mode(&path, 0o755);
+    writing_executables(|| {
+        fs::write(&path, bytes).expect("write crafted ELF");
+        set_mode(&path, 0o755);
+    });
     path
 }
 
@@ -285,7 +288,8 @@ fn an_env_script_whose_program_is_static_is_refused() {
     let dir = unique("env-bin");
     fs::create_dir_all(&dir).expect("mkdir");
     let name = "memlock-run-test-static-tool";
-    fs::copy(static_probe(), dir.join(name)).expect("copy static probe");
+    let static_probe = static_probe();
+    writing_executables(|| fs::copy(static_probe, dir.join(name))).expect("copy static probe");
     let script = script(
         &unique("env-static.sh")
             .file_name()

@@ -10,10 +10,35 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
+
+/// Test threads write executables (probe copies, scripts, crafted ELF files) that other
+/// threads' children exec. A child forked while such a file is open for writing holds that
+/// descriptor until its own exec, and meanwhile execve(2) of the file fails with ETXTBSY.
+/// So executables are written under the write lock, and processes are started under the
+/// read lock: `spawn` returns only once the child has exec'd and dropped the descriptors.
+static SPAWN: RwLock<()> = RwLock::new(());
+
+/// `cmd.spawn()`, never while a test is writing an executable.
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let _guard = SPAWN.read().unwrap_or_else(|e| e.into_inner());
+    cmd.spawn()
+}
+
+/// Runs `f`, which writes executables, while no process is being started.
+pub fn writing_executables<T>(f: impl FnOnce() -> T) -> T {
+    let _guard = SPAWN.write().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
+/// `cmd.output()` through `spawn`.
+pub fn run(cmd: &mut Command) -> std::io::Result<Output> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    spawn(cmd)?.wait_with_output()
+}
 
 /// The repository's root.
 pub fn repo() -> &'static Path {
@@ -52,7 +77,9 @@ pub fn bin_dir() -> &'static Path {
         }
         let target_dir = profile_dir.parent().expect("target dir");
         cargo.env("CARGO_TARGET_DIR", target_dir);
-        let status = cargo.status().expect("run cargo build");
+        let status = spawn(&mut cargo)
+            .and_then(|mut child| child.wait())
+            .expect("run cargo build");
         assert!(
             status.success(),
             "cargo build of memlock-run and its shim failed"
@@ -122,13 +149,12 @@ pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
     // Build under a unique name and rename, so that parallel test binaries never see a
     // half-written file.
     let tmp = dir.join(format!("{output}.{}.tmp", std::process::id()));
-    let out = Command::new("gcc")
+    let out = run(Command::new("gcc")
         .args(["-O1", "-Wall", "-o"])
         .arg(&tmp)
         .arg(repo().join("tests/probes").join(source))
-        .args(flags)
-        .output()
-        .expect("run gcc");
+        .args(flags))
+    .expect("run gcc");
     assert!(
         out.status.success(),
         "gcc {source} {flags:?} failed: {}",
@@ -148,9 +174,11 @@ pub fn probe() -> PathBuf {
 pub fn script(name: &str, text: &str) -> PathBuf {
     let path = scratch().join(name);
     let tmp = scratch().join(format!("{name}.{}.tmp", std::process::id()));
-    fs::write(&tmp, text).expect("write script");
-    set_mode(&tmp, 0o755);
-    fs::rename(&tmp, &path).expect("rename script");
+    writing_executables(|| {
+        fs::write(&tmp, text).expect("write script");
+        set_mode(&tmp, 0o755);
+        fs::rename(&tmp, &path).expect("rename script");
+    });
     path
 }
 
@@ -168,7 +196,7 @@ impl Running {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read ready line");
@@ -355,9 +383,8 @@ pub fn environ(pid: i32) -> HashMap<String, String> {
 
 /// Runs a command to completion with stdin closed.
 pub fn output(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+    cmd.stdin(Stdio::null());
+    run(&mut cmd).unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
 }
 
 pub fn stderr_of(out: &Output) -> String {
@@ -366,9 +393,7 @@ pub fn stderr_of(out: &Output) -> String {
 
 /// Prints why a test is skipped; returns true when `tool` is missing.
 pub fn skip_without(tool: &str, why: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
+    let found = run(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
         .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("SKIPPED: {tool} is not installed; {why}");
@@ -388,7 +413,8 @@ pub fn unique(name: &str) -> PathBuf {
 /// this run alone, and its own mode and owner for the set-ID and capability tests.
 pub fn probe_copy(name: &str) -> PathBuf {
     let path = unique(name);
-    fs::copy(probe(), &path).expect("copy probe");
+    let probe = probe();
+    writing_executables(|| fs::copy(probe, &path)).expect("copy probe");
     // Written pages are dirty until written back; reclaim tests need clean ones.
     fs::File::open(&path)
         .and_then(|f| f.sync_all())
@@ -467,10 +493,11 @@ pub fn own_status() -> ProcStatus {
 
 /// `getent passwd NAME` as (uid, gid, home, shell).
 pub fn passwd(name: &str) -> (u32, u32, String, String) {
-    let out = Command::new("getent")
-        .args(["passwd", name])
-        .output()
-        .expect("run getent");
+    let out = output({
+        let mut cmd = Command::new("getent");
+        cmd.args(["passwd", name]);
+        cmd
+    });
     let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let fields: Vec<&str> = line.split(':').collect();
     assert_eq!(fields.len(), 7, "getent passwd {name}: {line:?}");
@@ -484,10 +511,11 @@ pub fn passwd(name: &str) -> (u32, u32, String, String) {
 
 /// `id -G USER`: the group IDs a login of USER gets, sorted.
 pub fn groups_of(user: &str) -> Vec<u32> {
-    let out = Command::new("id")
-        .args(["-G", user])
-        .output()
-        .expect("run id");
+    let out = output({
+        let mut cmd = Command::new("id");
+        cmd.args(["-G", user]);
+        cmd
+    });
     let mut groups: Vec<u32> = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .map(|g| g.parse().expect("gid"))
