@@ -1,6 +1,10 @@
-//! Locking as the kernel reports it: VmLck, smaps Locked and the `lo` flag.
+//! Locking as the kernel reports it: VmLck, smaps Locked and the `lo` flag, Rss across
+//! reclaim, the stack pre-fault, and the shim's own reports.
 
 mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 use common::*;
 
@@ -29,4 +33,481 @@ fn mcl_current_locks_what_is_mapped_at_start() {
         status.get("VmLck")
     );
     assert!(running.finish().status.success());
+}
+
+#[test]
+fn without_future_memory_mapped_later_is_not_locked() {
+    let probe = probe();
+    let running = Running::start(memlock_run([
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--map".as_ref(),
+        "32".as_ref(),
+    ]));
+    let maps = running.smaps();
+    let late = anonymous_of_size(&maps, 32 * MIB);
+    assert!(
+        !late.locked_flag(),
+        "MCL_CURRENT alone does not lock a later mmap: {late:?}"
+    );
+    assert!(running.status().bytes("VmLck") < 32 * MIB);
+    assert!(running.finish().status.success());
+}
+
+#[test]
+fn future_locks_memory_mapped_after_start() {
+    let probe = probe();
+    let running = Running::start(memlock_run([
+        "--future".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--map".as_ref(),
+        "32".as_ref(),
+    ]));
+    let status = running.status();
+    assert!(
+        status.bytes("VmLck") >= 32 * MIB,
+        "VmLck {}",
+        status.get("VmLck")
+    );
+    let maps = running.smaps();
+    let late = anonymous_of_size(&maps, 32 * MIB);
+    assert!(
+        late.locked_flag(),
+        "MCL_FUTURE locks the new mapping: {late:?}"
+    );
+    // Without MCL_ONFAULT the kernel populates a locked mapping at mmap time, untouched or not.
+    assert_eq!(late.bytes("Rss"), 32 * MIB, "{late:?}");
+    assert_eq!(late.bytes("Locked"), 32 * MIB, "{late:?}");
+    assert!(running.finish().status.success());
+}
+
+#[test]
+fn onfault_locks_pages_as_they_are_touched() {
+    let probe = probe();
+    let untouched = Running::start(memlock_run([
+        "--future".as_ref(),
+        "--onfault".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--map".as_ref(),
+        "64".as_ref(),
+    ]));
+    let maps = untouched.smaps();
+    let late = anonymous_of_size(&maps, 64 * MIB);
+    assert!(
+        late.locked_flag(),
+        "MCL_FUTURE|MCL_ONFAULT marks the mapping locked: {late:?}"
+    );
+    assert!(
+        late.bytes("Rss") < MIB,
+        "MCL_ONFAULT leaves untouched pages out of RAM: {late:?}"
+    );
+    assert!(late.bytes("Locked") < MIB, "{late:?}");
+    assert!(untouched.finish().status.success());
+
+    let touched = Running::start(memlock_run([
+        "--future".as_ref(),
+        "--onfault".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--map".as_ref(),
+        "64".as_ref(),
+        "--touch".as_ref(),
+        "16".as_ref(),
+    ]));
+    let maps = touched.smaps();
+    let late = anonymous_of_size(&maps, 64 * MIB);
+    assert!(late.locked_flag(), "{late:?}");
+    assert!(
+        late.bytes("Locked") >= 16 * MIB,
+        "the touched part is locked: {late:?}"
+    );
+    assert!(
+        late.bytes("Locked") < 32 * MIB,
+        "the untouched part is not populated: {late:?}"
+    );
+    assert!(touched.finish().status.success());
+}
+
+/// The hard RLIMIT_STACK of the tests (None: unlimited). Raising it needs CAP_SYS_RESOURCE.
+fn hard_stack_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) },
+        0
+    );
+    (limit.rlim_max != libc::RLIM_INFINITY).then_some(limit.rlim_max)
+}
+
+/// True (after printing why) when the hard stack limit leaves no room to raise the soft
+/// limit for a pre-fault of 8 MiB, which these tests need.
+fn skip_unless_stack_can_grow() -> bool {
+    match hard_stack_limit() {
+        Some(hard) if hard < 16 * MIB => {
+            eprintln!("SKIPPED: the hard RLIMIT_STACK is {hard} bytes; the pre-fault tests need room above 8 MiB");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Runs `cmd` with RLIMIT_STACK set to `soft`:`hard` from the start (hard None: the hard
+/// limit the tests run with, which only CAP_SYS_RESOURCE could raise).
+fn with_stack_limit(cmd: &mut Command, soft: u64, hard: Option<u64>) {
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard
+            .or_else(hard_stack_limit)
+            .unwrap_or(libc::RLIM_INFINITY),
+    };
+    // SAFETY: setrlimit is async-signal-safe and `limit` is a plain value moved into the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_STACK, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn prefault_8m_works_with_the_default_8m_stack_limit() {
+    if skip_unless_stack_can_grow() {
+        return;
+    }
+    let probe = probe();
+    let mut cmd = memlock_run([
+        "-v".as_ref(),
+        "--prefault".as_ref(),
+        "8M".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+    ]);
+    with_stack_limit(&mut cmd, 8 * MIB, None);
+    let running = Running::start(cmd);
+    let maps = running.smaps();
+    let stack = stack(&maps);
+    assert!(stack.locked_flag(), "{stack:?}");
+    assert!(
+        stack.bytes("Locked") >= 8 * MIB,
+        "the stack is locked beyond the pre-fault: {stack:?}"
+    );
+    assert!(stack.bytes("Rss") >= 8 * MIB, "{stack:?}");
+    let limits = running.limits();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max stack size"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no stack soft limit in {limits}"));
+    assert!(
+        soft > 8 * MIB,
+        "the soft stack limit was raised to fit the pre-fault: {limits}"
+    );
+    let out = running.finish();
+    assert!(
+        out.status.success(),
+        "no SIGSEGV: {:?} {}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["stack pre-faulted 8 MiB"]);
+}
+
+#[test]
+fn prefault_keeps_the_thread_stack_size_threads_would_have_had() {
+    if skip_unless_stack_can_grow() {
+        return;
+    }
+    let program = compile("thread_stack.c", "thread_stack", &["-pthread"]);
+    let thread_stack = |mut cmd: Command| {
+        with_stack_limit(&mut cmd, 8 * MIB, None);
+        let out = output(cmd);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let direct = thread_stack(Command::new(&program));
+    let prefaulted = thread_stack(memlock_run([
+        "--prefault".as_ref(),
+        "8M".as_ref(),
+        "--".as_ref(),
+        program.as_os_str(),
+    ]));
+    assert_eq!(direct, format!("thread stack {}", 8 * MIB));
+    assert_eq!(
+        prefaulted, direct,
+        "the raised stack limit does not enlarge thread stacks"
+    );
+}
+
+#[test]
+fn prefault_is_refused_when_the_hard_stack_limit_is_too_low() {
+    let probe = probe();
+    let mark = marker("prefault-hard");
+    let mut cmd = memlock_run([
+        "--prefault".as_ref(),
+        "8M".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--mark".as_ref(),
+        mark.as_os_str(),
+    ]);
+    with_stack_limit(&mut cmd, 8 * MIB, Some(8 * MIB));
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &[
+            "--prefault 8 MiB",
+            "RLIMIT_STACK",
+            "hard limit is 8 MiB",
+            "pre-fault at most",
+        ],
+    );
+    assert!(!mark.exists(), "the target must not run");
+}
+
+/// MemTotal of /proc/meminfo, in bytes.
+fn mem_total() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("read /proc/meminfo");
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .expect("MemTotal")
+        * KIB
+}
+
+#[test]
+fn a_prefault_the_kernel_would_refuse_is_an_error_not_a_sigsegv() {
+    if let Some(hard) = hard_stack_limit() {
+        eprintln!("SKIPPED: the hard RLIMIT_STACK is {hard} bytes; a pre-fault larger than RAM needs it unlimited");
+        return;
+    }
+    // The stack grows by a fault, and a growth the kernel refuses is a SIGSEGV; the shim
+    // checks the limits the kernel applies and exits 125 with the reason instead.
+    let probe = probe();
+    let more_than_ram = format!("{}G", mem_total() / (1 << 30) * 2 + 2);
+    let mark = marker("prefault-ram");
+    let mut cmd = memlock_run([
+        "--prefault".as_ref(),
+        more_than_ram.as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--mark".as_ref(),
+        mark.as_os_str(),
+    ]);
+    with_stack_limit(&mut cmd, 8 * MIB, None);
+    let out = output(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "--prefault {more_than_ram}: {:?} {}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["cannot pre-fault", "RAM"]);
+    assert!(!mark.exists());
+
+    // RLIMIT_AS bounds the growth too.
+    let mark = marker("prefault-as");
+    let mut cmd = memlock_run([
+        "--prefault".as_ref(),
+        "512M".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--mark".as_ref(),
+        mark.as_os_str(),
+    ]);
+    with_stack_limit(&mut cmd, 8 * MIB, None);
+    let limit = libc::rlimit {
+        rlim_cur: 256 * MIB,
+        rlim_max: 256 * MIB,
+    };
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = output(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "RLIMIT_AS: {:?} {}",
+        out.status,
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["cannot pre-fault", "RLIMIT_AS"]);
+    assert!(!mark.exists());
+}
+
+/// Sum of Rss over the mappings of `file` in process `pid`.
+fn file_rss(pid: i32, file: &std::path::Path) -> u64 {
+    mappings_of(&smaps(pid), file)
+        .iter()
+        .map(|m| m.bytes("Rss"))
+        .sum()
+}
+
+/// Runs the pageout helper on `pid`; false (after printing why) if the kernel cannot.
+fn page_out(pid: i32) -> bool {
+    let helper = compile("pageout.c", "pageout", &[]);
+    let out = output({
+        let mut cmd = Command::new(helper);
+        cmd.arg(pid.to_string());
+        cmd
+    });
+    if out.status.code() == Some(77) {
+        eprintln!(
+            "SKIPPED: process_madvise(MADV_PAGEOUT) is unavailable: {}",
+            stderr_of(&out).trim()
+        );
+        return false;
+    }
+    assert!(
+        out.status.success(),
+        "pageout {pid}: {:?} {}",
+        out.status,
+        stderr_of(&out)
+    );
+    true
+}
+
+#[test]
+fn locked_pages_survive_reclaim() {
+    // Control: the same program, unlocked, loses its clean file-backed pages. Each run maps
+    // its own copy of the probe, so that no other process shares (and pins) those pages.
+    let unlocked_probe = probe_copy("reclaim-unlocked");
+    let unlocked = Running::start(Command::new(&unlocked_probe));
+    let before = file_rss(unlocked.pid, &unlocked_probe);
+    if !page_out(unlocked.pid) {
+        return;
+    }
+    let after = file_rss(unlocked.pid, &unlocked_probe);
+    assert!(
+        after < before,
+        "MADV_PAGEOUT reclaims an unlocked program's file pages: Rss {before} -> {after}"
+    );
+    assert!(unlocked.finish().status.success());
+
+    let locked_probe = probe_copy("reclaim-locked");
+    let locked = Running::start(memlock_run(["--".as_ref(), locked_probe.as_os_str()]));
+    let before = file_rss(locked.pid, &locked_probe);
+    let vm_lck = locked.status().bytes("VmLck");
+    assert!(page_out(locked.pid));
+    let after = file_rss(locked.pid, &locked_probe);
+    assert_eq!(after, before, "locked file pages stay resident");
+    assert_eq!(locked.status().bytes("VmLck"), vm_lck);
+    let maps = locked.smaps();
+    for mapping in mappings_of(&maps, &locked_probe) {
+        assert_eq!(mapping.bytes("Locked"), mapping.size(), "{mapping:?}");
+    }
+    assert!(locked.finish().status.success());
+}
+
+#[test]
+fn a_sanitizer_that_swallows_mlockall_is_caught() {
+    let probe =
+        std::panic::catch_unwind(|| compile("probe.c", "probe-asan", &["-fsanitize=address"]));
+    let Ok(probe) = probe else {
+        eprintln!(
+            "SKIPPED: gcc -fsanitize=address failed (libasan missing?); the ASan case needs it"
+        );
+        return;
+    };
+    let mark = marker("asan");
+    let mut cmd = memlock_run([
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--mark".as_ref(),
+        mark.as_os_str(),
+    ]);
+    // ASan insists on being first in the link order; the shim in LD_PRELOAD comes first.
+    cmd.env("ASAN_OPTIONS", "verify_asan_link_order=0");
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &[
+            "returned success but VmLck is 0 kB",
+            "intercepts mlockall",
+            "sanitizer",
+        ],
+    );
+    assert!(
+        !mark.exists(),
+        "the instrumented program must not run unlocked"
+    );
+}
+
+#[test]
+fn on_failure_warn_runs_the_program_unlocked_after_one_line() {
+    if skip_unprivileged_run("a failing lock needs a user bound by RLIMIT_MEMLOCK")
+        || skip_unless_memlock_hard_at_least(MIB, "the test sets --limit 1M")
+    {
+        return;
+    }
+    let probe = probe();
+    let running = Running::start(memlock_run_as_nobody(
+        false,
+        [
+            "--limit",
+            "1M",
+            "--on-failure",
+            "warn",
+            "--",
+            probe.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(running.status().bytes("VmLck"), 0);
+    let out = running.finish();
+    assert!(out.status.success());
+    assert_mentions(
+        &one_line(&out),
+        &[
+            "cannot lock memory",
+            "ENOMEM",
+            "running unlocked (--on-failure warn)",
+        ],
+    );
+}
+
+#[test]
+fn verbose_reports_one_line_with_flags_vmlck_and_time() {
+    let probe = probe();
+    let out = output(memlock_run([
+        "-v".as_ref(),
+        "--future".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--exit".as_ref(),
+        "0".as_ref(),
+    ]));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert_mentions(&line, &["locked MCL_CURRENT|MCL_FUTURE", "VmLck ", " ms"]);
+    assert!(!line.contains("VmLck 0 B"), "{line}");
+    assert!(out.stdout.is_empty(), "the shim never writes to stdout");
+
+    let quiet = output(memlock_run([
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--exit".as_ref(),
+        "0".as_ref(),
+    ]));
+    assert!(
+        quiet.stderr.is_empty(),
+        "silent without -v: {}",
+        stderr_of(&quiet)
+    );
 }

@@ -5,8 +5,9 @@
 use std::convert::Infallible;
 use std::env;
 use std::ffi::OsString;
+use std::io::{self, Write};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use caps::Capability;
 use memlock_run_protocol::{Config, Fork, LockFlags};
 use nix::sys::resource::Resource;
@@ -37,11 +38,13 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     let privilege = Privilege::detect()?;
     let launch = prepare(cli, &privilege)?;
     if cli.dry_run {
-        print_plan(cli, &launch);
+        print_plan(cli, &launch).context("cannot write the --dry-run plan to stdout")?;
         return Ok(None);
     }
     for note in &launch.plan.notes {
-        eprintln!("memlock-run: note: {note}");
+        // A note that cannot be written (stderr on a full disk, /dev/full) must not stop the
+        // run: eprintln! would panic, and the panic would abort memlock-run.
+        let _ = writeln!(io::stderr(), "memlock-run: note: {note}");
     }
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which a user switch drops.
     limits::apply(&launch.plan)?;
@@ -50,7 +53,28 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
         None => {}
     }
+    check_shim_readable(&launch)?;
     exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)
+}
+
+/// ld.so skips a preload it cannot open, with a warning, and runs the program anyway; so
+/// check, as the user COMMAND will run as (after the switch: access(2) uses the real IDs),
+/// that it can read the shim: `--user` from a root-only directory such as /root would
+/// otherwise run COMMAND unlocked.
+fn check_shim_readable(launch: &Launch) -> Result<()> {
+    if let Err(errno) = nix::unistd::access(&launch.shim.path, nix::unistd::AccessFlags::R_OK) {
+        let who = match &launch.user {
+            Some(user) => user.name.clone(),
+            None => format!("uid {}", nix::unistd::getuid()),
+        };
+        bail!(
+            "{who} cannot read the shim {} ({errno}), so ld.so would skip it and COMMAND would run unlocked; install \
+             memlock-run where every user can read it (its package does), or make the shim readable and the \
+             directories above it searchable by {who}",
+            launch.shim.path.display()
+        );
+    }
+    Ok(())
 }
 
 fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
@@ -168,41 +192,49 @@ fn check_thread_stack(size: u64) -> Result<()> {
     Ok(())
 }
 
-fn print_plan(cli: &Cli, launch: &Launch) {
+fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
+    let mut out = io::stdout().lock();
     let command = cli
         .command
         .iter()
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ");
-    println!("memlock-run --dry-run: nothing was changed or executed");
-    println!("command:        {command}");
-    println!(
+    writeln!(
+        out,
+        "memlock-run --dry-run: nothing was changed or executed"
+    )?;
+    writeln!(out, "command:        {command}")?;
+    writeln!(
+        out,
         "target:         {}: {}",
         launch.target.path.display(),
         launch.target.describe()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "lock:           mlockall({}), on failure: {}",
         launch.config.flags.describe(),
         match cli.on_failure {
             crate::cli::OnFailure::Exit => "exit 125",
             crate::cli::OnFailure::Warn => "warn and run unlocked",
         }
-    );
+    )?;
     if launch.config.prefault > 0 {
-        println!(
+        writeln!(
+            out,
             "prefault:       {} of the main thread's stack",
             show(launch.config.prefault)
-        );
+        )?;
     }
     if launch.config.heap > 0 {
-        println!(
+        writeln!(out,
             "heap:           {} pre-faulted and kept (glibc malloc: M_TRIM_THRESHOLD -1, M_MMAP_MAX 0, M_ARENA_MAX 1)",
             show(launch.config.heap)
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "fork:           {}",
         match launch.config.fork {
             Fork::Relock if launch.config.flags.future =>
@@ -210,50 +242,57 @@ fn print_plan(cli: &Cli, launch: &Launch) {
             Fork::Relock => "children relock: mlockall(MCL_CURRENT|MCL_ONFAULT)",
             Fork::Off => "children run unlocked (--fork off)",
         }
-    );
+    )?;
     if cli.bind_now {
-        println!(
+        writeln!(
+            out,
             "binding:        {}",
             if launch.config.bind_now {
                 "at start (LD_BIND_NOW=1)"
             } else {
                 "at start (LD_BIND_NOW was already set)"
             }
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "inherit:        {}",
         if launch.config.inherit {
             "yes, programs COMMAND executes are locked too"
         } else {
             "no, COMMAND only"
         }
-    );
-    println!("RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe());
-    println!("RLIMIT_STACK:   {}", launch.plan.stack.describe());
+    )?;
+    writeln!(out, "RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe())?;
+    writeln!(out, "RLIMIT_STACK:   {}", launch.plan.stack.describe())?;
     match (cli.thread_stack, launch.plan.thread_stack) {
-        (Some(size), _) => println!("thread stacks:  {} (--thread-stack)", show(size)),
-        (None, Some(size)) => println!(
+        (Some(size), _) => writeln!(out, "thread stacks:  {} (--thread-stack)", show(size))?,
+        (None, Some(size)) => writeln!(
+            out,
             "thread stacks:  {} (kept as before the stack limit was raised)",
             show(size)
-        ),
+        )?,
         (None, None) => {}
     }
-    println!(
+    writeln!(out,
         "capabilities:   {}",
         match (&launch.user, launch.holds_ipc_lock) {
             (Some(_), _) => "CAP_IPC_LOCK alone, in the ambient set",
             (None, true) => "CAP_IPC_LOCK added to the ambient set: RLIMIT_MEMLOCK does not bind COMMAND's mlockall",
             (None, false) => "none added: COMMAND's mlockall is bound by RLIMIT_MEMLOCK",
         }
-    );
+    )?;
     match &launch.user {
-        Some(user) => println!("user:           {}", user.describe()),
-        None => println!("user:           unchanged (uid {})", nix::unistd::getuid()),
+        Some(user) => writeln!(out, "user:           {}", user.describe())?,
+        None => writeln!(
+            out,
+            "user:           unchanged (uid {})",
+            nix::unistd::getuid()
+        )?,
     }
-    println!("shim:           {}", launch.shim.path.display());
+    writeln!(out, "shim:           {}", launch.shim.path.display())?;
     for note in &launch.plan.notes {
-        println!("note:           {note}");
+        writeln!(out, "note:           {note}")?;
     }
     let mut first = true;
     for (name, value) in &launch.env {
@@ -265,8 +304,9 @@ fn print_plan(cli: &Cli, launch: &Launch) {
                 && ["HOME", "USER", "LOGNAME", "SHELL"].contains(&name.as_ref());
         if ours {
             let label = if first { "environment:" } else { "" };
-            println!("{label:<16}{name}={}", value.to_string_lossy());
+            writeln!(out, "{label:<16}{name}={}", value.to_string_lossy())?;
             first = false;
         }
     }
+    out.flush()
 }

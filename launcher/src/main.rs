@@ -16,6 +16,7 @@ mod size;
 mod target;
 mod user;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -37,7 +38,9 @@ fn main() -> ExitCode {
     match launch::run(&cli) {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("memlock-run: {err:#}");
+            // Not eprintln!, which panics when stderr cannot be written (a full disk,
+            // /dev/full), and the panic aborts: the exit status must say what failed even then.
+            let _ = writeln!(std::io::stderr(), "memlock-run: {err:#}");
             let status = err
                 .chain()
                 .find_map(|cause| cause.downcast_ref::<target::NotRunnable>())

@@ -10,10 +10,35 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
+
+/// Test threads write executables (probe copies, scripts, crafted ELF files) that other
+/// threads' children exec. A child forked while such a file is open for writing holds that
+/// descriptor until its own exec, and meanwhile execve(2) of the file fails with ETXTBSY.
+/// So executables are written under the write lock, and processes are started under the
+/// read lock: `spawn` returns only once the child has exec'd and dropped the descriptors.
+static SPAWN: RwLock<()> = RwLock::new(());
+
+/// `cmd.spawn()`, never while a test is writing an executable.
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let _guard = SPAWN.read().unwrap_or_else(|e| e.into_inner());
+    cmd.spawn()
+}
+
+/// Runs `f`, which writes executables, while no process is being started.
+pub fn writing_executables<T>(f: impl FnOnce() -> T) -> T {
+    let _guard = SPAWN.write().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
+/// `cmd.output()` through `spawn`.
+pub fn run(cmd: &mut Command) -> std::io::Result<Output> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    spawn(cmd)?.wait_with_output()
+}
 
 /// The repository's root.
 pub fn repo() -> &'static Path {
@@ -52,7 +77,9 @@ pub fn bin_dir() -> &'static Path {
         }
         let target_dir = profile_dir.parent().expect("target dir");
         cargo.env("CARGO_TARGET_DIR", target_dir);
-        let status = cargo.status().expect("run cargo build");
+        let status = spawn(&mut cargo)
+            .and_then(|mut child| child.wait())
+            .expect("run cargo build");
         assert!(
             status.success(),
             "cargo build of memlock-run and its shim failed"
@@ -122,13 +149,12 @@ pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
     // Build under a unique name and rename, so that parallel test binaries never see a
     // half-written file.
     let tmp = dir.join(format!("{output}.{}.tmp", std::process::id()));
-    let out = Command::new("gcc")
+    let out = run(Command::new("gcc")
         .args(["-O1", "-Wall", "-o"])
         .arg(&tmp)
         .arg(repo().join("tests/probes").join(source))
-        .args(flags)
-        .output()
-        .expect("run gcc");
+        .args(flags))
+    .expect("run gcc");
     assert!(
         out.status.success(),
         "gcc {source} {flags:?} failed: {}",
@@ -148,9 +174,11 @@ pub fn probe() -> PathBuf {
 pub fn script(name: &str, text: &str) -> PathBuf {
     let path = scratch().join(name);
     let tmp = scratch().join(format!("{name}.{}.tmp", std::process::id()));
-    fs::write(&tmp, text).expect("write script");
-    set_mode(&tmp, 0o755);
-    fs::rename(&tmp, &path).expect("rename script");
+    writing_executables(|| {
+        fs::write(&tmp, text).expect("write script");
+        set_mode(&tmp, 0o755);
+        fs::rename(&tmp, &path).expect("rename script");
+    });
     path
 }
 
@@ -168,7 +196,7 @@ impl Running {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read ready line");
@@ -355,9 +383,8 @@ pub fn environ(pid: i32) -> HashMap<String, String> {
 
 /// Runs a command to completion with stdin closed.
 pub fn output(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+    cmd.stdin(Stdio::null());
+    run(&mut cmd).unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
 }
 
 pub fn stderr_of(out: &Output) -> String {
@@ -366,12 +393,176 @@ pub fn stderr_of(out: &Output) -> String {
 
 /// Prints why a test is skipped; returns true when `tool` is missing.
 pub fn skip_without(tool: &str, why: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
+    let found = run(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
         .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("SKIPPED: {tool} is not installed; {why}");
     }
     !found
+}
+
+/// A path in the scratch dir no other test (or test binary) uses: `NAME-PID-N`.
+pub fn unique(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    scratch().join(format!("{name}-{}-{n}", std::process::id()))
+}
+
+/// A private copy of the probe: its own inode, so that its page-cache pages are mapped by
+/// this run alone, and its own mode and owner for the set-ID and capability tests.
+pub fn probe_copy(name: &str) -> PathBuf {
+    let path = unique(name);
+    let probe = probe();
+    writing_executables(|| fs::copy(probe, &path)).expect("copy probe");
+    // Written pages are dirty until written back; reclaim tests need clean ones.
+    fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .expect("fsync probe copy");
+    path
+}
+
+/// A marker file name for `probe --mark`, which no run has created yet, in a directory
+/// that the runs as nobody may write to (sticky and world-writable, as /tmp).
+pub fn marker(name: &str) -> PathBuf {
+    let dir = scratch().join("marks");
+    fs::create_dir_all(&dir).expect("create marks dir");
+    set_mode(&dir, 0o1777);
+    let file = unique(&format!("{name}.mark"));
+    let path = dir.join(file.file_name().expect("a file name"));
+    let _ = fs::remove_file(&path);
+    path
+}
+
+/// The lines of a process's stderr.
+pub fn stderr_lines(out: &Output) -> Vec<String> {
+    stderr_of(out).lines().map(str::to_owned).collect()
+}
+
+/// The one line a failing or reporting memlock-run writes; panics on more or fewer.
+pub fn one_line(out: &Output) -> String {
+    let lines = stderr_lines(out);
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr, got {lines:#?}"
+    );
+    lines.into_iter().next().unwrap_or_default()
+}
+
+/// Asserts that `text` contains every one of `parts`.
+pub fn assert_mentions(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{part:?} missing from:\n{text}");
+    }
+}
+
+/// The mappings of a file, by path.
+pub fn mappings_of<'a>(maps: &'a [Mapping], path: &Path) -> Vec<&'a Mapping> {
+    let name = path.to_str().expect("UTF-8 path");
+    maps.iter().filter(|m| m.name == name).collect()
+}
+
+/// The anonymous mapping of exactly `size` bytes (what `probe --map` made).
+pub fn anonymous_of_size(maps: &[Mapping], size: u64) -> &Mapping {
+    maps.iter()
+        .find(|m| m.name.is_empty() && m.size() == size)
+        .unwrap_or_else(|| panic!("no anonymous mapping of {size} bytes in {maps:#?}"))
+}
+
+/// Prints why a test is skipped and returns true when the tests do not run as root (the
+/// unprivileged cases switch to nobody with setpriv, which needs root; CI runs as root).
+pub fn skip_unless_root(why: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: the tests do not run as root; {why}");
+    }
+    !root
+}
+
+/// `skip_unless_root` and `skip_without("setpriv")` together, for the runs as nobody.
+pub fn skip_unprivileged_run(why: &str) -> bool {
+    skip_unless_root(why) || skip_without("setpriv", why)
+}
+
+/// This test process's own status, for the fields a child should inherit unchanged.
+pub fn own_status() -> ProcStatus {
+    ProcStatus::read(std::process::id() as i32)
+}
+
+/// `getent passwd NAME` as (uid, gid, home, shell).
+pub fn passwd(name: &str) -> (u32, u32, String, String) {
+    let out = output({
+        let mut cmd = Command::new("getent");
+        cmd.args(["passwd", name]);
+        cmd
+    });
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let fields: Vec<&str> = line.split(':').collect();
+    assert_eq!(fields.len(), 7, "getent passwd {name}: {line:?}");
+    (
+        fields[2].parse().expect("uid"),
+        fields[3].parse().expect("gid"),
+        fields[5].to_owned(),
+        fields[6].to_owned(),
+    )
+}
+
+/// `id -G USER`: the group IDs a login of USER gets, sorted.
+pub fn groups_of(user: &str) -> Vec<u32> {
+    let out = output({
+        let mut cmd = Command::new("id");
+        cmd.args(["-G", user]);
+        cmd
+    });
+    let mut groups: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|g| g.parse().expect("gid"))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}
+
+/// Prints why a test is skipped and returns true when `path` is on a nosuid mount, where
+/// the kernel ignores set-ID bits and file capabilities (and memlock-run rightly accepts them).
+pub fn skip_on_nosuid(path: &Path, why: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: a NUL-terminated path and a zeroed out-struct.
+    let mut fs: libc::statvfs = unsafe { std::mem::zeroed() };
+    let nosuid =
+        unsafe { libc::statvfs(c_path.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
+    if nosuid {
+        eprintln!("SKIPPED: {} is on a nosuid mount; {why}", path.display());
+    }
+    nosuid
+}
+
+/// The hard RLIMIT_MEMLOCK the tests run under, in bytes (None: unlimited).
+pub fn hard_memlock() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out-pointer.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) },
+        0
+    );
+    (limit.rlim_max != libc::RLIM_INFINITY).then_some(limit.rlim_max)
+}
+
+/// Prints why a test is skipped and returns true when the hard RLIMIT_MEMLOCK is below
+/// `bytes` (kernels before 5.16 default to 64 KiB; Debian 12 and newer kernels to 8 MiB).
+pub fn skip_unless_memlock_hard_at_least(bytes: u64, why: &str) -> bool {
+    let low = hard_memlock().is_some_and(|hard| hard < bytes);
+    if low {
+        eprintln!(
+            "SKIPPED: the hard RLIMIT_MEMLOCK is {:?} bytes, below {bytes}; {why}",
+            hard_memlock()
+        );
+    }
+    low
 }

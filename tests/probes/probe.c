@@ -3,11 +3,15 @@
  * It prints "ready PID" once main runs (after the shim's constructor), then waits for its
  * standard input to close, so that a test can read /proc/PID while it holds still.
  *
- *   probe [--map MIB] [--touch MIB] [--exit N]
+ *   probe [--mark FILE] [--map MIB] [--touch MIB] [--exit N]
+ *     --mark FILE  create FILE at once: proof that the probe ran (refusal tests check it did not)
  *     --map MIB    after start, mmap MIB MiB of anonymous memory (not touched)
  *     --touch MIB  then write to the first MIB MiB of it
  *     --exit N     exit with status N at once, without waiting
+ *   Other words not starting with "--" are ignored: as a #! interpreter, the probe is
+ *   given the script's path.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +22,21 @@ int main(int argc, char **argv)
 {
     size_t map = 0, touch = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--exit") && i + 1 < argc)
+        if (!strcmp(argv[i], "--mark") && i + 1 < argc) {
+            int fd = open(argv[++i], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0) {
+                perror("probe: --mark");
+                return 4;
+            }
+            close(fd);
+        } else if (!strcmp(argv[i], "--exit") && i + 1 < argc)
             return atoi(argv[++i]);
         else if (!strcmp(argv[i], "--map") && i + 1 < argc)
             map = strtoull(argv[++i], NULL, 10) << 20;
         else if (!strcmp(argv[i], "--touch") && i + 1 < argc)
             touch = strtoull(argv[++i], NULL, 10) << 20;
+        else if (strncmp(argv[i], "--", 2) != 0)
+            continue;
         else {
             fprintf(stderr, "probe: unknown argument %s\n", argv[i]);
             return 2;

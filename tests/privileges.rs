@@ -1,0 +1,496 @@
+//! Limits, capabilities and users: what the target holds, read from /proc/PID/status.
+//!
+//! CI runs as root; the unprivileged cases switch to nobody with setpriv, with and without
+//! an ambient CAP_IPC_LOCK. Machine facts these tests lean on: a hard RLIMIT_MEMLOCK well
+//! below 32 MiB (8 MiB on Debian) and no CAP_SYS_RESOURCE needed.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::*;
+
+const NOBODY: u32 = 65534;
+
+/// True (after printing why) when the hard limit would not bind a 32 MiB lock.
+fn skip_unless_limit_binds() -> bool {
+    match hard_memlock() {
+        Some(hard) if hard < 32 * MIB => false,
+        other => {
+            eprintln!("SKIPPED: the hard RLIMIT_MEMLOCK is {other:?}, not below 32 MiB, so a lock past it cannot be shown");
+            true
+        }
+    }
+}
+
+#[test]
+fn nobody_is_locked_within_the_default_limit() {
+    if skip_unprivileged_run("runs memlock-run as nobody")
+        || skip_unless_memlock_hard_at_least(4 * MIB, "a small program needs about 3 MiB locked")
+    {
+        return;
+    }
+    let probe = probe();
+    let running = Running::start(memlock_run_as_nobody(
+        false,
+        ["--", probe.to_str().unwrap()],
+    ));
+    let status = running.status();
+    assert_eq!(status.ids("Uid"), [NOBODY; 4]);
+    assert!(
+        status.bytes("VmLck") >= MIB,
+        "VmLck {}",
+        status.get("VmLck")
+    );
+    assert_eq!(status.caps("CapEff"), 0);
+    assert_eq!(
+        status.caps("CapAmb"),
+        0,
+        "nobody had no CAP_IPC_LOCK to pass on"
+    );
+    if let Some(hard) = hard_memlock() {
+        assert!(status.bytes("VmLck") <= hard);
+    }
+    assert!(running.finish().status.success());
+}
+
+#[test]
+fn a_too_low_limit_stops_the_program_with_the_cause_and_the_remedies() {
+    if skip_unprivileged_run("runs memlock-run as nobody")
+        || skip_unless_memlock_hard_at_least(MIB, "the test sets --limit 1M")
+    {
+        return;
+    }
+    let probe = probe();
+    let mark = marker("too-low");
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--limit",
+            "1M",
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &[
+            "mlockall(MCL_CURRENT) failed with ENOMEM",
+            "RLIMIT_MEMLOCK is 1 MiB",
+            "--limit",
+            "LimitMEMLOCK=",
+            "ulimit -l",
+            "AmbientCapabilities=CAP_IPC_LOCK",
+        ],
+    );
+    assert!(!mark.exists(), "the program's main must not run unlocked");
+}
+
+#[test]
+fn ambient_ipc_lock_locks_past_the_limit_and_is_the_only_capability() {
+    if skip_unprivileged_run("runs memlock-run as nobody with ambient CAP_IPC_LOCK")
+        || skip_unless_limit_binds()
+    {
+        return;
+    }
+    let probe = probe();
+    let running = Running::start(memlock_run_as_nobody(
+        true,
+        [
+            "--future",
+            "--",
+            probe.to_str().unwrap(),
+            "--map",
+            "32",
+            "--touch",
+            "32",
+        ],
+    ));
+    let status = running.status();
+    assert!(
+        status.bytes("VmLck") >= 32 * MIB,
+        "VmLck {}",
+        status.get("VmLck")
+    );
+    for set in ["CapAmb", "CapPrm", "CapEff"] {
+        assert_eq!(status.caps(set), CAP_IPC_LOCK, "{set}: {}", status.get(set));
+    }
+    assert_eq!(status.ids("Uid"), [NOBODY; 4]);
+    assert!(running.finish().status.success());
+}
+
+#[test]
+fn a_limit_above_the_hard_limit_is_an_error_without_ipc_lock_and_a_note_with_it() {
+    if skip_unprivileged_run("runs memlock-run as nobody") {
+        return;
+    }
+    let Some(hard) = hard_memlock() else {
+        eprintln!("SKIPPED: the hard RLIMIT_MEMLOCK is unlimited; nothing is above it");
+        return;
+    };
+    let above = format!("{}", hard + 64 * MIB);
+    let probe = probe();
+    let mark = marker("above-hard");
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--limit",
+            &above,
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &[
+            "is above the hard RLIMIT_MEMLOCK",
+            "CAP_SYS_RESOURCE",
+            "CAP_IPC_LOCK",
+        ],
+    );
+    assert!(!mark.exists());
+
+    let out = output(memlock_run_as_nobody(
+        true,
+        [
+            "--limit",
+            &above,
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &["memlock-run: note: --limit", "holds CAP_IPC_LOCK"],
+    );
+    assert!(mark.exists(), "with CAP_IPC_LOCK the program runs");
+}
+
+#[test]
+fn a_root_target_gets_ipc_lock_in_its_ambient_set() {
+    if skip_unless_root("root's CAP_IPC_LOCK is what is passed on") {
+        return;
+    }
+    let probe = probe();
+    let running = Running::start(memlock_run(["--", probe.to_str().unwrap()]));
+    let status = running.status();
+    let own = own_status();
+    assert_eq!(
+        status.caps("CapAmb"),
+        own.caps("CapAmb") | CAP_IPC_LOCK,
+        "CAP_IPC_LOCK, and nothing else, is added"
+    );
+    assert_eq!(status.caps("CapInh") & CAP_IPC_LOCK, CAP_IPC_LOCK);
+    assert_eq!(status.caps("CapBnd"), own.caps("CapBnd"));
+    assert!(running.finish().status.success());
+}
+
+/// Runs the probe with `--user SPEC` and checks the ID fields and capability sets.
+fn check_user_switch(
+    spec: &str,
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+) -> std::collections::HashMap<String, String> {
+    let probe = probe();
+    let running = Running::start(memlock_run(["--user", spec, "--", probe.to_str().unwrap()]));
+    let status = running.status();
+    assert_eq!(
+        status.ids("Uid"),
+        [uid; 4],
+        "--user {spec}: real, effective, saved, fs uid"
+    );
+    assert_eq!(
+        status.ids("Gid"),
+        [gid; 4],
+        "--user {spec}: real, effective, saved, fs gid"
+    );
+    let mut now = status.ids("Groups");
+    now.sort_unstable();
+    assert_eq!(now, groups, "--user {spec}: supplementary groups");
+    for set in ["CapPrm", "CapEff", "CapInh", "CapAmb"] {
+        assert_eq!(
+            status.caps(set),
+            CAP_IPC_LOCK,
+            "--user {spec}: {set} {}",
+            status.get(set)
+        );
+    }
+    assert_eq!(
+        status.caps("CapBnd"),
+        own_status().caps("CapBnd"),
+        "the bounding set is left alone"
+    );
+    assert!(
+        status.bytes("VmLck") >= MIB,
+        "VmLck {}",
+        status.get("VmLck")
+    );
+    let environ = running.environ();
+    assert!(running.finish().status.success());
+    environ
+}
+
+#[test]
+fn user_switch_sets_every_id_the_groups_and_ipc_lock_alone() {
+    if skip_unless_root("--user is for root") {
+        return;
+    }
+    let (uid, gid, home, shell) = passwd("nobody");
+    let environ = check_user_switch("nobody", uid, gid, &groups_of("nobody"));
+    assert_eq!(environ.get("HOME"), Some(&home));
+    assert_eq!(environ.get("USER").map(String::as_str), Some("nobody"));
+    assert_eq!(environ.get("LOGNAME").map(String::as_str), Some("nobody"));
+    assert_eq!(environ.get("SHELL"), Some(&shell));
+}
+
+#[test]
+fn user_switch_takes_a_group_and_numeric_ids() {
+    if skip_unless_root("--user is for root") {
+        return;
+    }
+    let (uid, _, _, _) = passwd("nobody");
+    let out = output({
+        let mut cmd = Command::new("getent");
+        cmd.args(["group", "nogroup"]);
+        cmd
+    });
+    let nogroup: u32 = String::from_utf8_lossy(&out.stdout)
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.parse().ok())
+        .expect("a nogroup group");
+    // The named group replaces the primary group; the user's other groups stay.
+    let mut groups = groups_of("nobody");
+    groups.retain(|&g| g != passwd("nobody").1);
+    groups.push(nogroup);
+    groups.sort_unstable();
+    groups.dedup();
+    check_user_switch("nobody:nogroup", uid, nogroup, &groups);
+    check_user_switch(&format!("{uid}:{nogroup}"), uid, nogroup, &groups);
+}
+
+#[test]
+fn user_is_refused_when_not_root() {
+    if skip_unprivileged_run("runs memlock-run as nobody") {
+        return;
+    }
+    let probe = probe();
+    let mark = marker("user-not-root");
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--user",
+            "nobody",
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(&one_line(&out), &["--user needs root"]);
+    assert!(!mark.exists());
+}
+
+#[test]
+fn the_environment_cannot_choose_the_shim_or_its_settings() {
+    let probe = probe();
+    let extra = compile("extra_preload.c", "extra_preload.so", &["-shared", "-fPIC"]);
+    let shim = fs::canonicalize(shim_path()).expect("shim path");
+    let check = |mut cmd: Command, what: &str| {
+        cmd.env("LD_PRELOAD", &extra)
+            .env("MEMLOCK_RUN_FLAGS", "future")
+            .env("MEMLOCK_RUN_ON_FAILURE", "warn")
+            .env("MEMLOCK_RUN_INHERIT", "0")
+            .env("MEMLOCK_RUN_SMUGGLED", "1");
+        let running = Running::start(cmd);
+        let environ = running.environ();
+        assert_eq!(
+            environ.get("MEMLOCK_RUN_FLAGS").map(String::as_str),
+            Some("current"),
+            "{what}"
+        );
+        assert_eq!(
+            environ.get("MEMLOCK_RUN_ON_FAILURE").map(String::as_str),
+            Some("exit"),
+            "{what}"
+        );
+        assert_eq!(
+            environ.get("MEMLOCK_RUN_INHERIT").map(String::as_str),
+            Some("1"),
+            "{what}"
+        );
+        assert_eq!(environ.get("MEMLOCK_RUN_SMUGGLED"), None, "{what}");
+        let preload = format!("{}:{}", extra.display(), shim.display());
+        assert_eq!(
+            environ.get("LD_PRELOAD"),
+            Some(&preload),
+            "{what}: the user's preload is kept, first"
+        );
+        let maps = running.maps();
+        assert!(
+            maps.contains(shim.to_str().unwrap()),
+            "{what}: the launcher's own shim is loaded"
+        );
+        assert!(
+            maps.contains(extra.to_str().unwrap()),
+            "{what}: the user's library is loaded"
+        );
+        assert!(running.finish().status.success());
+    };
+    check(
+        memlock_run(["--", probe.to_str().unwrap()]),
+        "as the caller",
+    );
+    if !skip_unprivileged_run("the elevated case runs memlock-run as nobody with CAP_IPC_LOCK") {
+        check(
+            memlock_run_as_nobody(true, ["--", probe.to_str().unwrap()]),
+            "as nobody with CAP_IPC_LOCK",
+        );
+    }
+}
+
+#[test]
+fn a_file_capability_on_memlock_run_reaches_the_target() {
+    if skip_unprivileged_run("runs memlock-run as nobody")
+        || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
+        || skip_unless_limit_binds()
+        || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
+    {
+        return;
+    }
+    // A copy beside the shim, as a package's opt-in `setcap cap_ipc_lock+ep` would make it.
+    let name = format!("memlock-run-filecap-{}", std::process::id());
+    let launcher = bin_dir().join(&name);
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+    fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let setcap = output({
+        let mut cmd = Command::new("setcap");
+        cmd.arg("cap_ipc_lock+ep").arg(&launcher);
+        cmd
+    });
+    if !setcap.status.success() {
+        let _ = fs::remove_file(&launcher);
+        eprintln!(
+            "SKIPPED: setcap failed (file system without xattrs?): {}",
+            stderr_of(&setcap).trim()
+        );
+        return;
+    }
+    let probe = probe();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&launcher)
+        .args([
+            "--future",
+            "--",
+            probe.to_str().unwrap(),
+            "--map",
+            "32",
+            "--touch",
+            "32",
+        ]);
+    let running = Running::start(cmd);
+    let status = running.status();
+    let out = running.finish();
+    let _ = fs::remove_file(&launcher);
+    assert!(
+        status.bytes("VmLck") >= 32 * MIB,
+        "VmLck {}",
+        status.get("VmLck")
+    );
+    assert_eq!(status.caps("CapAmb"), CAP_IPC_LOCK);
+    assert_eq!(status.caps("CapEff"), CAP_IPC_LOCK);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
+
+#[test]
+fn user_is_refused_when_the_user_cannot_read_the_shim() {
+    if skip_unless_root("--user is for root") {
+        return;
+    }
+    // memlock-run and its shim in a directory only root may enter, as under /root: ld.so,
+    // running as nobody, could not open the shim, and it skips a preload it cannot open.
+    let dir = unique("private-install");
+    fs::create_dir_all(&dir).expect("mkdir");
+    set_mode(&dir, 0o700);
+    let launcher = dir.join("memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+    fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy shim");
+    let probe = probe();
+    let mark = marker("unreadable-shim");
+    let out = output({
+        let mut cmd = Command::new(&launcher);
+        cmd.args([
+            "--user",
+            "nobody",
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+            "--exit",
+            "0",
+        ]);
+        cmd
+    });
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &["libmemlock_run_shim.so", "nobody", "cannot read"],
+    );
+    assert!(!mark.exists(), "the target must not run unlocked");
+}
+
+#[test]
+fn a_set_user_id_memlock_run_refuses_to_run_anything() {
+    if skip_unprivileged_run("runs a set-user-ID copy of memlock-run as nobody")
+        || skip_on_nosuid(bin_dir(), "set-user-ID bits have no effect there")
+    {
+        return;
+    }
+    // Its target would start with effective uid root and real uid nobody: root for anyone,
+    // and secure-execution mode, where ld.so drops LD_PRELOAD and it would run unlocked.
+    let launcher = bin_dir().join(format!("memlock-run-setuid-{}", std::process::id()));
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+    fs::set_permissions(&launcher, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let probe = probe();
+    let mark = marker("setuid-launcher");
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&launcher)
+        .args([
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+            "--exit",
+            "0",
+        ]);
+    let out = output(cmd);
+    let _ = fs::remove_file(&launcher);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &["set-user-ID", "COMMAND would inherit", "cap_ipc_lock+p"],
+    );
+    assert!(
+        !mark.exists(),
+        "nothing may run with a root effective uid for nobody"
+    );
+}

@@ -1,0 +1,399 @@
+//! Targets a preload cannot reach are refused before exec: status 125, one line with the
+//! cause and the remedy, and the target never runs (its `--mark` file is not created).
+//! Targets that are fine, scripts included, run locked.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+/// Runs `cmd` (which names a marker the target would create) and checks the refusal.
+fn assert_refused(out: Output, mark: &Path, mentions: &[&str]) -> String {
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert_mentions(&line, mentions);
+    assert!(!mark.exists(), "a refused target must not run: {line}");
+    line
+}
+
+/// `memlock-run -- TARGET ARGS... --mark MARK --exit 0`.
+fn run_marked(target: &Path, mark: &Path) -> Command {
+    memlock_run([
+        "--".as_ref(),
+        target.as_os_str(),
+        "--mark".as_ref(),
+        mark.as_os_str(),
+        "--exit".as_ref(),
+        "0".as_ref(),
+    ])
+}
+
+fn static_probe() -> PathBuf {
+    compile("probe.c", "probe-static", &["-static"])
+}
+
+#[test]
+fn a_static_program_is_refused() {
+    let mark = marker("static");
+    let out = output(run_marked(&static_probe(), &mark));
+    assert_refused(
+        out,
+        &mark,
+        &["statically linked", "no PT_INTERP", "Link it dynamically"],
+    );
+}
+
+#[test]
+fn a_musl_program_is_refused() {
+    if skip_without(
+        "musl-gcc",
+        "the musl refusal needs a musl program (Debian: musl-tools)",
+    ) {
+        return;
+    }
+    let musl = {
+        let path = unique("probe-musl");
+        let out = output({
+            let mut cmd = Command::new("musl-gcc");
+            cmd.arg("-o")
+                .arg(&path)
+                .arg(repo().join("tests/probes/probe.c"));
+            cmd
+        });
+        assert!(out.status.success(), "musl-gcc: {}", stderr_of(&out));
+        path
+    };
+    let mark = marker("musl");
+    let out = output(run_marked(&musl, &mark));
+    assert_refused(
+        out,
+        &mark,
+        &["linked against musl", "ld-musl-", "glibc build"],
+    );
+}
+
+#[test]
+fn a_set_user_id_program_is_refused() {
+    if skip_unless_root("making a set-user-ID file of another owner needs root")
+        || skip_on_nosuid(&scratch(), "set-user-ID bits have no effect there")
+    {
+        return;
+    }
+    let copy = probe_copy("setuid");
+    std::os::unix::fs::chown(&copy, Some(65534), None).expect("chown nobody");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let mark = marker("setuid");
+    let out = output(run_marked(&copy, &mark));
+    assert_refused(
+        out,
+        &mark,
+        &[
+            "set-user-ID",
+            "secure-execution mode",
+            "without the set-ID bit",
+        ],
+    );
+
+    // Set-user-ID to the caller itself is no privilege change: no secure mode, and it runs.
+    let own = probe_copy("setuid-own");
+    fs::set_permissions(&own, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let mark = marker("setuid-own");
+    let out = output(run_marked(&own, &mark));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(mark.exists());
+}
+
+#[test]
+fn a_set_group_id_program_is_refused() {
+    if skip_unless_root("making a set-group-ID file of another group needs root")
+        || skip_on_nosuid(&scratch(), "set-group-ID bits have no effect there")
+    {
+        return;
+    }
+    let copy = probe_copy("setgid");
+    std::os::unix::fs::chown(&copy, None, Some(65534)).expect("chgrp nogroup");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o2755)).expect("chmod g+s");
+    let mark = marker("setgid");
+    let out = output(run_marked(&copy, &mark));
+    assert_refused(out, &mark, &["set-group-ID", "secure-execution mode"]);
+}
+
+#[test]
+fn a_program_with_file_capabilities_is_refused_for_a_user_but_not_for_root() {
+    if skip_unprivileged_run("the file-capability case runs as nobody")
+        || skip_without(
+            "setcap",
+            "gives a copy of the probe a file capability (Debian: libcap2-bin)",
+        )
+        || skip_on_nosuid(&scratch(), "file capabilities have no effect there")
+    {
+        return;
+    }
+    let copy = probe_copy("filecap");
+    let setcap = output({
+        let mut cmd = Command::new("setcap");
+        cmd.arg("cap_net_raw+ep").arg(&copy);
+        cmd
+    });
+    if !setcap.status.success() {
+        eprintln!(
+            "SKIPPED: setcap failed (file system without xattrs?): {}",
+            stderr_of(&setcap).trim()
+        );
+        return;
+    }
+    let mark = marker("filecap-nobody");
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--",
+            copy.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+            "--exit",
+            "0",
+        ],
+    ));
+    assert_refused(out, &mark, &["file capabilities", "secure-execution mode"]);
+
+    // For root, file capabilities grant nothing new: no secure mode, so it runs, locked.
+    let running = Running::start(memlock_run(["--", copy.to_str().unwrap()]));
+    assert!(running.status().bytes("VmLck") >= MIB);
+    assert!(running.finish().status.success());
+}
+
+/// A minimal ELF executable header with a PT_INTERP: enough for the launcher to judge it.
+fn crafted_elf(bits64: bool, machine: u16, interp: &str) -> Vec<u8> {
+    let (ehsize, phentsize): (u16, u16) = if bits64 { (64, 56) } else { (52, 32) };
+    let phoff = u64::from(ehsize);
+    let interp_off = phoff + u64::from(phentsize);
+    let mut interp_bytes = interp.as_bytes().to_vec();
+    interp_bytes.push(0);
+    let mut elf = vec![0x7f, b'E', b'L', b'F', if bits64 { 2 } else { 1 }, 1, 1, 0];
+    elf.resize(16, 0);
+    let word = |elf: &mut Vec<u8>, v: u64| {
+        if bits64 {
+            elf.extend_from_slice(&v.to_le_bytes());
+        } else {
+            elf.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+    };
+    elf.extend_from_slice(&2u16.to_le_bytes()); // e_type ET_EXEC
+    elf.extend_from_slice(&machine.to_le_bytes());
+    elf.extend_from_slice(&1u32.to_le_bytes()); // e_version
+    word(&mut elf, 0x10000); // e_entry
+    word(&mut elf, phoff); // e_phoff
+    word(&mut elf, 0); // e_shoff
+    elf.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+    elf.extend_from_slice(&ehsize.to_le_bytes());
+    elf.extend_from_slice(&phentsize.to_le_bytes());
+    elf.extend_from_slice(&1u16.to_le_bytes()); // e_phnum
+    elf.extend_from_slice(&[0; 6]); // e_shentsize, e_shnum, e_shstrndx
+    assert_eq!(elf.len(), usize::from(ehsize));
+    let len = interp_bytes.len() as u64;
+    elf.extend_from_slice(&3u32.to_le_bytes()); // p_type PT_INTERP
+    if bits64 {
+        elf.extend_from_slice(&4u32.to_le_bytes()); // p_flags
+        for v in [interp_off, interp_off, interp_off, len, len, 1] {
+            elf.extend_from_slice(&v.to_le_bytes());
+        }
+    } else {
+        for v in [interp_off, interp_off, interp_off, len, len, 4, 1] {
+            elf.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+    }
+    assert_eq!(elf.len() as u64, interp_off);
+    elf.extend_from_slice(&interp_bytes);
+    elf
+}
+
+fn write_executable(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = unique(name);
+    writing_executables(|| {
+        fs::write(&path, bytes).expect("write crafted ELF");
+        set_mode(&path, 0o755);
+    });
+    path
+}
+
+#[test]
+fn another_elf_class_or_machine_is_refused() {
+    const EM_386: u16 = 3;
+    const EM_AARCH64: u16 = 183;
+    const EM_X86_64: u16 = 62;
+    let native = if cfg!(target_arch = "x86_64") {
+        EM_X86_64
+    } else {
+        EM_AARCH64
+    };
+    let other = if native == EM_X86_64 {
+        EM_AARCH64
+    } else {
+        EM_X86_64
+    };
+
+    let elf32 = write_executable("elf32", &crafted_elf(false, EM_386, "/lib/ld-linux.so.2"));
+    let mark = marker("elf32");
+    let line = assert_refused(
+        output(run_marked(&elf32, &mark)),
+        &mark,
+        &["32-bit", "another class or machine"],
+    );
+    assert!(
+        line.contains("64-bit"),
+        "names the shim's class too: {line}"
+    );
+
+    let foreign = write_executable(
+        "elf-foreign",
+        &crafted_elf(true, other, "/lib/ld-linux-aarch64.so.1"),
+    );
+    let mark = marker("elf-foreign");
+    assert_refused(
+        output(run_marked(&foreign, &mark)),
+        &mark,
+        &["another class or machine"],
+    );
+}
+
+#[test]
+fn a_script_with_a_static_interpreter_is_refused() {
+    let interpreter = static_probe();
+    let script = script(
+        &unique("static-interp.sh")
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
+        &format!("#!{}\n", interpreter.display()),
+    );
+    let mark = marker("static-interp");
+    let line = assert_refused(
+        output(run_marked(&script, &mark)),
+        &mark,
+        &["is a #! script", "statically linked"],
+    );
+    assert!(
+        line.contains(interpreter.to_str().unwrap()),
+        "names the interpreter: {line}"
+    );
+}
+
+#[test]
+fn an_env_script_whose_program_is_static_is_refused() {
+    let dir = unique("env-bin");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let name = "memlock-run-test-static-tool";
+    let static_probe = static_probe();
+    writing_executables(|| fs::copy(static_probe, dir.join(name))).expect("copy static probe");
+    let script = script(
+        &unique("env-static.sh")
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
+        &format!("#!/usr/bin/env {name}\n"),
+    );
+    let mark = marker("env-static");
+    let mut cmd = run_marked(&script, &mark);
+    let path = std::env::join_paths(std::iter::once(dir.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+    )))
+    .expect("PATH");
+    cmd.env("PATH", &path);
+    let line = assert_refused(output(cmd), &mark, &["is a #! script", "statically linked"]);
+    assert!(
+        line.contains(dir.join(name).to_str().unwrap()),
+        "names what env would run: {line}"
+    );
+}
+
+#[test]
+fn a_script_whose_interpreter_does_not_exist_is_not_found() {
+    let script = script(
+        &unique("no-interp.sh")
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
+        "#!/nonexistent/memlock-run-test/interpreter\n",
+    );
+    let out = output(memlock_run([OsStr::new("--"), script.as_os_str()]));
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &[
+            "/nonexistent/memlock-run-test/interpreter",
+            "does not exist",
+        ],
+    );
+}
+
+/// A shell script that reports its PID and waits for stdin to close, as the probe does.
+fn waiting_script(name: &str, shebang: &str) -> PathBuf {
+    script(
+        &unique(name).file_name().unwrap().to_string_lossy(),
+        &format!("{shebang}\necho ready $$\nwhile read -r line; do :; done\n"),
+    )
+}
+
+#[test]
+fn scripts_with_a_dynamic_interpreter_run_locked() {
+    for shebang in ["#!/bin/sh", "#!/usr/bin/env sh"] {
+        let script = waiting_script("fine.sh", shebang);
+        let running = Running::start(memlock_run([OsStr::new("--"), script.as_os_str()]));
+        assert_eq!(
+            running.pid,
+            running.child_pid(),
+            "{shebang}: the shell is the same process"
+        );
+        let status = running.status();
+        assert!(
+            status.bytes("VmLck") >= MIB,
+            "{shebang}: VmLck {}",
+            status.get("VmLck")
+        );
+        let maps = running.maps();
+        assert!(
+            maps.contains(shim_path().canonicalize().unwrap().to_str().unwrap()),
+            "{shebang}"
+        );
+        let out = running.finish();
+        assert!(out.status.success(), "{shebang}: {}", stderr_of(&out));
+    }
+}
+
+#[test]
+fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
+    // env -i, -u LD_PRELOAD or LD_PRELOAD=... in a #! line would start the interpreter
+    // without the shim: env would be locked, and the script would run unlocked.
+    for env_line in [
+        "-S -i sh",
+        "-S --ignore-environment sh",
+        "-S -u LD_PRELOAD sh",
+        "-S --unset=MEMLOCK_RUN_FLAGS sh",
+        "-S LD_PRELOAD= sh",
+    ] {
+        let mark = marker("env-strip");
+        let script = script(
+            &unique("env-strip.sh")
+                .file_name()
+                .unwrap()
+                .to_string_lossy(),
+            &format!("#!/usr/bin/env {env_line}\n: > '{}'\n", mark.display()),
+        );
+        let out = output(memlock_run([OsStr::new("--"), script.as_os_str()]));
+        let line = assert_refused(out, &mark, &["env", "unlocked"]);
+        assert!(line.contains(env_line), "quotes the #! line: {line}");
+    }
+    // Options that leave the environment to the shim are fine; env skips their arguments.
+    for env_line in ["-S -u HOME sh", "-S -C / sh", "-S LC_ALL=C sh"] {
+        let script = waiting_script("env-fine.sh", &format!("#!/usr/bin/env {env_line}"));
+        let running = Running::start(memlock_run([OsStr::new("--"), script.as_os_str()]));
+        assert!(running.status().bytes("VmLck") >= MIB, "{env_line}");
+        let out = running.finish();
+        assert!(out.status.success(), "{env_line}: {}", stderr_of(&out));
+    }
+}
