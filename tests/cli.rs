@@ -471,7 +471,9 @@ fn to_dev_full(mut cmd: Command, stdout: bool) -> std::process::Output {
 #[test]
 fn a_failing_stderr_or_stdout_changes_no_exit_status() {
     if !Path::new("/dev/full").exists() {
-        eprintln!("SKIPPED: /dev/full does not exist; it is how a failing write is made");
+        skip(format_args!(
+            "/dev/full does not exist; it is how a failing write is made"
+        ));
         return;
     }
     // An error that cannot be printed is still the same error: 127, not an abort.
@@ -508,4 +510,33 @@ fn a_failing_stderr_or_stdout_changes_no_exit_status() {
         stderr_of(&out)
     );
     assert_mentions(&one_line(&out), &["--dry-run", "No space left on device"]);
+}
+
+#[test]
+fn closed_standard_descriptors_stay_closed_for_the_command() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = memlock_run([
+        "--",
+        "sh",
+        "-c",
+        "if [ -e /proc/self/fd/0 ]; then echo open; else echo closed; fi",
+    ]);
+    // SAFETY: close(2) is async-signal-safe; the child has only this thread.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(0);
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run memlock-run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "closed",
+        "stdin was closed for memlock-run"
+    );
 }

@@ -149,7 +149,9 @@ fn hard_stack_limit() -> Option<u64> {
 fn skip_unless_stack_can_grow() -> bool {
     match hard_stack_limit() {
         Some(hard) if hard < 16 * MIB => {
-            eprintln!("SKIPPED: the hard RLIMIT_STACK is {hard} bytes; the pre-fault tests need room above 8 MiB");
+            skip(format_args!(
+                "the hard RLIMIT_STACK is {hard} bytes; the pre-fault tests need room above 8 MiB"
+            ));
             true
         }
         _ => false,
@@ -287,7 +289,9 @@ fn mem_total() -> u64 {
 #[test]
 fn a_prefault_the_kernel_would_refuse_is_an_error_not_a_sigsegv() {
     if let Some(hard) = hard_stack_limit() {
-        eprintln!("SKIPPED: the hard RLIMIT_STACK is {hard} bytes; a pre-fault larger than RAM needs it unlimited");
+        skip(format_args!(
+            "the hard RLIMIT_STACK is {hard} bytes; a pre-fault larger than RAM needs it unlimited"
+        ));
         return;
     }
     // The stack grows by a fault, and a growth the kernel refuses is a SIGSEGV; the shim
@@ -368,10 +372,10 @@ fn page_out(pid: i32) -> bool {
         cmd
     });
     if out.status.code() == Some(77) {
-        eprintln!(
-            "SKIPPED: process_madvise(MADV_PAGEOUT) is unavailable: {}",
+        skip(format_args!(
+            "process_madvise(MADV_PAGEOUT) is unavailable: {}",
             stderr_of(&out).trim()
-        );
+        ));
         return false;
     }
     assert!(
@@ -420,9 +424,9 @@ fn a_sanitizer_that_swallows_mlockall_is_caught() {
     let probe =
         std::panic::catch_unwind(|| compile("probe.c", "probe-asan", &["-fsanitize=address"]));
     let Ok(probe) = probe else {
-        eprintln!(
-            "SKIPPED: gcc -fsanitize=address failed (libasan missing?); the ASan case needs it"
-        );
+        skip(format_args!(
+            "gcc -fsanitize=address failed (libasan missing?); the ASan case needs it"
+        ));
         return;
     };
     let mark = marker("asan");

@@ -19,7 +19,7 @@ fn skip_unless_limit_binds() -> bool {
     match hard_memlock() {
         Some(hard) if hard < 32 * MIB => false,
         other => {
-            eprintln!("SKIPPED: the hard RLIMIT_MEMLOCK is {other:?}, not below 32 MiB, so a lock past it cannot be shown");
+            skip(format_args!("the hard RLIMIT_MEMLOCK is {other:?}, not below 32 MiB, so a lock past it cannot be shown"));
             true
         }
     }
@@ -130,7 +130,9 @@ fn a_limit_above_the_hard_limit_is_an_error_without_ipc_lock_and_a_note_with_it(
         return;
     }
     let Some(hard) = hard_memlock() else {
-        eprintln!("SKIPPED: the hard RLIMIT_MEMLOCK is unlimited; nothing is above it");
+        skip(format_args!(
+            "the hard RLIMIT_MEMLOCK is unlimited; nothing is above it"
+        ));
         return;
     };
     let above = format!("{}", hard + 64 * MIB);
@@ -384,10 +386,10 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
     });
     if !setcap.status.success() {
         let _ = fs::remove_file(&launcher);
-        eprintln!(
-            "SKIPPED: setcap failed (file system without xattrs?): {}",
+        skip(format_args!(
+            "setcap failed (file system without xattrs?): {}",
             stderr_of(&setcap).trim()
-        );
+        ));
         return;
     }
     let probe = probe();

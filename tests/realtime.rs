@@ -221,7 +221,9 @@ fn find_library(name: &str) -> Option<PathBuf> {
 #[test]
 fn heap_is_refused_under_jemalloc() {
     let Some(jemalloc) = find_library("libjemalloc.so.2") else {
-        eprintln!("SKIPPED: libjemalloc.so.2 is not installed (apt-get install libjemalloc2)");
+        skip(format_args!(
+            "libjemalloc.so.2 is not installed (apt-get install libjemalloc2)"
+        ));
         return;
     };
     let probe = probe();

@@ -141,10 +141,10 @@ fn a_program_with_file_capabilities_is_refused_for_a_user_but_not_for_root() {
         cmd
     });
     if !setcap.status.success() {
-        eprintln!(
-            "SKIPPED: setcap failed (file system without xattrs?): {}",
+        skip(format_args!(
+            "setcap failed (file system without xattrs?): {}",
             stderr_of(&setcap).trim()
-        );
+        ));
         return;
     }
     let mark = marker("filecap-nobody");

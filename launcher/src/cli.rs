@@ -42,6 +42,7 @@ Examples:
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
+    override_usage = "memlock-run [OPTIONS] [--] COMMAND [ARGS...]",
     max_term_width = 100
 )]
 pub struct Cli {

@@ -391,12 +391,19 @@ pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Says why a test is skipped, on the process's real stderr: the test harness captures
+/// `eprintln!` of passing tests, and a skip must show in CI's log.
+pub fn skip(reason: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}
+
 /// Prints why a test is skipped; returns true when `tool` is missing.
 pub fn skip_without(tool: &str, why: &str) -> bool {
     let found = run(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("SKIPPED: {tool} is not installed; {why}");
+        skip(format_args!("{tool} is not installed; {why}"));
     }
     !found
 }
@@ -476,7 +483,7 @@ pub fn skip_unless_root(why: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("SKIPPED: the tests do not run as root; {why}");
+        skip(format_args!("the tests do not run as root; {why}"));
     }
     !root
 }
@@ -535,7 +542,10 @@ pub fn skip_on_nosuid(path: &Path, why: &str) -> bool {
     let nosuid =
         unsafe { libc::statvfs(c_path.as_ptr(), &mut fs) } == 0 && fs.f_flag & libc::ST_NOSUID != 0;
     if nosuid {
-        eprintln!("SKIPPED: {} is on a nosuid mount; {why}", path.display());
+        skip(format_args!(
+            "{} is on a nosuid mount; {why}",
+            path.display()
+        ));
     }
     nosuid
 }
@@ -559,10 +569,10 @@ pub fn hard_memlock() -> Option<u64> {
 pub fn skip_unless_memlock_hard_at_least(bytes: u64, why: &str) -> bool {
     let low = hard_memlock().is_some_and(|hard| hard < bytes);
     if low {
-        eprintln!(
-            "SKIPPED: the hard RLIMIT_MEMLOCK is {:?} bytes, below {bytes}; {why}",
+        skip(format_args!(
+            "the hard RLIMIT_MEMLOCK is {:?} bytes, below {bytes}; {why}",
             hard_memlock()
-        );
+        ));
     }
     low
 }
