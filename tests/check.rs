@@ -1,0 +1,460 @@
+//! `memlock-run --check`: its verdicts, and that it predicts what a real run then does.
+//!
+//! Each prediction test runs the same options twice, once with `--check` and once for
+//! real, and holds the check to what happened: the refusal message, the exit status, the
+//! shim's failure.
+
+mod common;
+
+use std::ffi::OsString;
+use std::process::Command;
+
+use common::*;
+
+/// One finding of the report: `(verdict, text)` for a topic.
+fn finding(report: &str, topic: &str) -> Option<(String, String)> {
+    report.lines().find_map(|line| {
+        let verdict = line.get(..4)?.trim();
+        let this = line.get(6..21)?.trim();
+        (this == topic && ["ok", "warn", "FAIL"].contains(&verdict))
+            .then(|| (verdict.to_owned(), line.get(23..).unwrap_or("").to_owned()))
+    })
+}
+
+fn verdict_of(report: &str, topic: &str) -> String {
+    finding(report, topic)
+        .unwrap_or_else(|| panic!("no {topic} finding in:\n{report}"))
+        .0
+}
+
+/// `2.32 MiB` back to bytes.
+fn size(text: &str) -> f64 {
+    let (number, unit) = text.trim().split_once(' ').expect("NUMBER UNIT");
+    let shift = match unit {
+        "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => panic!("unit {unit}"),
+    };
+    number.parse::<f64>().expect("number") * f64::from(1u32 << shift)
+}
+
+/// The size right after `label` in `text`: `VmSize 2.32 MiB`.
+fn size_after(text: &str, label: &str) -> f64 {
+    let rest = &text[text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+        + label.len()..];
+    let words: Vec<&str> = rest.split_whitespace().take(2).collect();
+    size(&format!(
+        "{} {}",
+        words[0],
+        words[1].trim_end_matches([',', ';'])
+    ))
+}
+
+/// `prlimit --memlock=8M:8M [--stack=...] -- setpriv (nobody) -- memlock-run ARGS`: the
+/// hard memlock limit fixed, so that the cases do not depend on the host's.
+fn as_nobody(args: &[OsString], extra_limits: &[&str]) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--memlock=8388608:8388608")
+        .args(extra_limits)
+        .arg("--");
+    let inner = memlock_run_as_nobody(false, args);
+    cmd.arg(inner.get_program()).args(inner.get_args());
+    cmd
+}
+
+fn as_root(args: &[OsString], extra_limits: &[&str]) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--memlock=8388608:8388608")
+        .args(extra_limits)
+        .arg("--");
+    cmd.arg(memlock_run_path()).args(args);
+    cmd
+}
+
+fn args(words: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
+    words.iter().map(|w| w.as_ref().to_owned()).collect()
+}
+
+fn with_check(options: &[OsString]) -> Vec<OsString> {
+    let mut all = vec![OsString::from("--check")];
+    all.extend(options.iter().cloned());
+    all
+}
+
+#[test]
+fn a_dynamic_program_passes_as_root() {
+    let probe = probe();
+    let out = output(memlock_run(args(&[&"--check", &"--future", &"--", &probe])));
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    for topic in [
+        "CAP_IPC_LOCK",
+        "COMMAND",
+        "preload",
+        "VmSize at start",
+        "lock at start",
+    ] {
+        assert_eq!(verdict_of(&report, topic), "ok", "{topic} in:\n{report}");
+    }
+    assert!(report.contains("verdict: ok"), "{report}");
+    assert!(
+        report.contains("MCL_CURRENT|MCL_FUTURE"),
+        "the shim's spelling of the flags:\n{report}"
+    );
+    for topic in [
+        "RLIMIT_MEMLOCK",
+        "RLIMIT_STACK",
+        "ambient set",
+        "no_new_privs",
+        "MCL_ONFAULT",
+        "swap",
+        "memory cgroup",
+    ] {
+        assert!(
+            finding(&report, topic).is_some(),
+            "no {topic} in:\n{report}"
+        );
+    }
+}
+
+#[test]
+fn without_command_it_checks_the_system() {
+    let out = output(memlock_run(["--check"]));
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        finding(&report, "COMMAND")
+            .unwrap()
+            .1
+            .contains("none given"),
+        "{report}"
+    );
+    assert!(finding(&report, "VmSize at start").is_none());
+}
+
+#[test]
+fn the_estimate_is_close_to_what_the_shim_sees() {
+    let probe = probe();
+    let report = stdout_of(&output(memlock_run(args(&[&"--check", &"--", &probe]))));
+    let (_, text) = finding(&report, "VmSize at start").expect("an estimate");
+    assert!(
+        text.contains("an estimate"),
+        "it says it is an estimate: {text}"
+    );
+    let estimate = size_after(&text, "about");
+    let run = output(memlock_run(args(&[
+        &"--verbose",
+        &"--",
+        &probe,
+        &"--exit",
+        &"0",
+    ])));
+    let line = stderr_of(&run);
+    let actual = size_after(&line, "VmSize");
+    let ratio = estimate / actual;
+    assert!(
+        (0.75..1.34).contains(&ratio),
+        "estimate {estimate} against VmSize {actual}: {line}"
+    );
+}
+
+#[test]
+fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
+    let probe = probe();
+    let options = args(&[&"--limit", &"1M", &"--", &probe]);
+    let check = output(as_nobody(&with_check(&options), &[]));
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    let (verdict, text) = finding(&report, "lock at start").expect("a lock finding");
+    assert_eq!(verdict, "FAIL", "{report}");
+    assert!(
+        text.contains("ENOMEM") && text.contains("RLIMIT_MEMLOCK 1 MiB"),
+        "{text}"
+    );
+    assert!(
+        report.contains("--limit 3M") || report.contains("--limit 4M"),
+        "the remedy names a --limit:\n{report}"
+    );
+    assert!(
+        report.contains("AmbientCapabilities=CAP_IPC_LOCK"),
+        "{report}"
+    );
+
+    let run = output(as_nobody(&options, &[]));
+    let err = stderr_of(&run);
+    assert_eq!(run.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("ENOMEM") && err.contains("RLIMIT_MEMLOCK is 1 MiB"),
+        "{err}"
+    );
+    // Same word, same unit: the shim's VmSize against the check's estimate.
+    let estimate = size_after(&text, "VmSize about");
+    let actual = size_after(&err, "VmSize is");
+    assert!((0.75..1.34).contains(&(estimate / actual)), "{text}\n{err}");
+}
+
+#[test]
+fn a_missing_capability_is_a_warning_and_granting_it_clears_it() {
+    let probe = probe();
+    let options = with_check(&args(&[&"--", &probe]));
+    let out = output(as_nobody(&options, &[]));
+    let report = stdout_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the default limit fits the probe:\n{report}"
+    );
+    let (verdict, text) = finding(&report, "CAP_IPC_LOCK").unwrap();
+    assert_eq!(verdict, "warn", "{report}");
+    assert!(
+        text.contains("permitted no") && text.contains("not held"),
+        "{text}"
+    );
+    assert!(
+        report.contains("to fix:") && report.contains("AmbientCapabilities=CAP_IPC_LOCK"),
+        "{report}"
+    );
+
+    let out = output(memlock_run_as_nobody(true, &options));
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(verdict_of(&report, "CAP_IPC_LOCK"), "ok", "{report}");
+    assert!(
+        finding(&report, "lock at start")
+            .unwrap()
+            .1
+            .contains("not bound by RLIMIT_MEMLOCK"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_static_target_and_a_script_are_judged_as_the_launcher_judges_them() {
+    let probe = probe();
+    let stat = static_probe();
+    let out = output(memlock_run(args(&[&"--check", &"--", &stat])));
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        finding(&report, "COMMAND")
+            .unwrap()
+            .1
+            .contains("static ELF"),
+        "{report}"
+    );
+    assert_eq!(verdict_of(&report, "preload"), "FAIL", "{report}");
+
+    let sh_script = script("check-sh-script", "#!/bin/sh\nexec true\n");
+    let out = output(memlock_run(args(&[&"--check", &"--", &sh_script])));
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let (_, text) = finding(&report, "COMMAND").unwrap();
+    assert!(
+        text.contains("#! script run by /bin/sh"),
+        "names the interpreter: {text}"
+    );
+    assert!(
+        finding(&report, "preload").unwrap().1.contains("/bin/sh"),
+        "{report}"
+    );
+
+    let env_script = script(
+        "check-env-script",
+        &format!(
+            "#!/usr/bin/env {}\n",
+            probe.file_name().unwrap().to_str().unwrap()
+        ),
+    );
+    let mut cmd = memlock_run(args(&[&"--check", &"--", &env_script]));
+    cmd.env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", probe.parent().unwrap().display()),
+    );
+    let report = stdout_of(&output(cmd));
+    assert!(
+        finding(&report, "preload")
+            .unwrap()
+            .1
+            .contains("env runs first"),
+        "{report}"
+    );
+}
+
+/// A refusal case: its name, whether it runs as nobody, memlock-run's options, extra
+/// prlimit options, and the exit status of the real run.
+type Case<'a> = (&'a str, bool, Vec<OsString>, Vec<&'a str>, i32);
+
+/// Every refusal of the launcher, and its exit status, is predicted by --check with the
+/// same message.
+#[test]
+fn every_refusal_is_predicted() {
+    let probe = probe();
+    let stat = static_probe();
+    let mut cases: Vec<Case> = vec![
+        ("static", false, args(&[&"--", &stat]), vec![], 125),
+        (
+            "script with a static interpreter",
+            false,
+            args(&[
+                &"--",
+                &script("check-static-interp", &format!("#!{}\n", stat.display())),
+            ]),
+            vec![],
+            125,
+        ),
+        (
+            "set-user-ID",
+            true,
+            args(&[&"--", &copy_with_mode(&probe, "probe-setuid", 0o4755)]),
+            vec![],
+            125,
+        ),
+        (
+            "not found",
+            false,
+            args(&[&"--", &"no-such-command-memlock-run-check"]),
+            vec![],
+            127,
+        ),
+        (
+            "not executable",
+            false,
+            args(&[&"--", &copy_with_mode(&probe, "probe-noexec", 0o644)]),
+            vec![],
+            126,
+        ),
+        (
+            "not ELF nor script",
+            false,
+            args(&[&"--", &script("check-no-shebang", "echo hi\n")]),
+            vec![],
+            126,
+        ),
+        (
+            "--no-inherit through env",
+            false,
+            args(&[
+                &"--no-inherit",
+                &"--",
+                &script("check-env-sh", "#!/usr/bin/env sh\n"),
+            ]),
+            vec![],
+            125,
+        ),
+        (
+            "--limit above the hard limit",
+            true,
+            args(&[&"--limit", &"64M", &"--", &probe]),
+            vec![],
+            125,
+        ),
+        (
+            "--prefault above the limit",
+            true,
+            args(&[&"--limit", &"1M", &"--prefault", &"2M", &"--", &probe]),
+            vec![],
+            125,
+        ),
+        (
+            "--prefault above the stack",
+            false,
+            args(&[&"--prefault", &"8M", &"--", &probe]),
+            vec!["--stack=8388608:8388608"],
+            125,
+        ),
+        (
+            "--user without root",
+            true,
+            args(&[&"--user", &"root", &"--", &probe]),
+            vec![],
+            125,
+        ),
+    ];
+    if !skip_without("setcap", "the file-capability refusal is not tested") {
+        let capped = copy_with_mode(&probe, "probe-filecap", 0o755);
+        let set = output({
+            let mut c = Command::new("setcap");
+            c.arg("cap_ipc_lock+ep").arg(&capped);
+            c
+        });
+        if set.status.success() {
+            cases.push((
+                "file capabilities",
+                true,
+                args(&[&"--", &capped]),
+                vec![],
+                125,
+            ));
+        } else {
+            eprintln!(
+                "SKIPPED: setcap failed here ({}); the file-capability refusal is not tested",
+                stderr_of(&set).trim()
+            );
+        }
+    }
+    let musl_specs = [
+        "/usr/lib/x86_64-linux-musl/musl-gcc.specs",
+        "/usr/lib/musl/lib/musl-gcc.specs",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
+    match musl_specs {
+        Some(specs) => {
+            let musl = compile("probe.c", "probe-musl", &["-specs", specs]);
+            cases.push(("musl", false, args(&[&"--", &musl]), vec![], 125));
+        }
+        None => {
+            eprintln!("SKIPPED: musl-tools is not installed; the musl refusal is not tested here")
+        }
+    }
+
+    for (name, nobody, options, limits, status) in cases {
+        let run = if nobody {
+            as_nobody(&options, &limits)
+        } else {
+            as_root(&options, &limits)
+        };
+        let run = output(run);
+        let message = launcher_message(&run);
+        assert_eq!(
+            run.status.code(),
+            Some(status),
+            "{name}: the run: {}",
+            stderr_of(&run)
+        );
+        let check = with_check(&options);
+        let check = output(if nobody {
+            as_nobody(&check, &limits)
+        } else {
+            as_root(&check, &limits)
+        });
+        let report = stdout_of(&check);
+        assert_eq!(
+            check.status.code(),
+            Some(1),
+            "{name}: the check passed, the run did not:\n{report}"
+        );
+        assert!(report.contains("FAIL"), "{name}:\n{report}");
+        assert!(
+            report.contains(&message),
+            "{name}: the check does not give the run's reason\n  {message}\n{report}"
+        );
+    }
+}
+
+#[test]
+fn onfault_support_is_reported() {
+    let out = output(memlock_run(["--check", "--onfault"]));
+    let report = stdout_of(&out);
+    let (verdict, text) = finding(&report, "MCL_ONFAULT").unwrap();
+    assert!(
+        text.contains("mlock2(NULL, 0, MLOCK_ONFAULT)"),
+        "says how it decided: {text}"
+    );
+    // Linux 4.4 has it; a CI kernel without it would fail the check as the shim would fail.
+    assert_eq!(verdict == "ok", out.status.code() == Some(0), "{report}");
+}
