@@ -21,7 +21,16 @@ checks with the kernel that the lock took, and stops the program (status 125) if
 
 COMMAND must be a dynamically linked glibc program, or a #! script whose interpreter is one; \
 memlock-run refuses, before exec, the programs a preload cannot reach (static, musl, \
-set-user-ID or file-capability programs, another ELF class or machine).";
+set-user-ID or file-capability programs, another ELF class or machine).
+
+--check tells, before anything runs, whether a run with the same options would lock \
+COMMAND's memory, and what to change if not; --status tells what is locked in processes \
+that are running.";
+
+const USAGE: &str = "\
+memlock-run [OPTIONS] [--] COMMAND [ARGS...]
+       memlock-run --check [OPTIONS] [-- COMMAND [ARGS...]]
+       memlock-run --status PID... [--json]";
 
 const AFTER_HELP: &str = "\
 SIZE is a number of bytes with an optional suffix K, M, G or T (KiB, MiB, GiB, TiB): powers of 1024.
@@ -46,7 +55,7 @@ Examples:
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
-    override_usage = "memlock-run [OPTIONS] [--] COMMAND [ARGS...]",
+    override_usage = USAGE,
     max_term_width = 100
 )]
 pub struct Cli {
