@@ -458,3 +458,88 @@ fn onfault_support_is_reported() {
     // Linux 4.4 has it; a CI kernel without it would fail the check as the shim would fail.
     assert_eq!(verdict == "ok", out.status.code() == Some(0), "{report}");
 }
+
+/// A child of this process's cgroup v1 memory cgroup with a hard limit, removed on drop.
+struct MemoryCgroup(std::path::PathBuf);
+
+impl MemoryCgroup {
+    /// `None` (and why, on stderr) where there is no writable v1 memory hierarchy at
+    /// /sys/fs/cgroup/memory; cgroup v2 would need the memory controller delegated to a
+    /// cgroup without processes, which a test cannot arrange on any host.
+    fn create(limit: u64) -> Option<MemoryCgroup> {
+        let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let path = membership.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == "memory")
+                .then(|| path.to_owned())
+        });
+        let base = std::path::Path::new("/sys/fs/cgroup/memory");
+        let Some(path) = path.filter(|_| base.join("memory.limit_in_bytes").exists()) else {
+            eprintln!("SKIPPED: no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory");
+            return None;
+        };
+        let dir = base
+            .join(path.trim_start_matches('/'))
+            .join(format!("memlock-run-test-{}", std::process::id()));
+        let made = std::fs::create_dir(&dir)
+            .and_then(|()| std::fs::write(dir.join("memory.limit_in_bytes"), limit.to_string()));
+        if let Err(err) = made {
+            eprintln!(
+                "SKIPPED: cannot make a memory cgroup at {}: {err}",
+                dir.display()
+            );
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(MemoryCgroup(dir))
+    }
+
+    /// `sh -c 'echo $$ > cgroup.procs; exec memlock-run ARGS'`
+    fn command(&self, options: &[OsString]) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec \"$0\" \"$@\"",
+                self.0.display()
+            ))
+            .arg(memlock_run_path())
+            .args(options);
+        cmd
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_memory_cgroup_too_small_for_the_locked_stack_is_predicted() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(cgroup) = MemoryCgroup::create(4 * MIB) else {
+        return;
+    };
+    let probe = probe();
+    let options = args(&[&"--prefault", &"8M", &"--", &probe, &"--exit", &"0"]);
+    let check = output(cgroup.command(&with_check(&options)));
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    let (verdict, text) = finding(&report, "memory cgroup").expect("a cgroup finding");
+    assert_eq!(verdict, "FAIL", "{report}");
+    assert!(
+        text.contains("limit 4 MiB") && text.contains("OOM killer"),
+        "{text}"
+    );
+    let run = output(cgroup.command(&options));
+    assert_eq!(
+        run.status.signal(),
+        Some(9),
+        "the OOM killer ends it: {:?} {}",
+        run.status,
+        stderr_of(&run)
+    );
+}

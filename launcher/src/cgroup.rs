@@ -192,6 +192,37 @@ mod tests {
     }
 
     #[test]
+    fn the_tightest_limit_on_the_way_up_applies() {
+        let root = std::env::temp_dir().join(format!("memlock-run-cgroup-{}", std::process::id()));
+        let leaf = root.join("system.slice/app.service");
+        fs::create_dir_all(&leaf).unwrap();
+        fs::write(root.join("system.slice/memory.max"), "67108864\n").unwrap();
+        fs::write(root.join("system.slice/memory.high"), "max\n").unwrap();
+        fs::write(leaf.join("memory.max"), "max\n").unwrap();
+        fs::write(leaf.join("memory.high"), "33554432\n").unwrap();
+        fs::write(leaf.join("memory.current"), "1048576\n").unwrap();
+        let mount = Mount {
+            root: "/".into(),
+            point: root.clone(),
+            fstype: "cgroup2".into(),
+            options: "rw".into(),
+        };
+        let found = walk(&mount, "/system.slice/app.service", 2).unwrap();
+        assert_eq!(found.max.as_ref().map(|b| b.bytes), Some(64 << 20));
+        assert_eq!(
+            found.max.unwrap().file,
+            root.join("system.slice/memory.max")
+        );
+        assert_eq!(found.high.map(|b| b.bytes), Some(32 << 20));
+        assert_eq!(found.current, Some(1 << 20));
+        assert!(
+            walk(&mount, "/elsewhere", 2).is_none(),
+            "no memory files: no memory controller"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn this_process_reads_without_failing() {
         // Whatever the host has; a memory cgroup, when found, names a limit file it read.
         if let Some(cgroup) = this_process() {

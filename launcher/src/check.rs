@@ -344,7 +344,11 @@ fn check(cli: &Cli) -> Result<Report> {
             caps.no_new_privs,
         );
     }
-    cgroup_finding(&mut report, estimate.as_ref().map(Estimate::total));
+    cgroup_finding(
+        &mut report,
+        estimate.as_ref().map(Estimate::total),
+        request.prefault,
+    );
     Ok(report)
 }
 
@@ -785,7 +789,11 @@ fn swap_finding(report: &mut Report) {
     report.add(Verdict::Ok, "swap", text);
 }
 
-fn cgroup_finding(report: &mut Report, needed: Option<u64>) {
+/// The memory cgroup against what COMMAND will lock. The cgroup is charged for COMMAND's
+/// anonymous memory, the stack and its pre-fault first of all, and for file pages only when
+/// COMMAND is the first to read them (shared libraries usually are in the page cache, charged
+/// to whoever read them first). So the stack decides a FAIL, and VmSize only a warning.
+fn cgroup_finding(report: &mut Report, vm_size: Option<u64>, prefault: u64) {
     let Some(cgroup) = cgroup::this_process() else {
         report.add(
             Verdict::Ok,
@@ -807,47 +815,58 @@ fn cgroup_finding(report: &mut Report, needed: Option<u64>) {
         .current
         .map(|c| format!(", {} in use now", show(c)))
         .unwrap_or_default();
+    let high = cgroup
+        .high
+        .as_ref()
+        .map(|h| format!("; memory.high {} ({})", show(h.bytes), h.file.display()));
     let Some(max) = &cgroup.max else {
-        let high = cgroup
-            .high
-            .as_ref()
-            .map(|h| format!("; memory.high {} ({})", show(h.bytes), h.file.display()))
-            .unwrap_or_default();
         report.add(
             Verdict::Ok,
             "memory cgroup",
-            format!("{name}: no memory limit at any level{used}{high}"),
+            format!(
+                "{name}: no memory limit at any level{used}{}",
+                high.unwrap_or_default()
+            ),
         );
         return;
     };
     let text = format!(
-        "{name}: limit {} ({}){used}; locked pages count against it and cannot be reclaimed",
+        "{name}: limit {} ({}){used}{}; locked pages count against it and cannot be reclaimed",
         show(max.bytes),
-        max.file.display()
+        max.file.display(),
+        high.unwrap_or_default()
     );
-    match needed {
-        Some(needed) if needed > max.bytes => report.problem(
+    let stack = footprint::INITIAL_STACK + prefault;
+    let raise = "raise the cgroup's limit (MemoryMax= and MemoryHigh= in the systemd unit, docker run --memory, \
+                 the pod's memory limit)";
+    if prefault > 0 && stack > max.bytes {
+        report.problem(
             Verdict::Fail,
             "memory cgroup",
             format!(
-                "{text}: VmSize at start, about {}, does not fit: the OOM killer would end COMMAND",
-                show(needed)
+                "{text}: the locked stack alone ({} with --prefault) does not fit, and the OOM killer would \
+                 end COMMAND",
+                show(stack)
             ),
-            "raise the cgroup's limit (MemoryMax= in the systemd unit, docker run --memory, the pod's memory limit)",
+            format!("pre-fault less, or {raise}"),
+        );
+        return;
+    }
+    let tightest = match &cgroup.high {
+        Some(high) if high.bytes < max.bytes => high.bytes,
+        _ => max.bytes,
+    };
+    match vm_size {
+        Some(vm_size) if vm_size > tightest => report.problem(
+            Verdict::Warn,
+            "memory cgroup",
+            format!(
+                "{text}: VmSize at start, about {}, is above it; the pages this cgroup is the first to \
+                 touch stay charged to it, locked, and may not fit",
+                show(vm_size)
+            ),
+            raise,
         ),
-        Some(needed)
-            if cgroup
-                .high
-                .as_ref()
-                .is_some_and(|high| needed > high.bytes) =>
-        {
-            report.problem(
-                Verdict::Warn,
-                "memory cgroup",
-                format!("{text}: VmSize at start is above memory.high, so the cgroup would be throttled"),
-                "raise MemoryHigh= in the systemd unit, or its memory.high",
-            )
-        }
         _ => report.add(Verdict::Ok, "memory cgroup", text),
     }
 }

@@ -32,7 +32,7 @@ use crate::size::show;
 
 /// The stack the kernel sets up before the program runs (128 KiB plus a page or so for the
 /// arguments, as /proc/PID/maps shows it).
-const INITIAL_STACK: u64 = 132 << 10;
+pub const INITIAL_STACK: u64 = 132 << 10;
 
 /// `[vvar]`, `[vvar_vclock]`, `[vdso]` and ld.so's early allocations, measured on x86-64
 /// Linux 6.x at about 50 KiB; rounded up.
