@@ -543,3 +543,37 @@ fn a_memory_cgroup_too_small_for_the_locked_stack_is_predicted() {
         stderr_of(&run)
     );
 }
+
+#[test]
+fn a_set_user_id_memlock_run_is_predicted() {
+    // A copy of memlock-run and its shim, the copy set-user-ID root, run by nobody.
+    let dir = scratch().join("setuid-install");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    set_mode(&dir, 0o755);
+    let launcher = dir.join("memlock-run");
+    let _ = std::fs::remove_file(&launcher);
+    std::fs::copy(memlock_run_path(), &launcher).expect("copy memlock-run");
+    set_mode(&launcher, 0o4755);
+    std::fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy the shim");
+    let probe = probe();
+    let run_as_nobody = |check: bool| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(&launcher);
+        if check {
+            cmd.arg("--check");
+        }
+        output({
+            cmd.arg("--").arg(&probe).args(["--exit", "0"]);
+            cmd
+        })
+    };
+    let run = run_as_nobody(false);
+    assert_eq!(run.status.code(), Some(125), "{}", stderr_of(&run));
+    let message = launcher_message(&run);
+    let check = run_as_nobody(true);
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    assert_eq!(verdict_of(&report, "memlock-run"), "FAIL", "{report}");
+    assert!(report.contains(&message), "{message}\n{report}");
+}

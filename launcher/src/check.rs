@@ -195,6 +195,14 @@ impl Caps {
 fn check(cli: &Cli) -> Result<Report> {
     let mut report = Report::default();
     let privilege = Privilege::detect()?;
+    if let Err(err) = privilege.refuse_set_id() {
+        report.problem(
+            Verdict::Fail,
+            "memlock-run",
+            "installed set-user-ID or set-group-ID, so it refuses to run anything",
+            format!("{err:#}"),
+        );
+    }
     let caps = Caps::read()?;
     let memlock = limits::get(Resource::RLIMIT_MEMLOCK)?;
     let stack = limits::get(Resource::RLIMIT_STACK)?;
