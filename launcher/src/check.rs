@@ -210,7 +210,18 @@ fn check(cli: &Cli) -> Result<Report> {
 
     // Who COMMAND runs as; --user passes CAP_IPC_LOCK through the same ambient raise.
     let user = match launch::resolve_user(cli, &privilege) {
-        Ok(user) => user,
+        Ok(Some(user)) => {
+            report.add(
+                Verdict::Ok,
+                "--user",
+                format!(
+                    "COMMAND runs as {}, with CAP_IPC_LOCK alone, in the ambient set",
+                    user.describe()
+                ),
+            );
+            Some(user)
+        }
+        Ok(None) => None,
         Err(err) => {
             report.problem(
                 Verdict::Fail,
