@@ -578,3 +578,33 @@ fn a_set_user_id_memlock_run_is_predicted() {
     assert_eq!(verdict_of(&report, "memlock-run"), "FAIL", "{report}");
     assert!(report.contains(&message), "{message}\n{report}");
 }
+
+#[test]
+fn a_forbidden_ambient_raise_is_predicted() {
+    let secbits = compile("secbits.c", "secbits", &[]);
+    let probe = probe();
+    let run = |check: bool| {
+        let mut cmd = Command::new(&secbits);
+        // SECBIT_NO_CAP_AMBIENT_RAISE
+        cmd.arg("0x40").arg(memlock_run_path());
+        if check {
+            cmd.arg("--check");
+        }
+        cmd.arg("--").arg(&probe).args(["--exit", "0"]);
+        output(cmd)
+    };
+    let real = run(false);
+    assert_eq!(real.status.code(), Some(125), "{}", stderr_of(&real));
+    assert!(stderr_of(&real).contains("cannot raise CAP_IPC_LOCK in the ambient set"));
+    let check = run(true);
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    let (verdict, text) = finding(&report, "CAP_IPC_LOCK").unwrap();
+    assert_eq!(verdict, "FAIL", "{report}");
+    assert!(text.contains("SECBIT_NO_CAP_AMBIENT_RAISE"), "{text}");
+    assert_eq!(verdict_of(&report, "ambient set"), "warn", "{report}");
+    assert!(
+        report.contains("verdict: FAIL: 1 problem"),
+        "counted once:\n{report}"
+    );
+}
