@@ -285,6 +285,19 @@ fn a_static_target_and_a_script_are_judged_as_the_launcher_judges_them() {
     );
 }
 
+/// A copy of `elf` whose header names another machine (e_machine at offset 18), as a
+/// build for another architecture would: no multilib compiler needed.
+fn other_machine(elf: &std::path::Path) -> std::path::PathBuf {
+    let copy = copy_with_mode(elf, "probe-other-machine", 0o755);
+    let mut bytes = std::fs::read(&copy).expect("read the copy");
+    let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
+    // AArch64 for an x86-64 probe, x86-64 for anything else.
+    let other: u16 = if machine == 62 { 183 } else { 62 };
+    bytes[18..20].copy_from_slice(&other.to_le_bytes());
+    std::fs::write(&copy, bytes).expect("write the copy");
+    copy
+}
+
 /// A refusal case: its name, whether it runs as nobody, memlock-run's options, extra
 /// prlimit options, and the exit status of the real run.
 type Case<'a> = (&'a str, bool, Vec<OsString>, Vec<&'a str>, i32);
@@ -371,6 +384,13 @@ fn every_refusal_is_predicted() {
             "--user without root",
             true,
             args(&[&"--user", &"root", &"--", &probe]),
+            vec![],
+            125,
+        ),
+        (
+            "another machine",
+            false,
+            args(&[&"--", &other_machine(&probe)]),
             vec![],
             125,
         ),
