@@ -313,6 +313,16 @@ fn check(cli: &Cli) -> Result<Report> {
             format!("{err:#}"),
         ),
     }
+    if let Some(size) = cli.thread_stack {
+        if let Err(err) = launch::check_thread_stack(size) {
+            report.problem(
+                Verdict::Fail,
+                "--thread-stack",
+                format!("{} is too small for glibc", show(size)),
+                format!("{err:#}"),
+            );
+        }
+    }
     onfault_finding(&mut report, cli.onfault);
     swap_finding(&mut report);
 
@@ -367,6 +377,7 @@ fn check(cli: &Cli) -> Result<Report> {
         &mut report,
         estimate.as_ref().map(Estimate::total),
         request.prefault,
+        request.heap,
     );
     Ok(report)
 }
@@ -548,8 +559,20 @@ fn command_findings(
         ),
     );
     let loader = info.interpreter.clone()?;
-    match footprint::estimate(image, &loader, &preload, cli.prefault.unwrap_or(0)) {
+    let heap = cli.heap.unwrap_or(0);
+    match footprint::estimate(image, &loader, &preload, cli.prefault.unwrap_or(0), heap) {
         Ok(estimate) => {
+            if let (true, Some(object)) = (heap > 0, &estimate.foreign_malloc) {
+                report.problem(
+                    Verdict::Fail,
+                    "--heap",
+                    format!(
+                        "malloc would come from {}, not glibc: the shim would refuse --heap",
+                        object.display()
+                    ),
+                    memlock_run_protocol::FOREIGN_MALLOC_REMEDY,
+                );
+            }
             for missing in &estimate.missing {
                 report.problem(
                     Verdict::Warn,
@@ -810,10 +833,10 @@ fn swap_finding(report: &mut Report) {
 }
 
 /// The memory cgroup against what COMMAND will lock. The cgroup is charged for COMMAND's
-/// anonymous memory, the stack and its pre-fault first of all, and for file pages only when
+/// anonymous memory, the stack's pre-fault and the `--heap` first of all, and for file pages only when
 /// COMMAND is the first to read them (shared libraries usually are in the page cache, charged
 /// to whoever read them first). So the stack decides a FAIL, and VmSize only a warning.
-fn cgroup_finding(report: &mut Report, vm_size: Option<u64>, prefault: u64) {
+fn cgroup_finding(report: &mut Report, vm_size: Option<u64>, prefault: u64, heap: u64) {
     let Some(cgroup) = cgroup::this_process() else {
         report.add(
             Verdict::Ok,
@@ -856,17 +879,17 @@ fn cgroup_finding(report: &mut Report, vm_size: Option<u64>, prefault: u64) {
         max.file.display(),
         high.unwrap_or_default()
     );
-    let stack = footprint::INITIAL_STACK + prefault;
+    let anonymous = footprint::INITIAL_STACK + prefault + heap;
     let raise = "raise the cgroup's limit (MemoryMax= and MemoryHigh= in the systemd unit, docker run --memory, \
                  the pod's memory limit)";
-    if prefault > 0 && stack > max.bytes {
+    if prefault + heap > 0 && anonymous > max.bytes {
         report.problem(
             Verdict::Fail,
             "memory cgroup",
             format!(
-                "{text}: the locked stack alone ({} with --prefault) does not fit, and the OOM killer would \
-                 end COMMAND",
-                show(stack)
+                "{text}: the locked stack and heap alone ({} with --prefault and --heap) do not fit, and the \
+                 OOM killer would end COMMAND",
+                show(anonymous)
             ),
             format!("pre-fault less, or {raise}"),
         );

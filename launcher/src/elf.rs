@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use object::elf::{FileHeader32, FileHeader64};
-use object::read::elf::{Dyn, FileHeader, ProgramHeader};
+use object::read::elf::{Dyn, FileHeader, ProgramHeader, Sym};
 use object::{Endianness, FileKind, ReadCache, ReadRef};
 
 /// The properties that decide whether a shared object can be loaded into a program.
@@ -117,6 +117,9 @@ pub struct Layout {
     /// DT_RPATH and DT_RUNPATH, each split at `:`; `$ORIGIN` not yet expanded.
     pub rpath: Vec<OsString>,
     pub runpath: Vec<OsString>,
+    /// Its dynamic symbol table defines `malloc`: it provides malloc to the process when it
+    /// comes first in ld.so's lookup order (an allocator such as jemalloc, or glibc itself).
+    pub defines_malloc: bool,
 }
 
 /// Reads the load segments and dynamic section; `None` when the file is not ELF.
@@ -182,7 +185,17 @@ fn parse_layout<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
         needed: Vec::new(),
         rpath: Vec::new(),
         runpath: Vec::new(),
+        defines_malloc: false,
     };
+    // The section headers name .dynsym; a file stripped of them (rare) is taken not to define it.
+    if let Ok(sections) = header.sections(endian, data) {
+        if let Ok(dynsym) = sections.symbols(endian, data, object::elf::SHT_DYNSYM) {
+            layout.defines_malloc = dynsym.iter().any(|sym| {
+                sym.st_shndx(endian) != object::elf::SHN_UNDEF
+                    && dynsym.symbol_name(endian, sym).ok() == Some(&b"malloc"[..])
+            });
+        }
+    }
     let Some(entries) = dynamic else {
         return Ok(layout);
     };
@@ -278,6 +291,10 @@ mod tests {
             layout.needed
         );
         assert!(layout.segments > 0 && layout.span >= layout.segments);
+        assert!(
+            !layout.defines_malloc,
+            "Rust programs take malloc from libc"
+        );
         assert_eq!(layout.segments % 4096, 0);
     }
 

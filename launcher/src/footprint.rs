@@ -9,7 +9,8 @@
 //!   library, transitively, found the way ld.so searches for them (DT_RPATH, then
 //!   `LD_LIBRARY_PATH`, DT_RUNPATH, the directories of /etc/ld.so.conf, the default ones),
 //!   each at its whole span, since ld.so reserves it and leaves the holes PROT_NONE;
-//! - the main thread's stack (the kernel starts it at 132 KiB; a pre-fault adds to it);
+//! - the main thread's stack (the kernel starts it at 132 KiB; a pre-fault adds to it), and
+//!   the heap the shim grows for `--heap`;
 //! - a small allowance for the kernel's `[vdso]` and `[vvar]` pages and ld.so's own
 //!   allocations (TLS, link maps).
 //!
@@ -63,20 +64,36 @@ pub struct Estimate {
     pub libraries: u64,
     pub library_count: usize,
     pub stack: u64,
+    /// `--heap`, grown before mlockall.
+    pub heap: u64,
     pub extras: u64,
+    /// The object whose `malloc` the process will call, when it is not glibc's: the first
+    /// in ld.so's lookup order (program, preloads, then needed libraries) to define it.
+    pub foreign_malloc: Option<PathBuf>,
     /// Libraries that were asked for but not found where ld.so would look.
     pub missing: Vec<String>,
 }
 
 impl Estimate {
     pub fn total(&self) -> u64 {
-        self.program + self.loader + self.preloaded + self.libraries + self.stack + self.extras
+        self.program
+            + self.loader
+            + self.preloaded
+            + self.libraries
+            + self.stack
+            + self.heap
+            + self.extras
     }
 
     /// `program 20 KiB, ld.so 212 KiB, preloaded 48 KiB, 1 library 1.88 MiB, stack 132 KiB, vdso and ld.so data 64 KiB`
     pub fn describe(&self) -> String {
+        let heap = if self.heap > 0 {
+            format!(", heap {}", show(self.heap))
+        } else {
+            String::new()
+        };
         format!(
-            "program {}, ld.so {}, preloaded {}, {} {} {}, stack {}, vdso and ld.so data {}",
+            "program {}, ld.so {}, preloaded {}, {} {} {}, stack {}{heap}, vdso and ld.so data {}",
             show(self.program),
             show(self.loader),
             show(self.preloaded),
@@ -95,13 +112,14 @@ impl Estimate {
 
 /// What the program `image` (an ELF file with a PT_INTERP) will map at the shim's mlockall.
 ///
-/// `preload` is the `LD_PRELOAD` list COMMAND will get (the shim last), `prefault` the
-/// bytes of stack the shim grows before it locks.
+/// `preload` is the `LD_PRELOAD` list COMMAND will get (the shim last), `prefault` and
+/// `heap` the bytes of stack and heap the shim grows before it locks.
 pub fn estimate(
     image: &Path,
     loader: &Path,
     preload: &[PathBuf],
     prefault: u64,
+    heap: u64,
 ) -> Result<Estimate> {
     let program = read(image)?;
     let loader_layout = read(loader)?;
@@ -113,9 +131,12 @@ pub fn estimate(
         libraries: 0,
         library_count: 0,
         stack: INITIAL_STACK + prefault,
+        heap,
         extras: EXTRAS,
+        foreign_malloc: None,
         missing: Vec::new(),
     };
+    let mut malloc_found = false;
 
     // ld.so loads the preloads first, then the program's needs breadth-first, each once.
     let mut seen_names: HashSet<OsString> = HashSet::new();
@@ -154,6 +175,16 @@ pub fn estimate(
     let mut next = 0;
     while let Some((path, layout)) = queue.get(next).cloned() {
         next += 1;
+        // The queue is ld.so's global lookup order: the first definition of malloc wins.
+        if layout.defines_malloc && !malloc_found {
+            malloc_found = true;
+            let glibc = path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("libc.so"));
+            if !glibc {
+                estimate.foreign_malloc = Some(path.clone());
+            }
+        }
         for name in &layout.needed {
             if !seen_names.insert(name.clone()) {
                 continue;
@@ -359,8 +390,9 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let info = elf::read(&exe).unwrap().unwrap();
         let loader = info.interpreter.unwrap();
-        let estimate = estimate(&exe, &loader, &[], 0).unwrap();
+        let estimate = estimate(&exe, &loader, &[], 0, 0).unwrap();
         assert!(estimate.missing.is_empty(), "{:?}", estimate.missing);
+        assert_eq!(estimate.foreign_malloc, None, "glibc's malloc");
         assert!(estimate.library_count >= 1, "{estimate:?}");
         assert!(estimate.libraries > 1 << 20, "libc alone maps over 1 MiB");
         assert_eq!(
