@@ -388,6 +388,20 @@ fn every_refusal_is_predicted() {
             125,
         ),
         (
+            "--thread-stack below PTHREAD_STACK_MIN",
+            false,
+            args(&[&"--thread-stack", &"1K", &"--", &probe]),
+            vec![],
+            125,
+        ),
+        (
+            "--heap above the limit",
+            true,
+            args(&[&"--limit", &"4M", &"--heap", &"4M", &"--", &probe]),
+            vec![],
+            125,
+        ),
+        (
             "another machine",
             false,
             args(&[&"--", &other_machine(&probe)]),
@@ -626,5 +640,37 @@ fn a_forbidden_ambient_raise_is_predicted() {
     assert!(
         report.contains("verdict: FAIL: 1 problem"),
         "counted once:\n{report}"
+    );
+}
+
+#[test]
+fn heap_under_another_allocator_is_predicted() {
+    let Some(jemalloc) = find_library("libjemalloc.so.2") else {
+        eprintln!("SKIPPED: libjemalloc.so.2 is not installed (apt-get install libjemalloc2)");
+        return;
+    };
+    let probe = probe();
+    let options = args(&[&"--heap", &"1M", &"--", &probe, &"--exit", &"0"]);
+    let mut check = memlock_run(with_check(&options));
+    check.env("LD_PRELOAD", &jemalloc);
+    let check = output(check);
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    let (verdict, text) = finding(&report, "--heap").expect("a --heap finding");
+    assert_eq!(verdict, "FAIL");
+    assert!(text.contains("libjemalloc.so.2"), "{text}");
+    let mut run = memlock_run(&options);
+    run.env("LD_PRELOAD", &jemalloc);
+    let run = output(run);
+    assert_eq!(run.status.code(), Some(125), "{}", stderr_of(&run));
+    // The shim's failure ends with the remedy the check gives, word for word.
+    let remedy = report
+        .lines()
+        .find_map(|l| l.strip_prefix("  FAIL --heap: "))
+        .unwrap();
+    assert!(
+        stderr_of(&run).contains(remedy),
+        "{remedy}\n{}",
+        stderr_of(&run)
     );
 }

@@ -611,3 +611,13 @@ pub fn launcher_message(out: &Output) -> String {
         .unwrap_or(last)
         .to_owned()
 }
+
+/// Where the dynamic linker's cache (`ldconfig -p`) says a library is.
+pub fn find_library(name: &str) -> Option<PathBuf> {
+    let out = Command::new("ldconfig").arg("-p").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter(|l| l.trim_start().starts_with(name))
+        .find_map(|l| l.split(" => ").nth(1))
+        .map(|p| PathBuf::from(p.trim()))
+}
