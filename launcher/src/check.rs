@@ -18,10 +18,11 @@ use std::env;
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::sys::resource::Resource;
 
@@ -35,6 +36,7 @@ use crate::limits::{self, Rlimit};
 use crate::preload::LD_PRELOAD;
 use crate::size::{show, Limit};
 use crate::target::{self, Program, Target};
+use crate::user::User;
 
 /// How a finding bears on the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,7 +107,11 @@ impl Report {
 /// Runs the check and prints the report; `Ok(true)` when a run would succeed.
 pub fn run(cli: &Cli) -> Result<bool> {
     let report = check(cli)?;
-    print!("{}", render(cli, &report));
+    // Not print!, which panics (and so aborts) when stdout is closed or full.
+    let mut out = std::io::stdout().lock();
+    out.write_all(render(cli, &report).as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the --check report to stdout")?;
     Ok(report.worst() != Verdict::Fail)
 }
 
@@ -346,6 +352,9 @@ fn check(cli: &Cli) -> Result<Report> {
             None
         }
     };
+    if let Some(shim) = &shim {
+        shim_readable_finding(&mut report, &shim.path, user.as_ref());
+    }
     let estimate = match (cli.command.first(), &shim) {
         (Some(command), Some(shim)) => {
             let creds = launch::credentials(user.as_ref());
@@ -373,6 +382,11 @@ fn check(cli: &Cli) -> Result<Report> {
             caps.no_new_privs,
         );
     }
+    memory_finding(
+        &mut report,
+        estimate.as_ref().map(Estimate::total),
+        request.prefault,
+    );
     cgroup_finding(
         &mut report,
         estimate.as_ref().map(Estimate::total),
@@ -504,10 +518,20 @@ fn command_findings(
     let target: Target = match target {
         Ok(target) => target,
         Err(err) => {
+            let why = match err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<target::NotRunnable>())
+            {
+                Some(not_runnable) => format!(
+                    "cannot be executed (memlock-run would exit {})",
+                    not_runnable.status
+                ),
+                None => "memlock-run would refuse it (exit 125)".to_owned(),
+            };
             report.problem(
                 Verdict::Fail,
                 "COMMAND",
-                format!("{}: cannot be executed", command.to_string_lossy()),
+                format!("{}: {why}", command.to_string_lossy()),
                 format!("{err:#}"),
             );
             return None;
@@ -784,6 +808,125 @@ fn onfault_finding(report: &mut Report, requested: bool) {
             "MCL_ONFAULT",
             format!("not supported ({how}); not asked for"),
         ),
+    }
+}
+
+/// Whether COMMAND's user can read the shim: ld.so skips a preload it cannot open and runs
+/// the program anyway, so the launcher refuses (after a `--user` switch, with access(2)).
+/// Without `--user` this asks access(2) as the run will; for another user it reads the
+/// permission bits of the shim and every directory above it (ACLs are not consulted).
+fn shim_readable_finding(report: &mut Report, shim: &std::path::Path, user: Option<&User>) {
+    let denied = match user {
+        None => nix::unistd::access(shim, nix::unistd::AccessFlags::R_OK).err(),
+        Some(user) => (!readable_by(shim, user)).then_some(nix::errno::Errno::EACCES),
+    };
+    match denied {
+        None => report.add(
+            Verdict::Ok,
+            "shim access",
+            format!(
+                "{} can read it",
+                user.map_or_else(|| "COMMAND's user".to_owned(), |u| u.name.clone())
+            ),
+        ),
+        Some(errno) => report.problem(
+            Verdict::Fail,
+            "shim access",
+            "COMMAND's user cannot read the shim, so ld.so would skip it",
+            launch::shim_unreadable(shim, user, errno),
+        ),
+    }
+}
+
+/// Read permission on `file` and search permission on each directory above it, by the mode
+/// bits, for a user who is not root.
+fn readable_by(file: &std::path::Path, user: &User) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if user.uid == 0 {
+        return true;
+    }
+    let allows = |path: &std::path::Path, bit: u32| -> bool {
+        let Ok(meta) = fs::metadata(path) else {
+            return false;
+        };
+        let mode = meta.mode();
+        let shift = if meta.uid() == user.uid {
+            6
+        } else if meta.gid() == user.gid || user.groups.contains(&meta.gid()) {
+            3
+        } else {
+            0
+        };
+        mode >> shift & bit != 0
+    };
+    allows(file, 0o4)
+        && file
+            .ancestors()
+            .skip(1)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .all(|dir| allows(dir, 0o1))
+}
+
+/// RAM and RLIMIT_AS: the shim refuses a pre-fault larger than RAM or past RLIMIT_AS (the
+/// kernel would answer the stack growth with SIGSEGV), and whatever is locked must be
+/// resident.
+fn memory_finding(report: &mut Report, vm_size: Option<u64>, prefault: u64) {
+    let text = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let (Some(total), Some(available)) =
+        (meminfo(&text, "MemTotal"), meminfo(&text, "MemAvailable"))
+    else {
+        report.add(
+            Verdict::Warn,
+            "memory",
+            "cannot read MemTotal and MemAvailable from /proc/meminfo; mount /proc to check",
+        );
+        return;
+    };
+    let address_space = limits::get(Resource::RLIMIT_AS).ok().map(|l| l.soft);
+    let facts = format!(
+        "MemAvailable {} of MemTotal {}; RLIMIT_AS {}",
+        show(available),
+        show(total),
+        address_space.map_or_else(|| "unreadable".to_owned(), |l| l.to_string())
+    );
+    if prefault > total {
+        report.problem(
+            Verdict::Fail,
+            "memory",
+            format!(
+                "{facts}: --prefault {} is more than the machine's RAM",
+                show(prefault)
+            ),
+            "pre-fault less: locked pages must all be resident",
+        );
+        return;
+    }
+    if let (Some(Limit::Bytes(limit)), Some(vm_size)) = (address_space, vm_size) {
+        if vm_size > limit {
+            report.problem(
+                Verdict::Fail,
+                "memory",
+                format!(
+                    "{facts}: VmSize at start, about {}, does not fit under RLIMIT_AS",
+                    show(vm_size)
+                ),
+                "raise the address-space limit (ulimit -v, LimitAS= in a systemd unit), or pre-fault less",
+            );
+            return;
+        }
+    }
+    match vm_size {
+        Some(vm_size) if vm_size > available => report.problem(
+            Verdict::Warn,
+            "memory",
+            format!(
+                "{facts}: VmSize at start, about {}, is more than is available; populating it for the lock \
+                 would push other memory out, or fail",
+                show(vm_size)
+            ),
+            "free memory, or lock a smaller program or pre-fault less",
+        ),
+        _ => report.add(Verdict::Ok, "memory", facts),
     }
 }
 

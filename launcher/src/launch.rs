@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::env;
 use std::ffi::OsString;
 use std::io::{self, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use caps::Capability;
@@ -63,18 +64,27 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
 /// otherwise run COMMAND unlocked.
 fn check_shim_readable(launch: &Launch) -> Result<()> {
     if let Err(errno) = nix::unistd::access(&launch.shim.path, nix::unistd::AccessFlags::R_OK) {
-        let who = match &launch.user {
-            Some(user) => user.name.clone(),
-            None => format!("uid {}", nix::unistd::getuid()),
-        };
-        bail!(
-            "{who} cannot read the shim {} ({errno}), so ld.so would skip it and COMMAND would run unlocked; install \
-             memlock-run where every user can read it (its package does), or make the shim readable and the \
-             directories above it searchable by {who}",
-            launch.shim.path.display()
-        );
+        bail!(shim_unreadable(
+            &launch.shim.path,
+            launch.user.as_ref(),
+            errno
+        ));
     }
     Ok(())
+}
+
+/// Why COMMAND would run unlocked when its user cannot read the shim (`--check` says it too).
+pub fn shim_unreadable(shim: &Path, user: Option<&User>, errno: nix::errno::Errno) -> String {
+    let who = match user {
+        Some(user) => user.name.clone(),
+        None => format!("uid {}", nix::unistd::getuid()),
+    };
+    format!(
+        "{who} cannot read the shim {} ({errno}), so ld.so would skip it and COMMAND would run unlocked; install \
+         memlock-run where every user can read it (its package does), or make the shim readable and the \
+         directories above it searchable by {who}",
+        shim.display()
+    )
 }
 
 fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {

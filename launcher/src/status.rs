@@ -14,10 +14,10 @@
 //! but do not make a process "partly locked".
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use memlock_run_protocol::{LockFlags, FLAGS, SHIM_FILE_NAME};
 use serde::Serialize;
 
@@ -114,18 +114,24 @@ pub fn run(pids: &[u32], json: bool) -> Result<bool> {
             Err(error) => report.errors.push(PidError { pid, error }),
         }
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    // Not println!, which panics (and so aborts) when stdout is closed, as under `| head`.
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        for (i, process) in report.processes.iter().enumerate() {
-            if i > 0 {
-                println!();
-            }
-            print!("{}", render(process));
-        }
-    }
+        report
+            .processes
+            .iter()
+            .map(render)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the --status report to stdout")?;
+    let mut err = io::stderr().lock();
     for error in &report.errors {
-        eprintln!("memlock-run: --status {}: {}", error.pid, error.error);
+        let _ = writeln!(err, "memlock-run: --status {}: {}", error.pid, error.error);
     }
     Ok(report.errors.is_empty())
 }
