@@ -164,6 +164,14 @@ fn the_estimate_is_close_to_what_the_shim_sees() {
 
 #[test]
 fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
+    if skip_unprivileged_run("runs as nobody")
+        || skip_unless_memlock_hard_at_least(
+            8 * MIB,
+            "the cases assume an 8 MiB hard RLIMIT_MEMLOCK",
+        )
+    {
+        return;
+    }
     let probe = probe();
     let options = args(&[&"--limit", &"1M", &"--", &probe]);
     let check = output(as_nobody(&with_check(&options), &[]));
@@ -200,6 +208,14 @@ fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
 
 #[test]
 fn a_missing_capability_is_a_warning_and_granting_it_clears_it() {
+    if skip_unprivileged_run("runs as nobody")
+        || skip_unless_memlock_hard_at_least(
+            8 * MIB,
+            "the cases assume an 8 MiB hard RLIMIT_MEMLOCK",
+        )
+    {
+        return;
+    }
     let probe = probe();
     let options = with_check(&args(&[&"--", &probe]));
     let out = output(as_nobody(&options, &[]));
@@ -294,7 +310,7 @@ fn other_machine(elf: &std::path::Path) -> std::path::PathBuf {
     // AArch64 for an x86-64 probe, x86-64 for anything else.
     let other: u16 = if machine == 62 { 183 } else { 62 };
     bytes[18..20].copy_from_slice(&other.to_le_bytes());
-    std::fs::write(&copy, bytes).expect("write the copy");
+    writing_executables(|| std::fs::write(&copy, bytes)).expect("write the copy");
     copy
 }
 
@@ -306,6 +322,14 @@ type Case<'a> = (&'a str, bool, Vec<OsString>, Vec<&'a str>, i32);
 /// same message.
 #[test]
 fn every_refusal_is_predicted() {
+    if skip_unprivileged_run("runs as nobody")
+        || skip_unless_memlock_hard_at_least(
+            8 * MIB,
+            "the cases assume an 8 MiB hard RLIMIT_MEMLOCK",
+        )
+    {
+        return;
+    }
     let probe = probe();
     let stat = static_probe();
     let mut cases: Vec<Case> = vec![
@@ -321,9 +345,9 @@ fn every_refusal_is_predicted() {
             125,
         ),
         (
-            "set-user-ID",
-            true,
-            args(&[&"--", &copy_with_mode(&probe, "probe-setuid", 0o4755)]),
+            "#!/usr/bin/env -i",
+            false,
+            args(&[&"--", &script("check-env-i", "#!/usr/bin/env -i sh\n")]),
             vec![],
             125,
         ),
@@ -409,7 +433,20 @@ fn every_refusal_is_predicted() {
             125,
         ),
     ];
-    if !skip_without("setcap", "the file-capability refusal is not tested") {
+    let set_id_tested = !skip_on_nosuid(
+        &scratch(),
+        "the set-ID and file-capability refusals are not tested",
+    );
+    if set_id_tested {
+        cases.push((
+            "set-user-ID",
+            true,
+            args(&[&"--", &copy_with_mode(&probe, "probe-setuid", 0o4755)]),
+            vec![],
+            125,
+        ));
+    }
+    if set_id_tested && !skip_without("setcap", "the file-capability refusal is not tested") {
         let capped = copy_with_mode(&probe, "probe-filecap", 0o755);
         let set = output({
             let mut c = Command::new("setcap");
@@ -425,10 +462,10 @@ fn every_refusal_is_predicted() {
                 125,
             ));
         } else {
-            eprintln!(
-                "SKIPPED: setcap failed here ({}); the file-capability refusal is not tested",
+            skip(format_args!(
+                "setcap failed here ({}); the file-capability refusal is not tested",
                 stderr_of(&set).trim()
-            );
+            ));
         }
     }
     let musl_specs = [
@@ -442,9 +479,9 @@ fn every_refusal_is_predicted() {
             let musl = compile("probe.c", "probe-musl", &["-specs", specs]);
             cases.push(("musl", false, args(&[&"--", &musl]), vec![], 125));
         }
-        None => {
-            eprintln!("SKIPPED: musl-tools is not installed; the musl refusal is not tested here")
-        }
+        None => skip(format_args!(
+            "musl-tools is not installed; the musl refusal is not tested here"
+        )),
     }
 
     for (name, nobody, options, limits, status) in cases {
@@ -513,7 +550,9 @@ impl MemoryCgroup {
         });
         let base = std::path::Path::new("/sys/fs/cgroup/memory");
         let Some(path) = path.filter(|_| base.join("memory.limit_in_bytes").exists()) else {
-            eprintln!("SKIPPED: no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory");
+            skip(format_args!(
+                "no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory"
+            ));
             return None;
         };
         let dir = base
@@ -522,10 +561,10 @@ impl MemoryCgroup {
         let made = std::fs::create_dir(&dir)
             .and_then(|()| std::fs::write(dir.join("memory.limit_in_bytes"), limit.to_string()));
         if let Err(err) = made {
-            eprintln!(
-                "SKIPPED: cannot make a memory cgroup at {}: {err}",
+            skip(format_args!(
+                "cannot make a memory cgroup at {}: {err}",
                 dir.display()
-            );
+            ));
             let _ = std::fs::remove_dir(&dir);
             return None;
         }
@@ -581,15 +620,21 @@ fn a_memory_cgroup_too_small_for_the_locked_stack_is_predicted() {
 
 #[test]
 fn a_set_user_id_memlock_run_is_predicted() {
+    if skip_unprivileged_run("runs as nobody")
+        || skip_on_nosuid(&scratch(), "a set-user-ID memlock-run is not tested")
+    {
+        return;
+    }
     // A copy of memlock-run and its shim, the copy set-user-ID root, run by nobody.
     let dir = scratch().join("setuid-install");
     std::fs::create_dir_all(&dir).expect("mkdir");
     set_mode(&dir, 0o755);
     let launcher = dir.join("memlock-run");
     let _ = std::fs::remove_file(&launcher);
-    std::fs::copy(memlock_run_path(), &launcher).expect("copy memlock-run");
+    writing_executables(|| std::fs::copy(memlock_run_path(), &launcher)).expect("copy memlock-run");
     set_mode(&launcher, 0o4755);
-    std::fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy the shim");
+    writing_executables(|| std::fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")))
+        .expect("copy the shim");
     let probe = probe();
     let run_as_nobody = |check: bool| {
         let mut cmd = Command::new("setpriv");
@@ -646,7 +691,9 @@ fn a_forbidden_ambient_raise_is_predicted() {
 #[test]
 fn heap_under_another_allocator_is_predicted() {
     let Some(jemalloc) = find_library("libjemalloc.so.2") else {
-        eprintln!("SKIPPED: libjemalloc.so.2 is not installed (apt-get install libjemalloc2)");
+        skip(format_args!(
+            "libjemalloc.so.2 is not installed (apt-get install libjemalloc2)"
+        ));
         return;
     };
     let probe = probe();
@@ -673,4 +720,41 @@ fn heap_under_another_allocator_is_predicted() {
         "{remedy}\n{}",
         stderr_of(&run)
     );
+}
+
+#[test]
+fn a_shim_the_user_cannot_read_is_predicted() {
+    if skip_unless_root("--user needs root") {
+        return;
+    }
+    // memlock-run and its shim in a directory only root may enter, run for nobody.
+    let dir = scratch().join("private-install");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    set_mode(&dir, 0o700);
+    let launcher = dir.join("memlock-run");
+    writing_executables(|| {
+        std::fs::copy(memlock_run_path(), &launcher)?;
+        std::fs::copy(shim_path(), dir.join("libmemlock_run_shim.so"))
+    })
+    .expect("copy memlock-run and its shim");
+    let probe = probe();
+    let run = |check: bool| {
+        let mut cmd = Command::new(&launcher);
+        if check {
+            cmd.arg("--check");
+        }
+        cmd.args(["--user", "nobody", "--"])
+            .arg(&probe)
+            .args(["--exit", "0"]);
+        output(cmd)
+    };
+    let real = run(false);
+    assert_eq!(real.status.code(), Some(125), "{}", stderr_of(&real));
+    let message = launcher_message(&real);
+    assert!(message.contains("nobody cannot read the shim"), "{message}");
+    let check = run(true);
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    assert_eq!(verdict_of(&report, "shim access"), "FAIL", "{report}");
+    assert!(report.contains(&message), "{message}\n{report}");
 }

@@ -182,11 +182,10 @@ fn reclaimed_pages_show_as_not_resident_and_locked_ones_stay() {
     let file = scratch().join(format!("reclaim-data-{}", std::process::id()));
     let mut cmd = Command::new(&reclaim);
     cmd.arg(&file).arg("16");
-    cmd.stdin(std::process::Stdio::null());
     // Probe first: a kernel without MADV_PAGEOUT exits 77.
-    let trial = cmd.output().expect("run reclaim");
+    let trial = output(cmd);
     if trial.status.code() == Some(77) {
-        eprintln!("SKIPPED: {}", stderr_of(&trial).trim());
+        skip(format_args!("{}", stderr_of(&trial).trim()));
         return;
     }
     let mut cmd = Command::new(&reclaim);
@@ -203,10 +202,10 @@ fn reclaimed_pages_show_as_not_resident_and_locked_ones_stay() {
     assert_eq!(u(&mapping["size"]), 16 * MIB);
     if u(&mapping["rss"]) == 16 * MIB {
         // tmpfs pages, for one, need swap to be reclaimed.
-        eprintln!(
-            "SKIPPED: the kernel reclaimed nothing of {} here (on tmpfs without swap?)",
+        skip(format_args!(
+            "the kernel reclaimed nothing of {} here (on tmpfs without swap?)",
             file.display()
-        );
+        ));
         let _ = running.finish();
         let _ = fs::remove_file(&file);
         return;
@@ -326,6 +325,9 @@ fn collect_keys(value: &Value, keys: &mut BTreeSet<String>) {
 
 #[test]
 fn unreadable_and_missing_pids_are_explained() {
+    if skip_unprivileged_run("reads a root process as nobody") {
+        return;
+    }
     let probe = probe();
     let running = Running::start(Command::new(&probe));
     let out = output(memlock_run_as_nobody(

@@ -614,7 +614,7 @@ pub fn launcher_message(out: &Output) -> String {
 
 /// Where the dynamic linker's cache (`ldconfig -p`) says a library is.
 pub fn find_library(name: &str) -> Option<PathBuf> {
-    let out = Command::new("ldconfig").arg("-p").output().ok()?;
+    let out = run(Command::new("ldconfig").arg("-p")).ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.lines()
         .filter(|l| l.trim_start().starts_with(name))
