@@ -208,16 +208,6 @@ fn heap_is_refused_under_a_malloc_that_is_not_glibcs() {
     assert_eq!(output(cmd).status.code(), Some(0));
 }
 
-/// Where the dynamic linker's cache says a library is.
-fn find_library(name: &str) -> Option<PathBuf> {
-    let out = Command::new("ldconfig").arg("-p").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .filter(|l| l.trim_start().starts_with(name))
-        .find_map(|l| l.split(" => ").nth(1))
-        .map(|p| PathBuf::from(p.trim()))
-}
-
 #[test]
 fn heap_is_refused_under_jemalloc() {
     let Some(jemalloc) = find_library("libjemalloc.so.2") else {

@@ -21,19 +21,32 @@ checks with the kernel that the lock took, and stops the program (status 125) if
 
 COMMAND must be a dynamically linked glibc program, or a #! script whose interpreter is one; \
 memlock-run refuses, before exec, the programs a preload cannot reach (static, musl, \
-set-user-ID or file-capability programs, another ELF class or machine).";
+set-user-ID or file-capability programs, another ELF class or machine).
+
+--check tells, before anything runs, whether a run with the same options would lock \
+COMMAND's memory, and what to change if not; --status tells what is locked in processes \
+that are running.";
+
+const USAGE: &str = "\
+memlock-run [OPTIONS] [--] COMMAND [ARGS...]
+       memlock-run --check [OPTIONS] [-- COMMAND [ARGS...]]
+       memlock-run --status PID... [--json]";
 
 const AFTER_HELP: &str = "\
 SIZE is a number of bytes with an optional suffix K, M, G or T (KiB, MiB, GiB, TiB): powers of 1024.
 
 Exit status: 125 if memlock-run (or its shim) fails, 126 if COMMAND cannot be executed, \
-127 if COMMAND is not found, otherwise COMMAND's own.
+127 if COMMAND is not found, otherwise COMMAND's own. With --check: 0 if a run would succeed, \
+1 if it would not (a FAIL finding). With --status: 0 if every PID was reported, 1 if one \
+could not be read. Either exits 125 when it cannot do its work at all.
 
 Examples:
   memlock-run --future --prefault 8M -- ./rt-app
   memlock-run --future --prefault 8M --heap 64M --thread-stack 256K --bind-now -- ./rt-app
   memlock-run --limit 64M --user app:app -- /usr/bin/keystore --serve
-  memlock-run --dry-run --future -- python3 server.py";
+  memlock-run --dry-run --future -- python3 server.py
+  memlock-run --check --future --prefault 8M -- ./rt-app
+  memlock-run --status $(pidof rt-app) --json";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,7 +55,7 @@ Examples:
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
-    override_usage = "memlock-run [OPTIONS] [--] COMMAND [ARGS...]",
+    override_usage = USAGE,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -174,8 +187,53 @@ pub struct Cli {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Check whether a run would lock memory, and what to change if not; run nothing
+    ///
+    /// One finding a line, each with a verdict (ok, warn, FAIL): RLIMIT_MEMLOCK and
+    /// RLIMIT_STACK as COMMAND would get them; CAP_IPC_LOCK in each capability set, and
+    /// whether it can pass to COMMAND in the ambient set (securebits, no_new_privs); whether
+    /// the kernel has MCL_ONFAULT; swap; the memory cgroup limit. Given a COMMAND (with the
+    /// options it would run with): what kind of program it is, whether the preload reaches
+    /// it, about how much it maps when the shim locks (VmSize, estimated from its ELF
+    /// headers and the libraries ld.so would load), and whether RLIMIT_MEMLOCK allows that.
+    /// Then a verdict, and the remedy for each problem. Exit status 0 if a run would
+    /// succeed, 1 if it would not.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+
+    /// Report what is locked in running processes, and what is not
+    ///
+    /// For each PID: VmLck against VmRSS, VmSwap and VmSize; every mapping with its size,
+    /// the share of it resident (smaps Rss) and locked (the `lo` VmFlag; smaps Locked is
+    /// shown too, a proportional share of shared pages); the large mappings that are not
+    /// locked; whether the memlock-run shim is loaded and the flags it was given; major and
+    /// minor page faults. Reading another user's process needs root or CAP_SYS_PTRACE.
+    #[arg(
+        long,
+        value_name = "PID",
+        num_args = 1..,
+        value_parser = clap::value_parser!(u32).range(1..),
+        conflicts_with_all = [
+            "command", "check", "dry_run", "future", "onfault", "prefault", "limit", "user",
+            "no_inherit", "verbose",
+        ]
+    )]
+    pub status: Option<Vec<u32>>,
+
+    /// With --status: write JSON for scripts and monitoring instead of text
+    ///
+    /// One object with `version` (1), `processes` (one object a PID) and `errors` (PIDs
+    /// that could not be read); docs/status-json.md lists every field. Sizes are bytes.
+    // clap leaves `requires` unchecked beside the trailing COMMAND, so the conflicts say it.
+    #[arg(long, requires = "status", conflicts_with_all = ["command", "check", "dry_run"])]
+    pub json: bool,
+
     /// The program to run, and its arguments
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    #[arg(
+        required_unless_present_any = ["check", "status"],
+        trailing_var_arg = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -236,5 +294,35 @@ mod tests {
     #[test]
     fn command_is_required() {
         assert!(Cli::try_parse_from(["memlock-run", "--future"]).is_err());
+    }
+
+    #[test]
+    fn check_takes_an_optional_command() {
+        let cli = Cli::try_parse_from(["memlock-run", "--check", "--limit", "1M"]).unwrap();
+        assert!(cli.check && cli.command.is_empty());
+        let cli =
+            Cli::try_parse_from(["memlock-run", "--check", "--", "check", "--check"]).unwrap();
+        assert_eq!(
+            cli.command,
+            ["check", "--check"],
+            "a program named check is a COMMAND"
+        );
+        assert!(Cli::try_parse_from(["memlock-run", "--check", "--dry-run", "ls"]).is_err());
+    }
+
+    #[test]
+    fn status_takes_pids_only() {
+        let cli = Cli::try_parse_from(["memlock-run", "--status", "1", "42", "--json"]).unwrap();
+        assert_eq!(cli.status, Some(vec![1, 42]));
+        assert!(cli.json);
+        for bad in [
+            &["memlock-run", "--status"][..],
+            &["memlock-run", "--status", "0"],
+            &["memlock-run", "--status", "self"],
+            &["memlock-run", "--status", "1", "--future"],
+            &["memlock-run", "--json", "ls"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,16 +1,17 @@
-//! What an ELF file's headers say: class, machine, type and interpreter (PT_INTERP).
+//! What an ELF file's headers say: class, machine, type and interpreter (PT_INTERP); and,
+//! for `--check`'s estimate, how much it maps (PT_LOAD) and what it needs (PT_DYNAMIC).
 //!
-//! Read through `object` with a read cache, so that only the headers of a large program
-//! are read from disk.
+//! Read through `object` with a read cache, so that only the headers (and the dynamic
+//! string table) of a large program are read from disk.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use object::elf::{FileHeader32, FileHeader64};
-use object::read::elf::{FileHeader, ProgramHeader};
+use object::read::elf::{Dyn, FileHeader, ProgramHeader, Sym};
 use object::{Endianness, FileKind, ReadCache, ReadRef};
 
 /// The properties that decide whether a shared object can be loaded into a program.
@@ -101,6 +102,165 @@ fn parse<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     })
 }
 
+/// What the loaders map for an ELF file, and the libraries it asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub identity: ElfIdentity,
+    /// Its PT_LOAD segments, each rounded out to whole pages: what the kernel maps for a
+    /// program or its loader (the holes between segments are unmapped).
+    pub segments: u64,
+    /// From the start of its first PT_LOAD to the end of its last, in whole pages: what
+    /// ld.so maps for a library (it reserves the whole span and leaves the holes PROT_NONE).
+    pub span: u64,
+    /// DT_NEEDED, in order.
+    pub needed: Vec<OsString>,
+    /// DT_RPATH and DT_RUNPATH, each split at `:`; `$ORIGIN` not yet expanded.
+    pub rpath: Vec<OsString>,
+    pub runpath: Vec<OsString>,
+    /// Its dynamic symbol table defines `malloc`: it provides malloc to the process when it
+    /// comes first in ld.so's lookup order (an allocator such as jemalloc, or glibc itself).
+    pub defines_malloc: bool,
+}
+
+/// Reads the load segments and dynamic section; `None` when the file is not ELF.
+pub fn layout(path: &Path) -> Result<Option<Layout>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let data = ReadCache::new(file);
+    let parsed = match FileKind::parse(&data) {
+        Ok(FileKind::Elf32) => parse_layout::<FileHeader32<Endianness>, _>(&data),
+        Ok(FileKind::Elf64) => parse_layout::<FileHeader64<Endianness>, _>(&data),
+        _ => return Ok(None),
+    };
+    parsed
+        .map(Some)
+        .with_context(|| format!("{} has damaged ELF headers", path.display()))
+}
+
+fn parse_layout<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
+    data: R,
+) -> Result<Layout> {
+    let header = H::parse(data)?;
+    let endian = header.endian()?;
+    let page = page_size();
+    let round_down = |n: u64| n & !(page - 1);
+    let round_up = |n: u64| n.saturating_add(page - 1) & !(page - 1);
+
+    let segments = header.program_headers(endian, data)?;
+    let mut loads: Vec<(u64, u64, u64, u64)> = Vec::new(); // vaddr, memsz, offset, filesz
+    let mut dynamic = None;
+    for segment in segments {
+        match segment.p_type(endian) {
+            object::elf::PT_LOAD => loads.push((
+                segment.p_vaddr(endian).into(),
+                segment.p_memsz(endian).into(),
+                segment.p_offset(endian).into(),
+                segment.p_filesz(endian).into(),
+            )),
+            object::elf::PT_DYNAMIC => dynamic = segment.dynamic(endian, data)?,
+            _ => {}
+        }
+    }
+    let mapped: u64 = loads
+        .iter()
+        .map(|&(vaddr, memsz, _, _)| {
+            round_up(vaddr.saturating_add(memsz)).saturating_sub(round_down(vaddr))
+        })
+        .sum();
+    let low = loads.iter().map(|l| l.0).min().unwrap_or(0);
+    let high = loads
+        .iter()
+        .map(|l| l.0.saturating_add(l.1))
+        .max()
+        .unwrap_or(0);
+    let span = round_up(high).saturating_sub(round_down(low));
+
+    let mut layout = Layout {
+        identity: ElfIdentity {
+            bits: if header.is_type_64() { 64 } else { 32 },
+            machine: header.e_machine(endian),
+            little_endian: endian == Endianness::Little,
+        },
+        segments: mapped,
+        span,
+        needed: Vec::new(),
+        rpath: Vec::new(),
+        runpath: Vec::new(),
+        defines_malloc: false,
+    };
+    // The section headers name .dynsym; a file stripped of them (rare) is taken not to define it.
+    if let Ok(sections) = header.sections(endian, data) {
+        if let Ok(dynsym) = sections.symbols(endian, data, object::elf::SHT_DYNSYM) {
+            layout.defines_malloc = dynsym.iter().any(|sym| {
+                sym.st_shndx(endian) != object::elf::SHN_UNDEF
+                    && dynsym.symbol_name(endian, sym).ok() == Some(&b"malloc"[..])
+            });
+        }
+    }
+    let Some(entries) = dynamic else {
+        return Ok(layout);
+    };
+    // DT_STRTAB is an address; find it in the file through the segment that loads it.
+    let (mut strtab, mut strsz) = (None, 0u64);
+    for entry in entries {
+        match entry.tag32(endian) {
+            Some(object::elf::DT_STRTAB) => strtab = Some(entry.d_val(endian).into()),
+            Some(object::elf::DT_STRSZ) => strsz = entry.d_val(endian).into(),
+            _ => {}
+        }
+    }
+    let Some(strtab) = strtab else {
+        return Ok(layout);
+    };
+    let Some(offset) = loads
+        .iter()
+        .find(|&&(vaddr, _, _, filesz)| vaddr <= strtab && strtab < vaddr.saturating_add(filesz))
+        .map(|&(vaddr, _, offset, _)| offset + (strtab - vaddr))
+    else {
+        return Ok(layout);
+    };
+    let strings = data
+        .read_bytes_at(offset, strsz)
+        .map_err(|()| anyhow::anyhow!("its dynamic string table is outside the file"))?;
+    let string_at = |value: u64| -> Option<&[u8]> {
+        let rest = strings.get(usize::try_from(value).ok()?..)?;
+        Some(&rest[..rest.iter().position(|&b| b == 0)?])
+    };
+    let split = |bytes: &[u8]| -> Vec<OsString> {
+        bytes
+            .split(|&b| b == b':')
+            .filter(|p| !p.is_empty())
+            .map(|p| OsStr::from_bytes(p).to_owned())
+            .collect()
+    };
+    for entry in entries {
+        let value: u64 = entry.d_val(endian).into();
+        match entry.tag32(endian) {
+            Some(object::elf::DT_NEEDED) => {
+                if let Some(name) = string_at(value) {
+                    layout.needed.push(OsStr::from_bytes(name).to_owned());
+                }
+            }
+            Some(object::elf::DT_RPATH) => layout
+                .rpath
+                .extend(string_at(value).map(split).unwrap_or_default()),
+            Some(object::elf::DT_RUNPATH) => layout
+                .runpath
+                .extend(string_at(value).map(split).unwrap_or_default()),
+            _ => {}
+        }
+    }
+    Ok(layout)
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(page)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +276,26 @@ mod tests {
             "{}",
             interp.display()
         );
+    }
+
+    #[test]
+    fn this_test_binary_needs_libc() {
+        let exe = std::env::current_exe().unwrap();
+        let layout = layout(&exe).unwrap().expect("an ELF file");
+        assert!(
+            layout
+                .needed
+                .iter()
+                .any(|n| n.to_string_lossy().starts_with("libc.so")),
+            "{:?}",
+            layout.needed
+        );
+        assert!(layout.segments > 0 && layout.span >= layout.segments);
+        assert!(
+            !layout.defines_malloc,
+            "Rust programs take malloc from libc"
+        );
+        assert_eq!(layout.segments % 4096, 0);
     }
 
     #[test]

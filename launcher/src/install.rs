@@ -28,7 +28,7 @@ use memlock_run_protocol::SHIM_FILE_NAME;
 use crate::elf::{self, ElfIdentity};
 
 /// Debian's multiarch tuple for this build's target.
-const MULTIARCH: Option<&str> = if cfg!(target_arch = "x86_64") {
+pub const MULTIARCH: Option<&str> = if cfg!(target_arch = "x86_64") {
     Some("x86_64-linux-gnu")
 } else if cfg!(target_arch = "aarch64") {
     Some("aarch64-linux-gnu")

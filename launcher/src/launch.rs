@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::env;
 use std::ffi::OsString;
 use std::io::{self, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use caps::Capability;
@@ -63,72 +64,45 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
 /// otherwise run COMMAND unlocked.
 fn check_shim_readable(launch: &Launch) -> Result<()> {
     if let Err(errno) = nix::unistd::access(&launch.shim.path, nix::unistd::AccessFlags::R_OK) {
-        let who = match &launch.user {
-            Some(user) => user.name.clone(),
-            None => format!("uid {}", nix::unistd::getuid()),
-        };
-        bail!(
-            "{who} cannot read the shim {} ({errno}), so ld.so would skip it and COMMAND would run unlocked; install \
-             memlock-run where every user can read it (its package does), or make the shim readable and the \
-             directories above it searchable by {who}",
-            launch.shim.path.display()
-        );
+        bail!(shim_unreadable(
+            &launch.shim.path,
+            launch.user.as_ref(),
+            errno
+        ));
     }
     Ok(())
+}
+
+/// Why COMMAND would run unlocked when its user cannot read the shim (`--check` says it too).
+pub fn shim_unreadable(shim: &Path, user: Option<&User>, errno: nix::errno::Errno) -> String {
+    let who = match user {
+        Some(user) => user.name.clone(),
+        None => format!("uid {}", nix::unistd::getuid()),
+    };
+    format!(
+        "{who} cannot read the shim {} ({errno}), so ld.so would skip it and COMMAND would run unlocked; install \
+         memlock-run where every user can read it (its package does), or make the shim readable and the \
+         directories above it searchable by {who}",
+        shim.display()
+    )
 }
 
 fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     privilege.refuse_set_id()?;
     let shim = install::locate_shim(privilege.elevated())?;
-    let user = match &cli.user {
-        None => None,
-        Some(_) if privilege.elevated() => bail!(
-            "--user is refused: this memlock-run runs with privileges its caller does not have (a file capability or \
-             set-user-ID bit), and switching users is for root alone; run memlock-run as root (sudo), or use User= \
-             in a systemd unit"
-        ),
-        Some(_) if !privilege.is_root() => bail!(
-            "--user needs root: only root may switch to another user; run memlock-run with sudo, or use User= in a \
-             systemd unit"
-        ),
-        Some(spec) => Some(user::resolve(spec)?),
-    };
-    let creds = match &user {
-        Some(user) => Credentials {
-            uid: user.uid,
-            gid: user.gid,
-        },
-        None => Credentials {
-            uid: nix::unistd::getuid().as_raw(),
-            gid: nix::unistd::getgid().as_raw(),
-        },
-    };
+    let user = resolve_user(cli, privilege)?;
+    let creds = credentials(user.as_ref());
 
     let path_var = env::var_os("PATH");
     let path = target::resolve(&cli.command[0], path_var.as_deref())?;
     let target = target::inspect(&path, &shim.elf, creds, path_var.as_deref())?;
-    if cli.no_inherit && target.goes_through_env() {
-        bail!(
-            "--no-inherit cannot work for {}: its #! line starts the interpreter through env, so env would be locked \
-             and the interpreter it executes would not; drop --no-inherit, or name the interpreter's path in the #! line",
-            path.display()
-        );
+    target.ensure_reachable()?;
+    if let Some(why) = no_inherit_conflict(cli, &target) {
+        bail!(why);
     }
 
     let holds_ipc_lock = privilege.has(Capability::CAP_IPC_LOCK);
-    let args_bytes: usize = cli.command.iter().map(|a| a.len() + 1).sum::<usize>()
-        + env::vars_os()
-            .map(|(n, v)| n.len() + v.len() + 2)
-            .sum::<usize>()
-        + 1024; // the variables memlock-run adds
-    let request = limits::Request {
-        memlock: cli.limit,
-        prefault: cli.prefault.unwrap_or(0),
-        heap: cli.heap.unwrap_or(0),
-        args_bytes: args_bytes as u64,
-        holds_ipc_lock,
-        may_raise_hard: privilege.has_effective(Capability::CAP_SYS_RESOURCE),
-    };
+    let request = limits_request(cli, privilege);
     let plan = limits::plan(
         request,
         limits::get(Resource::RLIMIT_MEMLOCK)?,
@@ -141,11 +115,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     // A user's own LD_BIND_NOW is theirs: --no-inherit removes only one memlock-run set.
     let sets_bind_now = cli.bind_now && env::var_os(LD_BIND_NOW).map_or(true, |v| v.is_empty());
     let config = Config {
-        flags: LockFlags {
-            current: true,
-            future: cli.future,
-            onfault: cli.onfault,
-        },
+        flags: lock_flags(cli),
         prefault: cli.prefault.unwrap_or(0),
         heap: cli.heap.unwrap_or(0),
         thread_stack: cli.thread_stack.or(plan.thread_stack).unwrap_or(0),
@@ -174,7 +144,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
 const LD_BIND_NOW: &str = "LD_BIND_NOW";
 
 /// glibc refuses thread stacks below PTHREAD_STACK_MIN; say so before exec, not from the shim.
-fn check_thread_stack(size: u64) -> Result<()> {
+pub fn check_thread_stack(size: u64) -> Result<()> {
     // SAFETY: sysconf has no preconditions. glibc 2.34 made the minimum a run-time value.
     let min = match unsafe { libc::sysconf(libc::_SC_THREAD_STACK_MIN) } {
         n if n > 0 => n as u64,
@@ -190,6 +160,74 @@ fn check_thread_stack(size: u64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The mlockall(2) flags the options ask for: MCL_CURRENT always.
+pub fn lock_flags(cli: &Cli) -> LockFlags {
+    LockFlags {
+        current: true,
+        future: cli.future,
+        onfault: cli.onfault,
+    }
+}
+
+/// `--user`, resolved, when memlock-run may switch users.
+pub fn resolve_user(cli: &Cli, privilege: &Privilege) -> Result<Option<User>> {
+    match &cli.user {
+        None => Ok(None),
+        Some(_) if privilege.elevated() => bail!(
+            "--user is refused: this memlock-run runs with privileges its caller does not have (a file capability or \
+             set-user-ID bit), and switching users is for root alone; run memlock-run as root (sudo), or use User= \
+             in a systemd unit"
+        ),
+        Some(_) if !privilege.is_root() => bail!(
+            "--user needs root: only root may switch to another user; run memlock-run with sudo, or use User= in a \
+             systemd unit"
+        ),
+        Some(spec) => Ok(Some(user::resolve(spec)?)),
+    }
+}
+
+/// The user and group COMMAND will run as.
+pub fn credentials(user: Option<&User>) -> Credentials {
+    match user {
+        Some(user) => Credentials {
+            uid: user.uid,
+            gid: user.gid,
+        },
+        None => Credentials {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        },
+    }
+}
+
+/// What the options ask of the limits, and what this memlock-run may do about them.
+pub fn limits_request(cli: &Cli, privilege: &Privilege) -> limits::Request {
+    let args_bytes: usize = cli.command.iter().map(|a| a.len() + 1).sum::<usize>()
+        + env::vars_os()
+            .map(|(n, v)| n.len() + v.len() + 2)
+            .sum::<usize>()
+        + 1024; // the variables memlock-run adds
+    limits::Request {
+        memlock: cli.limit,
+        prefault: cli.prefault.unwrap_or(0),
+        heap: cli.heap.unwrap_or(0),
+        args_bytes: args_bytes as u64,
+        holds_ipc_lock: privilege.has(Capability::CAP_IPC_LOCK),
+        may_raise_hard: privilege.has_effective(Capability::CAP_SYS_RESOURCE),
+    }
+}
+
+/// `--no-inherit` with a `#!/usr/bin/env NAME` script: the lock would stay with env.
+pub fn no_inherit_conflict(cli: &Cli, target: &Target) -> Option<String> {
+    (cli.no_inherit && target.goes_through_env()).then(|| {
+        format!(
+            "--no-inherit cannot work for {}: its #! line starts the interpreter through env, so env would be locked \
+             and the interpreter it executes would not; drop --no-inherit, or name the interpreter's path in the #! line",
+            target.path.display()
+        )
+    })
 }
 
 fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {

@@ -82,21 +82,7 @@ impl Change {
 pub fn plan(request: Request, memlock: Rlimit, stack: Rlimit) -> Result<Plan> {
     let mut notes = Vec::new();
     let memlock_after = plan_memlock(&request, memlock, &mut notes)?;
-    let pre_faulted = request.prefault.saturating_add(request.heap);
-    if pre_faulted > 0 && !request.holds_ipc_lock && Limit::Bytes(pre_faulted) >= memlock_after.soft
-    {
-        let asked = match (request.prefault, request.heap) {
-            (0, heap) => format!("--heap {}", show(heap)),
-            (prefault, 0) => format!("--prefault {}", show(prefault)),
-            (prefault, heap) => format!("--prefault {} with --heap {}", show(prefault), show(heap)),
-        };
-        bail!(
-            "{asked} cannot be locked under an RLIMIT_MEMLOCK of {} (the program's own mappings come on top); \
-             pre-fault less, raise the limit (--limit, LimitMEMLOCK= in a systemd unit, ulimit -l), or run with \
-             CAP_IPC_LOCK (memlock-run as root, AmbientCapabilities=CAP_IPC_LOCK in a unit)",
-            memlock_after.soft
-        );
-    }
+    check_prefault_lock(&request, memlock_after)?;
     let (stack_after, thread_stack) = plan_stack(&request, stack)?;
     Ok(Plan {
         memlock: Change {
@@ -112,7 +98,28 @@ pub fn plan(request: Request, memlock: Rlimit, stack: Rlimit) -> Result<Plan> {
     })
 }
 
-fn plan_memlock(request: &Request, now: Rlimit, notes: &mut Vec<String>) -> Result<Rlimit> {
+/// Without CAP_IPC_LOCK the pre-faulted stack and heap alone must fit under the soft limit.
+pub fn check_prefault_lock(request: &Request, memlock_after: Rlimit) -> Result<()> {
+    let pre_faulted = request.prefault.saturating_add(request.heap);
+    if pre_faulted > 0 && !request.holds_ipc_lock && Limit::Bytes(pre_faulted) >= memlock_after.soft
+    {
+        let asked = match (request.prefault, request.heap) {
+            (0, heap) => format!("--heap {}", show(heap)),
+            (prefault, 0) => format!("--prefault {}", show(prefault)),
+            (prefault, heap) => format!("--prefault {} with --heap {}", show(prefault), show(heap)),
+        };
+        bail!(
+            "{asked} cannot be locked under an RLIMIT_MEMLOCK of {} (the program's own mappings come on top); \
+             pre-fault less, raise the limit (--limit, LimitMEMLOCK= in a systemd unit, ulimit -l), or run with \
+             CAP_IPC_LOCK (memlock-run as root, AmbientCapabilities=CAP_IPC_LOCK in a unit)",
+            memlock_after.soft
+        );
+    }
+    Ok(())
+}
+
+/// RLIMIT_MEMLOCK for COMMAND; `notes` gets what the user should know.
+pub fn plan_memlock(request: &Request, now: Rlimit, notes: &mut Vec<String>) -> Result<Rlimit> {
     let Some(wanted) = request.memlock else {
         // As far as allowed: unlimited if the hard limit may be raised, else the hard limit.
         return Ok(if request.may_raise_hard {
@@ -161,7 +168,7 @@ fn plan_memlock(request: &Request, now: Rlimit, notes: &mut Vec<String>) -> Resu
 }
 
 /// The soft RLIMIT_STACK the pre-fault needs, and the thread stack size to keep.
-fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>)> {
+pub fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>)> {
     if request.prefault == 0 {
         return Ok((now, None));
     }

@@ -1,18 +1,24 @@
 //! memlock-run: run a program with its memory locked in RAM, without changing it.
 //!
-//! `main` parses, calls [`launch::run`] and maps failures to exit statuses the way
-//! env(1), stdbuf(1) and timeout(1) do: 125 for memlock-run's own failures, 126 when the
-//! command cannot be executed, 127 when it is not found.
+//! `main` parses, calls [`launch::run`] (or [`check::run`] for `--check`, [`status::run`]
+//! for `--status`) and maps failures to exit statuses the way env(1), stdbuf(1) and
+//! timeout(1) do: 125 for memlock-run's own failures, 126 when the command cannot be
+//! executed, 127 when it is not found. `--check` and `--status` answer "no" with 1, as
+//! test(1) and grep(1) do, so that a script can tell the answer from a failure to give one.
 
 mod capabilities;
+mod cgroup;
+mod check;
 mod cli;
 mod elf;
 mod exec;
+mod footprint;
 mod install;
 mod launch;
 mod limits;
 mod preload;
 mod size;
+mod status;
 mod target;
 mod user;
 
@@ -35,8 +41,17 @@ fn main() -> ExitCode {
             };
         }
     };
-    match launch::run(&cli) {
-        Ok(_) => ExitCode::SUCCESS,
+    let outcome = if let Some(pids) = &cli.status {
+        status::run(pids, cli.json)
+    } else if cli.check {
+        check::run(&cli)
+    } else {
+        launch::run(&cli).map(|_| true)
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        // --check: a run would fail; --status: a PID could not be read.
+        Ok(false) => ExitCode::from(1),
         Err(err) => {
             // Not eprintln!, which panics when stderr cannot be written (a full disk,
             // /dev/full), and the panic aborts: the exit status must say what failed even then.

@@ -2,8 +2,9 @@
 //! whether a preload can reach it.
 //!
 //! ld.so fails open: a preload it cannot apply is ignored, or only warned about, and the
-//! program runs unlocked. So everything that would make the shim miss is refused here,
-//! before exec, with the reason:
+//! program runs unlocked. So everything that would make the shim miss is judged here, and
+//! recorded on the [`Target`] as a [`Refusal`] with the reason: the launcher refuses to run
+//! it, and `--check` reports it as a finding. These are the rules, in one place:
 //! - no PT_INTERP (static or static-pie): ld.so never runs;
 //! - a loader that is not glibc's (musl's ld.so cannot load a glibc library);
 //! - another ELF class or machine than the shim's;
@@ -11,6 +12,9 @@
 //!   a preload given by path, and the kernel clears the ambient capabilities.
 //!
 //! A `#!` script is judged by its interpreter, as the kernel runs it.
+//!
+//! What makes COMMAND impossible to execute at all (not found, not executable, not ELF nor
+//! `#!`) is an error carrying [`NotRunnable`] instead, with the status 126 or 127.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -20,7 +24,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use nix::unistd::{access, AccessFlags};
 
 use crate::elf::{self, ElfIdentity, ElfInfo};
@@ -72,11 +76,30 @@ pub struct Credentials {
     pub gid: u32,
 }
 
+/// Why the shim could not reach a program that can otherwise be executed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// A few words for a finding: `statically linked (no PT_INTERP)`.
+    pub summary: String,
+    /// The whole message: the cause, and what to do instead.
+    pub message: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 #[derive(Debug)]
 pub struct Target {
     /// The file handed to execve(2).
     pub path: PathBuf,
     pub program: Program,
+    /// Why the preload would miss this program itself (a script's interpreter has its own).
+    pub refusal: Option<Refusal>,
 }
 
 #[derive(Debug)]
@@ -95,14 +118,14 @@ impl Target {
     /// `#! script run by /usr/bin/python3.11 (dynamic ELF, ...)`.
     pub fn describe(&self) -> String {
         match &self.program {
-            Program::Elf(info) => format!(
-                "dynamic ELF, {}, loader {}",
-                info.identity.describe(),
-                info.interpreter
-                    .as_deref()
-                    .unwrap_or(Path::new("?"))
-                    .display()
-            ),
+            Program::Elf(info) => match &info.interpreter {
+                Some(loader) => format!(
+                    "dynamic ELF, {}, loader {}",
+                    info.identity.describe(),
+                    loader.display()
+                ),
+                None => format!("static ELF, {} (no PT_INTERP)", info.identity.describe()),
+            },
             Program::Script {
                 interpreter,
                 via_env,
@@ -112,6 +135,41 @@ impl Target {
                 if *via_env { " through env" } else { "" },
                 interpreter.describe()
             ),
+        }
+    }
+
+    /// The first reason the preload would miss: this program's own, else its interpreter's.
+    pub fn refusal(&self) -> Option<Refusal> {
+        if let Some(refusal) = &self.refusal {
+            return Some(refusal.clone());
+        }
+        match &self.program {
+            Program::Elf(_) => None,
+            Program::Script { interpreter, .. } => interpreter.refusal().map(|inner| Refusal {
+                summary: format!(
+                    "its interpreter {}: {}",
+                    interpreter.path.display(),
+                    inner.summary
+                ),
+                message: format!("{} is a #! script: {}", self.path.display(), inner.message),
+            }),
+        }
+    }
+
+    /// Fails with the refusal, for the launcher (exit 125).
+    pub fn ensure_reachable(&self) -> Result<()> {
+        match self.refusal() {
+            Some(refusal) => Err(refusal.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The ELF program the shim is loaded into: the program itself, or the interpreter at
+    /// the end of a `#!` chain.
+    pub fn image(&self) -> (&Path, &ElfInfo) {
+        match &self.program {
+            Program::Elf(info) => (&self.path, info),
+            Program::Script { interpreter, .. } => interpreter.image(),
         }
     }
 
@@ -197,7 +255,8 @@ fn check_executable(path: &Path, shown: &str) -> Result<()> {
     Ok(())
 }
 
-/// Decides whether the shim can reach the program at `path`, following `#!` lines.
+/// Reads what the program at `path` is and whether the shim can reach it, following `#!`
+/// lines; a program it cannot reach comes back with a [`Refusal`] (see [`Target::refusal`]).
 pub fn inspect(
     path: &Path,
     shim: &ElfIdentity,
@@ -216,11 +275,15 @@ fn inspect_at_depth(
 ) -> Result<Target> {
     let shown = path.display();
     if let Some(elf) = elf::read(path)? {
-        check_secure_execution(path, creds)?;
-        check_elf(path, &elf, shim)?;
+        check_object_type(path, &elf)?;
+        let refusal = match secure_execution(path, creds)? {
+            Some(refusal) => Some(refusal),
+            None => judge_elf(path, &elf, shim),
+        };
         return Ok(Target {
             path: path.to_owned(),
             program: Program::Elf(elf),
+            refusal,
         });
     }
     let Some((interpreter, argument)) = read_shebang(path)? else {
@@ -278,6 +341,7 @@ fn inspect_at_depth(
             interpreter: Box::new(interpreter),
             via_env,
         },
+        refusal: None,
     })
 }
 
@@ -375,42 +439,72 @@ fn env_command(argument: Option<&OsStr>) -> Result<Option<OsString>, String> {
     Ok(None)
 }
 
-fn check_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Result<()> {
-    let shown = path.display();
+fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
     if !matches!(elf.e_type, object::elf::ET_EXEC | object::elf::ET_DYN) {
         return Err(not_executable(format!(
-            "cannot run {shown}: it is an ELF object file, not an executable (e_type {})",
+            "cannot run {}: it is an ELF object file, not an executable (e_type {})",
+            path.display(),
             elf.e_type
         )));
     }
+    Ok(())
+}
+
+fn refusal(summary: impl Into<String>, message: String) -> Option<Refusal> {
+    Some(Refusal {
+        summary: summary.into(),
+        message,
+    })
+}
+
+/// The ELF rules: same class and machine as the shim, a PT_INTERP, and glibc's loader.
+fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> {
+    let shown = path.display();
     if elf.identity != *shim {
-        bail!(
-            "refusing {shown}: it is a {} program but the shim is {}, and ld.so cannot load a library of another \
-             class or machine into it (it would run unlocked); run a {} build of the program, or install \
-             memlock-run built for {}",
-            elf.identity.describe(),
-            shim.describe(),
-            shim.describe(),
-            elf.identity.describe()
+        return refusal(
+            format!(
+                "a {} program, and the shim is {}",
+                elf.identity.describe(),
+                shim.describe()
+            ),
+            format!(
+                "refusing {shown}: it is a {} program but the shim is {}, and ld.so cannot load a library of \
+                 another class or machine into it (it would run unlocked); run a {} build of the program, or \
+                 install memlock-run built for {}",
+                elf.identity.describe(),
+                shim.describe(),
+                shim.describe(),
+                elf.identity.describe()
+            ),
         );
     }
     let Some(loader) = &elf.interpreter else {
-        bail!(
-            "refusing {shown}: it is statically linked (no PT_INTERP), so ld.so never runs in it and cannot preload \
-             the shim; it would run unlocked. Link it dynamically against glibc, or make it call mlockall(2) itself"
+        return refusal(
+            "statically linked (no PT_INTERP): ld.so never runs in it",
+            format!(
+                "refusing {shown}: it is statically linked (no PT_INTERP), so ld.so never runs in it and cannot \
+                 preload the shim; it would run unlocked. Link it dynamically against glibc, or make it call \
+                 mlockall(2) itself"
+            ),
         );
     };
     match loader_kind(loader) {
-        Loader::Glibc => Ok(()),
-        Loader::Musl => bail!(
-            "refusing {shown}: it is linked against musl (loader {}), and the shim is a glibc library that musl's \
-             loader cannot run; it would run unlocked. Use a glibc build of the program",
-            loader.display()
+        Loader::Glibc => None,
+        Loader::Musl => refusal(
+            format!("linked against musl (loader {})", loader.display()),
+            format!(
+                "refusing {shown}: it is linked against musl (loader {}), and the shim is a glibc library that \
+                 musl's loader cannot run; it would run unlocked. Use a glibc build of the program",
+                loader.display()
+            ),
         ),
-        Loader::Unknown => bail!(
-            "refusing {shown}: its dynamic loader {} is not glibc's ld.so, which the shim needs; use a glibc build \
-             of the program",
-            loader.display()
+        Loader::Unknown => refusal(
+            format!("its loader {} is not glibc's ld.so", loader.display()),
+            format!(
+                "refusing {shown}: its dynamic loader {} is not glibc's ld.so, which the shim needs; use a \
+                 glibc build of the program",
+                loader.display()
+            ),
         ),
     }
 }
@@ -437,8 +531,8 @@ fn loader_kind(loader: &Path) -> Loader {
     }
 }
 
-/// Refuses a program the kernel would run in secure-execution mode (AT_SECURE).
-fn check_secure_execution(path: &Path, creds: Credentials) -> Result<()> {
+/// A program the kernel would run in secure-execution mode (AT_SECURE).
+fn secure_execution(path: &Path, creds: Credentials) -> Result<Option<Refusal>> {
     let shown = path.display();
     let meta = fs::metadata(path).with_context(|| format!("cannot stat {shown}"))?;
     // On a nosuid mount the kernel ignores set-ID bits and file capabilities alike.
@@ -446,26 +540,26 @@ fn check_secure_execution(path: &Path, creds: Credentials) -> Result<()> {
         .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
         .unwrap_or(false)
     {
-        return Ok(());
+        return Ok(None);
     }
     let mode = meta.mode();
     let why = if mode & libc::S_ISUID != 0 && meta.uid() != creds.uid {
-        Some(format!("set-user-ID (owner uid {})", meta.uid()))
+        format!("set-user-ID (owner uid {})", meta.uid())
     } else if mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 && meta.gid() != creds.gid {
-        Some(format!("set-group-ID (group gid {})", meta.gid()))
+        format!("set-group-ID (group gid {})", meta.gid())
     } else if creds.uid != 0 && has_file_capabilities(path) {
-        Some("given file capabilities (getcap shows them)".to_owned())
+        "given file capabilities (getcap shows them)".to_owned()
     } else {
-        None
+        return Ok(None);
     };
-    if let Some(why) = why {
-        bail!(
+    Ok(refusal(
+        format!("{why}: secure-execution mode, where ld.so ignores the preload"),
+        format!(
             "refusing {shown}: it is {why}, so the kernel runs it in secure-execution mode, where ld.so ignores \
              LD_PRELOAD by path and the ambient capabilities are cleared; it would run unlocked. Run a copy \
              without the set-ID bit or capabilities, or make it lock its own memory"
-        );
-    }
-    Ok(())
+        ),
+    ))
 }
 
 fn has_file_capabilities(path: &Path) -> bool {

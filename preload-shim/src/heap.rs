@@ -37,11 +37,8 @@ impl HeapError {
             HeapError::Foreign(object) => {
                 line.push("malloc in this process is not glibc's but comes from ")
                     .push_bytes(object);
-                line.push(
-                    ", which mallopt(3) and a pre-faulted glibc heap do not reach; drop --heap, ",
-                );
-                line.push("use --future, and keep that allocator from returning memory with its own settings ");
-                line.push("(jemalloc: MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1; tcmalloc: TCMALLOC_RELEASE_RATE=0)");
+                line.push(", which mallopt(3) and a pre-faulted glibc heap do not reach; ")
+                    .push(memlock_run_protocol::FOREIGN_MALLOC_REMEDY);
             }
             HeapError::Mallopt(setting) => {
                 line.push("mallopt(")

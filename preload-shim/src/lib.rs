@@ -292,7 +292,7 @@ pub(crate) fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
         }
     }
     if let Some(mapped) = vm_size {
-        line.push(" and the process maps ").push_size(mapped);
+        line.push(" and VmSize is ").push_size(mapped);
     }
     line.push(
         "; raise the limit (memlock-run --limit, LimitMEMLOCK= in a systemd unit, ulimit -l) ",

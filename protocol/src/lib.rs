@@ -58,6 +58,11 @@ pub const VARIABLES: [&str; 9] = [
 /// File name of the shim, as cargo builds it and as the packages install it.
 pub const SHIM_FILE_NAME: &str = "libmemlock_run_shim.so";
 
+/// What to do when `--heap` meets an allocator other than glibc's. The shim ends its
+/// failure line with it and `memlock-run --check` gives it as the remedy, in the same words.
+pub const FOREIGN_MALLOC_REMEDY: &str = "drop --heap, use --future, and keep that allocator from returning memory \
+with its own settings (jemalloc: MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1; tcmalloc: TCMALLOC_RELEASE_RATE=0)";
+
 /// Exit status of memlock-run's own failures, the shim's included (as `env`, `timeout`).
 pub const FAILURE_EXIT_STATUS: u8 = 125;
 

@@ -576,3 +576,48 @@ pub fn skip_unless_memlock_hard_at_least(bytes: u64, why: &str) -> bool {
     }
     low
 }
+
+/// The probe linked statically (`gcc -static`): no PT_INTERP, so no preload reaches it.
+pub fn static_probe() -> PathBuf {
+    compile("probe.c", "probe-static", &["-static"])
+}
+
+/// The reclaim probe (see tests/probes/reclaim.c): a mapped file whose pages it has asked
+/// the kernel to reclaim.
+pub fn reclaim_probe() -> PathBuf {
+    compile("reclaim.c", "reclaim", &[])
+}
+
+/// A copy of `source` in the scratch dir (named after `name`, see `unique`), with `mode`
+/// (for set-ID bits), written while no process is being started.
+pub fn copy_with_mode(source: &Path, name: &str, mode: u32) -> PathBuf {
+    let path = unique(name);
+    writing_executables(|| {
+        fs::copy(source, &path).expect("copy");
+        set_mode(&path, mode);
+    });
+    path
+}
+
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// memlock-run's own message from its stderr: the text after `memlock-run: ` on its last line.
+pub fn launcher_message(out: &Output) -> String {
+    let err = stderr_of(out);
+    let last = err.lines().last().unwrap_or("");
+    last.strip_prefix("memlock-run: ")
+        .unwrap_or(last)
+        .to_owned()
+}
+
+/// Where the dynamic linker's cache (`ldconfig -p`) says a library is.
+pub fn find_library(name: &str) -> Option<PathBuf> {
+    let out = run(Command::new("ldconfig").arg("-p")).ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter(|l| l.trim_start().starts_with(name))
+        .find_map(|l| l.split(" => ").nth(1))
+        .map(|p| PathBuf::from(p.trim()))
+}

@@ -1,0 +1,489 @@
+//! `--status PID...`: what is locked in running processes, read from /proc.
+//!
+//! For each process: VmLck, VmRSS, VmSwap and VmSize from /proc/PID/status; each mapping
+//! of /proc/PID/smaps with its size, resident share (Rss), locked share (smaps `Locked`,
+//! which is proportional: a page shared by N processes counts 1/N) and lock flags (the
+//! `lo` VmFlag is VM_LOCKED, `lf` VM_LOCKONFAULT); whether the memlock-run shim is mapped,
+//! and the flags its environment gave it; the major and minor fault counts of
+//! /proc/PID/stat. As text for people, or as JSON (`--json`, described in
+//! docs/status-json.md) for scripts.
+//!
+//! It only reads. VmLck is the kernel's count of locked address space, not of resident
+//! pages: with MCL_ONFAULT it can be far above VmRSS. Some mappings cannot be locked at
+//! all (`[vvar]`, `[vdso]`, `[vsyscall]`: VM_IO, VM_PFNMAP, VM_DONTEXPAND); they are shown
+//! but do not make a process "partly locked".
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use memlock_run_protocol::{LockFlags, FLAGS, SHIM_FILE_NAME};
+use serde::Serialize;
+
+use crate::size::show;
+
+/// Mappings at least this large that are not locked are listed on their own.
+const LARGE: u64 = 1 << 20;
+
+/// Bumped when a field changes meaning or goes away; new fields may come at any time.
+const JSON_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub processes: Vec<Process>,
+    pub errors: Vec<PidError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PidError {
+    pub pid: u32,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    /// `Name:` of /proc/PID/status (the kernel's 15-character comm).
+    pub name: String,
+    /// /proc/PID/exe, when readable.
+    pub exe: Option<String>,
+    /// `locked`, `partly locked` or `not locked`.
+    pub state: &'static str,
+    pub vm_lck: u64,
+    pub vm_rss: u64,
+    pub vm_swap: u64,
+    pub vm_size: u64,
+    pub faults: Faults,
+    pub shim: Shim,
+    /// Resident bytes in lockable mappings without the `lo` flag: what could be paged out.
+    pub unlocked_rss: u64,
+    /// The lockable mappings without the `lo` flag, at least 1 MiB, largest first.
+    pub large_unlocked: Vec<Mapping>,
+    pub mappings: Vec<Mapping>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Faults {
+    pub major: u64,
+    pub minor: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Shim {
+    /// The shim's file is mapped in the process.
+    pub loaded: bool,
+    pub path: Option<String>,
+    /// `MCL_CURRENT|MCL_FUTURE` from MEMLOCK_RUN_FLAGS in its environment, when readable.
+    pub flags: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Mapping {
+    /// Hexadecimal, as in /proc/PID/maps.
+    pub start: String,
+    pub end: String,
+    pub perms: String,
+    /// The file, `[heap]`, `[stack]`..., or empty for anonymous memory.
+    pub name: String,
+    pub size: u64,
+    pub rss: u64,
+    /// smaps `Locked`: proportional, so shared pages count in part.
+    pub locked: u64,
+    pub swap: u64,
+    /// VmFlags `lo`: VM_LOCKED.
+    pub vm_locked: bool,
+    /// VmFlags `lf`: VM_LOCKONFAULT.
+    pub lock_on_fault: bool,
+    /// False for mappings mlock never applies to (VM_IO, VM_PFNMAP, VM_DONTEXPAND, the
+    /// vsyscall page).
+    pub lockable: bool,
+}
+
+/// Reports on every PID; `Ok(false)` when one of them could not be read.
+pub fn run(pids: &[u32], json: bool) -> Result<bool> {
+    let mut report = Report {
+        version: JSON_VERSION,
+        processes: Vec::new(),
+        errors: Vec::new(),
+    };
+    for &pid in pids {
+        match read(pid) {
+            Ok(process) => report.processes.push(process),
+            Err(error) => report.errors.push(PidError { pid, error }),
+        }
+    }
+    // Not println!, which panics (and so aborts) when stdout is closed, as under `| head`.
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        report
+            .processes
+            .iter()
+            .map(render)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the --status report to stdout")?;
+    let mut err = io::stderr().lock();
+    for error in &report.errors {
+        let _ = writeln!(err, "memlock-run: --status {}: {}", error.pid, error.error);
+    }
+    Ok(report.errors.is_empty())
+}
+
+/// Why a /proc file could not be read, in words a user can act on.
+fn explain(pid: u32, file: &str, err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => format!(
+            "no such process (/proc/{pid} does not exist); it has exited, or the PID is wrong (pgrep NAME finds it)"
+        ),
+        io::ErrorKind::PermissionDenied if nix::unistd::geteuid().is_root() => format!(
+            "cannot read /proc/{pid}/{file}: permission denied even to root: the kernel's ptrace access check \
+             refused it (the process is in another user namespace or container, or Yama's \
+             /proc/sys/kernel/yama/ptrace_scope forbids it); run memlock-run --status inside its namespace"
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "cannot read /proc/{pid}/{file}: permission denied; another user's memory map needs root or \
+             CAP_SYS_PTRACE (sudo memlock-run --status {pid})"
+        ),
+        _ => format!("cannot read /proc/{pid}/{file}: {err}"),
+    }
+}
+
+fn read_proc(pid: u32, file: &str) -> Result<String, String> {
+    fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|err| explain(pid, file, &err))
+}
+
+fn read(pid: u32) -> Result<Process, String> {
+    let status = read_proc(pid, "status")?;
+    let stat = read_proc(pid, "stat")?;
+    let smaps = read_proc(pid, "smaps")?;
+    let kb = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    let name = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Name:"))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let mappings = parse_smaps(&smaps);
+    if mappings.is_empty() && kb("VmSize") == 0 {
+        return Err(format!(
+            "process {pid} ({name}) has no memory of its own: it is a kernel thread or a zombie"
+        ));
+    }
+    let lockable: Vec<&Mapping> = mappings.iter().filter(|m| m.lockable).collect();
+    let locked_count = lockable.iter().filter(|m| m.vm_locked).count();
+    let state = if locked_count == 0 {
+        "not locked"
+    } else if locked_count == lockable.len() {
+        "locked"
+    } else {
+        "partly locked"
+    };
+    let unlocked_rss = lockable
+        .iter()
+        .filter(|m| !m.vm_locked)
+        .map(|m| m.rss)
+        .sum();
+    let mut large_unlocked: Vec<Mapping> = lockable
+        .iter()
+        .filter(|m| !m.vm_locked && m.size >= LARGE)
+        .map(|m| (*m).clone())
+        .collect();
+    large_unlocked.sort_by_key(|m| std::cmp::Reverse(m.size));
+
+    let shim_path = mappings
+        .iter()
+        .find(|m| Path::new(&m.name).file_name() == Some(SHIM_FILE_NAME.as_ref()))
+        .map(|m| m.name.clone());
+    let flags = fs::read(format!("/proc/{pid}/environ"))
+        .ok()
+        .and_then(|environ| shim_flags(&environ));
+    Ok(Process {
+        pid,
+        name,
+        exe: fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| p.display().to_string()),
+        state,
+        vm_lck: kb("VmLck"),
+        vm_rss: kb("VmRSS"),
+        vm_swap: kb("VmSwap"),
+        vm_size: kb("VmSize"),
+        faults: parse_faults(&stat)
+            .ok_or_else(|| format!("/proc/{pid}/stat is not in the form this memlock-run knows"))?,
+        shim: Shim {
+            loaded: shim_path.is_some(),
+            path: shim_path,
+            flags,
+        },
+        unlocked_rss,
+        large_unlocked,
+        mappings,
+    })
+}
+
+/// MEMLOCK_RUN_FLAGS from a NUL-separated environment, spelled `MCL_CURRENT|MCL_FUTURE`.
+fn shim_flags(environ: &[u8]) -> Option<String> {
+    environ.split(|&b| b == 0).find_map(|entry| {
+        let (name, value) = memlock_run_protocol::split_entry(entry)?;
+        if name != FLAGS.as_bytes() {
+            return None;
+        }
+        Some(match LockFlags::decode(value) {
+            Some(flags) => flags.describe().to_owned(),
+            None => format!("invalid ({})", String::from_utf8_lossy(value)),
+        })
+    })
+}
+
+/// Minor and major faults: fields 10 and 12 of /proc/PID/stat (proc(5)), counted after the
+/// `)` that ends the command name, which may itself hold spaces and parentheses.
+fn parse_faults(stat: &str) -> Option<Faults> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state).
+    Some(Faults {
+        minor: fields.get(10 - 3)?.parse().ok()?,
+        major: fields.get(12 - 3)?.parse().ok()?,
+    })
+}
+
+fn parse_smaps(text: &str) -> Vec<Mapping> {
+    let mut maps: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-').filter(|(s, e)| {
+            u64::from_str_radix(s, 16).is_ok() && u64::from_str_radix(e, 16).is_ok()
+        }) {
+            let perms = words.next().unwrap_or("").to_owned();
+            // offset, device, inode, then the name, which may contain spaces.
+            let name = nth_field_rest(line, 5);
+            let size = u64::from_str_radix(end, 16).unwrap_or(0)
+                - u64::from_str_radix(start, 16).unwrap_or(0);
+            maps.push(Mapping {
+                start: start.to_owned(),
+                end: end.to_owned(),
+                perms,
+                lockable: name != "[vsyscall]",
+                name,
+                size,
+                rss: 0,
+                locked: 0,
+                swap: 0,
+                vm_locked: false,
+                lock_on_fault: false,
+            });
+            continue;
+        }
+        let Some(map) = maps.last_mut() else {
+            continue;
+        };
+        if let Some(flags) = line.strip_prefix("VmFlags:") {
+            let flags: Vec<&str> = flags.split_whitespace().collect();
+            map.vm_locked = flags.contains(&"lo");
+            map.lock_on_fault = flags.contains(&"lf");
+            // VM_SPECIAL: mlock(2) leaves these alone.
+            if flags.iter().any(|f| ["io", "pf", "de", "mm"].contains(f)) {
+                map.lockable = false;
+            }
+        } else if let Some((key, value)) = line.split_once(':') {
+            let kb = || {
+                value
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    * 1024
+            };
+            match key {
+                "Rss" => map.rss = kb(),
+                "Locked" => map.locked = kb(),
+                "Swap" => map.swap = kb(),
+                _ => {}
+            }
+        }
+    }
+    maps
+}
+
+/// Everything after the first `n` whitespace-separated fields, as maps(5) lays it out.
+fn nth_field_rest(line: &str, n: usize) -> String {
+    let mut rest = line;
+    for _ in 0..n {
+        rest = rest.trim_start();
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    rest.trim().to_owned()
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    part.saturating_mul(100)
+        .checked_div(whole)
+        .map_or_else(|| "-".to_owned(), |p| format!("{p}%"))
+}
+
+fn render(p: &Process) -> String {
+    let mut out = String::new();
+    let exe = p.exe.as_deref().unwrap_or("?");
+    out.push_str(&format!("PID {} ({}, {exe}): {}\n", p.pid, p.name, p.state));
+    out.push_str(&format!(
+        "  VmLck {} against VmRSS {}; VmSwap {}, VmSize {}\n",
+        show(p.vm_lck),
+        show(p.vm_rss),
+        show(p.vm_swap),
+        show(p.vm_size)
+    ));
+    let lockable = p.mappings.iter().filter(|m| m.lockable).count();
+    let locked = p
+        .mappings
+        .iter()
+        .filter(|m| m.lockable && m.vm_locked)
+        .count();
+    let on_fault = p.mappings.iter().filter(|m| m.lock_on_fault).count();
+    out.push_str(&format!(
+        "  mappings: {locked} of {lockable} lockable have the lo flag{}; {} resident outside them\n",
+        if on_fault > 0 {
+            format!(", {on_fault} of them locked on fault (lf)")
+        } else {
+            String::new()
+        },
+        show(p.unlocked_rss)
+    ));
+    out.push_str(&match (&p.shim.path, &p.shim.flags) {
+        (Some(path), Some(flags)) => format!("  shim: loaded ({path}), {flags}\n"),
+        (Some(path), None) => format!("  shim: loaded ({path})\n"),
+        (None, _) => "  shim: not loaded\n".to_owned(),
+    });
+    out.push_str(&format!(
+        "  faults: {} major, {} minor\n",
+        p.faults.major, p.faults.minor
+    ));
+    if p.large_unlocked.is_empty() {
+        out.push_str(&format!("  not locked, {} or larger: none\n", show(LARGE)));
+    } else {
+        out.push_str(&format!("  not locked, {} or larger:\n", show(LARGE)));
+        for m in &p.large_unlocked {
+            out.push_str(&format!(
+                "    {} {} at {}, {} resident ({})\n",
+                show(m.size),
+                display_name(m),
+                m.start,
+                show(m.rss),
+                percent(m.rss, m.size)
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "  {:<16} {:>11} {:>11} {:>5} {:>11} {:>5} {:>11}  {:<4} NAME\n",
+        "ADDRESS", "SIZE", "RSS", "RES", "LOCKED", "FLAG", "SWAP", "PERM"
+    ));
+    for m in &p.mappings {
+        let flag = match (m.vm_locked, m.lock_on_fault, m.lockable) {
+            (true, true, _) => "lf",
+            (true, false, _) => "lo",
+            (false, _, false) => "n/a",
+            (false, _, true) => "-",
+        };
+        out.push_str(&format!(
+            "  {:<16} {:>11} {:>11} {:>5} {:>11} {:>5} {:>11}  {:<4} {}\n",
+            m.start,
+            show(m.size),
+            show(m.rss),
+            percent(m.rss, m.size),
+            show(m.locked),
+            flag,
+            show(m.swap),
+            m.perms,
+            m.name
+        ));
+    }
+    out
+}
+
+fn display_name(m: &Mapping) -> &str {
+    if m.name.is_empty() {
+        "anonymous memory"
+    } else {
+        &m.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_come_after_the_command_name() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194304 1234 0 7 0 5 6 0 0 20 0 1 0";
+        let faults = parse_faults(stat).unwrap();
+        assert_eq!((faults.minor, faults.major), (1234, 7));
+        assert!(parse_faults("42 (x) S 1").is_none());
+    }
+
+    #[test]
+    fn smaps_entries() {
+        let text = "\
+55d89b38d000-55d89b38e000 r--p 00000000 fe:00 10043548                   /tmp/a b
+Size:                  4 kB
+Rss:                   4 kB
+Locked:                2 kB
+Swap:                  0 kB
+VmFlags: rd mr mw me lo lf
+7efec132b000-7efec132f000 r--p 00000000 00:00 0                          [vvar]
+Size:                 16 kB
+Rss:                   0 kB
+VmFlags: rd mr pf io de dd
+7efec1313000-7efec1320000 rw-p 00000000 00:00 0
+Size:                 52 kB
+Rss:                  12 kB
+VmFlags: rd wr mr mw me ac
+";
+        let maps = parse_smaps(text);
+        assert_eq!(maps.len(), 3);
+        assert_eq!(maps[0].name, "/tmp/a b");
+        assert_eq!(
+            (maps[0].size, maps[0].rss, maps[0].locked),
+            (4096, 4096, 2048)
+        );
+        assert!(maps[0].vm_locked && maps[0].lock_on_fault && maps[0].lockable);
+        assert!(!maps[1].lockable, "[vvar] is VM_IO|VM_PFNMAP");
+        assert_eq!(maps[2].name, "");
+        assert_eq!(maps[2].rss, 12 * 1024);
+        assert!(!maps[2].vm_locked && maps[2].lockable);
+    }
+
+    #[test]
+    fn flags_from_the_environment() {
+        assert_eq!(
+            shim_flags(b"PATH=/bin\0MEMLOCK_RUN_FLAGS=current,future\0").as_deref(),
+            Some("MCL_CURRENT|MCL_FUTURE")
+        );
+        assert_eq!(shim_flags(b"PATH=/bin\0"), None);
+    }
+
+    #[test]
+    fn this_process_reads() {
+        let me = read(std::process::id()).unwrap();
+        assert_eq!(me.state, "not locked");
+        assert!(me.vm_rss > 0 && me.faults.minor > 0);
+        assert!(!me.shim.loaded);
+        let err = read(u32::MAX / 2).unwrap_err();
+        assert!(err.contains("no such process"), "{err}");
+    }
+}
