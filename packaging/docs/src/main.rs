@@ -1,0 +1,114 @@
+//! Writes memlock-run's man page and its bash, zsh and fish completions.
+//!
+//! The launcher's `cli.rs`, and the `size.rs` it parses values with, are compiled here as
+//! modules of this crate: the OPTIONS section and the completions are always those of the
+//! launcher's clap definition, so an option added there appears in both at the next package
+//! build. The sections clap knows nothing about (EXIT STATUS, ENVIRONMENT, EXAMPLES,
+//! SECURITY, SEE ALSO, ...) are written by hand in `man-sections.roff`.
+//!
+//! This is a build tool for `packaging/build.sh`, not part of what the packages install.
+//!
+//! ```text
+//! memlock-run-docs [--date YYYY-MM-DD] OUT_DIR
+//!   OUT_DIR/man/memlock-run.1
+//!   OUT_DIR/completions/memlock-run.bash   bash
+//!   OUT_DIR/completions/_memlock-run       zsh
+//!   OUT_DIR/completions/memlock-run.fish   fish
+//! ```
+
+// The launcher's modules, compiled here only for their clap definition: what the launcher
+// does with the parsed values is not used.
+#[allow(dead_code)]
+#[path = "../../../launcher/src/cli.rs"]
+mod cli;
+#[allow(dead_code)]
+#[path = "../../../launcher/src/size.rs"]
+mod size;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, ValueHint};
+use clap_complete::Shell;
+
+/// The sections of memlock-run(1) that do not come from the clap definition.
+const HAND_WRITTEN: &str = include_str!("man-sections.roff");
+
+/// Write memlock-run's man page and shell completions
+#[derive(Parser, Debug)]
+#[command(name = "memlock-run-docs")]
+struct Args {
+    /// Date in the man page's footer, such as the release's (default: none)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: Option<String>,
+
+    /// Directory to write man/ and completions/ into (created if missing)
+    out_dir: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let cmd = memlock_run_command();
+    let man = write_man_page(&cmd, args.date.as_deref(), &args.out_dir.join("man"))?;
+    println!("{}", man.display());
+    for path in write_completions(cmd, &args.out_dir.join("completions"))? {
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// The launcher's command, with the value hints that completions use.
+fn memlock_run_command() -> clap::Command {
+    let mut cmd = cli::Cli::command();
+    // Hints that do not belong in the launcher's parsing code: COMMAND completes as a command
+    // line (a program from PATH, then its own arguments), USER as a user name. An argument
+    // renamed in cli.rs simply loses its hint here.
+    for (id, hint) in [
+        ("command", ValueHint::CommandWithArguments),
+        ("user", ValueHint::Username),
+    ] {
+        if cmd.get_arguments().any(|arg| arg.get_id() == id) {
+            cmd = cmd.mut_arg(id, |arg| arg.value_hint(hint));
+        }
+    }
+    cmd.build();
+    cmd
+}
+
+fn write_man_page(cmd: &clap::Command, date: Option<&str>, dir: &Path) -> Result<PathBuf> {
+    let mut man = clap_mangen::Man::new(cmd.clone())
+        .section("1")
+        .manual("User Commands")
+        .source(format!("memlock-run {}", env!("CARGO_PKG_VERSION")));
+    if let Some(date) = date {
+        man = man.date(date);
+    }
+    // clap's parts, then the hand-written ones. The after_help text of --help (sizes, exit
+    // status, examples) is not rendered: the hand-written sections say the same at length.
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    page.extend_from_slice(HAND_WRITTEN.as_bytes());
+    man.render_version_section(&mut page)?;
+
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("memlock-run.1");
+    fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn write_completions(mut cmd: clap::Command, dir: &Path) -> Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    [Shell::Bash, Shell::Zsh, Shell::Fish]
+        .into_iter()
+        .map(|shell| {
+            clap_complete::generate_to(shell, &mut cmd, "memlock-run", dir).with_context(|| {
+                format!("cannot write the {shell} completion into {}", dir.display())
+            })
+        })
+        .collect()
+}
