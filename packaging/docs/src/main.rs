@@ -76,7 +76,11 @@ fn memlock_run_command() -> clap::Command {
     cmd
 }
 
-fn write_man_page(cmd: &clap::Command, date: Option<&str>, dir: &Path) -> Result<PathBuf> {
+/// Where the hand-written sections take the protocol's variable names, from the protocol
+/// crate itself, so that the ENVIRONMENT section lists every variable the shim reads.
+const PROTOCOL_VARIABLES_MARKER: &str = "@PROTOCOL_VARIABLES@\n";
+
+fn render_man_page(cmd: &clap::Command, date: Option<&str>) -> Result<Vec<u8>> {
     let mut man = clap_mangen::Man::new(cmd.clone())
         .section("1")
         .manual("User Commands")
@@ -84,6 +88,19 @@ fn write_man_page(cmd: &clap::Command, date: Option<&str>, dir: &Path) -> Result
     if let Some(date) = date {
         man = man.date(date);
     }
+    // One tag line per variable, stacked with .TQ under a single description.
+    let variables = memlock_run_protocol::VARIABLES
+        .iter()
+        .map(|name| format!(".B {name}\n"))
+        .collect::<Vec<_>>()
+        .join(".TQ\n");
+    anyhow::ensure!(
+        HAND_WRITTEN.contains(PROTOCOL_VARIABLES_MARKER),
+        "man-sections.roff lost its {} line: put it back where the ENVIRONMENT section lists the protocol's variables",
+        PROTOCOL_VARIABLES_MARKER.trim_end()
+    );
+    let hand_written = HAND_WRITTEN.replace(PROTOCOL_VARIABLES_MARKER, &variables);
+
     // clap's parts, then the hand-written ones. The after_help text of --help (sizes, exit
     // status, examples) is not rendered: the hand-written sections say the same at length.
     let mut page = Vec::new();
@@ -92,9 +109,13 @@ fn write_man_page(cmd: &clap::Command, date: Option<&str>, dir: &Path) -> Result
     man.render_synopsis_section(&mut page)?;
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
-    page.extend_from_slice(HAND_WRITTEN.as_bytes());
+    page.extend_from_slice(hand_written.as_bytes());
     man.render_version_section(&mut page)?;
+    Ok(page)
+}
 
+fn write_man_page(cmd: &clap::Command, date: Option<&str>, dir: &Path) -> Result<PathBuf> {
+    let page = render_man_page(cmd, date)?;
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("memlock-run.1");
     fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
@@ -111,4 +132,64 @@ fn write_completions(mut cmd: clap::Command, dir: &Path) -> Result<Vec<PathBuf>>
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> String {
+        String::from_utf8(render_man_page(&memlock_run_command(), Some("2026-01-01")).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn every_option_of_the_launcher_is_in_the_man_page() {
+        let page = page();
+        for arg in memlock_run_command().get_arguments() {
+            if let Some(long) = arg.get_long() {
+                // clap_mangen writes dashes as \- in roff.
+                let roff = format!("\\-\\-{}", long.replace('-', "\\-"));
+                assert!(
+                    page.contains(&roff),
+                    "--{long} is missing from the man page"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_protocol_variable_is_in_the_environment_section() {
+        let page = page();
+        let environment = &page[page.find(".SH ENVIRONMENT").unwrap()..];
+        let environment = &environment[..environment.find(".SH FILES").unwrap()];
+        for name in memlock_run_protocol::VARIABLES {
+            assert!(
+                environment.contains(&format!(".B {name}\n")),
+                "{name} is missing from ENVIRONMENT"
+            );
+        }
+        assert!(!page.contains('@'), "a marker was left in the page");
+    }
+
+    #[test]
+    fn the_required_sections_are_there() {
+        let page = page();
+        for section in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "OPTIONS",
+            "EXIT STATUS",
+            "ENVIRONMENT",
+            "EXAMPLES",
+            "SECURITY",
+            "SEE ALSO",
+        ] {
+            assert!(
+                page.contains(&format!("\n.SH {section}\n")),
+                "no {section} section"
+            );
+        }
+    }
 }
