@@ -546,6 +546,12 @@ out=$(run_as mlr-ci-member /usr/bin/memlock-run --prefault 16M -- /usr/bin/true 
 rc=$?
 check "disabled: the member is bound by the 8 MiB limit again: exit $rc (125)" test "$rc" = 125
 
+/usr/sbin/memlock-run-privilege enable >/dev/null 2>&1
+dpkg --purge memlock-run >/dev/null 2>&1
+check "purged while enabled: /usr/bin/memlock-run is gone and postrm dropped its dpkg-statoverride" \
+    test ! -e /usr/bin/memlock-run -a -z "$(dpkg-statoverride --list /usr/bin/memlock-run)"
+check "purged: the system group memlock-run is kept, as Debian keeps system groups" sh -c 'getent group memlock-run >/dev/null'
+
 echo
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
