@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, ValueHint};
 use clap_complete::Shell;
+use roff::{roman, Roff};
 
 /// The sections of memlock-run(1) that do not come from the clap definition.
 const HAND_WRITTEN: &str = include_str!("man-sections.roff");
@@ -76,9 +77,96 @@ fn memlock_run_command() -> clap::Command {
     cmd
 }
 
-/// Where the hand-written sections take the protocol's variable names, from the protocol
-/// crate itself, so that the ENVIRONMENT section lists every variable the shim reads.
-const PROTOCOL_VARIABLES_MARKER: &str = "@PROTOCOL_VARIABLES@\n";
+/// The parts of `--help`'s closing text (`after_help` in cli.rs) that the man page takes,
+/// by paragraph: "Exit status: ..." opens EXIT STATUS, the lines after "Examples:" open
+/// EXAMPLES, and any other paragraph (what a SIZE is, say) goes into NOTES. So what is added
+/// there reaches the man page as well.
+#[derive(Debug, Default, PartialEq)]
+struct AfterHelp {
+    notes: Vec<String>,
+    exit_status: Vec<String>,
+    examples: Vec<String>,
+}
+
+impl AfterHelp {
+    fn split(text: &str) -> AfterHelp {
+        let mut parts = AfterHelp::default();
+        for paragraph in text.split("\n\n").map(str::trim) {
+            if let Some(rest) = paragraph.strip_prefix("Exit status:") {
+                parts.exit_status.push(rest.trim().to_owned());
+            } else if let Some(rest) = paragraph.strip_prefix("Examples:") {
+                let lines = rest.lines().map(str::trim).filter(|line| !line.is_empty());
+                parts.examples.extend(lines.map(str::to_owned));
+            } else if !paragraph.is_empty() {
+                parts.notes.push(paragraph.to_owned());
+            }
+        }
+        parts
+    }
+
+    fn notes(&self) -> String {
+        if self.notes.is_empty() {
+            return String::new();
+        }
+        let mut roff = Roff::new();
+        roff.control("SH", ["NOTES"]);
+        paragraphs(&mut roff, &self.notes);
+        roff.render()
+    }
+
+    fn exit_status(&self) -> String {
+        let mut roff = Roff::new();
+        paragraphs(&mut roff, &self.exit_status);
+        roff.render()
+    }
+
+    fn examples(&self) -> String {
+        let mut roff = Roff::new();
+        if !self.examples.is_empty() {
+            roff.control("RS", []).control("EX", []);
+            for line in &self.examples {
+                roff.text([roman(line)]);
+            }
+            roff.control("EE", []).control("RE", []);
+        }
+        roff.render()
+    }
+}
+
+fn paragraphs(roff: &mut Roff, texts: &[String]) {
+    for text in texts {
+        roff.control("PP", []).text([roman(text)]);
+    }
+}
+
+/// The protocol's variables, from the protocol crate itself, so that ENVIRONMENT names
+/// every variable the shim reads: one tag line each, stacked with .TQ over one description.
+fn protocol_variables() -> String {
+    memlock_run_protocol::VARIABLES
+        .iter()
+        .map(|name| format!(".B {name}\n"))
+        .collect::<Vec<_>>()
+        .join(".TQ\n")
+}
+
+/// `man-sections.roff` with its `@NAME@` lines replaced by generated roff.
+fn hand_written_sections(after_help: &AfterHelp) -> Result<String> {
+    let mut text = HAND_WRITTEN.to_owned();
+    for (marker, roff) in [
+        ("@NOTES@\n", after_help.notes()),
+        ("@EXIT_STATUS@\n", after_help.exit_status()),
+        ("@EXAMPLES@\n", after_help.examples()),
+        ("@PROTOCOL_VARIABLES@\n", protocol_variables()),
+    ] {
+        anyhow::ensure!(
+            text.contains(marker),
+            "man-sections.roff lost its {} line, where generated text goes; put it back",
+            marker.trim_end()
+        );
+        text = text.replace(marker, &roff);
+    }
+    Ok(text)
+}
 
 fn render_man_page(cmd: &clap::Command, date: Option<&str>) -> Result<Vec<u8>> {
     let mut man = clap_mangen::Man::new(cmd.clone())
@@ -88,28 +176,21 @@ fn render_man_page(cmd: &clap::Command, date: Option<&str>) -> Result<Vec<u8>> {
     if let Some(date) = date {
         man = man.date(date);
     }
-    // One tag line per variable, stacked with .TQ under a single description.
-    let variables = memlock_run_protocol::VARIABLES
-        .iter()
-        .map(|name| format!(".B {name}\n"))
-        .collect::<Vec<_>>()
-        .join(".TQ\n");
-    anyhow::ensure!(
-        HAND_WRITTEN.contains(PROTOCOL_VARIABLES_MARKER),
-        "man-sections.roff lost its {} line: put it back where the ENVIRONMENT section lists the protocol's variables",
-        PROTOCOL_VARIABLES_MARKER.trim_end()
+    let after_help = AfterHelp::split(
+        &cmd.get_after_long_help()
+            .or(cmd.get_after_help())
+            .map(|text| text.to_string())
+            .unwrap_or_default(),
     );
-    let hand_written = HAND_WRITTEN.replace(PROTOCOL_VARIABLES_MARKER, &variables);
 
-    // clap's parts, then the hand-written ones. The after_help text of --help (sizes, exit
-    // status, examples) is not rendered: the hand-written sections say the same at length.
+    // clap's parts, then the hand-written ones, into which the after_help text is spread.
     let mut page = Vec::new();
     man.render_title(&mut page)?;
     man.render_name_section(&mut page)?;
     man.render_synopsis_section(&mut page)?;
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
-    page.extend_from_slice(hand_written.as_bytes());
+    page.extend_from_slice(hand_written_sections(&after_help)?.as_bytes());
     man.render_version_section(&mut page)?;
     Ok(page)
 }
@@ -170,6 +251,28 @@ mod tests {
             );
         }
         assert!(!page.contains('@'), "a marker was left in the page");
+    }
+
+    #[test]
+    fn after_help_is_spread_over_the_sections() {
+        let parts = AfterHelp::split(
+            "SIZE is bytes.\n\nExit status: 125 if it fails.\n\nExamples:\n  memlock-run -- a\n  memlock-run -- b",
+        );
+        assert_eq!(
+            parts,
+            AfterHelp {
+                notes: vec!["SIZE is bytes.".into()],
+                exit_status: vec!["125 if it fails.".into()],
+                examples: vec!["memlock-run -- a".into(), "memlock-run -- b".into()],
+            }
+        );
+        // Every example of --help is in the page.
+        let page = page();
+        let help = memlock_run_command().get_after_help().unwrap().to_string();
+        for example in AfterHelp::split(&help).examples {
+            let roff = example.replace('-', "\\-");
+            assert!(page.contains(&roff), "the example {example} is missing");
+        }
     }
 
     #[test]
