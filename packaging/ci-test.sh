@@ -381,7 +381,8 @@ section "3. a real systemd (systemd-run-unit.sh)"
 # container denies them, the harness cannot run at all.
 nspawn_blocker=
 if [ ! -x "$HARNESS" ]; then
-    nspawn_blocker="the harness $HARNESS is missing"
+    fail "the systemd harness $HARNESS is missing (set HARNESS=PATH to systemd-run-unit.sh)"
+    nspawn_blocker="no harness"
 elif ! command -v systemd-nspawn >/dev/null; then
     nspawn_blocker="systemd-nspawn is not installed"
 elif ! unshare --mount --pid --uts --ipc --net --fork true 2>"$WORK/unshare.err"; then
