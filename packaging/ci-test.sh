@@ -448,6 +448,15 @@ section "4. opt-in privileged mode"
 dpkg -i "$DEB" >/dev/null 2>&1
 check "dpkg -i again: privileged mode off (root:root 0755, no capability)" \
     test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 755" -a -z "$(getcap /usr/bin/memlock-run)"
+# An administrator's own statoverride is theirs: "apply" with the default setting keeps it.
+dpkg-statoverride --update --add root root 0700 /usr/bin/memlock-run
+/usr/sbin/memlock-run-privilege apply >/dev/null
+check "apply keeps an administrator's dpkg-statoverride (root root 0700)" \
+    test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 700"
+dpkg-statoverride --remove /usr/bin/memlock-run
+/usr/sbin/memlock-run-privilege apply >/dev/null
+check "without it, apply restores root:root 0755" test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 755"
+
 out=$(/usr/sbin/memlock-run-privilege enable 2>&1)
 rc=$?
 echo "$out" | sed 's/^/    | /'
