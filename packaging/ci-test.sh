@@ -1,0 +1,567 @@
+#!/usr/bin/env bash
+# packaging/ci-test.sh: proves, on a real machine, that memlock-run installs like a system tool.
+#
+#   1. the .deb: contents, dpkg -i, the installed memlock-run locks a real program (VmLck,
+#      smaps), man page, completions, systemd-analyze verify of the example units, and
+#      dpkg -r / --purge remove every file it installed;
+#   2. the .rpm: file list, rpm -i --root into a scratch root, the launcher there finds its
+#      own shim and locks, rpm -e removes it;
+#   3. a real systemd (PID 1 in a systemd-nspawn container, /work/shared/tools/
+#      systemd-run-unit.sh): the example unit and the drop-in run their program as the unit's
+#      user, with CAP_IPC_LOCK alone, locked past the 8 MiB hard RLIMIT_MEMLOCK;
+#   4. the opt-in privileged mode: a group member locks past the limit, a non-member cannot
+#      run memlock-run, the environment cannot change the shim, --user is refused.
+#
+# Runs as root on a Debian machine it may change (it installs and purges the package, and
+# adds and removes two system users). Installs what it lacks: apt packages (rpm, man-db,
+# libcap2-bin, ...) and cargo-deb / cargo-generate-rpm (cargo install --locked).
+# Every check prints what it verified; the last line is "N passed, M failed"; the exit
+# status is 1 if any check failed.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+HARNESS=${HARNESS:-/work/shared/tools/systemd-run-unit.sh}
+
+PASSED=0
+FAILED=0
+pass() {
+    echo "PASS: $*"
+    PASSED=$((PASSED + 1))
+}
+fail() {
+    echo "FAIL: $*"
+    FAILED=$((FAILED + 1))
+}
+# check DESCRIPTION COMMAND...: passes when COMMAND succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+section() { echo; echo "=== $*"; }
+die() {
+    echo "ci-test.sh: $*" >&2
+    exit 2
+}
+
+[ "$(id -u)" = 0 ] || die "must run as root: it installs packages, and acts as other users with setpriv"
+
+# ---------------------------------------------------------------------------- set-up
+section "tools"
+need_apt=()
+command -v rpm >/dev/null || need_apt+=(rpm)
+command -v man >/dev/null || need_apt+=(man-db)
+command -v groff >/dev/null || need_apt+=(groff-base)
+command -v setcap >/dev/null || need_apt+=(libcap2-bin)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v useradd >/dev/null || need_apt+=(passwd)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v readelf >/dev/null || need_apt+=(binutils)
+command -v gcc >/dev/null || need_apt+=(gcc)
+command -v zsh >/dev/null || need_apt+=(zsh)
+command -v fish >/dev/null || need_apt+=(fish)
+command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+if ((${#need_apt[@]})); then
+    echo "apt-get install ${need_apt[*]}"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"; } >/dev/null ||
+        die "apt-get install ${need_apt[*]} failed"
+fi
+for tool in cargo-deb cargo-generate-rpm; do
+    if ! command -v "$tool" >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/$tool" ]; then
+        echo "cargo install --locked $tool"
+        cargo install --locked --quiet "$tool" || die "cargo install --locked $tool failed"
+    fi
+done
+echo "tools ready"
+
+TUPLE=$(gcc -print-multiarch)
+SHIM_DEB=/usr/lib/$TUPLE/memlock-run/libmemlock_run_shim.so
+WORK=$(mktemp -d /tmp/memlock-run-ci.XXXXXX)
+chmod 0755 "$WORK"
+BACKGROUND=()
+CREATED_USERS=()
+GROUP_EXISTED=0
+getent group memlock-run >/dev/null && GROUP_EXISTED=1
+
+cleanup() {
+    local pid user
+    for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null; done
+    if dpkg -s memlock-run >/dev/null 2>&1; then
+        /usr/sbin/memlock-run-privilege disable >/dev/null 2>&1
+        dpkg --purge memlock-run >/dev/null 2>&1
+    fi
+    for user in "${CREATED_USERS[@]}"; do userdel "$user" 2>/dev/null; done
+    [ "$GROUP_EXISTED" = 1 ] || groupdel memlock-run 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if dpkg -s memlock-run >/dev/null 2>&1; then
+    echo "memlock-run is installed: purging it first, so that the install starts from a clean machine"
+    /usr/sbin/memlock-run-privilege disable >/dev/null 2>&1
+    dpkg --purge memlock-run >/dev/null || die "cannot purge the installed memlock-run"
+fi
+
+# ---------------------------------------------------------------------------- helpers
+
+# start_as USER COMMAND...: starts COMMAND in the background as USER, truly unprivileged, and
+# sets PID. setpriv --reuid keeps root's capabilities up to its own exec (PR_SET_KEEPCAPS),
+# so it would execute files USER cannot: the intermediate sh drops them (a non-root exec of
+# a file without capabilities) and then execs COMMAND as a plain user would.
+start_as() {
+    local user=$1
+    shift
+    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups /bin/sh -c 'exec "$@"' sh "$@" &
+    PID=$!
+    BACKGROUND+=("$PID")
+}
+# run_as USER COMMAND...: the same in the foreground.
+run_as() {
+    local user=$1
+    shift
+    setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups /bin/sh -c 'exec "$@"' sh "$@"
+}
+start_root() {
+    "$@" &
+    PID=$!
+    BACKGROUND+=("$PID")
+}
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# wait_exec PID PROGRAM: waits until PID runs PROGRAM (memlock-run execs in place) and its
+# shim has locked (VmLck > 0); fails after 10 s or if the process ends.
+wait_exec() {
+    local pid=$1 program=$2 i
+    for i in $(seq 1 100); do
+        [ -d "/proc/$pid" ] || return 1
+        if [ "$(readlink "/proc/$pid/exe")" = "$program" ] && [ "$(vmlck_kb "$pid")" -gt 0 ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+status_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+vmlck_kb() { status_field "$1" VmLck || echo 0; }
+# Mappings without the VM_LOCKED ("lo") flag, other than the kernel's own pseudo-mappings.
+unlocked_mappings() {
+    awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 }
+         /^VmFlags:/ && !/ lo/ && name !~ /^\[(vvar|vvar_vclock|vdso|vsyscall)\]$/ { print name }' "/proc/$1/smaps"
+}
+# Locked: kB summed over the mappings of FILE.
+locked_kb_of() {
+    awk -v f="$2" '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 } /^Locked:/ && name == f { s += $2 } END { print s + 0 }' "/proc/$1/smaps"
+}
+preloaded_libs() { awk '$6 ~ /\.so/ { print $6 }' "/proc/$1/maps" | sort -u; }
+# The soft RLIMIT_MEMLOCK, in bytes or "unlimited".
+memlock_limit() { awk '/^Max locked memory/ { print $4 }' "/proc/$1/limits"; }
+
+# check_locked WHAT PID PROGRAM MIN_KB SHIM [future]: the kernel's view of a locked program.
+# With "future" (memlock-run --future) every mapping must be locked, the heap and anything
+# mapped after start included; without it (MCL_CURRENT) what was mapped at start.
+check_locked() {
+    local what=$1 pid=$2 program=$3 min_kb=$4 shim=$5 future=${6:-}
+    if ! wait_exec "$pid" "$program"; then
+        fail "$what: $program did not start locked (pid $pid)"
+        return
+    fi
+    pass "$what: memlock-run exec'd in place: pid $pid is now $program"
+    local kb
+    kb=$(vmlck_kb "$pid")
+    check "$what: VmLck $kb kB > $min_kb kB (/proc/$pid/status)" test "$kb" -gt "$min_kb"
+    if [ "$future" = future ]; then
+        local unlocked
+        unlocked=$(unlocked_mappings "$pid")
+        check "$what: every mapping carries the lo (VM_LOCKED) flag in /proc/$pid/smaps${unlocked:+; not: $unlocked}" test -z "$unlocked"
+    fi
+    kb=$(locked_kb_of "$pid" "$program")
+    check "$what: smaps Locked: $kb kB for $program's own mappings" test "$kb" -gt 0
+    check "$what: /proc/$pid/maps shows the shim $shim" grep -q " $shim\$" "/proc/$pid/maps"
+}
+
+# ---------------------------------------------------------------------------- 1. .deb
+section "1. Debian package"
+DEB=$(packaging/build.sh deb | tail -n 1)
+check "packaging/build.sh deb built $DEB" test -f "$DEB"
+
+expected_deb_files="./etc/default/memlock-run
+./usr/bin/memlock-run
+./usr/lib/$TUPLE/memlock-run/libmemlock_run_shim.so
+./usr/sbin/memlock-run-privilege
+./usr/share/bash-completion/completions/memlock-run
+./usr/share/doc/memlock-run/copyright
+./usr/share/doc/memlock-run/examples/memlock-run-dropin.conf
+./usr/share/doc/memlock-run/examples/memlock-run-example.service
+./usr/share/fish/vendor_completions.d/memlock-run.fish
+./usr/share/man/man1/memlock-run.1.gz
+./usr/share/zsh/vendor-completions/_memlock-run"
+actual_deb_files=$(dpkg-deb --fsys-tarfile "$DEB" | tar -t | grep -v '/$' | sort)
+if [ "$actual_deb_files" = "$expected_deb_files" ]; then
+    pass "the .deb holds exactly the expected $(echo "$expected_deb_files" | wc -l) files (shim in /usr/lib/$TUPLE/memlock-run/)"
+else
+    fail "the .deb's files differ from the expected list:"
+    diff <(echo "$expected_deb_files") <(echo "$actual_deb_files")
+fi
+# No Multi-Arch: the package has /usr/bin, so "same" would be wrong; and its shim serves
+# programs of its own architecture only, so "foreign" would be too.
+check "the .deb is for $(dpkg --print-architecture), depends on libc6, has no Multi-Arch field" \
+    test "$(dpkg-deb -f "$DEB" Architecture)" = "$(dpkg --print-architecture)" -a \
+    -n "$(dpkg-deb -f "$DEB" Depends | grep libc6)" -a -z "$(dpkg-deb -f "$DEB" | grep '^Multi-Arch:')"
+check "the .deb declares /etc/default/memlock-run a conffile" \
+    sh -c "dpkg-deb --ctrl-tarfile '$DEB' | tar -xO ./conffiles | grep -qx /etc/default/memlock-run"
+EXTRACTED=$WORK/deb-root
+mkdir -p "$EXTRACTED" && chmod 0755 "$EXTRACTED" && dpkg-deb -x "$DEB" "$EXTRACTED"
+for f in usr/bin/memlock-run "usr/lib/$TUPLE/memlock-run/libmemlock_run_shim.so"; do
+    check "/$f is stripped (no .symtab)" sh -c "! readelf -S '$EXTRACTED/$f' | grep -q '\.symtab'"
+done
+
+# Every path under /usr and /etc, to compare after the purge.
+snapshot() { find /usr /etc -xdev 2>/dev/null | sort; }
+snapshot >"$WORK/before"
+if dpkg -i "$DEB" >"$WORK/dpkg-i.log" 2>&1; then
+    pass "dpkg -i $(basename "$DEB")"
+else
+    fail "dpkg -i $(basename "$DEB"):"
+    cat "$WORK/dpkg-i.log"
+fi
+dpkg -L memlock-run | sort >"$WORK/installed"
+check "installed /usr/bin/memlock-run is root:root 0755 with no file capability (privileged mode off by default)" \
+    test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 755" -a -z "$(getcap /usr/bin/memlock-run)"
+check "no dpkg-statoverride for /usr/bin/memlock-run by default" sh -c '! dpkg-statoverride --list /usr/bin/memlock-run >/dev/null'
+
+start_root /usr/bin/memlock-run --future --prefault 8M -- /usr/bin/sleep 60
+check_locked "root, --future --prefault 8M" "$PID" /usr/bin/sleep 8192 "$SHIM_DEB" future
+stop "$PID"
+
+start_as nobody /usr/bin/memlock-run -- /usr/bin/sleep 60
+check_locked "user nobody, no privilege, within its $(ulimit -H -l) KiB hard limit" "$PID" /usr/bin/sleep 0 "$SHIM_DEB"
+check "user nobody's program holds no capability (CapEff $(status_field "$PID" CapEff))" \
+    test "$(status_field "$PID" CapEff)" = 0000000000000000
+stop "$PID"
+
+out=$(run_as nobody /usr/bin/memlock-run --prefault 16M -- /usr/bin/true 2>&1)
+rc=$?
+check "without privilege, 16 MiB cannot be locked under the 8 MiB hard limit: exit $rc (125), message names RLIMIT_MEMLOCK" \
+    test "$rc" = 125 -a -n "$(echo "$out" | grep RLIMIT_MEMLOCK)"
+
+section "1b. man page and completions"
+MANPAGE=/usr/share/man/man1/memlock-run.1.gz
+[ -f "$MANPAGE" ] || {
+    # Minimal images may keep dpkg from installing man pages (path-exclude).
+    echo "note: $MANPAGE was not installed (dpkg path-exclude?); checking the package's copy"
+    MANPAGE=$EXTRACTED$MANPAGE
+}
+rendered=$(MANWIDTH=100 man -l "$MANPAGE" 2>"$WORK/man.err" | col -b)
+check "man -l renders the page ($(echo "$rendered" | wc -l) lines, no warnings)" test -n "$rendered" -a ! -s "$WORK/man.err"
+groff_warnings=$(zcat "$MANPAGE" | groff -man -Tutf8 -ww -z 2>&1)
+check "groff -ww finds no problem in the roff${groff_warnings:+: $groff_warnings}" test -z "$groff_warnings"
+missing=
+for s in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES EXAMPLES SECURITY "SEE ALSO"; do
+    echo "$rendered" | grep -q "^$s\$" || missing="$missing [$s]"
+done
+check "the page has NAME SYNOPSIS DESCRIPTION OPTIONS EXIT STATUS ENVIRONMENT FILES EXAMPLES SECURITY SEE ALSO${missing:+; missing:$missing}" test -z "$missing"
+missing=
+for ref in 'mlockall(2)' 'capabilities(7)' 'systemd.exec(5)'; do
+    echo "$rendered" | sed -n '/^SEE ALSO$/,$p' | grep -qF "$ref" || missing="$missing $ref"
+done
+check "SEE ALSO names mlockall(2), capabilities(7), systemd.exec(5)${missing:+; missing:$missing}" test -z "$missing"
+missing=
+options=$(/usr/bin/memlock-run --help | grep -oE -- '--[a-z][a-z-]+' | sort -u)
+for opt in $options; do
+    echo "$rendered" | grep -q -- "$opt" || missing="$missing $opt"
+done
+check "all $(echo "$options" | wc -w) options of memlock-run --help are in the man page${missing:+; missing:$missing}" \
+    test -z "$missing" -a "$(echo "$options" | wc -w)" -ge 8
+check "man -w memlock-run finds the installed page" sh -c '[ ! -f /usr/share/man/man1/memlock-run.1.gz ] || [ "$(man -w memlock-run)" = /usr/share/man/man1/memlock-run.1.gz ]'
+
+# The function that `complete -p` names for memlock-run, called as bash would.
+bash_reply=$(bash -c '. /usr/share/bash-completion/completions/memlock-run
+    fn=$(complete -p memlock-run | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+    COMP_WORDS=(memlock-run --pre); COMP_CWORD=1; COMP_LINE="memlock-run --pre"; COMP_POINT=${#COMP_LINE}
+    "$fn" memlock-run --pre memlock-run; echo "${COMPREPLY[*]}"' 2>&1)
+check "bash completes 'memlock-run --pre' to '$bash_reply'" test "$bash_reply" = --prefault
+check "zsh parses _memlock-run (zsh -n)" zsh -n /usr/share/zsh/vendor-completions/_memlock-run
+fish_reply=$(fish -c 'source /usr/share/fish/vendor_completions.d/memlock-run.fish; complete -C "memlock-run --on-failure "' 2>&1 | cut -f1 | sort | tr '\n' ' ')
+check "fish completes 'memlock-run --on-failure ' to '$fish_reply'" test "$fish_reply" = "exit warn "
+
+section "1c. systemd-analyze verify"
+EXAMPLES=/usr/share/doc/memlock-run/examples
+check "systemd-analyze verify $EXAMPLES/memlock-run-example.service" \
+    systemd-analyze verify "$EXAMPLES/memlock-run-example.service"
+# The drop-in, applied to a stand-in for an existing service: verify loads NAME.service.d/
+# beside the unit file given.
+VERIFY=$WORK/verify
+mkdir -p "$VERIFY/stand-in.service.d"
+printf '[Unit]\nDescription=An existing service\n[Service]\nExecStart=/usr/bin/sleep infinity\nUser=daemon\n' >"$VERIFY/stand-in.service"
+cp "$EXAMPLES/memlock-run-dropin.conf" "$VERIFY/stand-in.service.d/memlock-run.conf"
+check "systemd-analyze verify of a service with $EXAMPLES/memlock-run-dropin.conf as its drop-in" \
+    systemd-analyze verify "$VERIFY/stand-in.service"
+# Controls: the same files naming a program that does not exist must fail, so the passes
+# above mean something.
+sed 's|/usr/bin/memlock-run |/usr/bin/memlock-run-absent |' "$EXAMPLES/memlock-run-example.service" >"$VERIFY/absent.service"
+check "control: verify rejects the example unit when its ExecStart program is missing" \
+    sh -c "! systemd-analyze verify '$VERIFY/absent.service' 2>/dev/null"
+sed -i 's|/usr/bin/memlock-run |/usr/bin/memlock-run-absent |' "$VERIFY/stand-in.service.d/memlock-run.conf"
+check "control: verify rejects the drop-in when its ExecStart program is missing (so the drop-in was applied)" \
+    sh -c "! systemd-analyze verify '$VERIFY/stand-in.service' 2>/dev/null"
+
+section "1d. removal"
+dpkg -r memlock-run >/dev/null 2>&1
+left=
+while read -r path; do
+    [ -f "$path" ] || [ -L "$path" ] || continue
+    [ "$path" = /etc/default/memlock-run ] && continue
+    left="$left $path"
+done <"$WORK/installed"
+check "dpkg -r removed every file it installed but the conffile${left:+; left:$left}" test -z "$left"
+check "dpkg -r kept the conffile /etc/default/memlock-run" test -f /etc/default/memlock-run
+dpkg --purge memlock-run >/dev/null 2>&1
+snapshot >"$WORK/after"
+if diff "$WORK/before" "$WORK/after" >"$WORK/diff"; then
+    pass "dpkg --purge: every path under /usr and /etc is as before the install"
+else
+    fail "dpkg --purge left the machine different from before the install:"
+    cat "$WORK/diff"
+fi
+
+# ---------------------------------------------------------------------------- 2. .rpm
+section "2. RPM package"
+RPM=$(packaging/build.sh rpm | tail -n 1)
+check "packaging/build.sh rpm built $RPM" test -f "$RPM"
+expected_rpm_files="/etc/default/memlock-run
+/usr/bin/memlock-run
+/usr/lib64/memlock-run/libmemlock_run_shim.so
+/usr/sbin/memlock-run-privilege
+/usr/share/bash-completion/completions/memlock-run
+/usr/share/doc/memlock-run/examples/memlock-run-dropin.conf
+/usr/share/doc/memlock-run/examples/memlock-run-example.service
+/usr/share/fish/vendor_completions.d/memlock-run.fish
+/usr/share/man/man1/memlock-run.1.gz
+/usr/share/zsh/site-functions/_memlock-run"
+actual_rpm_files=$(rpm -qlp "$RPM" 2>/dev/null | sort)
+if [ "$actual_rpm_files" = "$expected_rpm_files" ]; then
+    pass "rpm -qlp: exactly the expected $(echo "$expected_rpm_files" | wc -l) files (shim in /usr/lib64/memlock-run/)"
+else
+    fail "rpm -qlp differs from the expected list:"
+    diff <(echo "$expected_rpm_files") <(echo "$actual_rpm_files")
+fi
+check "rpm -qpc: /etc/default/memlock-run is the package's config file" \
+    test "$(rpm -qpc "$RPM" 2>/dev/null)" = /etc/default/memlock-run
+check "rpm -qp --scripts: %post applies /etc/default/memlock-run (memlock-run-privilege apply)" \
+    sh -c "rpm -qp --scripts '$RPM' 2>/dev/null | grep -q 'memlock-run-privilege apply'"
+check "rpm -qp: architecture $(uname -m)" test "$(rpm -qp --qf '%{ARCH}' "$RPM" 2>/dev/null)" = "$(uname -m)"
+
+RPMROOT=$WORK/rpm-root
+mkdir -p "$RPMROOT" && chmod 0755 "$RPMROOT"
+# --noscripts: the scratch root has no /bin/sh for %post to run in.
+check "rpm -i --root $RPMROOT --nodeps --noscripts" \
+    sh -c "rpm -i --root '$RPMROOT' --nodeps --noscripts '$RPM' 2>/dev/null"
+missing=
+for f in $expected_rpm_files; do [ -f "$RPMROOT$f" ] || missing="$missing $f"; done
+check "every listed file is in the scratch root${missing:+; missing:$missing}" test -z "$missing"
+SHIM_RPM=$RPMROOT/usr/lib64/memlock-run/libmemlock_run_shim.so
+check "the scratch root's launcher names its own shim ($SHIM_RPM) in --dry-run" \
+    sh -c "'$RPMROOT/usr/bin/memlock-run' --dry-run -- /usr/bin/true | grep -q '^shim: *$SHIM_RPM\$'"
+start_root "$RPMROOT/usr/bin/memlock-run" --future -- /usr/bin/sleep 60
+check_locked "rpm root, as root" "$PID" /usr/bin/sleep 0 "$SHIM_RPM" future
+stop "$PID"
+start_as nobody "$RPMROOT/usr/bin/memlock-run" -- /usr/bin/sleep 60
+check_locked "rpm root, as user nobody" "$PID" /usr/bin/sleep 0 "$SHIM_RPM"
+stop "$PID"
+rpm -e --root "$RPMROOT" --noscripts memlock-run 2>/dev/null
+left=
+for f in $expected_rpm_files; do [ -e "$RPMROOT$f" ] && left="$left $f"; done
+check "rpm -e --root removed every file${left:+; left:$left}" test -z "$left"
+
+# ---------------------------------------------------------------------------- 3. systemd
+section "3. a real systemd (systemd-run-unit.sh)"
+# systemd-nspawn needs namespaces and a writable cgroup hierarchy; where the kernel or the
+# container denies them, the harness cannot run at all.
+nspawn_blocker=
+if [ ! -x "$HARNESS" ]; then
+    fail "the systemd harness $HARNESS is missing (set HARNESS=PATH to systemd-run-unit.sh)"
+    nspawn_blocker="no harness"
+elif ! command -v systemd-nspawn >/dev/null; then
+    nspawn_blocker="systemd-nspawn is not installed"
+elif ! unshare --mount --pid --uts --ipc --net --fork true 2>"$WORK/unshare.err"; then
+    nspawn_blocker="this machine cannot create namespaces ($(cat "$WORK/unshare.err"))"
+elif [ -z "$(findmnt -n -t cgroup2 -o TARGET)" ]; then
+    nspawn_blocker="no cgroup2 hierarchy is mounted"
+fi
+
+# harness_checks LOG UNIT USER: what the harness printed about the unit's MainPID.
+harness_checks() {
+    local log=$1 unit=$2 user=$3 uid caps kb limit
+    check "$unit: systemctl start succeeded and it is running" \
+        sh -c "grep -q '^== systemctl start $unit: rc=0' '$log' && grep -q '^ActiveState=active' '$log' && grep -q '^SubState=running' '$log'"
+    check "$unit: MainPID runs /usr/bin/sleep infinity itself (memlock-run exec'd in place)" \
+        grep -q '^== MainPID .*: /usr/bin/sleep infinity' "$log"
+    check "$unit: User=$user" grep -qx "User=$user" "$log"
+    uid=$(awk '/^Uid:/ { print $2 }' "$log")
+    check "$unit: the program runs as the unit's user, uid $uid (real, effective, saved, fs)" \
+        sh -c "awk '/^Uid:/ { exit !(\$2 == \$3 && \$3 == \$4 && \$4 == \$5 && \$2 != 0) }' '$log'"
+    [ "$user" = daemon ] && check "$unit: uid $uid is daemon's (1)" test "$uid" = 1
+    caps=$(grep -E '^Cap(Prm|Eff|Amb):' "$log" | awk '{print $2}' | sort -u | tr '\n' ' ')
+    check "$unit: CapPrm = CapEff = CapAmb = 0000000000004000, CAP_IPC_LOCK alone (got: $caps)" \
+        test "$caps" = "0000000000004000 "
+    kb=$(awk '/^VmLck:/ { print $2 }' "$log")
+    limit=$(awk '/^Max locked memory/ { print $4 }' "$log")
+    check "$unit: VmLck $kb kB is above 8 MiB (8192 kB)" test "${kb:-0}" -gt 8192
+    if [ "$limit" = 8388608 ]; then
+        pass "$unit: its RLIMIT_MEMLOCK is the 8 MiB hard limit ($limit bytes; LimitMEMLOCK=infinity was clamped), and it holds $kb kB locked: CAP_IPC_LOCK does it"
+    else
+        echo "note: $unit: RLIMIT_MEMLOCK is $limit here (no 8 MiB hard limit on this machine)"
+    fi
+}
+
+if [ -n "$nspawn_blocker" ]; then
+    echo "SKIP: the real-systemd checks: $nspawn_blocker"
+else
+    # The package's files, as dpkg would unpack them, copied over the guest's / (FILES_DEST=/).
+    log=$WORK/harness-example.log
+    FILES_DEST=/ "$HARNESS" "$EXTRACTED$EXAMPLES/memlock-run-example.service" "$EXTRACTED" >"$log" 2>&1
+    rc=$?
+    sed 's/^/    | /' "$log"
+    check "systemd-run-unit.sh memlock-run-example.service: exit $rc" test "$rc" = 0
+    harness_checks "$log" memlock-run-example.service memlock-example
+
+    # The drop-in, on a stand-in for an existing service that knows nothing of memlock-run.
+    DROPIN_TREE=$WORK/dropin-tree
+    mkdir -p "$DROPIN_TREE" && chmod 0755 "$DROPIN_TREE"
+    cp -a "$EXTRACTED/." "$DROPIN_TREE/"
+    install -D -m 0644 "$EXTRACTED$EXAMPLES/memlock-run-dropin.conf" \
+        "$DROPIN_TREE/etc/systemd/system/existing-service.service.d/memlock-run.conf"
+    printf '[Unit]\nDescription=An existing service\n[Service]\nExecStart=/usr/bin/sleep infinity\nUser=daemon\n' \
+        >"$WORK/existing-service.service"
+    log=$WORK/harness-dropin.log
+    FILES_DEST=/ "$HARNESS" "$WORK/existing-service.service" "$DROPIN_TREE" >"$log" 2>&1
+    rc=$?
+    sed 's/^/    | /' "$log"
+    check "systemd-run-unit.sh existing-service.service with the drop-in: exit $rc" test "$rc" = 0
+    harness_checks "$log" existing-service.service daemon
+fi
+
+# ---------------------------------------------------------------------------- 4. privileged
+section "4. opt-in privileged mode"
+dpkg -i "$DEB" >/dev/null 2>&1
+check "dpkg -i again: privileged mode off (root:root 0755, no capability)" \
+    test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 755" -a -z "$(getcap /usr/bin/memlock-run)"
+# An administrator's own statoverride is theirs: "apply" with the default setting keeps it.
+dpkg-statoverride --update --add root root 0700 /usr/bin/memlock-run
+/usr/sbin/memlock-run-privilege apply >/dev/null
+check "apply keeps an administrator's dpkg-statoverride (root root 0700)" \
+    test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 700"
+dpkg-statoverride --remove /usr/bin/memlock-run
+/usr/sbin/memlock-run-privilege apply >/dev/null
+check "without it, apply restores root:root 0755" test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 755"
+
+out=$(/usr/sbin/memlock-run-privilege enable 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    | /'
+check "memlock-run-privilege enable: exit $rc" test "$rc" = 0
+check "GROUP_CAN_LOCK=yes in /etc/default/memlock-run" grep -qx 'GROUP_CAN_LOCK=yes' /etc/default/memlock-run
+check_privileged() {
+    check "$1: /usr/bin/memlock-run is root:memlock-run 0750" test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:memlock-run 750"
+    check "$1: its file capability is cap_ipc_lock=p ($(getcap /usr/bin/memlock-run))" \
+        sh -c 'getcap /usr/bin/memlock-run | grep -q "cap_ipc_lock=p$"'
+    check "$1: dpkg-statoverride registers root memlock-run 750" \
+        test "$(dpkg-statoverride --list /usr/bin/memlock-run)" = "root memlock-run 750 /usr/bin/memlock-run"
+}
+check_privileged "enabled"
+inode=$(stat -c %i /usr/bin/memlock-run)
+dpkg -i "$DEB" >/dev/null 2>&1
+check "reinstall (upgrade path): dpkg wrote a fresh file (inode $inode -> $(stat -c %i /usr/bin/memlock-run))" \
+    test "$(stat -c %i /usr/bin/memlock-run)" != "$inode"
+check_privileged "after reinstall, postinst re-applied it"
+
+for user in mlr-ci-member mlr-ci-other; do
+    if ! id "$user" >/dev/null 2>&1; then
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$user" && CREATED_USERS+=("$user")
+    fi
+done
+usermod -aG memlock-run mlr-ci-member
+check "control: a command run as mlr-ci-other holds no capability (the test acts as a real user)" \
+    test "$(run_as mlr-ci-other awk '/^CapEff:/ { print $2 }' /proc/self/status)" = 0000000000000000
+
+start_as mlr-ci-member /usr/bin/memlock-run --prefault 16M -- /usr/bin/sleep 60
+check_locked "group member, --prefault 16M" "$PID" /usr/bin/sleep 16384 "$SHIM_DEB"
+limit=$(memlock_limit "$PID")
+if [ "$limit" != unlimited ]; then
+    check "group member: VmLck $(vmlck_kb "$PID") kB is past the program's RLIMIT_MEMLOCK of $limit bytes" \
+        test "$(($(vmlck_kb "$PID") * 1024))" -gt "$limit"
+else
+    echo "note: RLIMIT_MEMLOCK is unlimited here, so 'past the limit' cannot be shown"
+fi
+check "group member: the program runs as mlr-ci-member (uid $(id -u mlr-ci-member))" \
+    test "$(status_field "$PID" Uid)" = "$(id -u mlr-ci-member)"
+caps=$(for f in CapPrm CapEff CapAmb; do status_field "$PID" $f; done | sort -u | tr '\n' ' ')
+check "group member: CapPrm = CapEff = CapAmb = 0000000000004000, CAP_IPC_LOCK alone (got: $caps)" \
+    test "$caps" = "0000000000004000 "
+stop "$PID"
+
+out=$(run_as mlr-ci-other /usr/bin/memlock-run -- /usr/bin/true 2>&1)
+rc=$?
+check "non-member: memlock-run cannot be executed: exit $rc (126), '$out'" \
+    test "$rc" = 126 -a -n "$(echo "$out" | grep 'Permission denied')"
+
+# A member tries to make the privileged memlock-run load a library of theirs.
+EVIL=$WORK/evil
+mkdir -p "$EVIL"
+cp "$SHIM_DEB" "$EVIL/libmemlock_run_shim.so"
+cp "$SHIM_DEB" "$EVIL/libevil.so"
+chown -R mlr-ci-member "$EVIL"
+run_as mlr-ci-member ln -s /usr/bin/memlock-run "$EVIL/memlock-run"
+start_as mlr-ci-member env LD_PRELOAD="$EVIL/libevil.so" LD_LIBRARY_PATH="$EVIL" \
+    MEMLOCK_RUN_SHIM="$EVIL/libevil.so" MEMLOCK_RUN_FLAGS=future MEMLOCK_RUN_PREFAULT=1 \
+    MEMLOCK_SHIM="$EVIL/libevil.so" SHIM="$EVIL/libevil.so" \
+    "$EVIL/memlock-run" -- /usr/bin/sleep 60
+check_locked "member with LD_PRELOAD, LD_LIBRARY_PATH, MEMLOCK_RUN_*, MEMLOCK_SHIM, SHIM set, through a symlink beside their own libmemlock_run_shim.so" \
+    "$PID" /usr/bin/sleep 0 "$SHIM_DEB"
+libs=$(preloaded_libs "$PID" | tr '\n' ' ')
+check "the program's maps hold no library of the user's ($libs)" sh -c "! grep -q '$EVIL' /proc/$PID/maps"
+check "its LD_PRELOAD is the packaged shim alone" \
+    sh -c "tr '\0' '\n' </proc/$PID/environ | grep -qx 'LD_PRELOAD=$SHIM_DEB'"
+check "its MEMLOCK_RUN_* are memlock-run's own (FLAGS=current, PREFAULT=0, no MEMLOCK_RUN_SHIM)" \
+    sh -c "tr '\0' '\n' </proc/$PID/environ | grep -qx MEMLOCK_RUN_FLAGS=current &&
+           tr '\0' '\n' </proc/$PID/environ | grep -qx MEMLOCK_RUN_PREFAULT=0 &&
+           ! tr '\0' '\n' </proc/$PID/environ | grep -q ^MEMLOCK_RUN_SHIM="
+stop "$PID"
+# A hard link keeps the file capability, and /proc/self/exe then names the link: the
+# launcher must refuse the member's shim beside it. fs.protected_hardlinks=1 stops a member
+# from making the link; root makes it here, as a member could where that sysctl is 0.
+if run_as mlr-ci-member ln /usr/bin/memlock-run "$EVIL/memlock-run-hardlink" 2>/dev/null; then
+    echo "note: fs.protected_hardlinks=$(cat /proc/sys/fs/protected_hardlinks): a member can hard-link memlock-run"
+    rm -f "$EVIL/memlock-run-hardlink"
+fi
+if ln /usr/bin/memlock-run "$EVIL/memlock-run-hardlink" 2>"$WORK/ln.err"; then
+    out=$(run_as mlr-ci-member "$EVIL/memlock-run-hardlink" -- /usr/bin/true 2>&1)
+    rc=$?
+    check "a hard link of the privileged memlock-run beside the member's own shim is refused: exit $rc (125): $out" \
+        test "$rc" = 125 -a -n "$(echo "$out" | grep 'refusing to load the shim')"
+    rm -f "$EVIL/memlock-run-hardlink"
+else
+    echo "SKIP: the hard-link check: $EVIL and /usr/bin are not on one file system ($(cat "$WORK/ln.err"))"
+fi
+out=$(run_as mlr-ci-member /usr/bin/memlock-run --user root -- /usr/bin/true 2>&1)
+rc=$?
+check "member: --user root is refused: exit $rc (125)" test "$rc" = 125 -a -n "$(echo "$out" | grep -- '--user is refused')"
+
+out=$(/usr/sbin/memlock-run-privilege disable 2>&1)
+check "memlock-run-privilege disable: root:root 0755, no capability, no statoverride" \
+    test "$(stat -c '%U:%G %a' /usr/bin/memlock-run)" = "root:root 755" -a -z "$(getcap /usr/bin/memlock-run)" -a \
+    -z "$(dpkg-statoverride --list /usr/bin/memlock-run)"
+out=$(run_as mlr-ci-member /usr/bin/memlock-run --prefault 16M -- /usr/bin/true 2>&1)
+rc=$?
+check "disabled: the member is bound by the 8 MiB limit again: exit $rc (125)" test "$rc" = 125
+
+/usr/sbin/memlock-run-privilege enable >/dev/null 2>&1
+dpkg --purge memlock-run >/dev/null 2>&1
+check "purged while enabled: /usr/bin/memlock-run is gone and postrm dropped its dpkg-statoverride" \
+    test ! -e /usr/bin/memlock-run -a -z "$(dpkg-statoverride --list /usr/bin/memlock-run)"
+check "purged: the system group memlock-run is kept, as Debian keeps system groups" sh -c 'getent group memlock-run >/dev/null'
+
+echo
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
