@@ -21,7 +21,11 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-HARNESS=${HARNESS:-/work/shared/tools/systemd-run-unit.sh}
+# The workplace's systemd harness lives in shared/, beside the repository (CI clones it so).
+if [ -z "${HARNESS:-}" ]; then
+    HARNESS=$ROOT/../shared/tools/systemd-run-unit.sh
+    [ -x "$HARNESS" ] || HARNESS=/work/shared/tools/systemd-run-unit.sh
+fi
 
 PASSED=0
 FAILED=0
