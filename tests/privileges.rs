@@ -373,7 +373,7 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
     {
         return;
     }
-    // A copy beside the shim, as a package's opt-in `setcap cap_ipc_lock+ep` would make it.
+    // A copy beside the shim, with the file capability of the package's opt-in mode.
     let name = format!("memlock-run-filecap-{}", std::process::id());
     let launcher = bin_dir().join(&name);
     let original = memlock_run_path();
@@ -381,7 +381,7 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
     fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).expect("chmod");
     let setcap = output({
         let mut cmd = Command::new("setcap");
-        cmd.arg("cap_ipc_lock+ep").arg(&launcher);
+        cmd.arg("cap_ipc_lock+p").arg(&launcher);
         cmd
     });
     if !setcap.status.success() {

@@ -474,7 +474,8 @@ fn grant_capability(no_new_privs: bool) -> String {
         .to_owned();
     if !no_new_privs {
         text.push_str(&format!(
-            ", or give memlock-run the capability as a file capability: setcap cap_ipc_lock+ep {exe}"
+            ", or let a group lock through memlock-run's file capability (the package's memlock-run-privilege \
+             enable, or by hand: setcap cap_ipc_lock+p {exe}; memlock-run raises it itself)"
         ));
     }
     text
