@@ -27,7 +27,7 @@ set-user-ID or file-capability programs, another ELF class or machine).
 COMMAND's memory, and what to change if not; --status tells what is locked in processes \
 that are running.";
 
-const USAGE: &str = "\
+pub const USAGE: &str = "\
 memlock-run [OPTIONS] [--] COMMAND [ARGS...]
        memlock-run --check [OPTIONS] [-- COMMAND [ARGS...]]
        memlock-run --status PID... [--json]";

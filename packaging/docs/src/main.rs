@@ -187,12 +187,25 @@ fn render_man_page(cmd: &clap::Command, date: Option<&str>) -> Result<Vec<u8>> {
     let mut page = Vec::new();
     man.render_title(&mut page)?;
     man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
+    page.extend_from_slice(synopsis().as_bytes());
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
     page.extend_from_slice(hand_written_sections(&after_help)?.as_bytes());
     man.render_version_section(&mut page)?;
     Ok(page)
+}
+
+/// SYNOPSIS from the usage lines `--help` shows (clap_mangen's own leaves out option values
+/// and the command's arguments), with the program name in bold as man-pages(7) asks.
+fn synopsis() -> String {
+    let mut roff = roff::Roff::new();
+    roff.control("SH", ["SYNOPSIS"]);
+    for line in cli::USAGE.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let rest = line.strip_prefix("memlock-run").unwrap_or(line);
+        roff.text([roff::bold("memlock-run"), roff::roman(rest)]);
+        roff.control("br", []);
+    }
+    roff.to_roff()
 }
 
 fn write_man_page(cmd: &clap::Command, date: Option<&str>, dir: &Path) -> Result<PathBuf> {
