@@ -3,9 +3,12 @@
 
 Run through bench/run.sh, which installs what is missing and builds everything first. Every
 figure that matters is a ratio or a difference of two measurements taken in the same run:
-timings come from hyperfine (no shell, warm-up runs), repeated in several rounds whose order
-rotates, so that drift in the machine's load (other builds) falls on every command alike.
-For each command the table gives the median and the min and max over all rounds' runs.
+timings come from hyperfine (no shell, warm-up runs). A command's runs are split into many
+short rounds, one hyperfine call per round with the commands' order rotated, so that changes
+in the machine's load (other builds) fall on every command alike instead of on whichever ran
+during them. For each command the table gives the median and the min and max over all runs,
+and the CPU time (user + system) hyperfine measured, a figure that waiting for a busy CPU
+does not inflate.
 
 The goals are those of issue 6. Where one is missed, the table says so and by how much; the
 measurements are the same whatever the goal.
@@ -46,6 +49,7 @@ class Timing:
         self.label = label
         self.command = command
         self.times = []
+        self.cpu = []  # (user + system) mean of each round, weighted by its runs
 
     @property
     def median(self):
@@ -59,11 +63,17 @@ class Timing:
     def max(self):
         return max(self.times)
 
+    @property
+    def cpu_mean(self):
+        return sum(cpu * n for cpu, n in self.cpu) / sum(n for _, n in self.cpu)
+
     def row(self):
-        return f"| {cell(self.label)} | `{cell(shlex.join(self.command))}` | {ms(self.median)} | {ms(self.min)} | {ms(self.max)} | {len(self.times)} |"
+        return (f"| {cell(self.label)} | `{cell(shlex.join(self.command))}` | {ms(self.median)} | {ms(self.min)} | "
+                f"{ms(self.max)} | {ms(self.cpu_mean)} | {len(self.times)} |")
 
 
-TIMING_HEADER = ["| what | command | median ms | min ms | max ms | runs |", "|---|---|---:|---:|---:|---:|"]
+TIMING_HEADER = ["| what | command | median ms | min ms | max ms | CPU ms (mean) | runs |",
+                 "|---|---|---:|---:|---:|---:|---:|"]
 
 
 class Suite:
@@ -91,10 +101,9 @@ class Suite:
     # -- harness ------------------------------------------------------------------------
 
     def hyperfine(self, commands, runs, warmup, stack_limit=None):
-        """Times `commands` ((label, argv) pairs) in `self.args.rounds` rounds of hyperfine."""
+        """Times `commands` ((label, argv) pairs): `runs` runs each, over `self.args.rounds` hyperfine calls."""
         timings = [Timing(label, argv) for label, argv in commands]
-        runs = max(3, int(runs * self.args.scale))
-        warmup = max(1, int(warmup * self.args.scale))
+        per_round = max(2, round(runs * self.args.scale / self.args.rounds))
 
         def limits():
             if stack_limit is not None:
@@ -105,7 +114,7 @@ class Suite:
             shift = round_ % len(timings)
             order = timings[shift:] + timings[:shift]
             with tempfile.NamedTemporaryFile(suffix=".json") as export:
-                argv = ["hyperfine", "--shell=none", "--style=none", f"--warmup={warmup}", f"--runs={runs}",
+                argv = ["hyperfine", "--shell=none", "--style=none", f"--warmup={warmup}", f"--runs={per_round}",
                         f"--export-json={export.name}"]
                 for timing in order:
                     argv += ["--command-name", timing.label, shlex.join(timing.command)]
@@ -120,6 +129,7 @@ class Suite:
                 if any(code != 0 for code in result.get("exit_codes", [])):
                     sys.exit(f"bench: {timing.label} failed: {shlex.join(timing.command)}")
                 timing.times += result["times"]
+                timing.cpu.append((result["user"] + result["system"], len(result["times"])))
         return {t.label: t for t in timings}
 
     def check_runs(self, argv, stack_limit=None):
@@ -141,26 +151,61 @@ class Suite:
         self.out("A C program that exits at once. memlock-run's added time is its start minus the start of the same "
                  "program calling mlockall(MCL_CURRENT) itself; stdbuf's is its start minus a plain start.")
         self.out()
+        self.out("The rows below the line take each launcher apart, to show where a difference comes from: the "
+                 "launcher process alone (`memlock-run --dry-run` does all its work but the exec, and prints its plan; "
+                 "`stdbuf --version` starts stdbuf and prints), and each preload library inside the target, started "
+                 "through env(1) against the same target through env(1) without it.")
+        self.out()
         p, m = self.probe, self.memlock_run
         commands = [
             ("plain", [p, "exit"]),
             ("self-locking", [p, "lock"]),
             ("stdbuf -o0", ["stdbuf", "-o0", p, "exit"]),
             ("memlock-run", [m, "--", p, "exit"]),
+            ("launcher alone: stdbuf --version", ["stdbuf", "--version"]),
+            ("launcher alone: memlock-run --dry-run", [m, "--dry-run", "--", p, "exit"]),
+            ("env, plain", ["env", p, "exit"]),
+            ("env, self-locking", ["env", p, "lock"]),
+            ("env, memlock-run's shim preloaded", ["env", f"LD_PRELOAD={self.shim}", p, "exit"]),
         ]
+        libstdbuf = next((lib for lib in ["/usr/libexec/coreutils/libstdbuf.so", "/usr/lib/coreutils/libstdbuf.so",
+                                          "/usr/lib64/coreutils/libstdbuf.so"] if os.path.exists(lib)), None)
+        if libstdbuf:
+            commands.append(("env, stdbuf's libstdbuf.so preloaded", ["env", f"LD_PRELOAD={libstdbuf}", "_STDBUF_O=0",
+                                                                      p, "exit"]))
         for _, argv in commands:
             self.check_runs(argv)
-        t = self.hyperfine(commands, runs=500, warmup=30)
+        t = self.hyperfine(commands, runs=1000, warmup=5)
         self.out("\n".join(TIMING_HEADER))
-        for timing in t.values():
+        for i, timing in enumerate(t.values()):
+            if i == 4:
+                self.out("| | | | | | | |")
             self.out(timing.row())
-        added = t["memlock-run"].median - t["self-locking"].median
-        stdbuf = t["stdbuf -o0"].median - t["plain"].median
-        added_min = t["memlock-run"].min - t["self-locking"].min
-        stdbuf_min = t["stdbuf -o0"].min - t["plain"].min
+
+        def diff(a, b):
+            return (t[a].median - t[b].median, t[a].min - t[b].min, t[a].cpu_mean - t[b].cpu_mean)
+
         self.out()
-        self.out(f"- memlock-run adds {ms(added)} ms (medians; {ms(added_min)} ms from the minima); stdbuf -o0 adds "
-                 f"{ms(stdbuf)} ms ({ms(stdbuf_min)} ms); ratio {added / stdbuf:.2f} ({added_min / stdbuf_min:.2f}).")
+        self.out("| added time | median ms | from minima ms | CPU ms |")
+        self.out("|---|---:|---:|---:|")
+        rows = [
+            ("memlock-run: memlock-run minus self-locking", diff("memlock-run", "self-locking")),
+            ("stdbuf -o0: stdbuf -o0 minus plain", diff("stdbuf -o0", "plain")),
+            ("launcher process: memlock-run --dry-run minus stdbuf --version",
+             diff("launcher alone: memlock-run --dry-run", "launcher alone: stdbuf --version")),
+            ("in the target: shim minus self-locking (through env)",
+             diff("env, memlock-run's shim preloaded", "env, self-locking")),
+        ]
+        if libstdbuf:
+            rows.append(("in the target: libstdbuf.so minus plain (through env)",
+                         diff("env, stdbuf's libstdbuf.so preloaded", "env, plain")))
+        for name, (med, low, cpu) in rows:
+            self.out(f"| {name} | {ms(med)} | {ms(low)} | {ms(cpu)} |")
+        added, added_min, _ = rows[0][1]
+        stdbuf, stdbuf_min, _ = rows[1][1]
+        self.out()
+        self.out(f"- memlock-run adds {added / stdbuf:.2f}x what stdbuf -o0 adds ({added_min / stdbuf_min:.2f}x from "
+                 "the minima).")
         self.goal("launch: memlock-run's added time <= stdbuf -o0's", f"{ms(added)} ms vs {ms(stdbuf)} ms "
                   f"({added / stdbuf:.2f}x)", "<= 1.00x", added <= stdbuf,
                   f"{ms(added - stdbuf)} ms more ({(added / stdbuf - 1) * 100:.0f}% over)")
@@ -186,7 +231,7 @@ class Suite:
         ]
         for _, argv in commands:
             self.check_runs(argv)
-        t = self.hyperfine(commands, runs=100, warmup=5)
+        t = self.hyperfine(commands, runs=200, warmup=2)
         self.out("\n".join(TIMING_HEADER))
         for timing in t.values():
             self.out(timing.row())
@@ -301,7 +346,7 @@ class Suite:
         p, m = self.probe, self.memlock_run
         limit = 512 * MIB
         for kind, option, mlock_mode, populate_mode, touch_mode in kinds:
-            for size, runs in [("8M", 100), ("256M", 30)]:
+            for size, runs in [("8M", 200), ("256M", 40)]:
                 self.out(f"### {kind}, {size}")
                 self.out()
                 commands = [
@@ -319,7 +364,7 @@ class Suite:
                 ]
                 for _, argv in commands:
                     self.check_runs(argv, stack_limit=limit)
-                t = self.hyperfine(commands, runs=runs, warmup=3, stack_limit=limit)
+                t = self.hyperfine(commands, runs=runs, warmup=1, stack_limit=limit)
                 self.out("\n".join(TIMING_HEADER))
                 for timing in t.values():
                     self.out(timing.row())
@@ -521,7 +566,8 @@ class Suite:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", required=True, help="where run.sh built probe and pageout")
-    parser.add_argument("--rounds", type=int, default=3, help="hyperfine rounds per timing, order rotated (3)")
+    parser.add_argument("--rounds", type=int, default=20,
+                        help="hyperfine calls each timing's runs are split over, order rotated (20)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")
     parser.add_argument("--only", action="append",
                         choices=["launch", "footprint", "prefault", "steady", "pressure"],
