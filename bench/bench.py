@@ -338,6 +338,12 @@ class Suite:
         kinds = [("stack", ["--prefault"], "stack-mlock", "stack-populate", "stack-touch")]
         if heap:
             kinds.append(("heap", ["--heap"], "heap-mlock", None, "heap-touch"))
+            self.out("Heap (--heap): the kernel's way in C tells glibc to keep its heap (mallopt M_TRIM_THRESHOLD -1, "
+                     "M_MMAP_MAX 0), grows it with malloc(SIZE) and free, then calls mlockall(MCL_CURRENT), which "
+                     "populates it; the seeds' way calls mlockall(MCL_CURRENT|MCL_FUTURE) first, then malloc(SIZE), "
+                     "memset and free (under MCL_FUTURE the kernel populates the heap as it grows, and memset then "
+                     "writes every byte of it).")
+            self.out()
         else:
             self.out("memlock-run has no --heap option in this build, so heap pre-faulting is not measured; the "
                      "suite measures it (against the seeds' malloc+memset and glibc's heap populated by mlockall) "
@@ -403,7 +409,7 @@ class Suite:
         self.out("## 4. Faults in the steady state")
         self.out()
         stack, heap, iters = "4M", "16M", 100
-        self.out(f"A probe mallocs {heap} (glibc serves it with mmap), then runs {iters} rounds of a loop that writes "
+        self.out(f"A probe mallocs {heap} (glibc serves it with mmap unless told otherwise), then runs {iters} rounds of a loop that writes "
                  f"{stack} of stack (a stack array, every page) and every page of the heap block; getrusage's minor "
                  "and major faults around the loop. 10 starts each; median [min–max].")
         self.out()
@@ -416,8 +422,11 @@ class Suite:
             ("memlock-run --future --prefault 6M", [m, "--future", "--prefault", "6M", "--", *loop]),
         ]
         if "--heap" in self.help:
-            variants.append(("memlock-run --future --prefault 6M --heap 16M",
-                             [m, "--future", "--prefault", "6M", "--heap", "16M", "--", *loop]))
+            # The block comes from the pre-faulted heap (--heap sets M_MMAP_MAX 0): no --future needed.
+            variants.append(("memlock-run --prefault 6M --heap 32M (no --future)",
+                             [m, "--prefault", "6M", "--heap", "32M", "--", *loop]))
+            variants.append(("memlock-run --future --prefault 6M --heap 32M",
+                             [m, "--future", "--prefault", "6M", "--heap", "32M", "--", *loop]))
         self.out("| variant | minor faults | major faults | loop ms |")
         self.out("|---|---:|---:|---:|")
         results = {}
@@ -550,6 +559,8 @@ class Suite:
                     "steady": self.steady, "pressure": self.pressure}
         for name in self.args.only or sections:
             sections[name]()
+        self.out(f"Load average at the end: {os.getloadavg()[0]:.2f} (this machine's other work shares its CPUs).")
+        self.out()
         self.out("## Goals")
         self.out()
         self.out("| goal | measured | target | verdict |")
