@@ -95,8 +95,15 @@ class Suite:
         print(text, flush=True)
         self.lines.append(text)
 
-    def goal(self, name, measured, target, met, gap):
-        self.goals.append((name, measured, target, "met" if met else f"MISSED: {gap}"))
+    def goal(self, name, measured, target, met, gap, checks=()):
+        """Records a goal, judged on `met` (medians). `checks` are (figure, value, met) by other estimators
+        (minima, CPU time); where they disagree with the medians the verdict says so rather than pick one."""
+        verdict = "met" if met else f"MISSED: {gap}"
+        others = [f"{figure} {value}" for figure, value, other in checks if other != met]
+        if others:
+            verdict += (f"; {'missed' if met else 'met'} by {', '.join(others)}: this machine's load decides it, "
+                        "not settled")
+        self.goals.append((name, measured, target, verdict))
 
     # -- harness ------------------------------------------------------------------------
 
@@ -208,7 +215,9 @@ class Suite:
                  "the minima).")
         self.goal("launch: memlock-run's added time <= stdbuf -o0's", f"{ms(added)} ms vs {ms(stdbuf)} ms "
                   f"({added / stdbuf:.2f}x); CPU time {added_cpu / stdbuf_cpu:.2f}x", "<= 1.00x", added <= stdbuf,
-                  f"{ms(added - stdbuf)} ms more ({(added / stdbuf - 1) * 100:.0f}% over)")
+                  f"{ms(added - stdbuf)} ms more ({(added / stdbuf - 1) * 100:.0f}% over)",
+                  [("minima", f"{added_min / stdbuf_min:.2f}x", added_min <= stdbuf_min),
+                   ("CPU time", f"{added_cpu / stdbuf_cpu:.2f}x", added_cpu <= stdbuf_cpu)])
         self.out()
 
         self.out("### python3")
@@ -240,9 +249,14 @@ class Suite:
         for label in ["python3 memlock-run", "python3 memlock-run --future"]:
             ratio = t[label].median / base.median
             ratio_min = t[label].min / base.min
-            self.out(f"- {label} / self-locking: {ratio:.3f}x (medians), {ratio_min:.3f}x (minima)")
+            ratio_cpu = t[label].cpu_mean / base.cpu_mean
+            self.out(f"- {label} / self-locking: {ratio:.3f}x (medians), {ratio_min:.3f}x (minima), "
+                     f"{ratio_cpu:.3f}x (CPU time)")
             self.goal(f"launch: {label.removeprefix('python3 ')} -- python3 <= 1.1x self-locking start",
-                      f"{ratio:.3f}x", "<= 1.10x", ratio <= 1.1, f"{(ratio - 1.1) * 100:.1f} points over")
+                      f"{ratio:.3f}x; CPU time {ratio_cpu:.3f}x", "<= 1.10x", ratio <= 1.1,
+                      f"{(ratio - 1.1) * 100:.1f} points over",
+                      [("minima", f"{ratio_min:.3f}x", ratio_min <= 1.1),
+                       ("CPU time", f"{ratio_cpu:.3f}x", ratio_cpu <= 1.1)])
         self.out()
 
     # -- 2. footprint -------------------------------------------------------------------
@@ -391,6 +405,7 @@ class Suite:
                 self.out("|---|---:|---:|---:|---:|---:|")
                 fastest = min(k[0] for k in kernels)
                 fastest_cpu = min(k[2] for k in kernels)
+                fastest_min = min(k[1] for k in kernels)
                 rows = [(f"memlock-run {option[0]}", ours), ("kernel: mlockall", kernels[0])]
                 if populate_mode:
                     rows.append(("kernel: MADV_POPULATE_WRITE", kernels[1]))
@@ -403,7 +418,9 @@ class Suite:
                 self.goal(f"pre-fault {kind} {size}: memlock-run <= 1.1x the kernel populating",
                           f"{ratio:.2f}x ({ms(ours[0])} ms vs {ms(fastest)} ms); CPU time {ours[2] / fastest_cpu:.2f}x",
                           "<= 1.10x", ratio <= 1.1,
-                          f"{(ratio - 1.1) * 100:.0f} points over")
+                          f"{(ratio - 1.1) * 100:.0f} points over",
+                          [("minima", f"{ours[1] / fastest_min:.2f}x", ours[1] / fastest_min <= 1.1),
+                           ("CPU time", f"{ours[2] / fastest_cpu:.2f}x", ours[2] / fastest_cpu <= 1.1)])
                 if kind == "stack":
                     self.out(f"- the seeds' touch loop takes {touch[0] / fastest:.2f}x the fastest kernel way "
                              f"({touch[2] / fastest_cpu:.2f}x in CPU time; the issue expects about 1.4x at 256 MiB).")
