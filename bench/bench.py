@@ -37,6 +37,17 @@ def ms(seconds):
     return f"{seconds * 1000:.2f}"
 
 
+def soft_stack_limit(limit):
+    """A preexec_fn that sets the soft RLIMIT_STACK of the child to `limit` (None: leave it)."""
+
+    def set_limit():
+        if limit is not None:
+            _, hard = resource.getrlimit(resource.RLIMIT_STACK)
+            resource.setrlimit(resource.RLIMIT_STACK, (limit, hard))
+
+    return set_limit
+
+
 def cell(text):
     """Text for a Markdown table cell: a bare | would end the cell, even inside backticks."""
     return text.replace("|", "\\|")
@@ -112,11 +123,6 @@ class Suite:
         timings = [Timing(label, argv) for label, argv in commands]
         per_round = max(2, round(runs * self.args.scale / self.args.rounds))
 
-        def limits():
-            if stack_limit is not None:
-                _, hard = resource.getrlimit(resource.RLIMIT_STACK)
-                resource.setrlimit(resource.RLIMIT_STACK, (stack_limit, hard))
-
         for round_ in range(self.args.rounds):
             shift = round_ % len(timings)
             order = timings[shift:] + timings[:shift]
@@ -127,7 +133,7 @@ class Suite:
                     argv += ["--command-name", timing.label, shlex.join(timing.command)]
                 # hyperfine's warnings (outliers, a slow first run) go to stderr; the spread is in the table.
                 done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                      preexec_fn=limits)
+                                      preexec_fn=soft_stack_limit(stack_limit))
                 if done.returncode != 0:
                     sys.exit(f"bench: hyperfine failed: {done.stderr.strip()}")
                 results = json.load(open(export.name))["results"]
@@ -141,12 +147,7 @@ class Suite:
 
     def check_runs(self, argv, stack_limit=None):
         """Runs a command once so that a failure shows its message instead of a hyperfine error."""
-        def limits():
-            if stack_limit is not None:
-                _, hard = resource.getrlimit(resource.RLIMIT_STACK)
-                resource.setrlimit(resource.RLIMIT_STACK, (stack_limit, hard))
-
-        done = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limits)
+        done = subprocess.run(argv, capture_output=True, text=True, preexec_fn=soft_stack_limit(stack_limit))
         if done.returncode != 0:
             sys.exit(f"bench: {shlex.join(argv)} exited with {done.returncode}: {done.stderr.strip()}")
 
@@ -262,7 +263,7 @@ class Suite:
     # -- 2. footprint -------------------------------------------------------------------
 
     def hold(self, argv):
-        """Starts a program that waits on stdin; returns (Popen, pid)."""
+        """Starts a program that prints "ready" and then waits on stdin."""
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         ready = proc.stdout.readline()
         if ready.strip() != "ready":

@@ -23,6 +23,13 @@ if [ -n "$packages" ]; then
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq $packages >/dev/null
 fi
+# --shell=none (-N) came with hyperfine 1.13; older distributions ship older ones.
+PATH="$PWD/target/bench/tools/bin:$PATH"
+export PATH
+if ! hyperfine --help 2>/dev/null | grep -q -- '--shell=none\|-N, --'; then
+    echo "bench: hyperfine $(hyperfine --version 2>/dev/null) lacks --shell=none; installing a newer one with cargo" >&2
+    cargo install --quiet --locked --root target/bench/tools hyperfine
+fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "bench: run as root: the suite locks more than the default RLIMIT_MEMLOCK and uses process_madvise" >&2
     exit 1
