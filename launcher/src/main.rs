@@ -5,6 +5,13 @@
 //! timeout(1) do: 125 for memlock-run's own failures, 126 when the command cannot be
 //! executed, 127 when it is not found. `--check` and `--status` answer "no" with 1, as
 //! test(1) and grep(1) do, so that a script can tell the answer from a failure to give one.
+//!
+//! memlock-run starts without Rust's runtime start-up (`#![no_main]`, a C `main`). That
+//! start-up sets SIGPIPE to ignored and opens /dev/null on closed fds 0-2, and both would
+//! pass into COMMAND through exec, which is to start as if it had been started directly;
+//! it also reads /proc/self/maps to place a stack guard, which a launcher that execs at once
+//! does not need. std works as usual: glibc hands argv to std's own constructor.
+#![no_main]
 
 mod capabilities;
 mod cgroup;
@@ -22,22 +29,30 @@ mod status;
 mod target;
 mod user;
 
+use std::ffi::{c_char, c_int};
 use std::io::Write;
-use std::process::ExitCode;
 
 use clap::Parser;
 use memlock_run_protocol::FAILURE_EXIT_STATUS;
 
-fn main() -> ExitCode {
+#[no_mangle]
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    let status = run();
+    // Without the runtime's clean-up, stdout is not flushed on the way out.
+    let _ = std::io::stdout().flush();
+    c_int::from(status)
+}
+
+fn run() -> u8 {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
             // --help and --version are not errors; usage errors are memlock-run's own.
             return if err.use_stderr() {
-                ExitCode::from(FAILURE_EXIT_STATUS)
+                FAILURE_EXIT_STATUS
             } else {
-                ExitCode::SUCCESS
+                0
             };
         }
     };
@@ -49,18 +64,16 @@ fn main() -> ExitCode {
         launch::run(&cli).map(|_| true)
     };
     match outcome {
-        Ok(true) => ExitCode::SUCCESS,
+        Ok(true) => 0,
         // --check: a run would fail; --status: a PID could not be read.
-        Ok(false) => ExitCode::from(1),
+        Ok(false) => 1,
         Err(err) => {
             // Not eprintln!, which panics when stderr cannot be written (a full disk,
             // /dev/full), and the panic aborts: the exit status must say what failed even then.
             let _ = writeln!(std::io::stderr(), "memlock-run: {err:#}");
-            let status = err
-                .chain()
+            err.chain()
                 .find_map(|cause| cause.downcast_ref::<target::NotRunnable>())
-                .map_or(FAILURE_EXIT_STATUS, |not_runnable| not_runnable.status);
-            ExitCode::from(status)
+                .map_or(FAILURE_EXIT_STATUS, |not_runnable| not_runnable.status)
         }
     }
 }
