@@ -11,7 +11,8 @@
 //! pass into COMMAND through exec, which is to start as if it had been started directly;
 //! it also reads /proc/self/maps to place a stack guard, which a launcher that execs at once
 //! does not need. std works as usual: glibc hands argv to std's own constructor.
-#![no_main]
+// The unit-test harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod capabilities;
 mod cgroup;
@@ -29,20 +30,24 @@ mod status;
 mod target;
 mod user;
 
-use std::ffi::{c_char, c_int};
 use std::io::Write;
 
 use clap::Parser;
 use memlock_run_protocol::FAILURE_EXIT_STATUS;
 
+#[cfg(not(test))]
 #[no_mangle]
-extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
     let status = run();
     // Without the runtime's clean-up, stdout is not flushed on the way out.
     let _ = std::io::stdout().flush();
-    c_int::from(status)
+    std::ffi::c_int::from(status)
 }
 
+#[cfg_attr(test, allow(dead_code))]
 fn run() -> u8 {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
