@@ -40,5 +40,5 @@ build=target/bench
 mkdir -p "$build"
 # No stack-clash probes: the seeds' touch loop must fault the pages itself, in its own order.
 gcc -O2 -Wall -Wextra -fno-stack-clash-protection -o "$build/probe" bench/probe.c
-gcc -O2 -Wall -Wextra -o "$build/pageout" bench/pageout.c
+gcc -O2 -Wall -Wextra -o "$build/pageout" tests/probes/pageout.c
 exec python3 bench/bench.py --build-dir "$build" "$@"
