@@ -212,7 +212,7 @@ fn check(cli: &Cli) -> Result<Report> {
     let caps = Caps::read()?;
     let memlock = limits::get(Resource::RLIMIT_MEMLOCK)?;
     let stack = limits::get(Resource::RLIMIT_STACK)?;
-    let request = launch::limits_request(cli, &privilege);
+    let request = launch::limits_request(cli, &privilege, &std::env::vars_os().collect::<Vec<_>>());
 
     // Who COMMAND runs as; --user passes CAP_IPC_LOCK through the same ambient raise.
     let user = match launch::resolve_user(cli, &privilege) {

@@ -102,7 +102,9 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     }
 
     let holds_ipc_lock = privilege.has(Capability::CAP_IPC_LOCK);
-    let request = limits_request(cli, privilege);
+    // The environment COMMAND inherits, read once: it sizes the stack and is then extended.
+    let inherited: Vec<(OsString, OsString)> = env::vars_os().collect();
+    let request = limits_request(cli, privilege, &inherited);
     let plan = limits::plan(
         request,
         limits::get(Resource::RLIMIT_MEMLOCK)?,
@@ -129,7 +131,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     if sets_bind_now {
         overrides.push((LD_BIND_NOW, "1".to_owned()));
     }
-    let env = preload::environment(env::vars_os(), &shim.path, &config, &overrides);
+    let env = preload::environment(inherited, &shim.path, &config, &overrides);
     Ok(Launch {
         shim,
         target,
@@ -203,9 +205,14 @@ pub fn credentials(user: Option<&User>) -> Credentials {
 }
 
 /// What the options ask of the limits, and what this memlock-run may do about them.
-pub fn limits_request(cli: &Cli, privilege: &Privilege) -> limits::Request {
+pub fn limits_request(
+    cli: &Cli,
+    privilege: &Privilege,
+    inherited: &[(OsString, OsString)],
+) -> limits::Request {
     let args_bytes: usize = cli.command.iter().map(|a| a.len() + 1).sum::<usize>()
-        + env::vars_os()
+        + inherited
+            .iter()
             .map(|(n, v)| n.len() + v.len() + 2)
             .sum::<usize>()
         + 1024; // the variables memlock-run adds
