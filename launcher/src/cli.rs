@@ -19,9 +19,12 @@ environment, and execs COMMAND in place: same PID, same signals, COMMAND's own e
 The shim's constructor then calls mlockall(2) inside COMMAND before COMMAND's own code runs, \
 checks with the kernel that the lock took, and stops the program (status 125) if it did not.
 
-COMMAND must be a dynamically linked glibc program, or a #! script whose interpreter is one; \
-memlock-run refuses, before exec, the programs a preload cannot reach (static, musl, \
-set-user-ID or file-capability programs, another ELF class or machine).
+Programs no preload reaches (static, musl or another loader, Go, 32-bit x86) are locked the \
+other way, from outside: a helper process traces the execve with ptrace(2), stops the new \
+image at its entry point and makes it call mlockall there, then detaches before COMMAND's \
+first instruction (--method). The same injection locks a process that is already running \
+(--pid). memlock-run refuses, before exec, what neither way can lock without a word: \
+set-user-ID, set-group-ID and file-capability programs, another machine's programs.
 
 --check tells, before anything runs, whether a run with the same options would lock \
 COMMAND's memory, and what to change if not; --status tells what is locked in processes \
@@ -29,7 +32,8 @@ that are running.";
 
 pub const USAGE: &str = "\
 memlock-run [OPTIONS] [--] COMMAND [ARGS...]
-       memlock-run --check [OPTIONS] [-- COMMAND [ARGS...]]
+       memlock-run [--future] [--onfault] [--limit SIZE] [--force] --pid PID
+       memlock-run --check [OPTIONS] [-- COMMAND [ARGS...] | --pid PID]
        memlock-run --status PID... [--json]";
 
 const AFTER_HELP: &str = "\
@@ -46,6 +50,8 @@ Examples:
   memlock-run --limit 64M --user app:app -- /usr/bin/keystore --serve
   memlock-run --dry-run --future -- python3 server.py
   memlock-run --check --future --prefault 8M -- ./rt-app
+  memlock-run --future -- ./static-go-service
+  memlock-run --future --pid $(pidof keystore)
   memlock-run --status $(pidof rt-app) --json";
 
 #[derive(Parser, Debug)]
@@ -133,8 +139,11 @@ pub struct Cli {
     ///
     /// Children started with posix_spawn, system or popen run no fork handlers: they exec at
     /// once and the shim locks their new image (unless --no-inherit).
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ForkMode::Relock)]
-    pub fork: ForkMode,
+    ///
+    /// [default: relock with --method preload; the ptrace method cannot relock children, so
+    /// under it they run unlocked and an explicit --fork relock is refused]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub fork: Option<ForkMode>,
 
     /// Resolve COMMAND's symbols at start (LD_BIND_NOW=1), not at each function's first call
     ///
@@ -179,6 +188,57 @@ pub struct Cli {
     #[arg(long)]
     pub no_inherit: bool,
 
+    /// How the lock gets into COMMAND: auto, preload or ptrace
+    ///
+    /// preload: the shim, in LD_PRELOAD, locks COMMAND from inside before its constructors;
+    /// only for dynamically linked glibc programs of the shim's machine.
+    ///
+    /// ptrace: a helper process (not COMMAND's child) traces memlock-run's execve, runs the new
+    /// image to its entry point (past ld.so, before any constructor), makes it call mlockall
+    /// (and grow its stack for --prefault) through a system-call instruction of its own vDSO,
+    /// checks VmLck, restores every register and detaches, before COMMAND's first
+    /// instruction: same PID, no SIGCHLD, TracerPid 0 afterwards. Costs under a millisecond
+    /// per start. It cannot act through glibc: --heap, --thread-stack, --fork relock and
+    /// --bind-now are refused with it, and programs COMMAND executes are locked (through the
+    /// shim) only when COMMAND is static. Needs ptrace: it fails, before exec, under a
+    /// debugger or tracer, with kernel.yama.ptrace_scope 3 (or 2 without CAP_SYS_PTRACE), or
+    /// where seccomp or a security module denies it, and when memlock-run is PID 1.
+    ///
+    /// auto: preload where it reaches, ptrace for static, musl or other non-glibc loaders and
+    /// 32-bit x86 programs. --dry-run, -v and --check say which, and why.
+    #[arg(long, value_enum, value_name = "METHOD", default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
+
+    /// Lock a running process (all of it: MCL_FUTURE then applies to every thread)
+    ///
+    /// memlock-run stops one thread with ptrace (PTRACE_SEIZE, PTRACE_INTERRUPT), makes it call
+    /// mlockall with --future and --onfault as given, restores it exactly (a system call it
+    /// was blocked in is restarted; signals that arrive meanwhile are delivered) and detaches,
+    /// then prints one line on stdout: VmLck, VmRSS, time taken. Its soft RLIMIT_MEMLOCK is
+    /// raised to --limit or to its hard limit first, unless it holds CAP_IPC_LOCK. As with any
+    /// debugger's attach, a call the kernel does not restart (epoll_wait, poll, select) returns
+    /// EINTR in the stopped thread. Refused: another user's process without root or
+    /// CAP_SYS_PTRACE, a process not dumpable, already traced, or under a seccomp filter
+    /// (unless --force); a thread that does not stop within 3 s (uninterruptible sleep, a
+    /// vfork wait) is left untouched.
+    #[arg(
+        long,
+        value_name = "PID",
+        value_parser = clap::value_parser!(u32).range(1..),
+        conflicts_with_all = [
+            "command", "dry_run", "prefault", "heap", "thread_stack", "fork", "bind_now", "user",
+            "no_inherit", "method", "on_failure",
+        ]
+    )]
+    pub pid: Option<u32>,
+
+    /// With --pid: lock a process that runs under a seccomp filter
+    ///
+    /// memlock-run cannot read a process's seccomp filter; if it forbids mlockall, madvise or
+    /// prctl, the process may be killed.
+    #[arg(long, requires = "pid")]
+    pub force: bool,
+
     /// Report on stderr what was locked: flags, VmLck, stack pre-faulted, time taken
     #[arg(short, long)]
     pub verbose: bool,
@@ -215,7 +275,7 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..),
         conflicts_with_all = [
             "command", "check", "dry_run", "future", "onfault", "prefault", "limit", "user",
-            "no_inherit", "verbose",
+            "no_inherit", "verbose", "pid", "force",
         ]
     )]
     pub status: Option<Vec<u32>>,
@@ -230,7 +290,7 @@ pub struct Cli {
 
     /// The program to run, and its arguments
     #[arg(
-        required_unless_present_any = ["check", "status"],
+        required_unless_present_any = ["check", "status", "pid"],
         trailing_var_arg = true,
         value_name = "COMMAND"
     )]
@@ -243,6 +303,16 @@ pub enum OnFailure {
     Exit,
     /// warn and run unlocked
     Warn,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// preload where it reaches, ptrace where it does not (default)
+    Auto,
+    /// the shim in LD_PRELOAD, from inside
+    Preload,
+    /// injected from outside with ptrace
+    Ptrace,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -308,6 +378,23 @@ mod tests {
             "a program named check is a COMMAND"
         );
         assert!(Cli::try_parse_from(["memlock-run", "--check", "--dry-run", "ls"]).is_err());
+    }
+
+    #[test]
+    fn pid_takes_the_lock_options_only() {
+        let cli =
+            Cli::try_parse_from(["memlock-run", "--future", "--pid", "42", "--force"]).unwrap();
+        assert_eq!(cli.pid, Some(42));
+        assert!(cli.command.is_empty() && cli.force);
+        for bad in [
+            &["memlock-run", "--pid", "42", "ls"][..],
+            &["memlock-run", "--pid", "42", "--heap", "1M"],
+            &["memlock-run", "--pid", "0"],
+            &["memlock-run", "--force", "ls"],
+            &["memlock-run", "--pid", "1", "--status", "1"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@ use crate::cli::Cli;
 use crate::exec;
 use crate::install::{self, Shim};
 use crate::limits::{self, Plan};
+use crate::method::{self, Choice, Method};
 use crate::preload;
+use crate::ptrace;
 use crate::size::show;
 use crate::target::{self, Credentials, Target};
 use crate::user::{self, User};
@@ -27,6 +29,9 @@ use crate::user::{self, User};
 struct Launch {
     shim: Shim,
     target: Target,
+    choice: Choice,
+    /// COMMAND's environment carries the shim (for itself, or for what it executes).
+    shim_in_env: bool,
     user: Option<User>,
     holds_ipc_lock: bool,
     config: Config,
@@ -54,8 +59,48 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
         None => {}
     }
-    check_shim_readable(&launch)?;
+    if launch.shim_in_env {
+        check_shim_readable(&launch)?;
+    }
+    if cli.verbose {
+        let _ = writeln!(
+            io::stderr(),
+            "memlock-run: method {}",
+            launch.choice.describe()
+        );
+    }
+    if launch.choice.method == Method::Ptrace {
+        ptrace::arm_exec(&ptrace::ExecJob {
+            job: ptrace::Job {
+                flags: launch.config.flags,
+                prefault: launch.config.prefault,
+                no_dump: false,
+            },
+            on_failure: launch.config.on_failure,
+            verbose: cli.verbose,
+            program: program_name(&launch.target.path),
+        })?;
+    }
     exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)
+}
+
+/// COMMAND's file name, for the helper's messages until it reads the new image's own.
+fn program_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Whether COMMAND's environment carries the shim: always with the preload; with the ptrace
+/// method only when inheriting into a static image, where ld.so never runs to load it (a
+/// musl or 32-bit loader would try, and fail or warn), so that the glibc programs it
+/// executes are locked by the shim.
+pub fn shim_in_env(cli: &Cli, choice: &Choice, target: &Target) -> bool {
+    match choice.method {
+        Method::Preload => true,
+        Method::Ptrace => !cli.no_inherit && target.image().1.interpreter.is_none(),
+    }
 }
 
 /// ld.so skips a preload it cannot open, with a warning, and runs the program anyway; so
@@ -96,10 +141,14 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     let path_var = env::var_os("PATH");
     let path = target::resolve(&cli.command[0], path_var.as_deref())?;
     let target = target::inspect(&path, &shim.elf, creds, path_var.as_deref())?;
-    target.ensure_reachable()?;
+    let choice = method::choose(cli.method, &target)?;
+    if let Some(why) = method::ptrace_conflict(cli, &choice) {
+        bail!(why);
+    }
     if let Some(why) = no_inherit_conflict(cli, &target) {
         bail!(why);
     }
+    let shim_in_env = shim_in_env(cli, &choice, &target);
 
     let holds_ipc_lock = privilege.has(Capability::CAP_IPC_LOCK);
     // The environment COMMAND inherits, read once: it sizes the stack and is then extended.
@@ -121,7 +170,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         prefault: cli.prefault.unwrap_or(0),
         heap: cli.heap.unwrap_or(0),
         thread_stack: cli.thread_stack.or(plan.thread_stack).unwrap_or(0),
-        fork: cli.fork.into(),
+        fork: cli.fork.unwrap_or(crate::cli::ForkMode::Relock).into(),
         bind_now: sets_bind_now,
         on_failure: cli.on_failure.into(),
         verbose: cli.verbose,
@@ -131,10 +180,16 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     if sets_bind_now {
         overrides.push((LD_BIND_NOW, "1".to_owned()));
     }
-    let env = preload::environment(inherited, &shim.path, &config, &overrides);
+    let env = if shim_in_env {
+        preload::environment(inherited, &shim.path, &config, &overrides)
+    } else {
+        preload::without_shim(inherited, &overrides)
+    };
     Ok(Launch {
         shim,
         target,
+        choice,
+        shim_in_env,
         user,
         holds_ipc_lock,
         config,
@@ -256,6 +311,7 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         launch.target.path.display(),
         launch.target.describe()
     )?;
+    writeln!(out, "method:         {}", launch.choice.describe())?;
     writeln!(
         out,
         "lock:           mlockall({}), on failure: {}",
@@ -278,10 +334,13 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
             show(launch.config.heap)
         )?;
     }
+    let ptrace = launch.choice.method == Method::Ptrace;
     writeln!(
         out,
         "fork:           {}",
         match launch.config.fork {
+            _ if ptrace =>
+                "COMMAND's forked children run unlocked (the ptrace method cannot relock them)",
             Fork::Relock if launch.config.flags.future =>
                 "children relock: mlockall(MCL_CURRENT|MCL_ONFAULT), then MCL_FUTURE",
             Fork::Relock => "children relock: mlockall(MCL_CURRENT|MCL_ONFAULT)",
@@ -302,10 +361,13 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
     writeln!(
         out,
         "inherit:        {}",
-        if launch.config.inherit {
-            "yes, programs COMMAND executes are locked too"
-        } else {
-            "no, COMMAND only"
+        match (launch.config.inherit, ptrace, launch.shim_in_env) {
+            (false, _, _) => "no, COMMAND only",
+            (true, false, _) => "yes, programs COMMAND executes are locked too",
+            (true, true, true) =>
+                "yes, through the shim: glibc programs COMMAND executes are locked (COMMAND is static)",
+            (true, true, false) =>
+                "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim",
         }
     )?;
     writeln!(out, "RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe())?;
@@ -335,7 +397,9 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
             nix::unistd::getuid()
         )?,
     }
-    writeln!(out, "shim:           {}", launch.shim.path.display())?;
+    if launch.shim_in_env {
+        writeln!(out, "shim:           {}", launch.shim.path.display())?;
+    }
     for note in &launch.plan.notes {
         writeln!(out, "note:           {note}")?;
     }
@@ -354,4 +418,21 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// `--pid`: locks a running process with the ptrace method; one line on stdout.
+pub fn lock_running(cli: &Cli, pid: u32) -> Result<()> {
+    Privilege::detect()?.refuse_set_id()?;
+    let job = ptrace::PidJob {
+        job: ptrace::Job {
+            flags: lock_flags(cli),
+            prefault: 0,
+            no_dump: false,
+        },
+        force: cli.force,
+        limit: cli.limit,
+    };
+    let locked = ptrace::lock_pid(pid, &job)?;
+    writeln!(io::stdout(), "{}", locked.describe(pid, &job.job))
+        .context("cannot write the report to stdout")
 }

@@ -24,7 +24,9 @@ mod footprint;
 mod install;
 mod launch;
 mod limits;
+mod method;
 mod preload;
+mod ptrace;
 mod size;
 mod status;
 mod target;
@@ -63,6 +65,8 @@ fn run() -> u8 {
     };
     let outcome = if let Some(pids) = &cli.status {
         status::run(pids, cli.json)
+    } else if let (Some(pid), false) = (cli.pid, cli.check) {
+        launch::lock_running(&cli, pid).map(|_| true)
     } else if cli.check {
         check::run(&cli)
     } else {

@@ -83,6 +83,9 @@ pub struct Refusal {
     pub summary: String,
     /// The whole message: the cause, and what to do instead.
     pub message: String,
+    /// The ptrace method can lock it from outside (static, another loader, i386); not so for
+    /// secure-execution mode, which no method may enter.
+    pub ptrace_can: bool,
 }
 
 impl fmt::Display for Refusal {
@@ -152,15 +155,8 @@ impl Target {
                     inner.summary
                 ),
                 message: format!("{} is a #! script: {}", self.path.display(), inner.message),
+                ptrace_can: inner.ptrace_can,
             }),
-        }
-    }
-
-    /// Fails with the refusal, for the launcher (exit 125).
-    pub fn ensure_reachable(&self) -> Result<()> {
-        match self.refusal() {
-            Some(refusal) => Err(refusal.into()),
-            None => Ok(()),
         }
     }
 
@@ -450,10 +446,19 @@ fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
     Ok(())
 }
 
+fn refusal_for(ptrace_can: bool, summary: String, message: String) -> Option<Refusal> {
+    Some(Refusal {
+        summary,
+        message,
+        ptrace_can,
+    })
+}
+
 fn refusal(summary: impl Into<String>, message: String) -> Option<Refusal> {
     Some(Refusal {
         summary: summary.into(),
         message,
+        ptrace_can: true,
     })
 }
 
@@ -461,7 +466,11 @@ fn refusal(summary: impl Into<String>, message: String) -> Option<Refusal> {
 fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> {
     let shown = path.display();
     if elf.identity != *shim {
-        return refusal(
+        let i386_on_x86_64 = elf.identity.machine == object::elf::EM_386
+            && shim.machine == object::elf::EM_X86_64
+            && elf.identity.little_endian;
+        return refusal_for(
+            i386_on_x86_64,
             format!(
                 "a {} program, and the shim is {}",
                 elf.identity.describe(),
@@ -552,14 +561,16 @@ fn secure_execution(path: &Path, creds: Credentials) -> Result<Option<Refusal>> 
     } else {
         return Ok(None);
     };
-    Ok(refusal(
-        format!("{why}: secure-execution mode, where ld.so ignores the preload"),
-        format!(
+    Ok(Some(Refusal {
+        summary: format!("{why}: secure-execution mode, where ld.so ignores the preload"),
+        message: format!(
             "refusing {shown}: it is {why}, so the kernel runs it in secure-execution mode, where ld.so ignores \
-             LD_PRELOAD by path and the ambient capabilities are cleared; it would run unlocked. Run a copy \
-             without the set-ID bit or capabilities, or make it lock its own memory"
+             LD_PRELOAD by path and the ambient capabilities are cleared, and a traced exec would drop its \
+             privilege; it would run unlocked or not as intended. Run a copy without the set-ID bit or \
+             capabilities, or make it lock its own memory"
         ),
-    ))
+        ptrace_can: false,
+    }))
 }
 
 fn has_file_capabilities(path: &Path) -> bool {

@@ -294,10 +294,7 @@ pub(crate) fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
     if let Some(mapped) = vm_size {
         line.push(" and VmSize is ").push_size(mapped);
     }
-    line.push(
-        "; raise the limit (memlock-run --limit, LimitMEMLOCK= in a systemd unit, ulimit -l) ",
-    );
-    line.push("or grant CAP_IPC_LOCK (AmbientCapabilities=CAP_IPC_LOCK in a unit, or start memlock-run as root)");
+    line.push("; ").push(memlock_run_protocol::LIMIT_REMEDY);
 }
 
 fn mcl_bits(flags: LockFlags) -> c_int {

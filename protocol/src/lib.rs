@@ -63,6 +63,12 @@ pub const SHIM_FILE_NAME: &str = "libmemlock_run_shim.so";
 pub const FOREIGN_MALLOC_REMEDY: &str = "drop --heap, use --future, and keep that allocator from returning memory \
 with its own settings (jemalloc: MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1; tcmalloc: TCMALLOC_RELEASE_RATE=0)";
 
+/// What to do when mlockall fails for the limit: the shim and the ptrace method end their
+/// failure lines with it, in the same words.
+pub const LIMIT_REMEDY: &str =
+    "raise the limit (memlock-run --limit, LimitMEMLOCK= in a systemd unit, ulimit -l) \
+or grant CAP_IPC_LOCK (AmbientCapabilities=CAP_IPC_LOCK in a unit, or start memlock-run as root)";
+
 /// Exit status of memlock-run's own failures, the shim's included (as `env`, `timeout`).
 pub const FAILURE_EXIT_STATUS: u8 = 125;
 
