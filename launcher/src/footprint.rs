@@ -110,6 +110,24 @@ impl Estimate {
     }
 }
 
+/// What a static program maps at its entry point, where the ptrace method locks it: its
+/// own segments, its stack, and the kernel's extras (vDSO, vvar).
+pub fn estimate_static(image: &Path, prefault: u64) -> Result<Estimate> {
+    let program = read(image)?;
+    Ok(Estimate {
+        program: program.segments,
+        loader: 0,
+        preloaded: 0,
+        libraries: 0,
+        library_count: 0,
+        stack: INITIAL_STACK + prefault,
+        heap: 0,
+        extras: EXTRAS,
+        foreign_malloc: None,
+        missing: Vec::new(),
+    })
+}
+
 /// What the program `image` (an ELF file with a PT_INTERP) will map at the shim's mlockall.
 ///
 /// `preload` is the `LD_PRELOAD` list COMMAND will get (the shim last), `prefault` and

@@ -23,8 +23,8 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 pub use exec::{arm as arm_exec, ExecJob};
-pub use lock::Job;
-pub use pid::{lock_pid, PidJob};
+pub use lock::{Job, Status};
+pub use pid::{lock_pid, preflight, PidJob};
 
 /// `memlock-run: NAME (pid N): `, as the shim starts its lines.
 pub fn report_prefix(name: &str, pid: i32) -> String {
