@@ -255,7 +255,7 @@ fn a_static_target_and_a_script_are_judged_as_the_launcher_judges_them() {
     let stat = static_probe();
     let out = output(memlock_run(args(&[&"--check", &"--", &stat])));
     let report = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
     assert!(
         finding(&report, "COMMAND")
             .unwrap()
@@ -263,7 +263,23 @@ fn a_static_target_and_a_script_are_judged_as_the_launcher_judges_them() {
             .contains("static ELF"),
         "{report}"
     );
-    assert_eq!(verdict_of(&report, "preload"), "FAIL", "{report}");
+    let (verdict, text) = finding(&report, "method").unwrap();
+    assert_eq!(verdict, "ok", "{report}");
+    assert!(
+        text.starts_with("ptrace:") && text.contains("statically linked"),
+        "{report}"
+    );
+    assert_eq!(verdict_of(&report, "ptrace"), "ok", "{report}");
+    let out = output(memlock_run(args(&[
+        &"--check",
+        &"--method",
+        &"preload",
+        &"--",
+        &stat,
+    ])));
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(verdict_of(&report, "method"), "FAIL", "{report}");
 
     let sh_script = script("check-sh-script", "#!/bin/sh\nexec true\n");
     let out = output(memlock_run(args(&[&"--check", &"--", &sh_script])));
@@ -333,14 +349,36 @@ fn every_refusal_is_predicted() {
     let probe = probe();
     let stat = static_probe();
     let mut cases: Vec<Case> = vec![
-        ("static", false, args(&[&"--", &stat]), vec![], 125),
         (
-            "script with a static interpreter",
+            "static, --method preload",
+            false,
+            args(&[&"--method", &"preload", &"--", &stat]),
+            vec![],
+            125,
+        ),
+        (
+            "script with a static interpreter, --method preload",
             false,
             args(&[
+                &"--method",
+                &"preload",
                 &"--",
                 &script("check-static-interp", &format!("#!{}\n", stat.display())),
             ]),
+            vec![],
+            125,
+        ),
+        (
+            "--heap with the ptrace method",
+            false,
+            args(&[&"--heap", &"1M", &"--", &stat]),
+            vec![],
+            125,
+        ),
+        (
+            "--fork relock with the ptrace method",
+            false,
+            args(&[&"--fork", &"relock", &"--", &stat]),
             vec![],
             125,
         ),
@@ -477,7 +515,13 @@ fn every_refusal_is_predicted() {
     match musl_specs {
         Some(specs) => {
             let musl = compile("probe.c", "probe-musl", &["-specs", specs]);
-            cases.push(("musl", false, args(&[&"--", &musl]), vec![], 125));
+            cases.push((
+                "musl, --method preload",
+                false,
+                args(&[&"--method", &"preload", &"--", &musl]),
+                vec![],
+                125,
+            ));
         }
         None => skip(format_args!(
             "musl-tools is not installed; the musl refusal is not tested here"

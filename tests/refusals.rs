@@ -1,6 +1,7 @@
-//! Targets a preload cannot reach are refused before exec: status 125, one line with the
-//! cause and the remedy, and the target never runs (its `--mark` file is not created).
-//! Targets that are fine, scripts included, run locked.
+//! Targets no method can lock, and targets a preload cannot reach under `--method preload`,
+//! are refused before exec: status 125, one line with the cause and the remedy, and the
+//! target never runs (its `--mark` file is not created). Targets that are fine, scripts
+//! included, run locked. (The ptrace method's own runs are in ptrace.rs.)
 
 mod common;
 
@@ -23,33 +24,42 @@ fn assert_refused(out: Output, mark: &Path, mentions: &[&str]) -> String {
 
 /// `memlock-run -- TARGET ARGS... --mark MARK --exit 0`.
 fn run_marked(target: &Path, mark: &Path) -> Command {
-    memlock_run([
+    run_marked_with(&[], target, mark)
+}
+
+/// `memlock-run OPTIONS... -- TARGET ARGS... --mark MARK --exit 0`.
+fn run_marked_with(options: &[&str], target: &Path, mark: &Path) -> Command {
+    let mut cmd = memlock_run(options);
+    cmd.args([
         "--".as_ref(),
         target.as_os_str(),
         "--mark".as_ref(),
         mark.as_os_str(),
         "--exit".as_ref(),
         "0".as_ref(),
-    ])
+    ]);
+    cmd
 }
+
+const PRELOAD: &[&str] = &["--method", "preload"];
 
 fn static_probe() -> PathBuf {
     compile("probe.c", "probe-static", &["-static"])
 }
 
 #[test]
-fn a_static_program_is_refused() {
+fn a_static_program_is_refused_by_the_preload() {
     let mark = marker("static");
-    let out = output(run_marked(&static_probe(), &mark));
+    let out = output(run_marked_with(PRELOAD, &static_probe(), &mark));
     assert_refused(
         out,
         &mark,
-        &["statically linked", "no PT_INTERP", "Link it dynamically"],
+        &["statically linked", "no PT_INTERP", "--method ptrace"],
     );
 }
 
 #[test]
-fn a_musl_program_is_refused() {
+fn a_musl_program_is_refused_by_the_preload() {
     if skip_without(
         "musl-gcc",
         "the musl refusal needs a musl program (Debian: musl-tools)",
@@ -69,7 +79,7 @@ fn a_musl_program_is_refused() {
         path
     };
     let mark = marker("musl");
-    let out = output(run_marked(&musl, &mark));
+    let out = output(run_marked_with(PRELOAD, &musl, &mark));
     assert_refused(
         out,
         &mark,
@@ -222,7 +232,7 @@ fn write_executable(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 #[test]
-fn another_elf_class_or_machine_is_refused() {
+fn another_elf_class_or_machine_is_refused_by_the_preload() {
     const EM_386: u16 = 3;
     const EM_AARCH64: u16 = 183;
     const EM_X86_64: u16 = 62;
@@ -240,7 +250,7 @@ fn another_elf_class_or_machine_is_refused() {
     let elf32 = write_executable("elf32", &crafted_elf(false, EM_386, "/lib/ld-linux.so.2"));
     let mark = marker("elf32");
     let line = assert_refused(
-        output(run_marked(&elf32, &mark)),
+        output(run_marked_with(PRELOAD, &elf32, &mark)),
         &mark,
         &["32-bit", "another class or machine"],
     );
@@ -262,7 +272,7 @@ fn another_elf_class_or_machine_is_refused() {
 }
 
 #[test]
-fn a_script_with_a_static_interpreter_is_refused() {
+fn a_script_with_a_static_interpreter_is_refused_by_the_preload() {
     let interpreter = static_probe();
     let script = script(
         &unique("static-interp.sh")
@@ -273,7 +283,7 @@ fn a_script_with_a_static_interpreter_is_refused() {
     );
     let mark = marker("static-interp");
     let line = assert_refused(
-        output(run_marked(&script, &mark)),
+        output(run_marked_with(PRELOAD, &script, &mark)),
         &mark,
         &["is a #! script", "statically linked"],
     );

@@ -236,7 +236,8 @@ pub struct Cli {
     ///
     /// memlock-run cannot read a process's seccomp filter; if it forbids mlockall, madvise or
     /// prctl, the process may be killed.
-    #[arg(long, requires = "pid")]
+    // clap leaves `requires` unchecked beside the trailing COMMAND, so the conflict says it.
+    #[arg(long, requires = "pid", conflicts_with = "command")]
     pub force: bool,
 
     /// Report on stderr what was locked: flags, VmLck, stack pre-faulted, time taken

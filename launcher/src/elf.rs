@@ -261,6 +261,26 @@ fn page_size() -> u64 {
         .unwrap_or(4096)
 }
 
+/// Whether the file is a Go program (its `.go.buildinfo` or `.note.go.buildid` section):
+/// Go's runtime reserves hundreds of MiB of address space at start, which MCL_FUTURE counts.
+pub fn is_go(path: &Path) -> bool {
+    use object::{Object, ObjectSection};
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let data = ReadCache::new(file);
+    let Ok(parsed) = object::File::parse(&data) else {
+        return false;
+    };
+    let found = parsed.sections().any(|section| {
+        matches!(
+            section.name(),
+            Ok(".go.buildinfo") | Ok(".note.go.buildid") | Ok(".gopclntab")
+        )
+    });
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,24 +322,4 @@ mod tests {
     fn a_text_file_is_not_elf() {
         assert_eq!(read(Path::new("/etc/hostname")).unwrap(), None);
     }
-}
-
-/// Whether the file is a Go program (its `.go.buildinfo` or `.note.go.buildid` section):
-/// Go's runtime reserves hundreds of MiB of address space at start, which MCL_FUTURE counts.
-pub fn is_go(path: &Path) -> bool {
-    use object::{Object, ObjectSection};
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    let data = ReadCache::new(file);
-    let Ok(parsed) = object::File::parse(&data) else {
-        return false;
-    };
-    let found = parsed.sections().any(|section| {
-        matches!(
-            section.name(),
-            Ok(".go.buildinfo") | Ok(".note.go.buildid") | Ok(".gopclntab")
-        )
-    });
-    found
 }

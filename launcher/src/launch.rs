@@ -62,13 +62,6 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     if launch.shim_in_env {
         check_shim_readable(&launch)?;
     }
-    if cli.verbose {
-        let _ = writeln!(
-            io::stderr(),
-            "memlock-run: method {}",
-            launch.choice.describe()
-        );
-    }
     if launch.choice.method == Method::Ptrace {
         ptrace::arm_exec(&ptrace::ExecJob {
             job: ptrace::Job {
@@ -79,6 +72,7 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
             on_failure: launch.config.on_failure,
             verbose: cli.verbose,
             program: program_name(&launch.target.path),
+            reason: launch.choice.reason.clone(),
         })?;
     }
     exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)

@@ -190,7 +190,8 @@ extern "C" fn memlock_run_init(
     if config.verbose {
         let mut line = process.report_line();
         line.push("locked ").push(config.flags.describe());
-        line.push(": VmLck ").push_size(status.vm_lck);
+        line.push(" with the preload shim: VmLck ")
+            .push_size(status.vm_lck);
         line.push(", VmRSS ").push_size(status.vm_rss);
         line.push(", VmSize ").push_size(status.vm_size);
         if let Some(range) = prefault {

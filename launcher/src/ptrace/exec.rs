@@ -50,6 +50,8 @@ pub struct ExecJob {
     pub verbose: bool,
     /// COMMAND's name, for messages (`memlock-run: NAME (pid N): ...`).
     pub program: String,
+    /// Why the ptrace method, for `-v`.
+    pub reason: String,
 }
 
 /// Starts the helper and returns once it has attached to this process; the caller execs
@@ -216,9 +218,10 @@ fn helper(parent: Pid, job: &ExecJob, input: OwnedFd, output: OwnedFd) -> ! {
         Ok((tracee, locked)) => {
             if job.verbose {
                 say(&format!(
-                    "{}locked {} (ptrace method): {}",
+                    "{}locked {} with the ptrace method ({}): {}",
                     report_prefix(&name, pid),
                     job.job.flags.describe(),
+                    job.reason,
                     locked.describe()
                 ));
             }
@@ -263,15 +266,16 @@ fn helper(parent: Pid, job: &ExecJob, input: OwnedFd, output: OwnedFd) -> ! {
     }
 }
 
-type Failure = (Option<Tracee>, String);
+type Failure = (Option<Box<Tracee>>, String);
 
 fn lock_new_image(
     pid: Pid,
     job: &ExecJob,
     held: Vec<nix::sys::signal::Signal>,
-) -> Result<(Tracee, lock::Locked), Failure> {
-    let mut tracee =
-        Tracee::new(pid, Patching::Allowed, held).map_err(|err| (None, format!("{err:#}")))?;
+) -> Result<(Box<Tracee>, lock::Locked), Failure> {
+    let mut tracee = Box::new(
+        Tracee::new(pid, Patching::Allowed, held).map_err(|err| (None, format!("{err:#}")))?,
+    );
     // Stop where the program's own code starts (AT_ENTRY): after ld.so has mapped every
     // library it needs, before any constructor. A static program starts there already.
     let entry = match tracee.auxv(libc::AT_ENTRY) {
