@@ -331,6 +331,30 @@ fn prefault_grows_and_locks_a_static_programs_stack() {
     }
 }
 
+/// Root switches to nobody, and the helper, which switched too, still locks COMMAND past the
+/// limit with CAP_IPC_LOCK alone.
+#[test]
+fn user_switch_with_the_ptrace_method() {
+    if skip_unless_root("--user needs root") {
+        return;
+    }
+    let limit = hard_memlock().unwrap_or(8 * MIB);
+    let prefault = format!("{}K", limit / KIB + 1024);
+    let mut cmd = memlock_run(["--user", "nobody", "--prefault", &prefault]);
+    cmd.arg("--").arg(static_probe());
+    let running = Running::start(cmd);
+    let status = running.status();
+    assert_eq!(status.ids("Uid"), vec![65534; 4]);
+    assert_eq!(status.caps("CapEff"), 1 << 14, "CAP_IPC_LOCK alone");
+    assert!(
+        status.bytes("VmLck") > limit,
+        "past the limit: {}",
+        status.bytes("VmLck")
+    );
+    assert_eq!(status.get("TracerPid"), "0");
+    assert!(running.finish().status.success());
+}
+
 #[test]
 fn the_options_that_act_through_glibc_are_refused() {
     for option in [
@@ -380,7 +404,7 @@ fn dry_run_names_the_method_and_why() {
     ]));
     let plan = stdout_of(&out);
     assert!(
-        plan.contains("method:         ptrace: no preload reaches it (statically linked"),
+        plan.contains("method:         ptrace: no preload reaches it: statically linked"),
         "{plan}"
     );
     assert!(

@@ -40,7 +40,7 @@ pub struct Choice {
 }
 
 impl Choice {
-    /// `ptrace (statically linked (no PT_INTERP): ...)`
+    /// `ptrace: no preload reaches it: statically linked (no PT_INTERP): ...`
     pub fn describe(&self) -> String {
         format!("{}: {}", self.method.name(), self.reason)
     }
@@ -72,10 +72,7 @@ pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
             }
             Ok(Choice {
                 method: Method::Ptrace,
-                reason: format!(
-                    "no preload reaches it ({}): locked from outside at its entry point",
-                    refusal.summary
-                ),
+                reason: format!("no preload reaches it: {}", refusal.summary),
             })
         }
         (MethodArg::Ptrace, _) => {
@@ -88,7 +85,7 @@ pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
             }
             Ok(Choice {
                 method: Method::Ptrace,
-                reason: "--method ptrace: locked from outside at its entry point".into(),
+                reason: "asked for (--method ptrace)".into(),
             })
         }
     }

@@ -161,6 +161,13 @@ fn helper(parent: Pid, job: &ExecJob, input: OwnedFd, output: OwnedFd) -> ! {
     let _ = nix::unistd::setsid();
     // SAFETY: setting a disposition; a write to a closed pipe is then EPIPE, not a kill.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // /proc/PID/mem, maps and auxv check the reader's effective capabilities against the
+    // tracee's permitted ones (PTRACE_MODE_*_FSCREDS); after a user switch COMMAND gets
+    // CAP_IPC_LOCK in its effective set through the ambient set, and so must the helper,
+    // which holds it permitted (and nothing more).
+    if let Ok(permitted) = caps::read(None, caps::CapSet::Permitted) {
+        let _ = caps::set(None, caps::CapSet::Effective, &permitted);
+    }
     let mut output = File::from(output);
     let mut input = File::from(input);
     let _ = writeln!(output, "{}", nix::unistd::getpid());
