@@ -34,6 +34,7 @@ use crate::install::{self, Shim};
 use crate::launch;
 use crate::limits::{self, Rlimit};
 use crate::preload::LD_PRELOAD;
+use crate::secrecy;
 use crate::size::{show, Limit};
 use crate::target::{self, Program, Target};
 use crate::user::User;
@@ -331,6 +332,10 @@ fn check(cli: &Cli) -> Result<Report> {
     }
     onfault_finding(&mut report, cli.onfault);
     swap_finding(&mut report);
+    // The doors besides swap that secrets leave by, and what --no-dump closes of them.
+    report
+        .findings
+        .extend(secrecy::findings(cli.no_dump, cli.future));
 
     // The shim, the program, and what it will map.
     let shim = match install::locate_shim(privilege.elevated()) {

@@ -19,6 +19,7 @@ use crate::exec;
 use crate::install::{self, Shim};
 use crate::limits::{self, Plan};
 use crate::preload;
+use crate::secrecy;
 use crate::size::show;
 use crate::target::{self, Credentials, Target};
 use crate::user::{self, User};
@@ -49,6 +50,11 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     }
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which a user switch drops.
     limits::apply(&launch.plan)?;
+    if launch.config.no_dump {
+        // Survives exec, whichever way COMMAND is then locked; the dumpable flag does not,
+        // so config.no_dump tells whatever runs in the new image to clear it there.
+        secrecy::forbid_core_dumps()?;
+    }
     match &launch.user {
         Some(user) => user::switch(user)?,
         None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
@@ -126,6 +132,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         on_failure: cli.on_failure.into(),
         verbose: cli.verbose,
         inherit: !cli.no_inherit,
+        no_dump: cli.no_dump,
     };
     let mut overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
     if sets_bind_now {
@@ -307,6 +314,11 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         } else {
             "no, COMMAND only"
         }
+    )?;
+    writeln!(
+        out,
+        "core dumps:     {}",
+        secrecy::plan_text(launch.config.no_dump, launch.config.inherit)
     )?;
     writeln!(out, "RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe())?;
     writeln!(out, "RLIMIT_STACK:   {}", launch.plan.stack.describe())?;

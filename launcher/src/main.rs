@@ -25,6 +25,7 @@ mod install;
 mod launch;
 mod limits;
 mod preload;
+mod secrecy;
 mod size;
 mod status;
 mod target;
