@@ -9,9 +9,11 @@
 //! (`--json`, described in docs/status-json.md) for scripts.
 //!
 //! Linux shows no process's dumpable flag to others, but it gives a non-dumpable process's
-//! /proc/PID files to root: a process whose effective UID is not 0 and whose /proc/PID
-//! belongs to root is not dumpable (set by `--no-dump`, PR_SET_DUMPABLE, a set-ID exec). For
-//! a process running as root the two cannot be told apart, and the answer is unknown.
+//! /proc/PID files to root: a process whose effective UID is not 0 and whose
+//! /proc/PID/status belongs to root is not dumpable (set by `--no-dump`, PR_SET_DUMPABLE, a
+//! set-ID exec). The files are given their owner again at each lookup; the /proc/PID
+//! directory itself keeps the owner it had when first looked up, so it cannot tell. For a
+//! process running as root the two cannot be told apart, and the answer is unknown.
 //! The same flag keeps a user's own `--status` out of the process's smaps: only root reads it.
 //!
 //! It only reads. VmLck is the kernel's count of locked address space, not of resident
@@ -171,16 +173,18 @@ fn explain(pid: u32, file: &str, err: &io::Error) -> String {
     }
 }
 
-/// Whether the process is dumpable, from who owns /proc/PID (see the module's opening
+/// Whether the process is dumpable, from who owns /proc/PID/status (see the module's opening
 /// comment); None for a process running as root, or one that cannot be read.
 fn dumpable(pid: u32) -> Option<bool> {
     use std::os::unix::fs::MetadataExt;
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let owner = fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    let path = format!("/proc/{pid}/status");
+    // Owner first: should the process exec in between, the Uid read after it is current.
+    let owner = fs::metadata(&path).ok()?.uid();
+    let status = fs::read_to_string(&path).ok()?;
     dumpable_from(&status, owner)
 }
 
-/// `Uid:` gives real, effective, saved and filesystem UIDs; /proc/PID belongs to the
+/// `Uid:` gives real, effective, saved and filesystem UIDs; /proc/PID/status belongs to the
 /// effective one while the process is dumpable, and to root when it is not.
 fn dumpable_from(status: &str, proc_owner: u32) -> Option<bool> {
     let euid: u32 = status
