@@ -229,8 +229,9 @@ pub struct Cli {
     /// For each PID: VmLck against VmRSS, VmSwap and VmSize; every mapping with its size,
     /// the share of it resident (smaps Rss) and locked (the `lo` VmFlag; smaps Locked is
     /// shown too, a proportional share of shared pages); the large mappings that are not
-    /// locked; whether the memlock-run shim is loaded and the flags it was given; major and
-    /// minor page faults. Reading another user's process needs root or CAP_SYS_PTRACE.
+    /// locked; whether the memlock-run shim is loaded and the flags it was given; whether the
+    /// process is dumpable (--no-dump); major and minor page faults. Reading another user's
+    /// process, or a non-dumpable one, needs root or CAP_SYS_PTRACE.
     #[arg(
         long,
         value_name = "PID",
