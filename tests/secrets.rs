@@ -554,3 +554,37 @@ fn check_names_the_doors_and_what_no_dump_closes() {
         assert_mentions(&report, &["warn ptrace access: --no-dump"]);
     }
 }
+
+#[test]
+fn a_process_that_cannot_be_made_non_dumpable_does_not_run() {
+    let noprctl = compile("noprctl.c", "noprctl.so", &["-shared", "-fPIC"]);
+    let probe = probe();
+    for on_failure in ["exit", "warn"] {
+        let mark = marker("noprctl");
+        let mut cmd = memlock_run(os(&[
+            &"--no-dump",
+            &"--on-failure",
+            &on_failure,
+            &"--",
+            &probe,
+            &"--mark",
+            &mark,
+        ]));
+        cmd.env("LD_PRELOAD", &noprctl);
+        let out = output(cmd);
+        assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+        assert_mentions(
+            &one_line(&out),
+            &[
+                "cannot make the process non-dumpable (--no-dump)",
+                "prctl(PR_SET_DUMPABLE, 0) failed with EPERM",
+                "run without --no-dump only if that is acceptable",
+                "exiting with status 125",
+            ],
+        );
+        assert!(
+            !mark.exists(),
+            "--on-failure {on_failure}: the program must not run dumpable"
+        );
+    }
+}

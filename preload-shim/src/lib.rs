@@ -87,17 +87,20 @@ extern "C" fn memlock_run_init(
     }
 
     if config.no_dump {
-        if let Err(why) = forbid_dumps() {
+        if let Err((call, errno)) = forbid_dumps() {
             let mut line =
                 process.problem_line("cannot make the process non-dumpable (--no-dump): ");
-            line.push(why.0);
-            if let Some(errno) = why.1 {
+            line.push(call);
+            if let Some(errno) = errno {
                 line.push(" failed with ").push_errno(errno);
             }
-            line.push("; without it a crash can write a core file and processes of the same user can read \
-                       this process's memory; run without --no-dump only if that is acceptable");
+            line.push("; without it a crash can write its memory to a core dump and processes of the same user can read it");
+            line.push(" (a seccomp filter or a preloaded library that intercepts prctl would do this); run without --no-dump only if that is acceptable");
             // --on-failure warn is about locking: secrecy that was asked for is never dropped.
-            return fail(OnFailure::Exit, &mut line);
+            line.push("; exiting with status 125 so that nothing runs dumpable");
+            line.emit();
+            // SAFETY: _exit ends the process without running anything else of it.
+            unsafe { libc::_exit(c_int::from(FAILURE_EXIT_STATUS)) }
         }
     }
 
@@ -334,7 +337,7 @@ fn forbid_dumps() -> Result<(), (&'static str, Option<c_int>)> {
         0 => Ok(()),
         -1 => Err(("prctl(PR_GET_DUMPABLE)", Some(errno()))),
         _ => Err((
-            "prctl(PR_GET_DUMPABLE) still reads dumpable after PR_SET_DUMPABLE 0 returned success: something in this process intercepts prctl",
+            "prctl(PR_GET_DUMPABLE) still reads dumpable after PR_SET_DUMPABLE 0 returned success",
             None,
         )),
     }
