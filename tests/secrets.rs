@@ -323,7 +323,7 @@ fn verbose_dry_run_and_status_show_it() {
         &plan,
         &[
             "core dumps:     none: RLIMIT_CORE 0",
-            "PR_SET_DUMPABLE 0",
+            "the shim sets PR_SET_DUMPABLE 0 in COMMAND",
             "MEMLOCK_RUN_NO_DUMP=1",
         ],
     );

@@ -318,7 +318,9 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
     writeln!(
         out,
         "core dumps:     {}",
-        secrecy::plan_text(launch.config.no_dump, launch.config.inherit)
+        // The preload method: the shim clears the flag, and stays for executed programs
+        // when inheriting.
+        secrecy::plan_text(launch.config.no_dump, false, launch.config.inherit)
     )?;
     writeln!(out, "RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe())?;
     writeln!(out, "RLIMIT_STACK:   {}", launch.plan.stack.describe())?;

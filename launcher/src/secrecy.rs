@@ -43,19 +43,24 @@ pub fn forbid_core_dumps() -> Result<()> {
     Ok(())
 }
 
-/// The `--dry-run` line.
-pub fn plan_text(no_dump: bool, inherit: bool) -> &'static str {
-    match (no_dump, inherit) {
-        (false, _) => "allowed (no --no-dump): RLIMIT_CORE unchanged, COMMAND dumpable",
-        (true, true) => {
-            "none: RLIMIT_CORE 0 (soft and hard) before exec, and the shim sets PR_SET_DUMPABLE 0 in COMMAND \
-             and in every program it executes"
-        }
-        (true, false) => {
-            "none: RLIMIT_CORE 0 (soft and hard) before exec, and the shim sets PR_SET_DUMPABLE 0 in COMMAND; \
-             programs it executes are dumpable again (--no-inherit) but keep RLIMIT_CORE 0"
-        }
+/// The `--dry-run` line. `by_ptrace`: the new image is made non-dumpable from outside, by
+/// the injecting helper, not by the shim; `shim_in_execs`: the shim stays in the
+/// environment of the programs COMMAND executes (inheritance), so it sets the flag there.
+pub fn plan_text(no_dump: bool, by_ptrace: bool, shim_in_execs: bool) -> String {
+    if !no_dump {
+        return "allowed (no --no-dump): RLIMIT_CORE unchanged, COMMAND dumpable".to_owned();
     }
+    let setter = if by_ptrace {
+        "the ptrace helper makes COMMAND call prctl(PR_SET_DUMPABLE, 0) before its first instruction"
+    } else {
+        "the shim sets PR_SET_DUMPABLE 0 in COMMAND before its code runs"
+    };
+    let execs = if shim_in_execs {
+        "and again in every program COMMAND executes"
+    } else {
+        "programs COMMAND executes are dumpable again (execve resets the flag) but keep RLIMIT_CORE 0"
+    };
+    format!("none: RLIMIT_CORE 0 (soft and hard) before exec; {setter}; {execs}")
 }
 
 /// What `--check` says about the doors besides locking.
@@ -472,6 +477,15 @@ mod tests {
             name: name.to_owned(),
             kind,
         }
+    }
+
+    #[test]
+    fn the_plan_names_who_clears_the_flag_and_where() {
+        assert!(plan_text(false, false, true).starts_with("allowed"));
+        let shim = plan_text(true, false, true);
+        assert!(shim.contains("the shim sets") && shim.contains("again in every program"));
+        let ptrace = plan_text(true, true, false);
+        assert!(ptrace.contains("ptrace helper") && ptrace.contains("dumpable again"));
     }
 
     #[test]
