@@ -63,8 +63,8 @@ pub fn plan_text(no_dump: bool, by_ptrace: bool, shim_in_execs: bool) -> String 
     format!("none: RLIMIT_CORE 0 (soft and hard) before exec; {setter}; {execs}")
 }
 
-/// What `--check` says about the doors besides locking.
-pub fn findings(no_dump: bool, future: bool) -> Vec<Finding> {
+/// What `--check` says about the doors besides locking; `as_root`: COMMAND will run as root.
+pub fn findings(no_dump: bool, future: bool, as_root: bool) -> Vec<Finding> {
     let swaps = fs::read_to_string("/proc/swaps").unwrap_or_default();
     let devices: Vec<SwapDevice> = swap_names(&swaps)
         .into_iter()
@@ -97,6 +97,7 @@ pub fn findings(no_dump: bool, future: bool) -> Vec<Finding> {
                 .ok()
                 .as_deref(),
             no_dump,
+            as_root,
         ),
     ]
 }
@@ -409,14 +410,29 @@ pub fn core_finding(pattern: Option<&str>, core: Option<Rlimit>, no_dump: bool) 
 }
 
 /// Yama's ptrace_scope decides which processes of the same user may read /proc/PID/mem or
-/// attach; a non-dumpable process needs CAP_SYS_PTRACE whatever it says.
-pub fn ptrace_finding(scope: Option<&str>, no_dump: bool) -> Finding {
+/// attach; a non-dumpable process needs CAP_SYS_PTRACE whatever it says. Root's processes
+/// hold CAP_SYS_PTRACE, so for a COMMAND running as root neither helps against them.
+pub fn ptrace_finding(scope: Option<&str>, no_dump: bool, as_root: bool) -> Finding {
     let topic = "ptrace access";
     let scope = scope.map(str::trim);
     let yama = scope.map_or_else(
         || "Yama is not in this kernel".to_owned(),
         |s| format!("Yama ptrace_scope {s}"),
     );
+    if as_root && scope != Some("3") {
+        return finding(
+            Verdict::Warn,
+            topic,
+            format!(
+                "{yama}; COMMAND runs as root, and every process of root holds CAP_SYS_PTRACE: they can read its \
+                 memory and attach to it, --no-dump or not"
+            ),
+            Some(
+                "run COMMAND as a user of its own (--user USER, or User= with AmbientCapabilities=CAP_IPC_LOCK \
+                 in a systemd unit), with --no-dump",
+            ),
+        );
+    }
     if no_dump {
         return finding(
             Verdict::Ok,
@@ -603,13 +619,26 @@ mod tests {
 
     #[test]
     fn ptrace_scope_decides_who_reads() {
-        assert_eq!(ptrace_finding(None, false).verdict, Verdict::Warn);
-        assert_eq!(ptrace_finding(Some("0\n"), false).verdict, Verdict::Warn);
-        assert!(ptrace_finding(Some("1"), false).text.contains("ancestors"));
-        assert_eq!(ptrace_finding(Some("2"), false).verdict, Verdict::Ok);
-        assert_eq!(ptrace_finding(Some("3"), false).verdict, Verdict::Ok);
-        let f = ptrace_finding(Some("0"), true);
+        assert_eq!(ptrace_finding(None, false, false).verdict, Verdict::Warn);
+        assert_eq!(
+            ptrace_finding(Some("0\n"), false, false).verdict,
+            Verdict::Warn
+        );
+        assert!(ptrace_finding(Some("1"), false, false)
+            .text
+            .contains("ancestors"));
+        assert_eq!(ptrace_finding(Some("2"), false, false).verdict, Verdict::Ok);
+        assert_eq!(ptrace_finding(Some("3"), false, false).verdict, Verdict::Ok);
+        let f = ptrace_finding(Some("0"), true, false);
         assert_eq!(f.verdict, Verdict::Ok);
         assert!(f.remedy.is_none());
+    }
+
+    #[test]
+    fn no_dump_does_not_keep_root_out_of_a_root_process() {
+        let f = ptrace_finding(Some("2"), true, true);
+        assert_eq!(f.verdict, Verdict::Warn);
+        assert!(f.remedy.unwrap().contains("--user"));
+        assert_eq!(ptrace_finding(Some("3"), true, true).verdict, Verdict::Ok);
     }
 }
