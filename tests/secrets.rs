@@ -139,7 +139,9 @@ fn no_dump_keeps_processes_of_the_same_user_out_of_memory_and_leaves_it_locked()
     assert!(shut.finish().status.success());
 }
 
-/// core_pattern is one setting for the whole machine: the tests that change it hold this.
+/// core_pattern is one setting for the whole machine: the tests that change it hold this,
+/// and an flock(2) on a file in the scratch dir for test runners that start a process per
+/// test (cargo nextest).
 static CORE_PATTERN: Mutex<()> = Mutex::new(());
 
 /// core_pattern pointed somewhere for as long as this lives, and put back on drop, also when
@@ -147,6 +149,7 @@ static CORE_PATTERN: Mutex<()> = Mutex::new(());
 struct CorePattern {
     old: String,
     _serial: MutexGuard<'static, ()>,
+    _across_processes: fs::File,
 }
 
 const CORE_PATTERN_FILE: &str = "/proc/sys/kernel/core_pattern";
@@ -155,6 +158,10 @@ impl CorePattern {
     /// None (after saying why) when core_pattern cannot be written here.
     fn set(pattern: &str) -> Option<CorePattern> {
         let serial = CORE_PATTERN.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = fs::File::create(scratch().join("core_pattern.lock")).expect("create lock file");
+        // SAFETY: flock on a descriptor this function owns; released when the File closes.
+        let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        assert_eq!(locked, 0, "flock the core_pattern lock file");
         let old = match fs::read_to_string(CORE_PATTERN_FILE) {
             Ok(old) => old,
             Err(err) => {
@@ -173,6 +180,7 @@ impl CorePattern {
         Some(CorePattern {
             old,
             _serial: serial,
+            _across_processes: lock,
         })
     }
 }
@@ -205,10 +213,16 @@ fn crash_as_nobody(options: &[&str]) -> std::process::Output {
     output(cmd)
 }
 
+/// The files in `dir` the crash probe's dumps are named as: `core.crash.PID`, `piped.PID`.
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     fs::read_dir(dir)
         .expect("read core dir")
         .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("core.crash.") || n.starts_with("piped."))
+        })
         .collect()
 }
 
