@@ -626,3 +626,49 @@ fn a_process_that_cannot_be_made_non_dumpable_does_not_run() {
         );
     }
 }
+
+#[test]
+fn check_reads_the_core_pattern_in_force() {
+    if skip_without("prlimit", "raises RLIMIT_CORE") {
+        return;
+    }
+    let Some(_pattern) =
+        CorePattern::set("|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h")
+    else {
+        return;
+    };
+    let check = |core: &str, options: &[&str]| {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--core={core}"))
+            .arg("--")
+            .arg(memlock_run_path())
+            .arg("--check")
+            .args(options);
+        check_line(&stdout_of(&output(cmd)), "core dumps")
+    };
+    let line = check("unlimited:unlimited", &[]);
+    assert!(
+        line.starts_with("warn") && line.contains("systemd-coredump, which stores core dumps"),
+        "{line}"
+    );
+    let line = check("0:unlimited", &[]);
+    assert!(
+        line.starts_with("ok") && line.contains("stores nothing under RLIMIT_CORE 0"),
+        "{line}"
+    );
+    let line = check("unlimited:unlimited", &["--no-dump"]);
+    assert!(
+        line.starts_with("ok") && line.contains("--no-dump"),
+        "{line}"
+    );
+    drop(_pattern);
+
+    let Some(_pattern) = CorePattern::set("|/usr/share/apport/apport -p%p -s%s -c%c") else {
+        return;
+    };
+    let line = check("0:0", &[]);
+    assert!(
+        line.starts_with("warn") && line.contains("whatever RLIMIT_CORE"),
+        "apport is run whatever the limit: {line}"
+    );
+}
