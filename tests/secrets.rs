@@ -653,7 +653,7 @@ fn check_reads_the_core_pattern_in_force() {
     );
     let line = check("0:unlimited", &[]);
     assert!(
-        line.starts_with("ok") && line.contains("stores nothing under RLIMIT_CORE 0"),
+        line.starts_with("ok") && line.contains("stores no core under RLIMIT_CORE 0"),
         "{line}"
     );
     let line = check("unlimited:unlimited", &["--no-dump"]);

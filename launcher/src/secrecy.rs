@@ -362,14 +362,16 @@ pub fn core_finding(pattern: Option<&str>, core: Option<Rlimit>, no_dump: bool) 
             .unwrap_or(program);
         let storing = STORING_HANDLERS.contains(&name);
         // The kernel runs a pipe handler whatever RLIMIT_CORE says (it passes the limit as
-        // %c); systemd-coredump stores nothing under a limit of 0, others decide for themselves.
+        // %c); systemd-coredump stores no core under a limit below a page ("Resource limits
+        // disable core dumping"), though it still logs the crash; others decide for themselves.
         if name == "systemd-coredump" && soft == Some(Limit::Bytes(0)) {
             return finding(
                 Verdict::Ok,
                 topic,
                 format!(
-                    "core_pattern pipes to systemd-coredump, which stores nothing under RLIMIT_CORE 0 ({limit}); \
-                     COMMAND could raise the soft limit up to the hard one"
+                    "core_pattern pipes to systemd-coredump, which stores no core under RLIMIT_CORE 0 ({limit}) but \
+                     still logs the crash to the journal; COMMAND could raise the soft limit up to the hard one; \
+                     --no-dump keeps the handler from running at all"
                 ),
                 None,
             );
