@@ -748,6 +748,36 @@ fn pid_leaves_a_process_that_cannot_stop_untouched() {
 }
 
 #[test]
+fn pid_with_no_dump_shuts_the_doors_of_a_running_process() {
+    if skip_unprivileged_run("the target runs as nobody") {
+        return;
+    }
+    let running = Running::start(memlock_run_as_nobody(
+        false,
+        ["--", probe().to_str().unwrap()],
+    ));
+    let owner = |pid: i32| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/{pid}/status"))
+            .unwrap()
+            .uid()
+    };
+    assert_eq!(owner(running.pid), 65534);
+    let out = lock_pid(&["--no-dump"], running.pid);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_mentions(&stdout_of(&out), &["not dumpable"]);
+    assert_eq!(owner(running.pid), 0, "its /proc files now belong to root");
+    let limits = running.limits();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
+    assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
+    assert!(running.finish().status.success());
+}
+
+#[test]
 fn pid_of_nothing_is_an_error() {
     let out = lock_pid(&[], i32::MAX - 1);
     assert_eq!(out.status.code(), Some(125));

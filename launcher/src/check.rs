@@ -37,6 +37,7 @@ use crate::limits::{self, Rlimit};
 use crate::method::{self, Method};
 use crate::preload::LD_PRELOAD;
 use crate::ptrace;
+use crate::secrecy;
 use crate::size::{show, Limit};
 use crate::target::{self, Program, Target};
 use crate::user::User;
@@ -340,6 +341,13 @@ fn check(cli: &Cli) -> Result<Report> {
     }
     onfault_finding(&mut report, cli.onfault);
     swap_finding(&mut report);
+    // The doors besides swap that secrets leave by, and what --no-dump closes of them.
+    let as_root = user
+        .as_ref()
+        .map_or(nix::unistd::geteuid().is_root(), |u| u.uid == 0);
+    report
+        .findings
+        .extend(secrecy::findings(cli.no_dump, cli.future, as_root));
 
     // The shim, the program, and what it will map.
     let shim = match install::locate_shim(privilege.elevated()) {

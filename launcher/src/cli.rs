@@ -48,6 +48,7 @@ Examples:
   memlock-run --future --prefault 8M -- ./rt-app
   memlock-run --future --prefault 8M --heap 64M --thread-stack 256K --bind-now -- ./rt-app
   memlock-run --limit 64M --user app:app -- /usr/bin/keystore --serve
+  memlock-run --future --no-dump -- /usr/bin/keystore --serve
   memlock-run --dry-run --future -- python3 server.py
   memlock-run --check --future --prefault 8M -- ./rt-app
   memlock-run --future -- ./static-go-service
@@ -188,6 +189,27 @@ pub struct Cli {
     #[arg(long)]
     pub no_inherit: bool,
 
+    /// No core dump, and no reading of COMMAND's memory by other processes of its user
+    ///
+    /// For programs that hold secrets: locking keeps their pages out of swap, but a crash
+    /// writes memory to a core file, and any process of the same user may read
+    /// /proc/PID/mem or attach a debugger. memlock-run sets RLIMIT_CORE to 0 (soft and
+    /// hard, so COMMAND cannot raise it) before exec, and COMMAND calls
+    /// prctl(PR_SET_DUMPABLE, 0) before its code runs (made by the shim, or by the ptrace
+    /// helper after the lock), which is then checked; if that fails, COMMAND does not start
+    /// (status 125, whatever --on-failure says). With --pid, the running process gets both. The kernel
+    /// then writes no core dump at all, not even to a core_pattern pipe such as
+    /// systemd-coredump, and only root (CAP_SYS_PTRACE) may read the process's memory or
+    /// attach to it.
+    ///
+    /// Forked children inherit both. execve(2) resets the dumpable flag: programs COMMAND
+    /// executes set it again through the shim, unless --no-inherit, in which case they keep
+    /// only RLIMIT_CORE 0. It costs the user's own tools: the process's /proc/PID files
+    /// belong to root, so gdb, strace, perf and --status run by the same user cannot read
+    /// or attach to it, only root can.
+    #[arg(long)]
+    pub no_dump: bool,
+
     /// How the lock gets into COMMAND: auto, preload or ptrace
     ///
     /// preload: the shim, in LD_PRELOAD, locks COMMAND from inside before its constructors;
@@ -253,7 +275,9 @@ pub struct Cli {
     /// One finding a line, each with a verdict (ok, warn, FAIL): RLIMIT_MEMLOCK and
     /// RLIMIT_STACK as COMMAND would get them; CAP_IPC_LOCK in each capability set, and
     /// whether it can pass to COMMAND in the ambient set (securebits, no_new_privs); whether
-    /// the kernel has MCL_ONFAULT; swap; the memory cgroup limit. Given a COMMAND (with the
+    /// the kernel has MCL_ONFAULT; swap; the memory cgroup limit; the doors secrets leave by
+    /// besides swap (unencrypted swap, zswap, hibernation, core dumps and where they go,
+    /// whether other processes of the user may read COMMAND's memory). Given a COMMAND (with the
     /// options it would run with): what kind of program it is, whether the preload reaches
     /// it, about how much it maps when the shim locks (VmSize, estimated from its ELF
     /// headers and the libraries ld.so would load), and whether RLIMIT_MEMLOCK allows that.
@@ -267,8 +291,9 @@ pub struct Cli {
     /// For each PID: VmLck against VmRSS, VmSwap and VmSize; every mapping with its size,
     /// the share of it resident (smaps Rss) and locked (the `lo` VmFlag; smaps Locked is
     /// shown too, a proportional share of shared pages); the large mappings that are not
-    /// locked; whether the memlock-run shim is loaded and the flags it was given; major and
-    /// minor page faults. Reading another user's process needs root or CAP_SYS_PTRACE.
+    /// locked; whether the memlock-run shim is loaded and the flags it was given; whether the
+    /// process is dumpable (--no-dump); major and minor page faults. Reading another user's
+    /// process, or a non-dumpable one, needs root or CAP_SYS_PTRACE.
     #[arg(
         long,
         value_name = "PID",
@@ -276,7 +301,7 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..),
         conflicts_with_all = [
             "command", "check", "dry_run", "future", "onfault", "prefault", "limit", "user",
-            "no_inherit", "verbose", "pid", "force",
+            "no_inherit", "no_dump", "verbose", "pid", "force",
         ]
     )]
     pub status: Option<Vec<u32>>,

@@ -21,6 +21,7 @@ use crate::limits::{self, Plan};
 use crate::method::{self, Choice, Method};
 use crate::preload;
 use crate::ptrace;
+use crate::secrecy;
 use crate::size::show;
 use crate::target::{self, Credentials, Target};
 use crate::user::{self, User};
@@ -54,6 +55,11 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     }
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which a user switch drops.
     limits::apply(&launch.plan)?;
+    if launch.config.no_dump {
+        // Survives exec, whichever way COMMAND is then locked; the dumpable flag does not,
+        // so config.no_dump tells whatever runs in the new image to clear it there.
+        secrecy::forbid_core_dumps()?;
+    }
     match &launch.user {
         Some(user) => user::switch(user)?,
         None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
@@ -67,7 +73,7 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
             job: ptrace::Job {
                 flags: launch.config.flags,
                 prefault: launch.config.prefault,
-                no_dump: false,
+                no_dump: launch.config.no_dump,
             },
             on_failure: launch.config.on_failure,
             verbose: cli.verbose,
@@ -169,6 +175,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         on_failure: cli.on_failure.into(),
         verbose: cli.verbose,
         inherit: !cli.no_inherit,
+        no_dump: cli.no_dump,
     };
     let mut overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
     if sets_bind_now {
@@ -364,6 +371,17 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
                 "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim",
         }
     )?;
+    writeln!(
+        out,
+        "core dumps:     {}",
+        // The preload method: the shim clears the flag, and stays for executed programs
+        // when inheriting.
+        secrecy::plan_text(
+            launch.config.no_dump,
+            ptrace,
+            launch.config.inherit && launch.shim_in_env
+        )
+    )?;
     writeln!(out, "RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe())?;
     writeln!(out, "RLIMIT_STACK:   {}", launch.plan.stack.describe())?;
     match (cli.thread_stack, launch.plan.thread_stack) {
@@ -421,7 +439,7 @@ pub fn lock_running(cli: &Cli, pid: u32) -> Result<()> {
         job: ptrace::Job {
             flags: lock_flags(cli),
             prefault: 0,
-            no_dump: false,
+            no_dump: cli.no_dump,
         },
         force: cli.force,
         limit: cli.limit,

@@ -27,6 +27,7 @@ mod limits;
 mod method;
 mod preload;
 mod ptrace;
+mod secrecy;
 mod size;
 mod status;
 mod target;

@@ -7,6 +7,8 @@
 //! program's own constructors and `main`:
 //!
 //! 1. read the settings from the environment glibc passes to `.init_array` functions;
+//!    for `--no-dump`, make the process non-dumpable at once (PR_SET_DUMPABLE 0, checked
+//!    with PR_GET_DUMPABLE), before anything of the program runs;
 //! 2. set the default thread stack size, if asked;
 //! 3. grow the main thread's stack by the pre-fault size (before locking, so that the
 //!    growth is checked against RLIMIT_STACK here rather than failing as a SIGSEGV);
@@ -82,6 +84,24 @@ extern "C" fn memlock_run_init(
             .push_bytes(bad.value);
         line.push("' in its environment; these variables belong to memlock-run: start the program with memlock-run");
         return fail(config.on_failure, &mut line);
+    }
+
+    if config.no_dump {
+        if let Err((call, errno)) = forbid_dumps() {
+            let mut line =
+                process.problem_line("cannot make the process non-dumpable (--no-dump): ");
+            line.push(call);
+            if let Some(errno) = errno {
+                line.push(" failed with ").push_errno(errno);
+            }
+            line.push("; without it a crash can write its memory to a core dump and processes of the same user can read it");
+            line.push(" (a seccomp filter or a preloaded library that intercepts prctl would do this); run without --no-dump only if that is acceptable");
+            // --on-failure warn is about locking: secrecy that was asked for is never dropped.
+            line.push("; exiting with status 125 so that nothing runs dumpable");
+            line.emit();
+            // SAFETY: _exit ends the process without running anything else of it.
+            unsafe { libc::_exit(c_int::from(FAILURE_EXIT_STATUS)) }
+        }
     }
 
     if config.thread_stack != 0 {
@@ -209,6 +229,9 @@ extern "C" fn memlock_run_init(
             Fork::Relock => ", forked children relock",
             Fork::Off => ", forked children unlocked",
         });
+        if config.no_dump {
+            line.push(", not dumpable (no core dump; only root can read its memory)");
+        }
         line.push(", in ")
             .push_millis(monotonic_ns().saturating_sub(started));
         line.emit();
@@ -296,6 +319,26 @@ pub(crate) fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
         line.push(" and VmSize is ").push_size(mapped);
     }
     line.push("; ").push(memlock_run_protocol::LIMIT_REMEDY);
+}
+
+/// `prctl(PR_SET_DUMPABLE, 0)`, then `PR_GET_DUMPABLE` to be sure: the kernel then writes
+/// no core dump (whatever core_pattern and RLIMIT_CORE say) and lets only CAP_SYS_PTRACE
+/// read /proc/PID/mem or attach. execve(2) resets the flag, hence this runs in every image;
+/// fork(2) children inherit it. On failure: the call that failed and its errno, if any.
+fn forbid_dumps() -> Result<(), (&'static str, Option<c_int>)> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(("prctl(PR_SET_DUMPABLE, 0)", Some(errno())));
+    }
+    // SAFETY: as above.
+    match unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } {
+        0 => Ok(()),
+        -1 => Err(("prctl(PR_GET_DUMPABLE)", Some(errno()))),
+        _ => Err((
+            "prctl(PR_GET_DUMPABLE) still reads dumpable after PR_SET_DUMPABLE 0 returned success",
+            None,
+        )),
+    }
 }
 
 fn mcl_bits(flags: LockFlags) -> c_int {

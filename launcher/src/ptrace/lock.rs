@@ -13,6 +13,7 @@ use crate::size::show;
 
 /// madvise(2): populate writable, as the thread's own writes would (Linux 5.14).
 const MADV_POPULATE_WRITE: u64 = 23;
+const PR_GET_DUMPABLE: u64 = 3;
 const PR_SET_DUMPABLE: u64 = 4;
 
 /// What to do inside the tracee.
@@ -32,6 +33,7 @@ pub struct Locked {
     pub vm_rss: u64,
     pub vm_size: u64,
     pub prefaulted: u64,
+    pub no_dump: bool,
     pub micros: u128,
 }
 
@@ -46,6 +48,9 @@ impl Locked {
         );
         if self.prefaulted > 0 {
             let _ = write!(text, ", stack pre-faulted {}", show(self.prefaulted));
+        }
+        if self.no_dump {
+            text.push_str(", not dumpable (no core dump, memory readable by root only)");
         }
         let _ = write!(
             text,
@@ -118,15 +123,24 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
             job.flags.describe()
         ));
     }
+    // Last: once it is not dumpable, a tracer without CAP_SYS_PTRACE may no longer read or
+    // write its memory (registers still), and nothing after this needs to.
     if job.no_dump {
-        let rc = tracee
+        let set = tracee
             .call(Call::Prctl(PR_SET_DUMPABLE, 0))
             .map_err(|err| format!("cannot make it call prctl: {err:#}"))?;
-        if rc < 0 {
-            let errno = Errno::from_raw(-rc as i32);
+        let now = tracee
+            .call(Call::Prctl(PR_GET_DUMPABLE, 0))
+            .map_err(|err| format!("cannot make it call prctl: {err:#}"))?;
+        if set < 0 || now != 0 {
+            let why = if set < 0 {
+                let errno = Errno::from_raw(-set as i32);
+                format!("failed with {errno} ({})", errno.desc())
+            } else {
+                format!("left PR_GET_DUMPABLE at {now}")
+            };
             return Err(format!(
-                "prctl(PR_SET_DUMPABLE, 0) failed with {errno} ({}); it would stay readable and dumpable",
-                errno.desc()
+                "--no-dump: prctl(PR_SET_DUMPABLE, 0) {why}; it would stay readable by its user and dumpable"
             ));
         }
     }
@@ -135,6 +149,7 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
         vm_rss: status.vm_rss,
         vm_size: status.vm_size,
         prefaulted: prefaulted.map_or(0, |(low, high)| high - low),
+        no_dump: job.no_dump,
         micros: started.elapsed().as_micros(),
     })
 }

@@ -20,6 +20,7 @@ use nix::sys::ptrace::{self, Options};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::arch::Call;
 use super::lock::{self, Job, Locked};
 use super::tracee::{Patching, Tracee};
 use super::{attach_refusal, status_field, tracer_of};
@@ -99,6 +100,9 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
     let target = Pid::from_raw(pid as i32);
     let tid = thread_to_stop(pid).unwrap_or(target);
     let limit_note = raise_limit(pid, job.limit)?;
+    // RLIMIT_CORE from outside needs the same user or CAP_SYS_RESOURCE, which root may lack
+    // (a container's bounding set); then the process sets it itself, below.
+    let core_from_inside = job.job.no_dump && !forbid_core_dumps(pid)?;
 
     if let Err(errno) = ptrace::seize(tid, Options::PTRACE_O_TRACESYSGOOD) {
         bail!(attach_refusal(target, errno, &name));
@@ -115,6 +119,24 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
         ),
     };
     let mut tracee = Tracee::new(tid, Patching::Forbidden, held)?;
+    if core_from_inside {
+        let rc = tracee.call_with_zeros(|rlim| Call::Setrlimit(libc::RLIMIT_CORE as u64, rlim));
+        match rc {
+            Ok(0) => {}
+            Ok(rc) => {
+                tracee.release()?;
+                bail!(
+                    "--no-dump: {name} (pid {pid}) could not set its RLIMIT_CORE to 0: setrlimit failed with {}; \
+                     it was left as it was",
+                    Errno::from_raw(-rc as i32)
+                );
+            }
+            Err(err) => {
+                tracee.release()?;
+                return Err(err.context(format!("--no-dump: cannot set RLIMIT_CORE of pid {pid}")));
+            }
+        }
+    }
     let outcome = lock::lock(&mut tracee, &job.job);
     tracee.release()?;
     match outcome {
@@ -227,6 +249,26 @@ fn raise_limit(pid: u32, limit: Option<Limit>) -> Result<Option<String>> {
         describe(old.rlim_cur),
         describe(wanted)
     )))
+}
+
+/// `--no-dump`: RLIMIT_CORE 0, soft and hard, in the running process; false when only the
+/// process itself may (EPERM).
+fn forbid_core_dumps(pid: u32) -> Result<bool> {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: sets the limit from a local.
+    if unsafe { libc::prlimit(pid as i32, libc::RLIMIT_CORE, &zero, std::ptr::null_mut()) } != 0 {
+        if Errno::last() == Errno::EPERM {
+            return Ok(false);
+        }
+        bail!(
+            "--no-dump: cannot set RLIMIT_CORE of pid {pid} to 0: prlimit failed with {}; it was left as it was",
+            Errno::last()
+        );
+    }
+    Ok(true)
 }
 
 fn describe(limit: u64) -> String {

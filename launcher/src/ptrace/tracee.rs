@@ -210,6 +210,27 @@ impl Tracee {
         ptrace::read(self.pid, addr as ptrace::AddressType).map(drop)
     }
 
+    /// Runs `call` with 16 zero bytes at `arg`'s place, laid below the thread's stack pointer
+    /// (past the x86-64 red zone, where a signal frame would go) and put back after: for a
+    /// call that takes a small struct of zeros (`struct rlimit {0, 0}` in either ABI).
+    pub fn call_with_zeros(&mut self, call: impl Fn(u64) -> Call) -> Result<i64> {
+        let sp = self.abi.stack_pointer(&self.saved);
+        let addr = (sp - 512) & !15;
+        let mut original = [0u64; 2];
+        for (i, word) in original.iter_mut().enumerate() {
+            let at = addr + 8 * i as u64;
+            *word = ptrace::read(self.pid, at as ptrace::AddressType)
+                .with_context(|| format!("cannot read the stack at {at:#x}"))?
+                as u64;
+            write_word(self.pid, at, 0)?;
+        }
+        let result = self.call(call(addr));
+        for (i, word) in original.iter().enumerate() {
+            write_word(self.pid, addr + 8 * i as u64, *word)?;
+        }
+        result
+    }
+
     /// Writes zeros over `[start, end)` one byte a page, through /proc/PID/mem: populates
     /// memory the thread has not touched, where MADV_POPULATE_WRITE is not known (Linux
     /// before 5.14). Only for memory nothing uses yet (the stack below the thread's).

@@ -11,6 +11,7 @@ pub struct I386;
 const SYS_RESTART_SYSCALL: u64 = 0;
 const SYS_MLOCKALL: u64 = 152;
 const SYS_PRCTL: u64 = 172;
+const SYS_SETRLIMIT: u64 = 75;
 const SYS_MADVISE: u64 = 219;
 const SYS_EXIT_GROUP: u64 = 252;
 
@@ -35,6 +36,7 @@ impl Abi for I386 {
             Call::Madvise(addr, len, advice) => (SYS_MADVISE, [addr, len, advice]),
             Call::Prctl(option, arg) => (SYS_PRCTL, [option, arg, 0]),
             Call::ExitGroup(status) => (SYS_EXIT_GROUP, [status, 0, 0]),
+            Call::Setrlimit(resource, rlim) => (SYS_SETRLIMIT, [resource, rlim, 0]),
         };
         regs.rax = nr;
         regs.rbx = args[0];

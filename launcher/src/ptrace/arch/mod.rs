@@ -26,6 +26,8 @@ pub enum Call {
     Prctl(u64, u64),
     /// exit_group(status)
     ExitGroup(u64),
+    /// setrlimit(resource, rlim)
+    Setrlimit(u64, u64),
 }
 
 impl Call {
@@ -35,6 +37,7 @@ impl Call {
             Call::Madvise(..) => "madvise",
             Call::Prctl(..) => "prctl",
             Call::ExitGroup(_) => "exit_group",
+            Call::Setrlimit(..) => "setrlimit",
         }
     }
 }

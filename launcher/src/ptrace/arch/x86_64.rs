@@ -10,6 +10,7 @@ pub type Regs = libc::user_regs_struct;
 
 pub struct X86_64;
 
+const SYS_SETRLIMIT: u64 = 160;
 const SYS_MADVISE: u64 = 28;
 const SYS_MLOCKALL: u64 = 151;
 const SYS_PRCTL: u64 = 157;
@@ -32,6 +33,7 @@ impl Abi for X86_64 {
             Call::Madvise(addr, len, advice) => (SYS_MADVISE, [addr, len, advice]),
             Call::Prctl(option, arg) => (SYS_PRCTL, [option, arg, 0]),
             Call::ExitGroup(status) => (SYS_EXIT_GROUP, [status, 0, 0]),
+            Call::Setrlimit(resource, rlim) => (SYS_SETRLIMIT, [resource, rlim, 0]),
         };
         regs.rax = nr;
         regs.rdi = args[0];
