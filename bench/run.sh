@@ -1,7 +1,7 @@
 #!/bin/sh
 # The memlock-run benchmark suite, in one command:
 #
-#   bench/run.sh [--rounds N] [--scale F] [--only launch|footprint|prefault|steady|pressure]...
+#   bench/run.sh [--rounds N] [--scale F] [--only launch|methods|footprint|prefault|steady|pressure]...
 #
 # Installs what is missing (hyperfine, gcc, python3; with apt-get), builds memlock-run and its
 # shim (cargo build --release) and the C programs (into target/bench), runs every measurement,
@@ -40,5 +40,7 @@ build=target/bench
 mkdir -p "$build"
 # No stack-clash probes: the seeds' touch loop must fault the pages itself, in its own order.
 gcc -O2 -Wall -Wextra -fno-stack-clash-protection -o "$build/probe" bench/probe.c
+gcc -O2 -Wall -Wextra -fno-stack-clash-protection -static -o "$build/probe-static" bench/probe.c
+gcc -O2 -Wall -Wextra -o "$build/holder" tests/probes/probe.c
 gcc -O2 -Wall -Wextra -o "$build/pageout" tests/probes/pageout.c
 exec python3 bench/bench.py --build-dir "$build" "$@"
