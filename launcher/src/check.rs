@@ -836,9 +836,9 @@ fn pid_findings(report: &mut Report, cli: &Cli, pid: u32) {
         Verdict::Ok,
         "--pid",
         format!(
-            "{name} (pid {pid}): State {}, Uid {}, Seccomp {}",
+            "{name} (pid {pid}): State {}, effective uid {}, Seccomp {}",
             field("State"),
-            field("Uid"),
+            field("Uid").split_whitespace().nth(1).unwrap_or("?"),
             field("Seccomp")
         ),
     );
@@ -852,8 +852,9 @@ fn pid_findings(report: &mut Report, cli: &Cli, pid: u32) {
             Verdict::Fail,
             "--pid",
             format!(
-                "{name} runs as uid {}, and memlock-run as uid {my_uid} without CAP_SYS_PTRACE",
-                field("Uid")
+                "{name} runs as uids {} (real, effective, saved, fs), and memlock-run as uid {my_uid} without \
+                 CAP_SYS_PTRACE",
+                uids.join("/")
             ),
             "run memlock-run --pid as root (sudo), or as the process's own user",
         );
