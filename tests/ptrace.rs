@@ -309,6 +309,25 @@ fn busybox_static_runs_locked() {
 }
 
 #[test]
+fn status_reports_a_process_locked_this_way() {
+    let mut cmd = memlock_run(["--future"]);
+    cmd.arg("--").arg(static_probe());
+    let running = Running::start(cmd);
+    let out = output(memlock_run([
+        "--status",
+        &running.pid.to_string(),
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let process = &report["processes"][0];
+    assert!(process["vm_lck"].as_u64().unwrap() > 0, "{process}");
+    assert_eq!(process["shim"]["loaded"], serde_json::json!(false));
+    assert_eq!(process["unlocked_rss"], serde_json::json!(0), "{process}");
+    assert!(running.finish().status.success());
+}
+
+#[test]
 fn prefault_grows_and_locks_a_static_programs_stack() {
     for onfault in [false, true] {
         let mut cmd = memlock_run(if onfault {
