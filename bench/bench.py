@@ -671,8 +671,10 @@ class Suite:
         self.out()
         results = ROOT / "bench/results"
         results.mkdir(exist_ok=True)
-        (results / "latest.md").write_text("\n".join(self.lines) + "\n")
-        print(f"bench: results written to {results / 'latest.md'}", file=sys.stderr)
+        # A partial run (--only) keeps the full run's latest.md and writes its own file.
+        name = "latest.md" if not self.args.only else f"latest-{'-'.join(self.args.only)}.md"
+        (results / name).write_text("\n".join(self.lines) + "\n")
+        print(f"bench: results written to {results / name}", file=sys.stderr)
 
 
 def main():
