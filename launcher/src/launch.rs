@@ -154,11 +154,22 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     // The environment COMMAND inherits, read once: it sizes the stack and is then extended.
     let inherited: Vec<(OsString, OsString)> = env::vars_os().collect();
     let request = limits_request(cli, privilege, &inherited);
-    let plan = limits::plan(
+    let mut plan = limits::plan(
         request,
         limits::get(Resource::RLIMIT_MEMLOCK)?,
         limits::get(Resource::RLIMIT_STACK)?,
     )?;
+    if let (Method::Ptrace, Some(before)) = (choice.method, plan.thread_stack) {
+        // The shim would give threads back their old default; from outside that cannot be done.
+        plan.notes.push(format!(
+            "--prefault raises the soft RLIMIT_STACK to {}, and glibc takes its default thread stack size from it \
+             (it was {}), which only the preload shim can set back: threads a glibc COMMAND creates without a size of \
+             their own get the larger stack, locked in full under --future (musl and Go size their threads \
+             themselves)",
+            plan.stack.after.soft,
+            show(before)
+        ));
+    }
 
     if let Some(size) = cli.thread_stack {
         check_thread_stack(size)?;
