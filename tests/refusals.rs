@@ -314,7 +314,16 @@ fn an_env_script_whose_program_is_static_is_refused() {
     )))
     .expect("PATH");
     cmd.env("PATH", &path);
-    let line = assert_refused(output(cmd), &mark, &["is a #! script", "statically linked"]);
+    let line = assert_refused(
+        output(cmd),
+        &mark,
+        &[
+            "#! line",
+            "through env",
+            "statically linked",
+            "instead of env",
+        ],
+    );
     assert!(
         line.contains(dir.join(name).to_str().unwrap()),
         "names what env would run: {line}"
@@ -405,5 +414,135 @@ fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
         assert!(running.status().bytes("VmLck") >= MIB, "{env_line}");
         let out = running.finish();
         assert!(out.status.success(), "{env_line}: {}", stderr_of(&out));
+    }
+}
+
+/// The `#!/usr/bin/env` reading against GNU env itself (its `-v` says what it sets, unsets and
+/// executes): every line memlock-run accepts makes env run the very program memlock-run
+/// judged, with the environment (and so the shim) untouched; every line that would take the
+/// shim away, in any of env's spellings, is refused.
+#[test]
+fn env_lines_are_read_as_gnu_env_reads_them() {
+    let version = output({
+        let mut c = Command::new("/usr/bin/env");
+        c.arg("--version");
+        c
+    });
+    if !stdout_of(&version).contains("GNU coreutils") {
+        skip(format_args!(
+            "/usr/bin/env is not GNU coreutils' env; the #! reading follows GNU env"
+        ));
+        return;
+    }
+    let name = "memlock-run-env-prog";
+    let dir = unique("env-lines");
+    let other = unique("env-lines-other");
+    let static_dir = unique("env-lines-static");
+    for d in [&dir, &other, &static_dir] {
+        fs::create_dir_all(d).expect("mkdir");
+        set_mode(d, 0o755);
+    }
+    let (dynamic, stat) = (probe(), static_probe());
+    writing_executables(|| {
+        fs::copy(&dynamic, dir.join(name)).expect("copy probe");
+        fs::copy(&dynamic, other.join(name)).expect("copy probe");
+        fs::copy(stat, static_dir.join(name)).expect("copy static probe");
+    });
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let other_s = other.display().to_string();
+    // (line, accepted)
+    let lines: Vec<(String, bool)> = vec![
+        (name.to_owned(), true),
+        (format!("-S {name} --exit 0"), true),
+        (format!("-S{name} --exit 0"), true),
+        (format!("--split-string={name} --exit 0"), true),
+        (format!("-S -v -u HOME {name} --exit 0"), true),
+        (format!("-S '{name}' --exit 0"), true),
+        (format!("-S -- {name} --exit 0"), true),
+        (format!("-S {name} --exit 0 # comment"), true),
+        (format!("-S PATH={other_s} {name} --exit 0"), true),
+        // The PATH the line sets decides the program: a static one, which env would run in the
+        // locked env's place, is refused.
+        (
+            format!("-S PATH={} {name} --exit 0", static_dir.display()),
+            false,
+        ),
+        (format!("-S -i {name}"), false),
+        (format!("-SLD_PRELOAD= {name}"), false),
+        (format!("-S 'LD_PRELOAD=' {name}"), false),
+        (format!("--split-string=LD_PRELOAD= {name}"), false),
+        (format!("-S --un=LD_PRELOAD {name}"), false),
+        (format!("-S --ignore-env {name}"), false),
+        (format!("-S L\"D_PRELOAD\"= {name}"), false),
+        (format!("-S -uMEMLOCK_RUN_FLAGS {name}"), false),
+        (format!("-S - {name}"), false),
+    ];
+    // `\_` separates words: env runs a program named LD, which does not exist; so do both.
+    let missing = format!("-S LD\\_PRELOAD=x {name}");
+    let out = output({
+        let mut c = memlock_run([
+            "--dry-run".as_ref(),
+            "--".as_ref(),
+            script(
+                &unique("env-line.sh").file_name().unwrap().to_string_lossy(),
+                &format!("#!/usr/bin/env {missing}\n"),
+            )
+            .as_os_str(),
+        ]);
+        c.env("PATH", &path);
+        c
+    });
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    assert_mentions(&one_line(&out), &["/usr/bin/env LD", "not found"]);
+    for (line, accepted) in lines {
+        let script = script(
+            &unique("env-line.sh").file_name().unwrap().to_string_lossy(),
+            &format!("#!/usr/bin/env {line}\n"),
+        );
+        let mut dry = memlock_run(["--dry-run".as_ref(), "--".as_ref(), script.as_os_str()]);
+        dry.env("PATH", &path);
+        let dry = output(dry);
+        let mut env = Command::new("/usr/bin/env");
+        env.arg("-v").arg(&line).arg(&script).env("PATH", &path);
+        let env = output(env);
+        let trace = stderr_of(&env);
+        let executed = trace
+            .lines()
+            .find_map(|l| l.strip_prefix("executing: "))
+            .map(str::to_owned);
+        let env_path = trace
+            .lines()
+            .filter_map(|l| l.strip_prefix("setenv:   PATH="))
+            .last()
+            .unwrap_or(&path)
+            .to_owned();
+        let drops_shim = trace.contains("cleaning environ")
+            || trace.lines().any(|l| {
+                (l.starts_with("unset:") || l.starts_with("setenv:"))
+                    && (l.contains("LD_PRELOAD") || l.contains("MEMLOCK_RUN_"))
+            });
+        if dry.status.success() {
+            assert!(accepted, "{line}: accepted, expected a refusal");
+            assert!(
+                !drops_shim,
+                "{line}: memlock-run accepted a line that drops the shim:\n{trace}"
+            );
+            let judged = stdout_of(&dry);
+            let program = executed.unwrap_or_else(|| panic!("{line}: env ran nothing:\n{trace}"));
+            let resolved = env_path
+                .split(':')
+                .map(|d| Path::new(d).join(&program))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("{line}: env's {program} not found in {env_path}"));
+            assert!(
+                judged.contains(&format!("run by {} through env", resolved.display())),
+                "{line}: env runs {}, memlock-run judged:\n{judged}",
+                resolved.display()
+            );
+        } else {
+            assert!(!accepted, "{line}: refused: {}", stderr_of(&dry));
+            assert_eq!(dry.status.code(), Some(125), "{line}: {}", stderr_of(&dry));
+            assert_mentions(&one_line(&dry), &["refusing", "#! line"]);
+        }
     }
 }

@@ -19,6 +19,7 @@ mod cgroup;
 mod check;
 mod cli;
 mod elf;
+mod envline;
 mod exec;
 mod footprint;
 mod install;

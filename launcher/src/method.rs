@@ -65,9 +65,15 @@ pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
         ),
         (MethodArg::Auto, Some(refusal)) => {
             if target.goes_through_env() {
+                let (image, _) = target.image();
                 bail!(
-                    "{}; it is started through env, which the ptrace method would lock in its place",
-                    refusal.message
+                    "refusing {}: its #! line starts {} through env, and that program is out of the preload's \
+                     reach ({}), while the ptrace method would lock env in its place; name {} in the #! line \
+                     instead of env, and the ptrace method locks it",
+                    target.path.display(),
+                    image.display(),
+                    refusal.summary,
+                    image.display()
                 );
             }
             Ok(Choice {

@@ -28,6 +28,7 @@ use anyhow::{Context, Result};
 use nix::unistd::{access, AccessFlags};
 
 use crate::elf::{self, ElfIdentity, ElfInfo};
+use crate::envline;
 
 /// The default search path when PATH is unset, as glibc's execvp uses.
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
@@ -305,28 +306,32 @@ fn inspect_at_depth(
     }
     let via_env = interpreter_path.file_name() == Some(OsStr::new("env"));
     let runs = if via_env {
-        env_command(argument.as_deref()).map_err(|why| {
+        envline::env_runs(argument.as_deref().map(OsStr::as_bytes)).map_err(|why| {
             anyhow::anyhow!(
-                "refusing {shown}: its #! line `{} {}` {why}, so that program would not get the shim and would run \
-                 unlocked; remove that from the #! line, or name the interpreter's path in it",
+                "refusing {shown}: its #! line `{} {}` {why}, so that program would not get the shim or would not \
+                 be the one judged, and could run unlocked; remove that from the #! line, or name the \
+                 interpreter's path in it",
                 interpreter_path.display(),
-                argument.as_deref().unwrap_or_default().to_string_lossy()
+                argument.as_deref().unwrap_or_default().as_bytes().escape_ascii()
             )
         })?
     } else {
         None
     };
     let interpreter = match runs {
-        // `#!/usr/bin/env NAME`: the program that ends up running the script is NAME.
-        Some(name) => {
-            let found = resolve(&name, path_var).map_err(|err| {
-                anyhow::anyhow!(
-                    "{shown} is run through `{} {}`: {err}",
+        // `#!/usr/bin/env NAME`: the program that ends up running the script is NAME, found
+        // through the PATH the line sets, if it sets one.
+        Some(envline::EnvRuns { program, path }) => {
+            let search = path.as_deref().or(path_var);
+            // As context, so that a missing program stays 127 (NotRunnable), as env's own.
+            let found = resolve(&program, search).with_context(|| {
+                format!(
+                    "{shown} is run through `{} {}`",
                     interpreter_path.display(),
-                    name.to_string_lossy()
+                    program.as_bytes().escape_ascii()
                 )
             })?;
-            inspect_at_depth(&found, shim, creds, path_var, depth + 1)
+            inspect_at_depth(&found, shim, creds, search, depth + 1)
         }
         None => inspect_at_depth(&interpreter_path, shim, creds, path_var, depth + 1),
     }
@@ -362,77 +367,6 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
     let argument = argument.trim_ascii_end();
     let argument = (!argument.is_empty()).then(|| OsString::from_vec(argument.to_vec()));
     Ok(Some((OsString::from_vec(interpreter.to_vec()), argument)))
-}
-
-/// The command `env` will run for `#!/usr/bin/env [-S] [OPTION]... [NAME=VALUE]... NAME [ARGS]`,
-/// or why env would start it without the shim: `-i` (and `-`) empty the environment, and
-/// `-u` or an assignment can drop or replace `LD_PRELOAD` and the `MEMLOCK_RUN_*` settings.
-/// ld.so would then run NAME unlocked, without a word.
-fn env_command(argument: Option<&OsStr>) -> Result<Option<OsString>, String> {
-    let Some(argument) = argument else {
-        return Ok(None);
-    };
-    let mut words = argument
-        .as_bytes()
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| !w.is_empty());
-    let ours = |name: &[u8]| -> Result<(), String> {
-        if name == b"LD_PRELOAD" || name.starts_with(memlock_run_protocol::PREFIX.as_bytes()) {
-            return Err(format!(
-                "changes {} for the program env starts",
-                String::from_utf8_lossy(name)
-            ));
-        }
-        Ok(())
-    };
-    const EMPTIES: &str = "empties the environment of the program env starts";
-    while let Some(word) = words.next() {
-        if let Some(long) = word.strip_prefix(b"--") {
-            let (option, value) = match long.iter().position(|&b| b == b'=') {
-                Some(eq) => (&long[..eq], Some(&long[eq + 1..])),
-                None => (long, None),
-            };
-            match option {
-                b"ignore-environment" => return Err(EMPTIES.to_owned()),
-                b"unset" => ours(value.or_else(|| words.next()).unwrap_or_default())?,
-                b"chdir" if value.is_none() => {
-                    words.next();
-                }
-                _ => {}
-            }
-        } else if word == b"-" {
-            return Err(EMPTIES.to_owned());
-        } else if let Some(cluster) = word.strip_prefix(b"-") {
-            // Short options may be grouped (`-vi`); -u and -C take the rest of the word, or
-            // the next word, as their argument.
-            for (i, &flag) in cluster.iter().enumerate() {
-                let rest = &cluster[i + 1..];
-                match flag {
-                    b'i' => return Err(EMPTIES.to_owned()),
-                    b'u' => {
-                        ours(if rest.is_empty() {
-                            words.next().unwrap_or_default()
-                        } else {
-                            rest
-                        })?;
-                        break;
-                    }
-                    b'C' => {
-                        if rest.is_empty() {
-                            words.next();
-                        }
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-        } else if let Some(eq) = word.iter().position(|&b| b == b'=') {
-            ours(&word[..eq])?;
-        } else {
-            return Ok(Some(OsString::from_vec(word.to_vec())));
-        }
-    }
-    Ok(None)
 }
 
 fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
@@ -619,42 +553,6 @@ mod tests {
         );
         assert_eq!(shebang("#!\n"), None);
         assert_eq!(shebang("echo hi\n"), None);
-    }
-
-    #[test]
-    fn env_runs_the_first_plain_word() {
-        let run = |arg: &str| {
-            env_command(Some(OsStr::new(arg)))
-                .unwrap()
-                .map(|s| s.to_string_lossy().into_owned())
-        };
-        assert_eq!(run("python3"), Some("python3".into()));
-        assert_eq!(run("-S python3 -u"), Some("python3".into()));
-        assert_eq!(run("-S LC_ALL=C perl -w"), Some("perl".into()));
-        assert_eq!(run("-S -u HOME -C /tmp perl"), Some("perl".into()));
-        assert_eq!(
-            run("-S --unset=HOME --chdir /tmp -uLANG perl"),
-            Some("perl".into())
-        );
-        assert_eq!(env_command(None), Ok(None));
-    }
-
-    #[test]
-    fn env_options_that_drop_the_shim_are_named() {
-        for arg in [
-            "-S -i sh",
-            "-S -vi sh",
-            "-S - sh",
-            "-S --ignore-environment sh",
-            "-S -u LD_PRELOAD sh",
-            "-S -uLD_PRELOAD sh",
-            "-S --unset MEMLOCK_RUN_FLAGS sh",
-            "-S --unset=MEMLOCK_RUN_INHERIT sh",
-            "-S LD_PRELOAD=/x.so sh",
-            "-S MEMLOCK_RUN_FLAGS=future sh",
-        ] {
-            assert!(env_command(Some(OsStr::new(arg))).is_err(), "{arg}");
-        }
     }
 
     #[test]
