@@ -512,8 +512,8 @@ fn env_lines_are_read_as_gnu_env_reads_them() {
             .map(str::to_owned);
         let env_path = trace
             .lines()
-            .filter_map(|l| l.strip_prefix("setenv:   PATH="))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("setenv:   PATH="))
             .unwrap_or(&path)
             .to_owned();
         let drops_shim = trace.contains("cleaning environ")
