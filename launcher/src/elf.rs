@@ -165,7 +165,8 @@ fn parse_layout<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
         .map(|&(vaddr, memsz, _, _)| {
             round_up(vaddr.saturating_add(memsz)).saturating_sub(round_down(vaddr))
         })
-        .sum();
+        // A crafted file's sizes must not wrap the sum.
+        .fold(0u64, u64::saturating_add);
     let low = loads.iter().map(|l| l.0).min().unwrap_or(0);
     let high = loads
         .iter()
