@@ -546,3 +546,63 @@ fn env_lines_are_read_as_gnu_env_reads_them() {
         }
     }
 }
+
+/// A FIFO where a program should be: execve(2) would fail with EACCES, and reading its header
+/// must not block memlock-run (nor --check) until something writes to it.
+#[test]
+fn a_fifo_is_not_executable_and_does_not_block() {
+    let fifo = unique("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0);
+    let fifo_script = script(
+        &unique("via-fifo.sh").file_name().unwrap().to_string_lossy(),
+        &format!("#!{}\n", fifo.display()),
+    );
+    for args in [
+        vec!["--".as_ref(), fifo.as_os_str()],
+        vec!["--check".as_ref(), "--".as_ref(), fifo.as_os_str()],
+        vec!["--".as_ref(), fifo_script.as_os_str()],
+    ] {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("10").arg(memlock_run_path()).args(&args);
+        let out = output(cmd);
+        let status = out.status.code();
+        assert_ne!(
+            status,
+            Some(124),
+            "{args:?}: memlock-run blocked on the FIFO"
+        );
+        let expected = if args[0] == "--check" { 1 } else { 126 };
+        assert_eq!(status, Some(expected), "{args:?}: {}", stderr_of(&out));
+        let text = stderr_of(&out) + &stdout_of(&out);
+        assert!(text.contains("a FIFO"), "{args:?}: {text}");
+    }
+}
+
+/// DOS line endings: the kernel looks for `/bin/sh\r`. The message says so, in one line
+/// without a raw carriage return; and escape sequences in names reach no terminal.
+#[test]
+fn a_crlf_script_and_control_characters_are_reported_in_plain_text() {
+    let crlf = script(
+        &unique("crlf.sh").file_name().unwrap().to_string_lossy(),
+        "#!/bin/sh\r\nexit 0\r\n",
+    );
+    let out = output(memlock_run(["--".as_ref(), crlf.as_os_str()]));
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert_mentions(&line, &["carriage return", "dos2unix", "\"/bin/sh\\r\""]);
+    assert!(
+        !out.stderr.contains(&b'\r'),
+        "a raw carriage return: {line:?}"
+    );
+
+    let out = output(memlock_run(["--", "no-such-program-\u{1b}[31m-red"]));
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "a raw escape: {}",
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["no-such-program-\\u{1b}[31m-red"]);
+}

@@ -51,6 +51,22 @@ extern "C" fn main(
     std::ffi::c_int::from(status)
 }
 
+/// A message with the control characters it may carry from file names, `#!` lines and
+/// arguments (a carriage return, an escape sequence) shown as escapes, so that what reaches
+/// the terminal is one line that says what it is.
+fn printable(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn run() -> u8 {
     let cli = match cli::Cli::try_parse() {
@@ -81,10 +97,25 @@ fn run() -> u8 {
         Err(err) => {
             // Not eprintln!, which panics when stderr cannot be written (a full disk,
             // /dev/full), and the panic aborts: the exit status must say what failed even then.
-            let _ = writeln!(std::io::stderr(), "memlock-run: {err:#}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "memlock-run: {}",
+                printable(&format!("{err:#}"))
+            );
             err.chain()
                 .find_map(|cause| cause.downcast_ref::<target::NotRunnable>())
                 .map_or(FAILURE_EXIT_STATUS, |not_runnable| not_runnable.status)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            super::printable("/bin/sh\r does not exist; \u{1b}[31mred"),
+            "/bin/sh\\r does not exist; \\u{1b}[31mred"
+        );
     }
 }

@@ -242,6 +242,14 @@ fn check_executable(path: &Path, shown: &str) -> Result<()> {
             "cannot run '{shown}': it is a directory"
         )));
     }
+    // execve(2) runs regular files only (EACCES otherwise); and reading a FIFO's header
+    // would block memlock-run until something writes to it.
+    if !meta.is_file() {
+        return Err(not_executable(format!(
+            "cannot run '{shown}': it is not a regular file but {}; execve(2) runs regular files only",
+            file_kind(&meta)
+        )));
+    }
     if access(path, AccessFlags::X_OK).is_err() {
         return Err(not_executable(format!(
             "cannot run '{shown}': permission denied: the file is not executable by this user \
@@ -283,7 +291,7 @@ fn inspect_at_depth(
             refusal,
         });
     }
-    let Some((interpreter, argument)) = read_shebang(path)? else {
+    let Some((interpreter, argument, crlf)) = read_shebang(path)? else {
         return Err(not_executable(format!(
             "cannot run {shown}: it is neither an ELF executable nor a #! script (execve would fail \
              with ENOEXEC); add a #! line naming its interpreter"
@@ -296,7 +304,22 @@ fn inspect_at_depth(
     }
     let interpreter_path = PathBuf::from(&interpreter);
     match fs::metadata(&interpreter_path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(not_executable(format!(
+                "cannot run {shown}: its #! interpreter {} is not a regular file but {}",
+                interpreter_path.display(),
+                file_kind(&meta)
+            )));
+        }
         Ok(_) => {}
+        Err(_) if crlf => {
+            return Err(not_found(format!(
+                "cannot run {shown}: its #! line ends with a carriage return (DOS line endings), so the kernel looks \
+                 for an interpreter named {:?}, which does not exist; convert the file to Unix line endings \
+                 (dos2unix, or sed -i 's/\\r$//')",
+                interpreter_path.as_os_str()
+            )));
+        }
         Err(_) => {
             return Err(not_found(format!(
                 "cannot run {shown}: its #! interpreter {} does not exist",
@@ -346,8 +369,26 @@ fn inspect_at_depth(
     })
 }
 
-/// The kernel's reading of a `#!` line: the interpreter, and at most one argument.
-fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
+/// What a file is, for messages: `a FIFO`, `a socket`...
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The kernel's reading of a `#!` line: the interpreter, at most one argument, and whether
+/// the line ends in a carriage return (which the kernel keeps as part of the last word).
+fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>, bool)>> {
     let mut head = Vec::with_capacity(SHEBANG_MAX);
     fs::File::open(path)
         .and_then(|f| f.take(SHEBANG_MAX as u64).read_to_end(&mut head))
@@ -356,6 +397,7 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
         return Ok(None);
     };
     let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let crlf = line.ends_with(b"\r");
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let line: Vec<u8> = line.iter().copied().skip_while(is_blank).collect();
     let end = line.iter().position(is_blank).unwrap_or(line.len());
@@ -364,9 +406,18 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
         return Ok(None);
     }
     let argument: Vec<u8> = argument.iter().copied().skip_while(is_blank).collect();
-    let argument = argument.trim_ascii_end();
+    // The kernel strips trailing spaces and tabs only: a carriage return stays in the word.
+    let kept = argument
+        .iter()
+        .rposition(|b| !is_blank(b))
+        .map_or(0, |i| i + 1);
+    let argument = &argument[..kept];
     let argument = (!argument.is_empty()).then(|| OsString::from_vec(argument.to_vec()));
-    Ok(Some((OsString::from_vec(interpreter.to_vec()), argument)))
+    Ok(Some((
+        OsString::from_vec(interpreter.to_vec()),
+        argument,
+        crlf,
+    )))
 }
 
 fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
@@ -532,7 +583,7 @@ mod tests {
         fs::write(&dir, text).unwrap();
         let parsed = read_shebang(&dir).unwrap();
         fs::remove_file(&dir).unwrap();
-        parsed.map(|(i, a)| {
+        parsed.map(|(i, a, _)| {
             (
                 i.to_string_lossy().into_owned(),
                 a.map(|a| a.to_string_lossy().into_owned()),
