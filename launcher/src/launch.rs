@@ -253,7 +253,17 @@ pub fn resolve_user(cli: &Cli, privilege: &Privilege) -> Result<Option<User>> {
             "--user needs root: only root may switch to another user; run memlock-run with sudo, or use User= in a \
              systemd unit"
         ),
-        Some(spec) => Ok(Some(user::resolve(spec)?)),
+        Some(spec) => {
+            let user = user::resolve(spec)?;
+            if user.uid == 0 {
+                bail!(
+                    "--user {spec} is root: the kernel gives uid 0 every capability again at execve, and memlock-run \
+                     promises COMMAND CAP_IPC_LOCK alone with --user; run COMMAND as root without --user (it then has \
+                     root's capabilities, as any program root starts), or name an unprivileged user"
+                );
+            }
+            Ok(Some(user))
+        }
     }
 }
 

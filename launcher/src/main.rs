@@ -81,6 +81,17 @@ fn run() -> u8 {
             };
         }
     };
+    // A set-user-ID or set-group-ID install is refused for every mode: --status and --check
+    // would read other users' /proc files and file modes with its privilege.
+    let outcome = capabilities::Privilege::detect().and_then(|p| p.refuse_set_id());
+    if let Err(err) = outcome {
+        let _ = writeln!(
+            std::io::stderr(),
+            "memlock-run: {}",
+            printable(&format!("{err:#}"))
+        );
+        return FAILURE_EXIT_STATUS;
+    }
     let outcome = if let Some(pids) = &cli.status {
         status::run(pids, cli.json)
     } else if let (Some(pid), false) = (cli.pid, cli.check) {
