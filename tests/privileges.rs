@@ -591,3 +591,50 @@ fn a_privileged_memlock_run_refuses_a_shim_in_a_world_writable_directory() {
         &["refusing to load the shim", "writable by others"],
     );
 }
+
+/// The shim's failure line names the program by its argv[0], which the program's parent
+/// chose: however long, the line keeps its end (the remedy), and no control byte of it
+/// reaches the terminal.
+#[test]
+fn a_long_or_hostile_program_name_keeps_the_whole_message_and_no_control_bytes() {
+    if skip_unprivileged_run("the limit binds an unprivileged user only")
+        || skip_without("bash", "bash's exec -a sets the name")
+    {
+        return;
+    }
+    let name = format!("evil-\u{1b}[31m-{}", "x".repeat(3000));
+    let probe = probe();
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--on-failure",
+            "warn",
+            "--limit",
+            "64K",
+            "--",
+            "bash",
+            "-c",
+            "exec -a \"$1\" \"$2\" --exit 0",
+            "bash",
+            &name,
+            probe.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("evil-"))
+        .unwrap_or_else(|| panic!("no line names the program: {stderr}"));
+    assert!(!out.stderr.contains(&0x1b), "a raw escape reached stderr");
+    assert!(
+        line.contains("evil-\\x1b[31m-xxx"),
+        "escaped: {}",
+        &line[..80]
+    );
+    assert!(
+        line.ends_with("running unlocked (--on-failure warn)"),
+        "the end of the line is kept: ...{}",
+        &line[line.len().saturating_sub(120)..]
+    );
+}

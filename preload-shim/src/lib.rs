@@ -81,7 +81,7 @@ extern "C" fn memlock_run_init(
         line.push("invalid ")
             .push(bad.name)
             .push("='")
-            .push_bytes(bad.value);
+            .push_escaped(bad.value);
         line.push("' in its environment; these variables belong to memlock-run: start the program with memlock-run");
         return fail(config.on_failure, &mut line);
     }
@@ -265,7 +265,7 @@ impl Process {
     fn report_line(&self) -> Line {
         let mut line = Line::new();
         line.push("memlock-run: ")
-            .push_bytes(self.argv0)
+            .push_escaped(self.argv0)
             .push(" (pid ");
         // SAFETY: getpid cannot fail.
         line.push_u64(unsafe { libc::getpid() } as u64).push("): ");
