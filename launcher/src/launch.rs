@@ -287,12 +287,21 @@ pub fn limits_request(
     privilege: &Privilege,
     inherited: &[(OsString, OsString)],
 ) -> limits::Request {
-    let args_bytes: usize = cli.command.iter().map(|a| a.len() + 1).sum::<usize>()
+    // What execve puts on the new stack: each string with its NUL, and a pointer to it in
+    // argv or envp (with many short arguments the pointers are most of it), the file name
+    // (AT_EXECFN) and the variables memlock-run adds.
+    let pointer = std::mem::size_of::<usize>();
+    let args_bytes: usize = cli
+        .command
+        .iter()
+        .map(|a| a.len() + 1 + pointer)
+        .sum::<usize>()
         + inherited
             .iter()
-            .map(|(n, v)| n.len() + v.len() + 2)
+            .map(|(n, v)| n.len() + v.len() + 2 + pointer)
             .sum::<usize>()
-        + 1024; // the variables memlock-run adds
+        + libc::PATH_MAX as usize
+        + 1024;
     limits::Request {
         memlock: cli.limit,
         prefault: cli.prefault.unwrap_or(0),
