@@ -803,3 +803,37 @@ fn a_shim_the_user_cannot_read_is_predicted() {
     assert_eq!(verdict_of(&report, "shim access"), "FAIL", "{report}");
     assert!(report.contains(&message), "{message}\n{report}");
 }
+
+/// In a user namespace memlock-run's CAP_IPC_LOCK is the namespace's, which mlock(2) does not
+/// honour: --check predicts the run's failure instead of counting on the capability.
+#[test]
+fn namespaced_capabilities_are_not_taken_for_real() {
+    let probe = probe();
+    let in_userns = |check: bool| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--user", "--map-root-user", "--"])
+            .arg(memlock_run_path());
+        if check {
+            cmd.arg("--check");
+        }
+        cmd.args(["--limit", "1M", "--"])
+            .arg(&probe)
+            .args(["--exit", "0"]);
+        output(cmd)
+    };
+    let check = in_userns(true);
+    if stderr_of(&check).contains("unshare failed") {
+        skip(format_args!(
+            "unprivileged user namespaces are not available here: {}",
+            stderr_of(&check).trim()
+        ));
+        return;
+    }
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    assert_eq!(verdict_of(&report, "user namespace"), "warn", "{report}");
+    assert_eq!(verdict_of(&report, "lock at start"), "FAIL", "{report}");
+    let run = in_userns(false);
+    assert_eq!(run.status.code(), Some(125), "{}", stderr_of(&run));
+    assert_mentions(&one_line(&run), &["ENOMEM", "RLIMIT_MEMLOCK is 1 MiB"]);
+}

@@ -669,7 +669,7 @@ fn a_long_argument_list_is_counted_in_the_stack_for_prefault() {
         ));
         return;
     }
-    let many: Vec<&str> = std::iter::repeat("x").take(100_000).collect();
+    let many: Vec<&str> = std::iter::repeat_n("x", 100_000).collect();
     let probe = probe();
     let run = output({
         let mut cmd = memlock_run(["--prefault", "8M", "--"]);

@@ -19,6 +19,10 @@ pub struct Privilege {
     pub at_secure: bool,
     pub permitted: CapsHashSet,
     pub effective: CapsHashSet,
+    /// The process is in the initial user namespace. In any other (rootless containers,
+    /// `unshare --user`) its capabilities are the namespace's: mlock(2) asks for
+    /// CAP_IPC_LOCK in the initial one, so RLIMIT_MEMLOCK binds it all the same.
+    pub initial_user_ns: bool,
 }
 
 impl Privilege {
@@ -35,7 +39,13 @@ impl Privilege {
             at_secure,
             permitted,
             effective,
+            initial_user_ns: in_initial_user_ns(),
         })
+    }
+
+    /// CAP_IPC_LOCK that the kernel honours for locking: held, in the initial user namespace.
+    pub fn lock_exempt(&self) -> bool {
+        self.has(Capability::CAP_IPC_LOCK) && self.initial_user_ns
     }
 
     pub fn has(&self, cap: Capability) -> bool {
@@ -121,4 +131,11 @@ pub fn keep_only_ipc_lock() -> Result<()> {
         bail!("capabilities remain effective after the switch; refusing to run");
     }
     Ok(())
+}
+
+/// The initial user namespace maps every uid to itself: `0 0 4294967295`.
+pub fn in_initial_user_ns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+        .unwrap_or(true)
 }

@@ -241,7 +241,17 @@ fn check(cli: &Cli) -> Result<Report> {
             None
         }
     };
-    let holds = privilege.has(Capability::CAP_IPC_LOCK);
+    let holds = privilege.lock_exempt();
+    if privilege.has(Capability::CAP_IPC_LOCK) && !privilege.initial_user_ns {
+        report.problem(
+            Verdict::Warn,
+            "user namespace",
+            "memlock-run holds CAP_IPC_LOCK in a user namespace (a rootless container, unshare --user), and mlock(2) \
+             honours only the initial namespace's: RLIMIT_MEMLOCK binds COMMAND as if it had no capability",
+            "raise RLIMIT_MEMLOCK outside the namespace (the container runtime's --ulimit memlock=, LimitMEMLOCK= of \
+             the unit that starts it), or grant CAP_IPC_LOCK in the initial namespace",
+        );
+    }
     let blocker = caps.ambient_blocker();
     let will_hold = holds && blocker.is_none();
     capability_findings(&mut report, &caps, holds, blocker.as_deref());

@@ -150,7 +150,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     }
     let shim_in_env = shim_in_env(cli, &choice, &target);
 
-    let holds_ipc_lock = privilege.has(Capability::CAP_IPC_LOCK);
+    let holds_ipc_lock = privilege.lock_exempt();
     // The environment COMMAND inherits, read once: it sizes the stack and is then extended.
     let inherited: Vec<(OsString, OsString)> = env::vars_os().collect();
     let request = limits_request(cli, privilege, &inherited);
@@ -307,7 +307,7 @@ pub fn limits_request(
         prefault: cli.prefault.unwrap_or(0),
         heap: cli.heap.unwrap_or(0),
         args_bytes: args_bytes as u64,
-        holds_ipc_lock: privilege.has(Capability::CAP_IPC_LOCK),
+        holds_ipc_lock: privilege.lock_exempt(),
         may_raise_hard: privilege.has_effective(Capability::CAP_SYS_RESOURCE),
     }
 }
