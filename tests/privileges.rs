@@ -89,6 +89,28 @@ fn a_too_low_limit_stops_the_program_with_the_cause_and_the_remedies() {
         ],
     );
     assert!(!mark.exists(), "the program's main must not run unlocked");
+
+    // At the hard limit --limit cannot help: the remedy names where the hard limit is set.
+    let Some(hard) = hard_memlock() else { return };
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--prefault",
+            &format!("{}K", hard / KIB - 512),
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert_mentions(&line, &["ENOMEM", "the hard limit binds", "limits.conf"]);
+    assert!(
+        !line.contains("--limit"),
+        "--limit cannot raise a hard limit: {line}"
+    );
+    assert!(!mark.exists(), "the program's main must not run unlocked");
 }
 
 #[test]
