@@ -673,3 +673,30 @@ fn a_file_swapped_after_the_judgement_never_runs_unlocked() {
     flipper.join().expect("flipper");
     assert!(seen[0] > 0, "no run succeeded: {seen:?}");
 }
+
+/// An environment that names LD_PRELOAD twice (ld.so honours the last): memlock-run leaves
+/// one entry, with the shim, and the program runs locked.
+#[test]
+fn ld_preload_twice_in_the_environment_still_locks() {
+    let envexec = compile("envexec.c", "envexec", &[]);
+    let program = compile("contract.c", "contract-dynamic", &[]);
+    let extra = compile("extra_preload.c", "extra_preload.so", &["-shared", "-fPIC"]);
+    let out = output({
+        let mut cmd = Command::new(envexec);
+        cmd.arg("PATH=/usr/bin:/bin")
+            .arg(format!("LD_PRELOAD={}", extra.display()))
+            .arg("LD_PRELOAD=")
+            .arg("--")
+            .arg(memlock_run_path())
+            .arg("--")
+            .arg(&program);
+        cmd
+    });
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let vmlck = stdout_of(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("vmlck "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(vmlck > 0, "ran unlocked:\n{}", stdout_of(&out));
+}
