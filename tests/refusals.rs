@@ -417,6 +417,68 @@ fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
     }
 }
 
+/// Runs a script whose line is `#!/usr/bin/env LINE` through `memlock-run --dry-run` and
+/// through `env -v LINE`. When memlock-run accepts it, env must run the very program it judged
+/// and leave the environment (and so the shim) alone; a refusal must be a one-line 125 (or the
+/// 127 of a program env would not find either). Ok: accepted; Err: refused, and why.
+fn against_env(line: &str, path: &str) -> Result<(), String> {
+    let script = script(
+        &unique("env-line.sh").file_name().unwrap().to_string_lossy(),
+        &format!("#!/usr/bin/env {line}\n"),
+    );
+    let mut dry = memlock_run(["--dry-run".as_ref(), "--".as_ref(), script.as_os_str()]);
+    dry.env("PATH", path);
+    let dry = output(dry);
+    if !dry.status.success() {
+        let code = dry.status.code();
+        assert!(
+            code == Some(125) || code == Some(127) || code == Some(126),
+            "{line}: {}",
+            stderr_of(&dry)
+        );
+        return Err(one_line(&dry));
+    }
+    // A line with no program makes env run the script itself, whose line starts env again:
+    // without end, which memlock-run refuses; the time limit ends env's side of it.
+    let mut env = Command::new("timeout");
+    env.args(["5", "/usr/bin/env", "-v"])
+        .arg(line)
+        .arg(&script)
+        .env("PATH", path);
+    let env = output(env);
+    let trace = stderr_of(&env);
+    let drops_shim = trace.contains("cleaning environ")
+        || trace.lines().any(|l| {
+            (l.starts_with("unset:") || l.starts_with("setenv:"))
+                && (l.contains("LD_PRELOAD") || l.contains("MEMLOCK_RUN_"))
+        });
+    assert!(
+        !drops_shim,
+        "{line}: memlock-run accepted a line that drops the shim:\n{trace}"
+    );
+    let executed = trace
+        .lines()
+        .find_map(|l| l.strip_prefix("executing: "))
+        .unwrap_or_else(|| panic!("{line}: memlock-run accepted it, env ran nothing:\n{trace}"));
+    let env_path = trace
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("setenv:   PATH="))
+        .unwrap_or(path);
+    let resolved = env_path
+        .split(':')
+        .map(|d| Path::new(d).join(executed))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{line}: env's {executed} is not in {env_path}"));
+    let judged = stdout_of(&dry);
+    assert!(
+        judged.contains(&format!("run by {} through env", resolved.display())),
+        "{line}: env runs {}, memlock-run judged:\n{judged}",
+        resolved.display()
+    );
+    Ok(())
+}
+
 /// The `#!/usr/bin/env` reading against GNU env itself (its `-v` says what it sets, unsets and
 /// executes): every line memlock-run accepts makes env run the very program memlock-run
 /// judged, with the environment (and so the shim) untouched; every line that would take the
@@ -495,55 +557,8 @@ fn env_lines_are_read_as_gnu_env_reads_them() {
     assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
     assert_mentions(&one_line(&out), &["/usr/bin/env LD", "not found"]);
     for (line, accepted) in lines {
-        let script = script(
-            &unique("env-line.sh").file_name().unwrap().to_string_lossy(),
-            &format!("#!/usr/bin/env {line}\n"),
-        );
-        let mut dry = memlock_run(["--dry-run".as_ref(), "--".as_ref(), script.as_os_str()]);
-        dry.env("PATH", &path);
-        let dry = output(dry);
-        let mut env = Command::new("/usr/bin/env");
-        env.arg("-v").arg(&line).arg(&script).env("PATH", &path);
-        let env = output(env);
-        let trace = stderr_of(&env);
-        let executed = trace
-            .lines()
-            .find_map(|l| l.strip_prefix("executing: "))
-            .map(str::to_owned);
-        let env_path = trace
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix("setenv:   PATH="))
-            .unwrap_or(&path)
-            .to_owned();
-        let drops_shim = trace.contains("cleaning environ")
-            || trace.lines().any(|l| {
-                (l.starts_with("unset:") || l.starts_with("setenv:"))
-                    && (l.contains("LD_PRELOAD") || l.contains("MEMLOCK_RUN_"))
-            });
-        if dry.status.success() {
-            assert!(accepted, "{line}: accepted, expected a refusal");
-            assert!(
-                !drops_shim,
-                "{line}: memlock-run accepted a line that drops the shim:\n{trace}"
-            );
-            let judged = stdout_of(&dry);
-            let program = executed.unwrap_or_else(|| panic!("{line}: env ran nothing:\n{trace}"));
-            let resolved = env_path
-                .split(':')
-                .map(|d| Path::new(d).join(&program))
-                .find(|p| p.is_file())
-                .unwrap_or_else(|| panic!("{line}: env's {program} not found in {env_path}"));
-            assert!(
-                judged.contains(&format!("run by {} through env", resolved.display())),
-                "{line}: env runs {}, memlock-run judged:\n{judged}",
-                resolved.display()
-            );
-        } else {
-            assert!(!accepted, "{line}: refused: {}", stderr_of(&dry));
-            assert_eq!(dry.status.code(), Some(125), "{line}: {}", stderr_of(&dry));
-            assert_mentions(&one_line(&dry), &["refusing", "#! line"]);
-        }
+        let judged = against_env(&line, &path);
+        assert_eq!(judged.is_ok(), accepted, "{line}: {judged:?}");
     }
 }
 
@@ -699,4 +714,92 @@ fn ld_preload_twice_in_the_environment_still_locks() {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     assert!(vmlck > 0, "ran unlocked:\n{}", stdout_of(&out));
+}
+
+/// Lines generated from env's grammar, dangerous words and all, judged against GNU env: none
+/// that memlock-run accepts lets env run another program than the one judged, or drop the
+/// shim (`against_env`). A longer run: PROPTEST_CASES=5000 cargo test --test refusals generated.
+#[test]
+fn generated_env_lines_are_judged_as_env_runs_them() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let version = output({
+        let mut c = Command::new("/usr/bin/env");
+        c.arg("--version");
+        c
+    });
+    if !stdout_of(&version).contains("GNU coreutils") {
+        skip(format_args!("/usr/bin/env is not GNU coreutils' env"));
+        return;
+    }
+    let name = "memlock-run-gen-prog";
+    let dir = unique("env-gen");
+    fs::create_dir_all(&dir).expect("mkdir");
+    set_mode(&dir, 0o755);
+    let dynamic = probe();
+    writing_executables(|| fs::copy(&dynamic, dir.join(name))).expect("copy probe");
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let words = prop::sample::select(vec![
+        "-S",
+        name,
+        name,
+        name,
+        "-S",
+        "-v",
+        "-0",
+        "--",
+        "-i",
+        "-",
+        "--ignore-env",
+        "--ig",
+        "--i",
+        "-u",
+        "-uLD_PRELOAD",
+        "--un=LD_PRELOAD",
+        "--unset",
+        "LD_PRELOAD",
+        "LD_PRELOAD=",
+        "'LD_PRELOAD='",
+        "L\"D_PRELOAD\"=",
+        "MEMLOCK_RUN_FLAGS=x",
+        "-C",
+        "/",
+        "X=1",
+        name,
+        "'memlock-run-gen-prog'",
+        "#",
+        "\\_",
+        "--split-string=-i",
+        "-S-i",
+        "-vi",
+        "--debug",
+        "'-i'",
+        "--exit",
+        "0",
+        "-uHOME",
+        "--unset=PATH",
+    ]);
+    let mut runner = TestRunner::new(Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(64),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let accepted = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(&proptest::collection::vec(words, 1..7), |words| {
+            let line = words.join(" ");
+            if against_env(&line, &path).is_ok() {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Lines are drawn so that some run the program: the cross-check must have had work.
+    assert!(
+        accepted.into_inner() > 0,
+        "no generated line was accepted: the grammar no longer exercises env"
+    );
 }

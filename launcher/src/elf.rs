@@ -324,3 +324,46 @@ mod tests {
         assert_eq!(read(Path::new("/etc/hostname")).unwrap(), None);
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> &'static [u8] {
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| {
+            let mut bytes = std::fs::read("/proc/self/exe").expect("read own executable");
+            bytes.truncate(16 << 10);
+            bytes
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// A real ELF header with bytes changed anywhere in its first pages: read as a program,
+        /// a layout or an error, never a panic or a wrapped sum.
+        #[test]
+        fn a_damaged_elf_file_is_read_or_refused(
+            changes in proptest::collection::vec((0usize..4096, any::<u8>()), 1..16)
+        ) {
+            let mut bytes = sample().to_vec();
+            for (at, value) in changes {
+                if let Some(slot) = bytes.get_mut(at) {
+                    *slot = value;
+                }
+            }
+            let path = std::env::temp_dir().join(format!(
+                "memlock-run-elf-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::write(&path, &bytes).unwrap();
+            let _ = read(&path);
+            let _ = layout(&path);
+            let _ = is_go(&path);
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+}

@@ -83,6 +83,27 @@ pub fn parse_limit(text: &str) -> Result<Limit, String> {
 }
 
 #[cfg(test)]
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_size_or_an_error(text in ".{0,40}") {
+            let _ = parse_size(&text);
+            let _ = parse_limit(&text);
+        }
+
+        #[test]
+        fn sizes_read_as_written(n in 0u64..(1 << 44), unit in 0usize..5) {
+            let (suffix, shift) = [("", 0), ("K", 10), ("M", 20), ("G", 30), ("T", 40)][unit];
+            let text = format!("{n}{suffix}");
+            prop_assert_eq!(parse_size(&text).ok(), n.checked_mul(1 << shift));
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -382,6 +382,16 @@ fn inspect_at_depth(
             })?;
             inspect_at_depth(&found, shim, creds, search, depth + 1)
         }
+        // env with nothing to run takes the next operand, the script itself, and runs it:
+        // its #! line starts env again, and so on without end.
+        None if via_env => {
+            return Err(anyhow::anyhow!(
+                "refusing {shown}: its #! line `{} {}` names no program for env to run, so env would execute \
+                 {shown} itself again, without end; name the interpreter in the #! line",
+                interpreter_path.display(),
+                argument.as_deref().unwrap_or_default().as_bytes().escape_ascii()
+            ))
+        }
         None => inspect_at_depth(&interpreter_path, shim, creds, path_var, depth + 1),
     }
     .with_context(|| format!("{shown} is a #! script"))?;

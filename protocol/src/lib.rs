@@ -411,6 +411,30 @@ impl SizeText {
 mod tests {
     use super::*;
 
+    extern crate std;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shim reads these from an environment anyone may have written: any bytes are
+        /// either a setting or a refusal, never a panic.
+        #[test]
+        fn any_entry_is_a_setting_or_a_refusal(entry in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Some((name, value)) = split_entry(&entry) {
+                let _ = Config::default().apply(name, value);
+            }
+            for name in VARIABLES {
+                let _ = Config::default().apply(name.as_bytes(), &entry);
+            }
+        }
+
+        #[test]
+        fn numbers_round_trip(n in any::<u64>()) {
+            let mut buf = [0u8; 20];
+            prop_assert_eq!(decode_u64(encode_u64(n, &mut buf).as_bytes()), Some(n));
+            let _ = SizeText::new(n).as_str();
+        }
+    }
+
     #[test]
     fn encode_then_decode_is_identity() {
         let config = Config {
