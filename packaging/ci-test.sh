@@ -13,7 +13,10 @@
 #   4. the opt-in privileged mode: a group member locks past the limit, a non-member cannot
 #      run memlock-run, the environment cannot change the shim, --user is refused;
 #   5. an older distribution: the .deb installed with dpkg in a debootstrapped Debian 11
-#      (glibc 2.31) root, and a program of that root locked by the memlock-run installed there.
+#      (glibc 2.31) root, and a program of that root locked by the memlock-run installed there;
+#   6. a Kubernetes-style container under runc, from that root with the .deb installed
+#      (packaging/container/): locked past the limit with the file capability, and the
+#      launcher's note without it.
 #
 # Runs as root on a Debian machine it may change (it installs and purges the package, and
 # adds and removes two system users). Installs what it lacks: apt packages (rpm, man-db,
@@ -67,6 +70,7 @@ command -v zsh >/dev/null || need_apt+=(zsh)
 command -v fish >/dev/null || need_apt+=(fish)
 command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v runc >/dev/null || need_apt+=(runc)
 if ((${#need_apt[@]})); then
     echo "apt-get install ${need_apt[*]}"
     { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"; } >/dev/null ||
@@ -642,6 +646,104 @@ else
     check "Debian 11 root: --prefault on a program without libpthread (no thread stack to keep): exit $rc, '$out'" \
         test "$rc" = 0 -a -n "$(echo "$out" | grep 'stack pre-faulted 8 MiB')"
     check "dpkg -r in the Debian 11 root" sh -c "chroot '$OLD' dpkg -r memlock-run >/dev/null 2>&1"
+fi
+
+# ---------------------------------------------------------------------------- 6. OCI runtime
+section "6. a Kubernetes-style container under runc (packaging/container/)"
+# The image of packaging/container/Containerfile, made from the Debian 11 root: the .deb
+# installed with dpkg, memlock-run given cap_ipc_lock+p and mode 0755. runc runs it in the
+# layout containerd and CRI-O give a pod with runAsUser 65534, capabilities drop ALL / add
+# IPC_LOCK, allowPrivilegeEscalation false and readOnlyRootFilesystem (pod.yaml): bounding =
+# effective = permitted = CAP_IPC_LOCK, no ambient, no_new_privs, read-only root.
+oci_blocker=
+if ! command -v runc >/dev/null; then
+    oci_blocker="runc is not installed (apt-get install runc)"
+elif [ -z "$OLD_BASE" ]; then
+    oci_blocker="no Debian 11 root to make the image from (section 5)"
+fi
+# oci_config BUNDLE ROOTFS LAYOUT ARGS...: BUNDLE/config.json from runc's default spec, running
+# ARGS in ROOTFS (runc wants an absolute path there, not a symlink).
+# LAYOUT kubernetes: IPC_LOCK bounding, effective, permitted; docker: IPC_LOCK bounding only
+# (Docker's --cap-add for a non-root USER leaves the permitted set empty before exec).
+oci_config() {
+    local bundle=$1 rootfs=$2 layout=$3
+    shift 3
+    rm -f "$bundle/config.json"
+    (cd "$bundle" && runc spec) || return 1
+    python3 - "$bundle/config.json" "$rootfs" "$layout" "$@" <<'PY'
+import json, sys
+path, rootfs, layout, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+spec = json.load(open(path))
+process = spec["process"]
+process.update(terminal=False, args=args, noNewPrivileges=True, user={"uid": 65534, "gid": 65534})
+ipc_lock = ["CAP_IPC_LOCK"]
+process["capabilities"] = {"bounding": ipc_lock, "effective": ipc_lock if layout == "kubernetes" else [],
+                           "permitted": ipc_lock if layout == "kubernetes" else [], "inheritable": [], "ambient": []}
+spec["root"] = {"path": rootfs, "readonly": True}
+spec["hostname"] = "memlock-run-pod"
+json.dump(spec, open(path, "w"), indent=1)
+PY
+}
+if [ -n "$oci_blocker" ]; then
+    echo "SKIPPED: the OCI runtime checks: $oci_blocker"
+else
+    IMAGE=$WORK/oci-image
+    mkdir -p "$IMAGE.upper" "$IMAGE.work" "$IMAGE"
+    if mount -t overlay overlay -o "lowerdir=$OLD_BASE,upperdir=$IMAGE.upper,workdir=$IMAGE.work" "$IMAGE" 2>/dev/null; then
+        MOUNTS=("$IMAGE" "${MOUNTS[@]}")
+    else
+        cp -a "$OLD_BASE/." "$IMAGE/"
+    fi
+    # The Containerfile's RUN step, in the image's own dpkg; setcap from the host.
+    cp "$DEB" "$IMAGE/tmp/" && chroot "$IMAGE" dpkg -i "/tmp/$(basename "$DEB")" >"$WORK/oci-dpkg.log" 2>&1 &&
+        rm "$IMAGE/tmp/$(basename "$DEB")" && setcap cap_ipc_lock+p "$IMAGE/usr/bin/memlock-run" &&
+        chmod 0755 "$IMAGE/usr/bin/memlock-run"
+    check "the image: the .deb installed, /usr/bin/memlock-run 0755 with $(getcap "$IMAGE/usr/bin/memlock-run" | awk '{ print $2 }')" \
+        sh -c "getcap '$IMAGE/usr/bin/memlock-run' | grep -q 'cap_ipc_lock=p\$' && [ \"\$(stat -c %a '$IMAGE/usr/bin/memlock-run')\" = 755 ]"
+    BUNDLE=$WORK/oci-bundle
+    mkdir -p "$BUNDLE"
+    OCI_ID=memlock-run-ci-$$
+    hard_kb=$(($(ulimit -H -l)))
+
+    # A. The pod: memlock-run locks 16 MiB of stack past the 8 MiB limit.
+    oci_config "$BUNDLE" "$IMAGE" kubernetes /usr/bin/memlock-run --future --prefault 16M -- /bin/sleep 60
+    runc run -d --bundle "$BUNDLE" "$OCI_ID" </dev/null >"$WORK/oci-a.log" 2>&1
+    rc=$?
+    check "runc run -d, Kubernetes layout: exit $rc$( [ "$rc" = 0 ] || echo ": $(cat "$WORK/oci-a.log")")" test "$rc" = 0
+    PID=$(runc state "$OCI_ID" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null)
+    if [ -n "$PID" ]; then
+        # Paths as the container sees them: its root is a mount of its own.
+        check_locked "pod layout, uid 65534, --future --prefault 16M" "$PID" "$OLD_SLEEP" 16384 "$OLD_SHIM" future
+        check "pod layout: VmLck $(vmlck_kb "$PID") kB is past the hard RLIMIT_MEMLOCK of $hard_kb kB (the container's limit: $(memlock_limit "$PID") bytes)" \
+            test "$(vmlck_kb "$PID")" -gt "$hard_kb"
+        caps=$(for f in CapPrm CapEff CapAmb CapBnd; do status_field "$PID" $f; done | sort -u | tr '\n' ' ')
+        check "pod layout: the program holds CAP_IPC_LOCK alone (CapPrm = CapEff = CapAmb = CapBnd: $caps)" \
+            test "$caps" = "0000000000004000 "
+        check "pod layout: the program runs as uid 65534 with no_new_privs set (Uid $(status_field "$PID" Uid), NoNewPrivs $(status_field "$PID" NoNewPrivs))" \
+            test "$(status_field "$PID" Uid)" = 65534 -a "$(status_field "$PID" NoNewPrivs)" = 1
+        check "pod layout: no note on stderr (the capability was held)" sh -c "! grep -q 'memlock-run: note' '$WORK/oci-a.log'"
+    fi
+    runc kill "$OCI_ID" KILL 2>/dev/null
+    for _ in $(seq 1 50); do runc delete "$OCI_ID" 2>/dev/null && break; sleep 0.1; done
+
+    # B. The same pod without the file capability: memlock-run says why and what to do.
+    setcap -r "$IMAGE/usr/bin/memlock-run"
+    oci_config "$BUNDLE" "$IMAGE" kubernetes /usr/bin/memlock-run -- /bin/true
+    out=$(runc run --bundle "$BUNDLE" "$OCI_ID" </dev/null 2>&1)
+    rc=$?
+    runc delete "$OCI_ID" 2>/dev/null
+    check "pod layout without the file capability: it runs (exit $rc) and memlock-run says on stderr that RLIMIT_MEMLOCK binds, with the container remedy: $out" \
+        sh -c "[ $rc = 0 ] && echo \"\$1\" | grep -q '^memlock-run: note: CAP_IPC_LOCK is in this process.s bounding set but memlock-run does not hold it.*setcap cap_ipc_lock+p'" sh "$out"
+
+    # C. Docker's layout: the permitted set is empty before exec, and no_new_privs then
+    # keeps exec from granting the file capability.
+    setcap cap_ipc_lock+p "$IMAGE/usr/bin/memlock-run"
+    oci_config "$BUNDLE" "$IMAGE" docker /usr/bin/memlock-run -- /bin/true
+    out=$(runc run --bundle "$BUNDLE" "$OCI_ID" </dev/null 2>&1)
+    rc=$?
+    runc delete "$OCI_ID" 2>/dev/null
+    check "Docker layout (permitted empty, no_new_privs): the file capability is not granted, and the note says so: exit $rc" \
+        sh -c "[ $rc = 0 ] && echo \"\$1\" | grep -q '^memlock-run: note: CAP_IPC_LOCK is in this process.s bounding set'" sh "$out"
 fi
 
 echo
