@@ -88,23 +88,27 @@ extern "C" fn memlock_run_init(
         return fail(config.on_failure, &mut line);
     }
 
+    let mut thread_stack_set = false;
     if config.thread_stack != 0 {
-        if let Err(why) = set_default_thread_stack(config.thread_stack) {
-            let mut line = process.failure_line();
-            line.push("cannot set the default thread stack size to ")
-                .push_size(config.thread_stack);
-            match why {
-                ThreadStackError::Failed(errno) => {
-                    line.push(": pthread_setattr_default_np failed with ")
-                        .push_errno(errno);
+        match set_default_thread_stack(config.thread_stack) {
+            Ok(set) => thread_stack_set = set,
+            Err(why) => {
+                let mut line = process.failure_line();
+                line.push("cannot set the default thread stack size to ")
+                    .push_size(config.thread_stack);
+                match why {
+                    ThreadStackError::Failed(errno) => {
+                        line.push(": pthread_setattr_default_np failed with ")
+                            .push_errno(errno);
+                    }
+                    ThreadStackError::Missing => {
+                        line.push(": this C library has no pthread_setattr_default_np, which glibc 2.18 and later have; ");
+                        line.push("--thread-stack needs it, and so does --prefault, to keep new threads' stacks at the size ");
+                        line.push("they had before it raised RLIMIT_STACK; run on glibc 2.18 or later, or leave out both");
+                    }
                 }
-                ThreadStackError::Missing => {
-                    line.push(": this C library has no pthread_setattr_default_np, which glibc 2.18 and later have; ");
-                    line.push("--thread-stack needs it, and so does --prefault, to keep new threads' stacks at the size ");
-                    line.push("they had before it raised RLIMIT_STACK; run on glibc 2.18 or later, or leave out both");
-                }
+                return fail(config.on_failure, &mut line);
             }
-            return fail(config.on_failure, &mut line);
         }
     }
 
@@ -214,7 +218,7 @@ extern "C" fn memlock_run_init(
             line.push(", heap pre-faulted ")
                 .push_size(range.len() as u64);
         }
-        if config.thread_stack != 0 {
+        if thread_stack_set {
             line.push(", thread stacks ").push_size(config.thread_stack);
         }
         line.push(match config.fork {
@@ -327,6 +331,11 @@ enum ThreadStackError {
     Failed(c_int),
 }
 
+type GetAttrDefault = unsafe extern "C" fn(*mut libc::pthread_attr_t) -> c_int;
+type SetAttrDefault = unsafe extern "C" fn(*const libc::pthread_attr_t) -> c_int;
+type AttrSetStackSize = unsafe extern "C" fn(*mut libc::pthread_attr_t, usize) -> c_int;
+type AttrDestroy = unsafe extern "C" fn(*mut libc::pthread_attr_t) -> c_int;
+
 /// The pthread functions `--thread-stack` needs, looked up at run time.
 ///
 /// `pthread_getattr_default_np` and `pthread_setattr_default_np` came with glibc 2.18, and
@@ -334,11 +343,6 @@ enum ThreadStackError {
 /// into libc. A link-time reference would pin the shim to glibc 2.34, or load libpthread into
 /// every program the shim serves on older glibc. None when the process has them nowhere
 /// (glibc 2.17; before 2.34, a program that does not load libpthread).
-type GetAttrDefault = unsafe extern "C" fn(*mut libc::pthread_attr_t) -> c_int;
-type SetAttrDefault = unsafe extern "C" fn(*const libc::pthread_attr_t) -> c_int;
-type AttrSetStackSize = unsafe extern "C" fn(*mut libc::pthread_attr_t, usize) -> c_int;
-type AttrDestroy = unsafe extern "C" fn(*mut libc::pthread_attr_t) -> c_int;
-
 struct AttrFunctions {
     get_default: GetAttrDefault,
     set_default: SetAttrDefault,
@@ -378,14 +382,15 @@ impl AttrFunctions {
     }
 }
 
-fn set_default_thread_stack(size: u64) -> Result<(), ThreadStackError> {
+/// Sets the default stack size of new threads; Ok(false) when the process cannot create any.
+fn set_default_thread_stack(size: u64) -> Result<bool, ThreadStackError> {
     let size = usize::try_from(size).map_err(|_| ThreadStackError::Failed(libc::EINVAL))?;
     let Some(f) = AttrFunctions::find() else {
         // Before glibc 2.34 the pthread functions are libpthread's, and a program that does
         // not load it cannot create a thread: there is no thread stack to size. (One that
         // dlopens libpthread later sizes its threads from RLIMIT_STACK as it finds it then.)
         if AttrFunctions::lookup(c"pthread_create").is_none() {
-            return Ok(());
+            return Ok(false);
         }
         return Err(ThreadStackError::Missing);
     };
@@ -406,7 +411,7 @@ fn set_default_thread_stack(size: u64) -> Result<(), ThreadStackError> {
             return Err(ThreadStackError::Failed(rc));
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 pub(crate) fn errno() -> c_int {
