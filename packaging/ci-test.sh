@@ -77,12 +77,12 @@ if ((${#need_apt[@]})); then
         die "apt-get install ${need_apt[*]} failed"
 fi
 if ! command -v zig >/dev/null && ! python3 -c 'import ziglang' 2>/dev/null; then
-    echo "pip install ziglang"
-    python3 -m pip install --quiet ziglang || die "pip install ziglang failed"
+    echo "pip install ziglang==0.17.1"
+    python3 -m pip install --quiet ziglang==0.17.1 || die "pip install ziglang==0.17.1 failed"
 fi
 if ! cargo zigbuild --help >/dev/null 2>&1; then
-    echo "cargo install --locked cargo-zigbuild"
-    cargo install --locked --quiet cargo-zigbuild || die "cargo install --locked cargo-zigbuild failed"
+    echo "cargo install --locked cargo-zigbuild@0.24.1"
+    cargo install --locked --quiet cargo-zigbuild@0.24.1 || die "cargo install --locked cargo-zigbuild@0.24.1 failed"
 fi
 echo "tools ready"
 
