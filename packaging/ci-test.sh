@@ -27,6 +27,9 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# Commands run in the Debian root (chroot, the container) look up programs in this PATH:
+# make sure it has the system directories, whatever the caller's.
+PATH=$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 cd "$ROOT"
 HARNESS=$ROOT/packaging/ci/systemd-unit.sh
 

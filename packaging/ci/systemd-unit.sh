@@ -35,6 +35,9 @@ TREE=${2:-}
 [ -z "$TREE" ] || [ -d "$TREE" ] || die "$TREE: no such directory"
 command -v systemd-nspawn >/dev/null || die "systemd-nspawn is missing: apt-get install systemd-container"
 UNIT=$(basename "$UNIT_FILE")
+# Commands run in the Debian root (chroot, the container) look up programs in this PATH:
+# make sure it has the system directories, whatever the caller's.
+PATH=$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 HERE=$(cd "$(dirname "$0")" && pwd)
 SETTLE=${SETTLE:-1}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-90}
