@@ -261,6 +261,67 @@ class Suite:
                        ("CPU time", f"{ratio_cpu:.3f}x", ratio_cpu <= 1.1)])
         self.out()
 
+    # -- 1b. the two methods ------------------------------------------------------------
+
+    def methods(self):
+        self.out("## 1b. The two methods")
+        self.out()
+        self.out("The same dynamically linked program, locked by the preload shim and by the ptrace method "
+                 "(`--method ptrace`: a helper process, the exec traced, the new image run to its entry point with a "
+                 "hardware breakpoint, mlockall injected through its vDSO, then detached), against the program "
+                 "locking itself; and the same program linked statically, which only the ptrace method reaches.")
+        self.out()
+        p, ps, m = self.probe, self.probe + "-static", self.memlock_run
+        commands = [
+            ("self-locking", [p, "lock"]),
+            ("memlock-run --method preload", [m, "--method", "preload", "--", p, "exit"]),
+            ("memlock-run --method ptrace", [m, "--method", "ptrace", "--", p, "exit"]),
+            ("static, self-locking", [ps, "lock"]),
+            ("static, memlock-run (ptrace)", [m, "--", ps, "exit"]),
+        ]
+        for _, argv in commands:
+            self.check_runs(argv)
+        t = self.hyperfine(commands, runs=500, warmup=5)
+        self.out("\n".join(TIMING_HEADER))
+        for timing in t.values():
+            self.out(timing.row())
+        self.out()
+        pre = t["memlock-run --method preload"].median - t["self-locking"].median
+        ptr = t["memlock-run --method ptrace"].median - t["self-locking"].median
+        sta = t["static, memlock-run (ptrace)"].median - t["static, self-locking"].median
+        self.out(f"- added over self-locking (medians): preload {ms(pre)} ms, ptrace {ms(ptr)} ms "
+                 f"(+{ms(ptr - pre)} ms for the helper and the injection); static program through ptrace {ms(sta)} ms.")
+        self.goal("methods: ptrace start-up costs <= 1 ms more than the preload", f"+{ms(ptr - pre)} ms",
+                  "<= 1 ms", ptr - pre <= 0.001, f"{ms(ptr - pre - 0.001)} ms over")
+        self.out()
+
+        self.out("### --pid against resident size")
+        self.out()
+        self.out("A process with SIZE of anonymous memory, locked by `memlock-run --pid` (the time it reports: "
+                 "attach, stop, mlockall, detach); touched: every page resident first, so mlockall only marks and "
+                 "pins them; mapped only: mlockall populates them too. Median of 5 fresh processes each.")
+        self.out()
+        self.out("| SIZE | touched: --pid ms | mapped only: --pid ms |")
+        self.out("|---|---:|---:|")
+        holder = str(self.build / "holder")
+        for mib in [64, 256, 1024]:
+            row = []
+            for touch in [True, False]:
+                times = []
+                for _ in range(5):
+                    argv = [holder, "--map", str(mib)] + (["--touch", str(mib)] if touch else [])
+                    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                    pid = int(proc.stdout.readline().split()[1])
+                    done = subprocess.run([m, "--pid", str(pid)], capture_output=True, text=True)
+                    proc.stdin.close()
+                    proc.wait()
+                    if done.returncode != 0:
+                        sys.exit(f"bench: memlock-run --pid failed: {done.stderr.strip()}")
+                    times.append(float(done.stdout.rsplit(" in ", 1)[1].split()[0]))
+                row.append(statistics.median(times))
+            self.out(f"| {mib} MiB | {row[0]:.1f} | {row[1]:.1f} |")
+        self.out()
+
     # -- 2. footprint -------------------------------------------------------------------
 
     def hold(self, argv):
@@ -596,7 +657,7 @@ class Suite:
         self.out()
         self.out("\n".join(info))
         self.out()
-        sections = {"launch": self.launch, "footprint": self.footprint, "prefault": self.prefault,
+        sections = {"launch": self.launch, "methods": self.methods, "footprint": self.footprint, "prefault": self.prefault,
                     "steady": self.steady, "pressure": self.pressure}
         for name in self.args.only or sections:
             sections[name]()
@@ -611,8 +672,10 @@ class Suite:
         self.out()
         results = ROOT / "bench/results"
         results.mkdir(exist_ok=True)
-        (results / "latest.md").write_text("\n".join(self.lines) + "\n")
-        print(f"bench: results written to {results / 'latest.md'}", file=sys.stderr)
+        # A partial run (--only) keeps the full run's latest.md and writes its own file.
+        name = "latest.md" if not self.args.only else f"latest-{'-'.join(self.args.only)}.md"
+        (results / name).write_text("\n".join(self.lines) + "\n")
+        print(f"bench: results written to {results / name}", file=sys.stderr)
 
 
 def main():
@@ -624,7 +687,7 @@ def main():
                         help="hyperfine calls each timing's runs are split over, order rotated (20)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")
     parser.add_argument("--only", action="append",
-                        choices=["launch", "footprint", "prefault", "steady", "pressure"],
+                        choices=["launch", "methods", "footprint", "prefault", "steady", "pressure"],
                         help="run only this section (repeatable)")
     args = parser.parse_args()
     args.passthrough = sys.argv[3:] if len(sys.argv) > 3 else []

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The memlock-run benchmark suite, in one command:
 #
-#   bench/run.sh [--rounds N] [--scale F] [--only launch|footprint|prefault|steady|pressure]...
+#   bench/run.sh [--rounds N] [--scale F] [--only launch|methods|footprint|prefault|steady|pressure]...
 #                [--bin-dir DIR]   (memlock-run and its shim from DIR, default target/release)
 #
 # Installs what is missing (hyperfine, gcc, python3; with apt-get), builds memlock-run and its
@@ -41,5 +41,7 @@ build=target/bench
 mkdir -p "$build"
 # No stack-clash probes: the seeds' touch loop must fault the pages itself, in its own order.
 gcc -O2 -Wall -Wextra -fno-stack-clash-protection -o "$build/probe" bench/probe.c
+gcc -O2 -Wall -Wextra -fno-stack-clash-protection -static -o "$build/probe-static" bench/probe.c
+gcc -O2 -Wall -Wextra -o "$build/holder" tests/probes/probe.c
 gcc -O2 -Wall -Wextra -o "$build/pageout" tests/probes/pageout.c
 exec python3 bench/bench.py --build-dir "$build" "$@"

@@ -8,7 +8,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::*;
 
@@ -485,14 +485,156 @@ fn a_set_user_id_memlock_run_refuses_to_run_anything() {
             "0",
         ]);
     let out = output(cmd);
+    // Nor may it read other users' processes or files with that privilege.
+    let others: Vec<Output> = [&["--status", "1"][..], &["--check", "--", "/bin/true"]]
+        .into_iter()
+        .map(|args| {
+            let mut cmd = Command::new("setpriv");
+            cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+                .arg(&launcher)
+                .args(args);
+            output(cmd)
+        })
+        .collect();
     let _ = fs::remove_file(&launcher);
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     assert_mentions(
         &one_line(&out),
         &["set-user-ID", "COMMAND would inherit", "cap_ipc_lock+p"],
     );
+    for other in others {
+        assert_eq!(other.status.code(), Some(125), "{}", stderr_of(&other));
+        assert!(other.stdout.is_empty(), "{}", stdout_of(&other));
+        assert_mentions(&one_line(&other), &["set-user-ID"]);
+    }
     assert!(
         !mark.exists(),
         "nothing may run with a root effective uid for nobody"
+    );
+}
+
+#[test]
+fn user_root_is_refused() {
+    if skip_unless_root("--user is for root") {
+        return;
+    }
+    for spec in ["root", "0", "0:0"] {
+        let out = output(memlock_run(["--user", spec, "--", "/bin/true"]));
+        assert_eq!(out.status.code(), Some(125), "{spec}: {}", stderr_of(&out));
+        assert_mentions(&one_line(&out), &["is root", "CAP_IPC_LOCK alone"]);
+    }
+}
+
+/// ld.so expands `$LIB` (and `$ORIGIN`, `$PLATFORM`) in LD_PRELOAD: an install path with a
+/// `$` would name another file, ld.so would skip it, and the program would run unlocked.
+#[test]
+fn an_install_path_ld_so_would_expand_is_refused() {
+    let dir = scratch().join(format!("lib$LIB-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("mkdir");
+    let launcher = dir.join("memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+    fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy shim");
+    let mark = marker("dollar-path");
+    let out = output({
+        let mut cmd = Command::new(&launcher);
+        cmd.arg("--")
+            .arg(probe())
+            .arg("--mark")
+            .arg(&mark)
+            .args(["--exit", "0"]);
+        cmd
+    });
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(&one_line(&out), &["'$'", "$LIB", "plain path"]);
+    assert!(!mark.exists(), "the target must not run unlocked");
+}
+
+/// A privileged memlock-run in a world-writable directory, sticky or not (/tmp): anyone could
+/// put a root-owned library there under the shim's name by a hard link.
+#[test]
+fn a_privileged_memlock_run_refuses_a_shim_in_a_world_writable_directory() {
+    if skip_unprivileged_run("runs memlock-run as nobody")
+        || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
+        || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
+    {
+        return;
+    }
+    let dir = unique("sticky");
+    fs::create_dir_all(&dir).expect("mkdir");
+    set_mode(&dir, 0o1777);
+    let launcher = dir.join("memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+    // Root's own library under the shim's name, as a hard link would put it.
+    fs::copy("/bin/true", dir.join("libmemlock_run_shim.so")).expect("copy a root file");
+    let setcap = output({
+        let mut cmd = Command::new("setcap");
+        cmd.arg("cap_ipc_lock+p").arg(&launcher);
+        cmd
+    });
+    if !setcap.status.success() {
+        let _ = fs::remove_dir_all(&dir);
+        skip(format_args!("setcap failed: {}", stderr_of(&setcap).trim()));
+        return;
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&launcher)
+        .args(["--", "/bin/true"]);
+    let out = output(cmd);
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &["refusing to load the shim", "writable by others"],
+    );
+}
+
+/// The shim's failure line names the program by its argv[0], which the program's parent
+/// chose: however long, the line keeps its end (the remedy), and no control byte of it
+/// reaches the terminal.
+#[test]
+fn a_long_or_hostile_program_name_keeps_the_whole_message_and_no_control_bytes() {
+    if skip_unprivileged_run("the limit binds an unprivileged user only")
+        || skip_without("bash", "bash's exec -a sets the name")
+    {
+        return;
+    }
+    let name = format!("evil-\u{1b}[31m-{}", "x".repeat(3000));
+    let probe = probe();
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--on-failure",
+            "warn",
+            "--limit",
+            "64K",
+            "--",
+            "bash",
+            "-c",
+            "exec -a \"$1\" \"$2\" --exit 0",
+            "bash",
+            &name,
+            probe.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("evil-"))
+        .unwrap_or_else(|| panic!("no line names the program: {stderr}"));
+    assert!(!out.stderr.contains(&0x1b), "a raw escape reached stderr");
+    assert!(
+        line.contains("evil-\\x1b[31m-xxx"),
+        "escaped: {}",
+        &line[..80]
+    );
+    assert!(
+        line.ends_with("running unlocked (--on-failure warn)"),
+        "the end of the line is kept: ...{}",
+        &line[line.len().saturating_sub(120)..]
     );
 }

@@ -651,3 +651,36 @@ fn nginx_workers_are_locked_with_the_fork_relock_and_not_without() {
         );
     }
 }
+
+/// execve puts a pointer beside every argument string: with many short arguments those are
+/// most of the stack in use at start. The raised RLIMIT_STACK counts them, so --prefault 8M
+/// still fits, as --check predicts.
+#[test]
+fn a_long_argument_list_is_counted_in_the_stack_for_prefault() {
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: an out-pointer to a local.
+    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut hard) };
+    if hard.rlim_max != libc::RLIM_INFINITY && hard.rlim_max < 16 * MIB {
+        skip(format_args!(
+            "the hard RLIMIT_STACK is below 16 MiB; --prefault 8M with 1 MiB of arguments cannot fit"
+        ));
+        return;
+    }
+    let many: Vec<&str> = std::iter::repeat_n("x", 100_000).collect();
+    let probe = probe();
+    let run = output({
+        let mut cmd = memlock_run(["--prefault", "8M", "--"]);
+        cmd.arg(&probe).args(["--exit", "0"]).args(&many);
+        cmd
+    });
+    assert!(run.status.success(), "{}", stderr_of(&run));
+    let check = output({
+        let mut cmd = memlock_run(["--check", "--prefault", "8M", "--"]);
+        cmd.arg(&probe).args(&many);
+        cmd
+    });
+    assert_eq!(check.status.code(), Some(0), "{}", stdout_of(&check));
+}

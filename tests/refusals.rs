@@ -1,6 +1,7 @@
-//! Targets a preload cannot reach are refused before exec: status 125, one line with the
-//! cause and the remedy, and the target never runs (its `--mark` file is not created).
-//! Targets that are fine, scripts included, run locked.
+//! Targets no method can lock, and targets a preload cannot reach under `--method preload`,
+//! are refused before exec: status 125, one line with the cause and the remedy, and the
+//! target never runs (its `--mark` file is not created). Targets that are fine, scripts
+//! included, run locked. (The ptrace method's own runs are in ptrace.rs.)
 
 mod common;
 
@@ -23,33 +24,42 @@ fn assert_refused(out: Output, mark: &Path, mentions: &[&str]) -> String {
 
 /// `memlock-run -- TARGET ARGS... --mark MARK --exit 0`.
 fn run_marked(target: &Path, mark: &Path) -> Command {
-    memlock_run([
+    run_marked_with(&[], target, mark)
+}
+
+/// `memlock-run OPTIONS... -- TARGET ARGS... --mark MARK --exit 0`.
+fn run_marked_with(options: &[&str], target: &Path, mark: &Path) -> Command {
+    let mut cmd = memlock_run(options);
+    cmd.args([
         "--".as_ref(),
         target.as_os_str(),
         "--mark".as_ref(),
         mark.as_os_str(),
         "--exit".as_ref(),
         "0".as_ref(),
-    ])
+    ]);
+    cmd
 }
+
+const PRELOAD: &[&str] = &["--method", "preload"];
 
 fn static_probe() -> PathBuf {
     compile("probe.c", "probe-static", &["-static"])
 }
 
 #[test]
-fn a_static_program_is_refused() {
+fn a_static_program_is_refused_by_the_preload() {
     let mark = marker("static");
-    let out = output(run_marked(&static_probe(), &mark));
+    let out = output(run_marked_with(PRELOAD, &static_probe(), &mark));
     assert_refused(
         out,
         &mark,
-        &["statically linked", "no PT_INTERP", "Link it dynamically"],
+        &["statically linked", "no PT_INTERP", "--method ptrace"],
     );
 }
 
 #[test]
-fn a_musl_program_is_refused() {
+fn a_musl_program_is_refused_by_the_preload() {
     if skip_without(
         "musl-gcc",
         "the musl refusal needs a musl program (Debian: musl-tools)",
@@ -69,7 +79,7 @@ fn a_musl_program_is_refused() {
         path
     };
     let mark = marker("musl");
-    let out = output(run_marked(&musl, &mark));
+    let out = output(run_marked_with(PRELOAD, &musl, &mark));
     assert_refused(
         out,
         &mark,
@@ -222,7 +232,7 @@ fn write_executable(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 #[test]
-fn another_elf_class_or_machine_is_refused() {
+fn another_elf_class_or_machine_is_refused_by_the_preload() {
     const EM_386: u16 = 3;
     const EM_AARCH64: u16 = 183;
     const EM_X86_64: u16 = 62;
@@ -240,7 +250,7 @@ fn another_elf_class_or_machine_is_refused() {
     let elf32 = write_executable("elf32", &crafted_elf(false, EM_386, "/lib/ld-linux.so.2"));
     let mark = marker("elf32");
     let line = assert_refused(
-        output(run_marked(&elf32, &mark)),
+        output(run_marked_with(PRELOAD, &elf32, &mark)),
         &mark,
         &["32-bit", "another class or machine"],
     );
@@ -262,7 +272,7 @@ fn another_elf_class_or_machine_is_refused() {
 }
 
 #[test]
-fn a_script_with_a_static_interpreter_is_refused() {
+fn a_script_with_a_static_interpreter_is_refused_by_the_preload() {
     let interpreter = static_probe();
     let script = script(
         &unique("static-interp.sh")
@@ -273,7 +283,7 @@ fn a_script_with_a_static_interpreter_is_refused() {
     );
     let mark = marker("static-interp");
     let line = assert_refused(
-        output(run_marked(&script, &mark)),
+        output(run_marked_with(PRELOAD, &script, &mark)),
         &mark,
         &["is a #! script", "statically linked"],
     );
@@ -304,7 +314,16 @@ fn an_env_script_whose_program_is_static_is_refused() {
     )))
     .expect("PATH");
     cmd.env("PATH", &path);
-    let line = assert_refused(output(cmd), &mark, &["is a #! script", "statically linked"]);
+    let line = assert_refused(
+        output(cmd),
+        &mark,
+        &[
+            "#! line",
+            "through env",
+            "statically linked",
+            "instead of env",
+        ],
+    );
     assert!(
         line.contains(dir.join(name).to_str().unwrap()),
         "names what env would run: {line}"
@@ -396,4 +415,194 @@ fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
         let out = running.finish();
         assert!(out.status.success(), "{env_line}: {}", stderr_of(&out));
     }
+}
+
+/// The `#!/usr/bin/env` reading against GNU env itself (its `-v` says what it sets, unsets and
+/// executes): every line memlock-run accepts makes env run the very program memlock-run
+/// judged, with the environment (and so the shim) untouched; every line that would take the
+/// shim away, in any of env's spellings, is refused.
+#[test]
+fn env_lines_are_read_as_gnu_env_reads_them() {
+    let version = output({
+        let mut c = Command::new("/usr/bin/env");
+        c.arg("--version");
+        c
+    });
+    if !stdout_of(&version).contains("GNU coreutils") {
+        skip(format_args!(
+            "/usr/bin/env is not GNU coreutils' env; the #! reading follows GNU env"
+        ));
+        return;
+    }
+    let name = "memlock-run-env-prog";
+    let dir = unique("env-lines");
+    let other = unique("env-lines-other");
+    let static_dir = unique("env-lines-static");
+    for d in [&dir, &other, &static_dir] {
+        fs::create_dir_all(d).expect("mkdir");
+        set_mode(d, 0o755);
+    }
+    let (dynamic, stat) = (probe(), static_probe());
+    writing_executables(|| {
+        fs::copy(&dynamic, dir.join(name)).expect("copy probe");
+        fs::copy(&dynamic, other.join(name)).expect("copy probe");
+        fs::copy(stat, static_dir.join(name)).expect("copy static probe");
+    });
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let other_s = other.display().to_string();
+    // (line, accepted)
+    let lines: Vec<(String, bool)> = vec![
+        (name.to_owned(), true),
+        (format!("-S {name} --exit 0"), true),
+        (format!("-S{name} --exit 0"), true),
+        (format!("--split-string={name} --exit 0"), true),
+        (format!("-S -v -u HOME {name} --exit 0"), true),
+        (format!("-S '{name}' --exit 0"), true),
+        (format!("-S -- {name} --exit 0"), true),
+        (format!("-S {name} --exit 0 # comment"), true),
+        (format!("-S PATH={other_s} {name} --exit 0"), true),
+        // The PATH the line sets decides the program: a static one, which env would run in the
+        // locked env's place, is refused.
+        (
+            format!("-S PATH={} {name} --exit 0", static_dir.display()),
+            false,
+        ),
+        (format!("-S -i {name}"), false),
+        (format!("-SLD_PRELOAD= {name}"), false),
+        (format!("-S 'LD_PRELOAD=' {name}"), false),
+        (format!("--split-string=LD_PRELOAD= {name}"), false),
+        (format!("-S --un=LD_PRELOAD {name}"), false),
+        (format!("-S --ignore-env {name}"), false),
+        (format!("-S L\"D_PRELOAD\"= {name}"), false),
+        (format!("-S -uMEMLOCK_RUN_FLAGS {name}"), false),
+        (format!("-S - {name}"), false),
+    ];
+    // `\_` separates words: env runs a program named LD, which does not exist; so do both.
+    let missing = format!("-S LD\\_PRELOAD=x {name}");
+    let out = output({
+        let mut c = memlock_run([
+            "--dry-run".as_ref(),
+            "--".as_ref(),
+            script(
+                &unique("env-line.sh").file_name().unwrap().to_string_lossy(),
+                &format!("#!/usr/bin/env {missing}\n"),
+            )
+            .as_os_str(),
+        ]);
+        c.env("PATH", &path);
+        c
+    });
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    assert_mentions(&one_line(&out), &["/usr/bin/env LD", "not found"]);
+    for (line, accepted) in lines {
+        let script = script(
+            &unique("env-line.sh").file_name().unwrap().to_string_lossy(),
+            &format!("#!/usr/bin/env {line}\n"),
+        );
+        let mut dry = memlock_run(["--dry-run".as_ref(), "--".as_ref(), script.as_os_str()]);
+        dry.env("PATH", &path);
+        let dry = output(dry);
+        let mut env = Command::new("/usr/bin/env");
+        env.arg("-v").arg(&line).arg(&script).env("PATH", &path);
+        let env = output(env);
+        let trace = stderr_of(&env);
+        let executed = trace
+            .lines()
+            .find_map(|l| l.strip_prefix("executing: "))
+            .map(str::to_owned);
+        let env_path = trace
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("setenv:   PATH="))
+            .unwrap_or(&path)
+            .to_owned();
+        let drops_shim = trace.contains("cleaning environ")
+            || trace.lines().any(|l| {
+                (l.starts_with("unset:") || l.starts_with("setenv:"))
+                    && (l.contains("LD_PRELOAD") || l.contains("MEMLOCK_RUN_"))
+            });
+        if dry.status.success() {
+            assert!(accepted, "{line}: accepted, expected a refusal");
+            assert!(
+                !drops_shim,
+                "{line}: memlock-run accepted a line that drops the shim:\n{trace}"
+            );
+            let judged = stdout_of(&dry);
+            let program = executed.unwrap_or_else(|| panic!("{line}: env ran nothing:\n{trace}"));
+            let resolved = env_path
+                .split(':')
+                .map(|d| Path::new(d).join(&program))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("{line}: env's {program} not found in {env_path}"));
+            assert!(
+                judged.contains(&format!("run by {} through env", resolved.display())),
+                "{line}: env runs {}, memlock-run judged:\n{judged}",
+                resolved.display()
+            );
+        } else {
+            assert!(!accepted, "{line}: refused: {}", stderr_of(&dry));
+            assert_eq!(dry.status.code(), Some(125), "{line}: {}", stderr_of(&dry));
+            assert_mentions(&one_line(&dry), &["refusing", "#! line"]);
+        }
+    }
+}
+
+/// A FIFO where a program should be: execve(2) would fail with EACCES, and reading its header
+/// must not block memlock-run (nor --check) until something writes to it.
+#[test]
+fn a_fifo_is_not_executable_and_does_not_block() {
+    let fifo = unique("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0);
+    let fifo_script = script(
+        &unique("via-fifo.sh").file_name().unwrap().to_string_lossy(),
+        &format!("#!{}\n", fifo.display()),
+    );
+    for args in [
+        vec!["--".as_ref(), fifo.as_os_str()],
+        vec!["--check".as_ref(), "--".as_ref(), fifo.as_os_str()],
+        vec!["--".as_ref(), fifo_script.as_os_str()],
+    ] {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("10").arg(memlock_run_path()).args(&args);
+        let out = output(cmd);
+        let status = out.status.code();
+        assert_ne!(
+            status,
+            Some(124),
+            "{args:?}: memlock-run blocked on the FIFO"
+        );
+        let expected = if args[0] == "--check" { 1 } else { 126 };
+        assert_eq!(status, Some(expected), "{args:?}: {}", stderr_of(&out));
+        let text = stderr_of(&out) + &stdout_of(&out);
+        assert!(text.contains("a FIFO"), "{args:?}: {text}");
+    }
+}
+
+/// DOS line endings: the kernel looks for `/bin/sh\r`. The message says so, in one line
+/// without a raw carriage return; and escape sequences in names reach no terminal.
+#[test]
+fn a_crlf_script_and_control_characters_are_reported_in_plain_text() {
+    let crlf = script(
+        &unique("crlf.sh").file_name().unwrap().to_string_lossy(),
+        "#!/bin/sh\r\nexit 0\r\n",
+    );
+    let out = output(memlock_run(["--".as_ref(), crlf.as_os_str()]));
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert_mentions(&line, &["carriage return", "dos2unix", "\"/bin/sh\\r\""]);
+    assert!(
+        !out.stderr.contains(&b'\r'),
+        "a raw carriage return: {line:?}"
+    );
+
+    let out = output(memlock_run(["--", "no-such-program-\u{1b}[31m-red"]));
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "a raw escape: {}",
+        stderr_of(&out)
+    );
+    assert_mentions(&one_line(&out), &["no-such-program-\\u{1b}[31m-red"]);
 }

@@ -21,6 +21,10 @@ pub struct Privilege {
     pub at_secure: bool,
     pub permitted: CapsHashSet,
     pub effective: CapsHashSet,
+    /// The process is in the initial user namespace. In any other (rootless containers,
+    /// `unshare --user`) its capabilities are the namespace's: mlock(2) asks for
+    /// CAP_IPC_LOCK in the initial one, so RLIMIT_MEMLOCK binds it all the same.
+    pub initial_user_ns: bool,
 }
 
 impl Privilege {
@@ -37,7 +41,13 @@ impl Privilege {
             at_secure,
             permitted,
             effective,
+            initial_user_ns: in_initial_user_ns(),
         })
+    }
+
+    /// CAP_IPC_LOCK that the kernel honours for locking: held, in the initial user namespace.
+    pub fn lock_exempt(&self) -> bool {
+        self.has(Capability::CAP_IPC_LOCK) && self.initial_user_ns
     }
 
     pub fn has(&self, cap: Capability) -> bool {
@@ -153,4 +163,11 @@ pub fn granted_but_not_held_note(holds_ipc_lock: bool, memlock_soft: Limit) -> O
          unit set AmbientCapabilities=CAP_IPC_LOCK",
         crate::size::show(limit)
     ))
+}
+
+/// The initial user namespace maps every uid to itself: `0 0 4294967295`.
+pub fn in_initial_user_ns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+        .unwrap_or(true)
 }

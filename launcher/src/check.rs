@@ -29,11 +29,15 @@ use nix::sys::resource::Resource;
 use crate::capabilities::Privilege;
 use crate::cgroup;
 use crate::cli::Cli;
+use crate::elf;
 use crate::footprint::{self, Estimate};
 use crate::install::{self, Shim};
 use crate::launch;
 use crate::limits::{self, Rlimit};
+use crate::method::{self, Method};
 use crate::preload::LD_PRELOAD;
+use crate::ptrace;
+use crate::secrecy;
 use crate::size::{show, Limit};
 use crate::target::{self, Program, Target};
 use crate::user::User;
@@ -200,14 +204,13 @@ impl Caps {
 
 fn check(cli: &Cli) -> Result<Report> {
     let mut report = Report::default();
+    // main refuses a set-user-ID or set-group-ID install before --check runs.
     let privilege = Privilege::detect()?;
-    if let Err(err) = privilege.refuse_set_id() {
-        report.problem(
-            Verdict::Fail,
-            "memlock-run",
-            "installed set-user-ID or set-group-ID, so it refuses to run anything",
-            format!("{err:#}"),
-        );
+    if let Some(pid) = cli.pid {
+        // --pid locks another process: its state, its limit, and whether we may trace it.
+        pid_findings(&mut report, cli, pid);
+        onfault_finding(&mut report, cli.onfault);
+        return Ok(report);
     }
     let caps = Caps::read()?;
     let memlock = limits::get(Resource::RLIMIT_MEMLOCK)?;
@@ -238,7 +241,17 @@ fn check(cli: &Cli) -> Result<Report> {
             None
         }
     };
-    let holds = privilege.has(Capability::CAP_IPC_LOCK);
+    let holds = privilege.lock_exempt();
+    if privilege.has(Capability::CAP_IPC_LOCK) && !privilege.initial_user_ns {
+        report.problem(
+            Verdict::Warn,
+            "user namespace",
+            "memlock-run holds CAP_IPC_LOCK in a user namespace (a rootless container, unshare --user), and mlock(2) \
+             honours only the initial namespace's: RLIMIT_MEMLOCK binds COMMAND as if it had no capability",
+            "raise RLIMIT_MEMLOCK outside the namespace (the container runtime's --ulimit memlock=, LimitMEMLOCK= of \
+             the unit that starts it), or grant CAP_IPC_LOCK in the initial namespace",
+        );
+    }
     let blocker = caps.ambient_blocker();
     let will_hold = holds && blocker.is_none();
     capability_findings(&mut report, &caps, holds, blocker.as_deref());
@@ -331,6 +344,13 @@ fn check(cli: &Cli) -> Result<Report> {
     }
     onfault_finding(&mut report, cli.onfault);
     swap_finding(&mut report);
+    // The doors besides swap that secrets leave by, and what --no-dump closes of them.
+    let as_root = user
+        .as_ref()
+        .map_or(nix::unistd::geteuid().is_root(), |u| u.uid == 0);
+    report
+        .findings
+        .extend(secrecy::findings(cli.no_dump, cli.future, as_root));
 
     // The shim, the program, and what it will map.
     let shim = match install::locate_shim(privilege.elevated()) {
@@ -358,7 +378,7 @@ fn check(cli: &Cli) -> Result<Report> {
     let estimate = match (cli.command.first(), &shim) {
         (Some(command), Some(shim)) => {
             let creds = launch::credentials(user.as_ref());
-            command_findings(&mut report, cli, command, shim, creds)
+            command_findings(&mut report, cli, command, shim, creds, will_hold)
         }
         (Some(_), None) => None,
         (None, _) => {
@@ -512,6 +532,7 @@ fn command_findings(
     command: &std::ffi::OsString,
     shim: &Shim,
     creds: target::Credentials,
+    will_hold: bool,
 ) -> Option<Estimate> {
     let path_var = env::var_os("PATH");
     let target = target::resolve(command, path_var.as_deref())
@@ -543,14 +564,33 @@ fn command_findings(
         "COMMAND",
         format!("{}: {}", target.path.display(), target.describe()),
     );
-    if let Some(refusal) = target.refusal() {
+    let choice = match method::choose(cli.method, &target) {
+        Ok(choice) => choice,
+        Err(err) => {
+            let summary = target
+                .refusal()
+                .map_or_else(|| "memlock-run would refuse it".to_owned(), |r| r.summary);
+            report.problem(
+                Verdict::Fail,
+                "method",
+                format!("no method can lock it: {summary}"),
+                format!("{err:#}"),
+            );
+            return None;
+        }
+    };
+    report.add(Verdict::Ok, "method", choice.describe());
+    if let Some(why) = method::ptrace_conflict(cli, &choice) {
         report.problem(
             Verdict::Fail,
-            "preload",
-            format!("ld.so would not load the shim: {}", refusal.summary),
-            refusal.message,
+            "method",
+            "an option needs the preload shim",
+            why,
         );
         return None;
+    }
+    if choice.method == Method::Ptrace {
+        return ptrace_findings(report, cli, &target, will_hold);
     }
     if let Some(why) = launch::no_inherit_conflict(cli, &target) {
         report.problem(
@@ -636,6 +676,254 @@ fn command_findings(
     }
 }
 
+/// The ptrace method: whether memlock-run may trace here, what is inherited, and what the
+/// image maps at its entry point.
+fn ptrace_findings(
+    report: &mut Report,
+    cli: &Cli,
+    target: &Target,
+    will_hold: bool,
+) -> Option<Estimate> {
+    ptrace_permission_finding(report);
+    let (image, info) = target.image();
+    if !cli.no_inherit && info.interpreter.is_some() {
+        report.problem(
+            Verdict::Warn,
+            "inherit",
+            format!(
+                "programs {} executes are not locked: the ptrace method locks its image only, and its loader ({}) \
+                 must not be given the glibc shim",
+                image.display(),
+                info.interpreter.as_deref().unwrap_or(image).display()
+            ),
+            "if COMMAND executes programs that must be locked, start those with memlock-run too; pass \
+             --no-inherit to say that COMMAND alone is meant",
+        );
+    }
+    if elf::is_go(image) && cli.future {
+        if will_hold {
+            report.add(
+                Verdict::Ok,
+                "Go runtime",
+                "a Go program: MCL_FUTURE counts the hundreds of MiB of address space Go reserves at start \
+                 (VmLck shows them; reserved pages cost no RAM until used), and CAP_IPC_LOCK lifts the limit",
+            );
+        } else {
+            report.problem(
+                Verdict::Fail,
+                "Go runtime",
+                "a Go program under --future without CAP_IPC_LOCK: Go reserves hundreds of MiB of address space \
+                 at start (PROT_NONE), MCL_FUTURE counts it against RLIMIT_MEMLOCK, and the runtime dies (\"failed \
+                 to reserve page summary memory\")",
+                format!(
+                    "give COMMAND CAP_IPC_LOCK (run memlock-run as root or with \
+                     AmbientCapabilities=CAP_IPC_LOCK), or drop --future (MCL_CURRENT locks what is mapped at start); {}",
+                    grant_capability(false)
+                ),
+            );
+        }
+    }
+    let prefault = cli.prefault.unwrap_or(0);
+    // At the entry point ld.so has mapped the libraries; another loader searches its own way,
+    // so libraries not found by glibc's rules are left out rather than reported missing.
+    let estimate = match &info.interpreter {
+        None => footprint::estimate_static(image, prefault),
+        Some(loader) => footprint::estimate(image, loader, &[], prefault, 0).map(|mut estimate| {
+            estimate.missing.clear();
+            estimate
+        }),
+    };
+    match estimate {
+        Ok(estimate) => Some(estimate),
+        Err(err) => {
+            report.problem(
+                Verdict::Warn,
+                "VmSize at start",
+                format!("cannot estimate: {err:#}"),
+                "run it once with memlock-run --verbose to see its VmSize and VmLck",
+            );
+            None
+        }
+    }
+}
+
+/// Whether this process may trace the helper's way: not traced itself, Yama allows it, not
+/// PID 1. A seccomp filter cannot be read: it is named when there is one.
+fn ptrace_permission_finding(report: &mut Report) {
+    let me = std::process::id() as i32;
+    if let Some((tracer, name)) = ptrace::tracer_of(me) {
+        report.problem(
+            Verdict::Fail,
+            "ptrace",
+            format!("memlock-run is traced by pid {tracer} ({name}), and a process has one tracer at a time"),
+            "run memlock-run outside the debugger or tracer (strace, gdb); attach to COMMAND afterwards",
+        );
+        return;
+    }
+    if me == 1 {
+        report.problem(
+            Verdict::Fail,
+            "ptrace",
+            "memlock-run is PID 1 of its PID namespace: the ptrace helper would become COMMAND's child",
+            "start the container with an init (docker run --init, tini), with memlock-run below it",
+        );
+        return;
+    }
+    let scope = ptrace::yama_scope();
+    let sys_ptrace =
+        caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_PTRACE).unwrap_or(false);
+    match scope {
+        Some(3) => {
+            report.problem(
+                Verdict::Fail,
+                "ptrace",
+                "kernel.yama.ptrace_scope is 3: ptrace is disabled until reboot",
+                "use a dynamically linked glibc build of the program (the preload method needs no ptrace)",
+            );
+            return;
+        }
+        Some(2) if !sys_ptrace => {
+            report.problem(
+                Verdict::Fail,
+                "ptrace",
+                "kernel.yama.ptrace_scope is 2: only CAP_SYS_PTRACE may attach",
+                "run memlock-run as root, or set kernel.yama.ptrace_scope to 1 (memlock-run names its helper with \
+                 PR_SET_PTRACER, which scope 1 allows)",
+            );
+            return;
+        }
+        _ => {}
+    }
+    let seccomp = ptrace::status_field(me, "Seccomp").unwrap_or_default();
+    let yama = match scope {
+        Some(n) => format!("kernel.yama.ptrace_scope {n}"),
+        None => "no Yama".to_owned(),
+    };
+    if seccomp == "2" {
+        report.problem(
+            Verdict::Warn,
+            "ptrace",
+            format!(
+                "{yama}; a seccomp filter applies to this process tree and may deny ptrace: memlock-run would then \
+                 stop before exec and say so"
+            ),
+            "allow ptrace in the seccomp profile (a container runtime's default profile allows it on Linux 4.8 \
+             and later)",
+        );
+    } else {
+        report.add(
+            Verdict::Ok,
+            "ptrace",
+            format!("permitted: {yama}, not traced, no seccomp filter; the helper is named with PR_SET_PTRACER"),
+        );
+    }
+}
+
+/// `--check --pid PID`: what `--pid` would find.
+fn pid_findings(report: &mut Report, cli: &Cli, pid: u32) {
+    let name = match ptrace::preflight(pid, cli.force) {
+        Ok(name) => name,
+        Err(err) => {
+            report.problem(
+                Verdict::Fail,
+                "--pid",
+                format!("memlock-run --pid {pid} would refuse"),
+                format!("{err:#}"),
+            );
+            return;
+        }
+    };
+    let raw = pid as i32;
+    let field = |name: &str| ptrace::status_field(raw, name).unwrap_or_default();
+    report.add(
+        Verdict::Ok,
+        "--pid",
+        format!(
+            "{name} (pid {pid}): State {}, effective uid {}, Seccomp {}",
+            field("State"),
+            field("Uid").split_whitespace().nth(1).unwrap_or("?"),
+            field("Seccomp")
+        ),
+    );
+    ptrace_permission_finding(report);
+    let my_uid = nix::unistd::getuid().as_raw().to_string();
+    let sys_ptrace =
+        caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_PTRACE).unwrap_or(false);
+    let uids: Vec<String> = field("Uid").split_whitespace().map(str::to_owned).collect();
+    if !sys_ptrace && uids.iter().any(|u| *u != my_uid) {
+        report.problem(
+            Verdict::Fail,
+            "--pid",
+            format!(
+                "{name} runs as uids {} (real, effective, saved, fs), and memlock-run as uid {my_uid} without \
+                 CAP_SYS_PTRACE",
+                uids.join("/")
+            ),
+            "run memlock-run --pid as root (sudo), or as the process's own user",
+        );
+        return;
+    }
+    if !sys_ptrace && ptrace::yama_scope() == Some(1) {
+        report.problem(
+            Verdict::Fail,
+            "--pid",
+            "kernel.yama.ptrace_scope is 1: only a process's ancestors may attach to it without CAP_SYS_PTRACE",
+            "run memlock-run --pid as root (sudo), or set kernel.yama.ptrace_scope to 0",
+        );
+        return;
+    }
+    if let Some(status) = ptrace::Status::read(raw) {
+        let holds = field("CapEff")
+            .parse::<String>()
+            .ok()
+            .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+            .is_some_and(|caps| caps & (1 << 14) != 0);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a query into a local.
+        let readable =
+            unsafe { libc::prlimit(raw, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut limit) } == 0;
+        let allowed = match cli.limit {
+            Some(Limit::Unlimited) => u64::MAX,
+            Some(Limit::Bytes(bytes)) => bytes,
+            None => limit.rlim_max,
+        };
+        if holds {
+            report.add(
+                Verdict::Ok,
+                "lock",
+                format!(
+                    "{name} holds CAP_IPC_LOCK: mlockall is not bound by RLIMIT_MEMLOCK; it maps VmSize {}",
+                    show(status.vm_size)
+                ),
+            );
+        } else if readable && status.vm_size > allowed {
+            report.problem(
+                Verdict::Fail,
+                "lock",
+                format!(
+                    "mlockall would fail with ENOMEM: {name} maps VmSize {}, above the RLIMIT_MEMLOCK it can get ({})",
+                    show(status.vm_size),
+                    if allowed == libc::RLIM_INFINITY { "unlimited".to_owned() } else { show(allowed) }
+                ),
+                "give the process CAP_IPC_LOCK when it starts (AmbientCapabilities=CAP_IPC_LOCK, or start it with \
+                 memlock-run as root), or raise its hard limit (LimitMEMLOCK= in its unit)",
+            );
+        } else {
+            report.add(
+                Verdict::Ok,
+                "lock",
+                format!(
+                    "{name} maps VmSize {}, within the RLIMIT_MEMLOCK it can get",
+                    show(status.vm_size)
+                ),
+            );
+        }
+    }
+}
+
 /// LD_PRELOAD as COMMAND will get it: the user's entries, then the shim.
 fn preload_list(shim: &std::path::Path) -> Vec<PathBuf> {
     let mut list: Vec<PathBuf> = env::var_os(LD_PRELOAD)
@@ -683,7 +971,7 @@ fn lock_findings(
         Verdict::Ok,
         "VmSize at start",
         format!(
-            "about {} when the shim calls mlockall (an estimate from the ELF headers, nothing was run: {})",
+            "about {} when mlockall is called (an estimate from the ELF headers, nothing was run: {})",
             show(total),
             estimate.describe()
         ),

@@ -19,9 +19,12 @@ environment, and execs COMMAND in place: same PID, same signals, COMMAND's own e
 The shim's constructor then calls mlockall(2) inside COMMAND before COMMAND's own code runs, \
 checks with the kernel that the lock took, and stops the program (status 125) if it did not.
 
-COMMAND must be a dynamically linked glibc program, or a #! script whose interpreter is one; \
-memlock-run refuses, before exec, the programs a preload cannot reach (static, musl, \
-set-user-ID or file-capability programs, another ELF class or machine).
+Programs no preload reaches (static, musl or another loader, Go, 32-bit x86) are locked the \
+other way, from outside: a helper process traces the execve with ptrace(2), stops the new \
+image at its entry point and makes it call mlockall there, then detaches before COMMAND's \
+first instruction (--method). The same injection locks a process that is already running \
+(--pid). memlock-run refuses, before exec, what neither way can lock without a word: \
+set-user-ID, set-group-ID and file-capability programs, another machine's programs.
 
 --check tells, before anything runs, whether a run with the same options would lock \
 COMMAND's memory, and what to change if not; --status tells what is locked in processes \
@@ -29,7 +32,8 @@ that are running.";
 
 pub const USAGE: &str = "\
 memlock-run [OPTIONS] [--] COMMAND [ARGS...]
-       memlock-run --check [OPTIONS] [-- COMMAND [ARGS...]]
+       memlock-run [--future] [--onfault] [--limit SIZE] [--force] --pid PID
+       memlock-run --check [OPTIONS] [-- COMMAND [ARGS...] | --pid PID]
        memlock-run --status PID... [--json]";
 
 const AFTER_HELP: &str = "\
@@ -44,8 +48,11 @@ Examples:
   memlock-run --future --prefault 8M -- ./rt-app
   memlock-run --future --prefault 8M --heap 64M --thread-stack 256K --bind-now -- ./rt-app
   memlock-run --limit 64M --user app:app -- /usr/bin/keystore --serve
+  memlock-run --future --no-dump -- /usr/bin/keystore --serve
   memlock-run --dry-run --future -- python3 server.py
   memlock-run --check --future --prefault 8M -- ./rt-app
+  memlock-run --future -- ./static-go-service
+  memlock-run --future --pid $(pidof keystore)
   memlock-run --status $(pidof rt-app) --json";
 
 #[derive(Parser, Debug)]
@@ -133,8 +140,11 @@ pub struct Cli {
     ///
     /// Children started with posix_spawn, system or popen run no fork handlers: they exec at
     /// once and the shim locks their new image (unless --no-inherit).
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = ForkMode::Relock)]
-    pub fork: ForkMode,
+    ///
+    /// [default: relock with --method preload; the ptrace method cannot relock children, so
+    /// under it they run unlocked and an explicit --fork relock is refused]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub fork: Option<ForkMode>,
 
     /// Resolve COMMAND's symbols at start (LD_BIND_NOW=1), not at each function's first call
     ///
@@ -179,6 +189,79 @@ pub struct Cli {
     #[arg(long)]
     pub no_inherit: bool,
 
+    /// No core dump, and no reading of COMMAND's memory by other processes of its user
+    ///
+    /// For programs that hold secrets: locking keeps their pages out of swap, but a crash
+    /// writes memory to a core file, and any process of the same user may read
+    /// /proc/PID/mem or attach a debugger. memlock-run sets RLIMIT_CORE to 0 (soft and
+    /// hard, so COMMAND cannot raise it) before exec, and COMMAND calls
+    /// prctl(PR_SET_DUMPABLE, 0) before its code runs (made by the shim, or by the ptrace
+    /// helper after the lock), which is then checked; if that fails, COMMAND does not start
+    /// (status 125, whatever --on-failure says). With --pid, the running process gets both. The kernel
+    /// then writes no core dump at all, not even to a core_pattern pipe such as
+    /// systemd-coredump, and only root (CAP_SYS_PTRACE) may read the process's memory or
+    /// attach to it.
+    ///
+    /// Forked children inherit both. execve(2) resets the dumpable flag: programs COMMAND
+    /// executes set it again through the shim, unless --no-inherit, in which case they keep
+    /// only RLIMIT_CORE 0. It costs the user's own tools: the process's /proc/PID files
+    /// belong to root, so gdb, strace, perf and --status run by the same user cannot read
+    /// or attach to it, only root can.
+    #[arg(long)]
+    pub no_dump: bool,
+
+    /// How the lock gets into COMMAND: auto, preload or ptrace
+    ///
+    /// preload: the shim, in LD_PRELOAD, locks COMMAND from inside before its constructors;
+    /// only for dynamically linked glibc programs of the shim's machine.
+    ///
+    /// ptrace: a helper process (not COMMAND's child) traces memlock-run's execve, runs the new
+    /// image to its entry point (past ld.so, before any constructor), makes it call mlockall
+    /// (and grow its stack for --prefault) through a system-call instruction of its own vDSO,
+    /// checks VmLck, restores every register and detaches, before COMMAND's first
+    /// instruction: same PID, no SIGCHLD, TracerPid 0 afterwards. Costs under a millisecond
+    /// per start. It cannot act through glibc: --heap, --thread-stack, --fork relock and
+    /// --bind-now are refused with it, and programs COMMAND executes are locked (through the
+    /// shim) only when COMMAND is static. Needs ptrace: it fails, before exec, under a
+    /// debugger or tracer, with kernel.yama.ptrace_scope 3 (or 2 without CAP_SYS_PTRACE), or
+    /// where seccomp or a security module denies it, and when memlock-run is PID 1.
+    ///
+    /// auto: preload where it reaches, ptrace for static, musl or other non-glibc loaders and
+    /// 32-bit x86 programs. --dry-run, -v and --check say which, and why.
+    #[arg(long, value_enum, value_name = "METHOD", default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
+
+    /// Lock a running process (all of it: MCL_FUTURE then applies to every thread)
+    ///
+    /// memlock-run stops one thread with ptrace (PTRACE_SEIZE, PTRACE_INTERRUPT), makes it call
+    /// mlockall with --future and --onfault as given, restores it exactly (a system call it
+    /// was blocked in is restarted; signals that arrive meanwhile are delivered) and detaches,
+    /// then prints one line on stdout: VmLck, VmRSS, time taken. Its soft RLIMIT_MEMLOCK is
+    /// raised to --limit or to its hard limit first, unless it holds CAP_IPC_LOCK. As with any
+    /// debugger's attach, a call the kernel does not restart (epoll_wait, poll, select) returns
+    /// EINTR in the stopped thread. Refused: another user's process without root or
+    /// CAP_SYS_PTRACE, a process not dumpable, already traced, or under a seccomp filter
+    /// (unless --force); a thread that does not stop within 3 s (uninterruptible sleep, a
+    /// vfork wait) is left untouched.
+    #[arg(
+        long,
+        value_name = "PID",
+        value_parser = clap::value_parser!(u32).range(1..),
+        conflicts_with_all = [
+            "command", "dry_run", "prefault", "heap", "thread_stack", "fork", "bind_now", "user",
+            "no_inherit", "method", "on_failure",
+        ]
+    )]
+    pub pid: Option<u32>,
+
+    /// With --pid: lock a process that runs under a seccomp filter
+    ///
+    /// memlock-run cannot read a process's seccomp filter; if it forbids mlockall, madvise or
+    /// prctl, the process may be killed.
+    // clap leaves `requires` unchecked beside the trailing COMMAND, so the conflict says it.
+    #[arg(long, requires = "pid", conflicts_with = "command")]
+    pub force: bool,
+
     /// Report on stderr what was locked: flags, VmLck, stack pre-faulted, time taken
     #[arg(short, long)]
     pub verbose: bool,
@@ -192,7 +275,9 @@ pub struct Cli {
     /// One finding a line, each with a verdict (ok, warn, FAIL): RLIMIT_MEMLOCK and
     /// RLIMIT_STACK as COMMAND would get them; CAP_IPC_LOCK in each capability set, and
     /// whether it can pass to COMMAND in the ambient set (securebits, no_new_privs); whether
-    /// the kernel has MCL_ONFAULT; swap; the memory cgroup limit. Given a COMMAND (with the
+    /// the kernel has MCL_ONFAULT; swap; the memory cgroup limit; the doors secrets leave by
+    /// besides swap (unencrypted swap, zswap, hibernation, core dumps and where they go,
+    /// whether other processes of the user may read COMMAND's memory). Given a COMMAND (with the
     /// options it would run with): what kind of program it is, whether the preload reaches
     /// it, about how much it maps when the shim locks (VmSize, estimated from its ELF
     /// headers and the libraries ld.so would load), and whether RLIMIT_MEMLOCK allows that.
@@ -206,8 +291,9 @@ pub struct Cli {
     /// For each PID: VmLck against VmRSS, VmSwap and VmSize; every mapping with its size,
     /// the share of it resident (smaps Rss) and locked (the `lo` VmFlag; smaps Locked is
     /// shown too, a proportional share of shared pages); the large mappings that are not
-    /// locked; whether the memlock-run shim is loaded and the flags it was given; major and
-    /// minor page faults. Reading another user's process needs root or CAP_SYS_PTRACE.
+    /// locked; whether the memlock-run shim is loaded and the flags it was given; whether the
+    /// process is dumpable (--no-dump); major and minor page faults. Reading another user's
+    /// process, or a non-dumpable one, needs root or CAP_SYS_PTRACE.
     #[arg(
         long,
         value_name = "PID",
@@ -215,7 +301,7 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..),
         conflicts_with_all = [
             "command", "check", "dry_run", "future", "onfault", "prefault", "limit", "user",
-            "no_inherit", "verbose",
+            "no_inherit", "no_dump", "verbose", "pid", "force",
         ]
     )]
     pub status: Option<Vec<u32>>,
@@ -230,7 +316,7 @@ pub struct Cli {
 
     /// The program to run, and its arguments
     #[arg(
-        required_unless_present_any = ["check", "status"],
+        required_unless_present_any = ["check", "status", "pid"],
         trailing_var_arg = true,
         value_name = "COMMAND"
     )]
@@ -243,6 +329,16 @@ pub enum OnFailure {
     Exit,
     /// warn and run unlocked
     Warn,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// preload where it reaches, ptrace where it does not (default)
+    Auto,
+    /// the shim in LD_PRELOAD, from inside
+    Preload,
+    /// injected from outside with ptrace
+    Ptrace,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -308,6 +404,23 @@ mod tests {
             "a program named check is a COMMAND"
         );
         assert!(Cli::try_parse_from(["memlock-run", "--check", "--dry-run", "ls"]).is_err());
+    }
+
+    #[test]
+    fn pid_takes_the_lock_options_only() {
+        let cli =
+            Cli::try_parse_from(["memlock-run", "--future", "--pid", "42", "--force"]).unwrap();
+        assert_eq!(cli.pid, Some(42));
+        assert!(cli.command.is_empty() && cli.force);
+        for bad in [
+            &["memlock-run", "--pid", "42", "ls"][..],
+            &["memlock-run", "--pid", "42", "--heap", "1M"],
+            &["memlock-run", "--pid", "0"],
+            &["memlock-run", "--force", "ls"],
+            &["memlock-run", "--pid", "1", "--status", "1"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -165,7 +165,8 @@ fn parse_layout<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
         .map(|&(vaddr, memsz, _, _)| {
             round_up(vaddr.saturating_add(memsz)).saturating_sub(round_down(vaddr))
         })
-        .sum();
+        // A crafted file's sizes must not wrap the sum.
+        .fold(0u64, u64::saturating_add);
     let low = loads.iter().map(|l| l.0).min().unwrap_or(0);
     let high = loads
         .iter()
@@ -259,6 +260,26 @@ fn page_size() -> u64 {
         .ok()
         .filter(|p| p.is_power_of_two())
         .unwrap_or(4096)
+}
+
+/// Whether the file is a Go program (its `.go.buildinfo` or `.note.go.buildid` section):
+/// Go's runtime reserves hundreds of MiB of address space at start, which MCL_FUTURE counts.
+pub fn is_go(path: &Path) -> bool {
+    use object::{Object, ObjectSection};
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let data = ReadCache::new(file);
+    let Ok(parsed) = object::File::parse(&data) else {
+        return false;
+    };
+    let found = parsed.sections().any(|section| {
+        matches!(
+            section.name(),
+            Ok(".go.buildinfo") | Ok(".note.go.buildid") | Ok(".gopclntab")
+        )
+    });
+    found
 }
 
 #[cfg(test)]

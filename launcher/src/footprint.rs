@@ -76,13 +76,17 @@ pub struct Estimate {
 
 impl Estimate {
     pub fn total(&self) -> u64 {
-        self.program
-            + self.loader
-            + self.preloaded
-            + self.libraries
-            + self.stack
-            + self.heap
-            + self.extras
+        // Sizes from crafted headers and a --prefault near 2^64 must not wrap.
+        [
+            self.loader,
+            self.preloaded,
+            self.libraries,
+            self.stack,
+            self.heap,
+            self.extras,
+        ]
+        .into_iter()
+        .fold(self.program, u64::saturating_add)
     }
 
     /// `program 20 KiB, ld.so 212 KiB, preloaded 48 KiB, 1 library 1.88 MiB, stack 132 KiB, vdso and ld.so data 64 KiB`
@@ -110,6 +114,24 @@ impl Estimate {
     }
 }
 
+/// What a static program maps at its entry point, where the ptrace method locks it: its
+/// own segments, its stack, and the kernel's extras (vDSO, vvar).
+pub fn estimate_static(image: &Path, prefault: u64) -> Result<Estimate> {
+    let program = read(image)?;
+    Ok(Estimate {
+        program: program.segments,
+        loader: 0,
+        preloaded: 0,
+        libraries: 0,
+        library_count: 0,
+        stack: INITIAL_STACK.saturating_add(prefault),
+        heap: 0,
+        extras: EXTRAS,
+        foreign_malloc: None,
+        missing: Vec::new(),
+    })
+}
+
 /// What the program `image` (an ELF file with a PT_INTERP) will map at the shim's mlockall.
 ///
 /// `preload` is the `LD_PRELOAD` list COMMAND will get (the shim last), `prefault` and
@@ -130,7 +152,7 @@ pub fn estimate(
         preloaded: 0,
         libraries: 0,
         library_count: 0,
-        stack: INITIAL_STACK + prefault,
+        stack: INITIAL_STACK.saturating_add(prefault),
         heap,
         extras: EXTRAS,
         foreign_malloc: None,
@@ -167,7 +189,7 @@ pub fn estimate(
             seen_names.insert(name.to_owned());
         }
         let layout = read(&path)?;
-        estimate.preloaded += layout.span;
+        estimate.preloaded = estimate.preloaded.saturating_add(layout.span);
         queue.push((path, layout));
     }
     queue.insert(0, (image.to_owned(), program.clone()));
@@ -202,7 +224,7 @@ pub fn estimate(
                 continue;
             }
             let needed = read(&found)?;
-            estimate.libraries += needed.span;
+            estimate.libraries = estimate.libraries.saturating_add(needed.span);
             estimate.library_count += 1;
             queue.push((found, needed));
         }

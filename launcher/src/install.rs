@@ -90,10 +90,13 @@ pub fn locate_shim(privileged: bool) -> Result<Shim> {
         check_owned_by_root(&path)?;
     }
     let text = path.to_string_lossy();
-    if text.contains([':', ' ']) || path.to_str().is_none() {
+    // ld.so splits LD_PRELOAD at colons and spaces, and expands $ORIGIN, $LIB and $PLATFORM
+    // in it: such a path would name another file, or none, and ld.so would go on without it.
+    if text.contains([':', ' ', '\t', '$']) || path.to_str().is_none() {
         bail!(
-            "the shim's path {text} contains a colon, a space or non-UTF-8 bytes, which LD_PRELOAD cannot \
-             carry; install memlock-run under a plain path"
+            "the shim's path {text} contains a colon, a space, a '$' or non-UTF-8 bytes, which LD_PRELOAD cannot \
+             carry (ld.so splits it at colons and spaces and expands $ORIGIN, $LIB and $PLATFORM in it); install \
+             memlock-run under a plain path"
         );
     }
     let elf = elf::identify(&path)?.with_context(|| {
@@ -110,10 +113,11 @@ fn check_owned_by_root(path: &Path) -> Result<()> {
     for component in path.ancestors() {
         let meta = fs::metadata(component)
             .with_context(|| format!("cannot stat {}", component.display()))?;
+        // Sticky or not: in a directory others may write to (/tmp), anyone can place a hard
+        // link to a root-owned library under the shim's name (fs.protected_hardlinks=0), or to
+        // memlock-run itself, beside which it would look for its shim.
         let writable_by_others = meta.mode() & 0o022 != 0;
-        // A root-owned sticky directory such as /tmp lets nobody replace what others own.
-        let sticky_dir = meta.is_dir() && meta.mode() & libc::S_ISVTX != 0;
-        if meta.uid() != 0 || (writable_by_others && !sticky_dir) {
+        if meta.uid() != 0 || writable_by_others {
             bail!(
                 "refusing to load the shim {}: memlock-run runs with privileges its caller does not have, \
                  and {} is {}; install memlock-run from its package (root-owned, not group- or world-writable)",

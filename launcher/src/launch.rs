@@ -18,7 +18,10 @@ use crate::cli::Cli;
 use crate::exec;
 use crate::install::{self, Shim};
 use crate::limits::{self, Plan};
+use crate::method::{self, Choice, Method};
 use crate::preload;
+use crate::ptrace;
+use crate::secrecy;
 use crate::size::show;
 use crate::target::{self, Credentials, Target};
 use crate::user::{self, User};
@@ -27,6 +30,9 @@ use crate::user::{self, User};
 struct Launch {
     shim: Shim,
     target: Target,
+    choice: Choice,
+    /// COMMAND's environment carries the shim (for itself, or for what it executes).
+    shim_in_env: bool,
     user: Option<User>,
     holds_ipc_lock: bool,
     config: Config,
@@ -55,13 +61,52 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     }
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which a user switch drops.
     limits::apply(&launch.plan)?;
+    if launch.config.no_dump {
+        // Survives exec, whichever way COMMAND is then locked; the dumpable flag does not,
+        // so config.no_dump tells whatever runs in the new image to clear it there.
+        secrecy::forbid_core_dumps()?;
+    }
     match &launch.user {
         Some(user) => user::switch(user)?,
         None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
         None => {}
     }
-    check_shim_readable(&launch)?;
+    if launch.shim_in_env {
+        check_shim_readable(&launch)?;
+    }
+    if launch.choice.method == Method::Ptrace {
+        ptrace::arm_exec(&ptrace::ExecJob {
+            job: ptrace::Job {
+                flags: launch.config.flags,
+                prefault: launch.config.prefault,
+                no_dump: launch.config.no_dump,
+            },
+            on_failure: launch.config.on_failure,
+            verbose: cli.verbose,
+            program: program_name(&launch.target.path),
+            reason: launch.choice.reason.clone(),
+        })?;
+    }
     exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)
+}
+
+/// COMMAND's file name, for the helper's messages until it reads the new image's own.
+fn program_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Whether COMMAND's environment carries the shim: always with the preload; with the ptrace
+/// method only when inheriting into a static image, where ld.so never runs to load it (a
+/// musl or 32-bit loader would try, and fail or warn), so that the glibc programs it
+/// executes are locked by the shim.
+pub fn shim_in_env(cli: &Cli, choice: &Choice, target: &Target) -> bool {
+    match choice.method {
+        Method::Preload => true,
+        Method::Ptrace => !cli.no_inherit && target.image().1.interpreter.is_none(),
+    }
 }
 
 /// ld.so skips a preload it cannot open, with a warning, and runs the program anyway; so
@@ -102,20 +147,35 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     let path_var = env::var_os("PATH");
     let path = target::resolve(&cli.command[0], path_var.as_deref())?;
     let target = target::inspect(&path, &shim.elf, creds, path_var.as_deref())?;
-    target.ensure_reachable()?;
+    let choice = method::choose(cli.method, &target)?;
+    if let Some(why) = method::ptrace_conflict(cli, &choice) {
+        bail!(why);
+    }
     if let Some(why) = no_inherit_conflict(cli, &target) {
         bail!(why);
     }
+    let shim_in_env = shim_in_env(cli, &choice, &target);
 
-    let holds_ipc_lock = privilege.has(Capability::CAP_IPC_LOCK);
+    let holds_ipc_lock = privilege.lock_exempt();
     // The environment COMMAND inherits, read once: it sizes the stack and is then extended.
     let inherited: Vec<(OsString, OsString)> = env::vars_os().collect();
     let request = limits_request(cli, privilege, &inherited);
-    let plan = limits::plan(
+    let mut plan = limits::plan(
         request,
         limits::get(Resource::RLIMIT_MEMLOCK)?,
         limits::get(Resource::RLIMIT_STACK)?,
     )?;
+    if let (Method::Ptrace, Some(before)) = (choice.method, plan.thread_stack) {
+        // The shim would give threads back their old default; from outside that cannot be done.
+        plan.notes.push(format!(
+            "--prefault raises the soft RLIMIT_STACK to {}, and glibc takes its default thread stack size from it \
+             (it was {}), which only the preload shim can set back: threads a glibc COMMAND creates without a size of \
+             their own get the larger stack, locked in full under --future (musl and Go size their threads \
+             themselves)",
+            plan.stack.after.soft,
+            show(before)
+        ));
+    }
 
     if let Some(size) = cli.thread_stack {
         check_thread_stack(size)?;
@@ -127,20 +187,27 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         prefault: cli.prefault.unwrap_or(0),
         heap: cli.heap.unwrap_or(0),
         thread_stack: cli.thread_stack.or(plan.thread_stack).unwrap_or(0),
-        fork: cli.fork.into(),
+        fork: cli.fork.unwrap_or(crate::cli::ForkMode::Relock).into(),
         bind_now: sets_bind_now,
         on_failure: cli.on_failure.into(),
         verbose: cli.verbose,
         inherit: !cli.no_inherit,
+        no_dump: cli.no_dump,
     };
     let mut overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
     if sets_bind_now {
         overrides.push((LD_BIND_NOW, "1".to_owned()));
     }
-    let env = preload::environment(inherited, &shim.path, &config, &overrides);
+    let env = if shim_in_env {
+        preload::environment(inherited, &shim.path, &config, &overrides)
+    } else {
+        preload::without_shim(inherited, &overrides)
+    };
     Ok(Launch {
         shim,
         target,
+        choice,
+        shim_in_env,
         user,
         holds_ipc_lock,
         config,
@@ -192,7 +259,17 @@ pub fn resolve_user(cli: &Cli, privilege: &Privilege) -> Result<Option<User>> {
             "--user needs root: only root may switch to another user; run memlock-run with sudo, or use User= in a \
              systemd unit"
         ),
-        Some(spec) => Ok(Some(user::resolve(spec)?)),
+        Some(spec) => {
+            let user = user::resolve(spec)?;
+            if user.uid == 0 {
+                bail!(
+                    "--user {spec} is root: the kernel gives uid 0 every capability again at execve, and memlock-run \
+                     promises COMMAND CAP_IPC_LOCK alone with --user; run COMMAND as root without --user (it then has \
+                     root's capabilities, as any program root starts), or name an unprivileged user"
+                );
+            }
+            Ok(Some(user))
+        }
     }
 }
 
@@ -216,18 +293,27 @@ pub fn limits_request(
     privilege: &Privilege,
     inherited: &[(OsString, OsString)],
 ) -> limits::Request {
-    let args_bytes: usize = cli.command.iter().map(|a| a.len() + 1).sum::<usize>()
+    // What execve puts on the new stack: each string with its NUL, and a pointer to it in
+    // argv or envp (with many short arguments the pointers are most of it), the file name
+    // (AT_EXECFN) and the variables memlock-run adds.
+    let pointer = std::mem::size_of::<usize>();
+    let args_bytes: usize = cli
+        .command
+        .iter()
+        .map(|a| a.len() + 1 + pointer)
+        .sum::<usize>()
         + inherited
             .iter()
-            .map(|(n, v)| n.len() + v.len() + 2)
+            .map(|(n, v)| n.len() + v.len() + 2 + pointer)
             .sum::<usize>()
-        + 1024; // the variables memlock-run adds
+        + libc::PATH_MAX as usize
+        + 1024;
     limits::Request {
         memlock: cli.limit,
         prefault: cli.prefault.unwrap_or(0),
         heap: cli.heap.unwrap_or(0),
         args_bytes: args_bytes as u64,
-        holds_ipc_lock: privilege.has(Capability::CAP_IPC_LOCK),
+        holds_ipc_lock: privilege.lock_exempt(),
         may_raise_hard: privilege.has_effective(Capability::CAP_SYS_RESOURCE),
     }
 }
@@ -262,6 +348,7 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         launch.target.path.display(),
         launch.target.describe()
     )?;
+    writeln!(out, "method:         {}", launch.choice.describe())?;
     writeln!(
         out,
         "lock:           mlockall({}), on failure: {}",
@@ -284,10 +371,13 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
             show(launch.config.heap)
         )?;
     }
+    let ptrace = launch.choice.method == Method::Ptrace;
     writeln!(
         out,
         "fork:           {}",
         match launch.config.fork {
+            _ if ptrace =>
+                "COMMAND's forked children run unlocked (the ptrace method cannot relock them)",
             Fork::Relock if launch.config.flags.future =>
                 "children relock: mlockall(MCL_CURRENT|MCL_ONFAULT), then MCL_FUTURE",
             Fork::Relock => "children relock: mlockall(MCL_CURRENT|MCL_ONFAULT)",
@@ -308,11 +398,25 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
     writeln!(
         out,
         "inherit:        {}",
-        if launch.config.inherit {
-            "yes, programs COMMAND executes are locked too"
-        } else {
-            "no, COMMAND only"
+        match (launch.config.inherit, ptrace, launch.shim_in_env) {
+            (false, _, _) => "no, COMMAND only",
+            (true, false, _) => "yes, programs COMMAND executes are locked too",
+            (true, true, true) =>
+                "yes, through the shim: glibc programs COMMAND executes are locked (COMMAND is static)",
+            (true, true, false) =>
+                "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim",
         }
+    )?;
+    writeln!(
+        out,
+        "core dumps:     {}",
+        // The preload method: the shim clears the flag, and stays for executed programs
+        // when inheriting.
+        secrecy::plan_text(
+            launch.config.no_dump,
+            ptrace,
+            launch.config.inherit && launch.shim_in_env
+        )
     )?;
     writeln!(out, "RLIMIT_MEMLOCK: {}", launch.plan.memlock.describe())?;
     writeln!(out, "RLIMIT_STACK:   {}", launch.plan.stack.describe())?;
@@ -341,7 +445,9 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
             nix::unistd::getuid()
         )?,
     }
-    writeln!(out, "shim:           {}", launch.shim.path.display())?;
+    if launch.shim_in_env {
+        writeln!(out, "shim:           {}", launch.shim.path.display())?;
+    }
     for note in &launch.plan.notes {
         writeln!(out, "note:           {note}")?;
     }
@@ -360,4 +466,21 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// `--pid`: locks a running process with the ptrace method; one line on stdout.
+pub fn lock_running(cli: &Cli, pid: u32) -> Result<()> {
+    Privilege::detect()?.refuse_set_id()?;
+    let job = ptrace::PidJob {
+        job: ptrace::Job {
+            flags: lock_flags(cli),
+            prefault: 0,
+            no_dump: cli.no_dump,
+        },
+        force: cli.force,
+        limit: cli.limit,
+    };
+    let locked = ptrace::lock_pid(pid, &job)?;
+    writeln!(io::stdout(), "{}", locked.describe(pid, &job.job))
+        .context("cannot write the report to stdout")
 }

@@ -182,7 +182,10 @@ pub fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>
     }
     if now.hard < Limit::Bytes(needed) {
         let most = match now.hard {
-            Limit::Bytes(hard) => hard.saturating_sub(needed - request.prefault),
+            Limit::Bytes(hard) => {
+                let in_use = request.args_bytes.saturating_add(STACK_HEADROOM);
+                hard.saturating_sub(in_use.saturating_add(4095) & !4095)
+            }
             Limit::Unlimited => unreachable!("an unlimited hard limit allows any soft limit"),
         };
         bail!(
@@ -344,6 +347,24 @@ mod tests {
             limit(Limit::Unlimited, Limit::Unlimited)
         );
         assert!(plan.notes.is_empty());
+    }
+
+    #[test]
+    fn a_prefault_near_2_to_the_64_does_not_wrap() {
+        let request = Request {
+            memlock: None,
+            prefault: u64::MAX,
+            heap: 0,
+            args_bytes: 4096,
+            holds_ipc_lock: true,
+            may_raise_hard: false,
+        };
+        let now = Rlimit {
+            soft: Limit::Bytes(16 * MIB),
+            hard: Limit::Bytes(16 * MIB),
+        };
+        let err = plan_stack(&request, now).unwrap_err().to_string();
+        assert!(err.contains("pre-fault at most 15.74 MiB"), "{err}");
     }
 
     #[test]

@@ -19,12 +19,16 @@ mod cgroup;
 mod check;
 mod cli;
 mod elf;
+mod envline;
 mod exec;
 mod footprint;
 mod install;
 mod launch;
 mod limits;
+mod method;
 mod preload;
+mod ptrace;
+mod secrecy;
 mod size;
 mod status;
 mod target;
@@ -47,6 +51,22 @@ extern "C" fn main(
     std::ffi::c_int::from(status)
 }
 
+/// A message with the control characters it may carry from file names, `#!` lines and
+/// arguments (a carriage return, an escape sequence) shown as escapes, so that what reaches
+/// the terminal is one line that says what it is.
+fn printable(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg_attr(test, allow(dead_code))]
 fn run() -> u8 {
     let cli = match cli::Cli::try_parse() {
@@ -61,8 +81,21 @@ fn run() -> u8 {
             };
         }
     };
+    // A set-user-ID or set-group-ID install is refused for every mode: --status and --check
+    // would read other users' /proc files and file modes with its privilege.
+    let outcome = capabilities::Privilege::detect().and_then(|p| p.refuse_set_id());
+    if let Err(err) = outcome {
+        let _ = writeln!(
+            std::io::stderr(),
+            "memlock-run: {}",
+            printable(&format!("{err:#}"))
+        );
+        return FAILURE_EXIT_STATUS;
+    }
     let outcome = if let Some(pids) = &cli.status {
         status::run(pids, cli.json)
+    } else if let (Some(pid), false) = (cli.pid, cli.check) {
+        launch::lock_running(&cli, pid).map(|_| true)
     } else if cli.check {
         check::run(&cli)
     } else {
@@ -75,10 +108,25 @@ fn run() -> u8 {
         Err(err) => {
             // Not eprintln!, which panics when stderr cannot be written (a full disk,
             // /dev/full), and the panic aborts: the exit status must say what failed even then.
-            let _ = writeln!(std::io::stderr(), "memlock-run: {err:#}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "memlock-run: {}",
+                printable(&format!("{err:#}"))
+            );
             err.chain()
                 .find_map(|cause| cause.downcast_ref::<target::NotRunnable>())
                 .map_or(FAILURE_EXIT_STATUS, |not_runnable| not_runnable.status)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            super::printable("/bin/sh\r does not exist; \u{1b}[31mred"),
+            "/bin/sh\\r does not exist; \\u{1b}[31mred"
+        );
     }
 }

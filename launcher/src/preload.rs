@@ -36,6 +36,23 @@ pub fn environment(
     env
 }
 
+/// The environment for COMMAND when it is locked without the shim (the ptrace method into
+/// an image that would load it wrongly): inherited `MEMLOCK_RUN_*` settings still go, so that
+/// nothing of a caller's reaches a shim further down; `LD_PRELOAD` stays the user's own.
+pub fn without_shim(
+    inherited: impl IntoIterator<Item = (OsString, OsString)>,
+    overrides: &[(&str, String)],
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = inherited
+        .into_iter()
+        .filter(|(name, _)| !name.as_bytes().starts_with(PREFIX.as_bytes()))
+        .collect();
+    for (name, value) in overrides {
+        set(&mut env, name, value.into());
+    }
+    env
+}
+
 /// `LD_PRELOAD` with the shim after the user's entries, once.
 fn with_shim(current: Option<&OsStr>, shim: &Path) -> OsString {
     let shim = shim.as_os_str();

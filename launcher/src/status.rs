@@ -5,8 +5,16 @@
 //! which is proportional: a page shared by N processes counts 1/N) and lock flags (the
 //! `lo` VmFlag is VM_LOCKED, `lf` VM_LOCKONFAULT); whether the memlock-run shim is mapped,
 //! and the flags its environment gave it; the major and minor fault counts of
-//! /proc/PID/stat. As text for people, or as JSON (`--json`, described in
-//! docs/status-json.md) for scripts.
+//! /proc/PID/stat; whether the process is dumpable. As text for people, or as JSON
+//! (`--json`, described in docs/status-json.md) for scripts.
+//!
+//! Linux shows no process's dumpable flag to others, but it gives a non-dumpable process's
+//! /proc/PID files to root: a process whose effective UID is not 0 and whose
+//! /proc/PID/status belongs to root is not dumpable (set by `--no-dump`, PR_SET_DUMPABLE, a
+//! set-ID exec). The files are given their owner again at each lookup; the /proc/PID
+//! directory itself keeps the owner it had when first looked up, so it cannot tell. For a
+//! process running as root the two cannot be told apart, and the answer is unknown.
+//! The same flag keeps a user's own `--status` out of the process's smaps: only root reads it.
 //!
 //! It only reads. VmLck is the kernel's count of locked address space, not of resident
 //! pages: with MCL_ONFAULT it can be far above VmRSS. Some mappings cannot be locked at
@@ -18,7 +26,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use memlock_run_protocol::{LockFlags, FLAGS, SHIM_FILE_NAME};
+use memlock_run_protocol::{LockFlags, FLAGS, NO_DUMP, SHIM_FILE_NAME};
 use serde::Serialize;
 
 use crate::size::show;
@@ -56,6 +64,9 @@ pub struct Process {
     pub vm_swap: u64,
     pub vm_size: u64,
     pub faults: Faults,
+    /// False when the process is not dumpable (`--no-dump`): no core dump, and only
+    /// CAP_SYS_PTRACE reads its memory. None when it cannot be told (it runs as root).
+    pub dumpable: Option<bool>,
     pub shim: Shim,
     /// Resident bytes in lockable mappings without the `lo` flag: what could be paged out.
     pub unlocked_rss: u64,
@@ -77,6 +88,8 @@ pub struct Shim {
     pub path: Option<String>,
     /// `MCL_CURRENT|MCL_FUTURE` from MEMLOCK_RUN_FLAGS in its environment, when readable.
     pub flags: Option<String>,
+    /// MEMLOCK_RUN_NO_DUMP=1 in its environment (`--no-dump`), when readable.
+    pub no_dump: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -147,12 +160,41 @@ fn explain(pid: u32, file: &str, err: &io::Error) -> String {
              refused it (the process is in another user namespace or container, or Yama's \
              /proc/sys/kernel/yama/ptrace_scope forbids it); run memlock-run --status inside its namespace"
         ),
+        io::ErrorKind::PermissionDenied if dumpable(pid) == Some(false) => format!(
+            "cannot read /proc/{pid}/{file}: permission denied: the process is not dumpable (memlock-run --no-dump, \
+             or prctl PR_SET_DUMPABLE 0), so the kernel lets only root or CAP_SYS_PTRACE read its memory map, even \
+             for its own user; that is what --no-dump is for (sudo memlock-run --status {pid})"
+        ),
         io::ErrorKind::PermissionDenied => format!(
             "cannot read /proc/{pid}/{file}: permission denied; another user's memory map needs root or \
              CAP_SYS_PTRACE (sudo memlock-run --status {pid})"
         ),
         _ => format!("cannot read /proc/{pid}/{file}: {err}"),
     }
+}
+
+/// Whether the process is dumpable, from who owns /proc/PID/status (see the module's opening
+/// comment); None for a process running as root, or one that cannot be read.
+fn dumpable(pid: u32) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("/proc/{pid}/status");
+    // Owner first: should the process exec in between, the Uid read after it is current.
+    let owner = fs::metadata(&path).ok()?.uid();
+    let status = fs::read_to_string(&path).ok()?;
+    dumpable_from(&status, owner)
+}
+
+/// `Uid:` gives real, effective, saved and filesystem UIDs; /proc/PID/status belongs to the
+/// effective one while the process is dumpable, and to root when it is not.
+fn dumpable_from(status: &str, proc_owner: u32) -> Option<bool> {
+    let euid: u32 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    (euid != 0).then_some(proc_owner == euid)
 }
 
 fn read_proc(pid: u32, file: &str) -> Result<String, String> {
@@ -208,9 +250,9 @@ fn read(pid: u32) -> Result<Process, String> {
         .iter()
         .find(|m| Path::new(&m.name).file_name() == Some(SHIM_FILE_NAME.as_ref()))
         .map(|m| m.name.clone());
-    let flags = fs::read(format!("/proc/{pid}/environ"))
-        .ok()
-        .and_then(|environ| shim_flags(&environ));
+    let environ = fs::read(format!("/proc/{pid}/environ")).ok();
+    let flags = environ.as_deref().and_then(shim_flags);
+    let no_dump = environ.as_deref().map(shim_no_dump);
     Ok(Process {
         pid,
         name,
@@ -224,10 +266,12 @@ fn read(pid: u32) -> Result<Process, String> {
         vm_size: kb("VmSize"),
         faults: parse_faults(&stat)
             .ok_or_else(|| format!("/proc/{pid}/stat is not in the form this memlock-run knows"))?,
+        dumpable: dumpable(pid),
         shim: Shim {
             loaded: shim_path.is_some(),
             path: shim_path,
             flags,
+            no_dump,
         },
         unlocked_rss,
         large_unlocked,
@@ -247,6 +291,14 @@ fn shim_flags(environ: &[u8]) -> Option<String> {
             None => format!("invalid ({})", String::from_utf8_lossy(value)),
         })
     })
+}
+
+/// MEMLOCK_RUN_NO_DUMP=1 in a NUL-separated environment.
+fn shim_no_dump(environ: &[u8]) -> bool {
+    environ
+        .split(|&b| b == 0)
+        .filter_map(memlock_run_protocol::split_entry)
+        .any(|(name, value)| name == NO_DUMP.as_bytes() && value == b"1")
 }
 
 /// Minor and major faults: fields 10 and 12 of /proc/PID/stat (proc(5)), counted after the
@@ -365,10 +417,24 @@ fn render(p: &Process) -> String {
         },
         show(p.unlocked_rss)
     ));
+    let no_dump = if p.shim.no_dump == Some(true) {
+        ", --no-dump"
+    } else {
+        ""
+    };
     out.push_str(&match (&p.shim.path, &p.shim.flags) {
-        (Some(path), Some(flags)) => format!("  shim: loaded ({path}), {flags}\n"),
-        (Some(path), None) => format!("  shim: loaded ({path})\n"),
+        (Some(path), Some(flags)) => format!("  shim: loaded ({path}), {flags}{no_dump}\n"),
+        (Some(path), None) => format!("  shim: loaded ({path}){no_dump}\n"),
         (None, _) => "  shim: not loaded\n".to_owned(),
+    });
+    out.push_str(match p.dumpable {
+        Some(false) => {
+            "  dumpable: no: no core dump, and only root (CAP_SYS_PTRACE) can read its memory or attach\n"
+        }
+        Some(true) => {
+            "  dumpable: yes: a crash can write a core dump, and processes of its user can read its memory\n"
+        }
+        None => "  dumpable: unknown: it runs as root, whose /proc/PID files belong to root either way\n",
     });
     out.push_str(&format!(
         "  faults: {} major, {} minor\n",
@@ -475,6 +541,17 @@ VmFlags: rd wr mr mw me ac
             Some("MCL_CURRENT|MCL_FUTURE")
         );
         assert_eq!(shim_flags(b"PATH=/bin\0"), None);
+    }
+
+    #[test]
+    fn dumpable_from_the_owner_of_proc_pid() {
+        let status = "Name:\tprobe\nUid:\t65534\t65534\t65534\t65534\n";
+        assert_eq!(dumpable_from(status, 65534), Some(true));
+        assert_eq!(dumpable_from(status, 0), Some(false));
+        assert_eq!(dumpable_from("Uid:\t1000\t0\t0\t0\n", 0), None, "euid 0");
+        assert_eq!(dumpable_from("Name:\tx\n", 0), None);
+        assert!(shim_no_dump(b"A=1\0MEMLOCK_RUN_NO_DUMP=1\0"));
+        assert!(!shim_no_dump(b"MEMLOCK_RUN_NO_DUMP=0\0"));
     }
 
     #[test]

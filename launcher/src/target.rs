@@ -28,6 +28,7 @@ use anyhow::{Context, Result};
 use nix::unistd::{access, AccessFlags};
 
 use crate::elf::{self, ElfIdentity, ElfInfo};
+use crate::envline;
 
 /// The default search path when PATH is unset, as glibc's execvp uses.
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
@@ -83,6 +84,9 @@ pub struct Refusal {
     pub summary: String,
     /// The whole message: the cause, and what to do instead.
     pub message: String,
+    /// The ptrace method can lock it from outside (static, another loader, i386); not so for
+    /// secure-execution mode, which no method may enter.
+    pub ptrace_can: bool,
 }
 
 impl fmt::Display for Refusal {
@@ -152,15 +156,8 @@ impl Target {
                     inner.summary
                 ),
                 message: format!("{} is a #! script: {}", self.path.display(), inner.message),
+                ptrace_can: inner.ptrace_can,
             }),
-        }
-    }
-
-    /// Fails with the refusal, for the launcher (exit 125).
-    pub fn ensure_reachable(&self) -> Result<()> {
-        match self.refusal() {
-            Some(refusal) => Err(refusal.into()),
-            None => Ok(()),
         }
     }
 
@@ -245,6 +242,14 @@ fn check_executable(path: &Path, shown: &str) -> Result<()> {
             "cannot run '{shown}': it is a directory"
         )));
     }
+    // execve(2) runs regular files only (EACCES otherwise); and reading a FIFO's header
+    // would block memlock-run until something writes to it.
+    if !meta.is_file() {
+        return Err(not_executable(format!(
+            "cannot run '{shown}': it is not a regular file but {}; execve(2) runs regular files only",
+            file_kind(&meta)
+        )));
+    }
     if access(path, AccessFlags::X_OK).is_err() {
         return Err(not_executable(format!(
             "cannot run '{shown}': permission denied: the file is not executable by this user \
@@ -286,7 +291,7 @@ fn inspect_at_depth(
             refusal,
         });
     }
-    let Some((interpreter, argument)) = read_shebang(path)? else {
+    let Some((interpreter, argument, crlf)) = read_shebang(path)? else {
         return Err(not_executable(format!(
             "cannot run {shown}: it is neither an ELF executable nor a #! script (execve would fail \
              with ENOEXEC); add a #! line naming its interpreter"
@@ -299,7 +304,22 @@ fn inspect_at_depth(
     }
     let interpreter_path = PathBuf::from(&interpreter);
     match fs::metadata(&interpreter_path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(not_executable(format!(
+                "cannot run {shown}: its #! interpreter {} is not a regular file but {}",
+                interpreter_path.display(),
+                file_kind(&meta)
+            )));
+        }
         Ok(_) => {}
+        Err(_) if crlf => {
+            return Err(not_found(format!(
+                "cannot run {shown}: its #! line ends with a carriage return (DOS line endings), so the kernel looks \
+                 for an interpreter named {:?}, which does not exist; convert the file to Unix line endings \
+                 (dos2unix, or sed -i 's/\\r$//')",
+                interpreter_path.as_os_str()
+            )));
+        }
         Err(_) => {
             return Err(not_found(format!(
                 "cannot run {shown}: its #! interpreter {} does not exist",
@@ -309,28 +329,32 @@ fn inspect_at_depth(
     }
     let via_env = interpreter_path.file_name() == Some(OsStr::new("env"));
     let runs = if via_env {
-        env_command(argument.as_deref()).map_err(|why| {
+        envline::env_runs(argument.as_deref().map(OsStr::as_bytes)).map_err(|why| {
             anyhow::anyhow!(
-                "refusing {shown}: its #! line `{} {}` {why}, so that program would not get the shim and would run \
-                 unlocked; remove that from the #! line, or name the interpreter's path in it",
+                "refusing {shown}: its #! line `{} {}` {why}, so that program would not get the shim or would not \
+                 be the one judged, and could run unlocked; remove that from the #! line, or name the \
+                 interpreter's path in it",
                 interpreter_path.display(),
-                argument.as_deref().unwrap_or_default().to_string_lossy()
+                argument.as_deref().unwrap_or_default().as_bytes().escape_ascii()
             )
         })?
     } else {
         None
     };
     let interpreter = match runs {
-        // `#!/usr/bin/env NAME`: the program that ends up running the script is NAME.
-        Some(name) => {
-            let found = resolve(&name, path_var).map_err(|err| {
-                anyhow::anyhow!(
-                    "{shown} is run through `{} {}`: {err}",
+        // `#!/usr/bin/env NAME`: the program that ends up running the script is NAME, found
+        // through the PATH the line sets, if it sets one.
+        Some(envline::EnvRuns { program, path }) => {
+            let search = path.as_deref().or(path_var);
+            // As context, so that a missing program stays 127 (NotRunnable), as env's own.
+            let found = resolve(&program, search).with_context(|| {
+                format!(
+                    "{shown} is run through `{} {}`",
                     interpreter_path.display(),
-                    name.to_string_lossy()
+                    program.as_bytes().escape_ascii()
                 )
             })?;
-            inspect_at_depth(&found, shim, creds, path_var, depth + 1)
+            inspect_at_depth(&found, shim, creds, search, depth + 1)
         }
         None => inspect_at_depth(&interpreter_path, shim, creds, path_var, depth + 1),
     }
@@ -345,8 +369,26 @@ fn inspect_at_depth(
     })
 }
 
-/// The kernel's reading of a `#!` line: the interpreter, and at most one argument.
-fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
+/// What a file is, for messages: `a FIFO`, `a socket`...
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The kernel's reading of a `#!` line: the interpreter, at most one argument, and whether
+/// the line ends in a carriage return (which the kernel keeps as part of the last word).
+fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>, bool)>> {
     let mut head = Vec::with_capacity(SHEBANG_MAX);
     fs::File::open(path)
         .and_then(|f| f.take(SHEBANG_MAX as u64).read_to_end(&mut head))
@@ -355,6 +397,7 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
         return Ok(None);
     };
     let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let crlf = line.ends_with(b"\r");
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let line: Vec<u8> = line.iter().copied().skip_while(is_blank).collect();
     let end = line.iter().position(is_blank).unwrap_or(line.len());
@@ -363,80 +406,18 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>)>> {
         return Ok(None);
     }
     let argument: Vec<u8> = argument.iter().copied().skip_while(is_blank).collect();
-    let argument = argument.trim_ascii_end();
+    // The kernel strips trailing spaces and tabs only: a carriage return stays in the word.
+    let kept = argument
+        .iter()
+        .rposition(|b| !is_blank(b))
+        .map_or(0, |i| i + 1);
+    let argument = &argument[..kept];
     let argument = (!argument.is_empty()).then(|| OsString::from_vec(argument.to_vec()));
-    Ok(Some((OsString::from_vec(interpreter.to_vec()), argument)))
-}
-
-/// The command `env` will run for `#!/usr/bin/env [-S] [OPTION]... [NAME=VALUE]... NAME [ARGS]`,
-/// or why env would start it without the shim: `-i` (and `-`) empty the environment, and
-/// `-u` or an assignment can drop or replace `LD_PRELOAD` and the `MEMLOCK_RUN_*` settings.
-/// ld.so would then run NAME unlocked, without a word.
-fn env_command(argument: Option<&OsStr>) -> Result<Option<OsString>, String> {
-    let Some(argument) = argument else {
-        return Ok(None);
-    };
-    let mut words = argument
-        .as_bytes()
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| !w.is_empty());
-    let ours = |name: &[u8]| -> Result<(), String> {
-        if name == b"LD_PRELOAD" || name.starts_with(memlock_run_protocol::PREFIX.as_bytes()) {
-            return Err(format!(
-                "changes {} for the program env starts",
-                String::from_utf8_lossy(name)
-            ));
-        }
-        Ok(())
-    };
-    const EMPTIES: &str = "empties the environment of the program env starts";
-    while let Some(word) = words.next() {
-        if let Some(long) = word.strip_prefix(b"--") {
-            let (option, value) = match long.iter().position(|&b| b == b'=') {
-                Some(eq) => (&long[..eq], Some(&long[eq + 1..])),
-                None => (long, None),
-            };
-            match option {
-                b"ignore-environment" => return Err(EMPTIES.to_owned()),
-                b"unset" => ours(value.or_else(|| words.next()).unwrap_or_default())?,
-                b"chdir" if value.is_none() => {
-                    words.next();
-                }
-                _ => {}
-            }
-        } else if word == b"-" {
-            return Err(EMPTIES.to_owned());
-        } else if let Some(cluster) = word.strip_prefix(b"-") {
-            // Short options may be grouped (`-vi`); -u and -C take the rest of the word, or
-            // the next word, as their argument.
-            for (i, &flag) in cluster.iter().enumerate() {
-                let rest = &cluster[i + 1..];
-                match flag {
-                    b'i' => return Err(EMPTIES.to_owned()),
-                    b'u' => {
-                        ours(if rest.is_empty() {
-                            words.next().unwrap_or_default()
-                        } else {
-                            rest
-                        })?;
-                        break;
-                    }
-                    b'C' => {
-                        if rest.is_empty() {
-                            words.next();
-                        }
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-        } else if let Some(eq) = word.iter().position(|&b| b == b'=') {
-            ours(&word[..eq])?;
-        } else {
-            return Ok(Some(OsString::from_vec(word.to_vec())));
-        }
-    }
-    Ok(None)
+    Ok(Some((
+        OsString::from_vec(interpreter.to_vec()),
+        argument,
+        crlf,
+    )))
 }
 
 fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
@@ -450,10 +431,19 @@ fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
     Ok(())
 }
 
+fn refusal_for(ptrace_can: bool, summary: String, message: String) -> Option<Refusal> {
+    Some(Refusal {
+        summary,
+        message,
+        ptrace_can,
+    })
+}
+
 fn refusal(summary: impl Into<String>, message: String) -> Option<Refusal> {
     Some(Refusal {
         summary: summary.into(),
         message,
+        ptrace_can: true,
     })
 }
 
@@ -461,7 +451,11 @@ fn refusal(summary: impl Into<String>, message: String) -> Option<Refusal> {
 fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> {
     let shown = path.display();
     if elf.identity != *shim {
-        return refusal(
+        let i386_on_x86_64 = elf.identity.machine == object::elf::EM_386
+            && shim.machine == object::elf::EM_X86_64
+            && elf.identity.little_endian;
+        return refusal_for(
+            i386_on_x86_64,
             format!(
                 "a {} program, and the shim is {}",
                 elf.identity.describe(),
@@ -552,14 +546,16 @@ fn secure_execution(path: &Path, creds: Credentials) -> Result<Option<Refusal>> 
     } else {
         return Ok(None);
     };
-    Ok(refusal(
-        format!("{why}: secure-execution mode, where ld.so ignores the preload"),
-        format!(
+    Ok(Some(Refusal {
+        summary: format!("{why}: secure-execution mode, where ld.so ignores the preload"),
+        message: format!(
             "refusing {shown}: it is {why}, so the kernel runs it in secure-execution mode, where ld.so ignores \
-             LD_PRELOAD by path and the ambient capabilities are cleared; it would run unlocked. Run a copy \
-             without the set-ID bit or capabilities, or make it lock its own memory"
+             LD_PRELOAD by path and the ambient capabilities are cleared, and a traced exec would drop its \
+             privilege; it would run unlocked or not as intended. Run a copy without the set-ID bit or \
+             capabilities, or make it lock its own memory"
         ),
-    ))
+        ptrace_can: false,
+    }))
 }
 
 fn has_file_capabilities(path: &Path) -> bool {
@@ -587,7 +583,7 @@ mod tests {
         fs::write(&dir, text).unwrap();
         let parsed = read_shebang(&dir).unwrap();
         fs::remove_file(&dir).unwrap();
-        parsed.map(|(i, a)| {
+        parsed.map(|(i, a, _)| {
             (
                 i.to_string_lossy().into_owned(),
                 a.map(|a| a.to_string_lossy().into_owned()),
@@ -608,42 +604,6 @@ mod tests {
         );
         assert_eq!(shebang("#!\n"), None);
         assert_eq!(shebang("echo hi\n"), None);
-    }
-
-    #[test]
-    fn env_runs_the_first_plain_word() {
-        let run = |arg: &str| {
-            env_command(Some(OsStr::new(arg)))
-                .unwrap()
-                .map(|s| s.to_string_lossy().into_owned())
-        };
-        assert_eq!(run("python3"), Some("python3".into()));
-        assert_eq!(run("-S python3 -u"), Some("python3".into()));
-        assert_eq!(run("-S LC_ALL=C perl -w"), Some("perl".into()));
-        assert_eq!(run("-S -u HOME -C /tmp perl"), Some("perl".into()));
-        assert_eq!(
-            run("-S --unset=HOME --chdir /tmp -uLANG perl"),
-            Some("perl".into())
-        );
-        assert_eq!(env_command(None), Ok(None));
-    }
-
-    #[test]
-    fn env_options_that_drop_the_shim_are_named() {
-        for arg in [
-            "-S -i sh",
-            "-S -vi sh",
-            "-S - sh",
-            "-S --ignore-environment sh",
-            "-S -u LD_PRELOAD sh",
-            "-S -uLD_PRELOAD sh",
-            "-S --unset MEMLOCK_RUN_FLAGS sh",
-            "-S --unset=MEMLOCK_RUN_INHERIT sh",
-            "-S LD_PRELOAD=/x.so sh",
-            "-S MEMLOCK_RUN_FLAGS=future sh",
-        ] {
-            assert!(env_command(Some(OsStr::new(arg))).is_err(), "{arg}");
-        }
     }
 
     #[test]

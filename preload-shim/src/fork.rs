@@ -107,7 +107,9 @@ fn failed(flags: LockFlags) {
         .get(..ARGV0_LEN.load(Ordering::Relaxed))
         .unwrap_or(b"?");
     let mut line = Line::new();
-    line.push("memlock-run: ").push_bytes(argv0).push(" (pid ");
+    line.push("memlock-run: ")
+        .push_escaped(argv0)
+        .push(" (pid ");
     // SAFETY: getpid cannot fail.
     line.push_u64(unsafe { libc::getpid() } as u64);
     line.push("): cannot lock memory in a forked child: mlockall(")

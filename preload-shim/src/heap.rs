@@ -36,7 +36,7 @@ impl HeapError {
             }
             HeapError::Foreign(object) => {
                 line.push("malloc in this process is not glibc's but comes from ")
-                    .push_bytes(object);
+                    .push_escaped(object);
                 line.push(", which mallopt(3) and a pre-faulted glibc heap do not reach; ")
                     .push(memlock_run_protocol::FOREIGN_MALLOC_REMEDY);
             }

@@ -7,6 +7,8 @@
 //! program's own constructors and `main`:
 //!
 //! 1. read the settings from the environment glibc passes to `.init_array` functions;
+//!    for `--no-dump`, make the process non-dumpable at once (PR_SET_DUMPABLE 0, checked
+//!    with PR_GET_DUMPABLE), before anything of the program runs;
 //! 2. set the default thread stack size, if asked;
 //! 3. grow the main thread's stack by the pre-fault size (before locking, so that the
 //!    growth is checked against RLIMIT_STACK here rather than failing as a SIGSEGV);
@@ -83,9 +85,27 @@ extern "C" fn memlock_run_init(
         line.push("invalid ")
             .push(bad.name)
             .push("='")
-            .push_bytes(bad.value);
+            .push_escaped(bad.value);
         line.push("' in its environment; these variables belong to memlock-run: start the program with memlock-run");
         return fail(config.on_failure, &mut line);
+    }
+
+    if config.no_dump {
+        if let Err((call, errno)) = forbid_dumps() {
+            let mut line =
+                process.problem_line("cannot make the process non-dumpable (--no-dump): ");
+            line.push(call);
+            if let Some(errno) = errno {
+                line.push(" failed with ").push_errno(errno);
+            }
+            line.push("; without it a crash can write its memory to a core dump and processes of the same user can read it");
+            line.push(" (a seccomp filter or a preloaded library that intercepts prctl would do this); run without --no-dump only if that is acceptable");
+            // --on-failure warn is about locking: secrecy that was asked for is never dropped.
+            line.push("; exiting with status 125 so that nothing runs dumpable");
+            line.emit();
+            // SAFETY: _exit ends the process without running anything else of it.
+            unsafe { libc::_exit(c_int::from(FAILURE_EXIT_STATUS)) }
+        }
     }
 
     let mut thread_stack_set = false;
@@ -207,7 +227,8 @@ extern "C" fn memlock_run_init(
     if config.verbose {
         let mut line = process.report_line();
         line.push("locked ").push(config.flags.describe());
-        line.push(": VmLck ").push_size(status.vm_lck);
+        line.push(" with the preload shim: VmLck ")
+            .push_size(status.vm_lck);
         line.push(", VmRSS ").push_size(status.vm_rss);
         line.push(", VmSize ").push_size(status.vm_size);
         if let Some(range) = prefault {
@@ -225,6 +246,9 @@ extern "C" fn memlock_run_init(
             Fork::Relock => ", forked children relock",
             Fork::Off => ", forked children unlocked",
         });
+        if config.no_dump {
+            line.push(", not dumpable (no core dump; only root can read its memory)");
+        }
         line.push(", in ")
             .push_millis(monotonic_ns().saturating_sub(started));
         line.emit();
@@ -258,7 +282,7 @@ impl Process {
     fn report_line(&self) -> Line {
         let mut line = Line::new();
         line.push("memlock-run: ")
-            .push_bytes(self.argv0)
+            .push_escaped(self.argv0)
             .push(" (pid ");
         // SAFETY: getpid cannot fail.
         line.push_u64(unsafe { libc::getpid() } as u64).push("): ");
@@ -311,10 +335,27 @@ pub(crate) fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
     if let Some(mapped) = vm_size {
         line.push(" and VmSize is ").push_size(mapped);
     }
-    line.push(
-        "; raise the limit (memlock-run --limit, LimitMEMLOCK= in a systemd unit, ulimit -l) ",
-    );
-    line.push("or grant CAP_IPC_LOCK (AmbientCapabilities=CAP_IPC_LOCK in a unit, or start memlock-run as root)");
+    line.push("; ").push(memlock_run_protocol::LIMIT_REMEDY);
+}
+
+/// `prctl(PR_SET_DUMPABLE, 0)`, then `PR_GET_DUMPABLE` to be sure: the kernel then writes
+/// no core dump (whatever core_pattern and RLIMIT_CORE say) and lets only CAP_SYS_PTRACE
+/// read /proc/PID/mem or attach. execve(2) resets the flag, hence this runs in every image;
+/// fork(2) children inherit it. On failure: the call that failed and its errno, if any.
+fn forbid_dumps() -> Result<(), (&'static str, Option<c_int>)> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(("prctl(PR_SET_DUMPABLE, 0)", Some(errno())));
+    }
+    // SAFETY: as above.
+    match unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } {
+        0 => Ok(()),
+        -1 => Err(("prctl(PR_GET_DUMPABLE)", Some(errno()))),
+        _ => Err((
+            "prctl(PR_GET_DUMPABLE) still reads dumpable after PR_SET_DUMPABLE 0 returned success",
+            None,
+        )),
+    }
 }
 
 fn mcl_bits(flags: LockFlags) -> c_int {

@@ -1,8 +1,10 @@
 //! One line of diagnostics for stderr, built in a fixed buffer and written with write(2).
 //!
 //! No allocation and no formatting machinery: the shim runs before `main` in a process
-//! it does not own. A line that outgrows the buffer is cut, never a panic, and a failed
-//! write (stderr closed, or /dev/full) is ignored: there is nowhere else to report it.
+//! it does not own. A line that outgrows the buffer is written out in parts, so that its end
+//! (the remedy) is never lost, and a failed write (stderr closed, or /dev/full) is ignored:
+//! there is nowhere else to report it. Values that come from outside (a program name, a bad
+//! setting) go through [`Line::push_escaped`], so no control byte reaches the terminal.
 
 use core::ffi::c_int;
 
@@ -26,7 +28,7 @@ impl Line {
         let room = self.buf.len().saturating_sub(1);
         for &b in bytes {
             if self.len >= room {
-                break;
+                self.flush();
             }
             if let Some(slot) = self.buf.get_mut(self.len) {
                 *slot = b;
@@ -34,6 +36,26 @@ impl Line {
             }
         }
         self
+    }
+
+    /// Bytes from outside: printable ASCII as is, anything else as `\xNN`.
+    pub fn push_escaped(&mut self, bytes: &[u8]) -> &mut Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for &b in bytes {
+            if (0x20..0x7f).contains(&b) && b != b'\\' {
+                self.push_bytes(&[b]);
+            } else {
+                let hex = |n: u8| HEX.get(usize::from(n & 0xf)).copied().unwrap_or(b'?');
+                self.push_bytes(&[b'\\', b'x', hex(b >> 4), hex(b)]);
+            }
+        }
+        self
+    }
+
+    /// Writes what the buffer holds so far, without the newline, and empties it.
+    fn flush(&mut self) {
+        write_all(self.buf.get(..self.len).unwrap_or(&[]));
+        self.len = 0;
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -81,18 +103,22 @@ impl Line {
             *slot = b'\n';
             self.len += 1;
         }
-        let mut rest = self.buf.get(..self.len).unwrap_or(&[]);
-        while !rest.is_empty() {
-            // SAFETY: `rest` is a valid buffer of `rest.len()` bytes.
-            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
-            if n < 0 {
-                // SAFETY: reads this thread's errno.
-                if unsafe { *libc::__errno_location() } == libc::EINTR {
-                    continue;
-                }
-                return;
+        self.flush();
+    }
+}
+
+/// write(2) to fd 2 until done, retrying on EINTR; other errors end it silently.
+fn write_all(mut rest: &[u8]) {
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a valid buffer of `rest.len()` bytes.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            // SAFETY: reads this thread's errno.
+            if unsafe { *libc::__errno_location() } == libc::EINTR {
+                continue;
             }
-            rest = rest.get(n as usize..).unwrap_or(&[]);
+            return;
         }
+        rest = rest.get(n as usize..).unwrap_or(&[]);
     }
 }

@@ -22,6 +22,7 @@
 //! | `MEMLOCK_RUN_ON_FAILURE`   | `exit` (status 125) or `warn` (go on unlocked) | `exit` |
 //! | `MEMLOCK_RUN_VERBOSE`      | `1`: one report line on stderr, `0`: silent | `0` |
 //! | `MEMLOCK_RUN_INHERIT`      | `1`: programs this one execs are locked too; `0`: the shim removes itself from the environment | `1` |
+//! | `MEMLOCK_RUN_NO_DUMP`      | `1`: the shim makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`, which execve resets, so each new image sets it again) and checks it with `PR_GET_DUMPABLE`; the launcher has set RLIMIT_CORE to 0 before exec | `0` |
 //!
 //! The shim itself is named in `LD_PRELOAD`, appended to whatever the user had there.
 //!
@@ -41,9 +42,10 @@ pub const BIND_NOW: &str = "MEMLOCK_RUN_BIND_NOW";
 pub const ON_FAILURE: &str = "MEMLOCK_RUN_ON_FAILURE";
 pub const VERBOSE: &str = "MEMLOCK_RUN_VERBOSE";
 pub const INHERIT: &str = "MEMLOCK_RUN_INHERIT";
+pub const NO_DUMP: &str = "MEMLOCK_RUN_NO_DUMP";
 
 /// Every variable of the protocol, in the order the launcher writes them.
-pub const VARIABLES: [&str; 9] = [
+pub const VARIABLES: [&str; 10] = [
     FLAGS,
     PREFAULT,
     HEAP,
@@ -53,6 +55,7 @@ pub const VARIABLES: [&str; 9] = [
     ON_FAILURE,
     VERBOSE,
     INHERIT,
+    NO_DUMP,
 ];
 
 /// File name of the shim, as cargo builds it and as the packages install it.
@@ -62,6 +65,12 @@ pub const SHIM_FILE_NAME: &str = "libmemlock_run_shim.so";
 /// failure line with it and `memlock-run --check` gives it as the remedy, in the same words.
 pub const FOREIGN_MALLOC_REMEDY: &str = "drop --heap, use --future, and keep that allocator from returning memory \
 with its own settings (jemalloc: MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1; tcmalloc: TCMALLOC_RELEASE_RATE=0)";
+
+/// What to do when mlockall fails for the limit: the shim and the ptrace method end their
+/// failure lines with it, in the same words.
+pub const LIMIT_REMEDY: &str =
+    "raise the limit (memlock-run --limit, LimitMEMLOCK= in a systemd unit, ulimit -l) \
+or grant CAP_IPC_LOCK (AmbientCapabilities=CAP_IPC_LOCK in a unit, or start memlock-run as root)";
 
 /// Exit status of memlock-run's own failures, the shim's included (as `env`, `timeout`).
 pub const FAILURE_EXIT_STATUS: u8 = 125;
@@ -196,6 +205,14 @@ pub struct Config {
     pub on_failure: OnFailure,
     pub verbose: bool,
     pub inherit: bool,
+    /// `--no-dump`: no core dump, and no reading of the process's memory by its own user.
+    ///
+    /// The launcher sets RLIMIT_CORE to 0 (soft and hard) before exec, which survives exec
+    /// whatever the locking method. PR_SET_DUMPABLE does not survive execve, so whatever
+    /// runs inside the new image sets it: the shim's constructor for the preload method; an
+    /// injecting locker must do `prctl(PR_SET_DUMPABLE, 0)` and check `PR_GET_DUMPABLE` == 0
+    /// in the new image before the program's code runs.
+    pub no_dump: bool,
 }
 
 impl Default for Config {
@@ -214,6 +231,7 @@ impl Default for Config {
             on_failure: OnFailure::Exit,
             verbose: false,
             inherit: true,
+            no_dump: false,
         }
     }
 }
@@ -242,6 +260,7 @@ impl Config {
             ON_FAILURE => self.on_failure = OnFailure::decode(value).ok_or(bad)?,
             VERBOSE => self.verbose = decode_bool(value).ok_or(bad)?,
             INHERIT => self.inherit = decode_bool(value).ok_or(bad)?,
+            NO_DUMP => self.no_dump = decode_bool(value).ok_or(bad)?,
             _ => {}
         }
         Ok(())
@@ -259,6 +278,7 @@ impl Config {
         set(ON_FAILURE, self.on_failure.encode());
         set(VERBOSE, if self.verbose { "1" } else { "0" });
         set(INHERIT, if self.inherit { "1" } else { "0" });
+        set(NO_DUMP, if self.no_dump { "1" } else { "0" });
     }
 }
 
@@ -393,6 +413,7 @@ mod tests {
             on_failure: OnFailure::Warn,
             verbose: true,
             inherit: false,
+            no_dump: true,
         };
         let mut decoded = Config::default();
         let mut seen = 0;
@@ -437,6 +458,7 @@ mod tests {
             (BIND_NOW, "yes"),
             (ON_FAILURE, "ignore"),
             (VERBOSE, "yes"),
+            (NO_DUMP, "yes"),
         ] {
             let err = config.apply(name.as_bytes(), value.as_bytes()).unwrap_err();
             assert_eq!(err.name, name);

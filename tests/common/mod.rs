@@ -274,6 +274,21 @@ impl Running {
         fs::read_to_string(format!("/proc/{}/maps", self.pid)).expect("read maps")
     }
 
+    /// Writes `text` to the process's stdin.
+    pub fn send(&mut self, text: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// The next line the process writes to stdout.
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read stdout");
+        line
+    }
+
     /// Closes stdin, so that the probe exits, and collects the rest of its output.
     pub fn finish(mut self) -> Output {
         drop(self.child.stdin.take());

@@ -8,19 +8,31 @@
  *     --map MIB    after start, mmap MIB MiB of anonymous memory (not touched)
  *     --touch MIB  then write to the first MIB MiB of it
  *     --exit N     exit with status N at once, without waiting
+ *     --echo       write back each line read from standard input, as "got LINE"
+ *     --threads N  start N threads that sleep, before "ready"
  *   Other words not starting with "--" are ignored: as a #! interpreter, the probe is
  *   given the script's path.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     size_t map = 0, touch = 0;
+    int echo = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mark") && i + 1 < argc) {
             int fd = open(argv[++i], O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -31,6 +43,10 @@ int main(int argc, char **argv)
             close(fd);
         } else if (!strcmp(argv[i], "--exit") && i + 1 < argc)
             return atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--echo"))
+            echo = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--map") && i + 1 < argc)
             map = strtoull(argv[++i], NULL, 10) << 20;
         else if (!strcmp(argv[i], "--touch") && i + 1 < argc)
@@ -51,10 +67,25 @@ int main(int argc, char **argv)
         for (size_t off = 0; off < touch && off < map; off += 4096)
             p[off] = 1;
     }
+    for (int t = 0; t < threads; t++) {
+        pthread_t id;
+        if (pthread_create(&id, NULL, sleeper, NULL)) {
+            perror("probe: pthread_create");
+            return 3;
+        }
+    }
     printf("ready %d\n", (int)getpid());
     fflush(stdout);
     char buf[64];
-    while (read(0, buf, sizeof buf) > 0)
-        ;
+    ssize_t n;
+    while ((n = read(0, buf, sizeof buf)) > 0)
+        if (echo) {
+            printf("got %.*s", (int)n, buf);
+            fflush(stdout);
+        }
+    if (n < 0) {
+        perror("probe: read");
+        return 5;
+    }
     return 0;
 }

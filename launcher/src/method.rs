@@ -1,0 +1,122 @@
+//! The choice between the two ways to lock, made here and nowhere else: the launcher,
+//! `--dry-run`, `-v` and `--check` all ask [`choose`], which returns the method and the
+//! reason for it.
+//!
+//! - preload: the shim in LD_PRELOAD locks the new image from inside, before its
+//!   constructors; and with it everything done through glibc (`--heap`, `--thread-stack`,
+//!   `--fork relock`, `--bind-now`) and inheritance by the programs COMMAND executes.
+//! - ptrace: a helper locks the new image from outside at its entry point (see
+//!   `ptrace/`), for the programs ld.so cannot preload into: static, musl or another
+//!   loader, i386 programs.
+//!
+//! Secure-execution targets (set-user-ID, set-group-ID, file capabilities) are refused
+//! whatever the method.
+
+use anyhow::{bail, Result};
+
+use crate::cli::{Cli, ForkMode, MethodArg};
+use crate::target::Target;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Preload,
+    Ptrace,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Preload => "preload",
+            Method::Ptrace => "ptrace",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub method: Method,
+    /// Why, in a few words, for `--dry-run`, `-v` and `--check`.
+    pub reason: String,
+}
+
+impl Choice {
+    /// `ptrace: no preload reaches it: statically linked (no PT_INTERP): ...`
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.method.name(), self.reason)
+    }
+}
+
+/// The method for `target` under `--method`, or why memlock-run refuses it.
+pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
+    let refusal = target.refusal();
+    if let Some(refusal) = refusal.as_ref().filter(|r| !r.ptrace_can) {
+        bail!(refusal.clone());
+    }
+    match (requested, refusal) {
+        (MethodArg::Auto | MethodArg::Preload, None) => Ok(Choice {
+            method: Method::Preload,
+            reason:
+                "a dynamically linked glibc program: the shim is preloaded and locks it from inside"
+                    .into(),
+        }),
+        (MethodArg::Preload, Some(refusal)) => bail!(
+            "{}; --method ptrace (or the default, --method auto) locks it from outside instead",
+            refusal.message
+        ),
+        (MethodArg::Auto, Some(refusal)) => {
+            if target.goes_through_env() {
+                let (image, _) = target.image();
+                bail!(
+                    "refusing {}: its #! line starts {} through env, and that program is out of the preload's \
+                     reach ({}), while the ptrace method would lock env in its place; name {} in the #! line \
+                     instead of env, and the ptrace method locks it",
+                    target.path.display(),
+                    image.display(),
+                    refusal.summary,
+                    image.display()
+                );
+            }
+            Ok(Choice {
+                method: Method::Ptrace,
+                reason: format!("no preload reaches it: {}", refusal.summary),
+            })
+        }
+        (MethodArg::Ptrace, _) => {
+            if target.goes_through_env() {
+                bail!(
+                    "--method ptrace cannot lock {}: its #! line starts the interpreter through env, and the ptrace \
+                     method locks the first image only (env); name the interpreter's path in the #! line",
+                    target.path.display()
+                );
+            }
+            Ok(Choice {
+                method: Method::Ptrace,
+                reason: "asked for (--method ptrace)".into(),
+            })
+        }
+    }
+}
+
+/// Options that act through glibc inside the process, which the ptrace method cannot
+/// honour: refused, never ignored.
+pub fn ptrace_conflict(cli: &Cli, choice: &Choice) -> Option<String> {
+    if choice.method != Method::Ptrace {
+        return None;
+    }
+    let option = if cli.heap.is_some() {
+        "--heap (glibc's malloc settings)"
+    } else if cli.thread_stack.is_some() {
+        "--thread-stack (glibc's default thread attributes)"
+    } else if cli.fork == Some(ForkMode::Relock) {
+        "--fork relock (a pthread_atfork handler)"
+    } else if cli.bind_now {
+        "--bind-now (glibc's ld.so)"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{option} works from inside the process, through the preload shim, and COMMAND is locked with the ptrace \
+         method ({}); drop the option, or run a dynamically linked glibc build of the program",
+        choice.reason
+    ))
+}

@@ -1,0 +1,389 @@
+//! Locking at exec time: a helper process traces memlock-run through its execve(2) of
+//! COMMAND and injects the lock into the new image before its first instruction.
+//!
+//! COMMAND must keep memlock-run's PID and see nothing of the helper: no SIGCHLD, no zombie,
+//! no child it did not make. So the helper is a grandchild (memlock-run forks, the child
+//! forks the helper and exits at once, memlock-run reaps the child), and belongs to whoever
+//! adopts orphans, never to COMMAND. The two talk over close-on-exec pipes:
+//!
+//! ```text
+//! memlock-run (becomes COMMAND)             helper (grandchild, own session)
+//!   fork ─ child: fork, _exit(0)
+//!   waitpid(child)                     ◀──  "PID\n"
+//!   PR_SET_PTRACER(PID) (Yama scope 1)
+//!   "g"                                ──▶  PTRACE_SEIZE(memlock-run, TRACEEXEC|EXITKILL|TRACESYSGOOD)
+//!                                      ◀──  "ok\n", or the reason it cannot
+//!   execve(COMMAND)                         exec stop, then execve's exit stop
+//!                                           run to AT_ENTRY (past ld.so, before constructors)
+//!                                           inject mlockall (see `lock`), check VmLck
+//!                                           restore the registers, PTRACE_DETACH, _exit
+//! ```
+//!
+//! Fails closed: if the helper cannot attach, memlock-run does not exec (125, with the
+//! reason); if the lock fails in the new image, the helper makes COMMAND exit_group(125)
+//! before it runs any of its own code; if the helper dies while attached, PTRACE_O_EXITKILL
+//! kills COMMAND.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
+
+use anyhow::{bail, Context, Result};
+use memlock_run_protocol::{OnFailure, FAILURE_EXIT_STATUS};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::ptrace::{self, Options};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, pipe2, ForkResult, Pid};
+
+use super::arch::Call;
+use super::lock::{self, Job};
+use super::tracee::{self, Patching, Tracee};
+use super::{attach_refusal, report_prefix};
+
+/// What the helper does, and how it speaks.
+#[derive(Clone, Debug)]
+pub struct ExecJob {
+    pub job: Job,
+    pub on_failure: OnFailure,
+    pub verbose: bool,
+    /// COMMAND's name, for messages (`memlock-run: NAME (pid N): ...`).
+    pub program: String,
+    /// Why the ptrace method, for `-v`.
+    pub reason: String,
+}
+
+/// Starts the helper and returns once it has attached to this process; the caller execs
+/// next. Never leaves a child, a zombie or a pending SIGCHLD behind.
+pub fn arm(job: &ExecJob) -> Result<()> {
+    let me = nix::unistd::getpid();
+    if me.as_raw() == 1 {
+        bail!(
+            "memlock-run is PID 1 of its PID namespace, so the helper that locks {} from outside would become \
+             its child once it ends; start the container with an init (docker run --init, tini, or \
+             shareProcessNamespace in Kubernetes), or use a dynamically linked glibc build of the program",
+            job.program
+        );
+    }
+    let (from_helper, helper_out) =
+        pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe for the ptrace helper")?;
+    let (helper_in, to_helper) =
+        pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe for the ptrace helper")?;
+    let sigchld_pending_before = pending(Signal::SIGCHLD);
+    // An orphaned helper goes to the nearest child subreaper: not us, while we stay one.
+    let subreaper = child_subreaper();
+    if subreaper {
+        set_child_subreaper(false);
+    }
+    // SAFETY: memlock-run is single-threaded; the child only forks and exits.
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            // SAFETY: as above, in the single-threaded child.
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    drop(from_helper);
+                    drop(to_helper);
+                    helper(me, job, helper_in, helper_out)
+                }
+                // SAFETY: _exit ends the intermediate child without running anything of ours.
+                _ => unsafe { libc::_exit(0) },
+            }
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(errno) => {
+            if subreaper {
+                set_child_subreaper(true);
+            }
+            bail!("cannot start the ptrace helper: fork failed with {errno}");
+        }
+    };
+    drop(helper_in);
+    drop(helper_out);
+    let reaped = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            // SIGCHLD ignored: the kernel reaped it.
+            Err(Errno::ECHILD) => break Ok(()),
+            Err(errno) => break Err(errno),
+            Ok(_) => break Ok(()),
+        }
+    };
+    if subreaper {
+        set_child_subreaper(true);
+    }
+    reaped.context("cannot reap the ptrace helper's parent")?;
+    // The child's exit queued a SIGCHLD if the signal is blocked: COMMAND must not inherit it.
+    if !sigchld_pending_before && pending(Signal::SIGCHLD) {
+        consume(Signal::SIGCHLD);
+    }
+
+    let mut from_helper = BufReader::new(File::from(from_helper));
+    let mut to_helper = File::from(to_helper);
+    let mut line = String::new();
+    from_helper
+        .read_line(&mut line)
+        .context("cannot hear from the ptrace helper")?;
+    let helper_pid: i32 = line
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the ptrace helper did not start: {}", line.trim()))?;
+    // Yama's scope 1 lets a process trace only its descendants, unless named here. Without
+    // Yama this fails with EINVAL, and nothing is needed.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, helper_pid as libc::c_ulong, 0, 0, 0) };
+    // A user switch or a file capability left this process non-dumpable, which only
+    // CAP_SYS_PTRACE may trace; exec makes COMMAND dumpable again in any case. The helper has
+    // exactly our credentials and capabilities, and nobody else gains anything.
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } != 1 {
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    }
+    to_helper
+        .write_all(b"g")
+        .context("cannot signal the ptrace helper")?;
+    line.clear();
+    from_helper
+        .read_to_string(&mut line)
+        .context("cannot hear from the ptrace helper")?;
+    match line.trim_end() {
+        "ok" => Ok(()),
+        "" => bail!("the ptrace helper ended before it could attach to memlock-run; COMMAND was not started"),
+        why => bail!("{why}"),
+    }
+}
+
+/// The helper's life: attach, wait for the exec, lock, detach, exit. Never returns.
+fn helper(parent: Pid, job: &ExecJob, input: OwnedFd, output: OwnedFd) -> ! {
+    // Out of the terminal's job control: a Ctrl-Z for the foreground group must not stop the
+    // tracer while COMMAND waits on it. Messages still go to the inherited stderr.
+    let _ = nix::unistd::setsid();
+    // SAFETY: setting a disposition; a write to a closed pipe is then EPIPE, not a kill.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // /proc/PID/mem, maps and auxv check the reader's effective capabilities against the
+    // tracee's permitted ones (PTRACE_MODE_*_FSCREDS); after a user switch COMMAND gets
+    // CAP_IPC_LOCK in its effective set through the ambient set, and so must the helper,
+    // which holds it permitted (and nothing more).
+    if let Ok(permitted) = caps::read(None, caps::CapSet::Permitted) {
+        let _ = caps::set(None, caps::CapSet::Effective, &permitted);
+    }
+    let mut output = File::from(output);
+    let mut input = File::from(input);
+    let _ = writeln!(output, "{}", nix::unistd::getpid());
+    let mut go = [0u8; 1];
+    if input.read_exact(&mut go).is_err() {
+        exit(0);
+    }
+    let options =
+        Options::PTRACE_O_TRACEEXEC | Options::PTRACE_O_EXITKILL | Options::PTRACE_O_TRACESYSGOOD;
+    if let Err(errno) = ptrace::seize(parent, options) {
+        let _ = writeln!(output, "{}", attach_refusal(parent, errno, "memlock-run"));
+        exit(1);
+    }
+    let _ = writeln!(output, "ok");
+    drop(output);
+    drop(input);
+
+    // Until the exec, memlock-run's signals are its own: pass them on.
+    loop {
+        match tracee::wait_for(parent) {
+            Ok(WaitStatus::PtraceEvent(_, _, event)) if event == libc::PTRACE_EVENT_EXEC => break,
+            Ok(WaitStatus::PtraceEvent(_, signal, _)) if tracee::is_group_stop(signal) => {
+                let _ = listen(parent);
+            }
+            Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::PtraceSyscall(_)) => {
+                let _ = ptrace::cont(parent, None);
+            }
+            Ok(WaitStatus::Stopped(_, signal)) => {
+                let _ = ptrace::cont(parent, Some(signal));
+            }
+            // execve failed and memlock-run said why and exited; or it was killed.
+            _ => exit(0),
+        }
+    }
+    // Registers set at the exec stop do not stick (execve writes its return value after):
+    // go on to execve's own syscall-exit stop, holding any signal that comes first.
+    let mut held = Vec::new();
+    loop {
+        if ptrace::syscall(parent, None).is_err() {
+            exit(1);
+        }
+        match tracee::wait_for(parent) {
+            Ok(WaitStatus::PtraceSyscall(_)) => break,
+            Ok(WaitStatus::Stopped(_, signal)) => held.push(signal),
+            Ok(WaitStatus::PtraceEvent(_, signal, _)) if tracee::is_group_stop(signal) => {
+                held.push(signal)
+            }
+            Ok(WaitStatus::PtraceEvent(..)) => {}
+            _ => exit(0),
+        }
+    }
+    let pid = parent.as_raw();
+    let name = program_name(pid).unwrap_or_else(|| job.program.clone());
+    match lock_new_image(parent, job, held) {
+        Ok((tracee, locked)) => {
+            if job.verbose {
+                say(&format!(
+                    "{}locked {} with the ptrace method ({}): {}",
+                    report_prefix(&name, pid),
+                    job.job.flags.describe(),
+                    job.reason,
+                    locked.describe()
+                ));
+            }
+            if tracee.release().is_err() {
+                // Still attached: ending now kills COMMAND (EXITKILL), which has run nothing.
+                say(&format!(
+                    "{}cannot let it go after locking it; it was killed so that nothing runs in an unknown state",
+                    report_prefix(&name, pid)
+                ));
+                exit(1);
+            }
+            exit(0)
+        }
+        Err((tracee, why)) => {
+            let prefix = report_prefix(&name, pid);
+            match (job.on_failure, tracee) {
+                (OnFailure::Warn, Some(tracee)) => {
+                    say(&format!(
+                        "{prefix}cannot lock memory: {why}; running unlocked (--on-failure warn)"
+                    ));
+                    let _ = tracee.release();
+                    exit(0)
+                }
+                (_, Some(mut tracee)) => {
+                    say(&format!(
+                        "{prefix}cannot lock memory: {why}; exiting with status {FAILURE_EXIT_STATUS} so that \
+                         nothing runs unlocked"
+                    ));
+                    let _ = tracee.call(Call::ExitGroup(u64::from(FAILURE_EXIT_STATUS)));
+                    // If it is still alive, ending the tracer kills it (EXITKILL).
+                    exit(1)
+                }
+                (_, None) => {
+                    say(&format!(
+                        "{prefix}cannot lock memory: {why}; it was killed before it ran so that nothing runs \
+                         unlocked"
+                    ));
+                    exit(1)
+                }
+            }
+        }
+    }
+}
+
+type Failure = (Option<Box<Tracee>>, String);
+
+fn lock_new_image(
+    pid: Pid,
+    job: &ExecJob,
+    held: Vec<nix::sys::signal::Signal>,
+) -> Result<(Box<Tracee>, lock::Locked), Failure> {
+    let mut tracee = Box::new(
+        Tracee::new(pid, Patching::Allowed, held).map_err(|err| (None, format!("{err:#}")))?,
+    );
+    // Stop where the program's own code starts (AT_ENTRY): after ld.so has mapped every
+    // library it needs, before any constructor. A static program starts there already.
+    let entry = match tracee.auxv(libc::AT_ENTRY) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return Err((Some(tracee), "its auxiliary vector has no AT_ENTRY".into())),
+        Err(err) => return Err((Some(tracee), format!("{err:#}"))),
+    };
+    if tracee.abi.instruction_pointer(&tracee.saved) != entry {
+        if let Err(err) = tracee.run_to(entry) {
+            return Err((
+                None,
+                format!("its loader did not reach the program's entry point: {err:#}"),
+            ));
+        }
+    }
+    match lock::lock(&mut tracee, &job.job) {
+        Ok(locked) => Ok((tracee, locked)),
+        Err(why) => Err((Some(tracee), why)),
+    }
+}
+
+/// The new image's own name (comm), for messages.
+fn program_name(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
+}
+
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn exit(status: i32) -> ! {
+    // SAFETY: _exit ends the helper without running memlock-run's clean-up, which is not ours.
+    unsafe { libc::_exit(status) }
+}
+
+fn listen(pid: Pid) -> nix::Result<()> {
+    // SAFETY: PTRACE_LISTEN takes no memory arguments.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_LISTEN,
+            pid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+        )
+    };
+    if rc == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+fn pending(signal: Signal) -> bool {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given.
+    unsafe {
+        if libc::sigpending(set.as_mut_ptr()) != 0 {
+            return false;
+        }
+        libc::sigismember(set.as_ptr(), signal as libc::c_int) == 1
+    }
+}
+
+/// Takes a pending (blocked) signal off the process without running anything for it.
+fn consume(signal: Signal) {
+    let mut only = SigSet::empty();
+    only.add(signal);
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: sigtimedwait with a valid set, no info wanted and a zero timeout.
+    unsafe { libc::sigtimedwait(only.as_ref(), std::ptr::null_mut(), &zero) };
+}
+
+fn child_subreaper() -> bool {
+    let mut value: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes an int through the pointer.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_GET_CHILD_SUBREAPER,
+            &mut value as *mut libc::c_int,
+            0,
+            0,
+            0,
+        )
+    };
+    rc == 0 && value != 0
+}
+
+fn set_child_subreaper(on: bool) {
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_CHILD_SUBREAPER,
+            libc::c_ulong::from(on),
+            0,
+            0,
+            0,
+        )
+    };
+}

@@ -1,0 +1,289 @@
+//! The lock itself, as the shim does it but from outside: grow the stack for `--prefault`,
+//! mlockall(2) in the tracee, populate what MCL_ONFAULT left, and read VmLck back.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use memlock_run_protocol::LockFlags;
+use nix::errno::Errno;
+
+use super::arch::Call;
+use super::tracee::{page_size, Tracee};
+use crate::size::show;
+
+/// madvise(2): populate writable, as the thread's own writes would (Linux 5.14).
+const MADV_POPULATE_WRITE: u64 = 23;
+const PR_GET_DUMPABLE: u64 = 3;
+const PR_SET_DUMPABLE: u64 = 4;
+
+/// What to do inside the tracee.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub flags: LockFlags,
+    /// Bytes of the main thread's stack to grow, populate and lock; 0 for none.
+    pub prefault: u64,
+    /// PR_SET_DUMPABLE 0 after locking (`--no-dump`).
+    pub no_dump: bool,
+}
+
+/// What the kernel says once the lock took.
+#[derive(Clone, Copy, Debug)]
+pub struct Locked {
+    pub vm_lck: u64,
+    pub vm_rss: u64,
+    pub vm_size: u64,
+    pub prefaulted: u64,
+    pub no_dump: bool,
+    pub micros: u128,
+}
+
+impl Locked {
+    /// `VmLck 10.9 MiB, VmRSS 11 MiB, VmSize 12 MiB, stack pre-faulted 8 MiB, in 1.2 ms`
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "VmLck {}, VmRSS {}, VmSize {}",
+            show(self.vm_lck),
+            show(self.vm_rss),
+            show(self.vm_size)
+        );
+        if self.prefaulted > 0 {
+            let _ = write!(text, ", stack pre-faulted {}", show(self.prefaulted));
+        }
+        if self.no_dump {
+            text.push_str(", not dumpable (no core dump, memory readable by root only)");
+        }
+        let _ = write!(
+            text,
+            ", in {}.{} ms",
+            self.micros / 1000,
+            self.micros % 1000 / 100
+        );
+        text
+    }
+}
+
+pub fn mcl_bits(flags: LockFlags) -> u64 {
+    (if flags.current { libc::MCL_CURRENT } else { 0 }
+        | if flags.future { libc::MCL_FUTURE } else { 0 }
+        | if flags.onfault { libc::MCL_ONFAULT } else { 0 }) as u64
+}
+
+/// Locks the tracee's memory; on failure, the cause and the remedy, for the one-line message.
+pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
+    let started = Instant::now();
+    let pid = tracee.pid;
+    let mut prefaulted = None;
+    if job.prefault > 0 {
+        prefaulted = Some(grow_stack(tracee, job.prefault)?);
+    }
+    let rc = tracee
+        .call(Call::Mlockall(mcl_bits(job.flags)))
+        .map_err(|err| format!("cannot make it call mlockall: {err:#}"))?;
+    if rc < 0 {
+        let errno = Errno::from_raw(-rc as i32);
+        let mut why = format!(
+            "mlockall({}) failed with {errno} ({})",
+            job.flags.describe(),
+            errno.desc()
+        );
+        if let Some(limit) = memlock_limit(pid.as_raw()) {
+            let _ = write!(why, "; RLIMIT_MEMLOCK is {limit}");
+        }
+        if let Some(status) = Status::read(pid.as_raw()) {
+            let _ = write!(why, " and VmSize is {}", show(status.vm_size));
+        }
+        let _ = write!(why, "; {}", memlock_run_protocol::LIMIT_REMEDY);
+        return Err(why);
+    }
+    if let (Some((low, high)), true) = (prefaulted, job.flags.onfault) {
+        // MCL_ONFAULT locks pages as they are touched: populate the pre-fault now.
+        let rc = tracee
+            .call(Call::Madvise(low, high - low, MADV_POPULATE_WRITE))
+            .map_err(|err| format!("cannot make it populate its stack: {err:#}"))?;
+        if rc == -(Errno::EINVAL as i64) {
+            tracee
+                .populate_by_writing(low, high)
+                .map_err(|err| format!("cannot populate the pre-faulted stack: {err:#}"))?;
+        } else if rc < 0 {
+            let errno = Errno::from_raw(-rc as i32);
+            return Err(format!(
+                "cannot populate {} of pre-faulted stack: madvise(MADV_POPULATE_WRITE) failed with {errno} ({}); {}",
+                show(high - low),
+                errno.desc(),
+                memlock_run_protocol::LIMIT_REMEDY
+            ));
+        }
+    }
+    let status = Status::read(pid.as_raw())
+        .ok_or_else(|| format!("cannot verify the lock: /proc/{pid}/status cannot be read"))?;
+    if status.vm_lck == 0 {
+        return Err(format!(
+            "mlockall({}) returned success but VmLck is 0 kB; something in the kernel or a security module \
+             intercepts it",
+            job.flags.describe()
+        ));
+    }
+    // Last: once it is not dumpable, a tracer without CAP_SYS_PTRACE may no longer read or
+    // write its memory (registers still), and nothing after this needs to.
+    if job.no_dump {
+        let set = tracee
+            .call(Call::Prctl(PR_SET_DUMPABLE, 0))
+            .map_err(|err| format!("cannot make it call prctl: {err:#}"))?;
+        let now = tracee
+            .call(Call::Prctl(PR_GET_DUMPABLE, 0))
+            .map_err(|err| format!("cannot make it call prctl: {err:#}"))?;
+        if set < 0 || now != 0 {
+            let why = if set < 0 {
+                let errno = Errno::from_raw(-set as i32);
+                format!("failed with {errno} ({})", errno.desc())
+            } else {
+                format!("left PR_GET_DUMPABLE at {now}")
+            };
+            return Err(format!(
+                "--no-dump: prctl(PR_SET_DUMPABLE, 0) {why}; it would stay readable by its user and dumpable"
+            ));
+        }
+    }
+    Ok(Locked {
+        vm_lck: status.vm_lck,
+        vm_rss: status.vm_rss,
+        vm_size: status.vm_size,
+        prefaulted: prefaulted.map_or(0, |(low, high)| high - low),
+        no_dump: job.no_dump,
+        micros: started.elapsed().as_micros(),
+    })
+}
+
+/// Grows the main thread's stack down to `size` below its stack pointer, checked first
+/// against RLIMIT_STACK and the mapping below it, so that a refusal is a message; returns the
+/// grown range `[low, high)`, which mlockall(MCL_CURRENT) then populates.
+fn grow_stack(tracee: &Tracee, size: u64) -> Result<(u64, u64), String> {
+    let pid = tracee.pid.as_raw();
+    let page = page_size();
+    let sp = tracee.abi.stack_pointer(&tracee.saved);
+    let high = sp & !(page - 1);
+    let low = high
+        .checked_sub(size)
+        .map(|low| low & !(page - 1))
+        .ok_or_else(|| {
+            format!(
+                "cannot pre-fault {}: the stack is not that high",
+                show(size)
+            )
+        })?;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map_err(|err| format!("cannot read /proc/{pid}/maps: {err}"))?;
+    let ranges: Vec<(u64, u64)> = maps
+        .lines()
+        .filter_map(|line| {
+            let (s, e) = line.split_whitespace().next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(s, 16).ok()?,
+                u64::from_str_radix(e, 16).ok()?,
+            ))
+        })
+        .collect();
+    let Some(&(stack_start, stack_end)) = ranges.iter().find(|&&(s, e)| s <= sp && sp < e) else {
+        return Err("cannot find the stack's mapping in /proc/PID/maps".to_owned());
+    };
+    if let Some(limit) = stack_limit(pid) {
+        if stack_end - low > limit {
+            return Err(format!(
+                "cannot pre-fault {} of stack: the stack would be {} and RLIMIT_STACK is {}; lower --prefault",
+                show(size),
+                show(stack_end - low),
+                show(limit)
+            ));
+        }
+    }
+    // The kernel keeps a guard gap (stack_guard_gap, 256 pages) below a growing stack.
+    let guard = 256 * page;
+    if let Some(&(_, below_end)) = ranges
+        .iter()
+        .filter(|&&(_, e)| e <= stack_start)
+        .max_by_key(|&&(_, e)| e)
+    {
+        if low < below_end.saturating_add(guard) {
+            return Err(format!(
+                "cannot pre-fault {} of stack: another mapping lies {} below the stack; lower --prefault",
+                show(size),
+                show(stack_start - below_end)
+            ));
+        }
+    }
+    if low < stack_start {
+        tracee.touch(low).map_err(|errno| {
+            format!(
+                "cannot pre-fault {} of stack: the kernel would not grow it ({errno}); lower --prefault",
+                show(size)
+            )
+        })?;
+    }
+    Ok((low, high))
+}
+
+/// The soft RLIMIT_STACK of a process, `None` when unlimited or unreadable.
+fn stack_limit(pid: i32) -> Option<u64> {
+    soft_limit(pid, libc::RLIMIT_STACK)
+}
+
+fn soft_limit(pid: i32, resource: libc::__rlimit_resource_t) -> Option<u64> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a read-only query into a local.
+    let rc = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) };
+    (rc == 0 && old.rlim_cur != libc::RLIM_INFINITY).then_some(old.rlim_cur)
+}
+
+/// `8 MiB` or `unlimited`.
+pub fn memlock_limit(pid: i32) -> Option<String> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a read-only query into a local.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut old) };
+    (rc == 0).then(|| {
+        if old.rlim_cur == libc::RLIM_INFINITY {
+            "unlimited".to_owned()
+        } else {
+            show(old.rlim_cur)
+        }
+    })
+}
+
+/// VmLck, VmRSS and VmSize of a process, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Status {
+    pub vm_lck: u64,
+    pub vm_rss: u64,
+    pub vm_size: u64,
+}
+
+impl Status {
+    pub fn read(pid: i32) -> Option<Status> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let mut status = Status::default();
+        for line in text.lines() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let slot = match name {
+                "VmLck" => &mut status.vm_lck,
+                "VmRSS" => &mut status.vm_rss,
+                "VmSize" => &mut status.vm_size,
+                _ => continue,
+            };
+            *slot = value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+                .saturating_mul(1024);
+        }
+        Some(status)
+    }
+}

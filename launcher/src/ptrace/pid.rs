@@ -1,0 +1,280 @@
+//! `--pid`: locking a process that is already running.
+//!
+//! One thread is stopped (PTRACE_SEIZE, then PTRACE_INTERRUPT), made to call mlockall(2),
+//! and put back; mlockall acts on the whole address space, and MCL_FUTURE on the whole
+//! process, so the other threads run on undisturbed. No PTRACE_O_EXITKILL here: if
+//! memlock-run dies, the kernel detaches and the process carries on.
+//!
+//! What cannot be hidden, as with any debugger's attach: a system call that the kernel does
+//! not restart after an interruption (epoll_wait, select, poll with a timeout, nanosleep's
+//! remaining time aside) returns EINTR in the stopped thread. Calls the kernel restarts
+//! (read, write, wait, futex...) are restarted exactly as a signal without a handler would.
+
+use std::fmt::Write as _;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use nix::errno::Errno;
+use nix::sys::ptrace::{self, Options};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::arch::Call;
+use super::lock::{self, Job, Locked};
+use super::tracee::{Patching, Tracee};
+use super::{attach_refusal, status_field, tracer_of};
+use crate::size::{show, Limit};
+
+/// The capability number of CAP_IPC_LOCK (linux/capability.h), a bit of CapEff.
+const CAP_IPC_LOCK: u32 = 14;
+
+/// How long a thread may take to stop before memlock-run gives up and leaves it alone.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Debug)]
+pub struct PidJob {
+    pub job: Job,
+    /// Lock even under a seccomp filter memlock-run cannot read.
+    pub force: bool,
+    /// `--limit`: the process's RLIMIT_MEMLOCK to set first; default: its hard limit.
+    pub limit: Option<Limit>,
+}
+
+/// The report of a successful `--pid`.
+pub struct PidLocked {
+    pub name: String,
+    pub locked: Locked,
+    pub limit_note: Option<String>,
+}
+
+impl PidLocked {
+    /// The one line on stdout.
+    pub fn describe(&self, pid: u32, job: &Job) -> String {
+        let mut text = format!(
+            "memlock-run: {} (pid {pid}): locked {}: {}",
+            self.name,
+            job.flags.describe(),
+            self.locked.describe()
+        );
+        if let Some(note) = &self.limit_note {
+            let _ = write!(text, "; {note}");
+        }
+        text
+    }
+}
+
+/// What memlock-run can tell about a process before touching it: the reasons it would
+/// refuse, shared by `--pid` and `--check --pid`.
+pub fn preflight(pid: u32, force: bool) -> Result<String> {
+    let raw = pid as i32;
+    let Some(name) = status_field(raw, "Name") else {
+        bail!("no process has pid {pid} (or /proc is not mounted)");
+    };
+    if let Some((tracer, tracer_name)) = tracer_of(raw) {
+        bail!(
+            "{name} (pid {pid}) is already traced by pid {tracer} ({tracer_name}), and a process has one tracer \
+             at a time; detach the debugger or tracer first"
+        );
+    }
+    if status_field(raw, "State").is_some_and(|s| s.starts_with('Z')) {
+        bail!("{name} (pid {pid}) has exited (a zombie): there is no memory left to lock");
+    }
+    match status_field(raw, "Seccomp").as_deref() {
+        Some("1") => bail!(
+            "{name} (pid {pid}) runs in seccomp strict mode, where any system call but read, write, exit and \
+             sigreturn kills it; it cannot be locked from outside"
+        ),
+        Some("2") if !force => bail!(
+            "{name} (pid {pid}) runs under a seccomp filter (Seccomp: 2 in /proc/{pid}/status), which memlock-run \
+             cannot read: if it forbids mlockall, the process is killed or the call fails; if you know the filter \
+             allows mlockall (and madvise and prctl), run again with --force"
+        ),
+        _ => {}
+    }
+    Ok(name)
+}
+
+pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
+    let name = preflight(pid, job.force)?;
+    let target = Pid::from_raw(pid as i32);
+    let tid = thread_to_stop(pid).unwrap_or(target);
+    let limit_note = raise_limit(pid, job.limit)?;
+    // RLIMIT_CORE from outside needs the same user or CAP_SYS_RESOURCE, which root may lack
+    // (a container's bounding set); then the process sets it itself, below.
+    let core_from_inside = job.job.no_dump && !forbid_core_dumps(pid)?;
+
+    if let Err(errno) = ptrace::seize(tid, Options::PTRACE_O_TRACESYSGOOD) {
+        bail!(attach_refusal(target, errno, &name));
+    }
+    if let Err(errno) = ptrace::interrupt(tid) {
+        bail!("cannot stop {name} (pid {pid}): PTRACE_INTERRUPT failed with {errno}");
+    }
+    let held = match stop(tid) {
+        Ok(held) => held,
+        Err(why) => bail!(
+            "{name} (pid {pid}) did not stop within {} s: {why}; it was left as it was (memlock-run detaches as \
+             it exits). Try again later",
+            STOP_TIMEOUT.as_secs()
+        ),
+    };
+    let mut tracee = Tracee::new(tid, Patching::Forbidden, held)?;
+    if core_from_inside {
+        let rc = tracee.call_with_zeros(|rlim| Call::Setrlimit(libc::RLIMIT_CORE as u64, rlim));
+        match rc {
+            Ok(0) => {}
+            Ok(rc) => {
+                tracee.release()?;
+                bail!(
+                    "--no-dump: {name} (pid {pid}) could not set its RLIMIT_CORE to 0: setrlimit failed with {}; \
+                     it was left as it was",
+                    Errno::from_raw(-rc as i32)
+                );
+            }
+            Err(err) => {
+                tracee.release()?;
+                return Err(err.context(format!("--no-dump: cannot set RLIMIT_CORE of pid {pid}")));
+            }
+        }
+    }
+    let outcome = lock::lock(&mut tracee, &job.job);
+    tracee.release()?;
+    match outcome {
+        Ok(locked) => Ok(PidLocked {
+            name,
+            locked,
+            limit_note,
+        }),
+        Err(why) => bail!("cannot lock {name} (pid {pid}): {why}; it runs on as before"),
+    }
+}
+
+/// Waits for the interrupted thread to stop; returns the signals it stopped for (held,
+/// to be delivered when it is let go).
+fn stop(tid: Pid) -> Result<Vec<nix::sys::signal::Signal>, String> {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    let mut held = Vec::new();
+    loop {
+        match waitpid(tid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+            // PTRACE_INTERRUPT's stop, or a group-stop (it was stopped by job control: it
+            // stays stopped after the detach).
+            Ok(WaitStatus::PtraceEvent(..)) => return Ok(held),
+            Ok(WaitStatus::Stopped(_, signal)) => {
+                held.push(signal);
+                return Ok(held);
+            }
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => {
+                return Err("it ended".to_owned())
+            }
+            Ok(other) => return Err(format!("unexpected state {other:?}")),
+            Err(errno) => return Err(format!("waitpid failed with {errno}")),
+        }
+        if Instant::now() >= deadline {
+            let state = status_field(tid.as_raw(), "State").unwrap_or_default();
+            return Err(if state.starts_with('D') {
+                format!("the thread is in uninterruptible sleep (State: {state}), in the kernel on I/O or waiting for a vfork child")
+            } else {
+                format!("the thread did not reach a stop (State: {state})")
+            });
+        }
+        sleep(Duration::from_millis(1));
+    }
+}
+
+/// The main thread, unless it has exited (a leader that called pthread_exit): then the
+/// first live thread.
+fn thread_to_stop(pid: u32) -> Option<Pid> {
+    let main_state = status_field(pid as i32, "State")?;
+    if !main_state.starts_with('Z') {
+        return Some(Pid::from_raw(pid as i32));
+    }
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|&tid| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status"))
+                .map(|s| !s.contains("State:\tZ"))
+                .unwrap_or(false)
+        })
+        .map(Pid::from_raw)
+}
+
+/// Raises the process's soft RLIMIT_MEMLOCK to `--limit` or its hard limit, unless it holds
+/// CAP_IPC_LOCK (then the limit does not bind mlockall); returns what changed.
+fn raise_limit(pid: u32, limit: Option<Limit>) -> Result<Option<String>> {
+    let raw = pid as i32;
+    let holds_ipc_lock = status_field(raw, "CapEff")
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0);
+    if holds_ipc_lock && limit.is_none() {
+        return Ok(None);
+    }
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a query into a local.
+    if unsafe { libc::prlimit(raw, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut old) } != 0 {
+        let errno = Errno::last();
+        if limit.is_some() {
+            bail!("cannot read RLIMIT_MEMLOCK of pid {pid} to set --limit: prlimit failed with {errno}");
+        }
+        return Ok(None);
+    }
+    let wanted = match limit {
+        Some(Limit::Unlimited) => libc::RLIM_INFINITY,
+        Some(Limit::Bytes(bytes)) => bytes,
+        None => old.rlim_max,
+    };
+    if wanted == old.rlim_cur {
+        return Ok(None);
+    }
+    let new = libc::rlimit {
+        rlim_cur: wanted,
+        rlim_max: old.rlim_max.max(wanted),
+    };
+    // SAFETY: sets the limit from a local.
+    if unsafe { libc::prlimit(raw, libc::RLIMIT_MEMLOCK, &new, std::ptr::null_mut()) } != 0 {
+        let errno = Errno::last();
+        bail!(
+            "cannot set RLIMIT_MEMLOCK of pid {pid} to {}: prlimit failed with {errno} (above the hard limit {} \
+             needs CAP_SYS_RESOURCE; another user's process needs root)",
+            describe(wanted),
+            describe(old.rlim_max)
+        );
+    }
+    Ok(Some(format!(
+        "its RLIMIT_MEMLOCK was raised from {} to {}",
+        describe(old.rlim_cur),
+        describe(wanted)
+    )))
+}
+
+/// `--no-dump`: RLIMIT_CORE 0, soft and hard, in the running process; false when only the
+/// process itself may (EPERM).
+fn forbid_core_dumps(pid: u32) -> Result<bool> {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: sets the limit from a local.
+    if unsafe { libc::prlimit(pid as i32, libc::RLIMIT_CORE, &zero, std::ptr::null_mut()) } != 0 {
+        if Errno::last() == Errno::EPERM {
+            return Ok(false);
+        }
+        bail!(
+            "--no-dump: cannot set RLIMIT_CORE of pid {pid} to 0: prlimit failed with {}; it was left as it was",
+            Errno::last()
+        );
+    }
+    Ok(true)
+}
+
+fn describe(limit: u64) -> String {
+    if limit == libc::RLIM_INFINITY {
+        "unlimited".to_owned()
+    } else {
+        show(limit)
+    }
+}
