@@ -648,6 +648,11 @@ else
     rc=$?
     check "Debian 11 root: --prefault on a program without libpthread runs, with no thread stack to keep (and -v claims none): exit $rc, '$out'" \
         test "$rc" = 0 -a -n "$(echo "$out" | grep 'stack pre-faulted 8 MiB')" -a -z "$(echo "$out" | grep 'thread stacks')"
+    # The second method: the root's ldconfig is static-pie, which no preload reaches.
+    out=$(chroot "$OLD" /usr/bin/memlock-run -v -- /sbin/ldconfig -p 2>&1 >/dev/null)
+    rc=$?
+    check "Debian 11 root: its static /sbin/ldconfig is locked with the ptrace method: exit $rc, '$out'" \
+        test "$rc" = 0 -a -n "$(echo "$out" | grep 'locked MCL_CURRENT with the ptrace method')"
     check "dpkg -r in the Debian 11 root" sh -c "chroot '$OLD' dpkg -r memlock-run >/dev/null 2>&1"
 fi
 
