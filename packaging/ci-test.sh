@@ -288,20 +288,22 @@ rendered=$(MANWIDTH=100 man -l "$MANPAGE" 2>"$WORK/man.err" | col -b)
 check "man -l renders the page ($(echo "$rendered" | wc -l) lines, no warnings)" test -n "$rendered" -a ! -s "$WORK/man.err"
 groff_warnings=$(zcat "$MANPAGE" | groff -man -Tutf8 -ww -z 2>&1)
 check "groff -ww finds no problem in the roff${groff_warnings:+: $groff_warnings}" test -z "$groff_warnings"
+# Here-strings, not echo | grep -q: under pipefail, grep -q leaving at its first match can
+# kill the echo with SIGPIPE and turn a match into a miss.
 missing=
 for s in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES EXAMPLES SECURITY "SEE ALSO"; do
-    echo "$rendered" | grep -q "^$s\$" || missing="$missing [$s]"
+    grep -q "^$s\$" <<<"$rendered" || missing="$missing [$s]"
 done
 check "the page has NAME SYNOPSIS DESCRIPTION OPTIONS EXIT STATUS ENVIRONMENT FILES EXAMPLES SECURITY SEE ALSO${missing:+; missing:$missing}" test -z "$missing"
 missing=
 for ref in 'mlockall(2)' 'capabilities(7)' 'systemd.exec(5)'; do
-    echo "$rendered" | sed -n '/^SEE ALSO$/,$p' | grep -qF "$ref" || missing="$missing $ref"
+    sed -n '/^SEE ALSO$/,$p' <<<"$rendered" | grep -F "$ref" >/dev/null || missing="$missing $ref"
 done
 check "SEE ALSO names mlockall(2), capabilities(7), systemd.exec(5)${missing:+; missing:$missing}" test -z "$missing"
 missing=
 options=$(/usr/bin/memlock-run --help | grep -oE -- '--[a-z][a-z-]+' | sort -u)
 for opt in $options; do
-    echo "$rendered" | grep -q -- "$opt" || missing="$missing $opt"
+    grep -q -- "$opt" <<<"$rendered" || missing="$missing $opt"
 done
 check "all $(echo "$options" | wc -w) options of memlock-run --help are in the man page${missing:+; missing:$missing}" \
     test -z "$missing" -a "$(echo "$options" | wc -w)" -ge 8
