@@ -13,7 +13,8 @@
 #   4. the opt-in privileged mode: a group member locks past the limit, a non-member cannot
 #      run memlock-run, the environment cannot change the shim, --user is refused;
 #   5. an older distribution: the .deb installed with dpkg in a debootstrapped Debian 11
-#      (glibc 2.31) root, and a program of that root locked by the memlock-run installed there;
+#      (glibc 2.31) root, and programs of that root locked by the memlock-run installed there
+#      (by the shim, and its static ldconfig by the ptrace method);
 #   6. a Kubernetes-style container under runc, from that root with the .deb installed
 #      (packaging/container/): locked past the limit with the file capability, and the
 #      launcher's note without it.
