@@ -837,3 +837,24 @@ fn namespaced_capabilities_are_not_taken_for_real() {
     assert_eq!(run.status.code(), Some(125), "{}", stderr_of(&run));
     assert_mentions(&one_line(&run), &["ENOMEM", "RLIMIT_MEMLOCK is 1 MiB"]);
 }
+
+/// Under no_new_privs the kernel still keeps a file capability that the caller already holds
+/// in its permitted set (a Kubernetes pod's added capability): --check must not say that file
+/// capabilities give nothing.
+#[test]
+fn no_new_privs_is_described_as_the_kernel_applies_it() {
+    let out = output({
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--no-new-privs", "--"])
+            .arg(memlock_run_path())
+            .arg("--check");
+        cmd
+    });
+    let report = stdout_of(&out);
+    let (_, text) = finding(&report, "no_new_privs").expect("a no_new_privs finding");
+    assert!(text.starts_with("set:"), "{report}");
+    assert!(
+        text.contains("only what its caller already holds in the permitted set"),
+        "{text}"
+    );
+}

@@ -89,6 +89,28 @@ fn a_too_low_limit_stops_the_program_with_the_cause_and_the_remedies() {
         ],
     );
     assert!(!mark.exists(), "the program's main must not run unlocked");
+
+    // At the hard limit --limit cannot help: the remedy names where the hard limit is set.
+    let Some(hard) = hard_memlock() else { return };
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--prefault",
+            &format!("{}K", hard / KIB - 512),
+            "--",
+            probe.to_str().unwrap(),
+            "--mark",
+            mark.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert_mentions(&line, &["ENOMEM", "the hard limit binds", "limits.conf"]);
+    assert!(
+        !line.contains("--limit"),
+        "--limit cannot raise a hard limit: {line}"
+    );
+    assert!(!mark.exists(), "the program's main must not run unlocked");
 }
 
 #[test]
@@ -636,5 +658,33 @@ fn a_long_or_hostile_program_name_keeps_the_whole_message_and_no_control_bytes()
         line.ends_with("running unlocked (--on-failure warn)"),
         "the end of the line is kept: ...{}",
         &line[line.len().saturating_sub(120)..]
+    );
+}
+
+/// A shim its user cannot read is named as such, not as missing.
+#[test]
+fn an_unreadable_shim_is_reported_as_unreadable() {
+    if skip_unprivileged_run("runs memlock-run as nobody") {
+        return;
+    }
+    let dir = unique("unreadable-shim");
+    fs::create_dir_all(&dir).expect("mkdir");
+    set_mode(&dir, 0o755);
+    let launcher = dir.join("memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+    let shim = dir.join("libmemlock_run_shim.so");
+    fs::copy(shim_path(), &shim).expect("copy shim");
+    set_mode(&shim, 0o000);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&launcher)
+        .args(["--", "/bin/true"]);
+    let out = output(cmd);
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &["cannot be read by uid 65534", "mode 644"],
     );
 }

@@ -606,3 +606,97 @@ fn a_crlf_script_and_control_characters_are_reported_in_plain_text() {
     );
     assert_mentions(&one_line(&out), &["no-such-program-\\u{1b}[31m-red"]);
 }
+
+/// The path COMMAND names is switched, over and over, between a dynamic program and a static
+/// one while memlock-run runs it: whichever it judged, what runs is locked (the judged file is
+/// what is executed, with execveat, or the ptrace helper finds the swap and stops it).
+#[test]
+fn a_file_swapped_after_the_judgement_never_runs_unlocked() {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if version < (6, 14) {
+        skip(format_args!(
+            "Linux {release}: before 6.14 memlock-run execs a dynamic program by path (execveat would rename \
+             the process), so a swap in between is not closed for the preload method"
+        ));
+        return;
+    }
+    let dynamic = compile("contract.c", "contract-dynamic", &[]);
+    let stat = compile("contract.c", "contract-static", &["-static"]);
+    let dir = unique("swap");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let link = dir.join("target");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, link, dir) = (stop.clone(), link.clone(), dir.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let tmp = dir.join(format!("next-{n}"));
+                let to = if n.is_multiple_of(2) { &dynamic } else { &stat };
+                let _ = std::os::unix::fs::symlink(to, &tmp);
+                let _ = fs::rename(&tmp, &link);
+                n += 1;
+            }
+        })
+    };
+    let mut seen = [0usize; 2];
+    for _ in 0..300 {
+        if !link.exists() {
+            std::thread::yield_now();
+            continue;
+        }
+        let out = output(memlock_run(["--".as_ref(), link.as_os_str()]));
+        let text = stdout_of(&out);
+        if out.status.success() {
+            let vmlck = text
+                .lines()
+                .find_map(|l| l.strip_prefix("vmlck "))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            assert!(
+                vmlck > 0,
+                "ran unlocked with success:\n{text}{}",
+                stderr_of(&out)
+            );
+            seen[0] += 1;
+        } else {
+            assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+            assert_mentions(&one_line(&out), &["not the file memlock-run judged"]);
+            seen[1] += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().expect("flipper");
+    assert!(seen[0] > 0, "no run succeeded: {seen:?}");
+}
+
+/// An environment that names LD_PRELOAD twice (ld.so honours the last): memlock-run leaves
+/// one entry, with the shim, and the program runs locked.
+#[test]
+fn ld_preload_twice_in_the_environment_still_locks() {
+    let envexec = compile("envexec.c", "envexec", &[]);
+    let program = compile("contract.c", "contract-dynamic", &[]);
+    let extra = compile("extra_preload.c", "extra_preload.so", &["-shared", "-fPIC"]);
+    let out = output({
+        let mut cmd = Command::new(envexec);
+        cmd.arg("PATH=/usr/bin:/bin")
+            .arg(format!("LD_PRELOAD={}", extra.display()))
+            .arg("LD_PRELOAD=")
+            .arg("--")
+            .arg(memlock_run_path())
+            .arg("--")
+            .arg(&program);
+        cmd
+    });
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let vmlck = stdout_of(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("vmlck "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(vmlck > 0, "ran unlocked:\n{}", stdout_of(&out));
+}

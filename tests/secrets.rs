@@ -294,7 +294,7 @@ fn a_crash_under_no_dump_reaches_no_pipe_handler_either() {
     let Some(_pattern) = CorePattern::set(&format!("|{} %p", handler.display())) else {
         return;
     };
-    let piped = |options: &[&str]| {
+    let piped = |options: &[&str], patience: u32| {
         let out = crash_as_nobody(options);
         assert_eq!(
             out.status.signal(),
@@ -304,7 +304,7 @@ fn a_crash_under_no_dump_reaches_no_pipe_handler_either() {
         );
         // The kernel waits for a pipe handler only when core_pipe_limit says so: look for
         // the file for a while.
-        for _ in 0..50 {
+        for _ in 0..patience {
             if !files_in(&dir).is_empty() {
                 break;
             }
@@ -314,9 +314,11 @@ fn a_crash_under_no_dump_reaches_no_pipe_handler_either() {
     };
 
     // --no-dump first: with nothing to wait for, the wait above is the only way to be
-    // sure nothing came, so it runs its full second.
-    assert_eq!(piped(&["--no-dump"]), Vec::<PathBuf>::new());
-    let cores = piped(&[]);
+    // sure nothing came, so it runs its full second. A core that came later still shows as a
+    // second file below. The handler gets the other crash's core within 10 s even on a busy
+    // machine.
+    assert_eq!(piped(&["--no-dump"], 50), Vec::<PathBuf>::new());
+    let cores = piped(&[], 500);
     assert_eq!(
         cores.len(),
         1,

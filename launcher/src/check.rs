@@ -476,7 +476,9 @@ fn capability_findings(report: &mut Report, caps: &Caps, holds: bool, blocker: O
         Verdict::Ok,
         "no_new_privs",
         if caps.no_new_privs {
-            "set: file capabilities (setcap) give nothing in this process tree; ambient capabilities still pass"
+            "set: a file capability (setcap) gives a program only what its caller already holds in the permitted \
+             set (the kernel keeps those, which is how Kubernetes' allowPrivilegeEscalation: false still lets a \
+             pod's added capabilities work); ambient capabilities still pass"
         } else {
             "not set"
         },
@@ -496,6 +498,12 @@ fn grant_capability(no_new_privs: bool) -> String {
         text.push_str(&format!(
             ", or let a group lock through memlock-run's file capability (the package's memlock-run-privilege \
              enable, or by hand: setcap cap_ipc_lock+p {exe}; memlock-run raises it itself)"
+        ));
+    } else {
+        text.push_str(&format!(
+            ", or, where the caller already holds CAP_IPC_LOCK in its permitted set (a container's added \
+             capability), setcap cap_ipc_lock+p {exe}: under no_new_privs the kernel keeps a file capability the \
+             caller already has"
         ));
     }
     text
@@ -1001,6 +1009,18 @@ fn lock_findings(
         }
         Limit::Bytes(limit) => limit,
     };
+    if limit == 0 {
+        // mlockall fails with EPERM before it counts anything; the RLIMIT_MEMLOCK finding
+        // already says so, and now its remedy can be sized from the estimate: one FAIL, not two.
+        if let Some(finding) = report
+            .findings
+            .iter_mut()
+            .find(|f| f.topic == "RLIMIT_MEMLOCK" && f.verdict == Verdict::Fail)
+        {
+            finding.remedy = Some(limit_remedy(cli, total, memlock, no_new_privs));
+        }
+        return;
+    }
     if total > limit {
         report.problem(
             Verdict::Fail,

@@ -87,7 +87,7 @@ pub struct Cli {
     /// So that stack growth up to SIZE never faults. The soft RLIMIT_STACK is raised to fit
     /// (SIZE plus the stack already in use) when the hard limit allows; otherwise
     /// memlock-run refuses. New threads keep the default stack size they would have had.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub prefault: Option<u64>,
 
     /// Fault in, lock and keep SIZE of heap, so that malloc and free within it never fault
@@ -106,7 +106,7 @@ pub struct Cli {
     /// seen: --heap then pre-faults a glibc heap COMMAND hardly uses. For those, use --future
     /// and the allocator's own settings that keep memory (jemalloc:
     /// MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1; tcmalloc: TCMALLOC_RELEASE_RATE=0).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub heap: Option<u64>,
 
     /// Default stack size of the threads COMMAND creates
@@ -119,7 +119,7 @@ pub struct Cli {
     /// page). Applies to threads created without a stack size of their own (Rust's
     /// std::thread, the JVM and many thread pools set one). Without --thread-stack, threads
     /// get the size they would have had without memlock-run.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub thread_stack: Option<u64>,
 
     /// Lock the children COMMAND forks again (relock), or let them run unlocked (off)
@@ -163,7 +163,7 @@ pub struct Cli {
     /// memlock-run may raise the hard limit, with CAP_SYS_RESOURCE). A SIZE above the hard
     /// limit is an error unless COMMAND will hold CAP_IPC_LOCK, which mlockall is not bound
     /// by the limit for.
-    #[arg(long, value_name = "SIZE|unlimited", value_parser = parse_limit)]
+    #[arg(long, value_name = "SIZE|unlimited", value_parser = parse_limit, allow_hyphen_values = true)]
     pub limit: Option<Limit>,
 
     /// Run COMMAND as USER (root only), keeping CAP_IPC_LOCK and no other capability
@@ -420,6 +420,19 @@ mod tests {
             &["memlock-run", "--pid", "1", "--status", "1"],
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_negative_size_is_named_as_not_a_size() {
+        for args in [
+            ["memlock-run", "--prefault", "-1", "ls"],
+            ["memlock-run", "--limit", "-5M", "ls"],
+            ["memlock-run", "--heap", "-x", "ls"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err().to_string();
+            assert!(err.contains("is not a size"), "{args:?}: {err}");
+            assert!(!err.contains("use '--"), "{args:?}: a wrong tip: {err}");
         }
     }
 

@@ -6,6 +6,8 @@
 
 use std::convert::Infallible;
 use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
@@ -14,8 +16,20 @@ use nix::errno::Errno;
 
 use crate::target::NotRunnable;
 
-/// execve(2): returns only on failure, as 127 (not found) or 126 (cannot execute).
-pub fn exec(path: &Path, argv: &[OsString], env: &[(OsString, OsString)]) -> Result<Infallible> {
+/// execve(2), or execveat(2) of `judged` (the file memlock-run inspected) where that keeps
+/// the process's name: returns only on failure, as 127 (not found) or 126 (cannot execute).
+///
+/// execveat(fd, "", AT_EMPTY_PATH) runs exactly the judged inode, whatever the path names by
+/// now. Before Linux 6.14 the kernel names such a process after the descriptor's number
+/// (/proc/PID/comm "3", in ps and top), so there the path is used, and the judged file's
+/// identity is checked after the exec by the ptrace helper where that method is used. Scripts
+/// always go by path: their interpreter must be able to open them by name.
+pub fn exec(
+    path: &Path,
+    judged: Option<&File>,
+    argv: &[OsString],
+    env: &[(OsString, OsString)],
+) -> Result<Infallible> {
     let c_path = CString::new(path.as_os_str().to_owned().into_vec())
         .context("the command path contains a NUL byte")?;
     let c_argv = argv
@@ -34,7 +48,17 @@ pub fn exec(path: &Path, argv: &[OsString], env: &[(OsString, OsString)]) -> Res
         .collect::<Result<Vec<_>, _>>()
         .context("an environment variable contains a NUL byte")?;
 
-    let errno = match nix::unistd::execve(&c_path, &c_argv, &c_env) {
+    let result = match judged {
+        Some(file) if names_fexecve_after_the_file() => nix::unistd::execveat(
+            Some(file.as_raw_fd()),
+            c"",
+            &c_argv,
+            &c_env,
+            nix::fcntl::AtFlags::AT_EMPTY_PATH,
+        ),
+        _ => nix::unistd::execve(&c_path, &c_argv, &c_env),
+    };
+    let errno = match result {
         Err(errno) => errno,
         Ok(never) => match never {},
     };
@@ -61,4 +85,17 @@ pub fn exec(path: &Path, argv: &[OsString], env: &[(OsString, OsString)]) -> Res
         message: format!("cannot execute {shown}: {why} ({errno})"),
     }
     .into())
+}
+
+/// Linux 6.14 names a process started by execveat(AT_EMPTY_PATH) after the file, not after
+/// the descriptor's number.
+fn names_fexecve_after_the_file() -> bool {
+    let Ok(uts) = nix::sys::utsname::uname() else {
+        return false;
+    };
+    let release = uts.release().to_string_lossy().into_owned();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    matches!((numbers.next(), numbers.next()), (Some(major), Some(minor)) if (major, minor) >= (6, 14))
 }

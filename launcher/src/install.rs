@@ -72,6 +72,20 @@ pub fn locate_shim(privileged: bool) -> Result<Shim> {
         .iter()
         .map(|dir| exe_dir.join(dir).join(SHIM_FILE_NAME))
         .collect();
+    // A candidate memlock-run cannot even look at (a directory it may not search) is named as
+    // such: "not found" would send the user looking for a missing file.
+    for path in &candidates {
+        if let Err(err) = fs::metadata(path) {
+            if err.kind() != std::io::ErrorKind::NotFound {
+                bail!(
+                    "cannot look for the preload shim at {}: {err}; uid {} must be able to search the directories \
+                     of memlock-run's install and read the shim (its package installs them so)",
+                    path.display(),
+                    nix::unistd::getuid()
+                );
+            }
+        }
+    }
     let Some(found) = candidates.iter().find(|path| path.is_file()) else {
         let looked = candidates
             .iter()
@@ -97,6 +111,14 @@ pub fn locate_shim(privileged: bool) -> Result<Shim> {
             "the shim's path {text} contains a colon, a space, a '$' or non-UTF-8 bytes, which LD_PRELOAD cannot \
              carry (ld.so splits it at colons and spaces and expands $ORIGIN, $LIB and $PLATFORM in it); install \
              memlock-run under a plain path"
+        );
+    }
+    if let Err(errno) = nix::unistd::access(&path, nix::unistd::AccessFlags::R_OK) {
+        bail!(
+            "the preload shim {} cannot be read by uid {} ({errno}), so ld.so would skip it; make it readable by \
+             every user (mode 644, as its package installs it)",
+            path.display(),
+            nix::unistd::getuid()
         );
     }
     let elf = elf::identify(&path)?.with_context(|| {

@@ -85,9 +85,14 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
             verbose: cli.verbose,
             program: program_name(&launch.target.path),
             reason: launch.choice.reason.clone(),
+            image: launch.target.image_id(),
         })?;
     }
-    exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)
+    let judged = match launch.target.program {
+        crate::target::Program::Elf(_) => Some(&launch.target.file),
+        crate::target::Program::Script { .. } => None,
+    };
+    exec::exec(&launch.target.path, judged, &cli.command, &launch.env).map(Some)
 }
 
 /// COMMAND's file name, for the helper's messages until it reads the new image's own.

@@ -24,8 +24,11 @@ pub fn environment(
         .filter(|(name, _)| !name.as_bytes().starts_with(PREFIX.as_bytes()))
         .collect();
 
+    // An environment may hold a name twice (whoever started memlock-run built it by hand);
+    // ld.so honours the last LD_PRELOAD. That one is the user's, and `set` leaves one entry.
     let preload = env
         .iter()
+        .rev()
         .find(|(name, _)| name == LD_PRELOAD)
         .map(|(_, value)| value.clone());
     set(&mut env, LD_PRELOAD, with_shim(preload.as_deref(), shim));
@@ -72,9 +75,18 @@ fn with_shim(current: Option<&OsStr>, shim: &Path) -> OsString {
     value
 }
 
+/// Sets `name` in its first place and drops any other entry of that name: getenv(3) reads the
+/// first, ld.so the last, and they must agree.
 fn set(env: &mut Vec<(OsString, OsString)>, name: &str, value: OsString) {
-    match env.iter_mut().find(|(n, _)| n == name) {
-        Some(slot) => slot.1 = value,
+    match env.iter().position(|(n, _)| n == name) {
+        Some(first) => {
+            env[first].1 = value;
+            let mut index = 0;
+            env.retain(|(n, _)| {
+                index += 1;
+                index - 1 == first || n != name
+            });
+        }
         None => env.push((name.into(), value)),
     }
 }
@@ -82,6 +94,23 @@ fn set(env: &mut Vec<(OsString, OsString)>, name: &str, value: OsString) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_given_twice_leaves_one_entry_with_the_shim() {
+        let inherited = [
+            ("LD_PRELOAD", "/a.so"),
+            ("PATH", "/bin"),
+            ("LD_PRELOAD", ""),
+            ("LD_PRELOAD", "/b.so"),
+        ]
+        .map(|(n, v)| (OsString::from(n), OsString::from(v)));
+        let config = Config::default();
+        let env = environment(inherited, Path::new("/shim.so"), &config, &[]);
+        let preloads: Vec<_> = env.iter().filter(|(n, _)| n == LD_PRELOAD).collect();
+        assert_eq!(preloads.len(), 1, "{env:?}");
+        // ld.so would have used the last one: that is the user's preload, kept first.
+        assert_eq!(preloads[0].1, "/b.so:/shim.so");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
         pairs.iter().map(|(n, v)| (n.into(), v.into())).collect()

@@ -18,8 +18,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::fs;
+use std::fs::{self, File};
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -101,6 +102,11 @@ impl std::error::Error for Refusal {}
 pub struct Target {
     /// The file handed to execve(2).
     pub path: PathBuf,
+    /// The file as it was judged, open: memlock-run execs exactly this one where it can
+    /// (execveat), so that a file swapped in after the judgement is not what runs.
+    pub file: File,
+    /// Its device and inode, which the ptrace helper checks the new image against.
+    pub id: (u64, u64),
     pub program: Program,
     /// Why the preload would miss this program itself (a script's interpreter has its own).
     pub refusal: Option<Refusal>,
@@ -167,6 +173,15 @@ impl Target {
         match &self.program {
             Program::Elf(info) => (&self.path, info),
             Program::Script { interpreter, .. } => interpreter.image(),
+        }
+    }
+
+    /// Device and inode of the image the kernel will run: the program, or the interpreter at
+    /// the end of a `#!` chain.
+    pub fn image_id(&self) -> (u64, u64) {
+        match &self.program {
+            Program::Elf(_) => self.id,
+            Program::Script { interpreter, .. } => interpreter.image_id(),
         }
     }
 
@@ -279,19 +294,30 @@ fn inspect_at_depth(
     depth: usize,
 ) -> Result<Target> {
     let shown = path.display();
-    if let Some(elf) = elf::read(path)? {
+    // Everything below reads the file through this descriptor (its /proc/self/fd link), so
+    // that what is judged is one file, even if the path is made to name another meanwhile.
+    let (file, id) = open_regular(path)?;
+    let fd_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    let via = if fd_path.exists() {
+        fd_path.as_path()
+    } else {
+        path
+    };
+    if let Some(elf) = elf::read(via)? {
         check_object_type(path, &elf)?;
-        let refusal = match secure_execution(path, creds)? {
+        let refusal = match secure_execution(via, path, creds)? {
             Some(refusal) => Some(refusal),
             None => judge_elf(path, &elf, shim),
         };
         return Ok(Target {
             path: path.to_owned(),
+            file,
+            id,
             program: Program::Elf(elf),
             refusal,
         });
     }
-    let Some((interpreter, argument, crlf)) = read_shebang(path)? else {
+    let Some((interpreter, argument, crlf)) = read_shebang(via)? else {
         return Err(not_executable(format!(
             "cannot run {shown}: it is neither an ELF executable nor a #! script (execve would fail \
              with ENOEXEC); add a #! line naming its interpreter"
@@ -361,6 +387,8 @@ fn inspect_at_depth(
     .with_context(|| format!("{shown} is a #! script"))?;
     Ok(Target {
         path: path.to_owned(),
+        file,
+        id,
         program: Program::Script {
             interpreter: Box::new(interpreter),
             via_env,
@@ -525,9 +553,32 @@ fn loader_kind(loader: &Path) -> Loader {
     }
 }
 
-/// A program the kernel would run in secure-execution mode (AT_SECURE).
-fn secure_execution(path: &Path, creds: Credentials) -> Result<Option<Refusal>> {
-    let shown = path.display();
+/// Opens a file to judge: regular (a FIFO would block the read, and execve runs regular files
+/// only), without blocking, close-on-exec; with its device and inode.
+fn open_regular(path: &Path) -> Result<(File, (u64, u64))> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_executable(format!(
+            "cannot run {}: it is not a regular file but {}; execve(2) runs regular files only",
+            path.display(),
+            file_kind(&meta)
+        )));
+    }
+    Ok((file, (meta.dev(), meta.ino())))
+}
+
+/// A program the kernel would run in secure-execution mode (AT_SECURE). `path` is read (the
+/// judged file's descriptor link), `named` is shown.
+fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Option<Refusal>> {
+    let shown = named.display();
     let meta = fs::metadata(path).with_context(|| format!("cannot stat {shown}"))?;
     // On a nosuid mount the kernel ignores set-ID bits and file capabilities alike.
     if nix::sys::statvfs::statvfs(path)

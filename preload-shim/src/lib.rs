@@ -323,8 +323,10 @@ pub(crate) fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    let mut known = None;
     // SAFETY: `limit` is a valid out-pointer.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } == 0 {
+        known = Some((limit.rlim_cur, limit.rlim_max));
         line.push("; RLIMIT_MEMLOCK is ");
         if limit.rlim_cur == libc::RLIM_INFINITY {
             line.push("unlimited");
@@ -335,7 +337,8 @@ pub(crate) fn push_limit_facts(line: &mut Line, vm_size: Option<u64>) {
     if let Some(mapped) = vm_size {
         line.push(" and VmSize is ").push_size(mapped);
     }
-    line.push("; ").push(memlock_run_protocol::LIMIT_REMEDY);
+    line.push("; ")
+        .push(memlock_run_protocol::limit_remedy(known));
 }
 
 /// `prctl(PR_SET_DUMPABLE, 0)`, then `PR_GET_DUMPABLE` to be sure: the kernel then writes

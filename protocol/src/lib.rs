@@ -72,6 +72,20 @@ pub const LIMIT_REMEDY: &str =
     "raise the limit (memlock-run --limit, LimitMEMLOCK= in a systemd unit, ulimit -l) \
 or grant CAP_IPC_LOCK (AmbientCapabilities=CAP_IPC_LOCK in a unit, or start memlock-run as root)";
 
+/// The same, when the soft limit already equals the hard one (memlock-run raised it as far
+/// as it may): `--limit` cannot help, the hard limit must be raised where it is set.
+pub const HARD_LIMIT_REMEDY: &str = "the hard limit binds, so raise it where it is set (LimitMEMLOCK= in a \
+systemd unit, memlock in /etc/security/limits.conf, a container runtime's --ulimit memlock=) or grant CAP_IPC_LOCK \
+(AmbientCapabilities=CAP_IPC_LOCK in a unit, or start memlock-run as root)";
+
+/// The remedy for a soft and hard RLIMIT_MEMLOCK (`None`: unknown).
+pub fn limit_remedy(soft_and_hard: Option<(u64, u64)>) -> &'static str {
+    match soft_and_hard {
+        Some((soft, hard)) if soft == hard => HARD_LIMIT_REMEDY,
+        _ => LIMIT_REMEDY,
+    }
+}
+
 /// Exit status of memlock-run's own failures, the shim's included (as `env`, `timeout`).
 pub const FAILURE_EXIT_STATUS: u8 = 125;
 

@@ -52,6 +52,8 @@ pub struct ExecJob {
     pub program: String,
     /// Why the ptrace method, for `-v`.
     pub reason: String,
+    /// Device and inode of the image memlock-run judged: the new image must be that file.
+    pub image: (u64, u64),
 }
 
 /// Starts the helper and returns once it has attached to this process; the caller execs
@@ -283,6 +285,26 @@ fn lock_new_image(
     let mut tracee = Box::new(
         Tracee::new(pid, Patching::Allowed, held).map_err(|err| (None, format!("{err:#}")))?,
     );
+    // The path may have been made to name another file after memlock-run judged it.
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(format!("/proc/{pid}/exe")) {
+        Ok(meta) if (meta.dev(), meta.ino()) == job.image => {}
+        Ok(_) => {
+            return Err((
+                Some(tracee),
+                "the program the kernel started is not the file memlock-run judged (it was replaced in between), \
+                 so it is not known to be lockable this way; run it again, and keep others from writing where it \
+                 lives"
+                    .into(),
+            ))
+        }
+        Err(err) => {
+            return Err((
+                Some(tracee),
+                format!("cannot check which file the kernel started: /proc/{pid}/exe: {err}"),
+            ))
+        }
+    }
     // Stop where the program's own code starts (AT_ENTRY): after ld.so has mapped every
     // library it needs, before any constructor. A static program starts there already.
     let entry = match tracee.auxv(libc::AT_ENTRY) {

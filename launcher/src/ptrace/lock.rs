@@ -92,7 +92,11 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
         if let Some(status) = Status::read(pid.as_raw()) {
             let _ = write!(why, " and VmSize is {}", show(status.vm_size));
         }
-        let _ = write!(why, "; {}", memlock_run_protocol::LIMIT_REMEDY);
+        let _ = write!(
+            why,
+            "; {}",
+            memlock_run_protocol::limit_remedy(memlock_limits(pid.as_raw()))
+        );
         return Err(why);
     }
     if let (Some((low, high)), true) = (prefaulted, job.flags.onfault) {
@@ -110,7 +114,7 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
                 "cannot populate {} of pre-faulted stack: madvise(MADV_POPULATE_WRITE) failed with {errno} ({}); {}",
                 show(high - low),
                 errno.desc(),
-                memlock_run_protocol::LIMIT_REMEDY
+                memlock_run_protocol::limit_remedy(memlock_limits(pid.as_raw()))
             ));
         }
     }
@@ -235,6 +239,17 @@ fn soft_limit(pid: i32, resource: libc::__rlimit_resource_t) -> Option<u64> {
     // SAFETY: a read-only query into a local.
     let rc = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) };
     (rc == 0 && old.rlim_cur != libc::RLIM_INFINITY).then_some(old.rlim_cur)
+}
+
+/// The soft and hard RLIMIT_MEMLOCK of a process.
+fn memlock_limits(pid: i32) -> Option<(u64, u64)> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a read-only query into a local.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut old) };
+    (rc == 0).then_some((old.rlim_cur, old.rlim_max))
 }
 
 /// `8 MiB` or `unlimited`.
