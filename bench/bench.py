@@ -91,8 +91,9 @@ class Suite:
     def __init__(self, args):
         self.args = args
         self.build = Path(args.build_dir)
-        self.memlock_run = str(ROOT / "target/release/memlock-run")
-        self.shim = ROOT / "target/release/libmemlock_run_shim.so"
+        bin_dir = Path(args.bin_dir) if args.bin_dir else ROOT / "target/release"
+        self.memlock_run = str(bin_dir / "memlock-run")
+        self.shim = bin_dir / "libmemlock_run_shim.so"
         self.probe = str(self.build / "probe")
         self.pageout = str(self.build / "pageout")
         self.python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else os.path.realpath(shutil.which("python3"))
@@ -680,6 +681,8 @@ class Suite:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", required=True, help="where run.sh built probe and pageout")
+    parser.add_argument("--bin-dir", help="memlock-run and its shim from this directory (default: target/release); "
+                        "packaging/build.sh binaries builds the packages' glibc 2.17 ones and prints theirs")
     parser.add_argument("--rounds", type=int, default=20,
                         help="hyperfine calls each timing's runs are split over, order rotated (20)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")

@@ -1,31 +1,38 @@
 #!/usr/bin/env bash
 # packaging/ci-test.sh: proves, on a real machine, that memlock-run installs like a system tool.
 #
-#   1. the .deb: contents, dpkg -i, the installed memlock-run locks a real program (VmLck,
-#      smaps), man page, completions, systemd-analyze verify of the example units, and
-#      dpkg -r / --purge remove every file it installed;
-#   2. the .rpm: file list, rpm -i --root into a scratch root, the launcher there finds its
-#      own shim and locks, rpm -e removes it;
-#   3. a real systemd (PID 1 in a systemd-nspawn container, /work/shared/tools/
-#      systemd-run-unit.sh): the example unit and the drop-in run their program as the unit's
-#      user, with CAP_IPC_LOCK alone, locked past the 8 MiB hard RLIMIT_MEMLOCK;
+#   1. the .deb: contents, the glibc symbol versions of its binaries (nothing above 2.17) and
+#      the libc6 dependency they imply, dpkg -i, the installed memlock-run locks a real
+#      program (VmLck, smaps), man page, completions, systemd-analyze verify of the example
+#      units, and dpkg -r / --purge remove every file it installed;
+#   2. the .rpm: file list, payload compression, Requires, rpm -i --root into a scratch
+#      root, the launcher there finds its own shim and locks, rpm -e removes it;
+#   3. a real systemd (PID 1 in a systemd-nspawn container on a Debian 11 root,
+#      packaging/ci/systemd-unit.sh): the example unit and the drop-in run their program as
+#      the unit's user, with CAP_IPC_LOCK alone, locked past the 8 MiB hard RLIMIT_MEMLOCK;
 #   4. the opt-in privileged mode: a group member locks past the limit, a non-member cannot
-#      run memlock-run, the environment cannot change the shim, --user is refused.
+#      run memlock-run, the environment cannot change the shim, --user is refused;
+#   5. an older distribution: the .deb installed with dpkg in a debootstrapped Debian 11
+#      (glibc 2.31) root, and programs of that root locked by the memlock-run installed there
+#      (by the shim, and its static ldconfig by the ptrace method);
+#   6. a Kubernetes-style container under runc, from that root with the .deb installed
+#      (packaging/container/): locked past the limit with the file capability, and the
+#      launcher's note without it.
 #
 # Runs as root on a Debian machine it may change (it installs and purges the package, and
 # adds and removes two system users). Installs what it lacks: apt packages (rpm, man-db,
-# libcap2-bin, ...) and cargo-deb / cargo-generate-rpm (cargo install --locked).
+# libcap2-bin, debootstrap, ...), zig (pip install ziglang) and cargo-zigbuild (cargo install
+# --locked). The Debian 11 root is cached in /var/cache/memlock-run-ci (MEMLOCK_RUN_CI_CACHE).
 # Every check prints what it verified; the last line is "N passed, M failed"; the exit
 # status is 1 if any check failed.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# Commands run in the Debian root (chroot, the container) look up programs in this PATH:
+# make sure it has the system directories, whatever the caller's.
+PATH=$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 cd "$ROOT"
-# The workplace's systemd harness lives in shared/, beside the repository (CI clones it so).
-if [ -z "${HARNESS:-}" ]; then
-    HARNESS=$ROOT/../shared/tools/systemd-run-unit.sh
-    [ -x "$HARNESS" ] || HARNESS=/work/shared/tools/systemd-run-unit.sh
-fi
+HARNESS=$ROOT/packaging/ci/systemd-unit.sh
 
 PASSED=0
 FAILED=0
@@ -54,7 +61,7 @@ die() {
 # ---------------------------------------------------------------------------- set-up
 section "tools"
 need_apt=()
-command -v rpm >/dev/null || need_apt+=(rpm)
+command -v rpmbuild >/dev/null || need_apt+=(rpm)
 command -v man >/dev/null || need_apt+=(man-db)
 command -v groff >/dev/null || need_apt+=(groff-base)
 command -v setcap >/dev/null || need_apt+=(libcap2-bin)
@@ -67,17 +74,20 @@ command -v zsh >/dev/null || need_apt+=(zsh)
 command -v fish >/dev/null || need_apt+=(fish)
 command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v runc >/dev/null || need_apt+=(runc)
 if ((${#need_apt[@]})); then
     echo "apt-get install ${need_apt[*]}"
     { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need_apt[@]}"; } >/dev/null ||
         die "apt-get install ${need_apt[*]} failed"
 fi
-for tool in cargo-deb cargo-generate-rpm; do
-    if ! command -v "$tool" >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/$tool" ]; then
-        echo "cargo install --locked $tool"
-        cargo install --locked --quiet "$tool" || die "cargo install --locked $tool failed"
-    fi
-done
+if ! command -v zig >/dev/null && ! python3 -c 'import ziglang' 2>/dev/null; then
+    echo "pip install ziglang==0.17.1"
+    python3 -m pip install --quiet ziglang==0.17.1 || die "pip install ziglang==0.17.1 failed"
+fi
+if ! cargo zigbuild --help >/dev/null 2>&1; then
+    echo "cargo install --locked cargo-zigbuild@0.24.1"
+    cargo install --locked --quiet cargo-zigbuild@0.24.1 || die "cargo install --locked cargo-zigbuild@0.24.1 failed"
+fi
 echo "tools ready"
 
 TUPLE=$(gcc -print-multiarch)
@@ -89,9 +99,12 @@ CREATED_USERS=()
 GROUP_EXISTED=0
 getent group memlock-run >/dev/null && GROUP_EXISTED=1
 
+MOUNTS=()
+
 cleanup() {
-    local pid user
+    local pid user mount
     for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null; done
+    for mount in "${MOUNTS[@]}"; do umount "$mount" 2>/dev/null || umount -l "$mount"; done
     if dpkg -s memlock-run >/dev/null 2>&1; then
         /usr/sbin/memlock-run-privilege disable >/dev/null 2>&1
         dpkg --purge memlock-run >/dev/null 2>&1
@@ -210,9 +223,8 @@ else
 fi
 # No Multi-Arch: the package has /usr/bin, so "same" would be wrong; and its shim serves
 # programs of its own architecture only, so "foreign" would be too.
-check "the .deb is for $(dpkg --print-architecture), depends on libc6, has no Multi-Arch field" \
-    test "$(dpkg-deb -f "$DEB" Architecture)" = "$(dpkg --print-architecture)" -a \
-    -n "$(dpkg-deb -f "$DEB" Depends | grep libc6)" -a -z "$(dpkg-deb -f "$DEB" | grep '^Multi-Arch:')"
+check "the .deb is for $(dpkg --print-architecture), has no Multi-Arch field" \
+    test "$(dpkg-deb -f "$DEB" Architecture)" = "$(dpkg --print-architecture)" -a -z "$(dpkg-deb -f "$DEB" | grep '^Multi-Arch:')"
 check "the .deb declares /etc/default/memlock-run a conffile" \
     sh -c "dpkg-deb --ctrl-tarfile '$DEB' | tar -xO ./conffiles | grep -qx /etc/default/memlock-run"
 EXTRACTED=$WORK/deb-root
@@ -220,6 +232,22 @@ mkdir -p "$EXTRACTED" && chmod 0755 "$EXTRACTED" && dpkg-deb -x "$DEB" "$EXTRACT
 for f in usr/bin/memlock-run "usr/lib/$TUPLE/memlock-run/libmemlock_run_shim.so"; do
     check "/$f is stripped (no .symtab)" sh -c "! readelf -S '$EXTRACTED/$f' | grep -q '\.symtab'"
 done
+# What the packaged binaries ask of the C library: the GLIBC_x.y versions in their
+# version-needs tables, which ld.so checks at load time. Every distribution from glibc 2.17
+# up must load them.
+DEB_ELF=("$EXTRACTED/usr/bin/memlock-run" "$EXTRACTED/usr/lib/$TUPLE/memlock-run/libmemlock_run_shim.so")
+if needs=$(packaging/glibc-needs.sh --max 2.17 "${DEB_ELF[@]}" 2>"$WORK/glibc-needs.err"); then
+    pass "the .deb's launcher and shim need glibc $needs at most: $(tr '\n' ';' <"$WORK/glibc-needs.err")"
+else
+    fail "the .deb's binaries need more than glibc 2.17: $(cat "$WORK/glibc-needs.err")"
+fi
+for f in "${DEB_ELF[@]}"; do
+    newer=$(readelf --dyn-syms -W "$f" | grep -oE '@GLIBC_[0-9.]+' | sort -uV |
+        awk -F_ '{ split($2, v, "."); if (v[1] > 2 || (v[1] == 2 && v[2] > 17)) print $2 }' | tr '\n' ' ')
+    check "${f#"$EXTRACTED"}: no symbol of a glibc newer than 2.17 (readelf --dyn-syms)${newer:+; found: $newer}" test -z "$newer"
+done
+check "the .deb depends on 'libc6 (>= $needs)', what its binaries need (Depends: $(dpkg-deb -f "$DEB" Depends))" \
+    test "$(dpkg-deb -f "$DEB" Depends)" = "libc6 (>= $needs)"
 
 # Every path under /usr and /etc, to compare after the purge.
 snapshot() { find /usr /etc -xdev 2>/dev/null | sort; }
@@ -261,20 +289,22 @@ rendered=$(MANWIDTH=100 man -l "$MANPAGE" 2>"$WORK/man.err" | col -b)
 check "man -l renders the page ($(echo "$rendered" | wc -l) lines, no warnings)" test -n "$rendered" -a ! -s "$WORK/man.err"
 groff_warnings=$(zcat "$MANPAGE" | groff -man -Tutf8 -ww -z 2>&1)
 check "groff -ww finds no problem in the roff${groff_warnings:+: $groff_warnings}" test -z "$groff_warnings"
+# Here-strings, not echo | grep -q: under pipefail, grep -q leaving at its first match can
+# kill the echo with SIGPIPE and turn a match into a miss.
 missing=
 for s in NAME SYNOPSIS DESCRIPTION OPTIONS "EXIT STATUS" ENVIRONMENT FILES EXAMPLES SECURITY "SEE ALSO"; do
-    echo "$rendered" | grep -q "^$s\$" || missing="$missing [$s]"
+    grep -q "^$s\$" <<<"$rendered" || missing="$missing [$s]"
 done
 check "the page has NAME SYNOPSIS DESCRIPTION OPTIONS EXIT STATUS ENVIRONMENT FILES EXAMPLES SECURITY SEE ALSO${missing:+; missing:$missing}" test -z "$missing"
 missing=
 for ref in 'mlockall(2)' 'capabilities(7)' 'systemd.exec(5)'; do
-    echo "$rendered" | sed -n '/^SEE ALSO$/,$p' | grep -qF "$ref" || missing="$missing $ref"
+    sed -n '/^SEE ALSO$/,$p' <<<"$rendered" | grep -F "$ref" >/dev/null || missing="$missing $ref"
 done
 check "SEE ALSO names mlockall(2), capabilities(7), systemd.exec(5)${missing:+; missing:$missing}" test -z "$missing"
 missing=
 options=$(/usr/bin/memlock-run --help | grep -oE -- '--[a-z][a-z-]+' | sort -u)
 for opt in $options; do
-    echo "$rendered" | grep -q -- "$opt" || missing="$missing $opt"
+    grep -q -- "$opt" <<<"$rendered" || missing="$missing $opt"
 done
 check "all $(echo "$options" | wc -w) options of memlock-run --help are in the man page${missing:+; missing:$missing}" \
     test -z "$missing" -a "$(echo "$options" | wc -w)" -ge 8
@@ -336,9 +366,12 @@ RPM=$(packaging/build.sh rpm | tail -n 1)
 check "packaging/build.sh rpm built $RPM" test -f "$RPM"
 expected_rpm_files="/etc/default/memlock-run
 /usr/bin/memlock-run
+/usr/lib64/memlock-run
 /usr/lib64/memlock-run/libmemlock_run_shim.so
 /usr/sbin/memlock-run-privilege
 /usr/share/bash-completion/completions/memlock-run
+/usr/share/doc/memlock-run
+/usr/share/doc/memlock-run/examples
 /usr/share/doc/memlock-run/examples/memlock-run-dropin.conf
 /usr/share/doc/memlock-run/examples/memlock-run-example.service
 /usr/share/fish/vendor_completions.d/memlock-run.fish
@@ -346,7 +379,7 @@ expected_rpm_files="/etc/default/memlock-run
 /usr/share/zsh/site-functions/_memlock-run"
 actual_rpm_files=$(rpm -qlp "$RPM" 2>/dev/null | sort)
 if [ "$actual_rpm_files" = "$expected_rpm_files" ]; then
-    pass "rpm -qlp: exactly the expected $(echo "$expected_rpm_files" | wc -l) files (shim in /usr/lib64/memlock-run/)"
+    pass "rpm -qlp: exactly the expected $(echo "$expected_rpm_files" | wc -l) files and directories (shim in /usr/lib64/memlock-run/)"
 else
     fail "rpm -qlp differs from the expected list:"
     diff <(echo "$expected_rpm_files") <(echo "$actual_rpm_files")
@@ -356,6 +389,13 @@ check "rpm -qpc: /etc/default/memlock-run is the package's config file" \
 check "rpm -qp --scripts: %post applies /etc/default/memlock-run (memlock-run-privilege apply)" \
     sh -c "rpm -qp --scripts '$RPM' 2>/dev/null | grep -q 'memlock-run-privilege apply'"
 check "rpm -qp: architecture $(uname -m)" test "$(rpm -qp --qf '%{ARCH}' "$RPM" 2>/dev/null)" = "$(uname -m)"
+check "rpm -qp: payload compressed with gzip, which every rpm reads ($(rpm -qp --qf '%{PAYLOADCOMPRESSOR}' "$RPM" 2>/dev/null))" \
+    test "$(rpm -qp --qf '%{PAYLOADCOMPRESSOR}' "$RPM" 2>/dev/null)" = gzip
+rpm_glibc=$(rpm -qp --requires "$RPM" 2>/dev/null | sed -n 's/^libc\.so\.6(GLIBC_\([0-9.]*\))(64bit)$/\1/p' | sort -V | tail -n 1)
+check "rpm -qp --requires: libc.so.6 at GLIBC_$rpm_glibc at most, what the .deb's binaries need ($needs)" \
+    test -n "$rpm_glibc" -a "$rpm_glibc" = "$needs"
+rpmlib_newer=$(rpm -qp --requires "$RPM" 2>/dev/null | grep '^rpmlib(' | grep -vE '^rpmlib\((CompressedFileNames|FileDigests|PayloadFilesHavePrefix)\)' | tr '\n' ' ')
+check "rpm -qp --requires: no rpmlib() feature that rpm 4.11 (RHEL 7) lacks${rpmlib_newer:+: $rpmlib_newer}" test -z "$rpmlib_newer"
 
 RPMROOT=$WORK/rpm-root
 mkdir -p "$RPMROOT" && chmod 0755 "$RPMROOT"
@@ -363,8 +403,8 @@ mkdir -p "$RPMROOT" && chmod 0755 "$RPMROOT"
 check "rpm -i --root $RPMROOT --nodeps --noscripts" \
     sh -c "rpm -i --root '$RPMROOT' --nodeps --noscripts '$RPM' 2>/dev/null"
 missing=
-for f in $expected_rpm_files; do [ -f "$RPMROOT$f" ] || missing="$missing $f"; done
-check "every listed file is in the scratch root${missing:+; missing:$missing}" test -z "$missing"
+for f in $expected_rpm_files; do [ -e "$RPMROOT$f" ] || missing="$missing $f"; done
+check "every listed file and directory is in the scratch root${missing:+; missing:$missing}" test -z "$missing"
 SHIM_RPM=$RPMROOT/usr/lib64/memlock-run/libmemlock_run_shim.so
 check "the scratch root's launcher names its own shim ($SHIM_RPM) in --dry-run" \
     sh -c "'$RPMROOT/usr/bin/memlock-run' --dry-run -- /usr/bin/true | grep -q '^shim: *$SHIM_RPM\$'"
@@ -377,17 +417,14 @@ stop "$PID"
 rpm -e --root "$RPMROOT" --noscripts memlock-run 2>/dev/null
 left=
 for f in $expected_rpm_files; do [ -e "$RPMROOT$f" ] && left="$left $f"; done
-check "rpm -e --root removed every file${left:+; left:$left}" test -z "$left"
+check "rpm -e --root removed every file and directory it listed${left:+; left:$left}" test -z "$left"
 
 # ---------------------------------------------------------------------------- 3. systemd
-section "3. a real systemd (systemd-run-unit.sh)"
+section "3. a real systemd (packaging/ci/systemd-unit.sh)"
 # systemd-nspawn needs namespaces and a writable cgroup hierarchy; where the kernel or the
 # container denies them, the harness cannot run at all.
 nspawn_blocker=
-if [ ! -x "$HARNESS" ]; then
-    fail "the systemd harness $HARNESS is missing (set HARNESS=PATH to systemd-run-unit.sh)"
-    nspawn_blocker="no harness"
-elif ! command -v systemd-nspawn >/dev/null; then
+if ! command -v systemd-nspawn >/dev/null; then
     nspawn_blocker="systemd-nspawn is not installed"
 elif ! unshare --mount --pid --uts --ipc --net --fork true 2>"$WORK/unshare.err"; then
     nspawn_blocker="this machine cannot create namespaces ($(cat "$WORK/unshare.err"))"
@@ -421,14 +458,14 @@ harness_checks() {
 }
 
 if [ -n "$nspawn_blocker" ]; then
-    echo "SKIP: the real-systemd checks: $nspawn_blocker"
+    echo "SKIPPED: the real-systemd checks: $nspawn_blocker"
 else
-    # The package's files, as dpkg would unpack them, copied over the guest's / (FILES_DEST=/).
+    # The package's files, as dpkg would unpack them, copied over the guest's /.
     log=$WORK/harness-example.log
-    FILES_DEST=/ "$HARNESS" "$EXTRACTED$EXAMPLES/memlock-run-example.service" "$EXTRACTED" >"$log" 2>&1
+    "$HARNESS" "$EXTRACTED$EXAMPLES/memlock-run-example.service" "$EXTRACTED" >"$log" 2>&1
     rc=$?
     sed 's/^/    | /' "$log"
-    check "systemd-run-unit.sh memlock-run-example.service: exit $rc" test "$rc" = 0
+    check "systemd-unit.sh memlock-run-example.service: exit $rc" test "$rc" = 0
     harness_checks "$log" memlock-run-example.service memlock-example
 
     # The drop-in, on a stand-in for an existing service that knows nothing of memlock-run.
@@ -440,10 +477,10 @@ else
     printf '[Unit]\nDescription=An existing service\n[Service]\nExecStart=/usr/bin/sleep infinity\nUser=daemon\n' \
         >"$WORK/existing-service.service"
     log=$WORK/harness-dropin.log
-    FILES_DEST=/ "$HARNESS" "$WORK/existing-service.service" "$DROPIN_TREE" >"$log" 2>&1
+    "$HARNESS" "$WORK/existing-service.service" "$DROPIN_TREE" >"$log" 2>&1
     rc=$?
     sed 's/^/    | /' "$log"
-    check "systemd-run-unit.sh existing-service.service with the drop-in: exit $rc" test "$rc" = 0
+    check "systemd-unit.sh existing-service.service with the drop-in: exit $rc" test "$rc" = 0
     harness_checks "$log" existing-service.service daemon
 fi
 
@@ -546,7 +583,7 @@ if ln /usr/bin/memlock-run "$EVIL/memlock-run-hardlink" 2>"$WORK/ln.err"; then
         test "$rc" = 125 -a -n "$(echo "$out" | grep 'refusing to load the shim')"
     rm -f "$EVIL/memlock-run-hardlink"
 else
-    echo "SKIP: the hard-link check: $EVIL and /usr/bin are not on one file system ($(cat "$WORK/ln.err"))"
+    echo "SKIPPED: the hard-link check: $EVIL and /usr/bin are not on one file system ($(cat "$WORK/ln.err"))"
 fi
 out=$(run_as mlr-ci-member /usr/bin/memlock-run --user root -- /usr/bin/true 2>&1)
 rc=$?
@@ -565,6 +602,164 @@ dpkg --purge memlock-run >/dev/null 2>&1
 check "purged while enabled: /usr/bin/memlock-run is gone and postrm dropped its dpkg-statoverride" \
     test ! -e /usr/bin/memlock-run -a -z "$(dpkg-statoverride --list /usr/bin/memlock-run)"
 check "purged: the system group memlock-run is kept, as Debian keeps system groups" sh -c 'getent group memlock-run >/dev/null'
+
+# ---------------------------------------------------------------------------- 5. Debian 11
+section "5. an older distribution: the .deb in a Debian 11 (bullseye) root"
+# dpkg inside the root installs the package as on a Debian 11 machine (its dpkg, its libc6
+# 2.31, the package's postinst run by its /bin/sh); then the root's own programs run under the
+# memlock-run installed there, in a chroot. An overlay keeps the cached root clean.
+OLD_BASE=$(packaging/ci/debian-root.sh bullseye 2>"$WORK/debian-root.err")
+if [ -z "$OLD_BASE" ]; then
+    fail "no Debian 11 root: $(cat "$WORK/debian-root.err")"
+else
+    OLD=$WORK/bullseye
+    mkdir -p "$OLD.upper" "$OLD.work" "$OLD"
+    if mount -t overlay overlay -o "lowerdir=$OLD_BASE,upperdir=$OLD.upper,workdir=$OLD.work" "$OLD" 2>/dev/null; then
+        MOUNTS+=("$OLD")
+    else
+        echo "note: no overlayfs: copying the Debian 11 root"
+        cp -a "$OLD_BASE/." "$OLD/"
+    fi
+    mount -t proc proc "$OLD/proc" && MOUNTS=("$OLD/proc" "${MOUNTS[@]}")
+    old_glibc=$(chroot "$OLD" dpkg-query -W -f '${Version}' libc6)
+    check "the root's C library is glibc $old_glibc, older than the 2.34 the build machine's toolchain would require" \
+        dpkg --compare-versions "$old_glibc" lt 2.34
+    cp "$DEB" "$OLD/tmp/"
+    if chroot "$OLD" dpkg -i "/tmp/$(basename "$DEB")" >"$WORK/old-dpkg.log" 2>&1; then
+        pass "dpkg -i $(basename "$DEB") in the Debian 11 root: its dependencies are met there (Depends: $(dpkg-deb -f "$DEB" Depends))"
+    else
+        fail "dpkg -i in the Debian 11 root:"
+        cat "$WORK/old-dpkg.log"
+    fi
+    check "the Debian 11 root's /usr/bin/memlock-run runs there: memlock-run --version" chroot "$OLD" /usr/bin/memlock-run --version
+    OLD_SHIM=/usr/lib/$TUPLE/memlock-run/libmemlock_run_shim.so
+    OLD_SLEEP=$(chroot "$OLD" readlink -f /bin/sleep) # /usr/bin/sleep where /usr is merged
+    start_root chroot "$OLD" /usr/bin/memlock-run --future --prefault 8M -- /bin/sleep 60
+    # The chroot execs memlock-run, which execs the root's sleep: /proc shows the host's view
+    # of the path, under the root.
+    check_locked "Debian 11 root, as root, --future --prefault 8M" "$PID" "$OLD$OLD_SLEEP" 8192 "$OLD$OLD_SHIM" future
+    check "Debian 11 root: the program's maps hold the root's own glibc 2.31 (libc-2.31.so)" grep -q 'libc-2\.31\.so$' "/proc/$PID/maps"
+    stop "$PID"
+    start_root chroot --userspec=nobody:nogroup "$OLD" /usr/bin/memlock-run -- /bin/sleep 60
+    check_locked "Debian 11 root, as user nobody, within the 8 MiB hard limit" "$PID" "$OLD$OLD_SLEEP" 0 "$OLD$OLD_SHIM"
+    stop "$PID"
+    out=$(chroot "$OLD" /usr/bin/memlock-run -v --thread-stack 256K -- /usr/bin/apt-config dump 2>&1 >/dev/null)
+    rc=$?
+    check "Debian 11 root: --thread-stack 256K on a program that loads libpthread: exit $rc, '$out'" \
+        test "$rc" = 0 -a -n "$(echo "$out" | grep 'thread stacks 256 KiB')"
+    out=$(chroot "$OLD" /usr/bin/memlock-run -v --future --prefault 8M -- /bin/true 2>&1)
+    rc=$?
+    check "Debian 11 root: --prefault on a program without libpthread runs, with no thread stack to keep (and -v claims none): exit $rc, '$out'" \
+        test "$rc" = 0 -a -n "$(echo "$out" | grep 'stack pre-faulted 8 MiB')" -a -z "$(echo "$out" | grep 'thread stacks')"
+    # The second method: the root's ldconfig is static-pie, which no preload reaches.
+    out=$(chroot "$OLD" /usr/bin/memlock-run -v -- /sbin/ldconfig -p 2>&1 >/dev/null)
+    rc=$?
+    check "Debian 11 root: its static /sbin/ldconfig is locked with the ptrace method: exit $rc, '$out'" \
+        test "$rc" = 0 -a -n "$(echo "$out" | grep 'locked MCL_CURRENT with the ptrace method')"
+    check "dpkg -r in the Debian 11 root" sh -c "chroot '$OLD' dpkg -r memlock-run >/dev/null 2>&1"
+fi
+
+# ---------------------------------------------------------------------------- 6. OCI runtime
+section "6. a Kubernetes-style container under runc (packaging/container/)"
+# The image of packaging/container/Containerfile, made from the Debian 11 root: the .deb
+# installed with dpkg, memlock-run given cap_ipc_lock+p and mode 0755. runc runs it in the
+# layout containerd and CRI-O give a pod with runAsUser 65534, capabilities drop ALL / add
+# IPC_LOCK, allowPrivilegeEscalation false and readOnlyRootFilesystem (pod.yaml): bounding =
+# effective = permitted = CAP_IPC_LOCK, no ambient, no_new_privs, read-only root.
+oci_blocker=
+if ! command -v runc >/dev/null; then
+    oci_blocker="runc is not installed (apt-get install runc)"
+elif [ -z "$OLD_BASE" ]; then
+    oci_blocker="no Debian 11 root to make the image from (section 5)"
+fi
+# oci_config BUNDLE ROOTFS LAYOUT ARGS...: BUNDLE/config.json from runc's default spec, running
+# ARGS in ROOTFS (runc wants an absolute path there, not a symlink).
+# LAYOUT kubernetes: IPC_LOCK bounding, effective, permitted; docker: IPC_LOCK bounding only
+# (Docker's --cap-add for a non-root USER leaves the permitted set empty before exec).
+oci_config() {
+    local bundle=$1 rootfs=$2 layout=$3
+    shift 3
+    rm -f "$bundle/config.json"
+    (cd "$bundle" && runc spec) || return 1
+    python3 - "$bundle/config.json" "$rootfs" "$layout" "$@" <<'PY'
+import json, sys
+path, rootfs, layout, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+spec = json.load(open(path))
+process = spec["process"]
+process.update(terminal=False, args=args, noNewPrivileges=True, user={"uid": 65534, "gid": 65534})
+ipc_lock = ["CAP_IPC_LOCK"]
+process["capabilities"] = {"bounding": ipc_lock, "effective": ipc_lock if layout == "kubernetes" else [],
+                           "permitted": ipc_lock if layout == "kubernetes" else [], "inheritable": [], "ambient": []}
+spec["root"] = {"path": rootfs, "readonly": True}
+spec["hostname"] = "memlock-run-pod"
+json.dump(spec, open(path, "w"), indent=1)
+PY
+}
+if [ -n "$oci_blocker" ]; then
+    echo "SKIPPED: the OCI runtime checks: $oci_blocker"
+else
+    IMAGE=$WORK/oci-image
+    mkdir -p "$IMAGE.upper" "$IMAGE.work" "$IMAGE"
+    if mount -t overlay overlay -o "lowerdir=$OLD_BASE,upperdir=$IMAGE.upper,workdir=$IMAGE.work" "$IMAGE" 2>/dev/null; then
+        MOUNTS=("$IMAGE" "${MOUNTS[@]}")
+    else
+        cp -a "$OLD_BASE/." "$IMAGE/"
+    fi
+    # The Containerfile's RUN step, in the image's own dpkg; setcap from the host.
+    cp "$DEB" "$IMAGE/tmp/" && chroot "$IMAGE" dpkg -i "/tmp/$(basename "$DEB")" >"$WORK/oci-dpkg.log" 2>&1 &&
+        rm "$IMAGE/tmp/$(basename "$DEB")" && setcap cap_ipc_lock+p "$IMAGE/usr/bin/memlock-run" &&
+        chmod 0755 "$IMAGE/usr/bin/memlock-run"
+    check "the image: the .deb installed, /usr/bin/memlock-run 0755 with $(getcap "$IMAGE/usr/bin/memlock-run" | awk '{ print $2 }')" \
+        sh -c "getcap '$IMAGE/usr/bin/memlock-run' | grep -q 'cap_ipc_lock=p\$' && [ \"\$(stat -c %a '$IMAGE/usr/bin/memlock-run')\" = 755 ]"
+    BUNDLE=$WORK/oci-bundle
+    mkdir -p "$BUNDLE"
+    OCI_ID=memlock-run-ci-$$
+    hard_kb=$(ulimit -H -l)
+
+    # A. The pod: memlock-run locks 16 MiB of stack past the 8 MiB limit.
+    oci_config "$BUNDLE" "$IMAGE" kubernetes /usr/bin/memlock-run --future --prefault 16M -- /bin/sleep 60
+    runc run -d --bundle "$BUNDLE" "$OCI_ID" </dev/null >"$WORK/oci-a.log" 2>&1
+    rc=$?
+    check "runc run -d, Kubernetes layout: exit $rc$( [ "$rc" = 0 ] || echo ": $(cat "$WORK/oci-a.log")")" test "$rc" = 0
+    PID=$(runc state "$OCI_ID" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null)
+    if [ -n "$PID" ]; then
+        # Paths as the container sees them: its root is a mount of its own.
+        check_locked "pod layout, uid 65534, --future --prefault 16M" "$PID" "$OLD_SLEEP" 16384 "$OLD_SHIM" future
+        if [ "$hard_kb" = unlimited ]; then
+            echo "note: the hard RLIMIT_MEMLOCK is unlimited here, so 'past the limit' cannot be shown"
+        else
+            check "pod layout: VmLck $(vmlck_kb "$PID") kB is past the hard RLIMIT_MEMLOCK of $hard_kb kB (the container's limit: $(memlock_limit "$PID") bytes)" \
+                test "$(vmlck_kb "$PID")" -gt "$hard_kb"
+        fi
+        caps=$(for f in CapPrm CapEff CapAmb CapBnd; do status_field "$PID" $f; done | sort -u | tr '\n' ' ')
+        check "pod layout: the program holds CAP_IPC_LOCK alone (CapPrm = CapEff = CapAmb = CapBnd: $caps)" \
+            test "$caps" = "0000000000004000 "
+        check "pod layout: the program runs as uid 65534 with no_new_privs set (Uid $(status_field "$PID" Uid), NoNewPrivs $(status_field "$PID" NoNewPrivs))" \
+            test "$(status_field "$PID" Uid)" = 65534 -a "$(status_field "$PID" NoNewPrivs)" = 1
+        check "pod layout: no note on stderr (the capability was held)" sh -c "! grep -q 'memlock-run: note' '$WORK/oci-a.log'"
+    fi
+    runc kill "$OCI_ID" KILL 2>/dev/null
+    for _ in $(seq 1 50); do runc delete "$OCI_ID" 2>/dev/null && break; sleep 0.1; done
+
+    # B. The same pod without the file capability: memlock-run says why and what to do.
+    setcap -r "$IMAGE/usr/bin/memlock-run"
+    oci_config "$BUNDLE" "$IMAGE" kubernetes /usr/bin/memlock-run -- /bin/true
+    out=$(runc run --bundle "$BUNDLE" "$OCI_ID" </dev/null 2>&1)
+    rc=$?
+    runc delete "$OCI_ID" 2>/dev/null
+    check "pod layout without the file capability: it runs (exit $rc) and memlock-run says on stderr that RLIMIT_MEMLOCK binds, with the container remedy: $out" \
+        sh -c "[ $rc = 0 ] && echo \"\$1\" | grep -q '^memlock-run: note: CAP_IPC_LOCK is in this process.s bounding set but memlock-run does not hold it.*setcap cap_ipc_lock+p'" sh "$out"
+
+    # C. Docker's layout: the permitted set is empty before exec, and no_new_privs then
+    # keeps exec from granting the file capability.
+    setcap cap_ipc_lock+p "$IMAGE/usr/bin/memlock-run"
+    oci_config "$BUNDLE" "$IMAGE" docker /usr/bin/memlock-run -- /bin/true
+    out=$(runc run --bundle "$BUNDLE" "$OCI_ID" </dev/null 2>&1)
+    rc=$?
+    runc delete "$OCI_ID" 2>/dev/null
+    check "Docker layout (permitted empty, no_new_privs): the file capability is not granted, and the note says so: exit $rc" \
+        sh -c "[ $rc = 0 ] && echo \"\$1\" | grep -q '^memlock-run: note: CAP_IPC_LOCK is in this process.s bounding set'" sh "$out"
+fi
 
 echo
 echo "$PASSED passed, $FAILED failed"

@@ -10,6 +10,8 @@
 use anyhow::{bail, Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
 
+use crate::size::Limit;
+
 /// The privileges memlock-run was started with.
 #[derive(Clone, Debug)]
 pub struct Privilege {
@@ -131,6 +133,36 @@ pub fn keep_only_ipc_lock() -> Result<()> {
         bail!("capabilities remain effective after the switch; refusing to run");
     }
     Ok(())
+}
+
+/// The note for a process that was granted CAP_IPC_LOCK without receiving it: the capability
+/// is in its bounding set, which has been narrowed (CAP_SYS_ADMIN is out, as in every
+/// unprivileged container and in a systemd unit with CapabilityBoundingSet=), yet it does not
+/// hold it, and RLIMIT_MEMLOCK will bind COMMAND. That is a non-root container started with
+/// `--cap-add IPC_LOCK` or Kubernetes' `capabilities.add: [IPC_LOCK]`: the runtime puts added
+/// capabilities in the bounding set (and for Kubernetes the permitted set), but no ambient
+/// capability reaches a non-root process through exec. None in every other case: an ordinary
+/// user on a host has the full bounding set, and the limit's own messages speak for it.
+pub fn granted_but_not_held_note(holds_ipc_lock: bool, memlock_soft: Limit) -> Option<String> {
+    let Limit::Bytes(limit) = memlock_soft else {
+        return None;
+    };
+    let bounding = caps::read(None, CapSet::Bounding).ok()?;
+    if holds_ipc_lock
+        || !bounding.contains(&Capability::CAP_IPC_LOCK)
+        || bounding.contains(&Capability::CAP_SYS_ADMIN)
+    {
+        return None;
+    }
+    Some(format!(
+        "CAP_IPC_LOCK is in this process's bounding set but memlock-run does not hold it, so RLIMIT_MEMLOCK ({}) \
+         bounds what COMMAND can lock: a container granted IPC_LOCK (Kubernetes capabilities.add, --cap-add) gives \
+         it to a non-root user only through a file capability; give memlock-run one in the image (setcap \
+         cap_ipc_lock+p /usr/bin/memlock-run, mode 0755; Docker's no-new-privileges defeats it, podman passes \
+         added capabilities itself), or raise the limit (docker or podman run --ulimit memlock=-1), or in a systemd \
+         unit set AmbientCapabilities=CAP_IPC_LOCK",
+        crate::size::show(limit)
+    ))
 }
 
 /// The initial user namespace maps every uid to itself: `0 0 4294967295`.

@@ -53,6 +53,12 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         // run: eprintln! would panic, and the panic would abort memlock-run.
         let _ = writeln!(io::stderr(), "memlock-run: note: {note}");
     }
+    if let Some(note) = capabilities::granted_but_not_held_note(
+        launch.holds_ipc_lock,
+        launch.plan.memlock.after.soft,
+    ) {
+        let _ = writeln!(io::stderr(), "memlock-run: note: {note}");
+    }
     // Limits first: raising a hard limit needs CAP_SYS_RESOURCE, which a user switch drops.
     limits::apply(&launch.plan)?;
     if launch.config.no_dump {

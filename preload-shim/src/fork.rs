@@ -23,6 +23,19 @@ use memlock_run_protocol::{LockFlags, OnFailure, FAILURE_EXIT_STATUS};
 
 use crate::line::Line;
 
+extern "C" {
+    /// What pthread_atfork(3) calls: glibc links pthread_atfork statically (from
+    /// libc_nonshared.a) as a call to this, and linked for glibc 2.17 it resolves in
+    /// libpthread.so.0 instead, which would load libpthread into every program the shim
+    /// serves there. __register_atfork is libc.so.6's, at version GLIBC_2.3.2.
+    fn __register_atfork(
+        prepare: Option<unsafe extern "C" fn()>,
+        parent: Option<unsafe extern "C" fn()>,
+        child: Option<unsafe extern "C" fn()>,
+        dso_handle: *mut core::ffi::c_void,
+    ) -> c_int;
+}
+
 static PARENT_FLAGS: AtomicU8 = AtomicU8::new(0);
 static EXIT_ON_FAILURE: AtomicBool = AtomicBool::new(true);
 // A copy of argv[0] for the child's messages: servers rewrite their argv in place for ps
@@ -48,8 +61,8 @@ pub fn arm(flags: LockFlags, on_failure: OnFailure, argv0: &'static [u8]) -> Res
     }
     ARGV0_LEN.store(len, Ordering::Relaxed);
     // SAFETY: registers a handler that lives as long as the process (the shim is never
-    // unloaded: it is a preload).
-    match unsafe { libc::pthread_atfork(None, None, Some(relock_child)) } {
+    // unloaded: it is a preload); a null DSO handle ties it to no object.
+    match unsafe { __register_atfork(None, None, Some(relock_child), core::ptr::null_mut()) } {
         0 => Ok(()),
         errno => Err(errno),
     }

@@ -46,6 +46,10 @@ use memlock_run_protocol::{Config, Fork, LockFlags, OnFailure, FAILURE_EXIT_STAT
 // feature with the launcher's when both are built together: name libc here.
 #[link(name = "c")]
 extern "C" {}
+// dladdr and dlsym were in libdl.so.2 until glibc 2.34 (an empty stub since): needed to load
+// on older glibc, and linked only where they are not in libc (--as-needed).
+#[link(name = "dl")]
+extern "C" {}
 
 /// glibc calls `.init_array` functions with `(argc, argv, envp)`.
 type InitFn = extern "C" fn(c_int, *const *const c_char, *const *const c_char);
@@ -104,14 +108,27 @@ extern "C" fn memlock_run_init(
         }
     }
 
+    let mut thread_stack_set = false;
     if config.thread_stack != 0 {
-        if let Err(errno) = set_default_thread_stack(config.thread_stack) {
-            let mut line = process.failure_line();
-            line.push("cannot set the default thread stack size to ")
-                .push_size(config.thread_stack);
-            line.push(": pthread_setattr_default_np failed with ")
-                .push_errno(errno);
-            return fail(config.on_failure, &mut line);
+        match set_default_thread_stack(config.thread_stack) {
+            Ok(set) => thread_stack_set = set,
+            Err(why) => {
+                let mut line = process.failure_line();
+                line.push("cannot set the default thread stack size to ")
+                    .push_size(config.thread_stack);
+                match why {
+                    ThreadStackError::Failed(errno) => {
+                        line.push(": pthread_setattr_default_np failed with ")
+                            .push_errno(errno);
+                    }
+                    ThreadStackError::Missing => {
+                        line.push(": this C library has no pthread_setattr_default_np, which glibc 2.18 and later have; ");
+                        line.push("--thread-stack needs it, and so does --prefault, to keep new threads' stacks at the size ");
+                        line.push("they had before it raised RLIMIT_STACK; run on glibc 2.18 or later, or leave out both");
+                    }
+                }
+                return fail(config.on_failure, &mut line);
+            }
         }
     }
 
@@ -222,7 +239,7 @@ extern "C" fn memlock_run_init(
             line.push(", heap pre-faulted ")
                 .push_size(range.len() as u64);
         }
-        if config.thread_stack != 0 {
+        if thread_stack_set {
             line.push(", thread stacks ").push_size(config.thread_stack);
         }
         line.push(match config.fork {
@@ -350,32 +367,95 @@ fn mcl_bits(flags: LockFlags) -> c_int {
         | (if flags.onfault { libc::MCL_ONFAULT } else { 0 })
 }
 
-extern "C" {
-    // glibc 2.18; not in the libc crate.
-    fn pthread_getattr_default_np(attr: *mut libc::pthread_attr_t) -> c_int;
-    fn pthread_setattr_default_np(attr: *const libc::pthread_attr_t) -> c_int;
+/// Why the default thread stack size could not be set.
+enum ThreadStackError {
+    /// The C library has no `pthread_setattr_default_np` in this process.
+    Missing,
+    /// It failed with this error number.
+    Failed(c_int),
 }
 
-fn set_default_thread_stack(size: u64) -> Result<(), c_int> {
-    let size = usize::try_from(size).map_err(|_| libc::EINVAL)?;
+type GetAttrDefault = unsafe extern "C" fn(*mut libc::pthread_attr_t) -> c_int;
+type SetAttrDefault = unsafe extern "C" fn(*const libc::pthread_attr_t) -> c_int;
+type AttrSetStackSize = unsafe extern "C" fn(*mut libc::pthread_attr_t, usize) -> c_int;
+type AttrDestroy = unsafe extern "C" fn(*mut libc::pthread_attr_t) -> c_int;
+
+/// The pthread functions `--thread-stack` needs, looked up at run time.
+///
+/// `pthread_getattr_default_np` and `pthread_setattr_default_np` came with glibc 2.18, and
+/// they and `pthread_attr_setstacksize` were in libpthread.so.0 until glibc 2.34 moved them
+/// into libc. A link-time reference would pin the shim to glibc 2.34, or load libpthread into
+/// every program the shim serves on older glibc. None when the process has them nowhere
+/// (glibc 2.17; before 2.34, a program that does not load libpthread).
+struct AttrFunctions {
+    get_default: GetAttrDefault,
+    set_default: SetAttrDefault,
+    set_stack_size: AttrSetStackSize,
+    destroy: AttrDestroy,
+}
+
+impl AttrFunctions {
+    fn lookup(name: &core::ffi::CStr) -> Option<*mut libc::c_void> {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loader's
+        // tables.
+        let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        (!address.is_null()).then_some(address)
+    }
+
+    fn find() -> Option<Self> {
+        let find = Self::lookup;
+        type Address = *mut libc::c_void;
+        // SAFETY: the symbols have the C signatures above (pthread_attr_init(3),
+        // pthread_getattr_default_np(3)), and a function pointer has a data pointer's size.
+        unsafe {
+            Some(AttrFunctions {
+                get_default: core::mem::transmute::<Address, GetAttrDefault>(find(
+                    c"pthread_getattr_default_np",
+                )?),
+                set_default: core::mem::transmute::<Address, SetAttrDefault>(find(
+                    c"pthread_setattr_default_np",
+                )?),
+                set_stack_size: core::mem::transmute::<Address, AttrSetStackSize>(find(
+                    c"pthread_attr_setstacksize",
+                )?),
+                destroy: core::mem::transmute::<Address, AttrDestroy>(find(
+                    c"pthread_attr_destroy",
+                )?),
+            })
+        }
+    }
+}
+
+/// Sets the default stack size of new threads; Ok(false) when the process cannot create any.
+fn set_default_thread_stack(size: u64) -> Result<bool, ThreadStackError> {
+    let size = usize::try_from(size).map_err(|_| ThreadStackError::Failed(libc::EINVAL))?;
+    let Some(f) = AttrFunctions::find() else {
+        // Before glibc 2.34 the pthread functions are libpthread's, and a program that does
+        // not load it cannot create a thread: there is no thread stack to size. (One that
+        // dlopens libpthread later sizes its threads from RLIMIT_STACK as it finds it then.)
+        if AttrFunctions::lookup(c"pthread_create").is_none() {
+            return Ok(false);
+        }
+        return Err(ThreadStackError::Missing);
+    };
     // SAFETY: the attr is initialised by pthread_getattr_default_np before use and
     // destroyed after; all pointers are to this local.
     unsafe {
         let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        let mut rc = pthread_getattr_default_np(&mut attr);
+        let mut rc = (f.get_default)(&mut attr);
         if rc != 0 {
-            return Err(rc);
+            return Err(ThreadStackError::Failed(rc));
         }
-        rc = libc::pthread_attr_setstacksize(&mut attr, size);
+        rc = (f.set_stack_size)(&mut attr, size);
         if rc == 0 {
-            rc = pthread_setattr_default_np(&attr);
+            rc = (f.set_default)(&attr);
         }
-        libc::pthread_attr_destroy(&mut attr);
+        (f.destroy)(&mut attr);
         if rc != 0 {
-            return Err(rc);
+            return Err(ThreadStackError::Failed(rc));
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 pub(crate) fn errno() -> c_int {

@@ -50,8 +50,10 @@ pub unsafe fn populate(range: Range, flags: LockFlags) -> Result<(), c_int> {
         } else {
             0
         };
+        // The raw system call, not glibc's mlock2 wrapper: that wrapper came with glibc 2.27,
+        // and the shim must load on glibc 2.17.
         // SAFETY: the range is mapped (see above); mlock2 does not change its contents.
-        if unsafe { libc::mlock2(addr, len, lock_flags as libc::c_uint) } != 0 {
+        if unsafe { libc::syscall(libc::SYS_mlock2, addr, len, lock_flags as libc::c_uint) } != 0 {
             return Err(crate::errno());
         }
         if !flags.onfault {

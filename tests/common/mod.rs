@@ -47,7 +47,8 @@ pub fn repo() -> &'static Path {
         .expect("tests/ has a parent")
 }
 
-/// target/<profile>, where memlock-run and its shim are, built once per test binary.
+/// target/<profile>, where memlock-run and its shim are, built once per test binary (or a
+/// copy of them that every user can reach: see `reachable_by_everyone`).
 ///
 /// `cargo test` compiles dependencies with panic=unwind, which a no_std cdylib cannot
 /// have, and does not build other packages' binaries; so the tests build both with a
@@ -84,8 +85,43 @@ pub fn bin_dir() -> &'static Path {
             status.success(),
             "cargo build of memlock-run and its shim failed"
         );
-        profile_dir
+        reachable_by_everyone(profile_dir)
     })
+}
+
+/// `dir` itself when every user can reach it; otherwise a copy of memlock-run and its shim
+/// in a directory that every user can reach, owned by root and writable by root alone (as
+/// memlock-run requires of its shim's directories when it runs with privileges).
+///
+/// The tests run memlock-run as nobody, who cannot enter a checkout under a home directory
+/// such as /root (mode 0700). /var/lib is used rather than /tmp (writable by all) or /run
+/// (often mounted nosuid, where file capabilities have no effect).
+fn reachable_by_everyone(dir: PathBuf) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let searchable = |d: &Path| fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    if dir.ancestors().all(searchable) {
+        return dir;
+    }
+    // One directory per target dir, so that parallel checkouts do not share one.
+    let key = dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let copy = Path::new("/var/lib/memlock-run-tests").join(format!("{key:016x}"));
+    fs::create_dir_all(&copy).expect("create /var/lib/memlock-run-tests/KEY");
+    set_mode(copy.parent().expect("parent"), 0o755);
+    set_mode(&copy, 0o755);
+    for name in ["memlock-run", "libmemlock_run_shim.so"] {
+        // Under a unique name, then renamed: a test binary starting from the old copy keeps it.
+        let tmp = copy.join(format!("{name}.{}.tmp", std::process::id()));
+        writing_executables(|| fs::copy(dir.join(name), &tmp))
+            .unwrap_or_else(|e| panic!("copy {name} to {tmp:?}: {e}"));
+        fs::rename(&tmp, copy.join(name)).expect("rename the copy");
+    }
+    copy
 }
 
 pub fn memlock_run_path() -> PathBuf {
