@@ -86,7 +86,8 @@ pub struct Cli {
     ///
     /// So that stack growth up to SIZE never faults. The soft RLIMIT_STACK is raised to fit
     /// (SIZE plus the stack already in use) when the hard limit allows; otherwise
-    /// memlock-run refuses. New threads keep the default stack size they would have had.
+    /// memlock-run refuses. New threads keep the default stack size they would have had (with
+    /// the preload shim; a glibc program locked with the ptrace method gives them the raised size).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub prefault: Option<u64>,
 
