@@ -89,7 +89,8 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
-/// `dir` itself when every user can reach it; otherwise a copy of memlock-run and its shim
+/// `dir` itself when every user can reach it and only root can write above it; otherwise a
+/// copy of memlock-run and its shim
 /// in a directory that every user can reach, owned by root and writable by root alone (as
 /// memlock-run requires of its shim's directories when it runs with privileges).
 ///
@@ -97,9 +98,16 @@ pub fn bin_dir() -> &'static Path {
 /// such as /root (mode 0700). /var/lib is used rather than /tmp (writable by all) or /run
 /// (often mounted nosuid, where file capabilities have no effect).
 fn reachable_by_everyone(dir: PathBuf) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let searchable = |d: &Path| fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
-    if dir.ancestors().all(searchable) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // Searchable by everyone, and root's alone: a privileged memlock-run (the file-capability
+    // and ambient tests) refuses a shim below a directory others may write, /tmp included.
+    let fit = |d: &Path| {
+        fs::metadata(d).is_ok_and(|m| {
+            let mode = m.permissions().mode();
+            mode & 0o001 != 0 && m.uid() == 0 && mode & 0o022 == 0
+        })
+    };
+    if dir.ancestors().all(fit) {
         return dir;
     }
     // One directory per target dir, so that parallel checkouts do not share one.
