@@ -20,6 +20,8 @@
 //!    mlockall and return 0 without locking;
 //! 8. register a fork handler that locks forked children again, unless told not to.
 //!
+//! The functions it defines in place of libc's (madvise) are in `wrap`, with why.
+//!
 //! On failure it writes one line to stderr and, unless told to warn, exits with 125 so
 //! that nothing runs unlocked.
 //!
@@ -36,6 +38,7 @@ mod line;
 mod populate;
 mod procfs;
 mod stack;
+mod wrap;
 
 use core::ffi::{c_char, c_int};
 
