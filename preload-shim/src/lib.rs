@@ -20,7 +20,8 @@
 //!    mlockall and return 0 without locking;
 //! 8. register a fork handler that locks forked children again, unless told not to.
 //!
-//! The functions it defines in place of libc's (madvise) are in `wrap`, with why.
+//! The functions it defines in place of libc's (madvise, setuid and its kin) are in
+//! `wrap`, with why.
 //!
 //! On failure it writes one line to stderr and, unless told to warn, exits with 125 so
 //! that nothing runs unlocked.
@@ -199,6 +200,8 @@ extern "C" fn memlock_run_init(
         line.push("lock an uninstrumented build");
         return fail(config.on_failure, &mut line);
     }
+
+    wrap::locked();
 
     if config.fork == Fork::Relock {
         if let Err(errno) = fork::arm(config.flags, config.on_failure, process.argv0) {
