@@ -1,0 +1,687 @@
+//! The compatibility suite: real programs from Debian's packages, run under memlock-run,
+//! each talked to by its own kind of client, and read through /proc.
+//!
+//! One table, [`ROWS`], drives it: the program, how to start it, how to talk to it, and
+//! what must hold. Every row must work (its client gets the answers it expects) and be
+//! locked (the share of its resident memory in mappings whose smaps VmFlags hold `lo`,
+//! summed over the process and its descendants; smaps `Locked:` is not used because it
+//! counts shared pages proportionally). A row whose program is missing prints a
+//! `SKIPPED:` line. The results are written as a Markdown table to
+//! `target/<profile>/compat.md`; with `MEMLOCK_RUN_UPDATE_README=1` the test also puts
+//! that table into README.md between its `compat-table` markers. Adding a program is one
+//! row.
+//!
+//! Also here: the shim's own behaviours that these programs made necessary and that a
+//! single row cannot show (the capability kept across nginx's switch of user, bash and
+//! `--no-inherit`).
+
+mod common;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// How a row's program is started: arguments after `memlock-run OPTIONS --`, and files
+/// written into its own directory first. `{dir}` and `{port}` are replaced in both.
+struct Start {
+    args: &'static [&'static str],
+    files: &'static [(&'static str, &'static str)],
+}
+
+/// How a row's program is talked to.
+enum Talk {
+    /// HTTP/1.0 GETs of `path` on `{port}`, once it accepts connections; every reply
+    /// must contain `expect`.
+    Http {
+        path: &'static str,
+        requests: u32,
+        expect: &'static str,
+    },
+    /// A line of its stdout must contain `expect`; the program then waits for its stdin
+    /// to close, so that it can be measured while it runs.
+    Stdout { expect: &'static str },
+}
+
+struct Row {
+    /// What the README's table calls it.
+    name: &'static str,
+    /// The command whose absence skips the row, and its Debian package.
+    program: &'static str,
+    package: &'static str,
+    /// A command that prints the program's version on its first line of output.
+    version: &'static [&'static str],
+    options: &'static [&'static str],
+    start: Start,
+    talk: Talk,
+    /// Least share of resident memory in locked mappings, in percent.
+    min_locked: u32,
+    /// What the README's table says besides.
+    notes: &'static str,
+}
+
+const NODE_SERVER: &str = r#"const http = require('http'); let keep = [];
+const server = http.createServer((q, r) => {
+  const a = []; for (let i = 0; i < 5000; i++) a.push({ i, s: 'x'.repeat(200) });
+  keep.push(a); if (keep.length > 20) keep.shift();
+  r.end('served ' + a.length + '\n');
+});
+server.listen({port}, '127.0.0.1');
+"#;
+
+/// Makes V8 allocate and free young and old generations, and prints when done.
+const NODE_GC: &str = r#"let kept = [];
+for (let round = 0; round < 40; round++) {
+  kept.push(new Array(200000).fill(round).map(x => ({ x })));
+  if (kept.length > 4) kept.shift();
+}
+console.log('collected ' + kept.length);
+process.stdin.resume();
+"#;
+
+/// The page sets its title from JavaScript after some allocation; the debugging
+/// endpoint's page list shows the title, so it proves the renderer ran V8.
+const CHROMIUM_PAGE: &str = r#"<html><head><title>loading</title></head><body><script>
+let a = []; for (let i = 0; i < 300; i++) { a.push(new Array(10000).fill(i)); if (a.length > 10) a.shift(); }
+document.title = 'rendered ' + (1 + 1);
+</script></body></html>
+"#;
+
+const NGINX_CONF: &str = r#"daemon off;
+master_process on;
+worker_processes 2;
+user nobody nogroup;
+pid {dir}/nginx.pid;
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server { listen 127.0.0.1:{port}; location / { return 200 "served\n"; } }
+}
+"#;
+
+const PYTHON_POOL: &str = r#"import multiprocessing as mp, sys
+def work(n):
+    return sum(i * i for i in range(n))
+if __name__ == '__main__':
+    mp.set_start_method(sys.argv[1])
+    with mp.Pool(2) as pool:
+        total = sum(pool.map(work, [200000] * 8))
+        print('pool', sys.argv[1], total, flush=True)
+        sys.stdin.read()
+"#;
+
+/// Allocates through G1's young and old generations, and prints its pause total.
+const JAVA_G1: &str = r#"import java.lang.management.*; import java.util.*;
+public class G1Work { public static void main(String[] a) throws Exception {
+  List<byte[]> kept = new ArrayList<>(); Random r = new Random(1);
+  for (int i = 0; i < 20000; i++) { kept.add(new byte[1024 * (1 + r.nextInt(32))]); if (kept.size() > 2000) kept.remove(r.nextInt(kept.size())); }
+  long ms = 0; for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) ms += gc.getCollectionTime();
+  System.out.println("g1 done, pauses " + ms + " ms"); System.in.read(); } }
+"#;
+
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// The table: each row is one program started one way.
+const ROWS: &[Row] = &[
+    Row {
+        name: "node (http server)",
+        program: "node",
+        package: "nodejs",
+        version: &["node", "--version"],
+        options: &["--future"],
+        start: Start {
+            args: &["node", "{dir}/server.js"],
+            files: &[("server.js", NODE_SERVER)],
+        },
+        talk: Talk::Http {
+            path: "/",
+            requests: 200,
+            expect: "served 5000",
+        },
+        min_locked: 95,
+        notes: "V8 frees pages with madvise: the shim's wrapper",
+    },
+    Row {
+        name: "node (http server)",
+        program: "node",
+        package: "nodejs",
+        version: &["node", "--version"],
+        options: &["--onfault", "--future"],
+        start: Start {
+            args: &["node", "{dir}/server.js"],
+            files: &[("server.js", NODE_SERVER)],
+        },
+        talk: Talk::Http {
+            path: "/",
+            requests: 200,
+            expect: "served 5000",
+        },
+        min_locked: 95,
+        notes: "",
+    },
+    Row {
+        name: "node (GC workload)",
+        program: "node",
+        package: "nodejs",
+        version: &["node", "--version"],
+        options: &[],
+        start: Start {
+            args: &["node", "{dir}/gc.js"],
+            files: &[("gc.js", NODE_GC)],
+        },
+        talk: Talk::Stdout {
+            expect: "collected 4",
+        },
+        // MCL_CURRENT: V8's heap grows after start, unlocked.
+        min_locked: 10,
+        notes: "MCL_CURRENT leaves the heap V8 maps later unlocked",
+    },
+    Row {
+        name: "node (GC workload)",
+        program: "node",
+        package: "nodejs",
+        version: &["node", "--version"],
+        options: &["--future"],
+        start: Start {
+            args: &["node", "{dir}/gc.js"],
+            files: &[("gc.js", NODE_GC)],
+        },
+        talk: Talk::Stdout {
+            expect: "collected 4",
+        },
+        min_locked: 95,
+        notes: "",
+    },
+    Row {
+        name: "chromium (headless)",
+        program: "chromium",
+        package: "chromium",
+        version: &["chromium", "--version"],
+        options: &[],
+        start: Start {
+            args: &[
+                "chromium",
+                "@CHROMIUM_FLAGS",
+                "--user-data-dir={dir}/profile",
+                "--remote-debugging-port={port}",
+                "file://{dir}/page.html",
+            ],
+            files: &[("page.html", CHROMIUM_PAGE)],
+        },
+        talk: Talk::Http {
+            path: "/json/list",
+            requests: 1,
+            expect: "rendered 2",
+        },
+        min_locked: 90,
+        notes: "PartitionAlloc reserves its address space before the shim runs",
+    },
+    Row {
+        name: "nginx (`user nobody`)",
+        program: "nginx",
+        package: "nginx",
+        version: &["nginx", "-v"],
+        options: &["--future"],
+        start: Start {
+            args: &[
+                "nginx",
+                "-p",
+                "{dir}",
+                "-c",
+                "{dir}/nginx.conf",
+                "-e",
+                "stderr",
+            ],
+            files: &[("nginx.conf", NGINX_CONF)],
+        },
+        talk: Talk::Http {
+            path: "/",
+            requests: 200,
+            expect: "served",
+        },
+        min_locked: 95,
+        notes: "as root; workers keep CAP_IPC_LOCK alone across `user`",
+    },
+    Row {
+        name: "python3 multiprocessing (fork)",
+        program: "python3",
+        package: "python3",
+        version: &["python3", "--version"],
+        options: &["--future"],
+        start: Start {
+            args: &["python3", "{dir}/pool.py", "fork"],
+            files: &[("pool.py", PYTHON_POOL)],
+        },
+        talk: Talk::Stdout {
+            expect: "pool fork",
+        },
+        min_locked: 95,
+        notes: "forked workers locked again by the shim's fork handler",
+    },
+    Row {
+        name: "python3 multiprocessing (spawn)",
+        program: "python3",
+        package: "python3",
+        version: &["python3", "--version"],
+        options: &["--future"],
+        start: Start {
+            args: &["python3", "{dir}/pool.py", "spawn"],
+            files: &[("pool.py", PYTHON_POOL)],
+        },
+        talk: Talk::Stdout {
+            expect: "pool spawn",
+        },
+        min_locked: 95,
+        notes: "spawned workers are new images: the shim through LD_PRELOAD",
+    },
+    Row {
+        name: "openjdk (G1)",
+        program: "java",
+        package: "openjdk-17-jre-headless",
+        version: &["java", "-version"],
+        options: &["--onfault", "--future"],
+        start: Start {
+            args: &["java", "-XX:+UseG1GC", "-Xmx256m", "{dir}/G1Work.java"],
+            files: &[("G1Work.java", JAVA_G1)],
+        },
+        talk: Talk::Stdout { expect: "g1 done" },
+        min_locked: 95,
+        notes: "libjvm is loaded after start: only --future locks it",
+    },
+];
+
+/// What one row gave.
+struct Outcome {
+    version: String,
+    works: Result<(), String>,
+    locked: Option<f64>,
+    measured: usize,
+}
+
+#[test]
+fn real_programs_work_and_are_locked() {
+    let mut table = String::from(
+        "| program | version | options | works | locked share | notes |\n|---|---|---|---|---|---|\n",
+    );
+    let mut failures = Vec::new();
+    for row in ROWS {
+        if skip_without(
+            row.program,
+            &format!(
+                "the compatibility row {:?} {:?} needs it (apt-get install {})",
+                row.name, row.options, row.package
+            ),
+        ) {
+            continue;
+        }
+        let started = Instant::now();
+        let outcome = run_row(row);
+        let options = if row.options.is_empty() {
+            "(none: MCL_CURRENT)".to_owned()
+        } else {
+            format!("`{}`", row.options.join(" "))
+        };
+        let share = outcome
+            .locked
+            .map_or("not measured".to_owned(), |s| format!("{s:.1}%"));
+        let works = match &outcome.works {
+            Ok(()) => "yes".to_owned(),
+            Err(why) => format!("no: {why}"),
+        };
+        eprintln!(
+            "compat: {} {options}: works {works}, locked {share} over {} processes, in {:.1} s",
+            row.name,
+            outcome.measured,
+            started.elapsed().as_secs_f64()
+        );
+        let _ = writeln!(
+            table,
+            "| {} | {} | {options} | {} | {share} | {} |",
+            row.name,
+            outcome.version,
+            if outcome.works.is_ok() { "yes" } else { "no" },
+            row.notes
+        );
+        if let Err(why) = &outcome.works {
+            failures.push(format!("{} {options}: does not work: {why}", row.name));
+        }
+        match outcome.locked {
+            Some(share) if share >= f64::from(row.min_locked) => {}
+            other => failures.push(format!(
+                "{} {options}: locked share {other:?}, below {}%",
+                row.name, row.min_locked
+            )),
+        }
+    }
+    fs::write(bin_dir().join("compat.md"), &table).expect("write compat.md");
+    if std::env::var_os("MEMLOCK_RUN_UPDATE_README").is_some() {
+        update_readme(&table);
+    }
+    assert!(failures.is_empty(), "{}\n\n{table}", failures.join("\n"));
+}
+
+fn run_row(row: &Row) -> Outcome {
+    let version = version_of(row.version);
+    let dir = unique(&format!("compat-{}", row.program));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("logs")).expect("create the row's dir");
+    set_mode(&dir, 0o755);
+    let port = free_port();
+    let fill = |text: &str| {
+        text.replace("{dir}", &dir.display().to_string())
+            .replace("{port}", &port.to_string())
+    };
+    for (name, text) in row.start.files {
+        fs::write(dir.join(name), fill(text)).expect("write the row's file");
+    }
+    let mut args: Vec<String> = row.options.iter().map(|s| (*s).to_owned()).collect();
+    args.push("--".to_owned());
+    for arg in row.start.args {
+        if *arg == "@CHROMIUM_FLAGS" {
+            args.extend(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()));
+        } else {
+            args.push(fill(arg));
+        }
+    }
+    let stderr_path = dir.join("stderr");
+    let mut cmd = memlock_run(&args);
+    cmd.current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(&stderr_path).expect("create stderr file"));
+    let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("start {args:?}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let lines = stdout_lines(stdout);
+
+    let mut works = match &row.talk {
+        Talk::Http {
+            path,
+            requests,
+            expect,
+        } => talk_http(&mut child, port, path, *requests, expect),
+        Talk::Stdout { expect } => wait_for_line(&mut child, &lines, expect),
+    };
+    let (locked, measured) = if works.is_ok() {
+        let (share, count) = locked_share(child.id() as i32);
+        (Some(share), count)
+    } else {
+        (None, 0)
+    };
+    stop(&mut child);
+    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    if let Err(why) = &mut works {
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        write!(why, "; stderr ends:\n{}", tail.join("\n")).unwrap();
+    }
+    let _ = fs::remove_dir_all(&dir);
+    Outcome {
+        version,
+        works,
+        locked,
+        measured,
+    }
+}
+
+fn version_of(command: &[&str]) -> String {
+    let Ok(out) = run(Command::new(command[0]).args(&command[1..])) else {
+        return "?".to_owned();
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = text.lines().next().unwrap_or("?").trim();
+    // "nginx version: nginx/1.22.1", "openjdk version \"17.0.15\" 2025-04-15", "v20.1.0"
+    first
+        .split_whitespace()
+        .find(|w| w.chars().any(|c| c.is_ascii_digit()))
+        .map(|w| {
+            w.trim_matches('"')
+                .trim_start_matches("nginx/")
+                .trim_start_matches('v')
+                .to_owned()
+        })
+        .unwrap_or_else(|| first.to_owned())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on loopback")
+        .port()
+}
+
+/// The program's stdout, line by line, from a thread.
+fn stdout_lines(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn exited(child: &mut Child) -> Option<String> {
+    match child.try_wait() {
+        Ok(Some(status)) => Some(format!("it exited ({status})")),
+        _ => None,
+    }
+}
+
+fn wait_for_line(
+    child: &mut Child,
+    lines: &mpsc::Receiver<String>,
+    expect: &str,
+) -> Result<(), String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        match lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line.contains(expect) => return Ok(()),
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let how = exited(child).unwrap_or_else(|| "it closed its stdout".to_owned());
+                return Err(format!("no {expect:?} on stdout ({seen:?}): {how}"));
+            }
+        }
+    }
+    Err(format!(
+        "no {expect:?} on stdout in {PATIENCE:?} ({seen:?})"
+    ))
+}
+
+fn talk_http(
+    child: &mut Child,
+    port: u16,
+    path: &str,
+    requests: u32,
+    expect: &str,
+) -> Result<(), String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    // Ready: it accepts connections, and (for a program that builds its answer after it
+    // listens, as Chromium's page list) the first answer holds what is expected.
+    loop {
+        if let Some(how) = exited(child) {
+            return Err(format!("before answering on port {port}: {how}"));
+        }
+        match get(port, path) {
+            Ok(reply) if reply.contains(expect) => break,
+            Ok(reply) => last = reply,
+            Err(err) => last = err,
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no answer holding {expect:?} on port {port} in {PATIENCE:?}; last: {last:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for n in 1..requests {
+        let reply = get(port, path).map_err(|e| format!("request {n}: {e}"))?;
+        if !reply.contains(expect) {
+            return Err(format!("request {n}: {reply:?} has no {expect:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn get(port: u16, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    // Until the end of the body: Chromium's endpoint keeps the connection open.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            });
+            if length.is_some_and(|length| body.len() >= length) {
+                break;
+            }
+        }
+    }
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    Ok(reply)
+}
+
+/// Resident memory in `lo` mappings over all resident memory, in percent, summed over
+/// `pid` and its descendants; and how many processes that was.
+fn locked_share(pid: i32) -> (f64, usize) {
+    let mut pids = vec![pid];
+    let mut i = 0;
+    while i < pids.len() {
+        pids.extend(children_of(pids[i]));
+        i += 1;
+    }
+    let (mut locked, mut resident, mut count) = (0u64, 0u64, 0);
+    for pid in pids {
+        // A process that ended meanwhile has no smaps.
+        if !Path::new(&format!("/proc/{pid}/smaps")).exists() {
+            continue;
+        }
+        let maps = std::panic::catch_unwind(|| smaps(pid)).unwrap_or_default();
+        if maps.is_empty() {
+            continue;
+        }
+        count += 1;
+        for map in &maps {
+            resident += map.bytes("Rss");
+            if map.locked_flag() {
+                locked += map.bytes("Rss");
+            }
+        }
+    }
+    (100.0 * locked as f64 / resident.max(1) as f64, count)
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(text) = fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")) else {
+        return Vec::new();
+    };
+    let mut children: Vec<i32> = text
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    // Children of the process's other threads.
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{parent}/task")) {
+        for task in tasks.flatten() {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            if tid == parent.to_string() {
+                continue;
+            }
+            if let Ok(text) = fs::read_to_string(format!("/proc/{parent}/task/{tid}/children")) {
+                children.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    children
+}
+
+/// Closes stdin, then SIGTERM, then SIGKILL to the process and what it started.
+fn stop(child: &mut Child) {
+    drop(child.stdin.take());
+    let pid = child.id() as i32;
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        tree.extend(children_of(tree[i]));
+        i += 1;
+    }
+    // SAFETY: kill with a pid this test started (or one of its descendants).
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for pid in tree {
+        // SAFETY: as above; a pid that is gone gets ESRCH.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let _ = child.wait();
+}
+
+const README_BEGIN: &str = "<!-- compat-table begin: tests/compat.rs writes this, run MEMLOCK_RUN_UPDATE_README=1 cargo test --test compat -->";
+const README_END: &str = "<!-- compat-table end -->";
+
+fn update_readme(table: &str) {
+    let path = repo().join("README.md");
+    let text = fs::read_to_string(&path).expect("read README.md");
+    let (Some(begin), Some(end)) = (text.find(README_BEGIN), text.find(README_END)) else {
+        panic!("README.md has no compat-table markers");
+    };
+    let updated = format!("{}{README_BEGIN}\n{table}{}", &text[..begin], &text[end..]);
+    fs::write(&path, updated).expect("write README.md");
+}
