@@ -64,6 +64,8 @@ struct Row {
     min_locked: u32,
     /// What the README's table says besides.
     notes: &'static str,
+    /// What else must hold of the running program (given the PID memlock-run started).
+    also: Option<fn(i32) -> Result<(), String>>,
 }
 
 const NODE_SERVER: &str = r#"const http = require('http'); let keep = [];
@@ -161,6 +163,7 @@ const ROWS: &[Row] = &[
         },
         min_locked: 95,
         notes: "V8 frees pages with madvise: the shim's wrapper",
+        also: None,
     },
     Row {
         name: "node (http server)",
@@ -179,6 +182,7 @@ const ROWS: &[Row] = &[
         },
         min_locked: 95,
         notes: "",
+        also: None,
     },
     Row {
         name: "node (GC workload)",
@@ -196,6 +200,7 @@ const ROWS: &[Row] = &[
         // MCL_CURRENT: V8's heap grows after start, unlocked.
         min_locked: 10,
         notes: "MCL_CURRENT leaves the heap V8 maps later unlocked",
+        also: None,
     },
     Row {
         name: "node (GC workload)",
@@ -212,6 +217,7 @@ const ROWS: &[Row] = &[
         },
         min_locked: 95,
         notes: "",
+        also: None,
     },
     Row {
         name: "chromium (headless)",
@@ -236,6 +242,7 @@ const ROWS: &[Row] = &[
         },
         min_locked: 90,
         notes: "PartitionAlloc reserves its address space before the shim runs",
+        also: None,
     },
     Row {
         name: "nginx (`user nobody`)",
@@ -262,6 +269,7 @@ const ROWS: &[Row] = &[
         },
         min_locked: 95,
         notes: "as root; workers keep CAP_IPC_LOCK alone across `user`",
+        also: Some(workers_run_as_nobody_with_ipc_lock_alone),
     },
     Row {
         name: "python3 multiprocessing (fork)",
@@ -278,6 +286,7 @@ const ROWS: &[Row] = &[
         },
         min_locked: 95,
         notes: "forked workers locked again by the shim's fork handler",
+        also: None,
     },
     Row {
         name: "python3 multiprocessing (spawn)",
@@ -294,6 +303,7 @@ const ROWS: &[Row] = &[
         },
         min_locked: 95,
         notes: "spawned workers are new images: the shim through LD_PRELOAD",
+        also: None,
     },
     Row {
         name: "openjdk (G1)",
@@ -308,6 +318,7 @@ const ROWS: &[Row] = &[
         talk: Talk::Stdout { expect: "g1 done" },
         min_locked: 95,
         notes: "libjvm is loaded after start: only --future locks it",
+        also: None,
     },
 ];
 
@@ -422,6 +433,9 @@ fn run_row(row: &Row) -> Outcome {
         } => talk_http(&mut child, port, path, *requests, expect),
         Talk::Stdout { expect } => wait_for_line(&mut child, &lines, expect),
     };
+    if let (Ok(()), Some(also)) = (&works, row.also) {
+        works = also(child.id() as i32);
+    }
     let (locked, measured) = if works.is_ok() {
         let (share, count) = locked_share(child.id() as i32);
         (Some(share), count)
@@ -673,6 +687,44 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// nginx's workers switched to nobody, and kept CAP_IPC_LOCK and nothing else, in every
+/// set, ambient included; the master, still root, kept all it had.
+fn workers_run_as_nobody_with_ipc_lock_alone(master: i32) -> Result<(), String> {
+    let (nobody, _, _, _) = passwd("nobody");
+    let workers: Vec<i32> = children_of(master)
+        .into_iter()
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"nginx: worker process"))
+        })
+        .collect();
+    if workers.len() != 2 {
+        return Err(format!("{} workers, not 2", workers.len()));
+    }
+    for worker in workers {
+        let status = ProcStatus::read(worker);
+        if status.ids("Uid") != [nobody; 4] {
+            return Err(format!("worker {worker} has Uid {}", status.get("Uid")));
+        }
+        for set in ["CapPrm", "CapEff", "CapInh", "CapAmb"] {
+            if status.caps(set) != CAP_IPC_LOCK {
+                return Err(format!(
+                    "worker {worker} has {set} {}, not CAP_IPC_LOCK alone (4000)",
+                    status.get(set)
+                ));
+            }
+        }
+    }
+    let master_caps = ProcStatus::read(master).caps("CapEff");
+    let own = own_status().caps("CapEff");
+    if master_caps != own {
+        return Err(format!(
+            "the master has CapEff {master_caps:x}, not {own:x}"
+        ));
+    }
+    Ok(())
+}
+
 const README_BEGIN: &str = "<!-- compat-table begin: tests/compat.rs writes this, run MEMLOCK_RUN_UPDATE_README=1 cargo test --test compat -->";
 const README_END: &str = "<!-- compat-table end -->";
 
@@ -684,4 +736,36 @@ fn update_readme(table: &str) {
     };
     let updated = format!("{}{README_BEGIN}\n{table}{}", &text[..begin], &text[end..]);
     fs::write(&path, updated).expect("write README.md");
+}
+
+/// bash defines its own getenv and unsetenv, which the dynamic linker binds the shim's
+/// calls to; `--no-inherit` must still keep memlock-run out of what bash exports.
+#[test]
+fn no_inherit_holds_when_bash_is_the_command() {
+    let out = output(memlock_run([
+        "--no-inherit",
+        "--",
+        "bash",
+        "-c",
+        "grep VmLck /proc/$$/status; cat /proc/self/environ | tr '\\0' '\\n'; grep -c libmemlock_run_shim /proc/self/maps; true",
+    ]));
+    let stdout = stdout_of(&out);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let bash_locked = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .expect("bash's VmLck line");
+    assert!(bash_locked > 0, "bash itself is locked: {stdout}");
+    let leaks: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("MEMLOCK_RUN_") || l.contains("libmemlock_run_shim.so"))
+        .collect();
+    assert!(leaks.is_empty(), "bash's child sees {leaks:?}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("0"),
+        "the shim is not loaded in bash's child: {stdout}"
+    );
 }
