@@ -81,6 +81,13 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
             reason: launch.choice.reason.clone(),
         })?;
     }
+    if let Some(note) = cli
+        .verbose
+        .then(|| crate::runtime::verbose_note(cli, &launch.target.path))
+        .flatten()
+    {
+        eprintln!("{note}");
+    }
     exec::exec(&launch.target.path, &cli.command, &launch.env).map(Some)
 }
 
