@@ -542,18 +542,17 @@ fn talk_http(
     expect: &str,
 ) -> Result<(), String> {
     let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
     // Ready: it accepts connections, and (for a program that builds its answer after it
     // listens, as Chromium's page list) the first answer holds what is expected.
     loop {
         if let Some(how) = exited(child) {
             return Err(format!("before answering on port {port}: {how}"));
         }
-        match get(port, path) {
+        let last = match get(port, path) {
             Ok(reply) if reply.contains(expect) => break,
-            Ok(reply) => last = reply,
-            Err(err) => last = err,
-        }
+            Ok(reply) => reply,
+            Err(err) => err,
+        };
         if Instant::now() > deadline {
             return Err(format!(
                 "no answer holding {expect:?} on port {port} in {PATIENCE:?}; last: {last:?}"
@@ -768,4 +767,104 @@ fn no_inherit_holds_when_bash_is_the_command() {
         Some("0"),
         "the shim is not loaded in bash's child: {stdout}"
     );
+}
+
+/// `--check`'s line for a topic, its FAIL line first, if it has one.
+fn check_line(out: &std::process::Output, topic: &str) -> Option<String> {
+    let stdout = stdout_of(out);
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(topic))
+        .collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("FAIL"))
+        .or(lines.first())
+        .map(|l| (*l).to_owned())
+}
+
+/// A JVM loads libjvm after start: `--check` says what MCL_CURRENT leaves out and that
+/// `--onfault --future` covers it, warns of `--future` without `--onfault`, and says nothing
+/// more once both are given; `-v` says it before exec.
+#[test]
+fn check_and_verbose_tell_what_a_jvm_leaves_unlocked() {
+    if skip_without(
+        "java",
+        "the JVM findings need it (apt-get install openjdk-17-jre-headless)",
+    ) {
+        return;
+    }
+    let plain = output(memlock_run(["--check", "--", "java", "-version"]));
+    let line = check_line(&plain, "JVM").expect("a JVM line");
+    assert_mentions(
+        &line,
+        &["warn", "libjvm", "MCL_CURRENT locks only the launcher"],
+    );
+    assert!(stdout_of(&plain).contains("--onfault --future"));
+    let future = output(memlock_run([
+        "--check", "--future", "--", "java", "-version",
+    ]));
+    assert_mentions(
+        &check_line(&future, "JVM").expect("a JVM line"),
+        &["warn", "G1", "--onfault"],
+    );
+    let both = output(memlock_run([
+        "--check",
+        "--onfault",
+        "--future",
+        "--",
+        "java",
+        "-version",
+    ]));
+    assert_eq!(check_line(&both, "JVM"), None, "{}", stdout_of(&both));
+
+    let verbose = output(memlock_run(["-v", "--", "java", "-version"]));
+    assert!(verbose.status.success(), "{}", stderr_of(&verbose));
+    assert_mentions(
+        &stderr_of(&verbose),
+        &[
+            "is a JVM",
+            "MCL_CURRENT does not lock",
+            "--onfault --future",
+        ],
+    );
+}
+
+/// Unprivileged, at the machine's hard limit: `--check` says FAIL for node and the JVM under
+/// `--future`, and the runs fail as it said.
+#[test]
+fn check_fails_v8_and_the_jvm_under_an_unprivileged_future() {
+    if skip_unprivileged_run("the unprivileged runtime findings")
+        || skip_unless_root("setpriv to nobody")
+    {
+        return;
+    }
+    for (program, args, topic) in [
+        ("node", &["-e", "console.log(1)"][..], "V8"),
+        ("java", &["-version"][..], "JVM"),
+    ] {
+        if skip_without(program, "an unprivileged runtime finding needs it") {
+            continue;
+        }
+        let mut check_args = vec!["--check", "--future", "--", program];
+        check_args.extend(args);
+        let mut cmd = memlock_run_as_nobody(false, &check_args);
+        cmd.current_dir("/");
+        let check = output(cmd);
+        assert!(!check.status.success(), "{}", stdout_of(&check));
+        let line = check_line(&check, topic)
+            .unwrap_or_else(|| panic!("no {topic} line: {}", stdout_of(&check)));
+        assert_mentions(&line, &["FAIL", "without CAP_IPC_LOCK"]);
+
+        let mut run_args = vec!["--future", "--", program];
+        run_args.extend(args);
+        let mut cmd = memlock_run_as_nobody(false, &run_args);
+        cmd.current_dir("/");
+        let run = output(cmd);
+        assert!(
+            !run.status.success(),
+            "{program} ran under an unprivileged --future: {}",
+            stderr_of(&run)
+        );
+    }
 }
