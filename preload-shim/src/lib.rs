@@ -36,6 +36,7 @@ mod environ;
 mod fork;
 mod heap;
 mod line;
+mod mark;
 mod populate;
 mod procfs;
 mod stack;
@@ -202,6 +203,7 @@ extern "C" fn memlock_run_init(
     }
 
     wrap::locked();
+    mark::leave(&config);
 
     if config.fork == Fork::Relock {
         if let Err(errno) = fork::arm(config.flags, config.on_failure, process.argv0) {
