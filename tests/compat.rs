@@ -47,17 +47,23 @@ enum Talk {
     /// A line of its stdout must contain `expect`; the program then waits for its stdin
     /// to close, so that it can be measured while it runs.
     Stdout { expect: &'static str },
+    /// Its own client programs, one after the other: each is run again until its output
+    /// (stdout and stderr) contains the text that follows it, or the patience runs out.
+    Clients(&'static [(&'static [&'static str], &'static str)]),
 }
 
 struct Row {
     /// What the README's table calls it.
     name: &'static str,
-    /// The command whose absence skips the row, and its Debian package.
-    program: &'static str,
+    /// The commands whose absence skips the row (the program first), and their Debian
+    /// packages.
+    needs: &'static [&'static str],
     package: &'static str,
     /// A command that prints the program's version on its first line of output.
     version: &'static [&'static str],
     options: &'static [&'static str],
+    /// Commands run first, as root, in its directory (`{dir}` and `{port}` replaced).
+    setup: &'static [&'static [&'static str]],
     start: Start,
     talk: Talk,
     /// Least share of resident memory in locked mappings, in percent.
@@ -148,10 +154,11 @@ const CHROMIUM_FLAGS: &[&str] = &[
 const ROWS: &[Row] = &[
     Row {
         name: "node (http server)",
-        program: "node",
+        needs: &["node"],
         package: "nodejs",
         version: &["node", "--version"],
         options: &["--future"],
+        setup: &[],
         start: Start {
             args: &["node", "{dir}/server.js"],
             files: &[("server.js", NODE_SERVER)],
@@ -167,10 +174,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "node (http server)",
-        program: "node",
+        needs: &["node"],
         package: "nodejs",
         version: &["node", "--version"],
         options: &["--onfault", "--future"],
+        setup: &[],
         start: Start {
             args: &["node", "{dir}/server.js"],
             files: &[("server.js", NODE_SERVER)],
@@ -186,10 +194,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "node (GC workload)",
-        program: "node",
+        needs: &["node"],
         package: "nodejs",
         version: &["node", "--version"],
         options: &[],
+        setup: &[],
         start: Start {
             args: &["node", "{dir}/gc.js"],
             files: &[("gc.js", NODE_GC)],
@@ -204,10 +213,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "node (GC workload)",
-        program: "node",
+        needs: &["node"],
         package: "nodejs",
         version: &["node", "--version"],
         options: &["--future"],
+        setup: &[],
         start: Start {
             args: &["node", "{dir}/gc.js"],
             files: &[("gc.js", NODE_GC)],
@@ -221,10 +231,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "chromium (headless)",
-        program: "chromium",
+        needs: &["chromium"],
         package: "chromium",
         version: &["chromium", "--version"],
         options: &[],
+        setup: &[],
         start: Start {
             args: &[
                 "chromium",
@@ -246,10 +257,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "nginx (`user nobody`)",
-        program: "nginx",
+        needs: &["nginx"],
         package: "nginx",
         version: &["nginx", "-v"],
         options: &["--future"],
+        setup: &[],
         start: Start {
             args: &[
                 "nginx",
@@ -273,10 +285,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "python3 multiprocessing (fork)",
-        program: "python3",
+        needs: &["python3"],
         package: "python3",
         version: &["python3", "--version"],
         options: &["--future"],
+        setup: &[],
         start: Start {
             args: &["python3", "{dir}/pool.py", "fork"],
             files: &[("pool.py", PYTHON_POOL)],
@@ -290,10 +303,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "python3 multiprocessing (spawn)",
-        program: "python3",
+        needs: &["python3"],
         package: "python3",
         version: &["python3", "--version"],
         options: &["--future"],
+        setup: &[],
         start: Start {
             args: &["python3", "{dir}/pool.py", "spawn"],
             files: &[("pool.py", PYTHON_POOL)],
@@ -307,10 +321,11 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "openjdk (G1)",
-        program: "java",
+        needs: &["java"],
         package: "openjdk-17-jre-headless",
         version: &["java", "-version"],
         options: &["--onfault", "--future"],
+        setup: &[],
         start: Start {
             args: &["java", "-XX:+UseG1GC", "-Xmx256m", "{dir}/G1Work.java"],
             files: &[("G1Work.java", JAVA_G1)],
@@ -320,7 +335,175 @@ const ROWS: &[Row] = &[
         notes: "libjvm is loaded after start: only --future locks it",
         also: None,
     },
+    Row {
+        name: "redis (BGSAVE)",
+        needs: &["redis-server", "redis-cli", "redis-benchmark"],
+        package: "redis-server",
+        version: &["redis-server", "--version"],
+        options: &["--future"],
+        setup: &[],
+        start: Start {
+            args: &[
+                "redis-server",
+                "--port",
+                "{port}",
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "{dir}",
+            ],
+            files: &[],
+        },
+        talk: Talk::Clients(&[
+            (
+                &[
+                    "redis-benchmark",
+                    "-p",
+                    "{port}",
+                    "-n",
+                    "2000",
+                    "-q",
+                    "-t",
+                    "set,get",
+                ],
+                "GET: ",
+            ),
+            (
+                &["redis-cli", "-p", "{port}", "BGSAVE"],
+                "Background saving started",
+            ),
+            (
+                &["redis-cli", "-p", "{port}", "INFO", "persistence"],
+                "rdb_last_bgsave_status:ok",
+            ),
+        ]),
+        min_locked: 95,
+        notes: "rewrites its environment: --status reads the shim's memfd name",
+        also: Some(status_reads_the_settings_redis_rewrote),
+    },
+    Row {
+        name: "postgres (pgbench)",
+        needs: &["/usr/lib/postgresql/15/bin/postgres", "pgbench", "setpriv"],
+        package: "postgresql",
+        version: &["/usr/lib/postgresql/15/bin/postgres", "--version"],
+        options: &["--future", "--user", "nobody"],
+        setup: &[
+            &["chown", "nobody:nogroup", "{dir}"],
+            &[
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "/usr/lib/postgresql/15/bin/initdb",
+                "-D",
+                "{dir}/data",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+        ],
+        start: Start {
+            args: &[
+                "/usr/lib/postgresql/15/bin/postgres",
+                "-D",
+                "{dir}/data",
+                "-p",
+                "{port}",
+                "-k",
+                "{dir}",
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ],
+            files: &[],
+        },
+        talk: Talk::Clients(&[
+            (
+                &[
+                    "pgbench",
+                    "-i",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    "{port}",
+                    "-U",
+                    "postgres",
+                    "postgres",
+                ],
+                "done in",
+            ),
+            (
+                &[
+                    "pgbench",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    "{port}",
+                    "-U",
+                    "postgres",
+                    "-c",
+                    "2",
+                    "-t",
+                    "200",
+                    "postgres",
+                ],
+                "number of failed transactions: 0",
+            ),
+        ]),
+        min_locked: 95,
+        notes: "--user nobody: backends forked and locked again",
+        also: None,
+    },
+    Row {
+        name: "Go (net/http server)",
+        needs: &["go"],
+        package: "golang-go",
+        version: &["go", "version"],
+        options: &["--future"],
+        setup: &[&["go", "build", "-o", "{dir}/server", "{dir}/main.go"]],
+        start: Start {
+            args: &["{dir}/server", "{port}"],
+            files: &[("main.go", GO_SERVER)],
+        },
+        talk: Talk::Http {
+            path: "/",
+            requests: 200,
+            expect: "served 65536",
+        },
+        min_locked: 95,
+        notes: "static: locked from outside (ptrace method)",
+        also: None,
+    },
 ];
+
+const GO_SERVER: &str = r#"package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	var kept [][]byte
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 64<<10)
+		kept = append(kept, b)
+		if len(kept) > 64 {
+			kept = kept[1:]
+		}
+		fmt.Fprintf(w, "served %d\n", len(b))
+	})
+	if err := http.ListenAndServe("127.0.0.1:"+os.Args[1], nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+"#;
 
 /// What one row gave.
 struct Outcome {
@@ -337,13 +520,11 @@ fn real_programs_work_and_are_locked() {
     );
     let mut failures = Vec::new();
     for row in ROWS {
-        if skip_without(
-            row.program,
-            &format!(
-                "the compatibility row {:?} {:?} needs it (apt-get install {})",
-                row.name, row.options, row.package
-            ),
-        ) {
+        let why = format!(
+            "the compatibility row {:?} {:?} needs it (apt-get install {})",
+            row.name, row.options, row.package
+        );
+        if row.needs.iter().any(|program| skip_without(program, &why)) {
             continue;
         }
         let started = Instant::now();
@@ -394,7 +575,8 @@ fn real_programs_work_and_are_locked() {
 
 fn run_row(row: &Row) -> Outcome {
     let version = version_of(row.version);
-    let dir = unique(&format!("compat-{}", row.program));
+    let name = Path::new(row.needs[0]).file_name().unwrap_or_default();
+    let dir = unique(&format!("compat-{}", name.to_string_lossy()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(dir.join("logs")).expect("create the row's dir");
     set_mode(&dir, 0o755);
@@ -405,6 +587,27 @@ fn run_row(row: &Row) -> Outcome {
     };
     for (name, text) in row.start.files {
         fs::write(dir.join(name), fill(text)).expect("write the row's file");
+    }
+    for command in row.setup {
+        let command: Vec<String> = command.iter().map(|a| fill(a)).collect();
+        let out = output({
+            let mut cmd = Command::new(&command[0]);
+            cmd.args(&command[1..]).current_dir(&dir);
+            cmd
+        });
+        if !out.status.success() {
+            let _ = fs::remove_dir_all(&dir);
+            return Outcome {
+                version,
+                works: Err(format!(
+                    "setup {command:?} failed ({}): {}",
+                    out.status,
+                    stderr_of(&out)
+                )),
+                locked: None,
+                measured: 0,
+            };
+        }
     }
     let mut args: Vec<String> = row.options.iter().map(|s| (*s).to_owned()).collect();
     args.push("--".to_owned());
@@ -432,6 +635,7 @@ fn run_row(row: &Row) -> Outcome {
             expect,
         } => talk_http(&mut child, port, path, *requests, expect),
         Talk::Stdout { expect } => wait_for_line(&mut child, &lines, expect),
+        Talk::Clients(clients) => talk_clients(&mut child, port, clients, &fill),
     };
     if let (Ok(()), Some(also)) = (&works, row.also) {
         works = also(child.id() as i32);
@@ -564,6 +768,51 @@ fn talk_http(
         let reply = get(port, path).map_err(|e| format!("request {n}: {e}"))?;
         if !reply.contains(expect) {
             return Err(format!("request {n}: {reply:?} has no {expect:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn talk_clients(
+    child: &mut Child,
+    port: u16,
+    clients: &[(&[&str], &str)],
+    fill: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    // Listening first: some clients (redis-benchmark) spin when nothing answers yet.
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(how) = exited(child) {
+            return Err(format!("before listening on port {port}: {how}"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on port {port} after {PATIENCE:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (command, expect) in clients {
+        let command: Vec<String> = command.iter().map(|a| fill(a)).collect();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(how) = exited(child) {
+                return Err(format!("before {command:?} got its answer: {how}"));
+            }
+            // A client that hangs is killed, and its output judged as it stands.
+            let out = output({
+                let mut cmd = Command::new("timeout");
+                cmd.args(["-k", "5", "30"]).args(&command);
+                cmd
+            });
+            let text = format!("{}{}", stdout_of(&out), stderr_of(&out));
+            if text.contains(expect) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{command:?} gave no {expect:?} in {PATIENCE:?}; last: {text:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
     Ok(())
@@ -720,6 +969,23 @@ fn workers_run_as_nobody_with_ipc_lock_alone(master: i32) -> Result<(), String> 
         return Err(format!(
             "the master has CapEff {master_caps:x}, not {own:x}"
         ));
+    }
+    Ok(())
+}
+
+/// redis rewrites its environment for its title; `--status` still finds the settings.
+fn status_reads_the_settings_redis_rewrote(pid: i32) -> Result<(), String> {
+    let environ = fs::read(format!("/proc/{pid}/environ")).map_err(|e| e.to_string())?;
+    if environ
+        .windows("MEMLOCK_RUN_FLAGS".len())
+        .any(|w| w == b"MEMLOCK_RUN_FLAGS")
+    {
+        return Err("its environment still holds MEMLOCK_RUN_FLAGS: nothing to prove".to_owned());
+    }
+    let out = output(memlock_run(["--status", &pid.to_string()]));
+    let text = stdout_of(&out);
+    if !text.contains("MCL_CURRENT|MCL_FUTURE") {
+        return Err(format!("--status does not name the flags:\n{text}"));
     }
     Ok(())
 }
