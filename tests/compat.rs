@@ -679,7 +679,7 @@ fn version_of(command: &[&str]) -> String {
         .map(|w| {
             w.trim_matches('"')
                 .trim_start_matches("nginx/")
-                .trim_start_matches('v')
+                .trim_start_matches(['v', '='])
                 .to_owned()
         })
         .unwrap_or_else(|| first.to_owned())
