@@ -1134,3 +1134,59 @@ fn check_fails_v8_and_the_jvm_under_an_unprivileged_future() {
         );
     }
 }
+
+/// Chromium under `--future` with forked children locked again stops (its GPU process exits
+/// with code 5): `--check` says FAIL before anything runs, and the run fails as it said; with
+/// `--fork off` it renders.
+#[test]
+fn check_fails_chromium_under_future_as_the_run_does() {
+    if skip_without(
+        "chromium",
+        "the Chromium finding needs it (apt-get install chromium)",
+    ) {
+        return;
+    }
+    let check = output(memlock_run([
+        "--check",
+        "--future",
+        "--",
+        "chromium",
+        "--headless",
+    ]));
+    assert!(!check.status.success(), "{}", stdout_of(&check));
+    let line = check_line(&check, "Chromium").expect("a Chromium line");
+    assert_mentions(&line, &["FAIL", "GPU process"]);
+
+    let dir = unique("compat-chromium-future");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("page.html"), CHROMIUM_PAGE).unwrap();
+    let render = |options: &[&str]| {
+        let mut args: Vec<String> = options.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(["--", "chromium"].map(str::to_owned));
+        args.extend(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()));
+        args.push(format!(
+            "--user-data-dir={}/profile-{}",
+            dir.display(),
+            options.len()
+        ));
+        args.push("--dump-dom".to_owned());
+        args.push(format!("file://{}/page.html", dir.display()));
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "5", "90"])
+            .arg(memlock_run_path())
+            .args(&args);
+        output(cmd)
+    };
+    let future = render(&["--future"]);
+    assert!(
+        !stdout_of(&future).contains("rendered 2"),
+        "Chromium rendered under --future: the FAIL is wrong now"
+    );
+    let fork_off = render(&["--future", "--fork", "off"]);
+    assert!(
+        stdout_of(&fork_off).contains("rendered 2"),
+        "{}",
+        stderr_of(&fork_off)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}

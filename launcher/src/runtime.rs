@@ -26,6 +26,8 @@ pub struct Runtime {
     pub v8: bool,
     /// The program itself calls pthread_create.
     pub threads: bool,
+    /// Chromium or Electron: a browser whose zygote forks its children.
+    pub chromium: bool,
 }
 
 impl Runtime {
@@ -62,6 +64,7 @@ impl Runtime {
                 || ["node", "nodejs", "chromium", "chrome", "electron"].contains(&name),
             // The JVM and V8 are threaded whatever their launcher's symbols say.
             threads: threads || needs("libjli.") || name == "java",
+            chromium: ["chromium", "chrome", "electron"].contains(&name),
         }
     }
 }
@@ -167,6 +170,22 @@ pub fn findings(
                 None,
             ));
         }
+    }
+    let relock = cli.fork != Some(crate::cli::ForkMode::Off);
+    if runtime.chromium && cli.future && relock {
+        out.push(finding(
+            Verdict::Fail,
+            "Chromium",
+            "Chromium under --future with forked children locked again: its GPU process exits with code 5 and \
+             the browser stops (\"GPU process isn't usable\"; seen with Chromium 156 here, cause not yet known)"
+                .to_owned(),
+            Some(
+                "drop --future: MCL_CURRENT locks Chromium's reserved address space and what it maps at start \
+                 (98% of its resident memory in the compatibility suite); --fork off also lets it run, but its \
+                 zygote's children (renderers) then run unlocked"
+                    .to_owned(),
+            ),
+        ));
     }
     if runtime.threads && cli.thread_stack.is_none() {
         if let (true, Some(limit)) = (cli.future, limit) {
