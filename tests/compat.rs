@@ -1266,3 +1266,50 @@ fn madvise_frees_pages_of_locked_ranges_and_they_stay_locked() {
         "{stdout}"
     );
 }
+
+/// The shim exports exactly the functions its `wrap` module lists in its opening comment,
+/// where each one's reason and cost are written.
+#[test]
+fn the_shim_exports_only_what_wrap_rs_documents() {
+    if skip_without(
+        "nm",
+        "reading the shim's symbols needs it (apt-get install binutils)",
+    ) {
+        return;
+    }
+    let out = output({
+        let mut cmd = Command::new("nm");
+        cmd.args(["-D", "--defined-only"]).arg(shim_path());
+        cmd
+    });
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut exported: Vec<String> = stdout_of(&out)
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let (_, kind, name) = (words.next()?, words.next()?, words.next()?);
+            (kind == "T" || kind == "W").then(|| name.to_owned())
+        })
+        .collect();
+    exported.sort();
+    let source = fs::read_to_string(repo().join("preload-shim/src/wrap.rs")).unwrap();
+    let mut documented: Vec<String> = source
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .filter_map(|l| l.strip_prefix("//! - "))
+        .flat_map(|l| {
+            let names = l.split(':').next().unwrap_or("");
+            names
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    documented.sort();
+    assert_eq!(
+        exported, documented,
+        "exported (left) and listed in wrap.rs (right)"
+    );
+}
