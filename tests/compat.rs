@@ -1313,3 +1313,70 @@ fn the_shim_exports_only_what_wrap_rs_documents() {
         "exported (left) and listed in wrap.rs (right)"
     );
 }
+
+/// The capability a switch of user keeps, read from /proc/self/status after the program's
+/// own setresuid(2), in three programs: one that switches away from root, one that set
+/// KEEPCAPS itself first (left to manage its capabilities), and one that changes only its
+/// effective ID (still root in its saved ID, so the kernel keeps the permitted set).
+#[test]
+fn setresuid_keeps_cap_ipc_lock_alone_and_leaves_other_cases_to_the_kernel() {
+    if skip_unless_root("switching user from root")
+        || skip_without("python3", "the switching program is a python3 script")
+    {
+        return;
+    }
+    let (nobody, _, _, _) = passwd("nobody");
+    let script = |before: &str, switch: &str| {
+        format!(
+            "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n{before}\n{switch}\n\
+             print(''.join(l for l in open('/proc/self/status') if l.startswith(('Cap', 'Uid'))))"
+        )
+    };
+    let run = |program: String| {
+        let out = output(memlock_run(["--", "python3", "-c", &program]));
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let text = stdout_of(&out);
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        (
+            field("Uid"),
+            field("CapPrm"),
+            field("CapEff"),
+            field("CapAmb"),
+        )
+    };
+    let all = format!("{:016x}", own_status().caps("CapPrm"));
+    let ids = format!("{nobody} {nobody} {nobody} {nobody}");
+    let switch = format!("os.setresuid({nobody}, {nobody}, {nobody})");
+    assert_eq!(
+        run(script("", &switch)),
+        (
+            ids.clone(),
+            "0000000000004000".to_owned(),
+            "0000000000004000".to_owned(),
+            "0000000000004000".to_owned()
+        ),
+        "away from root: CAP_IPC_LOCK alone, ambient too"
+    );
+    // PR_SET_KEEPCAPS is 8: the program keeps its permitted set, as the kernel says.
+    assert_eq!(
+        run(script("libc.prctl(8, 1, 0, 0, 0)", &switch)),
+        (
+            ids,
+            all.clone(),
+            "0000000000000000".to_owned(),
+            "0000000000000000".to_owned()
+        ),
+        "a program that set KEEPCAPS itself"
+    );
+    let effective_only = run(script("", &format!("os.setresuid(-1, {nobody}, -1)")));
+    assert_eq!(
+        (effective_only.1, effective_only.2),
+        (all, "0000000000000000".to_owned()),
+        "still root in its real and saved IDs: the kernel keeps the permitted set"
+    );
+}
