@@ -1135,9 +1135,10 @@ fn check_fails_v8_and_the_jvm_under_an_unprivileged_future() {
     }
 }
 
-/// Chromium under `--future` with forked children locked again stops (its GPU process exits
-/// with code 5): `--check` says FAIL before anything runs, and the run fails as it said; with
-/// `--fork off` it renders.
+/// Chromium under `--future` with forked children locked again stops: its zygote drops every
+/// capability in its children, whose locked reservations are past the 8 MiB limit, so their
+/// next mmap fails (the GPU process exits with code 5). `--check` says FAIL before anything
+/// runs, and the run fails as it said; with `--fork off` it renders.
 #[test]
 fn check_fails_chromium_under_future_as_the_run_does() {
     if skip_without(

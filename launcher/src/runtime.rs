@@ -172,17 +172,23 @@ pub fn findings(
         }
     }
     let relock = cli.fork != Some(crate::cli::ForkMode::Off);
-    if runtime.chromium && cli.future && relock {
+    // Chromium's zygote drops every capability in the children it forks (capset to none,
+    // even with --no-sandbox): only an unlimited RLIMIT_MEMLOCK then lets them map memory.
+    let unlimited = matches!(memlock_after.map(|l| l.soft), Some(Limit::Unlimited));
+    if runtime.chromium && cli.future && relock && !unlimited {
         out.push(finding(
             Verdict::Fail,
             "Chromium",
-            "Chromium under --future with forked children locked again: its GPU process exits with code 5 and \
-             the browser stops (\"GPU process isn't usable\"; seen with Chromium 156 here, cause not yet known)"
+            "Chromium under --future with forked children locked again: its zygote drops every capability \
+             in the children it forks (CAP_IPC_LOCK too, even with --no-sandbox), and their locked memory \
+             (tens of GiB of reserved address space) is past RLIMIT_MEMLOCK, so their next mmap fails with \
+             EAGAIN and they stop (the GPU process exits with code 5, renderers with SIGTRAP)"
                 .to_owned(),
             Some(
                 "drop --future: MCL_CURRENT locks Chromium's reserved address space and what it maps at start \
-                 (98% of its resident memory in the compatibility suite); --fork off also lets it run, but its \
-                 zygote's children (renderers) then run unlocked"
+                 (98% of its resident memory in the compatibility suite); or run it with an unlimited hard \
+                 RLIMIT_MEMLOCK (LimitMEMLOCK=infinity in a systemd unit, then --limit unlimited); --fork off \
+                 also lets it run, but its zygote's children (renderers) then run unlocked"
                     .to_owned(),
             ),
         ));
