@@ -193,6 +193,27 @@ const ROWS: &[Row] = &[
         also: None,
     },
     Row {
+        name: "node (http server)",
+        needs: &["node"],
+        package: "nodejs",
+        version: &["node", "--version"],
+        options: &[],
+        setup: &[],
+        start: Start {
+            args: &["node", "{dir}/server.js"],
+            files: &[("server.js", NODE_SERVER)],
+        },
+        talk: Talk::Http {
+            path: "/",
+            requests: 200,
+            expect: "served 5000",
+        },
+        // MCL_CURRENT: what V8 maps for the requests is not locked (about 50% locked here).
+        min_locked: 30,
+        notes: "MCL_CURRENT: V8's later heap unlocked",
+        also: None,
+    },
+    Row {
         name: "node (GC workload)",
         needs: &["node"],
         package: "nodejs",
@@ -333,6 +354,23 @@ const ROWS: &[Row] = &[
         talk: Talk::Stdout { expect: "g1 done" },
         min_locked: 95,
         notes: "libjvm is loaded after start: only --future locks it",
+        also: None,
+    },
+    Row {
+        name: "openjdk (G1)",
+        needs: &["java"],
+        package: "openjdk-17-jre-headless",
+        version: &["java", "-version"],
+        options: &[],
+        setup: &[],
+        start: Start {
+            args: &["java", "-XX:+UseG1GC", "-Xmx256m", "{dir}/G1Work.java"],
+            files: &[("G1Work.java", JAVA_G1)],
+        },
+        talk: Talk::Stdout { expect: "g1 done" },
+        // The truth of MCL_CURRENT for a JVM: its launcher only; -v and --check say so.
+        min_locked: 0,
+        notes: "MCL_CURRENT locks the launcher only (`-v`, `--check` say so)",
         also: None,
     },
     Row {
