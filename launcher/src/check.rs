@@ -402,6 +402,11 @@ fn check(cli: &Cli) -> Result<Report> {
             caps.no_new_privs,
         );
     }
+    // Runtime classes that break the limit or the lock: runtime.rs.
+    if let (Some(command), Some(_)) = (cli.command.first(), &estimate) {
+        let found = crate::runtime::findings(cli, command, memlock_after, will_hold);
+        report.findings.extend(found);
+    }
     memory_finding(
         &mut report,
         estimate.as_ref().map(Estimate::total),

@@ -71,6 +71,14 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         None if launch.holds_ipc_lock => capabilities::pass_ipc_lock()?,
         None => {}
     }
+    // -v: what MCL_CURRENT will not cover of a program that loads its code later (runtime.rs).
+    if let Some(note) = cli
+        .verbose
+        .then(|| crate::runtime::verbose_note(cli, &launch.target.path))
+        .flatten()
+    {
+        let _ = writeln!(io::stderr(), "{note}");
+    }
     if launch.shim_in_env {
         check_shim_readable(&launch)?;
     }

@@ -28,6 +28,7 @@ mod limits;
 mod method;
 mod preload;
 mod ptrace;
+mod runtime;
 mod secrecy;
 mod size;
 mod status;

@@ -251,8 +251,13 @@ fn read(pid: u32) -> Result<Process, String> {
         .find(|m| Path::new(&m.name).file_name() == Some(SHIM_FILE_NAME.as_ref()))
         .map(|m| m.name.clone());
     let environ = fs::read(format!("/proc/{pid}/environ")).ok();
-    let flags = environ.as_deref().and_then(shim_flags);
-    let no_dump = environ.as_deref().map(shim_no_dump);
+    let mut flags = environ.as_deref().and_then(shim_flags);
+    let mut no_dump = environ.as_deref().map(shim_no_dump);
+    // The program rewrote its environment (redis does): the shim's named mapping.
+    if let (true, None, Some(marked)) = (shim_path.is_some(), &flags, marked_settings(&mappings)) {
+        flags = shim_flags(&marked);
+        no_dump = Some(shim_no_dump(&marked));
+    }
     Ok(Process {
         pid,
         name,
@@ -290,6 +295,19 @@ fn shim_flags(environ: &[u8]) -> Option<String> {
             Some(flags) => flags.describe().to_owned(),
             None => format!("invalid ({})", String::from_utf8_lossy(value)),
         })
+    })
+}
+
+/// The settings the shim wrote into the name of its memfd mapping, as NUL-separated
+/// entries: `/memfd:memlock-run MEMLOCK_RUN_FLAGS=... MEMLOCK_RUN_NO_DUMP=0 (deleted)`.
+fn marked_settings(mappings: &[Mapping]) -> Option<Vec<u8>> {
+    mappings.iter().find_map(|m| {
+        let rest = m
+            .name
+            .strip_prefix("/memfd:")?
+            .strip_prefix(memlock_run_protocol::ANON_NAME_PREFIX)?;
+        let rest = rest.strip_suffix(" (deleted)").unwrap_or(rest);
+        Some(rest.replace(' ', "\0").into_bytes())
     })
 }
 
@@ -424,7 +442,10 @@ fn render(p: &Process) -> String {
     };
     out.push_str(&match (&p.shim.path, &p.shim.flags) {
         (Some(path), Some(flags)) => format!("  shim: loaded ({path}), {flags}{no_dump}\n"),
-        (Some(path), None) => format!("  shim: loaded ({path}){no_dump}\n"),
+        (Some(path), None) => format!(
+            "  shim: loaded ({path}){no_dump}; its settings cannot be read: they are not in its environment \
+             (the program may have rewritten it) nor in a memlock-run mapping (a shim older than this memlock-run)\n"
+        ),
         (None, _) => "  shim: not loaded\n".to_owned(),
     });
     out.push_str(match p.dumpable {

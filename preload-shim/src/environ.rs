@@ -1,13 +1,13 @@
 //! Reading the environment before `main`, and taking the shim out of it for `--no-inherit`.
 //!
 //! The environment is read through the `envp` glibc hands to `.init_array` functions, so
-//! nothing is allocated. Removal goes through unsetenv(3) and an in-place edit of the
-//! `LD_PRELOAD` value: ld.so has already acted on it, so the edit only affects the
-//! programs this one starts.
+//! nothing is allocated. Removal edits the `environ` array itself and the `LD_PRELOAD`
+//! value in place: ld.so has already acted on it, so the edit only affects the programs
+//! this one starts.
 
 use core::ffi::{c_char, CStr};
 
-use memlock_run_protocol::{PREFIX, SHIM_FILE_NAME, VARIABLES};
+use memlock_run_protocol::{SHIM_FILE_NAME, VARIABLES};
 
 /// The entries of a NUL-terminated `envp`, as bytes without their NUL.
 pub struct Entries {
@@ -43,37 +43,72 @@ impl Iterator for Entries {
     }
 }
 
+extern "C" {
+    /// The process's environment array, which getenv(3) and execve's callers read.
+    static mut environ: *mut *mut c_char;
+}
+
 /// Removes the protocol's variables and every copy of the shim from `LD_PRELOAD`, and
 /// `LD_BIND_NOW` when memlock-run set it (`bind_now`).
+///
+/// The environment array is edited here, not through unsetenv(3) and getenv(3): a
+/// program may define its own (bash does, for its variable table), and the dynamic
+/// linker then binds the shim's calls to the program's functions, which at this point,
+/// before the program's `main`, leave the array that the program later exports as it is.
+/// Entries are taken out by moving the later pointers down; the strings stay where they
+/// are, and `LD_PRELOAD`'s value is shortened in place.
 pub fn remove_shim(bind_now: bool) {
-    for name in VARIABLES {
-        with_c_name(name, |c_name| {
-            // SAFETY: `c_name` is NUL-terminated.
-            unsafe { libc::unsetenv(c_name) };
-        });
+    // SAFETY: `environ` is the NUL-terminated array of NUL-terminated, writable strings
+    // the process started with (or one libc built since); only this single-threaded
+    // constructor touches it now.
+    unsafe {
+        let env = environ;
+        if env.is_null() {
+            return;
+        }
+        let mut read = env;
+        let mut write = env;
+        while !(*read).is_null() {
+            let entry = *read;
+            read = read.add(1);
+            if !keep(entry, bind_now) {
+                continue;
+            }
+            *write = entry;
+            write = write.add(1);
+        }
+        *write = core::ptr::null_mut();
     }
-    if bind_now {
-        // SAFETY: the name is NUL-terminated.
-        unsafe { libc::unsetenv(c"LD_BIND_NOW".as_ptr()) };
+}
+
+/// Whether an environment entry stays; shortens `LD_PRELOAD`'s value in place.
+///
+/// # Safety
+/// `entry` is a NUL-terminated writable string.
+unsafe fn keep(entry: *mut c_char, bind_now: bool) -> bool {
+    let len = CStr::from_ptr(entry).to_bytes().len();
+    let bytes = core::slice::from_raw_parts_mut(entry.cast::<u8>(), len);
+    let Some(eq) = bytes.iter().position(|&b| b == b'=') else {
+        return true;
+    };
+    let (name, rest) = bytes.split_at_mut(eq);
+    if VARIABLES.iter().any(|v| v.as_bytes() == name) {
+        return false;
     }
-    let key = c"LD_PRELOAD";
-    // SAFETY: getenv returns null or the value inside the process's own environment
-    // string, which is writable and which only this single-threaded constructor touches.
-    let value = unsafe { libc::getenv(key.as_ptr()) };
-    if value.is_null() {
-        return;
+    if bind_now && name == b"LD_BIND_NOW" {
+        return false;
     }
-    // SAFETY: a non-null getenv result is a NUL-terminated string.
-    let len = unsafe { CStr::from_ptr(value) }.to_bytes().len();
-    // SAFETY: `value` points to `len` writable bytes followed by a NUL.
-    let bytes = unsafe { core::slice::from_raw_parts_mut(value.cast::<u8>(), len) };
-    let kept = drop_shim_entries(bytes);
-    if kept == 0 {
-        // SAFETY: `key` is NUL-terminated.
-        unsafe { libc::unsetenv(key.as_ptr()) };
-    } else if let Some(end) = bytes.get_mut(kept) {
-        *end = 0;
+    if name == b"LD_PRELOAD" {
+        let value = rest.get_mut(1..).unwrap_or(&mut []);
+        let kept = drop_shim_entries(value);
+        if kept == 0 {
+            return false;
+        }
+        if let Some(end) = value.get_mut(kept) {
+            *end = 0;
+        }
     }
+    true
 }
 
 /// Compacts a `LD_PRELOAD` list in place, without the entries whose file name is the
@@ -108,19 +143,4 @@ fn drop_shim_entries(list: &mut [u8]) -> usize {
         read += len + 1;
     }
     write
-}
-
-/// Calls `f` with `name` as a NUL-terminated C string. Names longer than the buffer are
-/// not ours and are skipped.
-fn with_c_name(name: &str, f: impl FnOnce(*const c_char)) {
-    let mut buf = [0u8; 64];
-    if !name.starts_with(PREFIX) || name.len() >= buf.len() {
-        return;
-    }
-    for (slot, &b) in buf.iter_mut().zip(name.as_bytes()) {
-        *slot = b;
-    }
-    {
-        f(buf.as_ptr().cast());
-    }
 }

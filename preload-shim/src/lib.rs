@@ -20,6 +20,9 @@
 //!    mlockall and return 0 without locking;
 //! 8. register a fork handler that locks forked children again, unless told not to.
 //!
+//! The functions it defines in place of libc's (madvise, setuid and its kin) are in
+//! `wrap`, with why.
+//!
 //! On failure it writes one line to stderr and, unless told to warn, exits with 125 so
 //! that nothing runs unlocked.
 //!
@@ -33,9 +36,11 @@ mod environ;
 mod fork;
 mod heap;
 mod line;
+mod mark;
 mod populate;
 mod procfs;
 mod stack;
+mod wrap;
 
 use core::ffi::{c_char, c_int};
 
@@ -213,6 +218,9 @@ extern "C" fn memlock_run_init(
         line.push("lock an uninstrumented build");
         return fail(config.on_failure, &mut line);
     }
+
+    wrap::locked();
+    mark::leave(&config);
 
     if config.fork == Fork::Relock {
         if let Err(errno) = fork::arm(config.flags, config.on_failure, process.argv0) {

@@ -407,6 +407,13 @@ impl SizeText {
     }
 }
 
+/// The name of the empty memfd the shim maps (PROT_NONE) in a locked process, for
+/// `--status` to read when the program has rewritten its environment (redis does, for its
+/// title): this prefix, then `FLAGS` and `NO_DUMP` entries as in the environment, separated
+/// by spaces. /proc/PID/maps shows it as
+/// `/memfd:memlock-run MEMLOCK_RUN_FLAGS=current MEMLOCK_RUN_NO_DUMP=0 (deleted)`.
+pub const ANON_NAME_PREFIX: &str = "memlock-run ";
+
 #[cfg(test)]
 mod tests {
     use super::*;
