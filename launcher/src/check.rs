@@ -678,12 +678,7 @@ fn command_findings(
             Some(estimate)
         }
         Err(err) => {
-            report.problem(
-                Verdict::Warn,
-                "VmSize at start",
-                format!("cannot estimate: {err:#}"),
-                "run it once with memlock-run --verbose to see its VmSize and VmLck",
-            );
+            cannot_estimate(report, &err);
             None
         }
     }
@@ -749,15 +744,20 @@ fn ptrace_findings(
     match estimate {
         Ok(estimate) => Some(estimate),
         Err(err) => {
-            report.problem(
-                Verdict::Warn,
-                "VmSize at start",
-                format!("cannot estimate: {err:#}"),
-                "run it once with memlock-run --verbose to see its VmSize and VmLck",
-            );
+            cannot_estimate(report, &err);
             None
         }
     }
+}
+
+/// The estimate failed: a warning, and how to see the real figures.
+fn cannot_estimate(report: &mut Report, err: &anyhow::Error) {
+    report.problem(
+        Verdict::Warn,
+        "VmSize at start",
+        format!("cannot estimate: {err:#}"),
+        "run it once with memlock-run --verbose to see its VmSize and VmLck",
+    );
 }
 
 /// Whether this process may trace the helper's way: not traced itself, Yama allows it, not

@@ -19,10 +19,7 @@ pub fn environment(
     config: &Config,
     overrides: &[(&str, String)],
 ) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = inherited
-        .into_iter()
-        .filter(|(name, _)| !name.as_bytes().starts_with(PREFIX.as_bytes()))
-        .collect();
+    let mut env = without_settings(inherited);
 
     // An environment may hold a name twice (whoever started memlock-run built it by hand);
     // ld.so honours the last LD_PRELOAD. That one is the user's, and `set` leaves one entry.
@@ -46,14 +43,22 @@ pub fn without_shim(
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
     overrides: &[(&str, String)],
 ) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = inherited
-        .into_iter()
-        .filter(|(name, _)| !name.as_bytes().starts_with(PREFIX.as_bytes()))
-        .collect();
+    let mut env = without_settings(inherited);
     for (name, value) in overrides {
         set(&mut env, name, value.into());
     }
     env
+}
+
+/// The inherited environment less every `MEMLOCK_RUN_*` variable: only this run's settings
+/// may reach a shim.
+fn without_settings(
+    inherited: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
+    inherited
+        .into_iter()
+        .filter(|(name, _)| !name.as_bytes().starts_with(PREFIX.as_bytes()))
+        .collect()
 }
 
 /// `LD_PRELOAD` with the shim after the user's entries, once.

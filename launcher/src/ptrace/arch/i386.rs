@@ -4,16 +4,18 @@
 //! injection site must hold `int 0x80` (the 32-bit vDSO's __kernel_vsyscall has one).
 
 use super::x86_64::Regs;
-use super::{Abi, Call, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK};
+use super::{Abi, Call, Numbers};
 
 pub struct I386;
 
-const SYS_RESTART_SYSCALL: u64 = 0;
-const SYS_MLOCKALL: u64 = 152;
-const SYS_PRCTL: u64 = 172;
-const SYS_SETRLIMIT: u64 = 75;
-const SYS_MADVISE: u64 = 219;
-const SYS_EXIT_GROUP: u64 = 252;
+const NUMBERS: Numbers = Numbers {
+    mlockall: 152,
+    madvise: 219,
+    prctl: 172,
+    exit_group: 252,
+    setrlimit: 75,
+    restart_syscall: 0,
+};
 
 /// A 32-bit register's value, sign-extended as the kernel does for the return register.
 fn low(value: u64) -> i64 {
@@ -31,13 +33,7 @@ impl Abi for I386 {
 
     fn prepare(&self, saved: &Regs, site: u64, call: Call) -> Regs {
         let mut regs = *saved;
-        let (nr, args) = match call {
-            Call::Mlockall(flags) => (SYS_MLOCKALL, [flags, 0, 0]),
-            Call::Madvise(addr, len, advice) => (SYS_MADVISE, [addr, len, advice]),
-            Call::Prctl(option, arg) => (SYS_PRCTL, [option, arg, 0]),
-            Call::ExitGroup(status) => (SYS_EXIT_GROUP, [status, 0, 0]),
-            Call::Setrlimit(resource, rlim) => (SYS_SETRLIMIT, [resource, rlim, 0]),
-        };
+        let (nr, args) = call.encode(&NUMBERS);
         regs.rax = nr;
         regs.rbx = args[0];
         regs.rcx = args[1];
@@ -67,27 +63,24 @@ impl Abi for I386 {
 
     fn restarted(&self, saved: &Regs) -> Regs {
         let mut regs = *saved;
-        if low(saved.orig_rax) < 0 {
-            return regs;
+        let restart = super::restart(
+            low(saved.rax),
+            low(saved.orig_rax),
+            saved.rip,
+            NUMBERS.restart_syscall,
+        );
+        if let Some((nr, ip)) = restart {
+            regs.rax = nr;
+            regs.rip = ip;
+            regs.orig_rax = u64::MAX;
         }
-        match -low(saved.rax) {
-            ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
-                regs.rax = saved.orig_rax;
-                regs.rip = saved.rip.wrapping_sub(2);
-            }
-            ERESTART_RESTARTBLOCK => {
-                regs.rax = SYS_RESTART_SYSCALL;
-                regs.rip = saved.rip.wrapping_sub(2);
-            }
-            _ => return regs,
-        }
-        regs.orig_rax = u64::MAX;
         regs
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::ERESTARTSYS;
     use super::*;
 
     #[test]

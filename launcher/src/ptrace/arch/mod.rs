@@ -30,7 +30,29 @@ pub enum Call {
     Setrlimit(u64, u64),
 }
 
+/// An ABI's system-call numbers for the calls the injector makes.
+pub struct Numbers {
+    pub mlockall: u64,
+    pub madvise: u64,
+    pub prctl: u64,
+    pub exit_group: u64,
+    pub setrlimit: u64,
+    /// What the kernel runs to resume an interrupted nanosleep and the like.
+    pub restart_syscall: u64,
+}
+
 impl Call {
+    /// The system-call number and first three arguments, in `numbers`' ABI.
+    pub fn encode(self, numbers: &Numbers) -> (u64, [u64; 3]) {
+        match self {
+            Call::Mlockall(flags) => (numbers.mlockall, [flags, 0, 0]),
+            Call::Madvise(addr, len, advice) => (numbers.madvise, [addr, len, advice]),
+            Call::Prctl(option, arg) => (numbers.prctl, [option, arg, 0]),
+            Call::ExitGroup(status) => (numbers.exit_group, [status, 0, 0]),
+            Call::Setrlimit(resource, rlim) => (numbers.setrlimit, [resource, rlim, 0]),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Call::Mlockall(_) => "mlockall",
@@ -62,6 +84,21 @@ pub trait Abi: Sync {
     /// or when it finds no handler, and an injected call in between consumes that, so
     /// the restart is made here, as the kernel would make it.
     fn restarted(&self, saved: &Regs) -> Regs;
+}
+
+/// How a thread stopped inside a system call is resumed without a signal: the call's
+/// number and the instruction to go back to, or `None` when it was not to be restarted.
+/// `result` and `nr` are the return and number registers, sign-extended; `ip` is where the
+/// thread stopped, just after the 2-byte system-call instruction (`syscall`, `int 0x80`).
+pub fn restart(result: i64, nr: i64, ip: u64, restart_syscall: u64) -> Option<(u64, u64)> {
+    if nr < 0 {
+        return None;
+    }
+    match -result {
+        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => Some((nr as u64, ip.wrapping_sub(2))),
+        ERESTART_RESTARTBLOCK => Some((restart_syscall, ip.wrapping_sub(2))),
+        _ => None,
+    }
 }
 
 /// The kernel's internal "restart me" return values (include/linux/errno.h).

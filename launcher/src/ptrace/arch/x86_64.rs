@@ -3,19 +3,21 @@
 
 use nix::unistd::Pid;
 
-use super::{Abi, Call, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK};
+use super::{Abi, Call, Numbers};
 
 /// The registers PTRACE_GETREGS gives for any thread on an x86-64 kernel, 64-bit or not.
 pub type Regs = libc::user_regs_struct;
 
 pub struct X86_64;
 
-const SYS_SETRLIMIT: u64 = 160;
-const SYS_MADVISE: u64 = 28;
-const SYS_MLOCKALL: u64 = 151;
-const SYS_PRCTL: u64 = 157;
-const SYS_RESTART_SYSCALL: u64 = 219;
-const SYS_EXIT_GROUP: u64 = 231;
+const NUMBERS: Numbers = Numbers {
+    mlockall: 151,
+    madvise: 28,
+    prctl: 157,
+    exit_group: 231,
+    setrlimit: 160,
+    restart_syscall: 219,
+};
 
 impl Abi for X86_64 {
     fn syscall_instruction(&self) -> &'static [u8] {
@@ -28,13 +30,7 @@ impl Abi for X86_64 {
 
     fn prepare(&self, saved: &Regs, site: u64, call: Call) -> Regs {
         let mut regs = *saved;
-        let (nr, args) = match call {
-            Call::Mlockall(flags) => (SYS_MLOCKALL, [flags, 0, 0]),
-            Call::Madvise(addr, len, advice) => (SYS_MADVISE, [addr, len, advice]),
-            Call::Prctl(option, arg) => (SYS_PRCTL, [option, arg, 0]),
-            Call::ExitGroup(status) => (SYS_EXIT_GROUP, [status, 0, 0]),
-            Call::Setrlimit(resource, rlim) => (SYS_SETRLIMIT, [resource, rlim, 0]),
-        };
+        let (nr, args) = call.encode(&NUMBERS);
         regs.rax = nr;
         regs.rdi = args[0];
         regs.rsi = args[1];
@@ -66,21 +62,17 @@ impl Abi for X86_64 {
 
     fn restarted(&self, saved: &Regs) -> Regs {
         let mut regs = *saved;
-        if (saved.orig_rax as i64) < 0 {
-            return regs;
+        let restart = super::restart(
+            saved.rax as i64,
+            saved.orig_rax as i64,
+            saved.rip,
+            NUMBERS.restart_syscall,
+        );
+        if let Some((nr, ip)) = restart {
+            regs.rax = nr;
+            regs.rip = ip;
+            regs.orig_rax = u64::MAX;
         }
-        match -(saved.rax as i64) {
-            ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
-                regs.rax = saved.orig_rax;
-                regs.rip = saved.rip.wrapping_sub(2);
-            }
-            ERESTART_RESTARTBLOCK => {
-                regs.rax = SYS_RESTART_SYSCALL;
-                regs.rip = saved.rip.wrapping_sub(2);
-            }
-            _ => return regs,
-        }
-        regs.orig_rax = u64::MAX;
         regs
     }
 }
@@ -129,6 +121,7 @@ pub mod hardware_breakpoint {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{ERESTARTSYS, ERESTART_RESTARTBLOCK};
     use super::*;
 
     fn zero() -> Regs {
@@ -146,7 +139,7 @@ mod tests {
         assert_eq!((regs.rax, regs.rip), (0, 0x1000));
         saved.rax = (-ERESTART_RESTARTBLOCK) as u64;
         let regs = X86_64.restarted(&saved);
-        assert_eq!((regs.rax, regs.rip), (SYS_RESTART_SYSCALL, 0x1000));
+        assert_eq!((regs.rax, regs.rip), (NUMBERS.restart_syscall, 0x1000));
     }
 
     #[test]
@@ -164,7 +157,10 @@ mod tests {
     #[test]
     fn a_call_is_laid_out_in_registers() {
         let regs = X86_64.prepare(&zero(), 0x7000, Call::Mlockall(3));
-        assert_eq!((regs.rax, regs.rdi, regs.rip), (SYS_MLOCKALL, 3, 0x7000));
+        assert_eq!(
+            (regs.rax, regs.rdi, regs.rip),
+            (NUMBERS.mlockall, 3, 0x7000)
+        );
         assert_eq!(regs.orig_rax, u64::MAX);
     }
 }
