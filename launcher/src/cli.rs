@@ -220,7 +220,7 @@ pub struct Cli {
     /// image to its entry point (past ld.so, before any constructor), makes it call mlockall
     /// (and grow its stack for --prefault) through a system-call instruction of its own vDSO,
     /// checks VmLck, restores every register and detaches, before COMMAND's first
-    /// instruction: same PID, no SIGCHLD, TracerPid 0 afterwards. Costs under a millisecond
+    /// instruction: same PID, no SIGCHLD, TracerPid 0 afterwards. Costs about a millisecond
     /// per start. It cannot act through glibc: --heap, --thread-stack, --fork relock and
     /// --bind-now are refused with it, and programs COMMAND executes are locked (through the
     /// shim) only when COMMAND is static. Needs ptrace: it fails, before exec, under a
