@@ -26,6 +26,8 @@ use std::os::unix::ffi::OsStringExt;
 pub struct EnvRuns {
     pub program: OsString,
     pub path: Option<OsString>,
+    /// `-C DIR`: env changes to DIR before it looks for the program.
+    pub chdir: Option<OsString>,
 }
 
 /// GNU env's long options: name, and whether it takes a value (`Required`), may take one
@@ -59,6 +61,7 @@ const EMPTIES: &str = "empties the environment of the program env starts";
 /// its environment), or why memlock-run refuses to follow the line.
 pub fn env_runs(argument: Option<&[u8]>) -> Result<Option<EnvRuns>, String> {
     let mut args: VecDeque<Vec<u8>> = argument.map(|a| a.to_vec()).into_iter().collect();
+    let mut state = State::default();
     // Options, until the first operand or `--`.
     while let Some(arg) = args.pop_front() {
         if arg == b"--" {
@@ -81,7 +84,7 @@ pub fn env_runs(argument: Option<&[u8]>) -> Result<Option<EnvRuns>, String> {
                 })?),
                 (_, inline) => inline,
             };
-            option(name, value, &mut args)?;
+            option(name, value, &mut args, &mut state)?;
         } else if arg == b"-" {
             return Err(EMPTIES.to_owned());
         } else if arg.len() > 1 && arg[0] == b'-' {
@@ -114,10 +117,10 @@ pub fn env_runs(argument: Option<&[u8]>) -> Result<Option<EnvRuns>, String> {
                     } else {
                         rest
                     };
-                    option(name, Some(value), &mut args)?;
+                    option(name, Some(value), &mut args, &mut state)?;
                     break;
                 }
-                option(name, None, &mut args)?;
+                option(name, None, &mut args, &mut state)?;
                 i += 1;
             }
         } else {
@@ -129,9 +132,16 @@ pub fn env_runs(argument: Option<&[u8]>) -> Result<Option<EnvRuns>, String> {
     let mut path = None;
     while let Some(arg) = args.pop_front() {
         let Some(eq) = arg.iter().position(|&b| b == b'=') else {
+            if state.null {
+                return Err(
+                    "has -0 (--null) and a program, which env refuses (so nothing would run)"
+                        .to_owned(),
+                );
+            }
             return Ok(Some(EnvRuns {
                 program: OsString::from_vec(arg),
                 path,
+                chdir: state.chdir,
             }));
         };
         let name = &arg[..eq];
@@ -165,11 +175,41 @@ fn long_option(given: &[u8]) -> Result<(&'static str, Takes), String> {
     }
 }
 
+/// What the options so far set, that matters once the program is known.
+#[derive(Default)]
+struct State {
+    null: bool,
+    chdir: Option<OsString>,
+}
+
 /// One option and its value: refuses what drops the shim, splices `-S` words in.
-fn option(name: &str, value: Option<Vec<u8>>, args: &mut VecDeque<Vec<u8>>) -> Result<(), String> {
+fn option(
+    name: &str,
+    value: Option<Vec<u8>>,
+    args: &mut VecDeque<Vec<u8>>,
+    state: &mut State,
+) -> Result<(), String> {
     match name {
+        "null" => {
+            state.null = true;
+            Ok(())
+        }
+        "chdir" => {
+            state.chdir = value.map(OsString::from_vec);
+            Ok(())
+        }
         "ignore-environment" => Err(EMPTIES.to_owned()),
-        "unset" => ours(value.as_deref().unwrap_or_default(), "unsets"),
+        "unset" => {
+            let name = value.as_deref().unwrap_or_default();
+            // unsetenv(3) refuses an empty name or one with '=': env stops there.
+            if name.is_empty() || name.contains(&b'=') {
+                return Err(format!(
+                    "unsets '{}', which env cannot (so nothing would run)",
+                    shown(name)
+                ));
+            }
+            ours(name, "unsets")
+        }
         "split-string" => {
             let words = split_string(value.as_deref().unwrap_or_default())?;
             for word in words.into_iter().rev() {
@@ -311,7 +351,7 @@ mod tests {
             Some(("LD".into(), None))
         );
         assert_eq!(
-            runs("-S -v -0 --ignore-sig=PIPE sh # a comment"),
+            runs("-S -v --ignore-sig=PIPE sh # a comment"),
             Some(("sh".into(), None))
         );
         assert_eq!(

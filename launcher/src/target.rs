@@ -25,7 +25,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
 
 use crate::elf::{self, ElfIdentity, ElfInfo};
@@ -370,8 +370,41 @@ fn inspect_at_depth(
     let interpreter = match runs {
         // `#!/usr/bin/env NAME`: the program that ends up running the script is NAME, found
         // through the PATH the line sets, if it sets one.
-        Some(envline::EnvRuns { program, path }) => {
-            let search = path.as_deref().or(path_var);
+        Some(envline::EnvRuns {
+            program,
+            path,
+            chdir,
+        }) => {
+            let mut search = path.or_else(|| path_var.map(OsStr::to_owned));
+            let mut program = program;
+            // `-C DIR`: env changes to DIR first, which relative names are then found from.
+            if let Some(dir) = chdir {
+                let dir = PathBuf::from(dir);
+                if !dir.is_dir() {
+                    bail!(
+                        "refusing {shown}: its #! line has env change to {}, which is not a directory, so env \
+                         would stop there and nothing would run; fix the -C in the #! line",
+                        dir.display()
+                    );
+                }
+                let relative = |p: &[u8]| !p.starts_with(b"/");
+                if program.as_bytes().contains(&b'/') && relative(program.as_bytes()) {
+                    program = dir.join(&program).into_os_string();
+                }
+                search = search.map(|value| {
+                    let entries: Vec<OsString> = value
+                        .as_bytes()
+                        .split(|&b| b == b':')
+                        .map(|entry| match entry {
+                            b"" => dir.clone().into_os_string(),
+                            e if relative(e) => dir.join(OsStr::from_bytes(e)).into_os_string(),
+                            e => OsStr::from_bytes(e).to_owned(),
+                        })
+                        .collect();
+                    entries.join(OsStr::new(":"))
+                });
+            }
+            let search = search.as_deref();
             // As context, so that a missing program stays 127 (NotRunnable), as env's own.
             let found = resolve(&program, search).with_context(|| {
                 format!(
