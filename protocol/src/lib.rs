@@ -418,30 +418,6 @@ pub const ANON_NAME_PREFIX: &str = "memlock-run ";
 mod tests {
     use super::*;
 
-    extern crate std;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The shim reads these from an environment anyone may have written: any bytes are
-        /// either a setting or a refusal, never a panic.
-        #[test]
-        fn any_entry_is_a_setting_or_a_refusal(entry in proptest::collection::vec(any::<u8>(), 0..64)) {
-            if let Some((name, value)) = split_entry(&entry) {
-                let _ = Config::default().apply(name, value);
-            }
-            for name in VARIABLES {
-                let _ = Config::default().apply(name.as_bytes(), &entry);
-            }
-        }
-
-        #[test]
-        fn numbers_round_trip(n in any::<u64>()) {
-            let mut buf = [0u8; 20];
-            prop_assert_eq!(decode_u64(encode_u64(n, &mut buf).as_bytes()), Some(n));
-            let _ = SizeText::new(n).as_str();
-        }
-    }
-
     #[test]
     fn encode_then_decode_is_identity() {
         let config = Config {
@@ -550,5 +526,33 @@ mod tests {
         assert_eq!(decode_u64(b""), None);
         assert_eq!(decode_u64(b"-1"), None);
         assert_eq!(split_entry(b"A=b=c"), Some((&b"A"[..], &b"b=c"[..])));
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    extern crate std;
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shim reads these from an environment anyone may have written: any bytes are
+        /// either a setting or a refusal, never a panic.
+        #[test]
+        fn any_entry_is_a_setting_or_a_refusal(entry in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Some((name, value)) = split_entry(&entry) {
+                let _ = Config::default().apply(name, value);
+            }
+            for name in VARIABLES {
+                let _ = Config::default().apply(name.as_bytes(), &entry);
+            }
+        }
+
+        #[test]
+        fn numbers_round_trip(n in any::<u64>()) {
+            let mut buf = [0u8; 20];
+            prop_assert_eq!(decode_u64(encode_u64(n, &mut buf).as_bytes()), Some(n));
+            let _ = SizeText::new(n).as_str();
+        }
     }
 }
