@@ -1250,13 +1250,21 @@ libc.syscall.restype = ctypes.c_long
 SIZE = 1 << 20
 m = mmap.mmap(-1, SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+PAGES = SIZE // mmap.PAGESIZE
 def mapping():
-    found, rss = False, None
+    # Rss of exactly this range (mincore): the kernel may merge the mapping with a
+    # neighbour of the same flags, whose smaps entry then counts both. VmFlags from the
+    # entry that holds it.
+    vec = (ctypes.c_ubyte * PAGES)()
+    if libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(SIZE), vec) != 0:
+        raise OSError(ctypes.get_errno(), "mincore")
+    rss = sum(b & 1 for b in vec) * mmap.PAGESIZE // 1024
+    found = False
     for line in open("/proc/self/smaps"):
-        if line.split()[0].split("-")[0] == "%x" % addr:
-            found = True
-        elif found and line.startswith("Rss:"):
-            rss = int(line.split()[1])
+        first = line.split()[0]
+        if "-" in first and not line.startswith("VmFlags"):
+            start, end = (int(x, 16) for x in first.split("-"))
+            found = start <= addr < end
         elif found and line.startswith("VmFlags:"):
             return rss, "lo" in line.split()
 def report(what, rc):
