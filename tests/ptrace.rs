@@ -802,3 +802,57 @@ fn pid_of_nothing_is_an_error() {
     assert_eq!(out.status.code(), Some(125));
     assert_mentions(&one_line(&out), &["no process has pid"]);
 }
+
+/// A running process that cannot be locked under the limit it gets: --check --pid says FAIL
+/// first, --pid says why with 125, and the process runs on unlocked with its own limit back,
+/// never reported as locked.
+#[test]
+fn pid_that_cannot_be_locked_is_predicted_and_left_as_it_was() {
+    if skip_unprivileged_run("the limit binds an unprivileged user only") {
+        return;
+    }
+    // Started as nobody without memlock-run: unlocked, with the default limit, which
+    // `--limit 64K` lowers for the attempt and which must come back.
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(probe())
+        .arg("--echo");
+    let mut running = Running::start(cmd);
+    let limits_before = running.limits();
+    let check = output(memlock_run_as_nobody(
+        false,
+        [
+            "--check",
+            "--limit",
+            "64K",
+            "--pid",
+            &running.pid.to_string(),
+        ],
+    ));
+    assert_eq!(check.status.code(), Some(1), "{}", stdout_of(&check));
+    assert!(
+        stdout_of(&check).contains("FAIL  lock"),
+        "{}",
+        stdout_of(&check)
+    );
+    let out = output(memlock_run_as_nobody(
+        false,
+        ["--limit", "64K", "--pid", &running.pid.to_string()],
+    ));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "reported as locked: {}",
+        stdout_of(&out)
+    );
+    assert_mentions(
+        &one_line(&out),
+        &["ENOMEM", "RLIMIT_MEMLOCK is 64 KiB", "runs on as before"],
+    );
+    assert_eq!(running.status().bytes("VmLck"), 0);
+    assert_eq!(running.status().get("TracerPid"), "0");
+    assert_eq!(running.limits(), limits_before, "its limits as they were");
+    running.send("still here\n");
+    assert_eq!(running.next_line(), "got still here\n");
+    assert!(running.finish().status.success());
+}

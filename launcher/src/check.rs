@@ -886,22 +886,12 @@ fn pid_findings(report: &mut Report, cli: &Cli, pid: u32) {
         return;
     }
     if let Some(status) = ptrace::Status::read(raw) {
-        let holds = field("CapEff")
-            .parse::<String>()
-            .ok()
-            .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
-            .is_some_and(|caps| caps & (1 << 14) != 0);
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: a query into a local.
-        let readable =
-            unsafe { libc::prlimit(raw, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut limit) } == 0;
+        let holds = ptrace::holds_ipc_lock(raw);
+        let hard = ptrace::limits_of(raw, libc::RLIMIT_MEMLOCK).map(|(_, hard)| hard);
         let allowed = match cli.limit {
             Some(Limit::Unlimited) => u64::MAX,
             Some(Limit::Bytes(bytes)) => bytes,
-            None => limit.rlim_max,
+            None => hard.unwrap_or(libc::RLIM_INFINITY),
         };
         if holds {
             report.add(
@@ -912,14 +902,14 @@ fn pid_findings(report: &mut Report, cli: &Cli, pid: u32) {
                     show(status.vm_size)
                 ),
             );
-        } else if readable && status.vm_size > allowed {
+        } else if hard.is_some() && status.vm_size > allowed {
             report.problem(
                 Verdict::Fail,
                 "lock",
                 format!(
                     "mlockall would fail with ENOMEM: {name} maps VmSize {}, above the RLIMIT_MEMLOCK it can get ({})",
                     show(status.vm_size),
-                    if allowed == libc::RLIM_INFINITY { "unlimited".to_owned() } else { show(allowed) }
+                    ptrace::describe_limit(allowed)
                 ),
                 "give the process CAP_IPC_LOCK when it starts (AmbientCapabilities=CAP_IPC_LOCK, or start it with \
                  memlock-run as root), or raise its hard limit (LimitMEMLOCK= in its unit)",
@@ -1391,10 +1381,19 @@ fn render(cli: &Cli, report: &Report) -> String {
         .iter()
         .filter(|f| f.verdict == Verdict::Warn)
         .count();
-    let what = if cli.command.is_empty() {
-        "memlock-run can run a program here"
-    } else {
-        "a run would lock COMMAND's memory"
+    let (what, failure) = match (cli.pid, cli.command.is_empty()) {
+        (Some(_), _) => (
+            "memlock-run --pid would lock the process",
+            "would stop memlock-run --pid",
+        ),
+        (None, true) => (
+            "memlock-run can run a program here",
+            "would stop the run or leave COMMAND unlocked",
+        ),
+        (None, false) => (
+            "a run would lock COMMAND's memory",
+            "would stop the run or leave COMMAND unlocked",
+        ),
     };
     out.push_str(&match (fails, warns) {
         (0, 0) => format!("verdict: ok: {what}\n"),
@@ -1403,7 +1402,7 @@ fn render(cli: &Cli, report: &Report) -> String {
             if w == 1 { "" } else { "s" }
         ),
         (f, _) => format!(
-            "verdict: FAIL: {f} problem{} would stop the run or leave COMMAND unlocked\n",
+            "verdict: FAIL: {f} problem{} {failure}\n",
             if f == 1 { "" } else { "s" }
         ),
     });

@@ -151,8 +151,8 @@ pub fn shim_unreadable(shim: &Path, user: Option<&User>, errno: nix::errno::Errn
     )
 }
 
+/// main has refused a set-user-ID or set-group-ID install before any mode runs.
 fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
-    privilege.refuse_set_id()?;
     let shim = install::locate_shim(privilege.elevated())?;
     let user = resolve_user(cli, privilege)?;
     let creds = credentials(user.as_ref());
@@ -483,7 +483,6 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
 
 /// `--pid`: locks a running process with the ptrace method; one line on stdout.
 pub fn lock_running(cli: &Cli, pid: u32) -> Result<()> {
-    Privilege::detect()?.refuse_set_id()?;
     let job = ptrace::PidJob {
         job: ptrace::Job {
             flags: lock_flags(cli),

@@ -82,8 +82,9 @@ fn run() -> u8 {
             };
         }
     };
-    // A set-user-ID or set-group-ID install is refused for every mode: --status and --check
-    // would read other users' /proc files and file modes with its privilege.
+    // A set-user-ID or set-group-ID install is refused here, once, for every mode: a run
+    // would pass its IDs to COMMAND, and --status and --check would read other users' /proc
+    // files and file modes with its privilege.
     let outcome = capabilities::Privilege::detect().and_then(|p| p.refuse_set_id());
     if let Err(err) = outcome {
         let _ = writeln!(

@@ -9,6 +9,7 @@ use nix::errno::Errno;
 
 use super::arch::Call;
 use super::tracee::{page_size, Tracee};
+use super::{describe_limit, limits_of};
 use crate::size::show;
 
 /// madvise(2): populate writable, as the thread's own writes would (Linux 5.14).
@@ -86,17 +87,14 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
             job.flags.describe(),
             errno.desc()
         );
-        if let Some(limit) = memlock_limit(pid.as_raw()) {
-            let _ = write!(why, "; RLIMIT_MEMLOCK is {limit}");
+        let limits = limits_of(pid.as_raw(), libc::RLIMIT_MEMLOCK);
+        if let Some((soft, _)) = limits {
+            let _ = write!(why, "; RLIMIT_MEMLOCK is {}", describe_limit(soft));
         }
         if let Some(status) = Status::read(pid.as_raw()) {
             let _ = write!(why, " and VmSize is {}", show(status.vm_size));
         }
-        let _ = write!(
-            why,
-            "; {}",
-            memlock_run_protocol::limit_remedy(memlock_limits(pid.as_raw()))
-        );
+        let _ = write!(why, "; {}", memlock_run_protocol::limit_remedy(limits));
         return Err(why);
     }
     if let (Some((low, high)), true) = (prefaulted, job.flags.onfault) {
@@ -114,7 +112,7 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
                 "cannot populate {} of pre-faulted stack: madvise(MADV_POPULATE_WRITE) failed with {errno} ({}); {}",
                 show(high - low),
                 errno.desc(),
-                memlock_run_protocol::limit_remedy(memlock_limits(pid.as_raw()))
+                memlock_run_protocol::limit_remedy(limits_of(pid.as_raw(), libc::RLIMIT_MEMLOCK))
             ));
         }
     }
@@ -190,7 +188,8 @@ fn grow_stack(tracee: &Tracee, size: u64) -> Result<(u64, u64), String> {
     let Some(&(stack_start, stack_end)) = ranges.iter().find(|&&(s, e)| s <= sp && sp < e) else {
         return Err("cannot find the stack's mapping in /proc/PID/maps".to_owned());
     };
-    if let Some(limit) = stack_limit(pid) {
+    let stack = limits_of(pid, libc::RLIMIT_STACK).map(|(soft, _)| soft);
+    if let Some(limit) = stack.filter(|&soft| soft != libc::RLIM_INFINITY) {
         if stack_end - low > limit {
             return Err(format!(
                 "cannot pre-fault {} of stack: the stack would be {} and RLIMIT_STACK is {}; lower --prefault",
@@ -224,49 +223,6 @@ fn grow_stack(tracee: &Tracee, size: u64) -> Result<(u64, u64), String> {
         })?;
     }
     Ok((low, high))
-}
-
-/// The soft RLIMIT_STACK of a process, `None` when unlimited or unreadable.
-fn stack_limit(pid: i32) -> Option<u64> {
-    soft_limit(pid, libc::RLIMIT_STACK)
-}
-
-fn soft_limit(pid: i32, resource: libc::__rlimit_resource_t) -> Option<u64> {
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a read-only query into a local.
-    let rc = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) };
-    (rc == 0 && old.rlim_cur != libc::RLIM_INFINITY).then_some(old.rlim_cur)
-}
-
-/// The soft and hard RLIMIT_MEMLOCK of a process.
-fn memlock_limits(pid: i32) -> Option<(u64, u64)> {
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a read-only query into a local.
-    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut old) };
-    (rc == 0).then_some((old.rlim_cur, old.rlim_max))
-}
-
-/// `8 MiB` or `unlimited`.
-pub fn memlock_limit(pid: i32) -> Option<String> {
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a read-only query into a local.
-    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut old) };
-    (rc == 0).then(|| {
-        if old.rlim_cur == libc::RLIM_INFINITY {
-            "unlimited".to_owned()
-        } else {
-            show(old.rlim_cur)
-        }
-    })
 }
 
 /// VmLck, VmRSS and VmSize of a process, in bytes.

@@ -48,6 +48,36 @@ pub fn status_field(pid: i32, name: &str) -> Option<String> {
         .map(|value| value.trim().to_owned())
 }
 
+/// A process's soft and hard limit of `resource`, as prlimit(2) reads them (the caller must be
+/// its user, or hold CAP_SYS_RESOURCE).
+pub fn limits_of(pid: i32, resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a read-only query into a local.
+    let rc = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) };
+    (rc == 0).then_some((old.rlim_cur, old.rlim_max))
+}
+
+/// `8 MiB` or `unlimited`.
+pub fn describe_limit(limit: u64) -> String {
+    if limit == libc::RLIM_INFINITY {
+        "unlimited".to_owned()
+    } else {
+        crate::size::show(limit)
+    }
+}
+
+/// The process holds CAP_IPC_LOCK in its effective set (bit 14 of CapEff), so that
+/// RLIMIT_MEMLOCK does not bind its mlockall.
+pub fn holds_ipc_lock(pid: i32) -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    status_field(pid, "CapEff")
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}
+
 /// The process tracing `pid`, with its name, if any.
 pub fn tracer_of(pid: i32) -> Option<(i32, String)> {
     let tracer: i32 = status_field(pid, "TracerPid")?.parse().ok()?;

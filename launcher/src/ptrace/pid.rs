@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -23,11 +23,8 @@ use nix::unistd::Pid;
 use super::arch::Call;
 use super::lock::{self, Job, Locked};
 use super::tracee::{Patching, Tracee};
-use super::{attach_refusal, status_field, tracer_of};
-use crate::size::{show, Limit};
-
-/// The capability number of CAP_IPC_LOCK (linux/capability.h), a bit of CapEff.
-const CAP_IPC_LOCK: u32 = 14;
+use super::{attach_refusal, describe_limit, holds_ipc_lock, limits_of, status_field, tracer_of};
+use crate::size::Limit;
 
 /// How long a thread may take to stop before memlock-run gives up and leaves it alone.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -99,11 +96,6 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
     let name = preflight(pid, job.force)?;
     let target = Pid::from_raw(pid as i32);
     let tid = thread_to_stop(pid).unwrap_or(target);
-    let limit_note = raise_limit(pid, job.limit)?;
-    // RLIMIT_CORE from outside needs the same user or CAP_SYS_RESOURCE, which root may lack
-    // (a container's bounding set); then the process sets it itself, below.
-    let core_from_inside = job.job.no_dump && !forbid_core_dumps(pid)?;
-
     if let Err(errno) = ptrace::seize(tid, Options::PTRACE_O_TRACESYSGOOD) {
         bail!(attach_refusal(target, errno, &name));
     }
@@ -119,6 +111,22 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
         ),
     };
     let mut tracee = Tracee::new(tid, Patching::Forbidden, held)?;
+    // The process is ours now: only from here on is it changed, and a failure puts its
+    // limits back, so that a refusal leaves it as it was.
+    let raw = pid as i32;
+    let saved = [(libc::RLIMIT_MEMLOCK, limits_of(raw, libc::RLIMIT_MEMLOCK))];
+    let limit_note = match raise_limit(pid, job.limit) {
+        Ok(note) => note,
+        Err(err) => {
+            tracee.release()?;
+            return Err(err);
+        }
+    };
+    // --no-dump: RLIMIT_CORE from outside, once the lock took (a hard limit lowered cannot be
+    // raised again); where only the process may set it (another user's, and memlock-run
+    // without CAP_SYS_RESOURCE), it is made to, before the lock: the injected prctl that ends
+    // the lock leaves its memory out of reach.
+    let core_from_inside = job.job.no_dump && !may_set_limits_of(raw);
     if core_from_inside {
         let rc = tracee.call_with_zeros(|rlim| Call::Setrlimit(libc::RLIMIT_CORE as u64, rlim));
         match rc {
@@ -138,15 +146,24 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
         }
     }
     let outcome = lock::lock(&mut tracee, &job.job);
-    tracee.release()?;
-    match outcome {
-        Ok(locked) => Ok(PidLocked {
-            name,
-            locked,
-            limit_note,
-        }),
-        Err(why) => bail!("cannot lock {name} (pid {pid}): {why}; it runs on as before"),
+    if outcome.is_err() {
+        restore_limits(raw, &saved);
     }
+    tracee.release()?;
+    let locked = match outcome {
+        Ok(locked) => locked,
+        Err(why) => bail!("cannot lock {name} (pid {pid}): {why}; it runs on as before"),
+    };
+    if job.job.no_dump && !core_from_inside {
+        forbid_core_dumps(pid).context(format!(
+            "{name} (pid {pid}) is locked and no longer dumpable, but a crash could still write a core file"
+        ))?;
+    }
+    Ok(PidLocked {
+        name,
+        locked,
+        limit_note,
+    })
 }
 
 /// Waits for the interrupted thread to stop; returns the signals it stopped for (held,
@@ -204,35 +221,27 @@ fn thread_to_stop(pid: u32) -> Option<Pid> {
 /// CAP_IPC_LOCK (then the limit does not bind mlockall); returns what changed.
 fn raise_limit(pid: u32, limit: Option<Limit>) -> Result<Option<String>> {
     let raw = pid as i32;
-    let holds_ipc_lock = status_field(raw, "CapEff")
-        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0);
-    if holds_ipc_lock && limit.is_none() {
+    if holds_ipc_lock(raw) && limit.is_none() {
         return Ok(None);
     }
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a query into a local.
-    if unsafe { libc::prlimit(raw, libc::RLIMIT_MEMLOCK, std::ptr::null(), &mut old) } != 0 {
+    let Some((soft, hard)) = limits_of(raw, libc::RLIMIT_MEMLOCK) else {
         let errno = Errno::last();
         if limit.is_some() {
             bail!("cannot read RLIMIT_MEMLOCK of pid {pid} to set --limit: prlimit failed with {errno}");
         }
         return Ok(None);
-    }
+    };
     let wanted = match limit {
         Some(Limit::Unlimited) => libc::RLIM_INFINITY,
         Some(Limit::Bytes(bytes)) => bytes,
-        None => old.rlim_max,
+        None => hard,
     };
-    if wanted == old.rlim_cur {
+    if wanted == soft {
         return Ok(None);
     }
     let new = libc::rlimit {
         rlim_cur: wanted,
-        rlim_max: old.rlim_max.max(wanted),
+        rlim_max: hard.max(wanted),
     };
     // SAFETY: sets the limit from a local.
     if unsafe { libc::prlimit(raw, libc::RLIMIT_MEMLOCK, &new, std::ptr::null_mut()) } != 0 {
@@ -240,41 +249,60 @@ fn raise_limit(pid: u32, limit: Option<Limit>) -> Result<Option<String>> {
         bail!(
             "cannot set RLIMIT_MEMLOCK of pid {pid} to {}: prlimit failed with {errno} (above the hard limit {} \
              needs CAP_SYS_RESOURCE; another user's process needs root)",
-            describe(wanted),
-            describe(old.rlim_max)
+            describe_limit(wanted),
+            describe_limit(hard)
         );
     }
     Ok(Some(format!(
         "its RLIMIT_MEMLOCK was raised from {} to {}",
-        describe(old.rlim_cur),
-        describe(wanted)
+        describe_limit(soft),
+        describe_limit(wanted)
     )))
 }
 
-/// `--no-dump`: RLIMIT_CORE 0, soft and hard, in the running process; false when only the
-/// process itself may (EPERM).
-fn forbid_core_dumps(pid: u32) -> Result<bool> {
+/// Puts back limits read before they were changed (best effort: a hard limit that was
+/// lowered cannot be raised again without CAP_SYS_RESOURCE).
+fn restore_limits(pid: i32, saved: &[(libc::__rlimit_resource_t, Option<(u64, u64)>)]) {
+    for &(resource, limits) in saved {
+        let Some((soft, hard)) = limits else { continue };
+        if limits_of(pid, resource) == Some((soft, hard)) {
+            continue;
+        }
+        let old = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: sets the limit from a local.
+        unsafe { libc::prlimit(pid, resource, &old, std::ptr::null_mut()) };
+    }
+}
+
+/// prlimit(2) may change the process's limits: memlock-run runs as its user (real, effective
+/// and saved IDs alike) or holds CAP_SYS_RESOURCE. Asked of the kernel with a no-op write.
+fn may_set_limits_of(pid: i32) -> bool {
+    let Some((soft, hard)) = limits_of(pid, libc::RLIMIT_CORE) else {
+        return false;
+    };
+    let same = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: sets the limit it read back to the same value.
+    unsafe { libc::prlimit(pid, libc::RLIMIT_CORE, &same, std::ptr::null_mut()) == 0 }
+}
+
+/// `--no-dump`: RLIMIT_CORE 0, soft and hard, in the running process.
+fn forbid_core_dumps(pid: u32) -> Result<()> {
     let zero = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: sets the limit from a local.
     if unsafe { libc::prlimit(pid as i32, libc::RLIMIT_CORE, &zero, std::ptr::null_mut()) } != 0 {
-        if Errno::last() == Errno::EPERM {
-            return Ok(false);
-        }
         bail!(
             "--no-dump: cannot set RLIMIT_CORE of pid {pid} to 0: prlimit failed with {}; it was left as it was",
             Errno::last()
         );
     }
-    Ok(true)
-}
-
-fn describe(limit: u64) -> String {
-    if limit == libc::RLIM_INFINITY {
-        "unlimited".to_owned()
-    } else {
-        show(limit)
-    }
+    Ok(())
 }
