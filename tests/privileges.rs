@@ -8,6 +8,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
@@ -441,6 +442,18 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
 
+/// memlock-run installed in `dir` (made with `mode`), with `shim` beside it under the shim's
+/// name: the layouts an install can be found in. Returns the launcher's path.
+fn install_copy(dir: &Path, mode: u32, shim: &Path) -> PathBuf {
+    fs::create_dir_all(dir).expect("mkdir");
+    set_mode(dir, mode);
+    let launcher = dir.join("memlock-run");
+    let original = memlock_run_path();
+    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+    fs::copy(shim, dir.join("libmemlock_run_shim.so")).expect("copy the shim");
+    launcher
+}
+
 #[test]
 fn user_is_refused_when_the_user_cannot_read_the_shim() {
     if skip_unless_root("--user is for root") {
@@ -449,12 +462,7 @@ fn user_is_refused_when_the_user_cannot_read_the_shim() {
     // memlock-run and its shim in a directory only root may enter, as under /root: ld.so,
     // running as nobody, could not open the shim, and it skips a preload it cannot open.
     let dir = unique("private-install");
-    fs::create_dir_all(&dir).expect("mkdir");
-    set_mode(&dir, 0o700);
-    let launcher = dir.join("memlock-run");
-    let original = memlock_run_path();
-    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
-    fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy shim");
+    let launcher = install_copy(&dir, 0o700, &shim_path());
     let probe = probe();
     let mark = marker("unreadable-shim");
     let out = output({
@@ -552,11 +560,7 @@ fn user_root_is_refused() {
 #[test]
 fn an_install_path_ld_so_would_expand_is_refused() {
     let dir = scratch().join(format!("lib$LIB-{}", std::process::id()));
-    fs::create_dir_all(&dir).expect("mkdir");
-    let launcher = dir.join("memlock-run");
-    let original = memlock_run_path();
-    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
-    fs::copy(shim_path(), dir.join("libmemlock_run_shim.so")).expect("copy shim");
+    let launcher = install_copy(&dir, 0o755, &shim_path());
     let mark = marker("dollar-path");
     let out = output({
         let mut cmd = Command::new(&launcher);
@@ -584,13 +588,8 @@ fn a_privileged_memlock_run_refuses_a_shim_in_a_world_writable_directory() {
         return;
     }
     let dir = unique("sticky");
-    fs::create_dir_all(&dir).expect("mkdir");
-    set_mode(&dir, 0o1777);
-    let launcher = dir.join("memlock-run");
-    let original = memlock_run_path();
-    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
-    // Root's own library under the shim's name, as a hard link would put it.
-    fs::copy("/bin/true", dir.join("libmemlock_run_shim.so")).expect("copy a root file");
+    // Root's own file under the shim's name, as a hard link would put it.
+    let launcher = install_copy(&dir, 0o1777, Path::new("/bin/true"));
     let setcap = output({
         let mut cmd = Command::new("setcap");
         cmd.arg("cap_ipc_lock+p").arg(&launcher);
@@ -668,14 +667,8 @@ fn an_unreadable_shim_is_reported_as_unreadable() {
         return;
     }
     let dir = unique("unreadable-shim");
-    fs::create_dir_all(&dir).expect("mkdir");
-    set_mode(&dir, 0o755);
-    let launcher = dir.join("memlock-run");
-    let original = memlock_run_path();
-    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
-    let shim = dir.join("libmemlock_run_shim.so");
-    fs::copy(shim_path(), &shim).expect("copy shim");
-    set_mode(&shim, 0o000);
+    let launcher = install_copy(&dir, 0o755, &shim_path());
+    set_mode(&dir.join("libmemlock_run_shim.so"), 0o000);
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
         .arg(&launcher)
