@@ -238,7 +238,8 @@ pub struct Cli {
     /// mlockall with --future and --onfault as given, restores it exactly (a system call it
     /// was blocked in is restarted; signals that arrive meanwhile are delivered) and detaches,
     /// then prints one line on stdout: VmLck, VmRSS, time taken. Its soft RLIMIT_MEMLOCK is
-    /// raised to --limit or to its hard limit first, unless it holds CAP_IPC_LOCK. As with any
+    /// set to --limit or raised to its hard limit once it is stopped, unless it holds
+    /// CAP_IPC_LOCK, and put back if the lock fails (status 125). As with any
     /// debugger's attach, a call the kernel does not restart (epoll_wait, poll, select) returns
     /// EINTR in the stopped thread. Refused: another user's process without root or
     /// CAP_SYS_PTRACE, a process not dumpable, already traced, or under a seccomp filter
