@@ -485,6 +485,21 @@ fn a_failed_mlockall_stops_the_program_before_it_runs() {
             "exiting with status 125",
         ],
     );
+    // --check predicts it from the static program's headers.
+    let mut check: Vec<&OsStr> = vec!["--check".as_ref()];
+    check.extend(&options);
+    let predicted = output(memlock_run_as_nobody(false, &check));
+    assert_eq!(
+        predicted.status.code(),
+        Some(1),
+        "{}",
+        stdout_of(&predicted)
+    );
+    assert!(
+        stdout_of(&predicted).contains("FAIL  lock at start"),
+        "{}",
+        stdout_of(&predicted)
+    );
 
     let mut options: Vec<&OsStr> = vec![
         "--on-failure".as_ref(),
