@@ -211,6 +211,15 @@ pub struct Cli {
     #[arg(long)]
     pub no_dump: bool,
 
+    /// Start COMMAND with NAME as its argv[0], as `exec -a NAME` does
+    ///
+    /// For programs that act on the name they are started by: multi-call programs such as
+    /// busybox, a login shell started as `-bash`. The shim gives it when a locked program
+    /// executes one the preload cannot reach and it runs that one through memlock-run, so
+    /// that the program sees the name its parent gave it.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["pid", "status"])]
+    pub argv0: Option<OsString>,
+
     /// How the lock gets into COMMAND: auto, preload or ptrace
     ///
     /// preload: the shim, in LD_PRELOAD, locks COMMAND from inside before its constructors;
@@ -323,6 +332,17 @@ pub struct Cli {
         value_name = "COMMAND"
     )]
     pub command: Vec<OsString>,
+}
+
+impl Cli {
+    /// COMMAND's argv: as given, with `--argv0` in place of its first word.
+    pub fn argv(&self) -> Vec<OsString> {
+        let mut argv = self.command.clone();
+        if let (Some(first), Some(name)) = (argv.first_mut(), &self.argv0) {
+            *first = name.clone();
+        }
+        argv
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

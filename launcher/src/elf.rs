@@ -10,6 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use memlock_run_protocol::reach;
 use object::elf::{FileHeader32, FileHeader64};
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, Sym};
 use object::{Endianness, FileKind, ReadCache, ReadRef};
@@ -58,48 +59,70 @@ pub struct ElfInfo {
     pub interpreter: Option<PathBuf>,
 }
 
-/// Reads the headers; `None` when the file is not ELF at all.
+/// Reads the headers as the kernel does (see `memlock_run_protocol::reach`, which the shim
+/// also uses at exec time); `None` when the file is not ELF at all.
 pub fn read(path: &Path) -> Result<Option<ElfInfo>> {
+    use std::os::unix::fs::FileExt;
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let data = ReadCache::new(file);
-    let kind = match FileKind::parse(&data) {
-        Ok(kind) => kind,
-        Err(_) => return Ok(None),
+    let mut head = [0u8; 64];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+    let head = &head[..filled];
+    if reach::format(head) != reach::Format::Elf {
+        return Ok(None);
+    }
+    let read_at = |offset: u64, buf: &mut [u8]| file.read_exact_at(buf, offset).is_ok();
+    let damaged = |why: reach::Malformed| {
+        anyhow::anyhow!(
+            "{} has a damaged ELF header ({}), which the kernel refuses to run",
+            path.display(),
+            why.0
+        )
     };
-    let parsed = match kind {
-        FileKind::Elf32 => parse::<FileHeader32<Endianness>, _>(&data),
-        FileKind::Elf64 => parse::<FileHeader64<Endianness>, _>(&data),
-        _ => return Ok(None),
+    let elf = reach::parse_elf(head, read_at).map_err(damaged)?;
+    let interpreter = match elf.interp {
+        None => None,
+        Some((offset, size)) => {
+            let mut bytes = vec![0u8; size];
+            if !read_at(offset, &mut bytes) {
+                return Err(damaged(reach::Malformed(
+                    "a PT_INTERP past the end of the file",
+                )));
+            }
+            let path = reach::interp_path(&bytes).map_err(damaged)?;
+            Some(PathBuf::from(OsStr::from_bytes(path)))
+        }
     };
-    parsed
-        .map(Some)
-        .with_context(|| format!("{} has a damaged ELF header", path.display()))
+    Ok(Some(ElfInfo {
+        identity: ElfIdentity {
+            bits: elf.identity.bits,
+            machine: elf.identity.machine,
+            little_endian: elf.identity.little_endian,
+        },
+        e_type: elf.e_type,
+        interpreter,
+    }))
 }
 
 pub fn identify(path: &Path) -> Result<Option<ElfIdentity>> {
     Ok(read(path)?.map(|info| info.identity))
 }
 
-fn parse<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
-    data: R,
-) -> object::Result<ElfInfo> {
-    let header = H::parse(data)?;
-    let endian = header.endian()?;
-    let mut interpreter = None;
-    for segment in header.program_headers(endian, data)? {
-        if let Some(bytes) = segment.interpreter(endian, data)? {
-            interpreter = Some(PathBuf::from(OsStr::from_bytes(bytes)));
+impl From<ElfIdentity> for reach::Identity {
+    fn from(id: ElfIdentity) -> Self {
+        reach::Identity {
+            bits: id.bits,
+            machine: id.machine,
+            little_endian: id.little_endian,
         }
     }
-    Ok(ElfInfo {
-        identity: ElfIdentity {
-            bits: if header.is_type_64() { 64 } else { 32 },
-            machine: header.e_machine(endian),
-            little_endian: endian == Endianness::Little,
-        },
-        e_type: header.e_type(endian),
-        interpreter,
-    })
 }
 
 /// What the loaders map for an ELF file, and the libraries it asks for.

@@ -48,20 +48,31 @@ pub fn exec(
         .collect::<Result<Vec<_>, _>>()
         .context("an environment variable contains a NUL byte")?;
 
-    let result = match judged {
-        Some(file) if names_fexecve_after_the_file() => nix::unistd::execveat(
-            Some(file.as_raw_fd()),
-            c"",
-            &c_argv,
-            &c_env,
-            nix::fcntl::AtFlags::AT_EMPTY_PATH,
-        ),
-        _ => nix::unistd::execve(&c_path, &c_argv, &c_env),
+    let argv_ptrs = null_terminated(&c_argv);
+    let env_ptrs = null_terminated(&c_env);
+    // System calls, not libc's functions: when memlock-run itself runs under a locked program,
+    // the shim is loaded into it too, and its exec wrappers must not judge COMMAND a second
+    // time with the outer run's settings.
+    // SAFETY: NUL-terminated path, argv and envp arrays that outlive the call.
+    unsafe {
+        match judged {
+            Some(file) if names_fexecve_after_the_file() => libc::syscall(
+                libc::SYS_execveat,
+                file.as_raw_fd(),
+                c"".as_ptr(),
+                argv_ptrs.as_ptr(),
+                env_ptrs.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            ),
+            _ => libc::syscall(
+                libc::SYS_execve,
+                c_path.as_ptr(),
+                argv_ptrs.as_ptr(),
+                env_ptrs.as_ptr(),
+            ),
+        }
     };
-    let errno = match result {
-        Err(errno) => errno,
-        Ok(never) => match never {},
-    };
+    let errno = Errno::last();
     let shown = path.display();
     let (status, why) = match errno {
         Errno::ENOENT => (
@@ -85,6 +96,14 @@ pub fn exec(
         message: format!("cannot execute {shown}: {why} ({errno})"),
     }
     .into())
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 /// Linux 6.14 names a process started by execveat(AT_EMPTY_PATH) after the file, not after

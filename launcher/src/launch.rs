@@ -100,7 +100,7 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         crate::target::Program::Elf(_) => Some(&launch.target.file),
         crate::target::Program::Script { .. } => None,
     };
-    exec::exec(&launch.target.path, judged, &cli.command, &launch.env).map(Some)
+    exec::exec(&launch.target.path, judged, &cli.argv(), &launch.env).map(Some)
 }
 
 /// COMMAND's file name, for the helper's messages until it reads the new image's own.
@@ -210,6 +210,15 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     let mut overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
     if sets_bind_now {
         overrides.push((LD_BIND_NOW, "1".to_owned()));
+    }
+    if shim_in_env && config.inherit {
+        // Where the shim sends a program the preload cannot reach (protocol::LAUNCHER).
+        if let Some(own) = env::current_exe()
+            .ok()
+            .and_then(|p| p.into_os_string().into_string().ok())
+        {
+            overrides.push((memlock_run_protocol::LAUNCHER, own));
+        }
     }
     let env = if shim_in_env {
         preload::environment(inherited, &shim.path, &config, &overrides)

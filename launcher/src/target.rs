@@ -30,6 +30,7 @@ use nix::unistd::{access, AccessFlags};
 
 use crate::elf::{self, ElfIdentity, ElfInfo};
 use crate::envline;
+use memlock_run_protocol::reach::{self, Reach};
 
 /// The default search path when PATH is unset, as glibc's execvp uses.
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
@@ -518,14 +519,15 @@ fn refusal(summary: impl Into<String>, message: String) -> Option<Refusal> {
     })
 }
 
-/// The ELF rules: same class and machine as the shim, a PT_INTERP, and glibc's loader.
+/// The ELF rules (`memlock_run_protocol::reach::judge`, which the shim applies at exec time
+/// too): same class and machine as the shim, a PT_INTERP, and glibc's loader.
 fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> {
     let shown = path.display();
-    if elf.identity != *shim {
-        let i386_on_x86_64 = elf.identity.machine == object::elf::EM_386
-            && shim.machine == object::elf::EM_X86_64
-            && elf.identity.little_endian;
-        return refusal_for(
+    let loader = elf.interpreter.as_deref().unwrap_or(Path::new(""));
+    let interp = elf.interpreter.as_ref().map(|l| l.as_os_str().as_bytes());
+    match reach::judge(elf.identity.into(), interp, (*shim).into()) {
+        Reach::Preload => None,
+        Reach::OtherMachine { i386_on_x86_64 } => refusal_for(
             i386_on_x86_64,
             format!(
                 "a {} program, and the shim is {}",
@@ -541,21 +543,16 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
                 shim.describe(),
                 elf.identity.describe()
             ),
-        );
-    }
-    let Some(loader) = &elf.interpreter else {
-        return refusal(
+        ),
+        Reach::Static => refusal(
             "statically linked (no PT_INTERP): ld.so never runs in it",
             format!(
                 "refusing {shown}: it is statically linked (no PT_INTERP), so ld.so never runs in it and cannot \
                  preload the shim; it would run unlocked. Link it dynamically against glibc, or make it call \
                  mlockall(2) itself"
             ),
-        );
-    };
-    match loader_kind(loader) {
-        Loader::Glibc => None,
-        Loader::Musl => refusal(
+        ),
+        Reach::Musl => refusal(
             format!("linked against musl (loader {})", loader.display()),
             format!(
                 "refusing {shown}: it is linked against musl (loader {}), and the shim is a glibc library that \
@@ -563,7 +560,7 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
                 loader.display()
             ),
         ),
-        Loader::Unknown => refusal(
+        Reach::OtherLoader => refusal(
             format!("its loader {} is not glibc's ld.so", loader.display()),
             format!(
                 "refusing {shown}: its dynamic loader {} is not glibc's ld.so, which the shim needs; use a \
@@ -571,28 +568,6 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
                 loader.display()
             ),
         ),
-    }
-}
-
-enum Loader {
-    Glibc,
-    Musl,
-    Unknown,
-}
-
-/// glibc's loaders are `ld-linux*.so.N` (x86, ARM, RISC-V), `ld64.so.N` (ppc64, s390x)
-/// and `ld.so.1` (ppc32, MIPS); musl's are `ld-musl-ARCH.so.1`.
-fn loader_kind(loader: &Path) -> Loader {
-    let name = loader
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if name.starts_with("ld-musl-") {
-        Loader::Musl
-    } else if name.starts_with("ld-linux") || name.starts_with("ld64.so.") || name == "ld.so.1" {
-        Loader::Glibc
-    } else {
-        Loader::Unknown
     }
 }
 
@@ -698,30 +673,6 @@ mod tests {
         );
         assert_eq!(shebang("#!\n"), None);
         assert_eq!(shebang("echo hi\n"), None);
-    }
-
-    #[test]
-    fn loaders() {
-        assert!(matches!(
-            loader_kind(Path::new("/lib64/ld-linux-x86-64.so.2")),
-            Loader::Glibc
-        ));
-        assert!(matches!(
-            loader_kind(Path::new("/lib/ld-linux-aarch64.so.1")),
-            Loader::Glibc
-        ));
-        assert!(matches!(
-            loader_kind(Path::new("/lib64/ld64.so.2")),
-            Loader::Glibc
-        ));
-        assert!(matches!(
-            loader_kind(Path::new("/lib/ld-musl-x86_64.so.1")),
-            Loader::Musl
-        ));
-        assert!(matches!(
-            loader_kind(Path::new("/system/bin/linker64")),
-            Loader::Unknown
-        ));
     }
 
     #[test]

@@ -221,6 +221,10 @@ extern "C" fn memlock_run_init(
 
     wrap::locked();
     mark::leave(&config);
+    if config.inherit {
+        // From here on, what this process executes is judged before the exec (wrap/exec.rs).
+        wrap::arm_exec(&config, process.env());
+    }
 
     if config.fork == Fork::Relock {
         if let Err(errno) = fork::arm(config.flags, config.on_failure, process.argv0) {

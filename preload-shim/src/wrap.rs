@@ -37,6 +37,10 @@
 //!   theirs as the kernel says. Programs that make the system call themselves (Go) are
 //!   not reached. Cost: two prctl calls and a getresuid around a call programs make once.
 
+mod exec;
+
+pub use exec::arm as arm_exec;
+
 use core::ffi::{c_int, c_long, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 

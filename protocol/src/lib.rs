@@ -23,13 +23,22 @@
 //! | `MEMLOCK_RUN_VERBOSE`      | `1`: one report line on stderr, `0`: silent | `0` |
 //! | `MEMLOCK_RUN_INHERIT`      | `1`: programs this one execs are locked too; `0`: the shim removes itself from the environment | `1` |
 //! | `MEMLOCK_RUN_NO_DUMP`      | `1`: the shim makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`, which execve resets, so each new image sets it again) and checks it with `PR_GET_DUMPABLE`; the launcher has set RLIMIT_CORE to 0 before exec | `0` |
+//! | `MEMLOCK_RUN_LAUNCHER`     | the launcher's path, which the shim runs a program through when the preload cannot reach it (with `INHERIT` 1) | none |
 //!
 //! The shim itself is named in `LD_PRELOAD`, appended to whatever the user had there.
+//!
+//! When a locked program executes another, the shim judges the new image with [`reach`]
+//! (the same rules the launcher applies to COMMAND). Where the preload will not reach it,
+//! the shim executes `MEMLOCK_RUN_LAUNCHER` instead, with the options [`Config::args`]
+//! gives, `--argv0` and the program, so that memlock-run locks it another way or refuses it
+//! with a message.
 //!
 //! This crate is `no_std` and allocation-free because the shim reads it before `main`,
 //! inside a process it does not own.
 #![no_std]
 #![deny(unsafe_code)]
+
+pub mod reach;
 
 /// Prefix shared by every variable of the protocol.
 pub const PREFIX: &str = "MEMLOCK_RUN_";
@@ -44,7 +53,12 @@ pub const VERBOSE: &str = "MEMLOCK_RUN_VERBOSE";
 pub const INHERIT: &str = "MEMLOCK_RUN_INHERIT";
 pub const NO_DUMP: &str = "MEMLOCK_RUN_NO_DUMP";
 
-/// Every variable of the protocol, in the order the launcher writes them.
+/// The launcher's own path (from /proc/self/exe), written beside the settings when programs
+/// COMMAND executes are locked too: when one of them executes a program the preload cannot
+/// reach, the shim runs it through memlock-run (see [`Config::args`]).
+pub const LAUNCHER: &str = "MEMLOCK_RUN_LAUNCHER";
+
+/// Every setting of the protocol, in the order the launcher writes them.
 pub const VARIABLES: [&str; 10] = [
     FLAGS,
     PREFAULT,
@@ -278,6 +292,49 @@ impl Config {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Calls `arg` with each `memlock-run` option that gives these settings; defaults are left
+    /// out, so that memlock-run applies its own for the method it chooses. The shim starts a
+    /// program the preload cannot reach through memlock-run with them.
+    pub fn args(&self, mut arg: impl FnMut(&str)) {
+        if self.flags.future {
+            arg("--future");
+        }
+        if self.flags.onfault {
+            arg("--onfault");
+        }
+        let mut buf = [0u8; 20];
+        for (option, value) in [
+            ("--prefault", self.prefault),
+            ("--heap", self.heap),
+            ("--thread-stack", self.thread_stack),
+        ] {
+            if value != 0 {
+                arg(option);
+                arg(encode_u64(value, &mut buf));
+            }
+        }
+        if self.fork == Fork::Off {
+            arg("--fork");
+            arg("off");
+        }
+        if self.bind_now {
+            arg("--bind-now");
+        }
+        if self.on_failure == OnFailure::Warn {
+            arg("--on-failure");
+            arg("warn");
+        }
+        if self.verbose {
+            arg("--verbose");
+        }
+        if !self.inherit {
+            arg("--no-inherit");
+        }
+        if self.no_dump {
+            arg("--no-dump");
+        }
     }
 
     /// Calls `set(name, value)` for every variable of the protocol, in [`VARIABLES`] order.

@@ -1,0 +1,1163 @@
+//! The exec family: a locked program that executes another hands it the shim through the
+//! environment, and ld.so fails open. So before the exec, the new image is judged with the
+//! launcher's own rules (`memlock_run_protocol::reach`); where the preload will not lock
+//! it, the program is executed through memlock-run instead, which locks it another way
+//! (the ptrace method) or refuses it with a message. See `wrap.rs` for the list.
+//!
+//! Everything here may run in a vfork child or a signal handler, as the functions it
+//! stands in for may: system calls, the stack and mmap(2), no locks, no allocator.
+
+use core::ffi::{c_char, c_int, c_void, CStr};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use memlock_run_protocol::reach::{self, Format, Reach};
+use memlock_run_protocol::{Config, LAUNCHER};
+
+use crate::environ::Entries;
+use crate::line::Line;
+
+type Argv = *const *const c_char;
+
+/// What the constructor armed the wrappers with. Written once, by the constructor, before
+/// the program's code runs (so before any other thread), and only read afterwards.
+struct Armed {
+    config: Config,
+    /// `MEMLOCK_RUN_LAUNCHER`, copied: programs rewrite their environment strings.
+    launcher: Text,
+    /// The shim as `LD_PRELOAD` names it (what ld.so gave dladdr), and its device and inode.
+    shim: Text,
+    shim_id: (u64, u64),
+}
+
+struct Text {
+    buf: [u8; 4096],
+    len: usize,
+}
+
+impl Text {
+    const fn empty() -> Self {
+        Text {
+            buf: [0; 4096],
+            len: 0,
+        }
+    }
+    fn set(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() >= self.buf.len() {
+            return false;
+        }
+        for (slot, &b) in self.buf.iter_mut().zip(bytes) {
+            *slot = b;
+        }
+        self.len = bytes.len();
+        true
+    }
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+    /// NUL-terminated (the byte after `len` is always 0).
+    fn c_ptr(&self) -> *const c_char {
+        self.buf.as_ptr().cast()
+    }
+}
+
+struct Slot(core::cell::UnsafeCell<Armed>);
+// SAFETY: written only by the constructor before the program's code (and threads) exist;
+// read-only afterwards, behind ARMED's release/acquire.
+unsafe impl Sync for Slot {}
+
+static STATE: Slot = Slot(core::cell::UnsafeCell::new(Armed {
+    config: Config {
+        flags: memlock_run_protocol::LockFlags {
+            current: true,
+            future: false,
+            onfault: false,
+        },
+        prefault: 0,
+        heap: 0,
+        thread_stack: 0,
+        fork: memlock_run_protocol::Fork::Relock,
+        bind_now: false,
+        on_failure: memlock_run_protocol::OnFailure::Exit,
+        verbose: false,
+        inherit: true,
+        no_dump: false,
+    },
+    launcher: Text::empty(),
+    shim: Text::empty(),
+    shim_id: (0, 0),
+}));
+static ARMED: AtomicBool = AtomicBool::new(false);
+
+fn armed() -> Option<&'static Armed> {
+    if ARMED.load(Ordering::Acquire) {
+        // SAFETY: see `Slot`.
+        Some(unsafe { &*STATE.0.get() })
+    } else {
+        None
+    }
+}
+
+/// Called by the constructor once this process is locked and programs it executes are to
+/// be locked too.
+pub fn arm(config: &Config, env: Entries) {
+    // SAFETY: the constructor runs alone, before anything reads STATE.
+    let state = unsafe { &mut *STATE.0.get() };
+    state.config = *config;
+    for entry in env {
+        if let Some((name, value)) = memlock_run_protocol::split_entry(entry) {
+            if name == LAUNCHER.as_bytes() && !state.launcher.set(value) {
+                state.launcher.len = 0;
+            }
+        }
+    }
+    let mut info = libc::Dl_info {
+        dli_fname: core::ptr::null(),
+        dli_fbase: core::ptr::null_mut(),
+        dli_sname: core::ptr::null(),
+        dli_saddr: core::ptr::null_mut(),
+    };
+    let here = arm as *const c_void;
+    // SAFETY: `info` is a valid out-pointer; dladdr reads the loader's tables; dli_fname is
+    // the loader's own string for the shim, which lives as long as the shim.
+    let name = unsafe {
+        if libc::dladdr(here, &mut info) == 0 || info.dli_fname.is_null() {
+            return;
+        }
+        CStr::from_ptr(info.dli_fname).to_bytes()
+    };
+    if !state.shim.set(name) {
+        return;
+    }
+    let Some(id) = file_id_at(state.shim.c_ptr()) else {
+        return;
+    };
+    state.shim_id = id;
+    ARMED.store(true, Ordering::Release);
+}
+
+/// How to carry out an exec.
+enum Plan {
+    /// The preload reaches the new image: exec it as asked.
+    Direct,
+    /// Through memlock-run, for this reason.
+    Launcher(&'static str),
+    /// Fail with this errno without executing anything, as the kernel would.
+    Fail(c_int),
+}
+
+/// Where the program to judge is: a path relative to a directory descriptor, or an open
+/// descriptor itself (fexecve, execveat with AT_EMPTY_PATH).
+#[derive(Clone, Copy)]
+struct At {
+    dir: c_int,
+    path: *const c_char,
+    flags: c_int,
+}
+
+/// The judgement for executing `at` with `envp`.
+fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
+    let Some(file) = Fd::open_at(at) else {
+        let errno = crate::errno();
+        // What the kernel fails on as well (missing, not a directory...) runs nothing. A
+        // file that can be executed but not read cannot be judged here: memlock-run says so.
+        return if errno == libc::EACCES && executable(at) {
+            Plan::Launcher("it cannot be read to be judged")
+        } else {
+            Plan::Direct
+        };
+    };
+    let mut head = [0u8; reach::HEAD_SIZE];
+    let len = file.read_at(0, &mut head);
+    let head = head.get(..len).unwrap_or(&[]);
+    match reach::format(head) {
+        // No binfmt_misc handler is let run a program nothing judged.
+        Format::Other => Plan::Fail(libc::ENOEXEC),
+        Format::Script => {
+            let Some(interpreter) = reach::script_interpreter(head) else {
+                return Plan::Fail(libc::ENOEXEC);
+            };
+            let mut path = [0u8; 4097];
+            if interpreter.len() >= path.len() {
+                return Plan::Launcher("its #! interpreter's path is too long to judge");
+            }
+            for (slot, &b) in path.iter_mut().zip(interpreter) {
+                *slot = b;
+            }
+            let at = At {
+                dir: libc::AT_FDCWD,
+                path: path.as_ptr().cast(),
+                flags: 0,
+            };
+            match Fd::open_at(at) {
+                Some(interp) => judge_elf(armed, &interp, envp, true),
+                None => Plan::Direct,
+            }
+        }
+        Format::Elf => judge_elf(armed, &file, envp, false),
+    }
+}
+
+fn judge_elf(armed: &Armed, file: &Fd, envp: Argv, interpreter: bool) -> Plan {
+    let mut head = [0u8; 64];
+    let len = file.read_at(0, &mut head);
+    let head = head.get(..len).unwrap_or(&[]);
+    if reach::format(head) != Format::Elf {
+        return if interpreter {
+            Plan::Launcher("its #! interpreter is itself a script")
+        } else {
+            Plan::Fail(libc::ENOEXEC)
+        };
+    }
+    let read_at = |offset: u64, buf: &mut [u8]| file.read_at(offset, buf) == buf.len();
+    let Ok(elf) = reach::parse_elf(head, read_at) else {
+        return Plan::Launcher("its ELF headers are not what the kernel runs");
+    };
+    let mut interp = [0u8; reach::MAX_INTERP_SIZE];
+    let loader = match elf.interp {
+        None => None,
+        Some((offset, size)) => {
+            let Some(bytes) = interp.get_mut(..size) else {
+                return Plan::Launcher("its PT_INTERP is too long");
+            };
+            if !read_at(offset, bytes) {
+                return Plan::Launcher("its PT_INTERP is past the end of the file");
+            }
+            match reach::interp_path(bytes) {
+                Ok(path) => Some(path),
+                Err(_) => return Plan::Launcher("its PT_INTERP is not terminated"),
+            }
+        }
+    };
+    match reach::judge(elf.identity, loader, reach::Identity::NATIVE) {
+        Reach::Preload => {}
+        Reach::Static => return Plan::Launcher("it is statically linked"),
+        Reach::Musl => return Plan::Launcher("it is linked against musl"),
+        Reach::OtherLoader => return Plan::Launcher("its loader is not glibc's"),
+        Reach::OtherMachine { .. } => {
+            return Plan::Launcher("it is built for another machine or word size")
+        }
+    }
+    if secure_execution(file) {
+        return Plan::Launcher("it is set-user-ID, set-group-ID or has file capabilities");
+    }
+    environment_plan(armed, envp)
+}
+
+/// Whether the environment given to the new image carries the shim, and this run's settings.
+fn environment_plan(armed: &Armed, envp: Argv) -> Plan {
+    let mut preloads = 0;
+    let mut names_shim = false;
+    let mut settings = Config::default();
+    // SAFETY: execve's caller passes a NUL-terminated array of NUL-terminated strings.
+    for entry in unsafe { Entries::new(envp) } {
+        let Some((name, value)) = memlock_run_protocol::split_entry(entry) else {
+            continue;
+        };
+        if name == b"LD_PRELOAD" {
+            preloads += 1;
+            names_shim = value
+                .split(|&b| b == b':' || b == b' ')
+                .any(|e| e == armed.shim.bytes());
+        } else if name.starts_with(memlock_run_protocol::PREFIX.as_bytes())
+            && settings.apply(name, value).is_err()
+        {
+            return Plan::Launcher("its environment holds a damaged MEMLOCK_RUN_ setting");
+        }
+    }
+    if preloads != 1 || !names_shim {
+        return Plan::Launcher("its environment does not hand it the shim in one LD_PRELOAD");
+    }
+    if settings != armed.config {
+        return Plan::Launcher("its environment changes this run's MEMLOCK_RUN_ settings");
+    }
+    if file_id_at(armed.shim.c_ptr()) != Some(armed.shim_id) {
+        return Plan::Launcher(
+            "the shim is not at its path from this process (another root directory?)",
+        );
+    }
+    Plan::Direct
+}
+
+/// What the kernel runs in secure-execution mode, where ld.so ignores the shim's path.
+/// memlock-run's rules are finer (a set-user-ID file of one's own, a nosuid mount); it
+/// applies them once the program is sent to it.
+fn secure_execution(file: &Fd) -> bool {
+    let Some(st) = file.stat() else { return true };
+    // SAFETY: getters without preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mode = st.st_mode;
+    if mode & libc::S_ISUID != 0 && st.st_uid != euid {
+        return true;
+    }
+    if mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 && st.st_gid != egid {
+        return true;
+    }
+    if euid == 0 {
+        return false;
+    }
+    // SAFETY: a NUL-terminated name, no buffer (size 0 asks for the size).
+    let size = unsafe {
+        libc::syscall(
+            libc::SYS_fgetxattr,
+            file.0,
+            c"security.capability".as_ptr(),
+            core::ptr::null_mut::<c_void>(),
+            0usize,
+        )
+    };
+    size >= 0
+}
+
+fn executable(at: At) -> bool {
+    // SAFETY: a NUL-terminated path from the caller.
+    unsafe {
+        libc::syscall(
+            libc::SYS_faccessat,
+            at.dir,
+            if at.flags & libc::AT_EMPTY_PATH != 0 && CStr::from_ptr(at.path).is_empty() {
+                c"".as_ptr()
+            } else {
+                at.path
+            },
+            libc::X_OK,
+        ) == 0
+    }
+}
+
+fn file_id_at(path: *const c_char) -> Option<(u64, u64)> {
+    // SAFETY: `st` is a valid out-pointer and `path` NUL-terminated.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        (libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path, &mut st, 0) == 0)
+            .then_some((st.st_dev, st.st_ino))
+    }
+}
+
+/// A descriptor opened for judging, closed when dropped.
+struct Fd(c_int);
+
+impl Fd {
+    fn open_at(at: At) -> Option<Fd> {
+        // SAFETY: a NUL-terminated path; the flags ask for a new descriptor only.
+        let fd = unsafe {
+            // SAFETY: `at.path` is NUL-terminated.
+            if at.flags & libc::AT_EMPTY_PATH != 0 && CStr::from_ptr(at.path).is_empty() {
+                // The descriptor itself, reopened for reading (it may be O_PATH).
+                let mut proc = [0u8; 32];
+                let path = fd_path(at.dir, &mut proc);
+                libc::syscall(
+                    libc::SYS_openat,
+                    libc::AT_FDCWD,
+                    path,
+                    libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+                )
+            } else {
+                let nofollow = if at.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+                    libc::O_NOFOLLOW
+                } else {
+                    0
+                };
+                libc::syscall(
+                    libc::SYS_openat,
+                    at.dir,
+                    at.path,
+                    libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | nofollow,
+                )
+            }
+        };
+        (fd >= 0).then_some(Fd(fd as c_int))
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = buf.get_mut(done..).unwrap_or(&mut []);
+            // SAFETY: `rest` is a valid buffer of its length.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_pread64,
+                    self.0,
+                    rest.as_mut_ptr(),
+                    rest.len(),
+                    offset.saturating_add(done as u64),
+                )
+            };
+            if n < 0 && crate::errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            done += n as usize;
+        }
+        done
+    }
+
+    fn stat(&self) -> Option<libc::stat> {
+        // SAFETY: `st` is a valid out-pointer.
+        unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            (libc::syscall(libc::SYS_fstat, self.0, &mut st) == 0).then_some(st)
+        }
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: closes the descriptor this value owns.
+        unsafe { libc::syscall(libc::SYS_close, self.0) };
+    }
+}
+
+/// `/proc/self/fd/N`, NUL-terminated, in `buf`.
+fn fd_path(fd: c_int, buf: &mut [u8; 32]) -> *const c_char {
+    let prefix = b"/proc/self/fd/";
+    let mut digits = [0u8; 20];
+    let n = memlock_run_protocol::encode_u64(fd.max(0) as u64, &mut digits).as_bytes();
+    let mut len = 0;
+    for &b in prefix.iter().chain(n) {
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = b;
+            len += 1;
+        }
+    }
+    if let Some(slot) = buf.get_mut(len.min(31)) {
+        *slot = 0;
+    }
+    buf.as_ptr().cast()
+}
+
+/// Memory for the rewritten argv and envp: mmap(2), which is safe where malloc is not (a
+/// vfork child, a signal handler); given back when an exec fails.
+struct Scratch {
+    base: *mut u8,
+    size: usize,
+    used: usize,
+}
+
+impl Scratch {
+    fn new(size: usize) -> Option<Scratch> {
+        // SAFETY: a fresh private anonymous mapping.
+        let base = unsafe {
+            libc::syscall(
+                libc::SYS_mmap,
+                core::ptr::null_mut::<c_void>(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == -1 || base == 0 {
+            return None;
+        }
+        Some(Scratch {
+            base: base as *mut u8,
+            size,
+            used: 0,
+        })
+    }
+
+    /// `count` pointer slots, zeroed.
+    fn slots(&mut self, count: usize) -> Option<*mut *const c_char> {
+        let align = core::mem::align_of::<*const c_char>();
+        let start = self.used.checked_add(align - 1)? / align * align;
+        let end = start.checked_add(count.checked_mul(core::mem::size_of::<usize>())?)?;
+        if end > self.size {
+            return None;
+        }
+        self.used = end;
+        // SAFETY: within the mapping, aligned.
+        Some(unsafe { self.base.add(start).cast() })
+    }
+
+    /// A NUL-terminated copy of the concatenation of `parts`.
+    fn text(&mut self, parts: &[&[u8]]) -> Option<*const c_char> {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        let end = self.used.checked_add(len)?.checked_add(1)?;
+        if end > self.size {
+            return None;
+        }
+        // SAFETY: within the mapping, which is zeroed (the NUL).
+        let start = unsafe { self.base.add(self.used) };
+        let mut at = start;
+        for part in parts {
+            // SAFETY: as above; `part` does not overlap a fresh mapping.
+            unsafe {
+                core::ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
+                at = at.add(part.len());
+            }
+        }
+        self.used = end;
+        Some(start.cast())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // SAFETY: the mapping this value owns.
+        unsafe { libc::syscall(libc::SYS_munmap, self.base, self.size) };
+    }
+}
+
+fn count(v: Argv) -> usize {
+    if v.is_null() {
+        return 0;
+    }
+    let mut n = 0;
+    // SAFETY: a NUL-terminated array.
+    while !unsafe { *v.add(n) }.is_null() {
+        n += 1;
+    }
+    n
+}
+
+fn cstr<'a>(p: *const c_char) -> &'a [u8] {
+    if p.is_null() {
+        return b"";
+    }
+    // SAFETY: a NUL-terminated string from the caller.
+    unsafe { CStr::from_ptr(p).to_bytes() }
+}
+
+/// Pointer slots being filled, with room for the closing null.
+struct Slots {
+    at: *mut *const c_char,
+    cap: usize,
+    len: usize,
+}
+
+impl Slots {
+    fn push(&mut self, p: *const c_char) -> Option<()> {
+        if self.len + 1 >= self.cap {
+            return None;
+        }
+        // SAFETY: len + 1 < cap slots of the scratch mapping (zeroed: the closing null).
+        unsafe { *self.at.add(self.len) = p };
+        self.len += 1;
+        Some(())
+    }
+}
+
+/// The command line and environment that run the program through memlock-run.
+struct Rerouted {
+    _scratch: Scratch,
+    argv: Argv,
+    envp: Argv,
+}
+
+/// `memlock-run OPTIONS --argv0 ARGV0 -- PATH ARGS...`, with the shim taken out of
+/// `LD_PRELOAD` (memlock-run puts it back where it belongs, and must not load it itself).
+fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Rerouted> {
+    const OPTIONS: usize = 24;
+    let argc = count(argv);
+    let envc = count(envp);
+    let mut bytes = path.len() + 512;
+    for i in 0..envc {
+        // SAFETY: i < envc.
+        bytes += cstr(unsafe { *envp.add(i) }).len() + 1;
+    }
+    let pointers = (argc + OPTIONS + 1 + envc + 1) * core::mem::size_of::<usize>();
+    let mut scratch = Scratch::new(bytes + pointers + 64)?;
+    let mut args = Slots {
+        at: scratch.slots(argc + OPTIONS + 1)?,
+        cap: argc + OPTIONS + 1,
+        len: 0,
+    };
+    let mut env = Slots {
+        at: scratch.slots(envc + 1)?,
+        cap: envc + 1,
+        len: 0,
+    };
+    args.push(armed.launcher.c_ptr())?;
+    let mut complete = true;
+    armed.config.args(|arg| {
+        let pushed = scratch.text(&[arg.as_bytes()]).and_then(|p| args.push(p));
+        complete &= pushed.is_some();
+    });
+    if !complete {
+        return None;
+    }
+    if argc > 0 {
+        args.push(c"--argv0".as_ptr())?;
+        // SAFETY: argc > 0.
+        args.push(unsafe { *argv })?;
+    }
+    args.push(c"--".as_ptr())?;
+    args.push(scratch.text(&[path])?)?;
+    for i in 1..argc {
+        // SAFETY: i < argc.
+        args.push(unsafe { *argv.add(i) })?;
+    }
+    for i in 0..envc {
+        // SAFETY: i < envc.
+        let entry = unsafe { *envp.add(i) };
+        match memlock_run_protocol::split_entry(cstr(entry)) {
+            Some((b"LD_PRELOAD", value)) => {
+                if let Some(kept) = without_shim(&mut scratch, value, armed.shim.bytes())? {
+                    env.push(kept)?;
+                }
+            }
+            _ => env.push(entry)?,
+        }
+    }
+    Some(Rerouted {
+        _scratch: scratch,
+        argv: args.at.cast_const(),
+        envp: env.at.cast_const(),
+    })
+}
+
+/// `LD_PRELOAD=` less the shim: `None` inside when nothing else was in it.
+fn without_shim(scratch: &mut Scratch, value: &[u8], shim: &[u8]) -> Option<Option<*const c_char>> {
+    let mut list = [0u8; 4096];
+    let mut len = 0;
+    for entry in value.split(|&b| b == b':' || b == b' ') {
+        if entry.is_empty() || entry == shim {
+            continue;
+        }
+        if len > 0 {
+            *list.get_mut(len)? = b':';
+            len += 1;
+        }
+        for &b in entry {
+            *list.get_mut(len)? = b;
+            len += 1;
+        }
+    }
+    if len == 0 {
+        return Some(None);
+    }
+    Some(Some(scratch.text(&[b"LD_PRELOAD=", list.get(..len)?])?))
+}
+
+/// Carries out an exec of `at` as `path` (what memlock-run is to run) with `argv`, `envp`:
+/// `real` makes the exec (or spawn) of a path, argv and envp and returns its result.
+fn carry_out(
+    at: At,
+    path: &[u8],
+    argv: Argv,
+    envp: Argv,
+    real: &mut dyn FnMut(*const c_char, Argv, Argv) -> c_int,
+    spawn: bool,
+) -> c_int {
+    let Some(armed) = armed() else {
+        return real(at.path, argv, envp);
+    };
+    let why = match judge(armed, at, envp) {
+        Plan::Direct => return real(at.path, argv, envp),
+        Plan::Fail(errno) => return failure(errno, spawn),
+        Plan::Launcher(why) => why,
+    };
+    if armed.launcher.len == 0 {
+        refuse(
+            path,
+            why,
+            b"",
+            0,
+            "memlock-run's path was not handed to this process (MEMLOCK_RUN_LAUNCHER)",
+        );
+        return failure(libc::EACCES, spawn);
+    }
+    let Some(rerouted) = reroute(armed, path, argv, envp) else {
+        refuse(
+            path,
+            why,
+            b"",
+            libc::ENOMEM,
+            "cannot build its command line",
+        );
+        return failure(libc::ENOMEM, spawn);
+    };
+    let rc = real(armed.launcher.c_ptr(), rerouted.argv, rerouted.envp);
+    if spawn && rc == 0 {
+        return 0;
+    }
+    let errno = if spawn { rc } else { crate::errno() };
+    refuse(
+        path,
+        why,
+        armed.launcher.bytes(),
+        errno,
+        "memlock-run, which would lock it another way, cannot be executed",
+    );
+    failure(
+        if errno == libc::ENOENT {
+            libc::EACCES
+        } else {
+            errno
+        },
+        spawn,
+    )
+}
+
+/// -1 with errno for the exec family; the error number itself for posix_spawn.
+fn failure(errno: c_int, spawn: bool) -> c_int {
+    if spawn {
+        errno
+    } else {
+        // SAFETY: this thread's errno slot.
+        unsafe { *libc::__errno_location() = errno };
+        -1
+    }
+}
+
+/// The one line that says why a program was not executed.
+fn refuse(path: &[u8], why: &str, launcher: &[u8], errno: c_int, what: &str) {
+    let mut line = Line::new();
+    line.push("memlock-run: not executing ")
+        .push_escaped(path)
+        .push(" (from pid ");
+    // SAFETY: getpid cannot fail.
+    line.push_u64(unsafe { libc::getpid() } as u64).push("): ");
+    line.push(why)
+        .push(", so the preload cannot lock it, and ")
+        .push(what);
+    if !launcher.is_empty() {
+        line.push(" (")
+            .push_escaped(launcher)
+            .push(": ")
+            .push_errno(errno)
+            .push(")");
+    }
+    line.push(
+        "; this process runs under memlock-run, which locks the programs it executes as well: ",
+    );
+    line.push("install memlock-run where this process can run it, or start the parent with --no-inherit if only it must be locked");
+    line.emit();
+}
+
+extern "C" {
+    /// The process's environment, which execv, execvp and execl pass on.
+    static environ: *const *const c_char;
+}
+
+fn process_env() -> Argv {
+    // SAFETY: reading the pointer libc keeps; the array is NUL-terminated.
+    unsafe { environ }
+}
+
+/// The next definition of `name` after the shim's (libc's).
+fn next(cache: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
+    super::next(cache, name)
+}
+
+fn sys_execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    // SAFETY: execve(2) with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_execve, path, argv, envp) as c_int }
+}
+
+fn sys_execveat(dir: c_int, path: *const c_char, argv: Argv, envp: Argv, flags: c_int) -> c_int {
+    // SAFETY: execveat(2) with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_execveat, dir, path, argv, envp, flags) as c_int }
+}
+
+/// `execve(2)`: see `wrap.rs`.
+///
+/// # Safety
+/// As execve(2).
+#[no_mangle]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    let at = At {
+        dir: libc::AT_FDCWD,
+        path,
+        flags: 0,
+    };
+    carry_out(
+        at,
+        cstr(path),
+        argv,
+        envp,
+        &mut |p, a, e| sys_execve(p, a, e),
+        false,
+    )
+}
+
+/// `execv(3)`.
+///
+/// # Safety
+/// As execv(3).
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
+    execve(path, argv, process_env())
+}
+
+/// `execveat(2)`.
+///
+/// # Safety
+/// As execveat(2).
+#[no_mangle]
+pub unsafe extern "C" fn execveat(
+    dir: c_int,
+    path: *const c_char,
+    argv: Argv,
+    envp: Argv,
+    flags: c_int,
+) -> c_int {
+    let at = At { dir, path, flags };
+    let mut shown = [0u8; 4200];
+    let name = path_of(at, &mut shown);
+    carry_out(
+        at,
+        name,
+        argv,
+        envp,
+        &mut |p, a, e| {
+            if p == path {
+                sys_execveat(dir, path, a, e, flags)
+            } else {
+                sys_execve(p, a, e)
+            }
+        },
+        false,
+    )
+}
+
+/// `fexecve(3)`.
+///
+/// # Safety
+/// As fexecve(3).
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
+    execveat(fd, c"".as_ptr(), argv, envp, libc::AT_EMPTY_PATH)
+}
+
+/// The name memlock-run is given for a program named relative to a descriptor:
+/// `/proc/self/fd/N` or `/proc/self/fd/N/PATH` (the descriptor stays open across exec
+/// unless it is close-on-exec, in which case memlock-run says it cannot open it).
+fn path_of(at: At, buf: &mut [u8; 4200]) -> &[u8] {
+    let path = cstr(at.path);
+    if at.dir == libc::AT_FDCWD || path.first() == Some(&b'/') {
+        return path;
+    }
+    let mut proc = [0u8; 32];
+    let prefix = cstr(fd_path(at.dir, &mut proc));
+    let mut len = 0;
+    let sep: &[u8] = if path.is_empty() { b"" } else { b"/" };
+    for &b in prefix.iter().chain(sep).chain(path) {
+        let Some(slot) = buf.get_mut(len) else {
+            return path;
+        };
+        *slot = b;
+        len += 1;
+    }
+    buf.get(..len).unwrap_or(path)
+}
+
+/// `execvpe(3)`: the PATH search of glibc's, each candidate judged as execve judges it.
+///
+/// # Safety
+/// As execvpe(3).
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    if armed().is_none() {
+        static NEXT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+        let f = next(&NEXT, c"execvpe");
+        if f.is_null() {
+            return failure(libc::ENOSYS, false);
+        }
+        // SAFETY: libc's execvpe, whose type this is.
+        let real: unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int =
+            core::mem::transmute::<*mut c_void, _>(f);
+        return real(file, argv, envp);
+    }
+    let name = cstr(file);
+    if name.is_empty() {
+        return failure(libc::ENOENT, false);
+    }
+    if name.contains(&b'/') {
+        return exec_or_shell(file, argv, envp);
+    }
+    let mut denied = false;
+    let mut found = false;
+    let mut buf = [0u8; 4200];
+    for dir in search_path().split(|&b| b == b':') {
+        let Some(candidate) = join(dir, name, &mut buf) else {
+            continue;
+        };
+        exec_or_shell(candidate, argv, envp);
+        match crate::errno() {
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT => {}
+            _ => {
+                found = true;
+                break;
+            }
+        }
+    }
+    if found {
+        return -1;
+    }
+    failure(if denied { libc::EACCES } else { libc::ENOENT }, false)
+}
+
+/// `execvp(3)`.
+///
+/// # Safety
+/// As execvp(3).
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
+    execvpe(file, argv, process_env())
+}
+
+/// PATH as glibc's execvp reads it: from this process's environment, "/bin:/usr/bin" when
+/// unset.
+fn search_path() -> &'static [u8] {
+    // SAFETY: the process's own environment.
+    for entry in unsafe { Entries::new(process_env()) } {
+        if let Some((b"PATH", value)) = memlock_run_protocol::split_entry(entry) {
+            return value;
+        }
+    }
+    b"/bin:/usr/bin"
+}
+
+/// `DIR/NAME` (`NAME` for an empty DIR, the current directory), NUL-terminated.
+fn join(dir: &[u8], name: &[u8], buf: &mut [u8; 4200]) -> Option<*const c_char> {
+    let sep: &[u8] = if dir.is_empty() { b"" } else { b"/" };
+    let len = dir.len() + sep.len() + name.len();
+    if len >= buf.len() {
+        return None;
+    }
+    let mut at = 0;
+    for &b in dir.iter().chain(sep).chain(name) {
+        *buf.get_mut(at)? = b;
+        at += 1;
+    }
+    *buf.get_mut(at)? = 0;
+    Some(buf.as_ptr().cast())
+}
+
+/// execve, and for a file the kernel does not recognise, `/bin/sh FILE ARGS...` as glibc's
+/// execvp does.
+unsafe fn exec_or_shell(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    execve(path, argv, envp);
+    if crate::errno() != libc::ENOEXEC {
+        return -1;
+    }
+    let argc = count(argv);
+    let Some(mut scratch) = Scratch::new((argc + 3) * core::mem::size_of::<usize>()) else {
+        return failure(libc::ENOMEM, false);
+    };
+    let Some(at) = scratch.slots(argc + 3) else {
+        return failure(libc::ENOMEM, false);
+    };
+    let mut args = Slots {
+        at,
+        cap: argc + 3,
+        len: 0,
+    };
+    let _ = args.push(c"/bin/sh".as_ptr());
+    let _ = args.push(path);
+    for i in 1..argc {
+        let _ = args.push(*argv.add(i));
+    }
+    execve(c"/bin/sh".as_ptr(), args.at.cast_const(), envp);
+    failure(libc::ENOEXEC, false)
+}
+
+type Spawn = unsafe extern "C" fn(
+    *mut libc::pid_t,
+    *const c_char,
+    *const c_void,
+    *const c_void,
+    Argv,
+    Argv,
+) -> c_int;
+
+fn real_spawn(cache: &AtomicPtr<c_void>, name: &CStr) -> Option<Spawn> {
+    let f = next(cache, name);
+    // SAFETY: libc's posix_spawn or posix_spawnp, whose type this is.
+    (!f.is_null()).then(|| unsafe { core::mem::transmute::<*mut c_void, Spawn>(f) })
+}
+
+static NEXT_SPAWN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+static NEXT_SPAWNP: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+
+/// `posix_spawn(3)`: glibc's executes in the child with its own internal execve, so the
+/// program is judged here, in the parent, before.
+///
+/// # Safety
+/// As posix_spawn(3).
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut libc::pid_t,
+    path: *const c_char,
+    actions: *const c_void,
+    attr: *const c_void,
+    argv: Argv,
+    envp: Argv,
+) -> c_int {
+    let Some(spawn) = real_spawn(&NEXT_SPAWN, c"posix_spawn") else {
+        return libc::ENOSYS;
+    };
+    let at = At {
+        dir: libc::AT_FDCWD,
+        path,
+        flags: 0,
+    };
+    carry_out(
+        at,
+        cstr(path),
+        argv,
+        envp,
+        &mut |p, a, e| spawn(pid, p, actions, attr, a, e),
+        true,
+    )
+}
+
+/// `posix_spawnp(3)`: the program its PATH search would find, judged as posix_spawn judges.
+///
+/// # Safety
+/// As posix_spawnp(3).
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut libc::pid_t,
+    file: *const c_char,
+    actions: *const c_void,
+    attr: *const c_void,
+    argv: Argv,
+    envp: Argv,
+) -> c_int {
+    let Some(spawnp) = real_spawn(&NEXT_SPAWNP, c"posix_spawnp") else {
+        return libc::ENOSYS;
+    };
+    let name = cstr(file);
+    if armed().is_none() || name.is_empty() {
+        return spawnp(pid, file, actions, attr, argv, envp);
+    }
+    let mut buf = [0u8; 4200];
+    let found = if name.contains(&b'/') {
+        Some(file)
+    } else {
+        search_path().split(|&b| b == b':').find_map(|dir| {
+            let candidate = join(dir, name, &mut buf)?;
+            runnable(candidate).then_some(candidate)
+        })
+    };
+    let Some(path) = found else {
+        return spawnp(pid, file, actions, attr, argv, envp);
+    };
+    let Some(spawn) = real_spawn(&NEXT_SPAWN, c"posix_spawn") else {
+        return libc::ENOSYS;
+    };
+    let at = At {
+        dir: libc::AT_FDCWD,
+        path,
+        flags: 0,
+    };
+    carry_out(
+        at,
+        cstr(path),
+        argv,
+        envp,
+        &mut |p, a, e| {
+            if p == path {
+                spawnp(pid, file, actions, attr, a, e)
+            } else {
+                spawn(pid, p, actions, attr, a, e)
+            }
+        },
+        true,
+    )
+}
+
+/// A regular file this process may execute.
+fn runnable(path: *const c_char) -> bool {
+    // SAFETY: `st` is a valid out-pointer, `path` NUL-terminated.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path, &mut st, 0) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFREG
+            && libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, path, libc::X_OK) == 0
+    }
+}
+
+/// The variadic `execl`, `execle` and `execlp`: stable Rust cannot define a variadic
+/// function, so each is a naked entry that stores the six argument registers beside the
+/// caller's stack arguments and hands both to [`collect`] (x86-64 System V: the arguments
+/// after the sixth are on the stack above the return address).
+#[cfg(target_arch = "x86_64")]
+mod variadic {
+    use super::*;
+
+    const EXECL: c_int = 0;
+    const EXECLE: c_int = 1;
+    const EXECLP: c_int = 2;
+
+    macro_rules! entry {
+        ($name:ident, $kind:expr) => {
+            /// See `wrap.rs`.
+            ///
+            /// # Safety
+            /// As the C function of this name: NULL-terminated arguments.
+            #[unsafe(naked)]
+            #[no_mangle]
+            pub unsafe extern "C" fn $name(path: *const c_char, arg: *const c_char) -> c_int {
+                core::arch::naked_asm!(
+                    "push rbp",
+                    "mov rbp, rsp",
+                    "sub rsp, 48",
+                    "mov [rsp], rsi",
+                    "mov [rsp + 8], rdx",
+                    "mov [rsp + 16], rcx",
+                    "mov [rsp + 24], r8",
+                    "mov [rsp + 32], r9",
+                    "mov rsi, rsp",
+                    "lea rdx, [rbp + 16]",
+                    "mov ecx, {kind}",
+                    "call {collect}",
+                    "leave",
+                    "ret",
+                    kind = const $kind,
+                    collect = sym collect,
+                )
+            }
+        };
+    }
+
+    entry!(execl, EXECL);
+    entry!(execle, EXECLE);
+    entry!(execlp, EXECLP);
+
+    /// Builds argv from the arguments after `path` (five in `regs`, the rest at `stack`),
+    /// up to the null one; for execle, envp is the argument after that.
+    unsafe extern "C" fn collect(
+        path: *const c_char,
+        regs: *const *const c_char,
+        stack: *const *const c_char,
+        kind: c_int,
+    ) -> c_int {
+        let arg = |i: usize| -> *const c_char {
+            if i < 5 {
+                *regs.add(i)
+            } else {
+                *stack.add(i - 5)
+            }
+        };
+        let mut argc = 0;
+        while !arg(argc).is_null() {
+            argc += 1;
+        }
+        let envp = if kind == EXECLE {
+            arg(argc + 1).cast::<*const c_char>()
+        } else {
+            process_env()
+        };
+        let Some(mut scratch) = Scratch::new((argc + 1) * core::mem::size_of::<usize>()) else {
+            return failure(libc::ENOMEM, false);
+        };
+        let Some(argv) = scratch.slots(argc + 1) else {
+            return failure(libc::ENOMEM, false);
+        };
+        for i in 0..argc {
+            *argv.add(i) = arg(i);
+        }
+        if kind == EXECLP {
+            execvpe(path, argv.cast_const(), envp)
+        } else {
+            execve(path, argv.cast_const(), envp)
+        }
+    }
+}

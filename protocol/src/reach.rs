@@ -1,0 +1,459 @@
+//! Whether the preload can reach an image: the one judgement that the launcher, `--check`
+//! and the shim (when a locked program executes another) share, so that they cannot disagree.
+//!
+//! ld.so fails open: a preload it cannot apply is skipped, with a warning or without, and
+//! the program runs unlocked. The shim is loaded only into an ELF program that:
+//! - has a PT_INTERP (without one, static or static-pie, ld.so never runs);
+//! - names glibc's loader there (musl's and others' do not honour `LD_PRELOAD` as glibc's
+//!   does, or cannot load a glibc library);
+//! - is of the shim's class and machine (ld.so skips a library of another one).
+//!
+//! Secure-execution mode (set-ID or file capabilities) is judged by each side from the
+//! file's metadata: it needs more than the headers.
+//!
+//! The headers are read as the kernel's binfmt_elf reads them (fs/binfmt_elf.c), so that a
+//! crafted file cannot be one thing here and another to the kernel: `e_phentsize` must be
+//! the native size, the program header table at most one page, and the *first* PT_INTERP
+//! names the loader (its size between 2 and PATH_MAX, its last byte NUL). Anything the
+//! kernel would refuse to run is [`Malformed`].
+//!
+//! `no_std` and allocation-free: the shim runs it inside an `execve` call, possibly in a
+//! vfork child.
+
+/// The most the kernel reads of a file to tell its format (BINPRM_BUF_SIZE).
+pub const HEAD_SIZE: usize = 256;
+/// The largest program header table the kernel accepts (ELF_MIN_ALIGN, one page on x86).
+pub const MAX_PHDRS_SIZE: usize = 4096;
+/// The largest PT_INTERP the kernel accepts (PATH_MAX, with its NUL).
+pub const MAX_INTERP_SIZE: usize = 4096;
+
+pub const EM_386: u16 = 3;
+pub const EM_X86_64: u16 = 62;
+const PT_INTERP: u32 = 3;
+const ET_EXEC: u16 = 2;
+const ET_DYN: u16 = 3;
+
+/// The properties that decide whether a shared object can be loaded into a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub bits: u8,
+    pub machine: u16,
+    pub little_endian: bool,
+}
+
+impl Identity {
+    /// The machine this crate, and so the shim, is built for.
+    pub const NATIVE: Identity = Identity {
+        bits: if cfg!(target_pointer_width = "64") {
+            64
+        } else {
+            32
+        },
+        machine: if cfg!(target_arch = "x86_64") {
+            EM_X86_64
+        } else if cfg!(target_arch = "x86") {
+            EM_386
+        } else if cfg!(target_arch = "aarch64") {
+            183
+        } else if cfg!(target_arch = "arm") {
+            40
+        } else if cfg!(target_arch = "riscv64") {
+            243
+        } else if cfg!(any(target_arch = "powerpc64", target_arch = "powerpc")) {
+            if cfg!(target_pointer_width = "64") {
+                21
+            } else {
+                20
+            }
+        } else if cfg!(target_arch = "s390x") {
+            22
+        } else {
+            0
+        },
+        little_endian: cfg!(target_endian = "little"),
+    };
+}
+
+/// What the first bytes of a file make of it, to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Elf,
+    /// `#!`: the kernel runs the interpreter its line names.
+    Script,
+    /// Neither: execve(2) fails with ENOEXEC (unless a binfmt_misc handler claims it).
+    Other,
+}
+
+pub fn format(head: &[u8]) -> Format {
+    if head.starts_with(b"\x7fELF") {
+        Format::Elf
+    } else if head.starts_with(b"#!") {
+        Format::Script
+    } else {
+        Format::Other
+    }
+}
+
+/// The interpreter a `#!` line names, as the kernel reads it from the first
+/// [`HEAD_SIZE`] bytes (fs/binfmt_script.c); `None` where the kernel fails with ENOEXEC.
+/// `head` is the start of the file, all of it if it is shorter than [`HEAD_SIZE`].
+pub fn script_interpreter(head: &[u8]) -> Option<&[u8]> {
+    let buf = head.get(..head.len().min(HEAD_SIZE))?;
+    let line = buf.get(2..)?;
+    let spacetab = |b: &u8| *b == b' ' || *b == b'\t';
+    let end = match line.iter().position(|&b| b == b'\n') {
+        Some(newline) => newline,
+        None => {
+            // No newline within the buffer: the kernel accepts the line only if the
+            // interpreter's name ends before the buffer does (a shorter file's buffer is
+            // padded with NULs, which end it).
+            let start = line.iter().position(|b| !spacetab(b))?;
+            let rest = line.get(start..)?;
+            if buf.len() == HEAD_SIZE {
+                rest.iter()
+                    .position(|&b| b == b' ' || b == b'\t' || b == 0)?;
+            }
+            line.len()
+        }
+    };
+    let line = line.get(..end)?;
+    let start = line.iter().position(|b| !spacetab(b))?;
+    let name = line.get(start..)?;
+    let len = name
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t' || b == 0)
+        .unwrap_or(name.len());
+    let name = name.get(..len)?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// What an ELF file's headers say, read as the kernel reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elf {
+    pub identity: Identity,
+    /// ET_EXEC or ET_DYN.
+    pub e_type: u16,
+    /// Where the first PT_INTERP's path is in the file: offset and size, its NUL included.
+    pub interp: Option<(u64, usize)>,
+}
+
+/// The kernel would not run this file as ELF: the reason, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Malformed(pub &'static str);
+
+/// Reads the ELF header from `head` (the file's first bytes, at least 52 or 64 of them) and
+/// the program header table through `read_at(offset, buf)`, which fills `buf` from that
+/// offset of the file and says whether it could.
+pub fn parse_elf(
+    head: &[u8],
+    mut read_at: impl FnMut(u64, &mut [u8]) -> bool,
+) -> Result<Elf, Malformed> {
+    if format(head) != Format::Elf {
+        return Err(Malformed("no ELF magic"));
+    }
+    let bits = match head.get(4) {
+        Some(1) => 32,
+        Some(2) => 64,
+        _ => return Err(Malformed("an ELF class neither 32- nor 64-bit")),
+    };
+    let little_endian = match head.get(5) {
+        Some(1) => true,
+        Some(2) => false,
+        _ => {
+            return Err(Malformed(
+                "an ELF byte order neither little- nor big-endian",
+            ))
+        }
+    };
+    let r = Reader { little_endian };
+    let (phoff, phentsize, phnum, native_phentsize) = if bits == 64 {
+        (r.u64(head, 32), r.u16(head, 54), r.u16(head, 56), 56)
+    } else {
+        (
+            r.u32(head, 28).map(u64::from),
+            r.u16(head, 42),
+            r.u16(head, 44),
+            32,
+        )
+    };
+    let (Some(e_type), Some(machine), Some(phoff), Some(phentsize), Some(phnum)) =
+        (r.u16(head, 16), r.u16(head, 18), phoff, phentsize, phnum)
+    else {
+        return Err(Malformed("a truncated ELF header"));
+    };
+    if e_type != ET_EXEC && e_type != ET_DYN {
+        return Err(Malformed(
+            "an ELF type other than executable or shared object",
+        ));
+    }
+    if phentsize != native_phentsize {
+        return Err(Malformed("program headers of the wrong size"));
+    }
+    let size = usize::from(phentsize) * usize::from(phnum);
+    if size == 0 || size > MAX_PHDRS_SIZE {
+        return Err(Malformed("no program headers, or more than a page of them"));
+    }
+    let mut table = [0u8; MAX_PHDRS_SIZE];
+    let table = table.get_mut(..size).ok_or(Malformed("program headers"))?;
+    if !read_at(phoff, table) {
+        return Err(Malformed("program headers past the end of the file"));
+    }
+    let mut interp = None;
+    for index in 0..usize::from(phnum) {
+        let start = index * usize::from(native_phentsize);
+        let Some(ph) = table.get(start..) else { break };
+        if r.u32(ph, 0) != Some(PT_INTERP) {
+            continue;
+        }
+        let (offset, filesz) = if bits == 64 {
+            (r.u64(ph, 8), r.u64(ph, 32))
+        } else {
+            (r.u32(ph, 4).map(u64::from), r.u32(ph, 16).map(u64::from))
+        };
+        let (Some(offset), Some(filesz)) = (offset, filesz) else {
+            return Err(Malformed("a truncated PT_INTERP"));
+        };
+        if !(2..=MAX_INTERP_SIZE as u64).contains(&filesz) {
+            return Err(Malformed(
+                "a PT_INTERP shorter than 2 bytes or longer than PATH_MAX",
+            ));
+        }
+        interp = Some((offset, filesz as usize));
+        // The kernel takes the first and looks no further.
+        break;
+    }
+    Ok(Elf {
+        identity: Identity {
+            bits,
+            machine,
+            little_endian,
+        },
+        e_type,
+        interp,
+    })
+}
+
+/// The loader's path from the bytes of a PT_INTERP: the kernel requires the last byte to be
+/// NUL and opens the string up to the first NUL.
+pub fn interp_path(bytes: &[u8]) -> Result<&[u8], Malformed> {
+    if bytes.last() != Some(&0) {
+        return Err(Malformed("a PT_INTERP not terminated by NUL"));
+    }
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(0);
+    bytes.get(..len).ok_or(Malformed("PT_INTERP"))
+}
+
+struct Reader {
+    little_endian: bool,
+}
+
+impl Reader {
+    fn bytes<const N: usize>(&self, buf: &[u8], at: usize) -> Option<[u8; N]> {
+        let mut out = [0u8; N];
+        for (slot, &b) in out.iter_mut().zip(buf.get(at..at.checked_add(N)?)?) {
+            *slot = b;
+        }
+        Some(out)
+    }
+    fn u16(&self, buf: &[u8], at: usize) -> Option<u16> {
+        let b = self.bytes(buf, at)?;
+        Some(if self.little_endian {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    }
+    fn u32(&self, buf: &[u8], at: usize) -> Option<u32> {
+        let b = self.bytes(buf, at)?;
+        Some(if self.little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    }
+    fn u64(&self, buf: &[u8], at: usize) -> Option<u64> {
+        let b = self.bytes(buf, at)?;
+        Some(if self.little_endian {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_be_bytes(b)
+        })
+    }
+}
+
+/// Whose dynamic loader a PT_INTERP names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loader {
+    Glibc,
+    Musl,
+    Unknown,
+}
+
+/// glibc's loaders are `ld-linux*.so.N` (x86, ARM, RISC-V), `ld64.so.N` (ppc64, s390x)
+/// and `ld.so.1` (ppc32, MIPS); musl's are `ld-musl-ARCH.so.1`.
+pub fn loader_kind(path: &[u8]) -> Loader {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    if name.starts_with(b"ld-musl-") {
+        Loader::Musl
+    } else if name.starts_with(b"ld-linux") || name.starts_with(b"ld64.so.") || name == b"ld.so.1" {
+        Loader::Glibc
+    } else {
+        Loader::Unknown
+    }
+}
+
+/// Whether the preload reaches an ELF program, and if not, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// ld.so is glibc's and of the shim's machine: it loads the shim.
+    Preload,
+    /// Another class or machine than the shim's; `i386_on_x86_64` when the ptrace method
+    /// can still lock it (a 32-bit x86 program on x86-64).
+    OtherMachine { i386_on_x86_64: bool },
+    /// No PT_INTERP: static or static-pie.
+    Static,
+    /// musl's loader.
+    Musl,
+    /// A loader that is neither glibc's nor musl's.
+    OtherLoader,
+}
+
+/// The rule itself, for a program of `identity` whose PT_INTERP names `interp`, against a
+/// shim of `shim`.
+pub fn judge(identity: Identity, interp: Option<&[u8]>, shim: Identity) -> Reach {
+    if identity != shim {
+        return Reach::OtherMachine {
+            i386_on_x86_64: identity.machine == EM_386
+                && identity.little_endian
+                && shim.machine == EM_X86_64,
+        };
+    }
+    match interp.map(loader_kind) {
+        None => Reach::Static,
+        Some(Loader::Glibc) => Reach::Preload,
+        Some(Loader::Musl) => Reach::Musl,
+        Some(Loader::Unknown) => Reach::OtherLoader,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elf64(phdrs: &[(u32, u64, u64)], extra: &[u8]) -> [u8; 1024] {
+        let mut f = [0u8; 1024];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2;
+        f[5] = 1;
+        f[16..18].copy_from_slice(&ET_DYN.to_le_bytes());
+        f[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+        f[32..40].copy_from_slice(&64u64.to_le_bytes());
+        f[54..56].copy_from_slice(&56u16.to_le_bytes());
+        f[56..58].copy_from_slice(&(phdrs.len() as u16).to_le_bytes());
+        for (i, (kind, offset, size)) in phdrs.iter().enumerate() {
+            let at = 64 + i * 56;
+            f[at..at + 4].copy_from_slice(&kind.to_le_bytes());
+            f[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
+            f[at + 32..at + 40].copy_from_slice(&size.to_le_bytes());
+        }
+        f[512..512 + extra.len()].copy_from_slice(extra);
+        f
+    }
+
+    fn parse(file: &[u8]) -> Result<Elf, Malformed> {
+        parse_elf(file, |offset, buf| {
+            let Some(src) = usize::try_from(offset)
+                .ok()
+                .and_then(|o| file.get(o..o.checked_add(buf.len())?))
+            else {
+                return false;
+            };
+            buf.copy_from_slice(src);
+            true
+        })
+    }
+
+    #[test]
+    fn the_first_pt_interp_counts_as_for_the_kernel() {
+        let loader = b"/lib64/ld-linux-x86-64.so.2\0/lib/ld-musl-x86_64.so.1\0";
+        let file = elf64(&[(1, 0, 0), (3, 512, 28), (3, 540, 25)], loader);
+        let elf = parse(&file).unwrap();
+        let (offset, size) = elf.interp.unwrap();
+        let path = interp_path(&file[offset as usize..offset as usize + size]).unwrap();
+        assert_eq!(path, b"/lib64/ld-linux-x86-64.so.2");
+        assert_eq!(
+            judge(elf.identity, Some(path), Identity::NATIVE),
+            if Identity::NATIVE.machine == EM_X86_64 {
+                Reach::Preload
+            } else {
+                Reach::OtherMachine {
+                    i386_on_x86_64: false,
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn what_the_kernel_refuses_is_malformed() {
+        assert!(parse(&elf64(&[], b"")).is_err(), "no program headers");
+        assert!(
+            parse(&elf64(&[(3, 512, 1)], b"\0")).is_err(),
+            "PT_INTERP of 1 byte"
+        );
+        assert!(
+            parse(&elf64(&[(3, 512, 5000)], b"")).is_err(),
+            "over PATH_MAX"
+        );
+        assert!(interp_path(b"/lib/ld.so").is_err(), "no NUL at the end");
+        let mut file = elf64(&[(1, 0, 0)], b"");
+        file[54] = 55;
+        assert!(parse(&file).is_err(), "odd e_phentsize");
+        let file = elf64(&[(1, 0, 0)], b"");
+        assert_eq!(parse(&file).unwrap().interp, None, "static");
+        assert!(parse(&file[..40]).is_err(), "truncated header");
+    }
+
+    #[test]
+    fn loaders() {
+        assert_eq!(loader_kind(b"/lib64/ld-linux-x86-64.so.2"), Loader::Glibc);
+        assert_eq!(loader_kind(b"/lib/ld-linux-aarch64.so.1"), Loader::Glibc);
+        assert_eq!(loader_kind(b"/lib64/ld64.so.2"), Loader::Glibc);
+        assert_eq!(loader_kind(b"/lib/ld-musl-x86_64.so.1"), Loader::Musl);
+        assert_eq!(loader_kind(b"/nix/store/x/ld-foo.so"), Loader::Unknown);
+        let i386 = Identity {
+            bits: 32,
+            machine: EM_386,
+            little_endian: true,
+        };
+        let amd64 = Identity {
+            bits: 64,
+            machine: EM_X86_64,
+            little_endian: true,
+        };
+        assert_eq!(
+            judge(i386, Some(b"/lib/ld-linux.so.2"), amd64),
+            Reach::OtherMachine {
+                i386_on_x86_64: true
+            }
+        );
+        assert_eq!(judge(amd64, None, amd64), Reach::Static);
+    }
+
+    #[test]
+    fn shebang_lines_as_the_kernel_reads_them() {
+        assert_eq!(script_interpreter(b"#!/bin/sh\n"), Some(&b"/bin/sh"[..]));
+        assert_eq!(
+            script_interpreter(b"#! \t/usr/bin/env -S a b\n"),
+            Some(&b"/usr/bin/env"[..])
+        );
+        assert_eq!(script_interpreter(b"#!/bin/sh"), Some(&b"/bin/sh"[..]));
+        assert_eq!(script_interpreter(b"#!\n"), None);
+        assert_eq!(script_interpreter(b"#!   \n/bin/sh"), None);
+        let mut long = [b'a'; 300];
+        long[0] = b'#';
+        long[1] = b'!';
+        assert_eq!(script_interpreter(&long), None, "a name cut by the buffer");
+        long[100] = b' ';
+        assert_eq!(script_interpreter(&long).map(<[u8]>::len), Some(98));
+    }
+}

@@ -1,0 +1,76 @@
+/* execvia: executes a program through one of libc's exec or spawn functions, or the raw
+ * system call, as programs do:
+ *   execvia MODE PROGRAM [ARGS...]
+ * MODE: execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn
+ *       posix_spawnp syscall. The spawn modes wait and exit with the child's status. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static pid_t pid;
+
+/* Called after the spawn (an argument list's order of evaluation is unspecified). */
+static int waited(int rc)
+{
+    int status;
+    if (rc != 0) {
+        fprintf(stderr, "execvia: spawn: %s\n", strerror(rc));
+        return 126;
+    }
+    if (waitpid(pid, &status, 0) < 0)
+        return 126;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: execvia MODE PROGRAM [ARGS...]\n");
+        return 2;
+    }
+    const char *mode = argv[1], *prog = argv[2];
+    char **args = argv + 2;
+    /* execl and kin take the arguments one by one: up to eight are passed. */
+    const char *a[9] = {0};
+    for (int i = 0; i < 8 && args[i]; i++)
+        a[i] = args[i];
+    if (!strcmp(mode, "execve"))
+        execve(prog, args, environ);
+    else if (!strcmp(mode, "execv"))
+        execv(prog, args);
+    else if (!strcmp(mode, "execvp"))
+        execvp(prog, args);
+    else if (!strcmp(mode, "execvpe"))
+        execvpe(prog, args, environ);
+    else if (!strcmp(mode, "execl"))
+        execl(prog, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], (char *)NULL);
+    else if (!strcmp(mode, "execle"))
+        execle(prog, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], (char *)NULL, environ);
+    else if (!strcmp(mode, "execlp"))
+        execlp(prog, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], (char *)NULL);
+    else if (!strcmp(mode, "fexecve")) {
+        int fd = open(prog, O_RDONLY);
+        if (fd >= 0)
+            fexecve(fd, args, environ);
+    } else if (!strcmp(mode, "execveat"))
+        execveat(AT_FDCWD, prog, args, environ, 0);
+    else if (!strcmp(mode, "posix_spawn"))
+        return waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
+    else if (!strcmp(mode, "posix_spawnp"))
+        return waited(posix_spawnp(&pid, prog, NULL, NULL, args, environ));
+    else if (!strcmp(mode, "syscall"))
+        syscall(SYS_execve, prog, args, environ);
+    else {
+        fprintf(stderr, "execvia: unknown mode %s\n", mode);
+        return 2;
+    }
+    perror("execvia");
+    return 126;
+}
