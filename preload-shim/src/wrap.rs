@@ -36,6 +36,28 @@
 //!   thread, and capabilities are per thread: other threads of a threaded program drop
 //!   theirs as the kernel says. Programs that make the system call themselves (Go) are
 //!   not reached. Cost: two prctl calls and a getresuid around a call programs make once.
+//! - `execve`, `execv`, `execvp`, `execvpe`, `execveat`, `fexecve`, `execl`, `execle`, `execlp`, `posix_spawn`, `posix_spawnp`: a locked
+//!   program hands the shim to the programs it executes through the environment, and ld.so
+//!   fails open: a static, musl or 32-bit program, one whose environment was emptied (`env
+//!   -i`, a shell's `exec -c`) or whose shim path does not exist (`chroot`) would run
+//!   unlocked without a word. Each wrapper judges the new image before the exec with the
+//!   launcher's own rules (memlock_run_protocol::reach: its ELF headers as the kernel reads
+//!   them, a `#!` line's interpreter, set-ID bits and file capabilities) and the environment
+//!   it gets (one `LD_PRELOAD` naming this shim, which exists at that path, and this run's
+//!   settings). Where the preload will lock it, libc's function (posix_spawn) or the system
+//!   call (the rest) runs as asked. Otherwise the program is executed as `memlock-run
+//!   OPTIONS --argv0 ARGV0 -- PATH ARGS...` (`MEMLOCK_RUN_LAUNCHER`, this run's settings as
+//!   options), which locks it with the ptrace method or refuses it with its message and
+//!   status; if memlock-run itself cannot be executed (under a chroot, say), the call fails
+//!   with EACCES and one line on stderr naming the program and why. A file that is neither
+//!   ELF nor `#!` fails with ENOEXEC, as the kernel says without a binfmt_misc handler (and
+//!   execvp then runs it with /bin/sh, as glibc's does). They are wrapped in full, glibc's
+//!   execvp and posix_spawn included, because glibc's own call their execve internally,
+//!   where no preload reaches. Not reached: programs that make the system call themselves
+//!   (Go's os/exec, static programs): the image they execute is locked if the preload
+//!   reaches it, and runs unlocked otherwise (see README). Under `--no-inherit` each is
+//!   libc's own. Cost: an open, two or three preads, an fstat and a stat per exec, a few
+//!   microseconds beside the exec's own milliseconds.
 
 mod exec;
 

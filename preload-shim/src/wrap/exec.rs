@@ -866,7 +866,7 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) ->
     if name.is_empty() {
         return failure(libc::ENOENT, false);
     }
-    if name.contains(&b'/') {
+    if name.iter().any(|&b| b == b'/') {
         return exec_or_shell(file, argv, envp);
     }
     let mut denied = false;
@@ -1028,7 +1028,7 @@ pub unsafe extern "C" fn posix_spawnp(
         return spawnp(pid, file, actions, attr, argv, envp);
     }
     let mut buf = [0u8; 4200];
-    let found = if name.contains(&b'/') {
+    let found = if name.iter().any(|&b| b == b'/') {
         Some(file)
     } else {
         search_path().split(|&b| b == b':').find_map(|dir| {

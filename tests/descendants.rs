@@ -1,0 +1,356 @@
+//! The programs COMMAND executes later. The invariant: under an inheriting run, every image
+//! started through libc's exec and spawn functions is locked (by the shim, or by memlock-run's
+//! ptrace method where the preload cannot reach it), or its exec fails with a memlock-run
+//! line naming it and why. Never unlocked with success.
+//!
+//! Each descendant is tests/probes/lockreport.c in one build (glibc, static, static-pie,
+//! musl, musl static, i386, i386 static) or a script, executed by tests/probes/execvia.c
+//! through one function of the family, and it reports VmLck from /proc/self/status itself.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+/// Every way execvia executes a program through libc.
+const MODES: [&str; 11] = [
+    "execve",
+    "execv",
+    "execvp",
+    "execvpe",
+    "execl",
+    "execle",
+    "execlp",
+    "fexecve",
+    "execveat",
+    "posix_spawn",
+    "posix_spawnp",
+];
+
+/// lockreport built by `compiler` with `flags`, or None (and a skip line) where that
+/// toolchain is missing.
+fn lockreport(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
+    if skip_without(compiler, &format!("the {name} descendant is not tested")) {
+        return None;
+    }
+    let path = scratch().join(name);
+    let tmp = unique(&format!("{name}.tmp"));
+    let out = output({
+        let mut cmd = Command::new(compiler);
+        cmd.args(["-O1", "-o"])
+            .arg(&tmp)
+            .arg(repo().join("tests/probes/lockreport.c"))
+            .args(flags);
+        cmd
+    });
+    if !out.status.success() {
+        skip(format_args!(
+            "{compiler} {flags:?} cannot build here ({}); the {name} descendant is not tested",
+            stderr_of(&out).lines().last().unwrap_or_default()
+        ));
+        return None;
+    }
+    writing_executables(|| std::fs::rename(&tmp, &path)).expect("rename");
+    Some(path)
+}
+
+/// Every kind of image, with what it is.
+fn images() -> Vec<(&'static str, PathBuf)> {
+    let builds: [(&str, &[&str], &str); 7] = [
+        ("gcc", &[], "lockreport-glibc"),
+        ("gcc", &["-static"], "lockreport-static"),
+        ("gcc", &["-static-pie"], "lockreport-static-pie"),
+        ("musl-gcc", &[], "lockreport-musl"),
+        ("musl-gcc", &["-static"], "lockreport-musl-static"),
+        ("gcc", &["-m32"], "lockreport-i386"),
+        ("gcc", &["-m32", "-static"], "lockreport-i386-static"),
+    ];
+    let mut images: Vec<(&str, PathBuf)> = builds
+        .iter()
+        .filter_map(|(cc, flags, name)| Some((*name, lockreport(cc, flags, name)?)))
+        .collect();
+    // A script whose #! interpreter is a static program: the kernel runs that program.
+    if let Some((_, static_image)) = images.iter().find(|(n, _)| *n == "lockreport-static") {
+        let text = format!("#!{}\n", static_image.display());
+        images.push((
+            "script run by a static interpreter",
+            script("lockreport-static.sh", &text),
+        ));
+    }
+    images
+}
+
+fn execvia() -> PathBuf {
+    compile("execvia.c", "execvia", &[])
+}
+
+/// The descendant's report line, or why there is none.
+fn report(out: &Output) -> Option<String> {
+    stdout_of(out)
+        .lines()
+        .find(|l| l.starts_with("locked ") || l.starts_with("UNLOCKED "))
+        .map(str::to_owned)
+}
+
+#[test]
+fn every_exec_function_locks_every_kind_of_image() {
+    let execvia = execvia();
+    let images = images();
+    assert!(images.len() >= 3, "at least the glibc and static builds");
+    let mut failures = Vec::new();
+    for mode in MODES {
+        for (what, image) in &images {
+            let out = output(memlock_run([
+                "--".as_ref(),
+                execvia.as_os_str(),
+                mode.as_ref(),
+                image.as_os_str(),
+            ]));
+            let line = report(&out);
+            let locked =
+                out.status.success() && line.as_deref().is_some_and(|l| l.starts_with("locked "));
+            if !locked {
+                failures.push(format!(
+                    "{mode} of {what}: status {:?}, report {line:?}, stderr {}",
+                    out.status.code(),
+                    stderr_of(&out)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "not locked:\n{}", failures.join("\n"));
+}
+
+/// The same through a shell, as an unprivileged user who holds CAP_IPC_LOCK only through
+/// the ambient set: the detour through memlock-run keeps it.
+#[test]
+fn a_shell_under_an_unprivileged_run_locks_the_static_programs_it_starts() {
+    if skip_unprivileged_run("the unprivileged shell case is not tested") {
+        return;
+    }
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let image = reachable_copy(&image, "lockreport-static-nobody");
+    let command = format!("{} && exec {}", image.display(), image.display());
+    let out = output(memlock_run_as_nobody(
+        true,
+        ["--future", "--", "/bin/sh", "-c", &command],
+    ));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = stdout_of(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for line in lines {
+        assert!(line.starts_with("locked "), "{stdout}\n{}", stderr_of(&out));
+    }
+}
+
+/// A copy of `path` every user can execute, for the runs as nobody.
+fn reachable_copy(path: &Path, name: &str) -> PathBuf {
+    let dir = bin_dir();
+    let copy = dir.join(name);
+    writing_executables(|| {
+        std::fs::copy(path, &copy).expect("copy");
+        set_mode(&copy, 0o755);
+    });
+    copy
+}
+
+/// Environments that would leave the shim out, or change its settings: the program is run
+/// through memlock-run again, which gives it the run's own.
+#[test]
+fn environments_that_drop_the_shim_are_locked_all_the_same() {
+    let Some(glibc) = lockreport("gcc", &[], "lockreport-glibc") else {
+        return;
+    };
+    let Some(static_image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let envexec = compile("envexec.c", "envexec", &[]);
+    let shim = shim_path();
+    let shim = shim.to_str().unwrap();
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            "env -i".into(),
+            vec!["env".into(), "-i".into(), glibc.display().to_string()],
+        ),
+        (
+            "env -u LD_PRELOAD".into(),
+            vec![
+                "env".into(),
+                "-u".into(),
+                "LD_PRELOAD".into(),
+                glibc.display().to_string(),
+            ],
+        ),
+        (
+            "env -i, a static program".into(),
+            vec![
+                "env".into(),
+                "-i".into(),
+                static_image.display().to_string(),
+            ],
+        ),
+        (
+            "LD_PRELOAD twice, the last without the shim".into(),
+            vec![
+                envexec.display().to_string(),
+                format!("LD_PRELOAD={shim}"),
+                "LD_PRELOAD=".into(),
+                "--".into(),
+                glibc.display().to_string(),
+            ],
+        ),
+        (
+            "the shim's settings changed to warn".into(),
+            vec![
+                envexec.display().to_string(),
+                format!("LD_PRELOAD={shim}"),
+                "MEMLOCK_RUN_ON_FAILURE=warn".into(),
+                "MEMLOCK_RUN_FLAGS=current".into(),
+                "--".into(),
+                glibc.display().to_string(),
+            ],
+        ),
+    ];
+    for (what, command) in cases {
+        let out = output(memlock_run(
+            ["--no-dump", "--"]
+                .into_iter()
+                .map(String::from)
+                .chain(command),
+        ));
+        let line = report(&out).unwrap_or_default();
+        assert!(
+            out.status.success() && line.starts_with("locked ") && line.contains("dumpable=0"),
+            "{what}: {line:?} status {:?}: {}",
+            out.status.code(),
+            stderr_of(&out)
+        );
+    }
+}
+
+/// `exec -a NAME`: the program sees the name its parent gave it, through the detour too.
+#[test]
+fn argv0_and_arguments_survive_the_detour() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    if skip_without("bash", "exec -a is bash's") {
+        return;
+    }
+    let command = format!("exec -a custom-name {} a b c d e f g h", image.display());
+    let out = output(memlock_run(["--", "bash", "-c", &command]));
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("locked ") && line.contains("argv0=custom-name argc=9"),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+    // execl with more arguments than registers.
+    let out = output(memlock_run([
+        "--".as_ref(),
+        execvia().as_os_str(),
+        "execl".as_ref(),
+        image.as_os_str(),
+        "1 2 3 4 5 6 7".as_ref(),
+    ]));
+    let line = report(&out).unwrap_or_default();
+    assert!(line.contains("argc=2"), "{line:?}: {}", stderr_of(&out));
+    let args: Vec<String> = (1..=7).map(|n| n.to_string()).collect();
+    let mut cmd = memlock_run([
+        "--".as_ref(),
+        execvia().as_os_str(),
+        "execl".as_ref(),
+        image.as_os_str(),
+    ]);
+    cmd.args(&args);
+    let out = output(cmd);
+    let line = report(&out).unwrap_or_default();
+    assert!(line.contains("argc=8"), "{line:?}: {}", stderr_of(&out));
+}
+
+/// Under chroot the shim's path, and memlock-run's, are gone: the exec fails, with a line
+/// that names the program and the reason, and nothing runs.
+#[test]
+fn a_root_without_memlock_run_refuses_with_a_message() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    if skip_unless_root("chroot(2) needs CAP_SYS_CHROOT") {
+        return;
+    }
+    let root = unique("chroot-root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    writing_executables(|| std::fs::copy(&image, root.join("bin/lockreport")).unwrap());
+    let out = output(memlock_run([
+        "--".as_ref(),
+        "chroot".as_ref(),
+        root.as_os_str(),
+        "/bin/lockreport".as_ref(),
+    ]));
+    assert!(!out.status.success(), "{:?}", report(&out));
+    assert_eq!(report(&out), None, "nothing ran");
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "memlock-run: not executing /bin/lockreport",
+            "statically linked",
+            "cannot be executed",
+            "--no-inherit",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `--no-inherit` says that COMMAND alone is meant: what it executes is left alone.
+#[test]
+fn no_inherit_leaves_what_command_executes_alone() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let out = output(memlock_run([
+        "--no-inherit".as_ref(),
+        "--".as_ref(),
+        execvia().as_os_str(),
+        "execv".as_ref(),
+        image.as_os_str(),
+    ]));
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        out.status.success() && line.starts_with("UNLOCKED "),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+}
+
+/// A set-user-ID program would run in secure-execution mode, where ld.so ignores the shim:
+/// memlock-run refuses it, as it refuses it for COMMAND.
+#[test]
+fn a_set_user_id_descendant_is_refused() {
+    let Some(image) = lockreport("gcc", &[], "lockreport-glibc") else {
+        return;
+    };
+    if skip_unless_root("making a set-user-ID file of another owner needs root") {
+        return;
+    }
+    let setuid = copy_with_mode(&image, "lockreport-setuid", 0o4755);
+    let (uid, gid, _, _) = passwd("nobody");
+    std::os::unix::fs::chown(&setuid, Some(uid), Some(gid)).unwrap();
+    set_mode(&setuid, 0o4755);
+    if skip_on_nosuid(&setuid, "the set-user-ID bit has no effect there") {
+        return;
+    }
+    let out = output(memlock_run([
+        "--".as_ref(),
+        execvia().as_os_str(),
+        "execv".as_ref(),
+        setuid.as_os_str(),
+    ]));
+    assert_eq!(report(&out), None, "it must not run");
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(&stderr_of(&out), &["refusing", "set-user-ID"]);
+}
