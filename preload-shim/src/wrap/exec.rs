@@ -866,7 +866,7 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) ->
     if name.is_empty() {
         return failure(libc::ENOENT, false);
     }
-    if name.iter().any(|&b| b == b'/') {
+    if has_slash(name) {
         return exec_or_shell(file, argv, envp);
     }
     let mut denied = false;
@@ -1028,7 +1028,7 @@ pub unsafe extern "C" fn posix_spawnp(
         return spawnp(pid, file, actions, attr, argv, envp);
     }
     let mut buf = [0u8; 4200];
-    let found = if name.iter().any(|&b| b == b'/') {
+    let found = if has_slash(name) {
         Some(file)
     } else {
         search_path().split(|&b| b == b':').find_map(|dir| {
@@ -1160,4 +1160,11 @@ mod variadic {
             execve(path, argv.cast_const(), envp)
         }
     }
+}
+
+/// `name.contains(&b'/')`, which calls core's memchr: a debug build links that from the
+/// prebuilt core, with its unwinding tables, which a shim without an unwinder cannot link.
+#[allow(clippy::manual_contains)]
+fn has_slash(name: &[u8]) -> bool {
+    name.iter().any(|&b| b == b'/')
 }
