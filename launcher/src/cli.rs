@@ -473,4 +473,43 @@ mod tests {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        /// The options the shim gives memlock-run for a program it sends there
+        /// (protocol::Config::args) mean the run's own settings again.
+        #[test]
+        fn the_shims_options_parse_back_to_its_settings(
+            future: bool, onfault: bool, prefault: u64, heap: u64, thread_stack: u64,
+            fork_off: bool, bind_now: bool, warn: bool, verbose: bool, inherit: bool, no_dump: bool,
+        ) {
+            use memlock_run_protocol::{Config, Fork, LockFlags};
+            let config = Config {
+                flags: LockFlags { current: true, future, onfault },
+                prefault,
+                heap,
+                thread_stack,
+                fork: if fork_off { Fork::Off } else { Fork::Relock },
+                bind_now,
+                on_failure: if warn { memlock_run_protocol::OnFailure::Warn } else { memlock_run_protocol::OnFailure::Exit },
+                verbose,
+                inherit,
+                no_dump,
+            };
+            let mut argv = vec!["memlock-run".to_owned()];
+            config.args(|a| argv.push(a.to_owned()));
+            argv.extend(["--argv0", "name", "--", "/bin/prog", "arg"].map(String::from));
+            let cli = Cli::try_parse_from(&argv).unwrap();
+            proptest::prop_assert_eq!((cli.future, cli.onfault), (future, onfault));
+            proptest::prop_assert_eq!(cli.prefault.unwrap_or(0), prefault);
+            proptest::prop_assert_eq!(cli.heap.unwrap_or(0), heap);
+            proptest::prop_assert_eq!(cli.thread_stack.unwrap_or(0), thread_stack);
+            proptest::prop_assert_eq!(cli.fork == Some(ForkMode::Off), fork_off);
+            proptest::prop_assert_eq!(cli.fork.is_none(), !fork_off);
+            proptest::prop_assert_eq!((cli.bind_now, cli.verbose, cli.no_dump), (bind_now, verbose, no_dump));
+            proptest::prop_assert_eq!(cli.on_failure == OnFailure::Warn, warn);
+            proptest::prop_assert_eq!(cli.no_inherit, !inherit);
+            proptest::prop_assert_eq!(cli.argv(), ["name", "arg"].map(OsString::from));
+            proptest::prop_assert_eq!(&cli.command[0], "/bin/prog");
+        }
+    }
 }

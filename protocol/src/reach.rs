@@ -457,3 +457,90 @@ mod tests {
         assert_eq!(script_interpreter(&long).map(<[u8]>::len), Some(98));
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    extern crate std;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    fn reader(file: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
+        move |offset, buf| {
+            let Some(src) = usize::try_from(offset)
+                .ok()
+                .and_then(|o| file.get(o..o.checked_add(buf.len())?))
+            else {
+                return false;
+            };
+            buf.copy_from_slice(src);
+            true
+        }
+    }
+
+    /// A well-formed 64-bit header with a PT_LOAD and a PT_INTERP, for mutation.
+    fn valid() -> Vec<u8> {
+        let mut f = std::vec![0u8; 1024];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2;
+        f[5] = 1;
+        f[16..18].copy_from_slice(&ET_DYN.to_le_bytes());
+        f[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+        f[32..40].copy_from_slice(&64u64.to_le_bytes());
+        f[54..56].copy_from_slice(&56u16.to_le_bytes());
+        f[56..58].copy_from_slice(&2u16.to_le_bytes());
+        f[64..68].copy_from_slice(&1u32.to_le_bytes());
+        f[120..124].copy_from_slice(&PT_INTERP.to_le_bytes());
+        f[128..136].copy_from_slice(&512u64.to_le_bytes());
+        f[152..160].copy_from_slice(&28u64.to_le_bytes());
+        f[512..540].copy_from_slice(b"/lib64/ld-linux-x86-64.so.2\0");
+        f
+    }
+
+    proptest! {
+        /// Any file is ELF as the kernel reads it, or malformed: never a panic, and what
+        /// parses stays within the kernel's bounds.
+        #[test]
+        fn any_bytes_parse_or_are_refused(file in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Ok(elf) = parse_elf(&file, reader(&file)) {
+                if let Some((_, size)) = elf.interp {
+                    prop_assert!((2..=MAX_INTERP_SIZE).contains(&size));
+                }
+            }
+            let _ = script_interpreter(&file);
+            let _ = interp_path(&file);
+            let _ = loader_kind(&file);
+        }
+
+        /// A valid header with bytes changed anywhere: parsed the same way every time, and a
+        /// loader read from it is judged without a panic.
+        #[test]
+        fn mutated_headers(changes in proptest::collection::vec((0usize..600, any::<u8>()), 1..8)) {
+            let mut file = valid();
+            for (at, byte) in changes {
+                file[at] = byte;
+            }
+            let first = parse_elf(&file, reader(&file));
+            prop_assert_eq!(first, parse_elf(&file, reader(&file)));
+            if let Ok(Elf { identity, interp: Some((offset, size)), .. }) = first {
+                let bytes = file.get(offset as usize..offset as usize + size);
+                if let Some(Ok(path)) = bytes.map(interp_path) {
+                    let _ = judge(identity, Some(path), Identity::NATIVE);
+                }
+            }
+        }
+
+        /// The interpreter of a `#!` line holds no separator and comes from the first 256 bytes.
+        #[test]
+        fn shebang_interpreters_are_one_word(line in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mut file = b"#!".to_vec();
+            file.extend_from_slice(&line);
+            if let Some(name) = script_interpreter(&file) {
+                prop_assert!(!name.is_empty());
+                prop_assert!(!name.iter().any(|b| matches!(b, b' ' | b'\t' | b'\n' | 0)));
+                let start = name.as_ptr() as usize - file.as_ptr() as usize;
+                prop_assert!(start + name.len() <= HEAD_SIZE);
+            }
+        }
+    }
+}
