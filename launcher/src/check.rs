@@ -636,6 +636,7 @@ fn command_findings(
             image.display()
         ),
     );
+    inherit_findings(report, cli, image);
     let loader = info.interpreter.clone()?;
     let heap = cli.heap.unwrap_or(0);
     match footprint::estimate(image, &loader, &preload, cli.prefault.unwrap_or(0), heap) {
@@ -681,6 +682,39 @@ fn command_findings(
             cannot_estimate(report, &err);
             None
         }
+    }
+}
+
+/// What happens to the programs a preloaded COMMAND executes.
+fn inherit_findings(report: &mut Report, cli: &Cli, image: &std::path::Path) {
+    if cli.no_inherit {
+        report.add(
+            Verdict::Ok,
+            "inherit",
+            "--no-inherit: programs COMMAND executes are not locked, as asked",
+        );
+        return;
+    }
+    report.add(
+        Verdict::Ok,
+        "inherit",
+        "programs COMMAND executes through libc's exec and spawn functions are judged before the exec: the shim \
+         locks those the preload reaches, memlock-run locks the others from outside (ptrace), and what neither can \
+         lock (a set-user-ID program, a root directory without memlock-run) is not executed, with a message",
+    );
+    if elf::is_go(image) {
+        report.problem(
+            Verdict::Warn,
+            "inherit",
+            format!(
+                "{} is a Go program: it executes others with the execve system call itself, past the shim's \
+                 judgement, so a program it executes that the preload cannot reach (static, 32-bit) would run \
+                 unlocked",
+                image.display()
+            ),
+            "start such programs through memlock-run (a wrapper script that execs memlock-run -- PROGRAM), or pass \
+             --no-inherit to say that COMMAND alone is meant",
+        );
     }
 }
 
