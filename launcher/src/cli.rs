@@ -185,8 +185,14 @@ pub struct Cli {
     /// Lock COMMAND only, not the programs it executes
     ///
     /// By default the shim stays in the environment, so that programs COMMAND executes (a
-    /// wrapper script's `exec`, a shell's children) are locked too. With --no-inherit the
-    /// shim removes itself from the environment once it has locked COMMAND.
+    /// wrapper script's `exec`, a shell's children) are locked too: it judges each exec made
+    /// through libc before it happens, by the rules memlock-run applies to COMMAND, and sends
+    /// a program the preload cannot reach (static, musl, 32-bit, or whose environment lost
+    /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
+    /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
+    /// EACCES and a message. Not seen: the execve system call made directly (Go's os/exec,
+    /// static programs), whose new image is locked only if the preload reaches it. With
+    /// --no-inherit the shim removes itself from the environment once it has locked COMMAND.
     #[arg(long)]
     pub no_inherit: bool,
 
@@ -231,8 +237,9 @@ pub struct Cli {
     /// checks VmLck, restores every register and detaches, before COMMAND's first
     /// instruction: same PID, no SIGCHLD, TracerPid 0 afterwards. Costs about a millisecond
     /// per start. It cannot act through glibc: --heap, --thread-stack, --fork relock and
-    /// --bind-now are refused with it, and programs COMMAND executes are locked (through the
-    /// shim) only when COMMAND is static. Needs ptrace: it fails, before exec, under a
+    /// --bind-now are refused with it, and programs COMMAND executes with its own execve
+    /// system call (a static program has no other) are locked only where the preload reaches
+    /// them. Needs ptrace: it fails, before exec, under a
     /// debugger or tracer, with kernel.yama.ptrace_scope 3 (or 2 without CAP_SYS_PTRACE), or
     /// where seccomp or a security module denies it, and when memlock-run is PID 1.
     ///

@@ -144,6 +144,7 @@ fn paragraphs(roff: &mut Roff, texts: &[String]) {
 fn protocol_variables() -> String {
     memlock_run_protocol::VARIABLES
         .iter()
+        .chain([&memlock_run_protocol::LAUNCHER])
         .map(|name| format!(".B {name}\n"))
         .collect::<Vec<_>>()
         .join(".TQ\n")
