@@ -14,8 +14,10 @@ use std::process::{Command, Output};
 
 use common::*;
 
-/// Every way execvia executes a program through libc.
-const MODES: [&str; 11] = [
+/// Every way execvia executes a program through libc (altstack: execve from a signal
+/// handler on an 8 KiB alternate stack, which the judgement must fit in).
+const MODES: [&str; 12] = [
+    "altstack",
     "execve",
     "execv",
     "execvp",

@@ -193,15 +193,27 @@ pub fn parse_elf(
     if size == 0 || size > MAX_PHDRS_SIZE {
         return Err(Malformed("no program headers, or more than a page of them"));
     }
-    let mut table = [0u8; MAX_PHDRS_SIZE];
-    let table = table.get_mut(..size).ok_or(Malformed("program headers"))?;
-    if !read_at(phoff, table) {
+    // The kernel reads the whole table or refuses the file; here it is read one header at a
+    // time (no page-sized buffer on the stack of whatever calls execve), its end first.
+    let mut last = [0u8; 1];
+    let end = phoff
+        .checked_add(size as u64 - 1)
+        .ok_or(Malformed("program headers past the end of the file"))?;
+    if !read_at(end, &mut last) {
         return Err(Malformed("program headers past the end of the file"));
     }
     let mut interp = None;
-    for index in 0..usize::from(phnum) {
-        let start = index * usize::from(native_phentsize);
-        let Some(ph) = table.get(start..) else { break };
+    let mut ph = [0u8; 56];
+    let ph = ph
+        .get_mut(..usize::from(native_phentsize))
+        .ok_or(Malformed("program headers"))?;
+    for index in 0..u64::from(phnum) {
+        let at = phoff
+            .checked_add(index * u64::from(native_phentsize))
+            .ok_or(Malformed("program headers past the end of the file"))?;
+        if !read_at(at, ph) {
+            return Err(Malformed("program headers past the end of the file"));
+        }
         if r.u32(ph, 0) != Some(PT_INTERP) {
             continue;
         }

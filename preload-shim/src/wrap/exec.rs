@@ -176,7 +176,8 @@ fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
             let Some(interpreter) = reach::script_interpreter(head) else {
                 return Plan::Fail(libc::ENOEXEC);
             };
-            let mut path = [0u8; 4097];
+            // The #! line is read from HEAD_SIZE bytes: the name is shorter, with its NUL.
+            let mut path = [0u8; reach::HEAD_SIZE + 1];
             if interpreter.len() >= path.len() {
                 return Plan::Launcher("its #! interpreter's path is too long to judge");
             }
@@ -212,12 +213,14 @@ fn judge_elf(armed: &Armed, file: &Fd, envp: Argv, interpreter: bool) -> Plan {
     let Ok(elf) = reach::parse_elf(head, read_at) else {
         return Plan::Launcher("its ELF headers are not what the kernel runs");
     };
-    let mut interp = [0u8; reach::MAX_INTERP_SIZE];
+    // Loaders' paths are short; memlock-run judges a longer one (the kernel allows PATH_MAX)
+    // without a page of this caller's stack.
+    let mut interp = [0u8; 512];
     let loader = match elf.interp {
         None => None,
         Some((offset, size)) => {
             let Some(bytes) = interp.get_mut(..size) else {
-                return Plan::Launcher("its PT_INTERP is too long");
+                return Plan::Launcher("its PT_INTERP is too long to judge here");
             };
             if !read_at(offset, bytes) {
                 return Plan::Launcher("its PT_INTERP is past the end of the file");
@@ -474,23 +477,32 @@ impl Scratch {
 
     /// A NUL-terminated copy of the concatenation of `parts`.
     fn text(&mut self, parts: &[&[u8]]) -> Option<*const c_char> {
-        let len = parts.iter().map(|p| p.len()).sum::<usize>();
-        let end = self.used.checked_add(len)?.checked_add(1)?;
+        let start = self.here();
+        for part in parts {
+            self.put(part)?;
+        }
+        self.put(&[0])?;
+        Some(start)
+    }
+
+    /// Where the next bytes go.
+    fn here(&self) -> *const c_char {
+        // SAFETY: `used` is within the mapping (or one past its end, never written there).
+        unsafe { self.base.add(self.used).cast_const().cast() }
+    }
+
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.used.checked_add(bytes.len())?;
         if end > self.size {
             return None;
         }
-        // SAFETY: within the mapping, which is zeroed (the NUL).
-        let start = unsafe { self.base.add(self.used) };
-        let mut at = start;
-        for part in parts {
-            // SAFETY: as above; `part` does not overlap a fresh mapping.
-            unsafe {
-                core::ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
-                at = at.add(part.len());
-            }
-        }
+        // SAFETY: within the mapping; `bytes` does not overlap a fresh mapping.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(self.used), bytes.len())
+        };
         self.used = end;
-        Some(start.cast())
+        Some(())
     }
 }
 
@@ -609,27 +621,27 @@ fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Reroute
     })
 }
 
-/// `LD_PRELOAD=` less the shim: `None` inside when nothing else was in it.
+/// `LD_PRELOAD=` less the shim, written into `scratch`: `None` inside when nothing else
+/// was in it.
 fn without_shim(scratch: &mut Scratch, value: &[u8], shim: &[u8]) -> Option<Option<*const c_char>> {
-    let mut list = [0u8; 4096];
-    let mut len = 0;
-    for entry in value.split(|&b| b == b':' || b == b' ') {
-        if entry.is_empty() || entry == shim {
-            continue;
-        }
-        if len > 0 {
-            *list.get_mut(len)? = b':';
-            len += 1;
-        }
-        for &b in entry {
-            *list.get_mut(len)? = b;
-            len += 1;
-        }
-    }
-    if len == 0 {
+    let kept = || {
+        value
+            .split(|&b| b == b':' || b == b' ')
+            .filter(move |e| !e.is_empty() && *e != shim)
+    };
+    if kept().next().is_none() {
         return Some(None);
     }
-    Some(Some(scratch.text(&[b"LD_PRELOAD=", list.get(..len)?])?))
+    let start = scratch.here();
+    scratch.put(b"LD_PRELOAD=")?;
+    for (i, entry) in kept().enumerate() {
+        if i > 0 {
+            scratch.put(b":")?;
+        }
+        scratch.put(entry)?;
+    }
+    scratch.put(&[0])?;
+    Some(Some(start))
 }
 
 /// Carries out an exec of `at` as `path` (what memlock-run is to run) with `argv`, `envp`:
