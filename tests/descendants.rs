@@ -356,3 +356,82 @@ fn a_set_user_id_descendant_is_refused() {
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     assert_mentions(&stderr_of(&out), &["refusing", "set-user-ID"]);
 }
+
+/// Environments drawn from odd and hostile entries (the shim named twice or not at all, other
+/// preloads, settings changed or damaged, a launcher path that does not exist), handed by a
+/// locked program to a glibc or a static descendant: locked, or not run with a memlock-run
+/// line; never unlocked with success. A longer run: PROPTEST_CASES=2000.
+#[test]
+fn generated_environments_never_run_a_descendant_unlocked() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let envexec = compile("envexec.c", "envexec", &[]);
+    let shim = shim_path().display().to_string();
+    let other = find_library("libm.so.6")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "/nonexistent/libm.so.6".into());
+    let entries = prop::sample::select(vec![
+        format!("LD_PRELOAD={shim}"),
+        format!("LD_PRELOAD={shim}"),
+        format!("LD_PRELOAD={shim}:{shim}"),
+        format!("LD_PRELOAD= {shim}"),
+        format!("LD_PRELOAD={other}:{shim}"),
+        format!("LD_PRELOAD={shim}:{other}"),
+        format!("LD_PRELOAD={other}"),
+        "LD_PRELOAD=".into(),
+        "LD_PRELOAD=/nonexistent/libx.so".into(),
+        "MEMLOCK_RUN_FLAGS=current".into(),
+        "MEMLOCK_RUN_FLAGS=current,future".into(),
+        "MEMLOCK_RUN_FLAGS=garbage".into(),
+        "MEMLOCK_RUN_ON_FAILURE=warn".into(),
+        "MEMLOCK_RUN_INHERIT=0".into(),
+        "MEMLOCK_RUN_NO_DUMP=1".into(),
+        "MEMLOCK_RUN_PREFAULT=18446744073709551615".into(),
+        "MEMLOCK_RUN_LAUNCHER=/nonexistent/memlock-run".into(),
+        "LD_BIND_NOW=1".into(),
+        "LD_LIBRARY_PATH=/nonexistent".into(),
+        "PATH=/usr/bin:/bin".into(),
+        "MEMLOCK_RUN_=".into(),
+        "=".into(),
+        "LD_PRELOAD".into(),
+    ]);
+    let mut runner = TestRunner::new(Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(48),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(proptest::collection::vec(entries, 0..6), any::<bool>()),
+            |(entries, static_target)| {
+                let target = if static_target { &static_image } else { &glibc };
+                let mut cmd = memlock_run(["--".as_ref(), envexec.as_os_str()]);
+                cmd.args(&entries).arg("--").arg(target);
+                let out = output(cmd);
+                let line = report(&out);
+                let locked = out.status.success()
+                    && line.as_deref().is_some_and(|l| l.starts_with("locked "));
+                let refused = !out.status.success()
+                    && line.is_none()
+                    && stderr_of(&out).contains("memlock-run");
+                prop_assert!(
+                    locked || refused,
+                    "{entries:?} to {}: status {:?}, report {line:?}, stderr {}",
+                    target.display(),
+                    out.status.code(),
+                    stderr_of(&out)
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+}
