@@ -16,24 +16,38 @@
 //! before the program's own code could start a thread or fork. posix_spawn(3), and so
 //! glibc's system(3) and popen(3), run no fork handlers: their child execs at once.
 
-use core::ffi::c_int;
+use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use memlock_run_protocol::{LockFlags, OnFailure, FAILURE_EXIT_STATUS};
 
 use crate::line::Line;
 
-extern "C" {
-    /// What pthread_atfork(3) calls: glibc links pthread_atfork statically (from
-    /// libc_nonshared.a) as a call to this, and linked for glibc 2.17 it resolves in
-    /// libpthread.so.0 instead, which would load libpthread into every program the shim
-    /// serves there. __register_atfork is libc.so.6's, at version GLIBC_2.3.2.
-    fn __register_atfork(
-        prepare: Option<unsafe extern "C" fn()>,
-        parent: Option<unsafe extern "C" fn()>,
-        child: Option<unsafe extern "C" fn()>,
-        dso_handle: *mut core::ffi::c_void,
-    ) -> c_int;
+/// `__register_atfork(prepare, parent, child, dso_handle)`: what glibc's pthread_atfork(3)
+/// calls. glibc links pthread_atfork statically (from libc_nonshared.a) as a call to this,
+/// and linked for glibc 2.17 it resolves in libpthread.so.0 instead, which would load
+/// libpthread into every program the shim serves there. __register_atfork is libc.so.6's,
+/// at version GLIBC_2.3.2. musl has no such function, and a reference to it stops musl's
+/// loader from loading the shim at all ("Error relocating"): it is looked up at run time.
+type RegisterAtfork = unsafe extern "C" fn(
+    Option<unsafe extern "C" fn()>,
+    Option<unsafe extern "C" fn()>,
+    Option<unsafe extern "C" fn()>,
+    *mut c_void,
+) -> c_int;
+/// `pthread_atfork(prepare, parent, child)`: musl's, in its libc.
+type PthreadAtfork = unsafe extern "C" fn(
+    Option<unsafe extern "C" fn()>,
+    Option<unsafe extern "C" fn()>,
+    Option<unsafe extern "C" fn()>,
+) -> c_int;
+
+/// Why the child handler could not be registered.
+pub enum ArmError {
+    /// The C library has neither __register_atfork nor pthread_atfork in this process.
+    Missing,
+    /// Registering failed with this error number.
+    Failed(c_int),
 }
 
 static PARENT_FLAGS: AtomicU8 = AtomicU8::new(0);
@@ -48,7 +62,7 @@ const FUTURE: u8 = 2;
 const ONFAULT: u8 = 4;
 
 /// Registers the child handler. Called once, from the constructor, after the lock took.
-pub fn arm(flags: LockFlags, on_failure: OnFailure, argv0: &'static [u8]) -> Result<(), c_int> {
+pub fn arm(flags: LockFlags, on_failure: OnFailure, argv0: &'static [u8]) -> Result<(), ArmError> {
     let bits = (if flags.current { CURRENT } else { 0 })
         | (if flags.future { FUTURE } else { 0 })
         | (if flags.onfault { ONFAULT } else { 0 });
@@ -60,11 +74,27 @@ pub fn arm(flags: LockFlags, on_failure: OnFailure, argv0: &'static [u8]) -> Res
         len += 1;
     }
     ARGV0_LEN.store(len, Ordering::Relaxed);
-    // SAFETY: registers a handler that lives as long as the process (the shim is never
-    // unloaded: it is a preload); a null DSO handle ties it to no object.
-    match unsafe { __register_atfork(None, None, Some(relock_child), core::ptr::null_mut()) } {
+    let rc = if let Some(register) = crate::lookup(c"__register_atfork") {
+        // SAFETY: glibc's __register_atfork has the type above. It registers a handler
+        // that lives as long as the process (the shim is never unloaded: it is a
+        // preload); a null DSO handle ties it to no object.
+        unsafe {
+            let register = core::mem::transmute::<*mut c_void, RegisterAtfork>(register);
+            register(None, None, Some(relock_child), core::ptr::null_mut())
+        }
+    } else if let Some(atfork) = crate::lookup(c"pthread_atfork") {
+        // SAFETY: pthread_atfork(3) has the type above; the handler lives as long as the
+        // process, as above.
+        unsafe {
+            let atfork = core::mem::transmute::<*mut c_void, PthreadAtfork>(atfork);
+            atfork(None, None, Some(relock_child))
+        }
+    } else {
+        return Err(ArmError::Missing);
+    };
+    match rc {
         0 => Ok(()),
-        errno => Err(errno),
+        errno => Err(ArmError::Failed(errno)),
     }
 }
 

@@ -227,10 +227,19 @@ extern "C" fn memlock_run_init(
     }
 
     if config.fork == Fork::Relock {
-        if let Err(errno) = fork::arm(config.flags, config.on_failure, process.argv0) {
+        if let Err(why) = fork::arm(config.flags, config.on_failure, process.argv0) {
             let mut line =
                 process.problem_line("cannot arrange for forked children to be locked: ");
-            line.push("pthread_atfork failed with ").push_errno(errno);
+            match why {
+                fork::ArmError::Failed(errno) => {
+                    line.push("pthread_atfork failed with ").push_errno(errno);
+                }
+                fork::ArmError::Missing => {
+                    line.push(
+                        "this C library has neither __register_atfork (glibc's) nor pthread_atfork",
+                    );
+                }
+            }
             line.push("; or let forked children run unlocked (memlock-run --fork off)");
             return fail(config.on_failure, &mut line);
         }
@@ -407,15 +416,8 @@ struct AttrFunctions {
 }
 
 impl AttrFunctions {
-    fn lookup(name: &core::ffi::CStr) -> Option<*mut libc::c_void> {
-        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loader's
-        // tables.
-        let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-        (!address.is_null()).then_some(address)
-    }
-
     fn find() -> Option<Self> {
-        let find = Self::lookup;
+        let find = lookup;
         type Address = *mut libc::c_void;
         // SAFETY: the symbols have the C signatures above (pthread_attr_init(3),
         // pthread_getattr_default_np(3)), and a function pointer has a data pointer's size.
@@ -445,7 +447,7 @@ fn set_default_thread_stack(size: u64) -> Result<bool, ThreadStackError> {
         // Before glibc 2.34 the pthread functions are libpthread's, and a program that does
         // not load it cannot create a thread: there is no thread stack to size. (One that
         // dlopens libpthread later sizes its threads from RLIMIT_STACK as it finds it then.)
-        if AttrFunctions::lookup(c"pthread_create").is_none() {
+        if lookup(c"pthread_create").is_none() {
             return Ok(false);
         }
         return Err(ThreadStackError::Missing);
@@ -468,6 +470,19 @@ fn set_default_thread_stack(size: u64) -> Result<bool, ThreadStackError> {
         }
     }
     Ok(true)
+}
+
+/// The address of the function or variable `name` as the program would find it (the first
+/// definition in the global scope), or None where no loaded object defines it.
+///
+/// For what one C library has and another lacks: a link-time reference to a function musl
+/// lacks stops musl's loader from loading the shim at all ("Error relocating ... symbol not
+/// found"), while dlsym(3), which both have, lets the shim say what is missing instead.
+pub(crate) fn lookup(name: &core::ffi::CStr) -> Option<*mut libc::c_void> {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loader's
+    // tables.
+    let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!address.is_null()).then_some(address)
 }
 
 pub(crate) fn errno() -> c_int {
