@@ -9,19 +9,23 @@
 //! free grow the heap by SIZE without touching it, before mlockall, so that
 //! mlockall(MCL_CURRENT) populates and locks it in the kernel (see `populate`).
 //!
-//! mallopt is glibc's. When another allocator provides `malloc` (jemalloc or tcmalloc in
+//! mallopt is glibc's, and looked up at run time: musl has none (its malloc has no such
+//! settings), and a link-time reference would stop musl's loader from loading the shim.
+//! Without it the shim says so and stops. When another allocator provides `malloc` (jemalloc or tcmalloc in
 //! LD_PRELOAD, or linked into the program under the standard names), none of this reaches
 //! it: the shim finds that out with dladdr(3) and reports it instead of pretending. An
 //! allocator linked in under its own names (redis calls jemalloc as `je_malloc`) is
 //! invisible from here; the glibc heap is then pre-faulted but the program hardly uses it.
 
-use core::ffi::{c_char, c_void, CStr};
+use core::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::line::Line;
 use crate::populate::{page_size, Range};
 
 pub enum HeapError {
     TooLarge,
+    /// The C library has no mallopt (musl).
+    NoMallopt,
     /// `malloc` comes from this object, not from glibc.
     Foreign(&'static [u8]),
     Mallopt(&'static str),
@@ -33,6 +37,11 @@ impl HeapError {
         match *self {
             HeapError::TooLarge => {
                 line.push("the size is larger than the address space");
+            }
+            HeapError::NoMallopt => {
+                line.push("this C library has no mallopt(3), which --heap needs to make malloc keep its heap ");
+                line.push("(glibc's malloc has it; musl's has no such settings); drop --heap: with --future, ");
+                line.push("memory malloc maps later is locked and populated as it is mapped");
             }
             HeapError::Foreign(object) => {
                 line.push("malloc in this process is not glibc's but comes from ")
@@ -55,10 +64,16 @@ impl HeapError {
     }
 }
 
+/// `mallopt(param, value)`.
+type Mallopt = unsafe extern "C" fn(c_int, c_int) -> c_int;
+
 /// Sets glibc's malloc up to keep its heap, and grows the heap by `size` bytes without
 /// touching it. Returns the page-aligned part of the grown heap to populate after mlockall.
 pub fn grow(size: u64) -> Result<Range, HeapError> {
     let size = usize::try_from(size).map_err(|_| HeapError::TooLarge)?;
+    let mallopt = crate::lookup(c"mallopt").ok_or(HeapError::NoMallopt)?;
+    // SAFETY: mallopt(3) has this type, in glibc and in the allocators that define it.
+    let mallopt = unsafe { core::mem::transmute::<*mut c_void, Mallopt>(mallopt) };
     check_allocator()?;
     for (param, value, name) in [
         (libc::M_MMAP_MAX, 0, "M_MMAP_MAX, 0"),
@@ -66,7 +81,7 @@ pub fn grow(size: u64) -> Result<Range, HeapError> {
         (libc::M_ARENA_MAX, 1, "M_ARENA_MAX, 1"),
     ] {
         // SAFETY: mallopt has no memory-safety preconditions; glibc returns 1 on success.
-        if unsafe { libc::mallopt(param, value) } != 1 {
+        if unsafe { mallopt(param, value) } != 1 {
             return Err(HeapError::Mallopt(name));
         }
     }
@@ -96,7 +111,8 @@ fn check_allocator() -> Result<(), HeapError> {
     // The address of `malloc` as the dynamic linker resolved it for this library: the
     // program's own, an earlier preload's, or glibc's, in that order of precedence.
     let malloc_object = object_of(libc::malloc as *const ());
-    let glibc_object = object_of(libc::gnu_get_libc_version as *const ());
+    // Defined by glibc's libc.so.6 alone, and looked up at run time as mallopt is.
+    let glibc_object = crate::lookup(c"gnu_get_libc_version").and_then(|f| object_of(f.cast()));
     match (malloc_object, glibc_object) {
         (Some((base, _)), Some((glibc, _))) if base == glibc => Ok(()),
         (Some((_, name)), _) => Err(HeapError::Foreign(name)),
