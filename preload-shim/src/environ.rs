@@ -1,7 +1,7 @@
 //! Reading the environment before `main`, and taking the shim out of it for `--no-inherit`.
 //!
-//! The environment is read through the `envp` glibc hands to `.init_array` functions, so
-//! nothing is allocated. Removal edits the `environ` array itself and the `LD_PRELOAD`
+//! The environment is read through the `envp` glibc hands to `.init_array` functions, or
+//! under musl, which hands them nothing, through `environ`; nothing is allocated. Removal edits the `environ` array itself and the `LD_PRELOAD`
 //! value in place: ld.so has already acted on it, so the edit only affects the programs
 //! this one starts.
 
@@ -46,6 +46,13 @@ impl Iterator for Entries {
 extern "C" {
     /// The process's environment array, which getenv(3) and execve's callers read.
     static mut environ: *mut *mut c_char;
+}
+
+/// The process's `environ` as it is now.
+pub fn current() -> *mut *mut c_char {
+    // SAFETY: reads the pointer only; the constructor runs before the program's own code
+    // can start a thread that would change it.
+    unsafe { environ }
 }
 
 /// Removes the protocol's variables and every copy of the shim from `LD_PRELOAD`, and

@@ -6,7 +6,8 @@
 //! and the ELF constructor below does the work inside the new image, before the
 //! program's own constructors and `main`:
 //!
-//! 1. read the settings from the environment glibc passes to `.init_array` functions;
+//! 1. read the settings from the environment glibc passes to `.init_array` functions
+//!    (musl passes them nothing: there the shim reads `environ`, see `Process::new`);
 //!    for `--no-dump`, make the process non-dumpable at once (PR_SET_DUMPABLE 0, checked
 //!    with PR_GET_DUMPABLE), before anything of the program runs;
 //! 2. set the default thread stack size, if asked;
@@ -19,6 +20,11 @@
 //! 7. check with the kernel (VmLck) that the lock took: sanitizer runtimes intercept
 //!    mlockall and return 0 without locking;
 //! 8. register a fork handler that locks forked children again, unless told not to.
+//!
+//! It loads under glibc's loader (glibc 2.17 and later) and under musl's, where a musl
+//! program executed by a locked one inherits it: what one C library has and the other lacks
+//! (__register_atfork, mallopt, gnu_get_libc_version are glibc's) is looked up at run time,
+//! never linked, and an option that needs a missing one fails with a message saying so.
 //!
 //! The functions it defines in place of libc's (madvise, setuid and its kin) are in
 //! `wrap`, with why.
@@ -56,7 +62,8 @@ extern "C" {}
 #[link(name = "dl")]
 extern "C" {}
 
-/// glibc calls `.init_array` functions with `(argc, argv, envp)`.
+/// glibc calls `.init_array` functions with `(argc, argv, envp)`; musl calls them with no
+/// arguments, and the three are then whatever the registers held (see `Process::new`).
 type InitFn = extern "C" fn(c_int, *const *const c_char, *const *const c_char);
 
 #[used]
@@ -69,7 +76,8 @@ extern "C" fn memlock_run_init(
     envp: *const *const c_char,
 ) {
     // SAFETY: glibc passes the process's own argv and envp, NUL-terminated arrays of
-    // NUL-terminated strings that live for the whole process.
+    // NUL-terminated strings that live for the whole process; `new` reads them only when
+    // it is glibc's loader that called.
     let process = unsafe { Process::new(argc, argv, envp) };
     let started = monotonic_ns();
 
@@ -282,16 +290,46 @@ struct Process {
     envp: *const *const c_char,
 }
 
+extern "C" {
+    /// argv[0], kept by glibc and musl alike (program_invocation_name(3)).
+    static program_invocation_name: *const c_char;
+}
+
 impl Process {
     /// # Safety
-    /// `argv` and `envp` must be the process's NUL-terminated vectors (or null).
+    /// Under glibc's loader, `argv` and `envp` must be the process's NUL-terminated
+    /// vectors (or null); under any other they are not read.
     unsafe fn new(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) -> Self {
+        if !called_with_arguments(envp) {
+            return Process::from_libc();
+        }
         let argv0 = if argc > 0 && !argv.is_null() && !(*argv).is_null() {
             core::ffi::CStr::from_ptr(*argv).to_bytes()
         } else {
             b"?"
         };
         Process { argv0, envp }
+    }
+
+    /// The program's name and environment as the C library keeps them, for a loader that
+    /// passes the constructor nothing (musl's). musl sets both before it runs any
+    /// constructor, from the same argv and envp glibc would have passed.
+    fn from_libc() -> Self {
+        // SAFETY: both variables are the C library's, set before constructors run, and
+        // point to NUL-terminated strings (or a NUL-terminated array of them) that live
+        // for the whole process; either may be null.
+        unsafe {
+            let name = program_invocation_name;
+            let argv0 = if name.is_null() {
+                &b"?"[..]
+            } else {
+                core::ffi::CStr::from_ptr(name).to_bytes()
+            };
+            Process {
+                argv0,
+                envp: environ::current().cast_const().cast(),
+            }
+        }
     }
 
     fn env(&self) -> environ::Entries {
@@ -320,6 +358,21 @@ impl Process {
         line.push(what);
         line
     }
+}
+
+/// Whether the loader called the constructor with `(argc, argv, envp)`, as glibc's does.
+///
+/// musl's calls `.init_array` functions with no arguments, and the three registers then
+/// hold whatever they held: read as pointers, they crash the program. glibc is known by
+/// its gnu_get_libc_version, which musl lacks, and by the `envp` it passes being the
+/// `environ` its libc set up a moment before (a glibc compatibility layer on musl, such as
+/// gcompat, defines gnu_get_libc_version too). Both hold under glibc's loader unless a
+/// constructor that ran before this one replaced `environ`, and then the environment is
+/// read from `environ` as under musl, which is as right. Decided once, by the
+/// constructor; nothing is read through `envp` here.
+fn called_with_arguments(envp: *const *const c_char) -> bool {
+    lookup(c"gnu_get_libc_version").is_some()
+        && core::ptr::eq(envp, environ::current().cast_const().cast())
 }
 
 /// Ends a failure report: the remedy for `warn`, or `_exit(125)`.
