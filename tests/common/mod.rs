@@ -182,6 +182,20 @@ pub fn set_mode(path: &Path, mode: u32) {
 
 /// Compiles a C source from tests/probes once, with extra gcc flags; returns the binary.
 pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
+    compile_with("gcc", source, output, flags)
+}
+
+/// A C source from tests/probes built with musl-gcc (dynamically linked: its loader is
+/// musl's), or None, with why, where musl-gcc is not installed.
+pub fn compile_musl(source: &str, output: &str) -> Option<PathBuf> {
+    if skip_without("musl-gcc", &format!("{source} is not built for musl")) {
+        return None;
+    }
+    Some(compile_with("musl-gcc", source, output, &[]))
+}
+
+/// `compile` with another compiler driver (musl-gcc).
+pub fn compile_with(compiler: &str, source: &str, output: &str, flags: &[&str]) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
@@ -193,15 +207,15 @@ pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
     // Build under a unique name and rename, so that parallel test binaries never see a
     // half-written file.
     let tmp = dir.join(format!("{output}.{}.tmp", std::process::id()));
-    let out = run(Command::new("gcc")
+    let out = run(Command::new(compiler)
         .args(["-O1", "-Wall", "-o"])
         .arg(&tmp)
         .arg(repo().join("tests/probes").join(source))
         .args(flags))
-    .expect("run gcc");
+    .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
     assert!(
         out.status.success(),
-        "gcc {source} {flags:?} failed: {}",
+        "{compiler} {source} {flags:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     fs::rename(&tmp, &path).expect("rename probe");
