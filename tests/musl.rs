@@ -15,7 +15,7 @@ use common::*;
 
 /// The probe built with musl-gcc, or None (and why) without musl-gcc.
 fn musl_probe() -> Option<PathBuf> {
-    compile_musl("probe.c", "probe-musl")
+    compile_musl("probe.c", "probe-musl", &[])
 }
 
 /// tests/probes/rawexec.c, built for glibc.
@@ -148,7 +148,7 @@ fn heap_stops_a_musl_program_executed_by_a_locked_program() {
 
 #[test]
 fn forked_children_of_a_musl_program_are_locked_again() {
-    let Some(forkprobe) = compile_musl("forkprobe.c", "forkprobe-musl") else {
+    let Some(forkprobe) = compile_musl("forkprobe.c", "forkprobe-musl", &[]) else {
         return;
     };
     let mut cmd = memlock_run(["--future", "--"]);
@@ -175,4 +175,34 @@ fn forked_children_of_a_musl_program_are_locked_again() {
     );
     let out = running.finish();
     assert!(stdout_of(&out).contains("child status 0"), "{out:?}");
+}
+
+#[test]
+fn a_musl_program_that_looks_like_glibc_is_locked_too() {
+    // gcompat on Alpine defines gnu_get_libc_version in a musl process: the shim must still
+    // not take the registers musl's loader leaves for glibc's (argc, argv, envp).
+    let Some(probe) = musl_probe() else { return };
+    let Some(fake) = compile_musl("fakeglibc.c", "libfakeglibc-musl.so", &["-shared", "-fPIC"])
+    else {
+        return;
+    };
+    let mut cmd = Command::new(&probe);
+    cmd.args(["--exit", "0"])
+        .env_clear()
+        .env(
+            "LD_PRELOAD",
+            format!("{} {}", fake.display(), shim_path().display()),
+        )
+        .env("MEMLOCK_RUN_FLAGS", "current,future")
+        .env("MEMLOCK_RUN_VERBOSE", "1");
+    let out = output(cmd);
+    let line = one_line(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert_mentions(
+        &line,
+        &[
+            &format!("memlock-run: {} (pid ", probe.display()),
+            "locked MCL_CURRENT|MCL_FUTURE with the preload shim",
+        ],
+    );
 }

@@ -185,13 +185,13 @@ pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
     compile_with("gcc", source, output, flags)
 }
 
-/// A C source from tests/probes built with musl-gcc (dynamically linked: its loader is
-/// musl's), or None, with why, where musl-gcc is not installed.
-pub fn compile_musl(source: &str, output: &str) -> Option<PathBuf> {
+/// A C source from tests/probes built with musl-gcc and extra flags (dynamically linked:
+/// its loader is musl's), or None, with why, where musl-gcc is not installed.
+pub fn compile_musl(source: &str, output: &str, flags: &[&str]) -> Option<PathBuf> {
     if skip_without("musl-gcc", &format!("{source} is not built for musl")) {
         return None;
     }
-    Some(compile_with("musl-gcc", source, output, &[]))
+    Some(compile_with("musl-gcc", source, output, flags))
 }
 
 /// `compile` with another compiler driver (musl-gcc).
