@@ -111,7 +111,8 @@ fn check_allocator() -> Result<(), HeapError> {
     // The address of `malloc` as the dynamic linker resolved it for this library: the
     // program's own, an earlier preload's, or glibc's, in that order of precedence.
     let malloc_object = object_of(libc::malloc as *const ());
-    // Defined by glibc's libc.so.6 alone, and looked up at run time as mallopt is.
+    // glibc's libc.so.6 defines it, looked up at run time as mallopt is. (gcompat on musl
+    // defines it too, in an object that is not malloc's: refused, rightly, as foreign.)
     let glibc_object = crate::lookup(c"gnu_get_libc_version").and_then(|f| object_of(f.cast()));
     match (malloc_object, glibc_object) {
         (Some((base, _)), Some((glibc, _))) if base == glibc => Ok(()),
