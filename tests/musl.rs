@@ -98,18 +98,22 @@ fn a_musl_program_that_cannot_lock_stops_with_the_shims_message() {
     let Some(probe) = musl_probe() else { return };
     let mark = marker("musl-unlockable");
     // As nobody under a 64 KiB RLIMIT_MEMLOCK, with the settings memlock-run would give:
-    // mlockall(MCL_CURRENT) cannot lock the probe's hundreds of KiB.
+    // mlockall(MCL_CURRENT) cannot lock the probe's hundreds of KiB. env sets them for the
+    // probe alone, so that no glibc program on the way loads the shim (whose exec wrappers
+    // would judge the musl exec themselves).
     let mut cmd = Command::new("prlimit");
     cmd.args(["--memlock=65536:65536", "--", "setpriv"])
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .args(["env", "-i"])
+        .arg(format!("LD_PRELOAD={}", shim_path().display()))
+        .args([
+            "MEMLOCK_RUN_FLAGS=current,future",
+            "MEMLOCK_RUN_ON_FAILURE=exit",
+            "MEMLOCK_RUN_INHERIT=1",
+        ])
         .arg(&probe)
         .arg("--mark")
         .arg(&mark);
-    cmd.env_clear()
-        .env("LD_PRELOAD", shim_path())
-        .env("MEMLOCK_RUN_FLAGS", "current,future")
-        .env("MEMLOCK_RUN_ON_FAILURE", "exit")
-        .env("MEMLOCK_RUN_INHERIT", "1");
     let out = output(cmd);
     let line = one_line(&out);
     assert_eq!(out.status.code(), Some(125), "{line}");
