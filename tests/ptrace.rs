@@ -103,11 +103,19 @@ fn report_of_plain_run(program: &Path) -> HashMap<String, String> {
 
 /// The whole contract, for one build of the probe.
 fn assert_contract(program: &Path, what: &str) {
-    let (out, pid) = run_contract(
-        &["--future", "-v"],
+    assert_contract_with(
         program,
-        &["--alloc", "32", "--exit", "3"],
+        what,
+        &[],
+        "with the ptrace method (no preload reaches it",
     );
+}
+
+/// The contract with more options, and the words -v must use for the method.
+fn assert_contract_with(program: &Path, what: &str, options: &[&str], method: &str) {
+    let mut all = vec!["--future", "-v"];
+    all.extend_from_slice(options);
+    let (out, pid) = run_contract(&all, program, &["--alloc", "32", "--exit", "3"]);
     let report = report(&out);
     let stderr = stderr_of(&out);
     assert_eq!(
@@ -155,8 +163,8 @@ fn assert_contract(program: &Path, what: &str) {
         "{what}: MCL_FUTURE survived: {report:?}"
     );
     assert!(
-        stderr.contains("with the ptrace method (no preload reaches it"),
-        "{what}: -v names the method: {stderr}"
+        stderr.contains(method),
+        "{what}: -v names the method ({method}): {stderr}"
     );
 
     // Killed by a signal: the wait status is the program's.
@@ -185,8 +193,16 @@ fn a_static_pie_program_keeps_the_contract() {
 
 #[test]
 fn musl_programs_keep_the_contract() {
+    // A dynamically linked musl program takes the preload (the shim loads under musl's
+    // loader); the ptrace method, asked for, keeps the same contract.
     if let Some(program) = contract("musl-gcc", &[], "contract-musl") {
-        assert_contract(&program, "musl-gcc");
+        assert_contract_with(&program, "musl-gcc", &[], "with the preload shim");
+        assert_contract_with(
+            &program,
+            "musl-gcc, --method ptrace",
+            &["--method", "ptrace"],
+            "with the ptrace method (asked for",
+        );
     }
     if let Some(program) = contract("musl-gcc", &["-static"], "contract-musl-static") {
         assert_contract(&program, "musl-gcc -static");

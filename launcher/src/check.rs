@@ -593,7 +593,7 @@ fn command_findings(
         }
     };
     report.add(Verdict::Ok, "method", choice.describe());
-    if let Some(why) = method::ptrace_conflict(cli, &choice) {
+    if let Some(why) = method::option_conflict(cli, &choice, &target) {
         report.problem(
             Verdict::Fail,
             "method",

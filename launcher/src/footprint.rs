@@ -30,6 +30,7 @@ use anyhow::{Context, Result};
 use crate::elf::{self, ElfIdentity, Layout};
 use crate::install::MULTIARCH;
 use crate::size::show;
+use memlock_run_protocol::reach;
 
 /// The stack the kernel sets up before the program runs (128 KiB plus a page or so for the
 /// arguments, as /proc/PID/maps shows it).
@@ -145,7 +146,8 @@ pub fn estimate(
 ) -> Result<Estimate> {
     let program = read(image)?;
     let loader_layout = read(loader)?;
-    let search = Search::new(&program);
+    let musl = reach::loader_kind(loader.as_os_str().as_bytes()) == reach::Loader::Musl;
+    let search = Search::new(&program, musl.then_some(loader));
     let mut estimate = Estimate {
         program: program.segments,
         loader: loader_layout.segments,
@@ -208,7 +210,7 @@ pub fn estimate(
             }
         }
         for name in &layout.needed {
-            if !seen_names.insert(name.clone()) {
+            if !seen_names.insert(name.clone()) || (musl && musl_provides(name)) {
                 continue;
             }
             let found = if name.as_bytes().contains(&b'/') {
@@ -232,6 +234,25 @@ pub fn estimate(
     Ok(estimate)
 }
 
+/// musl's loader is its C library, and answers for the names of glibc's parts itself
+/// (`libc.so.6`, `libdl.so.2`, `libpthread.so.0`...): they are never looked for on disk.
+fn musl_provides(name: &OsStr) -> bool {
+    let Some(rest) = name.as_bytes().strip_prefix(b"lib") else {
+        return false;
+    };
+    [
+        &b"c."[..],
+        b"pthread.",
+        b"rt.",
+        b"m.",
+        b"dl.",
+        b"util.",
+        b"xnet.",
+    ]
+    .iter()
+    .any(|part| rest.starts_with(part))
+}
+
 fn read(path: &Path) -> Result<Layout> {
     elf::layout(path)?.with_context(|| format!("{} is not an ELF file", path.display()))
 }
@@ -251,7 +272,9 @@ struct Search {
 }
 
 impl Search {
-    fn new(program: &Layout) -> Search {
+    /// `musl_loader`: musl's loader reads /etc/ld-musl-ARCH.path (named after its own file
+    /// name), or searches /lib, /usr/local/lib and /usr/lib; not /etc/ld.so.conf.
+    fn new(program: &Layout, musl_loader: Option<&Path>) -> Search {
         let ld_library_path = env::var_os("LD_LIBRARY_PATH")
             .map(|value| {
                 value
@@ -263,10 +286,27 @@ impl Search {
             })
             .unwrap_or_default();
         let mut system = Vec::new();
-        ld_so_conf(Path::new("/etc/ld.so.conf"), &mut system, 0);
-        for dir in default_dirs() {
-            if !system.contains(&dir) {
-                system.push(dir);
+        if let Some(loader) = musl_loader {
+            let arch = loader
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("ld-musl-"))
+                .and_then(|n| n.strip_suffix(".so.1"))
+                .unwrap_or("x86_64");
+            match std::fs::read(format!("/etc/ld-musl-{arch}.path")) {
+                Ok(text) => system.extend(
+                    text.split(|&b| b == b':' || b == b'\n')
+                        .filter(|dir| !dir.is_empty())
+                        .map(|dir| PathBuf::from(OsStr::from_bytes(dir))),
+                ),
+                Err(_) => system.extend(["/lib", "/usr/local/lib", "/usr/lib"].map(PathBuf::from)),
+            }
+        } else {
+            ld_so_conf(Path::new("/etc/ld.so.conf"), &mut system, 0);
+            for dir in default_dirs() {
+                if !system.contains(&dir) {
+                    system.push(dir);
+                }
             }
         }
         Search {

@@ -161,7 +161,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     let path = target::resolve(&cli.command[0], path_var.as_deref())?;
     let target = target::inspect(&path, &shim.elf, creds, path_var.as_deref())?;
     let choice = method::choose(cli.method, &target)?;
-    if let Some(why) = method::ptrace_conflict(cli, &choice) {
+    if let Some(why) = method::option_conflict(cli, &choice, &target) {
         bail!(why);
     }
     if let Some(why) = no_inherit_conflict(cli, &target) {
@@ -199,7 +199,11 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         flags: lock_flags(cli),
         prefault: cli.prefault.unwrap_or(0),
         heap: cli.heap.unwrap_or(0),
-        thread_stack: cli.thread_stack.or(plan.thread_stack).unwrap_or(0),
+        // musl sizes thread stacks itself, not from RLIMIT_STACK: nothing to give back there.
+        thread_stack: cli
+            .thread_stack
+            .or(plan.thread_stack.filter(|_| !target.is_musl()))
+            .unwrap_or(0),
         fork: cli.fork.unwrap_or(crate::cli::ForkMode::Relock).into(),
         bind_now: sets_bind_now,
         on_failure: cli.on_failure.into(),

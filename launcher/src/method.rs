@@ -55,9 +55,10 @@ pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
     match (requested, refusal) {
         (MethodArg::Auto | MethodArg::Preload, None) => Ok(Choice {
             method: Method::Preload,
-            reason:
-                "a dynamically linked glibc program: the shim is preloaded and locks it from inside"
-                    .into(),
+            reason: format!(
+                "a dynamically linked {} program: the shim is preloaded and locks it from inside",
+                if target.is_musl() { "musl" } else { "glibc" }
+            ),
         }),
         (MethodArg::Preload, Some(refusal)) => bail!(
             "{}; --method ptrace (or the default, --method auto) locks it from outside instead",
@@ -98,8 +99,23 @@ pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
 }
 
 /// Options that act through glibc inside the process, which the ptrace method cannot
-/// honour: refused, never ignored.
-pub fn ptrace_conflict(cli: &Cli, choice: &Choice) -> Option<String> {
+/// honour, nor the shim in a musl program: refused, never ignored.
+pub fn option_conflict(cli: &Cli, choice: &Choice, target: &Target) -> Option<String> {
+    if choice.method == Method::Preload && target.is_musl() {
+        let option = if cli.heap.is_some() {
+            "--heap needs glibc's malloc settings (mallopt), and musl's malloc has none"
+        } else if cli.thread_stack.is_some() {
+            "--thread-stack sets glibc's default thread attributes; musl sizes thread stacks itself (its \
+             pthread_setattr_default_np only raises the default, up to 8 MiB)"
+        } else {
+            return None;
+        };
+        return Some(format!(
+            "{option}, and {} is linked against musl; drop the option (with --future, memory the program maps \
+             later is locked as it is mapped), or run a glibc build of the program",
+            target.image().0.display()
+        ));
+    }
     if choice.method != Method::Ptrace {
         return None;
     }

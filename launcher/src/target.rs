@@ -6,7 +6,7 @@
 //! recorded on the [`Target`] as a [`Refusal`] with the reason: the launcher refuses to run
 //! it, and `--check` reports it as a finding. These are the rules, in one place:
 //! - no PT_INTERP (static or static-pie): ld.so never runs;
-//! - a loader that is not glibc's (musl's ld.so cannot load a glibc library);
+//! - a loader that is neither glibc's nor musl's (the shim loads under those two);
 //! - another ELF class or machine than the shim's;
 //! - secure-execution mode (set-user-ID, set-group-ID, file capabilities): ld.so ignores
 //!   a preload given by path, and the kernel clears the ambient capabilities.
@@ -175,6 +175,15 @@ impl Target {
             Program::Elf(info) => (&self.path, info),
             Program::Script { interpreter, .. } => interpreter.image(),
         }
+    }
+
+    /// The image the shim would be loaded into is linked against musl: nothing of glibc's
+    /// (mallopt, glibc's thread attributes) is there for the shim to act through.
+    pub fn is_musl(&self) -> bool {
+        let (_, info) = self.image();
+        info.interpreter
+            .as_ref()
+            .is_some_and(|l| reach::loader_kind(l.as_os_str().as_bytes()) == reach::Loader::Musl)
     }
 
     /// Device and inode of the image the kernel will run: the program, or the interpreter at
@@ -526,7 +535,7 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
     let loader = elf.interpreter.as_deref().unwrap_or(Path::new(""));
     let interp = elf.interpreter.as_ref().map(|l| l.as_os_str().as_bytes());
     match reach::judge(elf.identity.into(), interp, (*shim).into()) {
-        Reach::Preload => None,
+        Reach::Preload(_) => None,
         Reach::OtherMachine { i386_on_x86_64 } => refusal_for(
             i386_on_x86_64,
             format!(
@@ -552,19 +561,11 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
                  mlockall(2) itself"
             ),
         ),
-        Reach::Musl => refusal(
-            format!("linked against musl (loader {})", loader.display()),
-            format!(
-                "refusing {shown}: it is linked against musl (loader {}), and the shim is a glibc library that \
-                 musl's loader cannot run; it would run unlocked. Use a glibc build of the program",
-                loader.display()
-            ),
-        ),
         Reach::OtherLoader => refusal(
-            format!("its loader {} is not glibc's ld.so", loader.display()),
+            format!("its loader {} is neither glibc's nor musl's", loader.display()),
             format!(
-                "refusing {shown}: its dynamic loader {} is not glibc's ld.so, which the shim needs; use a \
-                 glibc build of the program",
+                "refusing {shown}: its dynamic loader {} is neither glibc's nor musl's, the two the shim loads \
+                 under; use a glibc or musl build of the program",
                 loader.display()
             ),
         ),

@@ -4,8 +4,9 @@
 //! ld.so fails open: a preload it cannot apply is skipped, with a warning or without, and
 //! the program runs unlocked. The shim is loaded only into an ELF program that:
 //! - has a PT_INTERP (without one, static or static-pie, ld.so never runs);
-//! - names glibc's loader there (musl's and others' do not honour `LD_PRELOAD` as glibc's
-//!   does, or cannot load a glibc library);
+//! - names glibc's or musl's loader there (the shim is built against glibc 2.17 and loads
+//!   under musl's loader too, which maps `libc.so.6` to itself; other loaders may not honour
+//!   `LD_PRELOAD` at all);
 //! - is of the shim's class and machine (ld.so skips a library of another one).
 //!
 //! Secure-execution mode (set-ID or file capabilities) is judged by each side from the
@@ -317,15 +318,14 @@ pub fn loader_kind(path: &[u8]) -> Loader {
 /// Whether the preload reaches an ELF program, and if not, why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reach {
-    /// ld.so is glibc's and of the shim's machine: it loads the shim.
-    Preload,
+    /// glibc's or musl's loader, of the shim's machine: it loads the shim. Under musl the
+    /// shim has no glibc to act through: `--heap` and `--thread-stack` are refused there.
+    Preload(Loader),
     /// Another class or machine than the shim's; `i386_on_x86_64` when the ptrace method
     /// can still lock it (a 32-bit x86 program on x86-64).
     OtherMachine { i386_on_x86_64: bool },
     /// No PT_INTERP: static or static-pie.
     Static,
-    /// musl's loader.
-    Musl,
     /// A loader that is neither glibc's nor musl's.
     OtherLoader,
 }
@@ -342,8 +342,8 @@ pub fn judge(identity: Identity, interp: Option<&[u8]>, shim: Identity) -> Reach
     }
     match interp.map(loader_kind) {
         None => Reach::Static,
-        Some(Loader::Glibc) => Reach::Preload,
-        Some(Loader::Musl) => Reach::Musl,
+        Some(Loader::Glibc) => Reach::Preload(Loader::Glibc),
+        Some(Loader::Musl) => Reach::Preload(Loader::Musl),
         Some(Loader::Unknown) => Reach::OtherLoader,
     }
 }
@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(
             judge(elf.identity, Some(path), Identity::NATIVE),
             if Identity::NATIVE.machine == EM_X86_64 {
-                Reach::Preload
+                Reach::Preload(Loader::Glibc)
             } else {
                 Reach::OtherMachine {
                     i386_on_x86_64: false,
@@ -449,6 +449,10 @@ mod tests {
             }
         );
         assert_eq!(judge(amd64, None, amd64), Reach::Static);
+        assert_eq!(
+            judge(amd64, Some(b"/lib/ld-musl-x86_64.so.1"), amd64),
+            Reach::Preload(Loader::Musl)
+        );
     }
 
     #[test]

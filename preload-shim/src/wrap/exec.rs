@@ -232,10 +232,9 @@ fn judge_elf(armed: &Armed, file: &Fd, envp: Argv, interpreter: bool) -> Plan {
         }
     };
     match reach::judge(elf.identity, loader, reach::Identity::NATIVE) {
-        Reach::Preload => {}
+        Reach::Preload(_) => {}
         Reach::Static => return Plan::Launcher("it is statically linked"),
-        Reach::Musl => return Plan::Launcher("it is linked against musl"),
-        Reach::OtherLoader => return Plan::Launcher("its loader is not glibc's"),
+        Reach::OtherLoader => return Plan::Launcher("its loader is neither glibc's nor musl's"),
         Reach::OtherMachine { .. } => {
             return Plan::Launcher("it is built for another machine or word size")
         }
