@@ -19,7 +19,7 @@ environment, and execs COMMAND in place: same PID, same signals, COMMAND's own e
 The shim's constructor then calls mlockall(2) inside COMMAND before COMMAND's own code runs, \
 checks with the kernel that the lock took, and stops the program (status 125) if it did not.
 
-Programs no preload reaches (static, musl or another loader, Go, 32-bit x86) are locked the \
+Programs no preload reaches (static, Go, 32-bit x86, a loader neither glibc's nor musl's) are locked the \
 other way, from outside: a helper process traces the execve with ptrace(2), stops the new \
 image at its entry point and makes it call mlockall there, then detaches before COMMAND's \
 first instruction (--method). The same injection locks a process that is already running \
@@ -187,7 +187,7 @@ pub struct Cli {
     /// By default the shim stays in the environment, so that programs COMMAND executes (a
     /// wrapper script's `exec`, a shell's children) are locked too: it judges each exec made
     /// through libc before it happens, by the rules memlock-run applies to COMMAND, and sends
-    /// a program the preload cannot reach (static, musl, 32-bit, or whose environment lost
+    /// a program the preload cannot reach (static, 32-bit, or whose environment lost
     /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
     /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
     /// EACCES and a message. Not seen: the execve system call made directly (Go's os/exec,
@@ -229,7 +229,7 @@ pub struct Cli {
     /// How the lock gets into COMMAND: auto, preload or ptrace
     ///
     /// preload: the shim, in LD_PRELOAD, locks COMMAND from inside before its constructors;
-    /// only for dynamically linked glibc programs of the shim's machine.
+    /// only for dynamically linked glibc and musl programs of the shim's machine.
     ///
     /// ptrace: a helper process (not COMMAND's child) traces memlock-run's execve, runs the new
     /// image to its entry point (past ld.so, before any constructor), makes it call mlockall
@@ -243,8 +243,8 @@ pub struct Cli {
     /// debugger or tracer, with kernel.yama.ptrace_scope 3 (or 2 without CAP_SYS_PTRACE), or
     /// where seccomp or a security module denies it, and when memlock-run is PID 1.
     ///
-    /// auto: preload where it reaches, ptrace for static, musl or other non-glibc loaders and
-    /// 32-bit x86 programs. --dry-run, -v and --check say which, and why.
+    /// auto: preload where it reaches (glibc and musl programs), ptrace for static programs,
+    /// other loaders and 32-bit x86 programs. --dry-run, -v and --check say which, and why.
     #[arg(long, value_enum, value_name = "METHOD", default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
 
