@@ -122,7 +122,11 @@ extern "C" fn memlock_run_init(
     }
 
     let mut thread_stack_set = false;
-    if config.thread_stack != 0 {
+    // Under musl (no gnu_get_libc_version) threads get musl's own 128 KiB, not a size taken
+    // from RLIMIT_STACK: the size --prefault gives back is not theirs to take, and memlock-run
+    // refuses --thread-stack for a musl COMMAND. A musl program some locked program executes
+    // keeps musl's sizes.
+    if config.thread_stack != 0 && lookup(c"gnu_get_libc_version").is_some() {
         match set_default_thread_stack(config.thread_stack) {
             Ok(set) => thread_stack_set = set,
             Err(why) => {
