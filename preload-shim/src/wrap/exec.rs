@@ -21,7 +21,9 @@ type Argv = *const *const c_char;
 /// What the constructor armed the wrappers with. Written once, by the constructor, before
 /// the program's code runs (so before any other thread), and only read afterwards.
 struct Armed {
-    config: Config,
+    /// Written by `arm` before ARMED is set. Uninitialised rather than a default, so that
+    /// the whole static is zeros and takes no room in the shim's file (.bss, not .data).
+    config: core::mem::MaybeUninit<Config>,
     /// `MEMLOCK_RUN_LAUNCHER`, copied: programs rewrite their environment strings.
     launcher: Text,
     /// The shim as `LD_PRELOAD` names it (what ld.so gave dladdr), and its device and inode.
@@ -66,27 +68,20 @@ struct Slot(core::cell::UnsafeCell<Armed>);
 unsafe impl Sync for Slot {}
 
 static STATE: Slot = Slot(core::cell::UnsafeCell::new(Armed {
-    config: Config {
-        flags: memlock_run_protocol::LockFlags {
-            current: true,
-            future: false,
-            onfault: false,
-        },
-        prefault: 0,
-        heap: 0,
-        thread_stack: 0,
-        fork: memlock_run_protocol::Fork::Relock,
-        bind_now: false,
-        on_failure: memlock_run_protocol::OnFailure::Exit,
-        verbose: false,
-        inherit: true,
-        no_dump: false,
-    },
+    config: core::mem::MaybeUninit::uninit(),
     launcher: Text::empty(),
     shim: Text::empty(),
     shim_id: (0, 0),
 }));
 static ARMED: AtomicBool = AtomicBool::new(false);
+
+impl Armed {
+    fn config(&self) -> &Config {
+        // SAFETY: `arm` writes the config before it sets ARMED, and only armed() hands out
+        // an Armed.
+        unsafe { self.config.assume_init_ref() }
+    }
+}
 
 fn armed() -> Option<&'static Armed> {
     if ARMED.load(Ordering::Acquire) {
@@ -102,7 +97,7 @@ fn armed() -> Option<&'static Armed> {
 pub fn arm(config: &Config, env: Entries) {
     // SAFETY: the constructor runs alone, before anything reads STATE.
     let state = unsafe { &mut *STATE.0.get() };
-    state.config = *config;
+    state.config = core::mem::MaybeUninit::new(*config);
     for entry in env {
         if let Some((name, value)) = memlock_run_protocol::split_entry(entry) {
             if name == LAUNCHER.as_bytes() && !state.launcher.set(value) {
@@ -269,7 +264,7 @@ fn environment_plan(armed: &Armed, envp: Argv) -> Plan {
     if preloads != 1 || !names_shim {
         return Plan::Launcher("its environment does not hand it the shim in one LD_PRELOAD");
     }
-    if settings != armed.config {
+    if settings != *armed.config() {
         return Plan::Launcher("its environment changes this run's MEMLOCK_RUN_ settings");
     }
     if file_id_at(armed.shim.c_ptr()) != Some(armed.shim_id) {
@@ -583,7 +578,7 @@ fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Reroute
     };
     args.push(armed.launcher.c_ptr())?;
     let mut complete = true;
-    armed.config.args(|arg| {
+    armed.config().args(|arg| {
         let pushed = scratch.text(&[arg.as_bytes()]).and_then(|p| args.push(p));
         complete &= pushed.is_some();
     });
