@@ -145,10 +145,9 @@ fn preload_check(launch: &Launch) -> Result<Option<ptrace::PreloadCheck>> {
 /// Why COMMAND is not run when the preload check cannot be armed.
 fn unchecked_preload(why: &str) -> String {
     format!(
-        "RLIMIT_AS is finite here, and under it ld.so may fail to map the preload shim and run COMMAND unlocked with \
-         only a warning, so memlock-run checks from outside (with ptrace) that the shim is loaded, and that check \
-         cannot run: {why}; lift the limit (ulimit -v unlimited, LimitAS=infinity in a systemd unit), or allow \
-         ptrace, or accept an unchecked run with --on-failure warn"
+        "cannot check that ld.so loads the preload shim, which a finite RLIMIT_AS may leave no room for (ld.so then \
+         runs COMMAND without it): {why}; or lift the limit (ulimit -v unlimited, LimitAS=infinity in a systemd \
+         unit), or run unchecked with --on-failure warn"
     )
 }
 

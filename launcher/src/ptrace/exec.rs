@@ -83,11 +83,16 @@ pub struct ExecJob {
 pub fn arm(job: &ExecJob) -> Result<()> {
     let me = nix::unistd::getpid();
     if me.as_raw() == 1 {
+        let (helper, or) = match job.work {
+            Work::Lock(_) => (
+                format!("the helper that locks {} from outside", job.program),
+                ", or use a dynamically linked glibc build of the program",
+            ),
+            Work::CheckPreload(_) => ("the helper".to_owned(), ""),
+        };
         bail!(
-            "memlock-run is PID 1 of its PID namespace, so the helper that locks {} from outside would become \
-             its child once it ends; start the container with an init (docker run --init, tini, or \
-             shareProcessNamespace in Kubernetes), or use a dynamically linked glibc build of the program",
-            job.program
+            "memlock-run is PID 1 of its PID namespace, so {helper} would become its child once it ends; start \
+             the container with an init (docker run --init, tini, or shareProcessNamespace in Kubernetes){or}"
         );
     }
     let (from_helper, helper_out) =
