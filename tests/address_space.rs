@@ -218,3 +218,63 @@ fn a_crash_before_the_entry_point_is_not_held_forever() {
         &["memlock-run: ", "killed by SIGSEGV before its own code ran"],
     );
 }
+
+/// `--check` says that a finite limit brings the check, and whether ptrace allows it.
+#[test]
+fn check_names_the_preload_check_under_a_finite_limit() {
+    let mut cmd = memlock_run(["--check", "--"]);
+    cmd.arg(probe());
+    let out = output(under_address_limit(cmd, 1 << 30));
+    let text = stdout_of(&out);
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("RLIMIT_AS"))
+        .unwrap_or_else(|| panic!("no RLIMIT_AS finding:\n{text}"));
+    assert_mentions(line, &["1 GiB", "checks with ptrace", "the shim is loaded"]);
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("ptrace")),
+        "no ptrace finding:\n{text}"
+    );
+    let mut cmd = memlock_run(["--check", "--"]);
+    cmd.arg(probe());
+    let unlimited = stdout_of(&output(under_address_limit(cmd, libc::RLIM_INFINITY)));
+    assert!(
+        !unlimited
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("RLIMIT_AS")),
+        "a check without a limit:\n{unlimited}"
+    );
+}
+
+/// Where the helper cannot run (memlock-run as PID 1 of a PID namespace, as in a container
+/// without an init), a finite limit stops the run before exec, with the reason.
+#[test]
+fn without_the_helper_a_finite_limit_stops_the_run() {
+    if skip_without("unshare", "memlock-run as PID 1 is not tested")
+        || skip_unless_root("unshare --pid needs root")
+    {
+        return;
+    }
+    let mark = marker("as-pid1");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--"])
+        .arg(memlock_run_path())
+        .arg("--")
+        .arg(probe())
+        .arg("--mark")
+        .arg(&mark)
+        .args(["--exit", "0"]);
+    let out = output(under_address_limit(cmd, 1 << 30));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(
+        &one_line(&out),
+        &[
+            "cannot check that ld.so loads the preload shim",
+            "PID 1",
+            "ulimit -v unlimited",
+            "--on-failure warn",
+        ],
+    );
+    assert!(!mark.exists(), "the program ran");
+}
