@@ -67,8 +67,7 @@ fn exhausted(size: usize) -> ! {
         line.number(limit.rlim_cur / 1024);
         line.push(
             b" KiB, which leaves memlock-run too little address space to start COMMAND; raise \
-              RLIMIT_AS by a few MiB (ulimit -v, prlimit --as, LimitAS= in a systemd unit), or set it for \
-              COMMAND alone: memlock-run -- prlimit --as=N COMMAND",
+              RLIMIT_AS by a few MiB (ulimit -v, prlimit --as, LimitAS= in a systemd unit)",
         );
     } else {
         line.push(b"; COMMAND was not started: free some memory, or raise the limits that bind memlock-run");
