@@ -278,3 +278,25 @@ fn without_the_helper_a_finite_limit_stops_the_run() {
     );
     assert!(!mark.exists(), "the program ran");
 }
+
+/// Scripts are checked in the image the kernel starts: the interpreter, or env for a
+/// `#!/usr/bin/env NAME` line (whose NAME is then locked through inheritance).
+#[test]
+fn scripts_under_a_finite_limit_run_locked() {
+    for (name, shebang) in [
+        ("as-limit-direct.sh", "#!/bin/sh"),
+        ("as-limit-env.sh", "#!/usr/bin/env sh"),
+    ] {
+        let path = script(name, &format!("{shebang}\ngrep VmLck /proc/$$/status\n"));
+        let out = output(under_address_limit(
+            memlock_run(["--".as_ref(), path.as_os_str()]),
+            1 << 30,
+        ));
+        assert!(out.status.success(), "{shebang}: {}", stderr_of(&out));
+        assert!(
+            kib_of(&out, "VmLck:").unwrap_or(0) > 0,
+            "{shebang}: not locked:\n{}",
+            stdout_of(&out)
+        );
+    }
+}

@@ -449,9 +449,13 @@ fn to_entry(
     let mut tracee = Box::new(
         Tracee::new(pid, patching, held).map_err(|err| failed((None, format!("{err:#}"))))?,
     );
-    // The path may have been made to name another file after memlock-run judged it.
+    // The path may have been made to name another file after memlock-run judged it. The
+    // preload check looks for the shim in whatever image the kernel started (env, for a
+    // `#!/usr/bin/env NAME` script, whose image_id is NAME's): a swapped-in program without
+    // it fails the check as any other.
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(format!("/proc/{pid}/exe")) {
+        _ if matches!(job.work, Work::CheckPreload(_)) => {}
         Ok(meta) if (meta.dev(), meta.ino()) == job.image => {}
         Ok(_) => {
             return Err(failed((
