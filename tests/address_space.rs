@@ -219,9 +219,22 @@ fn a_crash_before_the_entry_point_is_not_held_forever() {
     );
 }
 
-/// `--check` says that a finite limit brings the check, and whether ptrace allows it.
+/// `--check` says that a finite limit brings the check, and whether ptrace allows it;
+/// `--dry-run` shows it in the plan.
 #[test]
 fn check_names_the_preload_check_under_a_finite_limit() {
+    let mut cmd = memlock_run(["--dry-run", "--"]);
+    cmd.arg(probe());
+    let plan = stdout_of(&output(under_address_limit(cmd, 1 << 30)));
+    let line = plan
+        .lines()
+        .find(|l| l.starts_with("check:"))
+        .unwrap_or_else(|| panic!("no check: line in the plan:\n{plan}"));
+    assert_mentions(
+        line,
+        &["RLIMIT_AS 1 GiB", "ptrace helper", "loaded the shim"],
+    );
+
     let mut cmd = memlock_run(["--check", "--"]);
     cmd.arg(probe());
     let out = output(under_address_limit(cmd, 1 << 30));

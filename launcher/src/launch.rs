@@ -423,6 +423,13 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         launch.target.describe()
     )?;
     writeln!(out, "method:         {}", launch.choice.describe())?;
+    if let (Method::Preload, Ok(Some(check))) = (launch.choice.method, preload_check(launch)) {
+        writeln!(
+            out,
+            "check:          {}: a ptrace helper checks at COMMAND's entry point that ld.so loaded the shim",
+            check.limit
+        )?;
+    }
     writeln!(
         out,
         "lock:           mlockall({}), on failure: {}",
