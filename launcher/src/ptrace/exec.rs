@@ -48,9 +48,10 @@ pub enum Work {
     /// The ptrace method: inject mlockall at the entry point.
     Lock(Job),
     /// The preload method where ld.so may skip the shim without stopping (a finite RLIMIT_AS:
-    /// a preload it cannot map is ignored with a warning): at the entry point, after ld.so and
-    /// the libraries' constructors, before the program's own code, check that the shim is
-    /// mapped, which means its constructor has locked the process or ended it.
+    /// a preload it cannot map is ignored with a warning): at the entry point, after ld.so has
+    /// mapped everything, check that the shim is mapped. Its constructor has then locked the
+    /// process or ended it (glibc's ld.so runs the libraries' constructors before the entry
+    /// point), or will before the program's own constructors and main (musl's, after it).
     CheckPreload(PreloadCheck),
 }
 
