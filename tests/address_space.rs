@@ -313,3 +313,22 @@ fn scripts_under_a_finite_limit_run_locked() {
         );
     }
 }
+
+/// A dynamically linked musl program takes the preload too, and musl's loader runs the shim's
+/// constructor after the entry point: the check finds the shim mapped there and lets it run.
+#[test]
+fn a_musl_program_under_a_finite_limit_runs_locked() {
+    let Some(program) = compile_musl("bigbss.c", "bigbss-musl", &[]) else {
+        return;
+    };
+    let out = output(under_address_limit(
+        memlock_run(["--".as_ref(), program.as_os_str()]),
+        1 << 30,
+    ));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        kib_of(&out, "VmLck:").unwrap_or(0) > 0,
+        "not locked:\n{}",
+        stdout_of(&out)
+    );
+}
