@@ -637,6 +637,7 @@ fn command_findings(
         ),
     );
     inherit_findings(report, cli, image);
+    address_limit_finding(report);
     let loader = info.interpreter.clone()?;
     let heap = cli.heap.unwrap_or(0);
     match footprint::estimate(image, &loader, &preload, cli.prefault.unwrap_or(0), heap) {
@@ -718,6 +719,33 @@ fn inherit_findings(report: &mut Report, cli: &Cli, image: &std::path::Path) {
     }
 }
 
+/// The preload method under a finite soft RLIMIT_AS: ld.so ignores a preload it cannot map, so
+/// a run checks with the ptrace helper that the shim is loaded (see launch.rs), and needs
+/// ptrace. Whether the program fits under the limit at all is the memory finding's.
+fn address_limit_finding(report: &mut Report) {
+    let Ok(Rlimit {
+        soft: Limit::Bytes(limit),
+        ..
+    }) = limits::get(Resource::RLIMIT_AS)
+    else {
+        return;
+    };
+    report.add(
+        Verdict::Ok,
+        "RLIMIT_AS",
+        format!(
+            "{}: ld.so skips a preload it cannot map and runs the program anyway, so a helper checks with ptrace, at \
+             COMMAND's entry point, that the shim is loaded",
+            show(limit)
+        ),
+    );
+    ptrace_permission_finding(
+        report,
+        "lift RLIMIT_AS (ulimit -v unlimited, LimitAS=infinity in a systemd unit): without it the preload needs no \
+         ptrace",
+    );
+}
+
 /// The ptrace method: whether memlock-run may trace here, what is inherited, and what the
 /// image maps at its entry point.
 fn ptrace_findings(
@@ -726,7 +754,10 @@ fn ptrace_findings(
     target: &Target,
     will_hold: bool,
 ) -> Option<Estimate> {
-    ptrace_permission_finding(report);
+    ptrace_permission_finding(
+        report,
+        "use a dynamically linked glibc build of the program (the preload method needs no ptrace)",
+    );
     let (image, info) = target.image();
     if !cli.no_inherit && info.interpreter.is_some() {
         report.problem(
@@ -795,8 +826,9 @@ fn cannot_estimate(report: &mut Report, err: &anyhow::Error) {
 }
 
 /// Whether this process may trace the helper's way: not traced itself, Yama allows it, not
-/// PID 1. A seccomp filter cannot be read: it is named when there is one.
-fn ptrace_permission_finding(report: &mut Report) {
+/// PID 1. A seccomp filter cannot be read: it is named when there is one. `without` is the
+/// way to do without ptrace, for when ptrace is off for good.
+fn ptrace_permission_finding(report: &mut Report, without: &str) {
     let me = std::process::id() as i32;
     if let Some((tracer, name)) = ptrace::tracer_of(me) {
         report.problem(
@@ -825,7 +857,7 @@ fn ptrace_permission_finding(report: &mut Report) {
                 Verdict::Fail,
                 "ptrace",
                 "kernel.yama.ptrace_scope is 3: ptrace is disabled until reboot",
-                "use a dynamically linked glibc build of the program (the preload method needs no ptrace)",
+                without,
             );
             return;
         }
@@ -892,7 +924,10 @@ fn pid_findings(report: &mut Report, cli: &Cli, pid: u32) {
             field("Seccomp")
         ),
     );
-    ptrace_permission_finding(report);
+    ptrace_permission_finding(
+        report,
+        "use a dynamically linked glibc build of the program (the preload method needs no ptrace)",
+    );
     let my_uid = nix::unistd::getuid().as_raw().to_string();
     let sys_ptrace =
         caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_PTRACE).unwrap_or(false);

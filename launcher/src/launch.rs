@@ -82,25 +82,73 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     if launch.shim_in_env {
         check_shim_readable(&launch)?;
     }
-    if launch.choice.method == Method::Ptrace {
-        ptrace::arm_exec(&ptrace::ExecJob {
-            job: ptrace::Job {
-                flags: launch.config.flags,
-                prefault: launch.config.prefault,
-                no_dump: launch.config.no_dump,
-            },
+    let work = match launch.choice.method {
+        Method::Ptrace => Some(ptrace::Work::Lock(ptrace::Job {
+            flags: launch.config.flags,
+            prefault: launch.config.prefault,
+            no_dump: launch.config.no_dump,
+        })),
+        Method::Preload => preload_check(&launch)?.map(ptrace::Work::CheckPreload),
+    };
+    if let Some(work) = work {
+        let checking = matches!(work, ptrace::Work::CheckPreload(_));
+        let armed = ptrace::arm_exec(&ptrace::ExecJob {
+            work,
             on_failure: launch.config.on_failure,
             verbose: cli.verbose,
             program: program_name(&launch.target.path),
             reason: launch.choice.reason.clone(),
             image: launch.target.image_id(),
-        })?;
+        });
+        match armed {
+            Err(err) if checking => {
+                let why = format!("{err:#}");
+                if launch.config.on_failure == memlock_run_protocol::OnFailure::Warn {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "memlock-run: note: {}; running COMMAND without the check (--on-failure warn)",
+                        unchecked_preload(&why)
+                    );
+                } else {
+                    bail!("{}", unchecked_preload(&why));
+                }
+            }
+            armed => armed?,
+        }
     }
     let judged = match launch.target.program {
         crate::target::Program::Elf(_) => Some(&launch.target.file),
         crate::target::Program::Script { .. } => None,
     };
     exec::exec(&launch.target.path, judged, &cli.argv(), &launch.env).map(Some)
+}
+
+/// Under a finite RLIMIT_AS ld.so may fail to map the shim, and then it says so and runs
+/// COMMAND without it (a preload it cannot load is ignored): the shim goes after the user's
+/// own preloads, which may take the room. So a helper checks from outside, at COMMAND's entry
+/// point, that the shim is mapped (ptrace/exec.rs). Without a limit, a failure to map the
+/// shim is a failure to map libc after it, and ld.so stops: nothing to check, nothing spent.
+fn preload_check(launch: &Launch) -> Result<Option<ptrace::PreloadCheck>> {
+    let crate::size::Limit::Bytes(bytes) = limits::get(Resource::RLIMIT_AS)?.soft else {
+        return Ok(None);
+    };
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&launch.shim.path)
+        .with_context(|| format!("cannot read the shim {}", launch.shim.path.display()))?;
+    Ok(Some(ptrace::PreloadCheck {
+        shim: launch.shim.path.clone(),
+        shim_id: (meta.dev(), meta.ino()),
+        limit: format!("RLIMIT_AS {}", show(bytes)),
+    }))
+}
+
+/// Why COMMAND is not run when the preload check cannot be armed.
+fn unchecked_preload(why: &str) -> String {
+    format!(
+        "cannot check that ld.so loads the preload shim, which a finite RLIMIT_AS may leave no room for (ld.so then \
+         runs COMMAND without it): {why}; or lift the limit (ulimit -v unlimited, LimitAS=infinity in a systemd \
+         unit), or run unchecked with --on-failure warn"
+    )
 }
 
 /// COMMAND's file name, for the helper's messages until it reads the new image's own.
@@ -375,6 +423,13 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         launch.target.describe()
     )?;
     writeln!(out, "method:         {}", launch.choice.describe())?;
+    if let (Method::Preload, Ok(Some(check))) = (launch.choice.method, preload_check(launch)) {
+        writeln!(
+            out,
+            "check:          {}: a ptrace helper checks at COMMAND's entry point that ld.so loaded the shim",
+            check.limit
+        )?;
+    }
     writeln!(
         out,
         "lock:           mlockall({}), on failure: {}",

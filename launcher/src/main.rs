@@ -14,6 +14,7 @@
 // The unit-test harness brings its own `main`.
 #![cfg_attr(not(test), no_main)]
 
+mod allocator;
 mod capabilities;
 mod cgroup;
 mod check;
@@ -39,6 +40,10 @@ use std::io::Write;
 
 use clap::Parser;
 use memlock_run_protocol::FAILURE_EXIT_STATUS;
+
+/// Running out of memory (a tight RLIMIT_AS) ends memlock-run with 125 and a line, not an abort.
+#[global_allocator]
+static ALLOCATOR: allocator::ExitOnExhaustion = allocator::ExitOnExhaustion;
 
 #[cfg(not(test))]
 #[no_mangle]

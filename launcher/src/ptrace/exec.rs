@@ -39,13 +39,36 @@ use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
 use super::arch::Call;
 use super::lock::{self, Job};
-use super::tracee::{self, Patching, Tracee};
+use super::tracee::{self, Ended, Patching, Tracee};
 use super::{attach_refusal, report_prefix};
+
+/// What the helper does in the new image.
+#[derive(Clone, Debug)]
+pub enum Work {
+    /// The ptrace method: inject mlockall at the entry point.
+    Lock(Job),
+    /// The preload method where ld.so may skip the shim without stopping (a finite RLIMIT_AS:
+    /// a preload it cannot map is ignored with a warning): at the entry point, after ld.so has
+    /// mapped everything, check that the shim is mapped. Its constructor has then locked the
+    /// process or ended it (glibc's ld.so runs the libraries' constructors before the entry
+    /// point), or will before the program's own constructors and main (musl's, after it).
+    CheckPreload(PreloadCheck),
+}
+
+/// The shim the new image must hold, and why it might not.
+#[derive(Clone, Debug)]
+pub struct PreloadCheck {
+    pub shim: std::path::PathBuf,
+    /// Device and inode of the shim, as /proc/PID/maps shows them.
+    pub shim_id: (u64, u64),
+    /// `RLIMIT_AS 64 MiB`, for the message.
+    pub limit: String,
+}
 
 /// What the helper does, and how it speaks.
 #[derive(Clone, Debug)]
 pub struct ExecJob {
-    pub job: Job,
+    pub work: Work,
     pub on_failure: OnFailure,
     pub verbose: bool,
     /// COMMAND's name, for messages (`memlock-run: NAME (pid N): ...`).
@@ -61,11 +84,16 @@ pub struct ExecJob {
 pub fn arm(job: &ExecJob) -> Result<()> {
     let me = nix::unistd::getpid();
     if me.as_raw() == 1 {
+        let (helper, or) = match job.work {
+            Work::Lock(_) => (
+                format!("the helper that locks {} from outside", job.program),
+                ", or use a dynamically linked glibc build of the program",
+            ),
+            Work::CheckPreload(_) => ("the helper".to_owned(), ""),
+        };
         bail!(
-            "memlock-run is PID 1 of its PID namespace, so the helper that locks {} from outside would become \
-             its child once it ends; start the container with an init (docker run --init, tini, or \
-             shareProcessNamespace in Kubernetes), or use a dynamically linked glibc build of the program",
-            job.program
+            "memlock-run is PID 1 of its PID namespace, so {helper} would become its child once it ends; start \
+             the container with an init (docker run --init, tini, or shareProcessNamespace in Kubernetes){or}"
         );
     }
     let (from_helper, helper_out) =
@@ -223,13 +251,17 @@ fn helper(parent: Pid, job: &ExecJob, input: OwnedFd, output: OwnedFd) -> ! {
     }
     let pid = parent.as_raw();
     let name = program_name(pid).unwrap_or_else(|| job.program.clone());
-    match lock_new_image(parent, job, held) {
+    let lock_job = match &job.work {
+        Work::Lock(lock_job) => lock_job,
+        Work::CheckPreload(check) => check_preload(parent, job, check, held, &name),
+    };
+    match lock_new_image(parent, job, lock_job, held) {
         Ok((tracee, locked)) => {
             if job.verbose {
                 say(&format!(
                     "{}locked {} with the ptrace method ({}): {}",
                     report_prefix(&name, pid),
-                    job.job.flags.describe(),
+                    lock_job.flags.describe(),
                     job.reason,
                     locked.describe()
                 ));
@@ -280,50 +312,195 @@ type Failure = (Option<Box<Tracee>>, String);
 fn lock_new_image(
     pid: Pid,
     job: &ExecJob,
+    lock_job: &Job,
     held: Vec<nix::sys::signal::Signal>,
 ) -> Result<(Box<Tracee>, lock::Locked), Failure> {
+    let mut tracee = to_entry(pid, job, Patching::Allowed, held).map_err(Failure::from)?;
+    match lock::lock(&mut tracee, lock_job) {
+        Ok(locked) => Ok((tracee, locked)),
+        Err(why) => Err((Some(tracee), why)),
+    }
+}
+
+/// The preload check's whole course (see [`Work::CheckPreload`]). Never returns.
+fn check_preload(
+    pid: Pid,
+    job: &ExecJob,
+    check: &PreloadCheck,
+    held: Vec<Signal>,
+    name: &str,
+) -> ! {
+    let prefix = report_prefix(name, pid.as_raw());
+    // The libraries' constructors have run by the entry point, and may have started threads,
+    // which are not ours: no byte of text is written (the exit below borrows the vDSO's
+    // instruction, and without one the helper's end kills the process).
+    let mut tracee = match to_entry(pid, job, Patching::Forbidden, held) {
+        Ok(tracee) => tracee,
+        // ld.so could not load it ("error while loading shared libraries"), or the shim
+        // could not lock it: each has said why.
+        Err(NotAtEntry::Exited(_)) => exit(0),
+        Err(NotAtEntry::Killed(signal)) => {
+            say(&format!(
+                "{prefix}it was killed by {signal} before its own code ran, while ld.so loaded it and ran its \
+                 libraries' constructors ({}); nothing of the program ran",
+                check.limit
+            ));
+            exit(1)
+        }
+        Err(NotAtEntry::Failed((tracee, why))) => {
+            say(&format!(
+                "{prefix}cannot check that the preload shim is loaded ({}): {why}; it was stopped before its \
+                 own code ran, so that nothing runs unlocked",
+                check.limit
+            ));
+            if let Some(mut tracee) = tracee {
+                let _ = tracee.call(Call::ExitGroup(u64::from(FAILURE_EXIT_STATUS)));
+            }
+            exit(1)
+        }
+    };
+    match maps_hold(pid.as_raw(), check.shim_id) {
+        Ok(true) => {
+            if tracee.release().is_err() {
+                say(&format!(
+                    "{prefix}cannot let it go after checking that the preload shim is loaded; it was killed so that \
+                     nothing runs in an unknown state"
+                ));
+                exit(1);
+            }
+            exit(0)
+        }
+        Ok(false) if job.on_failure == OnFailure::Warn => {
+            say(&format!(
+                "{prefix}ld.so did not load the preload shim ({}) and went on without it, most likely because \
+                 {} left no room for it; running unlocked (--on-failure warn)",
+                check.shim.display(),
+                check.limit
+            ));
+            let _ = tracee.release();
+            exit(0)
+        }
+        outcome => {
+            let why = match outcome {
+                Err(err) => format!("cannot read its memory map: {err}"),
+                _ => format!(
+                    "ld.so did not load the preload shim ({}) and went on without it, most likely because {} \
+                     left no room for it after the libraries before it in LD_PRELOAD",
+                    check.shim.display(),
+                    check.limit
+                ),
+            };
+            say(&format!(
+                "{prefix}{why}; exiting with status {FAILURE_EXIT_STATUS} before its own code runs, so that nothing \
+                 runs unlocked; raise RLIMIT_AS (ulimit -v, prlimit --as, LimitAS= in a systemd unit) or preload \
+                 fewer libraries"
+            ));
+            let _ = tracee.call(Call::ExitGroup(u64::from(FAILURE_EXIT_STATUS)));
+            exit(1)
+        }
+    }
+}
+
+/// Whether a mapping of the file `(dev, ino)` is in the process's /proc/PID/maps.
+fn maps_hold(pid: i32, (dev, ino): (u64, u64)) -> std::io::Result<bool> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let wanted_dev = format!("{major:02x}:{minor:02x}");
+    Ok(maps.lines().any(|line| {
+        let mut fields = line.split_whitespace().skip(3);
+        fields.next() == Some(wanted_dev.as_str())
+            && fields.next().and_then(|i| i.parse::<u64>().ok()) == Some(ino)
+    }))
+}
+
+/// Why the new image is not held at its entry point.
+enum NotAtEntry {
+    /// It exited on the way, on its own (ld.so's "error while loading shared libraries", or
+    /// the shim's exit after a failed lock): whatever made it exit has said why.
+    Exited(i32),
+    /// A signal killed it on the way (ld.so or a library's constructor crashed).
+    Killed(Signal),
+    Failed(Failure),
+}
+
+impl From<NotAtEntry> for Failure {
+    fn from(not: NotAtEntry) -> Failure {
+        match not {
+            NotAtEntry::Exited(code) => (
+                None,
+                format!("its loader did not reach the program's entry point: it exited with status {code}"),
+            ),
+            NotAtEntry::Killed(signal) => (
+                None,
+                format!("its loader did not reach the program's entry point: it was killed by {signal}"),
+            ),
+            NotAtEntry::Failed(failure) => failure,
+        }
+    }
+}
+
+/// Holds the new image at its entry point, once it is known to be the judged file.
+fn to_entry(
+    pid: Pid,
+    job: &ExecJob,
+    patching: Patching,
+    held: Vec<nix::sys::signal::Signal>,
+) -> Result<Box<Tracee>, NotAtEntry> {
+    let failed = |failure: Failure| NotAtEntry::Failed(failure);
     let mut tracee = Box::new(
-        Tracee::new(pid, Patching::Allowed, held).map_err(|err| (None, format!("{err:#}")))?,
+        Tracee::new(pid, patching, held).map_err(|err| failed((None, format!("{err:#}"))))?,
     );
-    // The path may have been made to name another file after memlock-run judged it.
+    // The path may have been made to name another file after memlock-run judged it. The
+    // preload check looks for the shim in whatever image the kernel started (env, for a
+    // `#!/usr/bin/env NAME` script, whose image_id is NAME's): a swapped-in program without
+    // it fails the check as any other.
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(format!("/proc/{pid}/exe")) {
+        _ if matches!(job.work, Work::CheckPreload(_)) => {}
         Ok(meta) if (meta.dev(), meta.ino()) == job.image => {}
         Ok(_) => {
-            return Err((
+            return Err(failed((
                 Some(tracee),
                 "the program the kernel started is not the file memlock-run judged (it was replaced in between), \
                  so it is not known to be lockable this way; run it again, and keep others from writing where it \
                  lives"
                     .into(),
-            ))
+            )))
         }
         Err(err) => {
-            return Err((
+            return Err(failed((
                 Some(tracee),
                 format!("cannot check which file the kernel started: /proc/{pid}/exe: {err}"),
-            ))
+            )))
         }
     }
     // Stop where the program's own code starts (AT_ENTRY): after ld.so has mapped every
-    // library it needs, before any constructor. A static program starts there already.
+    // library it needs (and glibc's has run the libraries' constructors), before the program's
+    // own constructors. A static program starts there already.
     let entry = match tracee.auxv(libc::AT_ENTRY) {
         Ok(Some(entry)) => entry,
-        Ok(None) => return Err((Some(tracee), "its auxiliary vector has no AT_ENTRY".into())),
-        Err(err) => return Err((Some(tracee), format!("{err:#}"))),
+        Ok(None) => {
+            return Err(failed((
+                Some(tracee),
+                "its auxiliary vector has no AT_ENTRY".into(),
+            )))
+        }
+        Err(err) => return Err(failed((Some(tracee), format!("{err:#}")))),
     };
     if tracee.abi.instruction_pointer(&tracee.saved) != entry {
         if let Err(err) = tracee.run_to(entry) {
-            return Err((
+            match err.downcast_ref::<Ended>() {
+                Some(&Ended::Exited(code)) => return Err(NotAtEntry::Exited(code)),
+                Some(&Ended::Killed(signal)) => return Err(NotAtEntry::Killed(signal)),
+                None => {}
+            }
+            return Err(failed((
                 None,
                 format!("its loader did not reach the program's entry point: {err:#}"),
-            ));
+            )));
         }
     }
-    match lock::lock(&mut tracee, &job.job) {
-        Ok(locked) => Ok((tracee, locked)),
-        Err(why) => Err((Some(tracee), why)),
-    }
+    Ok(tracee)
 }
 
 /// The new image's own name (comm), for messages.

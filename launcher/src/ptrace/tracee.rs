@@ -169,8 +169,9 @@ impl Tracee {
             Some(word)
         };
         ptrace::setregs(self.pid, self.saved).context("PTRACE_SETREGS failed")?;
+        let mut deliver = None;
         loop {
-            ptrace::cont(self.pid, None).context("PTRACE_CONT failed")?;
+            ptrace::cont(self.pid, deliver.take()).context("PTRACE_CONT failed")?;
             match self.wait()? {
                 WaitStatus::Stopped(_, Signal::SIGTRAP) => {
                     let regs = ptrace::getregs(self.pid).context("PTRACE_GETREGS failed")?;
@@ -191,6 +192,9 @@ impl Tracee {
                     // A SIGTRAP of the program's own: deliver it later.
                     self.held.push(Signal::SIGTRAP);
                 }
+                // A fault of the loader's (under a tight RLIMIT_AS, a stack or heap that cannot
+                // grow): held, the faulting instruction would run again, and fault, forever.
+                WaitStatus::Stopped(_, signal) if is_fault(signal) => deliver = Some(signal),
                 WaitStatus::Stopped(_, signal) => self.held.push(signal),
                 WaitStatus::PtraceEvent(_, signal, _) if is_group_stop(signal) => {
                     self.held.push(signal)
@@ -303,6 +307,14 @@ pub fn wait_for(pid: Pid) -> Result<WaitStatus> {
             other => return other.with_context(|| format!("waitpid({pid}) failed")),
         }
     }
+}
+
+/// A signal the kernel sends for the instruction the thread just ran: it cannot wait.
+fn is_fault(signal: Signal) -> bool {
+    matches!(
+        signal,
+        Signal::SIGSEGV | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE | Signal::SIGSYS
+    )
 }
 
 /// With PTRACE_SEIZE a group-stop is reported as PTRACE_EVENT_STOP with the stopping signal;
