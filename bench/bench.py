@@ -322,6 +322,38 @@ class Suite:
             self.out(f"| {mib} MiB | {row[0]:.1f} | {row[1]:.1f} |")
         self.out()
 
+    # -- 1c. what COMMAND executes --------------------------------------------------------
+
+    def executes(self):
+        self.out("## 1c. Programs COMMAND executes")
+        self.out()
+        self.out("A shell that runs the same program 20 times, under memlock-run. With `--no-inherit` the programs "
+                 "run unlocked and unjudged; inherited, the shim in the shell judges each exec (the file's headers, "
+                 "the environment it gets) and each program is locked, by the shim for the dynamically linked one, "
+                 "through memlock-run and its ptrace method for the static one.")
+        self.out()
+        p, ps, m = self.probe, self.probe + "-static", self.memlock_run
+        def loop(program):
+            return ["/bin/sh", "-c", f"for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do {program} exit; done"]
+        commands = [
+            ("no-inherit, 20 dynamic", [m, "--no-inherit", "--"] + loop(p)),
+            ("inherited, 20 dynamic", [m, "--"] + loop(p)),
+            ("no-inherit, 20 static", [m, "--no-inherit", "--"] + loop(ps)),
+            ("inherited, 20 static", [m, "--"] + loop(ps)),
+        ]
+        for _, argv in commands:
+            self.check_runs(argv)
+        t = self.hyperfine(commands, runs=60, warmup=2)
+        self.out("\n".join(TIMING_HEADER))
+        for timing in t.values():
+            self.out(timing.row())
+        self.out()
+        dyn = (t["inherited, 20 dynamic"].median - t["no-inherit, 20 dynamic"].median) / 20
+        sta = (t["inherited, 20 static"].median - t["no-inherit, 20 static"].median) / 20
+        self.out(f"- added per program executed (medians): dynamically linked {ms(dyn)} ms (the judgement and the "
+                 f"shim's lock); static {ms(sta)} ms (the judgement, a run of memlock-run and its ptrace method).")
+        self.out()
+
     # -- 2. footprint -------------------------------------------------------------------
 
     def hold(self, argv):
@@ -657,7 +689,8 @@ class Suite:
         self.out()
         self.out("\n".join(info))
         self.out()
-        sections = {"launch": self.launch, "methods": self.methods, "footprint": self.footprint, "prefault": self.prefault,
+        sections = {"launch": self.launch, "methods": self.methods, "executes": self.executes,
+                    "footprint": self.footprint, "prefault": self.prefault,
                     "steady": self.steady, "pressure": self.pressure}
         for name in self.args.only or sections:
             sections[name]()
@@ -687,7 +720,7 @@ def main():
                         help="hyperfine calls each timing's runs are split over, order rotated (20)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")
     parser.add_argument("--only", action="append",
-                        choices=["launch", "methods", "footprint", "prefault", "steady", "pressure"],
+                        choices=["launch", "methods", "executes", "footprint", "prefault", "steady", "pressure"],
                         help="run only this section (repeatable)")
     args = parser.parse_args()
     args.passthrough = sys.argv[3:] if len(sys.argv) > 3 else []

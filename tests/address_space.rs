@@ -103,7 +103,9 @@ fn a_users_preload_under_a_tight_address_space_never_runs_unlocked() {
     let program = compile("bigbss.c", "bigbss", &[]);
     let libc = own_libc();
     let run = |limit: Option<u64>| {
-        let mut cmd = memlock_run(["--"]);
+        // COMMAND alone: with a C library in LD_PRELOAD an inheriting run is refused (its exec
+        // functions would go before the shim's; see the last test).
+        let mut cmd = memlock_run(["--no-inherit", "--"]);
         cmd.arg(&program).env("LD_PRELOAD", &libc);
         match limit {
             Some(bytes) => output(under_address_limit(cmd, bytes)),
@@ -329,6 +331,34 @@ fn a_musl_program_under_a_finite_limit_runs_locked() {
     assert!(
         kib_of(&out, "VmLck:").unwrap_or(0) > 0,
         "not locked:\n{}",
+        stdout_of(&out)
+    );
+}
+
+/// The same setup for the programs COMMAND executes: a C library ahead of the shim in
+/// LD_PRELOAD would take the exec functions the shim judges programs in (and under RLIMIT_AS
+/// it is what makes ld.so skip the shim), so an inheriting run refuses it up front, and
+/// `--check` says so.
+#[test]
+fn a_preloaded_c_library_is_refused_for_an_inheriting_run() {
+    let program = compile("bigbss.c", "bigbss", &[]);
+    let libc = own_libc();
+    let mut cmd = memlock_run(["--"]);
+    cmd.arg(&program).env("LD_PRELOAD", &libc);
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_eq!(kib_of(&out, "VmLck:"), None, "it must not run");
+    assert_mentions(
+        &stderr_of(&out),
+        &["LD_PRELOAD names the C library", "--no-inherit"],
+    );
+    let mut check = memlock_run(["--check", "--"]);
+    check.arg(&program).env("LD_PRELOAD", &libc);
+    let out = output(check);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    assert!(
+        stdout_of(&out).contains("a C library is preloaded before the shim"),
+        "{}",
         stdout_of(&out)
     );
 }

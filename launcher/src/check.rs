@@ -602,6 +602,16 @@ fn command_findings(
         );
         return None;
     }
+    if let Some(why) = launch::preloaded_c_library(cli, launch::shim_in_env(cli, &choice, &target))
+    {
+        report.problem(
+            Verdict::Fail,
+            "LD_PRELOAD",
+            "a C library is preloaded before the shim",
+            why,
+        );
+        return None;
+    }
     if choice.method == Method::Ptrace {
         return ptrace_findings(report, cli, &target, will_hold);
     }

@@ -170,6 +170,31 @@ pub fn shim_in_env(cli: &Cli, choice: &Choice, target: &Target) -> bool {
     }
 }
 
+/// A C library in the user's `LD_PRELOAD`, which goes before the shim: its exec functions
+/// would then be the ones programs call, past the shim's judgement of what they execute.
+/// Refused for an inheriting run (COMMAND alone is locked as usual with --no-inherit).
+pub fn preloaded_c_library(cli: &Cli, shim_in_env: bool) -> Option<String> {
+    if cli.no_inherit || !shim_in_env {
+        return None;
+    }
+    let list = env::var_os(preload::LD_PRELOAD)?;
+    let entry = list
+        .as_encoded_bytes()
+        .split(|&b| b == b':' || b == b' ')
+        .find(|entry| {
+            let name = entry.rsplit(|&b| b == b'/').next().unwrap_or(entry);
+            [&b"libc.so"[..], b"libc-", b"ld-musl-", b"libc.musl-"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        })?;
+    Some(format!(
+        "LD_PRELOAD names the C library ({}), which ld.so puts before the shim: programs COMMAND executes would be \
+         started by its exec functions, past the shim's judgement of them, and could run unlocked; take it out of \
+         LD_PRELOAD, or pass --no-inherit to say that COMMAND alone is meant",
+        String::from_utf8_lossy(entry)
+    ))
+}
+
 /// ld.so skips a preload it cannot open, with a warning, and runs the program anyway; so
 /// check, as the user COMMAND will run as (after the switch: access(2) uses the real IDs),
 /// that it can read the shim: `--user` from a root-only directory such as /root would
@@ -216,6 +241,9 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         bail!(why);
     }
     let shim_in_env = shim_in_env(cli, &choice, &target);
+    if let Some(why) = preloaded_c_library(cli, shim_in_env) {
+        bail!(why);
+    }
 
     let holds_ipc_lock = privilege.lock_exempt();
     // The environment COMMAND inherits, read once: it sizes the stack and is then extended.

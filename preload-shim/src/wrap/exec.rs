@@ -237,6 +237,11 @@ fn judge_elf(armed: &Armed, file: &Fd, envp: Argv, interpreter: bool) -> Plan {
     if secure_execution(file) {
         return Plan::Launcher("it is set-user-ID, set-group-ID or has file capabilities");
     }
+    if address_space_limited() {
+        // ld.so skips a preload it cannot map, with a warning: memlock-run checks at the
+        // program's entry point that the shim is there.
+        return Plan::Launcher("RLIMIT_AS is finite, under which ld.so may skip the shim");
+    }
     environment_plan(armed, envp)
 }
 
@@ -303,6 +308,24 @@ fn secure_execution(file: &Fd) -> bool {
         )
     };
     size >= 0
+}
+
+fn address_space_limited() -> bool {
+    let mut limit = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit64 of this process, reading into `limit`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_AS,
+            core::ptr::null::<libc::rlimit64>(),
+            &mut limit,
+        )
+    };
+    rc == 0 && limit.rlim_cur != libc::RLIM64_INFINITY
 }
 
 fn executable(at: At) -> bool {
