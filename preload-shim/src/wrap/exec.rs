@@ -24,22 +24,26 @@ struct Armed {
     /// Written by `arm` before ARMED is set. Uninitialised rather than a default, so that
     /// the whole static is zeros and takes no room in the shim's file (.bss, not .data).
     config: core::mem::MaybeUninit<Config>,
-    /// `MEMLOCK_RUN_LAUNCHER`, copied: programs rewrite their environment strings.
+    /// `MEMLOCK_RUN_LAUNCHER`, copied: programs rewrite their environment strings (a
+    /// process title over them). Its buffer is locked into every process the shim serves, so
+    /// it is small: a longer path leaves the launcher unknown, and programs the preload
+    /// cannot reach are then refused with a message.
     launcher: Text,
-    /// The shim as `LD_PRELOAD` names it (what ld.so gave dladdr), and its device and inode.
-    shim: Text,
+    /// The shim as `LD_PRELOAD` names it: the loader's own string for it (dladdr's
+    /// dli_fname), which lives as long as the shim; and its device and inode.
+    shim: *const c_char,
     shim_id: (u64, u64),
 }
 
 struct Text {
-    buf: [u8; 4096],
+    buf: [u8; 512],
     len: usize,
 }
 
 impl Text {
     const fn empty() -> Self {
         Text {
-            buf: [0; 4096],
+            buf: [0; 512],
             len: 0,
         }
     }
@@ -70,12 +74,16 @@ unsafe impl Sync for Slot {}
 static STATE: Slot = Slot(core::cell::UnsafeCell::new(Armed {
     config: core::mem::MaybeUninit::uninit(),
     launcher: Text::empty(),
-    shim: Text::empty(),
+    shim: core::ptr::null(),
     shim_id: (0, 0),
 }));
 static ARMED: AtomicBool = AtomicBool::new(false);
 
 impl Armed {
+    fn shim(&self) -> &[u8] {
+        cstr(self.shim)
+    }
+
     fn config(&self) -> &Config {
         // SAFETY: `arm` writes the config before it sets ARMED, and only armed() hands out
         // an Armed.
@@ -112,18 +120,12 @@ pub fn arm(config: &Config, env: Entries) {
         dli_saddr: core::ptr::null_mut(),
     };
     let here = arm as *const c_void;
-    // SAFETY: `info` is a valid out-pointer; dladdr reads the loader's tables; dli_fname is
-    // the loader's own string for the shim, which lives as long as the shim.
-    let name = unsafe {
-        if libc::dladdr(here, &mut info) == 0 || info.dli_fname.is_null() {
-            return;
-        }
-        CStr::from_ptr(info.dli_fname).to_bytes()
-    };
-    if !state.shim.set(name) {
+    // SAFETY: `info` is a valid out-pointer; dladdr reads the loader's tables.
+    if unsafe { libc::dladdr(here, &mut info) } == 0 || info.dli_fname.is_null() {
         return;
     }
-    let Some(id) = file_id_at(state.shim.c_ptr()) else {
+    state.shim = info.dli_fname;
+    let Some(id) = file_id_at(state.shim) else {
         return;
     };
     state.shim_id = id;
@@ -259,7 +261,7 @@ fn environment_plan(armed: &Armed, envp: Argv) -> Plan {
             preloads += 1;
             names_shim = value
                 .split(|&b| b == b':' || b == b' ')
-                .any(|e| e == armed.shim.bytes());
+                .any(|e| e == armed.shim());
         } else if name.starts_with(memlock_run_protocol::PREFIX.as_bytes())
             && settings.apply(name, value).is_err()
         {
@@ -272,7 +274,7 @@ fn environment_plan(armed: &Armed, envp: Argv) -> Plan {
     if settings != *armed.config() {
         return Plan::Launcher("its environment changes this run's MEMLOCK_RUN_ settings");
     }
-    if file_id_at(armed.shim.c_ptr()) != Some(armed.shim_id) {
+    if file_id_at(armed.shim) != Some(armed.shim_id) {
         return Plan::Launcher(
             "the shim is not at its path from this process (another root directory?)",
         );
@@ -624,7 +626,7 @@ fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Reroute
         let entry = unsafe { *envp.add(i) };
         match memlock_run_protocol::split_entry(cstr(entry)) {
             Some((b"LD_PRELOAD", value)) => {
-                if let Some(kept) = without_shim(&mut scratch, value, armed.shim.bytes())? {
+                if let Some(kept) = without_shim(&mut scratch, value, armed.shim())? {
                     env.push(kept)?;
                 }
             }
