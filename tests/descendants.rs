@@ -435,3 +435,76 @@ fn generated_environments_never_run_a_descendant_unlocked() {
         )
         .unwrap();
 }
+
+/// execvp goes on through PATH past a file the kernel would refuse (no execute bit) rather
+/// than send it through memlock-run; and a refused program stops the search: another of the
+/// same name further on is not run in its place.
+#[test]
+fn the_path_search_skips_what_the_kernel_refuses_and_stops_at_a_refusal() {
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    if skip_unless_root("chroot(2) needs CAP_SYS_CHROOT") {
+        return;
+    }
+    let first = unique("path-first");
+    let second = unique("path-second");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    writing_executables(|| {
+        std::fs::copy(&static_image, first.join("lockreport")).unwrap();
+        set_mode(&first.join("lockreport"), 0o644);
+        std::fs::copy(&glibc, second.join("lockreport")).unwrap();
+    });
+    let path = format!("{}:{}", first.display(), second.display());
+    let out = output({
+        let mut cmd = memlock_run([
+            "--".as_ref(),
+            execvia().as_os_str(),
+            "execvp".as_ref(),
+            "lockreport".as_ref(),
+        ]);
+        cmd.env("PATH", &path);
+        cmd
+    });
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        out.status.success() && line.starts_with("locked "),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+
+    // Inside a root without memlock-run, the static program first in PATH is refused, and
+    // the glibc one after it is not run instead.
+    let root = unique("path-root");
+    for dir in ["a", "b"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    writing_executables(|| {
+        std::fs::copy(&static_image, root.join("a/lockreport")).unwrap();
+        std::fs::copy(&static_image, root.join("b/lockreport")).unwrap();
+    });
+    let out = output({
+        // chroot by its path: PATH here is the one inside the root.
+        let chroot = ["/usr/sbin/chroot", "/usr/bin/chroot", "/sbin/chroot"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("chroot (coreutils)");
+        let mut cmd = memlock_run(["--", chroot]);
+        cmd.arg(&root).arg("lockreport").env("PATH", "/a:/b");
+        cmd
+    });
+    assert_eq!(report(&out), None, "nothing ran: {}", stderr_of(&out));
+    assert_eq!(
+        stderr_of(&out)
+            .matches("memlock-run: not executing")
+            .count(),
+        1,
+        "one refusal, and no search after it: {}",
+        stderr_of(&out)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -190,7 +190,7 @@ pub struct Cli {
     /// a program the preload cannot reach (static, 32-bit, or whose environment lost
     /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
     /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
-    /// EACCES and a message. Not seen: the execve system call made directly (Go's os/exec,
+    /// EPERM and a message. Not seen: the execve system call made directly (Go's os/exec,
     /// static programs), whose new image is locked only if the preload reaches it. With
     /// --no-inherit the shim removes itself from the environment once it has locked COMMAND.
     #[arg(long)]

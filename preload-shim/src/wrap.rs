@@ -49,7 +49,7 @@
 //!   OPTIONS --argv0 ARGV0 -- PATH ARGS...` (`MEMLOCK_RUN_LAUNCHER`, this run's settings as
 //!   options), which locks it with the ptrace method or refuses it with its message and
 //!   status; if memlock-run itself cannot be executed (under a chroot, say), the call fails
-//!   with EACCES and one line on stderr naming the program and why. A file that is neither
+//!   with EPERM (a refusal: execvp does not go on searching PATH) and one line on stderr naming the program and why. A file that is neither
 //!   ELF nor `#!` fails with ENOEXEC, as the kernel says without a binfmt_misc handler (and
 //!   execvp then runs it with /bin/sh, as glibc's does). They are wrapped in full, glibc's
 //!   execvp and posix_spawn included, because glibc's own call their execve internally,

@@ -163,6 +163,11 @@ fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
             Plan::Direct
         };
     };
+    if !could_run(&file) {
+        // The kernel refuses it (EACCES) before anything runs, as the caller expects: execvp
+        // goes on to the next directory of PATH.
+        return Plan::Direct;
+    }
     let mut head = [0u8; reach::HEAD_SIZE];
     let len = file.read_at(0, &mut head);
     let head = head.get(..len).unwrap_or(&[]);
@@ -328,6 +333,21 @@ fn address_space_limited() -> bool {
         )
     };
     rc == 0 && limit.rlim_cur != libc::RLIM64_INFINITY
+}
+
+/// Not certainly refused by the kernel: a regular file with an execute bit, on a mount
+/// that allows execution. (The finer permission rules are left to the kernel: a file
+/// judged here that it then refuses runs nothing either.)
+fn could_run(file: &Fd) -> bool {
+    let Some(st) = file.stat() else { return true };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_mode & 0o111 == 0 {
+        return false;
+    }
+    // SAFETY: `fs` is a valid out-pointer (fstatvfs is fstatfs(2) and a copy).
+    unsafe {
+        let mut fs: libc::statvfs = core::mem::zeroed();
+        libc::fstatvfs(file.0, &mut fs) != 0 || fs.f_flag & libc::ST_NOEXEC == 0
+    }
 }
 
 fn executable(at: At) -> bool {
@@ -689,7 +709,7 @@ fn carry_out(
             0,
             "memlock-run's path was not handed to this process (MEMLOCK_RUN_LAUNCHER)",
         );
-        return failure(libc::EACCES, spawn);
+        return failure(libc::EPERM, spawn);
     }
     let Some(rerouted) = reroute(armed, path, argv, envp) else {
         refuse(
@@ -713,14 +733,9 @@ fn carry_out(
         errno,
         "memlock-run, which would lock it another way, cannot be executed",
     );
-    failure(
-        if errno == libc::ENOENT {
-            libc::EACCES
-        } else {
-            errno
-        },
-        spawn,
-    )
+    // EPERM, a refusal: not EACCES or ENOENT, on which execvp would go on to the next
+    // directory of PATH and might run another program of that name.
+    failure(libc::EPERM, spawn)
 }
 
 /// -1 with errno for the exec family; the error number itself for posix_spawn.
