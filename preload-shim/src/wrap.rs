@@ -57,7 +57,10 @@
 //!   (Go's os/exec, static programs): the image they execute is locked if the preload
 //!   reaches it, and runs unlocked otherwise (see README). Under `--no-inherit` each is
 //!   libc's own. Cost: an open, two or three preads, an fstat and a stat per exec, a few
-//!   microseconds beside the exec's own milliseconds.
+//!   microseconds beside the exec's own milliseconds; the judgement needs under 8 KiB of
+//!   stack (it may run in a signal handler). The command line for memlock-run is built in a
+//!   mapping of its own: from a vfork(2) child, which shares its parent's memory, that
+//!   mapping (the size of the environment) stays in the parent after the exec.
 
 mod exec;
 

@@ -1191,15 +1191,27 @@ mod variadic {
         } else {
             process_env()
         };
-        let Some(mut scratch) = Scratch::new((argc + 1) * core::mem::size_of::<usize>()) else {
-            return failure(libc::ENOMEM, false);
-        };
-        let Some(argv) = scratch.slots(argc + 1) else {
-            return failure(libc::ENOMEM, false);
+        // On the stack up to 128 arguments: a vfork child shares its parent's memory, and
+        // a mapping made there before a successful exec would stay in the parent.
+        let mut small = [core::ptr::null::<c_char>(); 129];
+        let mut _scratch = None;
+        let argv: *mut *const c_char = if argc < small.len() {
+            small.as_mut_ptr()
+        } else {
+            let Some(mut scratch) = Scratch::new((argc + 1) * core::mem::size_of::<usize>())
+            else {
+                return failure(libc::ENOMEM, false);
+            };
+            let Some(slots) = scratch.slots(argc + 1) else {
+                return failure(libc::ENOMEM, false);
+            };
+            _scratch = Some(scratch);
+            slots
         };
         for i in 0..argc {
             *argv.add(i) = arg(i);
         }
+        *argv.add(argc) = core::ptr::null();
         if kind == EXECLP {
             execvpe(path, argv.cast_const(), envp)
         } else {
