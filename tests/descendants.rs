@@ -244,11 +244,11 @@ fn argv0_and_arguments_survive_the_detour() {
     if skip_without("bash", "exec -a is bash's") {
         return;
     }
-    let command = format!("exec -a custom-name {} a b c d e f g h", image.display());
+    let command = format!("exec -a -custom-name {} a b c d e f g h", image.display());
     let out = output(memlock_run(["--", "bash", "-c", &command]));
     let line = report(&out).unwrap_or_default();
     assert!(
-        line.starts_with("locked ") && line.contains("argv0=custom-name argc=9"),
+        line.starts_with("locked ") && line.contains("argv0=-custom-name argc=9"),
         "{line:?}: {}",
         stderr_of(&out)
     );

@@ -223,7 +223,12 @@ pub struct Cli {
     /// busybox, a login shell started as `-bash`. The shim gives it when a locked program
     /// executes one the preload cannot reach and it runs that one through memlock-run, so
     /// that the program sees the name its parent gave it.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["pid", "status"])]
+    #[arg(
+        long,
+        value_name = "NAME",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["pid", "status"]
+    )]
     pub argv0: Option<OsString>,
 
     /// How the lock gets into COMMAND: auto, preload or ptrace
@@ -504,7 +509,7 @@ mod tests {
             };
             let mut argv = vec!["memlock-run".to_owned()];
             config.args(|a| argv.push(a.to_owned()));
-            argv.extend(["--argv0", "name", "--", "/bin/prog", "arg"].map(String::from));
+            argv.extend(["--argv0=-name", "--", "/bin/prog", "arg"].map(String::from));
             let cli = Cli::try_parse_from(&argv).unwrap();
             proptest::prop_assert_eq!((cli.future, cli.onfault), (future, onfault));
             proptest::prop_assert_eq!(cli.prefault.unwrap_or(0), prefault);
@@ -515,7 +520,7 @@ mod tests {
             proptest::prop_assert_eq!((cli.bind_now, cli.verbose, cli.no_dump), (bind_now, verbose, no_dump));
             proptest::prop_assert_eq!(cli.on_failure == OnFailure::Warn, warn);
             proptest::prop_assert_eq!(cli.no_inherit, !inherit);
-            proptest::prop_assert_eq!(cli.argv(), ["name", "arg"].map(OsString::from));
+            proptest::prop_assert_eq!(cli.argv(), ["-name", "arg"].map(OsString::from));
             proptest::prop_assert_eq!(&cli.command[0], "/bin/prog");
         }
     }

@@ -604,7 +604,13 @@ fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Reroute
     const OPTIONS: usize = 24;
     let argc = count(argv);
     let envc = count(envp);
-    let mut bytes = path.len() + 512;
+    // SAFETY: argc > 0 is checked before argv[0] is read.
+    let argv0 = if argc > 0 {
+        cstr(unsafe { *argv }).len()
+    } else {
+        0
+    };
+    let mut bytes = path.len() + argv0 + 512;
     for i in 0..envc {
         // SAFETY: i < envc.
         bytes += cstr(unsafe { *envp.add(i) }).len() + 1;
@@ -631,9 +637,11 @@ fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Reroute
         return None;
     }
     if argc > 0 {
-        args.push(c"--argv0".as_ptr())?;
+        // One word, `--argv0=NAME`: a NAME that starts with `-` (a login shell's `-bash`) is
+        // then never read as an option.
         // SAFETY: argc > 0.
-        args.push(unsafe { *argv })?;
+        let name = cstr(unsafe { *argv });
+        args.push(scratch.text(&[b"--argv0=", name])?)?;
     }
     args.push(c"--".as_ptr())?;
     args.push(scratch.text(&[path])?)?;
@@ -1198,8 +1206,7 @@ mod variadic {
         let argv: *mut *const c_char = if argc < small.len() {
             small.as_mut_ptr()
         } else {
-            let Some(mut scratch) = Scratch::new((argc + 1) * core::mem::size_of::<usize>())
-            else {
+            let Some(mut scratch) = Scratch::new((argc + 1) * core::mem::size_of::<usize>()) else {
                 return failure(libc::ENOMEM, false);
             };
             let Some(slots) = scratch.slots(argc + 1) else {
