@@ -351,6 +351,9 @@ fn could_run(file: &Fd) -> bool {
 }
 
 fn executable(at: At) -> bool {
+    if at.path.is_null() {
+        return false;
+    }
     // SAFETY: a NUL-terminated path from the caller.
     unsafe {
         libc::syscall(
@@ -380,6 +383,11 @@ struct Fd(c_int);
 
 impl Fd {
     fn open_at(at: At) -> Option<Fd> {
+        if at.path.is_null() {
+            // SAFETY: this thread's errno slot; the kernel says EFAULT of a null path too.
+            unsafe { *libc::__errno_location() = libc::EFAULT };
+            return None;
+        }
         // SAFETY: a NUL-terminated path; the flags ask for a new descriptor only.
         let fd = unsafe {
             // SAFETY: `at.path` is NUL-terminated.
