@@ -509,9 +509,12 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         "inherit:        {}",
         match (launch.config.inherit, ptrace, launch.shim_in_env) {
             (false, _, _) => "no, COMMAND only",
-            (true, false, _) => "yes, programs COMMAND executes are locked too",
+            (true, false, _) =>
+                "yes: each program COMMAND executes through libc is judged before the exec, and locked by the \
+                 shim, locked through memlock-run, or refused with a message",
             (true, true, true) =>
-                "yes, through the shim: glibc programs COMMAND executes are locked (COMMAND is static)",
+                "yes, through the shim: glibc and musl programs COMMAND executes are locked (COMMAND is static, \
+                 and makes the execve system call itself)",
             (true, true, false) =>
                 "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim",
         }
