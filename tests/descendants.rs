@@ -508,3 +508,27 @@ fn the_path_search_skips_what_the_kernel_refuses_and_stops_at_a_refusal() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// posix_spawn's file actions run in the child before the exec: a relative path then names a
+/// file in another directory than the caller's, so such a program is judged where it runs.
+#[test]
+fn a_relative_program_spawned_after_a_chdir_is_judged_where_it_runs() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let dir = image.parent().unwrap().to_owned();
+    let name = format!("./{}", image.file_name().unwrap().to_string_lossy());
+    let elsewhere = unique("spawn-cwd");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = output({
+        let mut cmd = memlock_run(["--".as_ref(), execvia().as_os_str(), "spawn_in".as_ref()]);
+        cmd.arg(&dir).arg(&name).current_dir(&elsewhere);
+        cmd
+    });
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        out.status.success() && line.starts_with("locked "),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+}

@@ -48,7 +48,9 @@
 //!   call (the rest) runs as asked. Otherwise the program is executed as `memlock-run
 //!   OPTIONS --argv0 ARGV0 -- PATH ARGS...` (`MEMLOCK_RUN_LAUNCHER`, this run's settings as
 //!   options), which locks it with the ptrace method or refuses it with its message and
-//!   status; if memlock-run itself cannot be executed (under a chroot, say), the call fails
+//!   status (and so is a relative path given to posix_spawn with file actions, which may
+//!   change directory in the child before the exec); if memlock-run itself cannot be
+//!   executed (under a chroot, say), the call fails
 //!   with EPERM (a refusal: execvp does not go on searching PATH) and one line on stderr naming the program and why. A file that is neither
 //!   ELF nor `#!` fails with ENOEXEC, as the kernel says without a binfmt_misc handler (and
 //!   execvp then runs it with /bin/sh, as glibc's does). They are wrapped in full, glibc's

@@ -3,8 +3,9 @@
  *   execvia MODE PROGRAM [ARGS...]
  * MODE: execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn
  *       posix_spawnp syscall, or altstack (execve from a signal handler running on an
- *       alternate stack of 8 KiB, as crash reporters do). The spawn modes wait and exit with
- *       the child's status. */
+ *       alternate stack of 8 KiB, as crash reporters do), or spawn_in (posix_spawn with a
+ *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
+ *       there). The spawn modes wait and exit with the child's status. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -76,7 +77,13 @@ int main(int argc, char **argv)
         execveat(AT_FDCWD, prog, args, environ, 0);
     else if (!strcmp(mode, "posix_spawn"))
         return waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
-    else if (!strcmp(mode, "posix_spawnp"))
+    else if (!strcmp(mode, "spawn_in")) {
+        posix_spawn_file_actions_t actions;
+        if (argc < 4 || posix_spawn_file_actions_init(&actions) ||
+            posix_spawn_file_actions_addchdir_np(&actions, prog))
+            return 2;
+        return waited(posix_spawn(&pid, args[1], &actions, NULL, args + 1, environ));
+    } else if (!strcmp(mode, "posix_spawnp"))
         return waited(posix_spawnp(&pid, prog, NULL, NULL, args, environ));
     else if (!strcmp(mode, "altstack")) {
         /* 8 KiB above a guard page: a judgement that needs more stack dies of SIGSEGV. */

@@ -707,12 +707,18 @@ fn carry_out(
     argv: Argv,
     envp: Argv,
     real: &mut dyn FnMut(*const c_char, Argv, Argv) -> c_int,
-    spawn: bool,
+    spawn: Spawn,
 ) -> c_int {
     let Some(armed) = armed() else {
         return real(at.path, argv, envp);
     };
-    let why = match judge(armed, at, envp) {
+    let plan = if spawn == Spawn::Moved {
+        Plan::Launcher("it is named relative to a directory the spawn's file actions may change")
+    } else {
+        judge(armed, at, envp)
+    };
+    let spawn = spawn != Spawn::No;
+    let why = match plan {
         Plan::Direct => return real(at.path, argv, envp),
         Plan::Fail(errno) => return failure(errno, spawn),
         Plan::Launcher(why) => why,
@@ -752,6 +758,26 @@ fn carry_out(
     // EPERM, a refusal: not EACCES or ENOENT, on which execvp would go on to the next
     // directory of PATH and might run another program of that name.
     failure(libc::EPERM, spawn)
+}
+
+/// Whether the call is posix_spawn's, which returns an error number, and whether its file
+/// actions run before the exec in the child (a chdir there moves a relative path).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spawn {
+    No,
+    Yes,
+    /// A relative path with file actions: judged where it runs, by memlock-run.
+    Moved,
+}
+
+impl Spawn {
+    fn of(path: *const c_char, actions: *const c_void) -> Spawn {
+        if !actions.is_null() && cstr(path).first() != Some(&b'/') {
+            Spawn::Moved
+        } else {
+            Spawn::Yes
+        }
+    }
 }
 
 /// -1 with errno for the exec family; the error number itself for posix_spawn.
@@ -832,7 +858,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
         argv,
         envp,
         &mut |p, a, e| sys_execve(p, a, e),
-        false,
+        Spawn::No,
     )
 }
 
@@ -872,7 +898,7 @@ pub unsafe extern "C" fn execveat(
                 sys_execve(p, a, e)
             }
         },
-        false,
+        Spawn::No,
     )
 }
 
@@ -1019,7 +1045,7 @@ unsafe fn exec_or_shell(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     failure(libc::ENOEXEC, false)
 }
 
-type Spawn = unsafe extern "C" fn(
+type SpawnFn = unsafe extern "C" fn(
     *mut libc::pid_t,
     *const c_char,
     *const c_void,
@@ -1028,10 +1054,10 @@ type Spawn = unsafe extern "C" fn(
     Argv,
 ) -> c_int;
 
-fn real_spawn(cache: &AtomicPtr<c_void>, name: &CStr) -> Option<Spawn> {
+fn real_spawn(cache: &AtomicPtr<c_void>, name: &CStr) -> Option<SpawnFn> {
     let f = next(cache, name);
     // SAFETY: libc's posix_spawn or posix_spawnp, whose type this is.
-    (!f.is_null()).then(|| unsafe { core::mem::transmute::<*mut c_void, Spawn>(f) })
+    (!f.is_null()).then(|| unsafe { core::mem::transmute::<*mut c_void, SpawnFn>(f) })
 }
 
 static NEXT_SPAWN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
@@ -1065,7 +1091,7 @@ pub unsafe extern "C" fn posix_spawn(
         argv,
         envp,
         &mut |p, a, e| spawn(pid, p, actions, attr, a, e),
-        true,
+        Spawn::of(path, actions),
     )
 }
 
@@ -1121,7 +1147,7 @@ pub unsafe extern "C" fn posix_spawnp(
                 spawn(pid, p, actions, attr, a, e)
             }
         },
-        true,
+        Spawn::of(path, actions),
     )
 }
 
