@@ -782,6 +782,20 @@ fn ptrace_findings(
             "if COMMAND executes programs that must be locked, start those with memlock-run too; pass \
              --no-inherit to say that COMMAND alone is meant",
         );
+    } else if !cli.no_inherit {
+        report.problem(
+            Verdict::Warn,
+            "inherit",
+            format!(
+                "{} is static and executes others with the execve system call itself, which the shim does not \
+                 see: a glibc or musl program it executes is locked by the shim in its environment, a static or \
+                 32-bit one would run unlocked",
+                image.display()
+            ),
+            "if COMMAND executes static programs that must be locked, start those through memlock-run (a \
+             wrapper script that execs memlock-run -- PROGRAM); pass --no-inherit to say that COMMAND alone is \
+             meant",
+        );
     }
     if elf::is_go(image) && cli.future {
         if will_hold {
