@@ -532,3 +532,33 @@ fn a_relative_program_spawned_after_a_chdir_is_judged_where_it_runs() {
         stderr_of(&out)
     );
 }
+
+/// The shim preloaded by hand, without memlock-run: a program the preload cannot reach has
+/// nowhere to go, and its exec fails with the shim's line and EPERM, nothing run.
+#[test]
+fn without_memlock_runs_path_the_exec_is_refused_with_a_line() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let out = output({
+        let mut cmd = Command::new(execvia());
+        cmd.arg("execv").arg(&image).env("LD_PRELOAD", shim_path());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MEMLOCK_RUN_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd
+    });
+    assert_eq!(report(&out), None, "nothing ran");
+    assert_eq!(out.status.code(), Some(126), "{}", stderr_of(&out));
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "memlock-run: not executing",
+            "statically linked",
+            "MEMLOCK_RUN_LAUNCHER",
+            "Operation not permitted",
+        ],
+    );
+}

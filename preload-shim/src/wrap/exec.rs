@@ -730,6 +730,7 @@ fn carry_out(
             b"",
             0,
             "memlock-run's path was not handed to this process (MEMLOCK_RUN_LAUNCHER)",
+            "start the parent with memlock-run itself rather than with LD_PRELOAD by hand",
         );
         return failure(libc::EPERM, spawn);
     }
@@ -739,7 +740,8 @@ fn carry_out(
             why,
             b"",
             libc::ENOMEM,
-            "cannot build its command line",
+            "its command line for memlock-run cannot be built (out of memory)",
+            "make room for it (RLIMIT_MEMLOCK under --future, RLIMIT_AS)",
         );
         return failure(libc::ENOMEM, spawn);
     };
@@ -754,6 +756,7 @@ fn carry_out(
         armed.launcher.bytes(),
         errno,
         "memlock-run, which would lock it another way, cannot be executed",
+        "install memlock-run where this process can run it (inside its root directory)",
     );
     // EPERM, a refusal: not EACCES or ENOENT, on which execvp would go on to the next
     // directory of PATH and might run another program of that name.
@@ -792,7 +795,7 @@ fn failure(errno: c_int, spawn: bool) -> c_int {
 }
 
 /// The one line that says why a program was not executed.
-fn refuse(path: &[u8], why: &str, launcher: &[u8], errno: c_int, what: &str) {
+fn refuse(path: &[u8], why: &str, launcher: &[u8], errno: c_int, what: &str, remedy: &str) {
     let mut line = Line::new();
     line.push("memlock-run: not executing ")
         .push_escaped(path)
@@ -812,7 +815,8 @@ fn refuse(path: &[u8], why: &str, launcher: &[u8], errno: c_int, what: &str) {
     line.push(
         "; this process runs under memlock-run, which locks the programs it executes as well: ",
     );
-    line.push("install memlock-run where this process can run it, or start the parent with --no-inherit if only it must be locked");
+    line.push(remedy);
+    line.push(", or start the parent with --no-inherit if only it must be locked");
     line.emit();
 }
 
