@@ -354,7 +354,10 @@ fn a_set_user_id_descendant_is_refused() {
     ]));
     assert_eq!(report(&out), None, "it must not run");
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&stderr_of(&out), &["refusing", "set-user-ID"]);
+    assert_mentions(
+        &stderr_of(&out),
+        &["refusing", "set-user-ID", "executed it", "--no-inherit"],
+    );
 }
 
 /// Environments drawn from odd and hostile entries (the shim named twice or not at all, other

@@ -113,12 +113,25 @@ fn run() -> u8 {
         // --check: a run would fail; --status: a PID could not be read.
         Ok(false) => 1,
         Err(err) => {
+            // A program a locked program executed, sent here by the shim: say which run to
+            // give --no-inherit if its refusal is not wanted.
+            let sender = std::env::var(memlock_run_protocol::EXECUTED_BY)
+                .ok()
+                .filter(|_| !cli.check && cli.status.is_none() && cli.pid.is_none())
+                .map(|by| {
+                    format!(
+                        " ({by} executed it and runs under memlock-run, which locks what it executes too: start \
+                         that run with --no-inherit if only it must be locked)"
+                    )
+                })
+                .unwrap_or_default();
             // Not eprintln!, which panics when stderr cannot be written (a full disk,
             // /dev/full), and the panic aborts: the exit status must say what failed even then.
             let _ = writeln!(
                 std::io::stderr(),
-                "memlock-run: {}",
-                printable(&format!("{err:#}"))
+                "memlock-run: {}{}",
+                printable(&format!("{err:#}")),
+                printable(&sender)
             );
             err.chain()
                 .find_map(|cause| cause.downcast_ref::<target::NotRunnable>())

@@ -24,6 +24,7 @@
 //! | `MEMLOCK_RUN_INHERIT`      | `1`: programs this one execs are locked too; `0`: the shim removes itself from the environment | `1` |
 //! | `MEMLOCK_RUN_NO_DUMP`      | `1`: the shim makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`, which execve resets, so each new image sets it again) and checks it with `PR_GET_DUMPABLE`; the launcher has set RLIMIT_CORE to 0 before exec | `0` |
 //! | `MEMLOCK_RUN_LAUNCHER`     | the launcher's path, which the shim runs a program through when the preload cannot reach it (with `INHERIT` 1) | none |
+//! | `MEMLOCK_RUN_EXECUTED_BY`  | written by the shim for that run of the launcher: `NAME (pid N)` of the program that executed it, named in the launcher's messages | none |
 //!
 //! The shim itself is named in `LD_PRELOAD`, appended to whatever the user had there.
 //!
@@ -57,6 +58,10 @@ pub const NO_DUMP: &str = "MEMLOCK_RUN_NO_DUMP";
 /// COMMAND executes are locked too: when one of them executes a program the preload cannot
 /// reach, the shim runs it through memlock-run (see [`Config::args`]).
 pub const LAUNCHER: &str = "MEMLOCK_RUN_LAUNCHER";
+
+/// Set by the shim beside the options when it sends a program through memlock-run:
+/// `NAME (pid N)` of the locked program that executed it, for memlock-run's messages.
+pub const EXECUTED_BY: &str = "MEMLOCK_RUN_EXECUTED_BY";
 
 /// Every setting of the protocol, in the order the launcher writes them.
 pub const VARIABLES: [&str; 10] = [

@@ -144,7 +144,10 @@ fn paragraphs(roff: &mut Roff, texts: &[String]) {
 fn protocol_variables() -> String {
     memlock_run_protocol::VARIABLES
         .iter()
-        .chain([&memlock_run_protocol::LAUNCHER])
+        .chain([
+            &memlock_run_protocol::LAUNCHER,
+            &memlock_run_protocol::EXECUTED_BY,
+        ])
         .map(|name| format!(".B {name}\n"))
         .collect::<Vec<_>>()
         .join(".TQ\n")

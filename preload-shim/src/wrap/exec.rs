@@ -11,7 +11,7 @@ use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use memlock_run_protocol::reach::{self, Format, Reach};
-use memlock_run_protocol::{Config, LAUNCHER};
+use memlock_run_protocol::{Config, EXECUTED_BY, LAUNCHER};
 
 use crate::environ::Entries;
 use crate::line::Line;
@@ -623,16 +623,19 @@ fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Reroute
         // SAFETY: i < envc.
         bytes += cstr(unsafe { *envp.add(i) }).len() + 1;
     }
-    let pointers = (argc + OPTIONS + 1 + envc + 1) * core::mem::size_of::<usize>();
-    let mut scratch = Scratch::new(bytes + pointers + 64)?;
+    // SAFETY: the C library's own string (program_invocation_short_name(3)), or null.
+    let caller = cstr(unsafe { program_invocation_short_name });
+    let caller = caller.get(..caller.len().min(64)).unwrap_or(&[]);
+    let pointers = (argc + OPTIONS + 1 + envc + 2) * core::mem::size_of::<usize>();
+    let mut scratch = Scratch::new(bytes + pointers + caller.len() + 128)?;
     let mut args = Slots {
         at: scratch.slots(argc + OPTIONS + 1)?,
         cap: argc + OPTIONS + 1,
         len: 0,
     };
     let mut env = Slots {
-        at: scratch.slots(envc + 1)?,
-        cap: envc + 1,
+        at: scratch.slots(envc + 2)?,
+        cap: envc + 2,
         len: 0,
     };
     args.push(armed.launcher.c_ptr())?;
@@ -669,6 +672,19 @@ fn reroute(armed: &Armed, path: &[u8], argv: Argv, envp: Argv) -> Option<Reroute
             _ => env.push(entry)?,
         }
     }
+    // Who sent it, for memlock-run's messages (a refusal then names the run to give
+    // --no-inherit); memlock-run drops it with every other MEMLOCK_RUN_ variable.
+    let mut pid = [0u8; 20];
+    // SAFETY: getpid cannot fail.
+    let pid = memlock_run_protocol::encode_u64(unsafe { libc::getpid() } as u64, &mut pid);
+    env.push(scratch.text(&[
+        EXECUTED_BY.as_bytes(),
+        b"=",
+        caller,
+        b" (pid ",
+        pid.as_bytes(),
+        b")",
+    ])?)?;
     Some(Rerouted {
         _scratch: scratch,
         argv: args.at.cast_const(),
@@ -823,6 +839,8 @@ fn refuse(path: &[u8], why: &str, launcher: &[u8], errno: c_int, what: &str, rem
 extern "C" {
     /// The process's environment, which execv, execvp and execl pass on.
     static environ: *const *const c_char;
+    /// The program's name, glibc's and musl's alike.
+    static program_invocation_short_name: *const c_char;
 }
 
 fn process_env() -> Argv {
