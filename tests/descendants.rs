@@ -565,3 +565,45 @@ fn without_memlock_runs_path_the_exec_is_refused_with_a_line() {
         ],
     );
 }
+
+/// A program its user may execute but not read (mode 711), directly and as a script's
+/// interpreter: the shim cannot judge it, so memlock-run does, and says why it cannot either.
+/// (An exec-only program once ran unlocked: a failed open's errno was overwritten.)
+#[test]
+fn an_execute_only_descendant_is_refused_with_a_line() {
+    if skip_unprivileged_run("the execute-only case needs a user other than root") {
+        return;
+    }
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let xonly = reachable_copy(&image, "lockreport-xonly");
+    writing_executables(|| set_mode(&xonly, 0o711));
+    let script = bin_dir().join("lockreport-xonly.sh");
+    writing_executables(|| {
+        std::fs::write(&script, format!("#!{}\n", xonly.display())).unwrap();
+        set_mode(&script, 0o755);
+    });
+    for target in [&xonly, &script] {
+        let command = format!("{}; echo status=$?", target.display());
+        let out = output(memlock_run_as_nobody(
+            false,
+            ["--", "/bin/sh", "-c", &command],
+        ));
+        assert_eq!(
+            report(&out),
+            None,
+            "{}: it must not run unlocked",
+            target.display()
+        );
+        assert!(
+            stdout_of(&out).contains("status=125"),
+            "{}",
+            stdout_of(&out)
+        );
+        assert_mentions(
+            &stderr_of(&out),
+            &["cannot read", "to judge it", "chmod a+r"],
+        );
+    }
+}

@@ -576,11 +576,27 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
 /// only), without blocking, close-on-exec; with its device and inode.
 fn open_regular(path: &Path) -> Result<(File, (u64, u64))> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
+    let file = match fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    {
+        Ok(file) => file,
+        // Executable but not readable (mode 711): the kernel would run it, but memlock-run
+        // cannot read its headers to know whether, and how, it can be locked.
+        Err(err)
+            if err.kind() == std::io::ErrorKind::PermissionDenied
+                && access(path, AccessFlags::X_OK).is_ok() =>
+        {
+            bail!(
+                "cannot read {} to judge it: it may be executed but not read by this user, and memlock-run \
+                 reads a program's ELF headers (or #! line) to know how to lock it; make it readable (chmod a+r) \
+                 or run as a user who may read it",
+                path.display()
+            )
+        }
+        Err(err) => return Err(err).with_context(|| format!("cannot open {}", path.display())),
+    };
     let meta = file
         .metadata()
         .with_context(|| format!("cannot stat {}", path.display()))?;

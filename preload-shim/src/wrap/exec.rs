@@ -154,14 +154,7 @@ struct At {
 /// The judgement for executing `at` with `envp`.
 fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
     let Some(file) = Fd::open_at(at) else {
-        let errno = crate::errno();
-        // What the kernel fails on as well (missing, not a directory...) runs nothing. A
-        // file that can be executed but not read cannot be judged here: memlock-run says so.
-        return if errno == libc::EACCES && executable(at) {
-            Plan::Launcher("it cannot be read to be judged")
-        } else {
-            Plan::Direct
-        };
+        return unopened(at);
     };
     if !could_run(&file) {
         // The kernel refuses it (EACCES) before anything runs, as the caller expects: execvp
@@ -193,10 +186,21 @@ fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
             };
             match Fd::open_at(at) {
                 Some(interp) => judge_elf(armed, &interp, envp, true),
-                None => Plan::Direct,
+                None => unopened(at),
             }
         }
         Format::Elf => judge_elf(armed, &file, envp, false),
+    }
+}
+
+/// A program (or #! interpreter) that could not be opened for judging. What the kernel fails
+/// on as well (missing, not a directory...) runs nothing. A file that can be executed but
+/// not read cannot be judged here: memlock-run says so.
+fn unopened(at: At) -> Plan {
+    if crate::errno() == libc::EACCES && executable(at) {
+        Plan::Launcher("it, or its #! interpreter, cannot be read to be judged")
+    } else {
+        Plan::Direct
     }
 }
 
@@ -415,7 +419,7 @@ impl Fd {
                 )
             }
         };
-        (fd >= 0).then_some(Fd(fd as c_int))
+        (fd >= 0).then(|| Fd(fd as c_int))
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
