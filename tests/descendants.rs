@@ -607,3 +607,73 @@ fn an_execute_only_descendant_is_refused_with_a_line() {
         );
     }
 }
+
+/// system(3) and popen(3) start /bin/sh with the C library's own spawn, which no wrapper can
+/// redirect: through a dynamic shell the command's programs are judged as usual; a static
+/// /bin/sh (bound over the real one in a mount namespace of this test's own) is refused.
+#[test]
+fn system_and_popen_judge_the_shell_they_start() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let out = output(memlock_run([
+        "--".as_ref(),
+        execvia().as_os_str(),
+        "system".as_ref(),
+        image.as_os_str(),
+    ]));
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("locked ") && stdout_of(&out).contains("system=0"),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+
+    if skip_unless_root("a mount namespace needs CAP_SYS_ADMIN")
+        || skip_without("unshare", "the static /bin/sh case needs it (util-linux)")
+    {
+        return;
+    }
+    let script = format!(
+        "mount --bind {static_sh} /bin/sh || exit 77; for mode in system popen; do {run} -- {via} $mode true; done",
+        static_sh = image.display(),
+        run = memlock_run_path().display(),
+        via = execvia().display(),
+    );
+    let out = output({
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        cmd
+    });
+    if out.status.code() == Some(77) {
+        skip(format_args!(
+            "cannot bind a static program over /bin/sh here: {}",
+            stderr_of(&out)
+        ));
+        return;
+    }
+    let stdout = stdout_of(&out);
+    assert!(
+        stdout.contains("system=-1 errno=Operation not permitted")
+            && stdout.contains("popen=NULL errno=Operation not permitted"),
+        "{stdout}{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        stderr_of(&out)
+            .matches("memlock-run: not executing /bin/sh")
+            .count(),
+        2,
+        "{}",
+        stderr_of(&out)
+    );
+}

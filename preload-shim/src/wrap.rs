@@ -36,7 +36,7 @@
 //!   thread, and capabilities are per thread: other threads of a threaded program drop
 //!   theirs as the kernel says. Programs that make the system call themselves (Go) are
 //!   not reached. Cost: two prctl calls and a getresuid around a call programs make once.
-//! - `execve`, `execv`, `execvp`, `execvpe`, `execveat`, `fexecve`, `execl`, `execle`, `execlp`, `posix_spawn`, `posix_spawnp`: a locked
+//! - `execve`, `execv`, `execvp`, `execvpe`, `execveat`, `fexecve`, `execl`, `execle`, `execlp`, `posix_spawn`, `posix_spawnp`, `system`, `popen`: a locked
 //!   program hands the shim to the programs it executes through the environment, and ld.so
 //!   fails open: a static, musl or 32-bit program, one whose environment was emptied (`env
 //!   -i`, a shell's `exec -c`) or whose shim path does not exist (`chroot`) would run
@@ -55,7 +55,9 @@
 //!   ELF nor `#!` fails with ENOEXEC, as the kernel says without a binfmt_misc handler (and
 //!   execvp then runs it with /bin/sh, as glibc's does). They are wrapped in full, glibc's
 //!   execvp and posix_spawn included, because glibc's own call their execve internally,
-//!   where no preload reaches. Not reached: programs that make the system call themselves
+//!   where no preload reaches. system and popen start /bin/sh with the C library's own
+//!   spawn, which cannot be redirected: they judge /bin/sh first, and refuse (-1 or NULL
+//!   with EPERM, and the line) a shell the preload would miss. Not reached: programs that make the system call themselves
 //!   (Go's os/exec, static programs): the image they execute is locked if the preload
 //!   reaches it, and runs unlocked otherwise (see README). Under `--no-inherit` each is
 //!   libc's own. Cost: an open, two or three preads, an fstat and a stat per exec, a few

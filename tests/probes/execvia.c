@@ -5,8 +5,10 @@
  *       posix_spawnp syscall, or altstack (execve from a signal handler running on an
  *       alternate stack of 8 KiB, as crash reporters do), or spawn_in (posix_spawn with a
  *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
- *       there). The spawn modes wait and exit with the child's status. */
+ *       there), or system and popen (PROGRAM is then the shell command; each prints its
+ *       result). The spawn modes wait and exit with the child's status. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -77,7 +79,17 @@ int main(int argc, char **argv)
         execveat(AT_FDCWD, prog, args, environ, 0);
     else if (!strcmp(mode, "posix_spawn"))
         return waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
-    else if (!strcmp(mode, "spawn_in")) {
+    else if (!strcmp(mode, "system")) {
+        int rc = system(prog);
+        printf("system=%d errno=%s\n", rc, rc == -1 ? strerror(errno) : "-");
+        return 0;
+    } else if (!strcmp(mode, "popen")) {
+        FILE *f = popen(prog, "r");
+        printf("popen=%s errno=%s\n", f ? "ok" : "NULL", f ? "-" : strerror(errno));
+        if (f)
+            pclose(f);
+        return 0;
+    } else if (!strcmp(mode, "spawn_in")) {
         posix_spawn_file_actions_t actions;
         if (argc < 4 || posix_spawn_file_actions_init(&actions) ||
             posix_spawn_file_actions_addchdir_np(&actions, prog))

@@ -1177,6 +1177,80 @@ pub unsafe extern "C" fn posix_spawnp(
     )
 }
 
+/// Why `/bin/sh`, which system(3) and popen(3) start with their C library's own spawn,
+/// where no wrapper can send it through memlock-run, is not a program the preload locks.
+fn shell_refused() -> Option<&'static str> {
+    let armed = armed()?;
+    let at = At {
+        dir: libc::AT_FDCWD,
+        path: c"/bin/sh".as_ptr(),
+        flags: 0,
+    };
+    match judge(armed, at, process_env()) {
+        Plan::Launcher(why) => {
+            refuse(
+                b"/bin/sh",
+                why,
+                b"",
+                0,
+                "system(3) and popen(3) start it with their C library's own spawn, which cannot send it \
+                 through memlock-run",
+                "give this system a /bin/sh the preload reaches (dynamically linked glibc or musl)",
+            );
+            Some(why)
+        }
+        Plan::Direct | Plan::Fail(_) => None,
+    }
+}
+
+/// `system(3)`: glibc's and musl's run `/bin/sh -c COMMAND` through a spawn of their own,
+/// which no wrapper sees; so the shell is judged first. A shell the preload would miss is
+/// refused: -1 with EPERM (for `system(NULL)`, 0: no shell to use).
+///
+/// # Safety
+/// As system(3).
+#[no_mangle]
+pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
+    static NEXT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+    if shell_refused().is_some() {
+        return if command.is_null() {
+            0
+        } else {
+            failure(libc::EPERM, false)
+        };
+    }
+    let f = next(&NEXT, c"system");
+    if f.is_null() {
+        return failure(libc::ENOSYS, false);
+    }
+    // SAFETY: the C library's system, whose type this is.
+    let real: unsafe extern "C" fn(*const c_char) -> c_int =
+        core::mem::transmute::<*mut c_void, _>(f);
+    real(command)
+}
+
+/// `popen(3)`, judged as `system`: a refused shell gives NULL with EPERM.
+///
+/// # Safety
+/// As popen(3).
+#[no_mangle]
+pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut c_void {
+    static NEXT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+    if shell_refused().is_some() {
+        failure(libc::EPERM, false);
+        return core::ptr::null_mut();
+    }
+    let f = next(&NEXT, c"popen");
+    if f.is_null() {
+        failure(libc::ENOSYS, false);
+        return core::ptr::null_mut();
+    }
+    // SAFETY: the C library's popen, whose type this is (FILE * as an opaque pointer).
+    let real: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut c_void =
+        core::mem::transmute::<*mut c_void, _>(f);
+    real(command, mode)
+}
+
 /// A regular file this process may execute.
 fn runnable(path: *const c_char) -> bool {
     // SAFETY: `st` is a valid out-pointer, `path` NUL-terminated.
