@@ -36,14 +36,14 @@ struct Armed {
 }
 
 struct Text {
-    buf: [u8; 512],
+    buf: [u8; 256],
     len: usize,
 }
 
 impl Text {
     const fn empty() -> Self {
         Text {
-            buf: [0; 512],
+            buf: [0; 256],
             len: 0,
         }
     }
