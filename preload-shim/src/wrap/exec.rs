@@ -29,6 +29,8 @@ struct Armed {
     /// it is small: a longer path leaves the launcher unknown, and programs the preload
     /// cannot reach are then refused with a message.
     launcher: Text,
+    /// `MEMLOCK_RUN_LAUNCHER` was there but longer than `launcher` keeps.
+    launcher_too_long: bool,
     /// The shim as `LD_PRELOAD` names it: the loader's own string for it (dladdr's
     /// dli_fname), which lives as long as the shim; and its device and inode.
     shim: *const c_char,
@@ -74,6 +76,7 @@ unsafe impl Sync for Slot {}
 static STATE: Slot = Slot(core::cell::UnsafeCell::new(Armed {
     config: core::mem::MaybeUninit::uninit(),
     launcher: Text::empty(),
+    launcher_too_long: false,
     shim: core::ptr::null(),
     shim_id: (0, 0),
 }));
@@ -110,6 +113,7 @@ pub fn arm(config: &Config, env: Entries) {
         if let Some((name, value)) = memlock_run_protocol::split_entry(entry) {
             if name == LAUNCHER.as_bytes() && !state.launcher.set(value) {
                 state.launcher.len = 0;
+                state.launcher_too_long = true;
             }
         }
     }
@@ -744,14 +748,18 @@ fn carry_out(
         Plan::Launcher(why) => why,
     };
     if armed.launcher.len == 0 {
-        refuse(
-            path,
-            why,
-            b"",
-            0,
-            "memlock-run's path was not handed to this process (MEMLOCK_RUN_LAUNCHER)",
-            "start the parent with memlock-run itself rather than with LD_PRELOAD by hand",
-        );
+        let (what, remedy) = if armed.launcher_too_long {
+            (
+                "memlock-run's path is longer than the 255 bytes the shim keeps of it",
+                "install memlock-run at a shorter path",
+            )
+        } else {
+            (
+                "memlock-run's path was not handed to this process (MEMLOCK_RUN_LAUNCHER)",
+                "start the parent with memlock-run itself rather than with LD_PRELOAD by hand",
+            )
+        };
+        refuse(path, why, b"", 0, what, remedy);
         return failure(libc::EPERM, spawn);
     }
     let Some(rerouted) = reroute(armed, path, argv, envp) else {
