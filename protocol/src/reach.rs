@@ -348,6 +348,39 @@ pub fn judge(identity: Identity, interp: Option<&[u8]>, shim: Identity) -> Reach
     }
 }
 
+/// Whether the environment a new image gets hands it the shim and this run's settings: one
+/// `LD_PRELOAD` (ld.so honours one of several, and which is not to be guessed) that names
+/// `shim`, and `MEMLOCK_RUN_*` settings that decode to `config`. The reason when not.
+pub fn carries_shim<'a>(
+    entries: impl Iterator<Item = &'a [u8]>,
+    shim: &[u8],
+    config: &crate::Config,
+) -> Result<(), &'static str> {
+    let mut preloads = 0;
+    let mut names_shim = false;
+    let mut settings = crate::Config::default();
+    for entry in entries {
+        let Some((name, value)) = crate::split_entry(entry) else {
+            continue;
+        };
+        if name == b"LD_PRELOAD" {
+            preloads += 1;
+            names_shim = value
+                .split(|&b| b == b':' || b == b' ')
+                .any(|e| e == shim);
+        } else if name.starts_with(crate::PREFIX.as_bytes()) && settings.apply(name, value).is_err() {
+            return Err("its environment holds a damaged MEMLOCK_RUN_ setting");
+        }
+    }
+    if preloads != 1 || !names_shim {
+        return Err("its environment does not hand it the shim in one LD_PRELOAD");
+    }
+    if settings != *config {
+        return Err("its environment changes this run's MEMLOCK_RUN_ settings");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -260,32 +260,13 @@ fn judge_elf(armed: &Armed, file: &Fd, envp: Argv, interpreter: bool) -> Plan {
     environment_plan(armed, envp)
 }
 
-/// Whether the environment given to the new image carries the shim, and this run's settings.
+/// Whether the environment given to the new image carries the shim, and this run's settings
+/// (`reach::carries_shim`), and the shim is at its path from this process.
 fn environment_plan(armed: &Armed, envp: Argv) -> Plan {
-    let mut preloads = 0;
-    let mut names_shim = false;
-    let mut settings = Config::default();
     // SAFETY: execve's caller passes a NUL-terminated array of NUL-terminated strings.
-    for entry in unsafe { Entries::new(envp) } {
-        let Some((name, value)) = memlock_run_protocol::split_entry(entry) else {
-            continue;
-        };
-        if name == b"LD_PRELOAD" {
-            preloads += 1;
-            names_shim = value
-                .split(|&b| b == b':' || b == b' ')
-                .any(|e| e == armed.shim());
-        } else if name.starts_with(memlock_run_protocol::PREFIX.as_bytes())
-            && settings.apply(name, value).is_err()
-        {
-            return Plan::Launcher("its environment holds a damaged MEMLOCK_RUN_ setting");
-        }
-    }
-    if preloads != 1 || !names_shim {
-        return Plan::Launcher("its environment does not hand it the shim in one LD_PRELOAD");
-    }
-    if settings != *armed.config() {
-        return Plan::Launcher("its environment changes this run's MEMLOCK_RUN_ settings");
+    let entries = unsafe { Entries::new(envp) };
+    if let Err(why) = reach::carries_shim(entries, armed.shim(), armed.config()) {
+        return Plan::Launcher(why);
     }
     if file_id_at(armed.shim) != Some(armed.shim_id) {
         return Plan::Launcher(
