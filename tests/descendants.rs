@@ -34,6 +34,20 @@ const MODES: [&str; 12] = [
 /// lockreport built by `compiler` with `flags`, or None (and a skip line) where that
 /// toolchain is missing.
 fn lockreport(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
+    // Built once per test binary: a file replaced while another test runs it is, rightly,
+    // refused by memlock-run (not the file it judged).
+    static BUILT: std::sync::Mutex<Vec<(String, Option<PathBuf>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let path = build_lockreport(compiler, flags, name);
+    built.push((name.to_owned(), path.clone()));
+    path
+}
+
+fn build_lockreport(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
     if skip_without(compiler, &format!("the {name} descendant is not tested")) {
         return None;
     }
@@ -676,4 +690,79 @@ fn system_and_popen_judge_the_shell_they_start() {
         "{}",
         stderr_of(&out)
     );
+}
+
+/// The execve system call made directly (as Go's os/exec and static programs do), past the
+/// shim's wrappers: in a run started as root, the exec gate judges it: a program the preload
+/// reaches runs locked, one it misses is refused with a line; a static COMMAND's own execs
+/// are judged the same way. (The run's output is read to its end: a gate that outlived the
+/// tree would hold stderr open, and this would hang.)
+#[test]
+fn the_exec_gate_judges_the_execve_system_call_made_directly() {
+    if skip_unless_root("the exec gate is armed for runs started as root") {
+        return;
+    }
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let rawexec = compile("rawexec.c", "rawexec", &[]);
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexec.as_os_str(),
+        glibc.as_os_str(),
+    ]));
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        out.status.success() && line.starts_with("locked "),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexec.as_os_str(),
+        static_image.as_os_str(),
+    ]));
+    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
+    assert!(!out.status.success());
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "memlock-run: not executing",
+            "statically linked",
+            "made the execve system call itself",
+            "--no-inherit",
+        ],
+    );
+
+    // A static COMMAND (the ptrace method): its own execve of a static program is refused, of
+    // a glibc one goes on and the shim locks it.
+    if skip_without("busybox", "the static shell case needs busybox-static") {
+        return;
+    }
+    let command = format!(
+        "{}; echo static=$?; {}",
+        static_image.display(),
+        glibc.display()
+    );
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("busybox");
+    let out = output(memlock_run(["--", busybox, "sh", "-c", &command]));
+    let stdout = stdout_of(&out);
+    assert!(
+        stdout.contains("static=126") || stdout.contains("static=127"),
+        "{stdout}{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("locked ")).count(),
+        1,
+        "{stdout}"
+    );
+    assert!(!stdout.contains("UNLOCKED"), "{stdout}");
 }

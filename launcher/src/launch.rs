@@ -16,6 +16,7 @@ use nix::sys::resource::Resource;
 use crate::capabilities::{self, Privilege};
 use crate::cli::Cli;
 use crate::exec;
+use crate::gate;
 use crate::install::{self, Shim};
 use crate::limits::{self, Plan};
 use crate::method::{self, Choice, Method};
@@ -65,6 +66,19 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         // Survives exec, whichever way COMMAND is then locked; the dumpable flag does not,
         // so config.no_dump tells whatever runs in the new image to clear it there.
         secrecy::forbid_core_dumps()?;
+    }
+    // Before the user switch, which drops the CAP_SYS_ADMIN a filter without no_new_privs needs.
+    if launch.config.inherit && launch.shim_in_env && gate::available() && std::process::id() != 1 {
+        use std::os::unix::fs::MetadataExt;
+        let shim = std::fs::metadata(&launch.shim.path)
+            .with_context(|| format!("cannot read the shim {}", launch.shim.path.display()))?;
+        let own = std::fs::metadata("/proc/self/exe").context("cannot read /proc/self/exe")?;
+        gate::arm(gate::Judgement {
+            config: launch.config,
+            shim: launch.shim.path.clone(),
+            shim_id: (shim.dev(), shim.ino()),
+            launcher_id: (own.dev(), own.ino()),
+        })?;
     }
     match &launch.user {
         Some(user) => user::switch(user)?,

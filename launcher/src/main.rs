@@ -23,6 +23,7 @@ mod elf;
 mod envline;
 mod exec;
 mod footprint;
+mod gate;
 mod install;
 mod launch;
 mod limits;

@@ -365,10 +365,9 @@ pub fn carries_shim<'a>(
         };
         if name == b"LD_PRELOAD" {
             preloads += 1;
-            names_shim = value
-                .split(|&b| b == b':' || b == b' ')
-                .any(|e| e == shim);
-        } else if name.starts_with(crate::PREFIX.as_bytes()) && settings.apply(name, value).is_err() {
+            names_shim = value.split(|&b| b == b':' || b == b' ').any(|e| e == shim);
+        } else if name.starts_with(crate::PREFIX.as_bytes()) && settings.apply(name, value).is_err()
+        {
             return Err("its environment holds a damaged MEMLOCK_RUN_ setting");
         }
     }

@@ -586,3 +586,48 @@ fn set_child_subreaper(on: bool) {
         )
     };
 }
+
+/// Runs `run` in a grandchild of this process that is not its child (the intermediate child
+/// exits at once and is reaped here), as the helper is started: no child, zombie or pending
+/// SIGCHLD is left behind for COMMAND. `run` must end with `_exit`; it never returns here.
+pub fn spawn_detached(run: impl FnOnce()) -> Result<()> {
+    let sigchld_pending_before = pending(Signal::SIGCHLD);
+    let subreaper = child_subreaper();
+    if subreaper {
+        set_child_subreaper(false);
+    }
+    // SAFETY: memlock-run is single-threaded; the child only forks and exits.
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            // SAFETY: as above, in the single-threaded child.
+            if let Ok(ForkResult::Child) = unsafe { fork() } {
+                run();
+            }
+            // SAFETY: _exit ends the child without running anything of ours.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(errno) => {
+            if subreaper {
+                set_child_subreaper(true);
+            }
+            bail!("fork failed with {errno}");
+        }
+    };
+    let reaped = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECHILD) => break Ok(()),
+            Err(errno) => break Err(errno),
+            Ok(_) => break Ok(()),
+        }
+    };
+    if subreaper {
+        set_child_subreaper(true);
+    }
+    reaped.context("cannot reap an intermediate child")?;
+    if !sigchld_pending_before && pending(Signal::SIGCHLD) {
+        consume(Signal::SIGCHLD);
+    }
+    Ok(())
+}

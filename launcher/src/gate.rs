@@ -1,0 +1,660 @@
+//! The exec gate: the programs COMMAND's tree executes with the execve system call itself,
+//! which the shim's wrappers never see (Go's os/exec, static programs).
+//!
+//! Before exec, a run that passes the lock on installs a seccomp filter that turns every
+//! execve and execveat of the tree into a user notification (seccomp_unotify(2)), answered by
+//! a small process of memlock-run's own, started beside COMMAND (not its child). The gate
+//! judges each exec by the rules the shim applies (`memlock_run_protocol::reach`), reading the
+//! path and the environment from the calling task's memory and the file through the task's
+//! own root and working directory: an image the preload will lock goes on
+//! (SECCOMP_USER_NOTIF_FLAG_CONTINUE); memlock-run itself goes on (it judges what it runs);
+//! anything else fails with EPERM and one line on stderr. The shim's wrappers send such
+//! programs through memlock-run before they get here, so what the gate refuses is only what
+//! a program executed past them.
+//!
+//! Installing a filter without no_new_privs needs CAP_SYS_ADMIN, and reading another user's
+//! memory needs CAP_SYS_PTRACE: the gate is armed for runs memlock-run starts as root (with
+//! or without `--user`), where neither costs COMMAND anything. Elsewhere it is not armed, and
+//! README says what that leaves. It needs Linux 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE); on an
+//! older kernel, or when a filter of the tree already has a listener (a gate of an outer run),
+//! it is not armed either. When every process of the tree has ended, the kernel says so to the
+//! gate (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use memlock_run_protocol::reach::{self, Format, Reach};
+use memlock_run_protocol::Config;
+
+use crate::elf;
+
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+const SECCOMP_GET_NOTIF_SIZES: libc::c_ulong = 3;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const X32: u32 = 0x4000_0000;
+
+#[repr(C)]
+#[derive(Default)]
+struct SeccompData {
+    nr: i32,
+    arch: u32,
+    instruction_pointer: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    data: SeccompData,
+}
+
+#[repr(C)]
+struct Response {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Sizes {
+    notif: u16,
+    resp: u16,
+    data: u16,
+}
+
+/// What the gate judges with.
+pub struct Judgement {
+    pub config: Config,
+    /// The shim as LD_PRELOAD names it, and its device and inode.
+    pub shim: PathBuf,
+    pub shim_id: (u64, u64),
+    /// memlock-run's own executable.
+    pub launcher_id: (u64, u64),
+}
+
+/// Whether this kernel and this process can have a gate: x86-64, CAP_SYS_ADMIN, the notify
+/// structures this code knows.
+pub fn available() -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        return false;
+    }
+    if !caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_ADMIN,
+    )
+    .unwrap_or(false)
+    {
+        return false;
+    }
+    let mut sizes = Sizes::default();
+    // SAFETY: SECCOMP_GET_NOTIF_SIZES writes the three sizes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_NOTIF_SIZES,
+            0,
+            &mut sizes as *mut Sizes,
+        )
+    };
+    rc == 0
+        && usize::from(sizes.notif) == std::mem::size_of::<Notif>()
+        && usize::from(sizes.resp) == std::mem::size_of::<Response>()
+}
+
+/// Starts the gate and installs the filter in this process, which then execs COMMAND; false
+/// when the tree already has a listener (an outer run's gate, which then answers for it).
+pub fn arm(context: Judgement) -> Result<bool> {
+    let mut pair = [0 as RawFd; 2];
+    // SAFETY: socketpair fills two descriptors.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    } != 0
+    {
+        bail!(
+            "cannot create a socket for the exec gate: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    // SAFETY: the two descriptors socketpair made, owned from here.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    let theirs_raw = theirs.as_raw_fd();
+    crate::ptrace::spawn_detached(|| {
+        gate_main(theirs_raw, &context);
+    })
+    .context("cannot start the exec gate")?;
+    drop(theirs);
+
+    let filter = program();
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: a filter program that outlives the call.
+    let listener = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if listener < 0 {
+        let err = std::io::Error::last_os_error();
+        // The gate reads end-of-file and exits.
+        drop(ours);
+        if err.raw_os_error() == Some(libc::EBUSY) {
+            return Ok(false);
+        }
+        bail!("cannot install the exec gate's seccomp filter: {err}");
+    }
+    // SAFETY: the listener the kernel just made, owned from here.
+    let listener = unsafe { OwnedFd::from_raw_fd(listener as RawFd) };
+    send_fd(&ours, listener.as_raw_fd()).context("cannot hand the exec gate its listener")?;
+    let mut ack = [0u8; 1];
+    let got = File::from(ours).read(&mut ack).unwrap_or(0);
+    if got != 1 {
+        bail!("the exec gate did not start");
+    }
+    Ok(true)
+}
+
+/// execve and execveat, in the x86-64, x32 and i386 ABIs, to the listener; all else allowed.
+fn program() -> Vec<libc::sock_filter> {
+    let ld = |k: u32| libc::sock_filter {
+        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ja = |k: u32| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JA) as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let ret = |k: u32| libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // seccomp_data: nr at 0, arch at 4.
+    vec![
+        ld(4),                        // 0
+        jeq(AUDIT_ARCH_X86_64, 0, 6), // 1: else 8
+        ld(0),                        // 2
+        jeq(59, 9, 0),                // 3: execve -> 13
+        jeq(322, 8, 0),               // 4: execveat -> 13
+        jeq(X32 | 520, 7, 0),         // 5: x32 execve -> 13
+        jeq(X32 | 545, 6, 0),         // 6: x32 execveat -> 13
+        ja(4),                        // 7: -> 12
+        jeq(AUDIT_ARCH_I386, 0, 3),   // 8: else 12
+        ld(0),                        // 9
+        jeq(11, 2, 0),                // 10: execve -> 13
+        jeq(358, 1, 0),               // 11: execveat -> 13
+        ret(SECCOMP_RET_ALLOW),       // 12
+        ret(SECCOMP_RET_USER_NOTIF),  // 13
+    ]
+}
+
+fn send_fd(socket: &OwnedFd, fd: RawFd) -> std::io::Result<()> {
+    let mut byte = [b'f'];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: CMSG_SPACE is a size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: a zeroed msghdr is valid; its pointers are set to live buffers below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer has room for one descriptor (CMSG_SPACE).
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+        if libc::sendmsg(socket.as_raw_fd(), &msg, 0) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn recv_fd(socket: RawFd) -> Option<OwnedFd> {
+    let mut byte = [0u8];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: CMSG_SPACE is a size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: as in send_fd.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: recvmsg into the buffers above; the descriptor is read only if one came.
+    unsafe {
+        if libc::recvmsg(socket, &mut msg, libc::MSG_CMSG_CLOEXEC) != 1 {
+            return None;
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return None;
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
+        Some(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// The gate's life: its own session (a terminal's signals are COMMAND's), no descriptor of
+/// memlock-run's but stderr, then one answer per exec until the tree has ended.
+fn gate_main(socket: RawFd, context: &Judgement) {
+    // SAFETY: setsid, signal dispositions and descriptor plumbing in a fresh single-threaded
+    // process that runs nothing else.
+    unsafe {
+        libc::setsid();
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+        }
+        // Everything else goes: a pipe held open here would keep its reader waiting.
+        let keep = socket.max(2) + 1;
+        libc::syscall(libc::SYS_close_range, 3, socket.max(3) - 1, 0);
+        libc::syscall(libc::SYS_close_range, keep, u32::MAX, 0);
+        libc::chdir(c"/".as_ptr());
+    }
+    let stderr = Stderr::open();
+    let Some(listener) = recv_fd(socket) else {
+        // SAFETY: ends the gate.
+        unsafe { libc::_exit(0) }
+    };
+    // SAFETY: the socket is ours; one byte says the gate is ready.
+    unsafe {
+        libc::write(socket, b"r".as_ptr().cast(), 1);
+        libc::close(socket);
+    }
+    serve(&listener, context, &stderr);
+    // SAFETY: ends the gate.
+    unsafe { libc::_exit(0) }
+}
+
+/// The tree's stderr, written without ever blocking: a reader that has stopped reading must
+/// not stall every exec of the tree behind a refusal's line. A pipe, file or terminal is
+/// opened again, on its own with O_NONBLOCK (setting it on the shared descriptor would change
+/// COMMAND's stderr too); a socket (systemd's journal) is sent to with MSG_DONTWAIT.
+struct Stderr {
+    reopened: Option<File>,
+}
+
+impl Stderr {
+    fn open() -> Stderr {
+        use std::os::unix::fs::OpenOptionsExt;
+        let reopened = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/proc/self/fd/2")
+            .ok();
+        Stderr { reopened }
+    }
+
+    fn line(&self, text: &str) {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.push(b'\n');
+        match &self.reopened {
+            Some(file) => {
+                let _ = (&*file).write(&bytes);
+            }
+            // SAFETY: send(2) on descriptor 2 with a valid buffer; fails harmlessly if it is
+            // not a socket.
+            None => unsafe {
+                libc::send(2, bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT);
+            },
+        }
+    }
+}
+
+fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if pfd.revents & libc::POLLIN == 0 {
+            // POLLHUP: no process uses the filter any more.
+            return;
+        }
+        let mut notif = Notif::default();
+        // SAFETY: the kernel fills a zeroed notification of its own size (checked).
+        if unsafe { libc::ioctl(listener.as_raw_fd(), SECCOMP_IOCTL_NOTIF_RECV, &mut notif) } != 0 {
+            // The task went away meanwhile (ENOENT), or a signal: next.
+            continue;
+        }
+        let error = match decide(&notif, context) {
+            Ok(()) => 0,
+            Err(refusal) => {
+                if let Some(line) = refusal.line {
+                    stderr.line(&line);
+                }
+                -refusal.errno
+            }
+        };
+        let mut response = Response {
+            id: notif.id,
+            val: 0,
+            error,
+            flags: if error == 0 {
+                SECCOMP_USER_NOTIF_FLAG_CONTINUE
+            } else {
+                0
+            },
+        };
+        // SAFETY: a response for the notification just received.
+        unsafe {
+            libc::ioctl(
+                listener.as_raw_fd(),
+                SECCOMP_IOCTL_NOTIF_SEND,
+                &mut response,
+            )
+        };
+    }
+}
+
+struct Refusal {
+    errno: i32,
+    line: Option<String>,
+}
+
+fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
+    let pid = notif.pid as i32;
+    let args = notif.data.args;
+    let nr = notif.data.nr as u32 & !X32;
+    let at_fn = notif.data.arch == AUDIT_ARCH_I386 && nr == 358
+        || notif.data.arch == AUDIT_ARCH_X86_64 && (nr == 322 || nr == 545);
+    let (path_at, env_at, dirfd, flags) = if at_fn {
+        (args[1], args[3], args[0] as i32, args[4] as i32)
+    } else {
+        (args[0], args[2], libc::AT_FDCWD, 0)
+    };
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    // memlock-run judges what it executes itself.
+    if id_of(&proc.join("exe")) == Some(context.launcher_id) {
+        return Ok(());
+    }
+    let wide = notif.data.arch != AUDIT_ARCH_I386;
+    let Some(path) = read_string(pid, path_at, 4096) else {
+        // The kernel faults on the same pointer, or the task has gone.
+        return Ok(());
+    };
+    let file = resolve(&proc, dirfd, flags, &path);
+    if id_of(&file) == Some(context.launcher_id) {
+        return Ok(());
+    }
+    let why = match judge(&proc, &file, 0) {
+        Judged::Kernel => return Ok(()),
+        Judged::NotExecutable => {
+            return Err(Refusal {
+                errno: libc::ENOEXEC,
+                line: None,
+            })
+        }
+        Judged::Reaches => match environment(pid, env_at, wide, context, &proc) {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
+        },
+        Judged::Misses(why) => why,
+    };
+    let caller = fs::read_to_string(proc.join("comm"))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|_| "?".into());
+    Err(Refusal {
+        errno: libc::EPERM,
+        line: Some(format!(
+            "memlock-run: not executing {} (from pid {pid}, {caller}): {why}, so the preload cannot lock it, and \
+             {caller} made the execve system call itself, past the shim (as Go's os/exec and static programs do), \
+             where memlock-run cannot lock it another way; start it through memlock-run (a wrapper script that \
+             execs memlock-run -- PROGRAM), or start the run with --no-inherit if only COMMAND must be locked",
+            crate::printable(&String::from_utf8_lossy(&path)),
+        )),
+    })
+}
+
+/// The file a task's exec names, through the task's own root and directories.
+fn resolve(proc: &Path, dirfd: i32, flags: i32, path: &[u8]) -> PathBuf {
+    let path = OsStr::from_bytes(path);
+    if path.as_bytes().first() == Some(&b'/') {
+        let mut full = proc.join("root").into_os_string();
+        full.push(path);
+        return PathBuf::from(full);
+    }
+    let base = if dirfd == libc::AT_FDCWD {
+        proc.join("cwd")
+    } else {
+        proc.join("fd").join(dirfd.to_string())
+    };
+    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        base
+    } else {
+        base.join(path)
+    }
+}
+
+enum Judged {
+    /// The kernel refuses it, or it is not there: nothing runs.
+    Kernel,
+    /// Neither ELF nor #!: ENOEXEC, as the shim says.
+    NotExecutable,
+    Reaches,
+    Misses(String),
+}
+
+fn judge(proc: &Path, file: &Path, depth: usize) -> Judged {
+    let Ok(meta) = fs::metadata(file) else {
+        return Judged::Kernel;
+    };
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Judged::Kernel;
+    }
+    let mut head = [0u8; reach::HEAD_SIZE];
+    let len = match File::open(file).and_then(|mut f| f.read(&mut head)) {
+        Ok(len) => len,
+        Err(_) => return Judged::Misses("it cannot be read to be judged".into()),
+    };
+    let head = &head[..len];
+    match reach::format(head) {
+        Format::Other => Judged::NotExecutable,
+        Format::Script => {
+            let Some(interpreter) = reach::script_interpreter(head) else {
+                return Judged::NotExecutable;
+            };
+            if depth > 0 {
+                return Judged::Misses("its #! interpreter is itself a script".into());
+            }
+            let interp = resolve(proc, libc::AT_FDCWD, 0, interpreter);
+            judge(proc, &interp, depth + 1)
+        }
+        Format::Elf => {
+            let Ok(Some(info)) = elf::read(file) else {
+                return Judged::Misses("its ELF headers are not what the kernel runs".into());
+            };
+            let interp = info.interpreter.as_ref().map(|p| p.as_os_str().as_bytes());
+            match reach::judge(info.identity.into(), interp, reach::Identity::NATIVE) {
+                Reach::Preload(_) => {}
+                Reach::Static => return Judged::Misses("it is statically linked".into()),
+                Reach::OtherLoader => {
+                    return Judged::Misses("its loader is neither glibc's nor musl's".into())
+                }
+                Reach::OtherMachine { .. } => {
+                    return Judged::Misses("it is built for another machine or word size".into())
+                }
+            }
+            let mode = meta.mode();
+            if mode & (libc::S_ISUID | libc::S_ISGID) != 0 {
+                return Judged::Misses("it is set-user-ID or set-group-ID".into());
+            }
+            if xattr_present(file) {
+                return Judged::Misses("it has file capabilities".into());
+            }
+            Judged::Reaches
+        }
+    }
+}
+
+fn xattr_present(file: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(file.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path and name; size 0 asks for the size only.
+    unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        ) >= 0
+    }
+}
+
+/// The environment the task hands the new image, by the shim's rule; the shim at its path
+/// under the task's root; no finite RLIMIT_AS (where ld.so may skip the shim).
+fn environment(
+    pid: i32,
+    env_at: u64,
+    wide: bool,
+    context: &Judgement,
+    proc: &Path,
+) -> Result<(), String> {
+    let entries = read_environment(pid, env_at, wide)
+        .ok_or_else(|| "its environment cannot be read".to_owned())?;
+    reach::carries_shim(
+        entries.iter().map(Vec::as_slice),
+        context.shim.as_os_str().as_bytes(),
+        &context.config,
+    )
+    .map_err(str::to_owned)?;
+    let mut shim = proc.join("root").into_os_string();
+    shim.push(context.shim.as_os_str());
+    if id_of(Path::new(&shim)) != Some(context.shim_id) {
+        return Err("the shim is not at its path under the task's root directory".into());
+    }
+    if let Some((soft, _)) = crate::ptrace::limits_of(pid, libc::RLIMIT_AS) {
+        if soft != libc::RLIM_INFINITY {
+            return Err("RLIMIT_AS is finite, under which ld.so may skip the shim".into());
+        }
+    }
+    Ok(())
+}
+
+fn id_of(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Bytes of another process's memory.
+fn read_memory(pid: i32, addr: u64, buf: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: one local buffer of its length; the remote range is the kernel's to check.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    n.max(0) as usize
+}
+
+/// A NUL-terminated string of another process, read a page at most at a time (a read
+/// across into an unmapped page fails as a whole).
+fn read_string(pid: i32, mut addr: u64, max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        let room = 4096 - (addr % 4096) as usize;
+        let mut chunk = vec![0u8; room.min(max - out.len()).max(1)];
+        let n = read_memory(pid, addr, &mut chunk);
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Some(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+        addr += n as u64;
+    }
+    None
+}
+
+fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<Vec<u8>>> {
+    let mut entries = Vec::new();
+    if at == 0 {
+        return Some(entries);
+    }
+    let width = if wide { 8 } else { 4 };
+    for _ in 0..100_000 {
+        let mut word = [0u8; 8];
+        if read_memory(pid, at, &mut word[..width]) != width {
+            return None;
+        }
+        let ptr = if wide {
+            u64::from_le_bytes(word)
+        } else {
+            u64::from(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+        };
+        if ptr == 0 {
+            return Some(entries);
+        }
+        entries.push(read_string(pid, ptr, 128 * 1024)?);
+        at += width as u64;
+    }
+    None
+}
