@@ -713,14 +713,22 @@ fn inherit_findings(report: &mut Report, cli: &Cli, image: &std::path::Path) {
          locks those the preload reaches, memlock-run locks the others from outside (ptrace), and what neither can \
          lock (a set-user-ID program, a root directory without memlock-run) is not executed, with a message",
     );
-    if elf::is_go(image) {
+    if crate::gate::available() {
+        report.add(
+            Verdict::Ok,
+            "exec gate",
+            "the execve system calls the tree makes itself, past the shim (Go's os/exec, static programs), are \
+             judged too: memlock-run runs as root here, and arms a seccomp filter whose notifications a process \
+             of its own answers",
+        );
+    } else if elf::is_go(image) {
         report.problem(
             Verdict::Warn,
             "inherit",
             format!(
                 "{} is a Go program: it executes others with the execve system call itself, past the shim's \
-                 judgement, so a program it executes that the preload cannot reach (static, 32-bit) would run \
-                 unlocked",
+                 judgement, and memlock-run arms its exec gate only when it runs as root, so a program it executes \
+                 that the preload cannot reach (static, 32-bit) would run unlocked",
                 image.display()
             ),
             "start such programs through memlock-run (a wrapper script that execs memlock-run -- PROGRAM), or pass \
@@ -782,14 +790,24 @@ fn ptrace_findings(
             "if COMMAND executes programs that must be locked, start those with memlock-run too; pass \
              --no-inherit to say that COMMAND alone is meant",
         );
+    } else if !cli.no_inherit && crate::gate::available() {
+        report.add(
+            Verdict::Ok,
+            "exec gate",
+            format!(
+                "{} is static and executes others with the execve system call itself: memlock-run runs as root \
+                 here and arms its exec gate, which judges those execs by the shim's rules",
+                image.display()
+            ),
+        );
     } else if !cli.no_inherit {
         report.problem(
             Verdict::Warn,
             "inherit",
             format!(
                 "{} is static and executes others with the execve system call itself, which the shim does not \
-                 see: a glibc or musl program it executes is locked by the shim in its environment, a static or \
-                 32-bit one would run unlocked",
+                 see (and memlock-run arms its exec gate only when it runs as root): a glibc or musl program it \
+                 executes is locked by the shim in its environment, a static or 32-bit one would run unlocked",
                 image.display()
             ),
             "if COMMAND executes static programs that must be locked, start those through memlock-run (a \

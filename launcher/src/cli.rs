@@ -190,8 +190,10 @@ pub struct Cli {
     /// a program the preload cannot reach (static, 32-bit, or whose environment lost
     /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
     /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
-    /// EPERM and a message. Not seen: the execve system call made directly (Go's os/exec,
-    /// static programs), whose new image is locked only if the preload reaches it. With
+    /// EPERM and a message. The execve system call made directly (Go's os/exec, static
+    /// programs) is judged by memlock-run's exec gate in a run started as root (a seccomp
+    /// filter whose notifications a process of memlock-run's answers); elsewhere its new image
+    /// is locked only if the preload reaches it (--check says which). With
     /// --no-inherit the shim removes itself from the environment once it has locked COMMAND.
     #[arg(long)]
     pub no_inherit: bool,

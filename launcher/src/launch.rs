@@ -533,6 +533,18 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
                 "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim",
         }
     )?;
+    if launch.config.inherit && launch.shim_in_env {
+        writeln!(
+            out,
+            "exec gate:      {}",
+            if crate::gate::available() {
+                "armed: the execve system calls the tree makes itself are judged by the shim's rules"
+            } else {
+                "not armed (it needs root's CAP_SYS_ADMIN and Linux 5.5): the execve system calls the tree makes \
+                 itself are not judged"
+            }
+        )?;
+    }
     writeln!(
         out,
         "core dumps:     {}",
