@@ -766,3 +766,58 @@ fn the_exec_gate_judges_the_execve_system_call_made_directly() {
     );
     assert!(!stdout.contains("UNLOCKED"), "{stdout}");
 }
+
+/// The gate answers for a tree that runs as another user, non-dumpable (--user, --no-dump):
+/// it reads the tasks' memory with its own rights, and opens their files with theirs (an
+/// execute-only program is refused as unreadable, not read by root on their behalf).
+#[test]
+fn the_exec_gate_serves_a_tree_run_as_another_user() {
+    if skip_unless_root("--user and the exec gate need root")
+        || skip_without("busybox", "the static shell case needs busybox-static")
+    {
+        return;
+    }
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let glibc = reachable_copy(&glibc, "lockreport-glibc-gate");
+    let static_image = reachable_copy(&static_image, "lockreport-static-gate");
+    let xonly = reachable_copy(&static_image, "lockreport-xonly-gate");
+    writing_executables(|| set_mode(&xonly, 0o711));
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("busybox");
+    let command = format!(
+        "{}; {}; {}; echo done",
+        glibc.display(),
+        static_image.display(),
+        xonly.display()
+    );
+    let out = output(memlock_run([
+        "--user",
+        "nobody",
+        "--no-dump",
+        "--",
+        busybox,
+        "sh",
+        "-c",
+        &command,
+    ]));
+    let stdout = stdout_of(&out);
+    let stderr = stderr_of(&out);
+    assert!(stdout.contains("done"), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("locked ")).count(),
+        1,
+        "{stdout}{stderr}"
+    );
+    assert!(!stdout.contains("UNLOCKED"), "{stdout}");
+    assert_mentions(
+        &stderr,
+        &["statically linked", "cannot be read to be judged"],
+    );
+}

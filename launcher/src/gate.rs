@@ -319,37 +319,54 @@ fn gate_main(socket: RawFd, context: &Judgement) {
     unsafe { libc::_exit(0) }
 }
 
-/// The tree's stderr, written without ever blocking: a reader that has stopped reading must
-/// not stall every exec of the tree behind a refusal's line. A pipe, file or terminal is
+/// The tree's stderr, written without ever blocking on a reader that has stopped reading
+/// (that would stall every exec of the tree behind a refusal's line). A pipe or terminal is
 /// opened again, on its own with O_NONBLOCK (setting it on the shared descriptor would change
-/// COMMAND's stderr too); a socket (systemd's journal) is sent to with MSG_DONTWAIT.
-struct Stderr {
-    reopened: Option<File>,
+/// COMMAND's stderr too); a socket (systemd's journal) is sent to with MSG_DONTWAIT; a regular
+/// file, which does not block, is written through descriptor 2 itself (opened again it would
+/// have an offset of its own, and overwrite the file).
+enum Stderr {
+    Shared,
+    Reopened(File),
+    Socket,
 }
 
 impl Stderr {
     fn open() -> Stderr {
-        use std::os::unix::fs::OpenOptionsExt;
-        let reopened = fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/proc/self/fd/2")
-            .ok();
-        Stderr { reopened }
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let Ok(meta) = fs::metadata("/proc/self/fd/2") else {
+            return Stderr::Shared;
+        };
+        let kind = meta.file_type();
+        if kind.is_socket() {
+            return Stderr::Socket;
+        }
+        if kind.is_fifo() || kind.is_char_device() {
+            if let Ok(file) = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open("/proc/self/fd/2")
+            {
+                return Stderr::Reopened(file);
+            }
+        }
+        Stderr::Shared
     }
 
     fn line(&self, text: &str) {
         let mut bytes = text.as_bytes().to_vec();
         bytes.push(b'\n');
-        match &self.reopened {
-            Some(file) => {
+        match self {
+            Stderr::Reopened(file) => {
                 let _ = (&*file).write(&bytes);
             }
-            // SAFETY: send(2) on descriptor 2 with a valid buffer; fails harmlessly if it is
-            // not a socket.
-            None => unsafe {
+            // SAFETY: send(2) on descriptor 2 with a valid buffer.
+            Stderr::Socket => unsafe {
                 libc::send(2, bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT);
             },
+            Stderr::Shared => {
+                let _ = std::io::stderr().write_all(&bytes);
+            }
         }
     }
 }
@@ -409,6 +426,41 @@ fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
     }
 }
 
+/// setfsuid/setfsgid to a task's effective IDs while alive; root's again when dropped.
+struct FsIdentity;
+
+impl FsIdentity {
+    fn of(pid: i32) -> FsIdentity {
+        let id = |field: &str| {
+            crate::ptrace::status_field(pid, field).and_then(|v| {
+                v.split_whitespace()
+                    .nth(1)
+                    .and_then(|e| e.parse::<u32>().ok())
+            })
+        };
+        // SAFETY: setfsgid and setfsuid change this thread's filesystem IDs only.
+        unsafe {
+            if let Some(gid) = id("Gid") {
+                libc::setfsgid(gid);
+            }
+            if let Some(uid) = id("Uid") {
+                libc::setfsuid(uid);
+            }
+        }
+        FsIdentity
+    }
+}
+
+impl Drop for FsIdentity {
+    fn drop(&mut self) {
+        // SAFETY: as above, back to the gate's own IDs.
+        unsafe {
+            libc::setfsuid(libc::geteuid());
+            libc::setfsgid(libc::getegid());
+        }
+    }
+}
+
 struct Refusal {
     errno: i32,
     line: Option<String>,
@@ -435,26 +487,31 @@ fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
         // The kernel faults on the same pointer, or the task has gone.
         return Ok(());
     };
-    let file = resolve(&proc, dirfd, flags, &path);
-    if id_of(&file) == Some(context.launcher_id) {
-        return Ok(());
-    }
-    let why = match judge(&proc, &file, 0) {
-        Judged::Kernel => return Ok(()),
-        Judged::NotExecutable => {
-            return Err(Refusal {
-                errno: libc::ENOEXEC,
-                line: None,
-            })
+    let why = match open_as_task(pid, dirfd, flags, &path) {
+        Opened::Kernel => return Ok(()),
+        Opened::Unreadable => "it cannot be read to be judged".to_owned(),
+        Opened::File(file) => {
+            if id_of_file(&file) == Some(context.launcher_id) {
+                return Ok(());
+            }
+            match judge(pid, file, 0) {
+                Judged::Kernel => return Ok(()),
+                Judged::NotExecutable => {
+                    return Err(Refusal {
+                        errno: libc::ENOEXEC,
+                        line: None,
+                    })
+                }
+                Judged::Reaches => match environment(pid, env_at, wide, context, &proc) {
+                    Ok(()) => return Ok(()),
+                    Err(why) => why,
+                },
+                Judged::Misses(why) => why,
+            }
         }
-        Judged::Reaches => match environment(pid, env_at, wide, context, &proc) {
-            Ok(()) => return Ok(()),
-            Err(why) => why,
-        },
-        Judged::Misses(why) => why,
     };
     let caller = fs::read_to_string(proc.join("comm"))
-        .map(|c| c.trim().to_owned())
+        .map(|c| crate::printable(c.trim()))
         .unwrap_or_else(|_| "?".into());
     Err(Refusal {
         errno: libc::EPERM,
@@ -468,23 +525,87 @@ fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
     })
 }
 
-/// The file a task's exec names, through the task's own root and directories.
-fn resolve(proc: &Path, dirfd: i32, flags: i32, path: &[u8]) -> PathBuf {
+enum Opened {
+    /// Missing, or refused by the kernel as well: nothing runs.
+    Kernel,
+    /// The task may execute it but not read it: nothing can judge it.
+    Unreadable,
+    File(File),
+}
+
+/// Opens the file a task's exec names as the task would: its root, working directory or
+/// descriptor crossed with the gate's own rights (through /proc), the path under it with the
+/// task's filesystem identity (what the task may not open, the gate does not read for it);
+/// without blocking (a FIFO put in its place must not stall the gate), and regular files only.
+fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
+    use std::os::unix::fs::OpenOptionsExt;
+    let proc = PathBuf::from(format!("/proc/{pid}"));
     let path = OsStr::from_bytes(path);
-    if path.as_bytes().first() == Some(&b'/') {
-        let mut full = proc.join("root").into_os_string();
-        full.push(path);
-        return PathBuf::from(full);
-    }
-    let base = if dirfd == libc::AT_FDCWD {
-        proc.join("cwd")
+    let read_flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let opened = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        // The task's own descriptor: what it holds, it may run.
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(proc.join("fd").join(dirfd.to_string()))
     } else {
-        proc.join("fd").join(dirfd.to_string())
+        let (base, relative) = if path.as_bytes().first() == Some(&b'/') {
+            let trimmed =
+                &path.as_bytes()[path.as_bytes().iter().take_while(|&&b| b == b'/').count()..];
+            (proc.join("root"), OsStr::from_bytes(trimmed))
+        } else if dirfd == libc::AT_FDCWD {
+            (proc.join("cwd"), path)
+        } else {
+            (proc.join("fd").join(dirfd.to_string()), path)
+        };
+        let base = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&base)
+        {
+            Ok(dir) => dir,
+            Err(_) => return Opened::Kernel,
+        };
+        let relative = if relative.is_empty() {
+            c".".to_owned()
+        } else {
+            match std::ffi::CString::new(relative.as_bytes()) {
+                Ok(c) => c,
+                Err(_) => return Opened::Kernel,
+            }
+        };
+        let nofollow = if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+            libc::O_NOFOLLOW
+        } else {
+            0
+        };
+        let _as_task = FsIdentity::of(pid);
+        // SAFETY: openat with a directory descriptor we hold and a NUL-terminated path.
+        let fd =
+            unsafe { libc::openat(base.as_raw_fd(), relative.as_ptr(), read_flags | nofollow) };
+        if fd < 0 {
+            let err = std::io::Error::last_os_error();
+            // SAFETY: faccessat with the same directory and path, as the task's identity.
+            let runnable = unsafe {
+                libc::faccessat(
+                    base.as_raw_fd(),
+                    relative.as_ptr(),
+                    libc::X_OK,
+                    libc::AT_EACCESS,
+                )
+            } == 0;
+            return if err.kind() == std::io::ErrorKind::PermissionDenied && runnable {
+                Opened::Unreadable
+            } else {
+                Opened::Kernel
+            };
+        }
+        // SAFETY: the descriptor openat just made, owned from here.
+        Ok(unsafe { File::from_raw_fd(fd) })
     };
-    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        base
-    } else {
-        base.join(path)
+    match opened {
+        Ok(file) => Opened::File(file),
+        Err(_) => Opened::Kernel,
     }
 }
 
@@ -497,15 +618,15 @@ enum Judged {
     Misses(String),
 }
 
-fn judge(proc: &Path, file: &Path, depth: usize) -> Judged {
-    let Ok(meta) = fs::metadata(file) else {
+fn judge(pid: i32, mut opened: File, depth: usize) -> Judged {
+    let Ok(meta) = opened.metadata() else {
         return Judged::Kernel;
     };
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Judged::Kernel;
     }
     let mut head = [0u8; reach::HEAD_SIZE];
-    let len = match File::open(file).and_then(|mut f| f.read(&mut head)) {
+    let len = match opened.read(&mut head) {
         Ok(len) => len,
         Err(_) => return Judged::Misses("it cannot be read to be judged".into()),
     };
@@ -519,11 +640,17 @@ fn judge(proc: &Path, file: &Path, depth: usize) -> Judged {
             if depth > 0 {
                 return Judged::Misses("its #! interpreter is itself a script".into());
             }
-            let interp = resolve(proc, libc::AT_FDCWD, 0, interpreter);
-            judge(proc, &interp, depth + 1)
+            match open_as_task(pid, libc::AT_FDCWD, 0, interpreter) {
+                Opened::File(file) => judge(pid, file, depth + 1),
+                Opened::Unreadable => {
+                    Judged::Misses("its #! interpreter cannot be read to be judged".into())
+                }
+                Opened::Kernel => Judged::Kernel,
+            }
         }
         Format::Elf => {
-            let Ok(Some(info)) = elf::read(file) else {
+            let path = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
+            let Ok(Some(info)) = elf::read(&path) else {
                 return Judged::Misses("its ELF headers are not what the kernel runs".into());
             };
             let interp = info.interpreter.as_ref().map(|p| p.as_os_str().as_bytes());
@@ -537,16 +664,19 @@ fn judge(proc: &Path, file: &Path, depth: usize) -> Judged {
                     return Judged::Misses("it is built for another machine or word size".into())
                 }
             }
-            let mode = meta.mode();
-            if mode & (libc::S_ISUID | libc::S_ISGID) != 0 {
+            if meta.mode() & (libc::S_ISUID | libc::S_ISGID) != 0 {
                 return Judged::Misses("it is set-user-ID or set-group-ID".into());
             }
-            if xattr_present(file) {
+            if xattr_present(&path) {
                 return Judged::Misses("it has file capabilities".into());
             }
             Judged::Reaches
         }
     }
+}
+
+fn id_of_file(file: &File) -> Option<(u64, u64)> {
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn xattr_present(file: &Path) -> bool {
