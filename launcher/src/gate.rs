@@ -764,27 +764,75 @@ fn read_string(pid: i32, mut addr: u64, max: usize) -> Option<Vec<u8>> {
     None
 }
 
+/// The entries of another process's environment array that the shim's rule reads
+/// (`LD_PRELOAD`, `MEMLOCK_RUN_*`): the pointers a page at a time, the first bytes of every
+/// string in one call, and only those entries whole.
 fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<Vec<u8>>> {
-    let mut entries = Vec::new();
-    if at == 0 {
-        return Some(entries);
-    }
+    const HEAD: usize = 12;
     let width = if wide { 8 } else { 4 };
-    for _ in 0..100_000 {
-        let mut word = [0u8; 8];
-        if read_memory(pid, at, &mut word[..width]) != width {
+    let mut pointers = Vec::new();
+    'array: while at != 0 && pointers.len() < 100_000 {
+        let mut page = vec![0u8; 4096 - (at % 4096) as usize];
+        let n = read_memory(pid, at, &mut page);
+        if n < width {
             return None;
         }
-        let ptr = if wide {
-            u64::from_le_bytes(word)
-        } else {
-            u64::from(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
-        };
-        if ptr == 0 {
-            return Some(entries);
+        for word in page[..n - n % width].chunks_exact(width) {
+            let ptr = if wide {
+                u64::from_le_bytes(word.try_into().ok()?)
+            } else {
+                u64::from(u32::from_le_bytes(word.try_into().ok()?))
+            };
+            if ptr == 0 {
+                break 'array;
+            }
+            pointers.push(ptr);
         }
-        entries.push(read_string(pid, ptr, 128 * 1024)?);
-        at += width as u64;
+        at += (n - n % width) as u64;
     }
-    None
+    let mut heads = vec![[0u8; HEAD]; pointers.len()];
+    let mut entries = Vec::new();
+    for (chunk, ptrs) in heads.chunks_mut(512).zip(pointers.chunks(512)) {
+        let local: Vec<libc::iovec> = chunk
+            .iter_mut()
+            .map(|h| libc::iovec {
+                iov_base: h.as_mut_ptr().cast(),
+                iov_len: HEAD,
+            })
+            .collect();
+        let remote: Vec<libc::iovec> = ptrs
+            .iter()
+            .map(|&p| libc::iovec {
+                iov_base: p as *mut libc::c_void,
+                iov_len: HEAD,
+            })
+            .collect();
+        // SAFETY: local buffers of HEAD bytes each; the remote ranges are the kernel's to check.
+        let n = unsafe {
+            libc::process_vm_readv(
+                pid,
+                local.as_ptr(),
+                local.len() as libc::c_ulong,
+                remote.as_ptr(),
+                remote.len() as libc::c_ulong,
+                0,
+            )
+        };
+        let whole = n >= 0 && n as usize == HEAD * ptrs.len();
+        for (head, &ptr) in chunk.iter().zip(ptrs) {
+            // A string near the end of its mapping fails the batch: read that one alone.
+            let relevant = if whole {
+                head.starts_with(b"LD_PRELOAD=") || head.starts_with(b"MEMLOCK_RUN_")
+            } else {
+                true
+            };
+            if relevant {
+                let entry = read_string(pid, ptr, 128 * 1024)?;
+                if entry.starts_with(b"LD_PRELOAD=") || entry.starts_with(b"MEMLOCK_RUN_") {
+                    entries.push(entry);
+                }
+            }
+        }
+    }
+    Some(entries)
 }
