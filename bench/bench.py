@@ -329,7 +329,8 @@ class Suite:
         self.out()
         self.out("A shell that runs the same program 20 times, under memlock-run. With `--no-inherit` the programs "
                  "run unlocked and unjudged; inherited, the shim in the shell judges each exec (the file's headers, "
-                 "the environment it gets) and each program is locked, by the shim for the dynamically linked one, "
+                 "the environment it gets), and as root memlock-run's exec gate judges it again from outside, and "
+                 "each program is locked, by the shim for the dynamically linked one, "
                  "through memlock-run and its ptrace method for the static one.")
         self.out()
         p, ps, m = self.probe, self.probe + "-static", self.memlock_run
