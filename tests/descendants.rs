@@ -821,3 +821,45 @@ fn the_exec_gate_serves_a_tree_run_as_another_user() {
         &["statically linked", "cannot be read to be judged"],
     );
 }
+
+/// Where no_new_privs is already set (Kubernetes' allowPrivilegeEscalation: false, systemd's
+/// NoNewPrivileges=yes), an unprivileged run arms the gate too: a filter costs nothing more.
+#[test]
+fn the_exec_gate_is_armed_where_no_new_privs_is_set() {
+    if skip_unprivileged_run("the no_new_privs case runs as nobody") {
+        return;
+    }
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let glibc = reachable_copy(&glibc, "lockreport-glibc-nnp");
+    let static_image = reachable_copy(&static_image, "lockreport-static-nnp");
+    let rawexec = reachable_copy(&compile("rawexec.c", "rawexec", &[]), "rawexec-nnp");
+    let as_nobody = |target: &std::path::Path| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--no-new-privs",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(memlock_run_path())
+        .arg("--")
+        .arg(&rawexec)
+        .arg(target);
+        output(cmd)
+    };
+    let out = as_nobody(&glibc);
+    let line = report(&out).unwrap_or_default();
+    assert!(line.starts_with("locked "), "{line:?}: {}", stderr_of(&out));
+    let out = as_nobody(&static_image);
+    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
+    assert_mentions(
+        &stderr_of(&out),
+        &["not executing", "made the execve system call itself"],
+    );
+}

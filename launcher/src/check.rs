@@ -713,13 +713,13 @@ fn inherit_findings(report: &mut Report, cli: &Cli, image: &std::path::Path) {
          locks those the preload reaches, memlock-run locks the others from outside (ptrace), and what neither can \
          lock (a set-user-ID program, a root directory without memlock-run) is not executed, with a message",
     );
-    if crate::gate::available() {
+    if crate::gate::available(cli.no_dump) {
         report.add(
             Verdict::Ok,
             "exec gate",
             "the execve system calls the tree makes itself, past the shim (Go's os/exec, static programs), are \
-             judged too: memlock-run runs as root here, and arms a seccomp filter whose notifications a process \
-             of its own answers",
+             judged too: memlock-run runs as root, or no_new_privs is set, here, and it arms a seccomp filter \
+             whose notifications a process of its own answers",
         );
     } else if elf::is_go(image) {
         report.problem(
@@ -727,7 +727,8 @@ fn inherit_findings(report: &mut Report, cli: &Cli, image: &std::path::Path) {
             "inherit",
             format!(
                 "{} is a Go program: it executes others with the execve system call itself, past the shim's \
-                 judgement, and memlock-run arms its exec gate only when it runs as root, so a program it executes \
+                 judgement, and memlock-run arms its exec gate only as root, or where no_new_privs is set without \
+                 --no-dump, so a program it executes \
                  that the preload cannot reach (static, 32-bit) would run unlocked",
                 image.display()
             ),
@@ -790,13 +791,13 @@ fn ptrace_findings(
             "if COMMAND executes programs that must be locked, start those with memlock-run too; pass \
              --no-inherit to say that COMMAND alone is meant",
         );
-    } else if !cli.no_inherit && crate::gate::available() {
+    } else if !cli.no_inherit && crate::gate::available(cli.no_dump) {
         report.add(
             Verdict::Ok,
             "exec gate",
             format!(
-                "{} is static and executes others with the execve system call itself: memlock-run runs as root \
-                 here and arms its exec gate, which judges those execs by the shim's rules",
+                "{} is static and executes others with the execve system call itself: memlock-run arms its exec \
+                 gate here (it runs as root, or no_new_privs is set), which judges those execs by the shim's rules",
                 image.display()
             ),
         );
@@ -806,7 +807,7 @@ fn ptrace_findings(
             "inherit",
             format!(
                 "{} is static and executes others with the execve system call itself, which the shim does not \
-                 see (and memlock-run arms its exec gate only when it runs as root): a glibc or musl program it \
+                 see (and memlock-run arms its exec gate only as root, or where no_new_privs is set without --no-dump): a glibc or musl program it \
                  executes is locked by the shim in its environment, a static or 32-bit one would run unlocked",
                 image.display()
             ),

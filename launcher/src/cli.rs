@@ -191,9 +191,10 @@ pub struct Cli {
     /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
     /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
     /// EPERM and a message. The execve system call made directly (Go's os/exec, static
-    /// programs) is judged by memlock-run's exec gate in a run started as root (a seccomp
-    /// filter whose notifications a process of memlock-run's answers); elsewhere its new image
-    /// is locked only if the preload reaches it (--check says which). With
+    /// programs) is judged by memlock-run's exec gate in a run started as root, or where
+    /// no_new_privs is set (a seccomp filter whose notifications a process of memlock-run's
+    /// answers); elsewhere its new image is locked only if the preload reaches it (--check
+    /// says which). With
     /// --no-inherit the shim removes itself from the environment once it has locked COMMAND.
     #[arg(long)]
     pub no_inherit: bool,

@@ -14,8 +14,9 @@
 //!
 //! Installing a filter without no_new_privs needs CAP_SYS_ADMIN, and reading another user's
 //! memory needs CAP_SYS_PTRACE: the gate is armed for runs memlock-run starts as root (with
-//! or without `--user`), where neither costs COMMAND anything. Elsewhere it is not armed, and
-//! README says what that leaves. It needs Linux 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE); on an
+//! or without `--user`), where neither costs COMMAND anything, and for runs where
+//! no_new_privs is already set (then without --no-dump, whose processes the gate could not
+//! read as their own user). Elsewhere it is not armed, and README says what that leaves. It needs Linux 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE); on an
 //! older kernel, or when a filter of the tree already has a listener (a gate of an outer run),
 //! it is not armed either. When every process of the tree has ended, the kernel says so to the
 //! gate (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
@@ -90,19 +91,25 @@ pub struct Judgement {
     pub launcher_id: (u64, u64),
 }
 
-/// Whether this kernel and this process can have a gate: x86-64, CAP_SYS_ADMIN, the notify
-/// structures this code knows.
-pub fn available() -> bool {
+/// Whether this kernel and this process can have a gate: x86-64, CAP_SYS_ADMIN or
+/// no_new_privs already set (without --no-dump), the notify structures this code knows.
+pub fn available(no_dump: bool) -> bool {
     if !cfg!(target_arch = "x86_64") {
         return false;
     }
-    if !caps::has_cap(
+    let admin = caps::has_cap(
         None,
         caps::CapSet::Effective,
         caps::Capability::CAP_SYS_ADMIN,
     )
-    .unwrap_or(false)
-    {
+    .unwrap_or(false);
+    // Without CAP_SYS_ADMIN a filter needs no_new_privs, which memlock-run does not impose; where
+    // it is already set (Kubernetes' allowPrivilegeEscalation: false, systemd's
+    // NoNewPrivileges=yes) it costs nothing more. Such a gate reads the tree's memory as its
+    // own user, which a non-dumpable (--no-dump) process does not allow.
+    // SAFETY: prctl with integer arguments.
+    let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
+    if !(admin || nnp && !no_dump) {
         return false;
     }
     let mut sizes = Sizes::default();
@@ -484,8 +491,32 @@ fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
     }
     let wide = notif.data.arch != AUDIT_ARCH_I386;
     let Some(path) = read_string(pid, path_at, 4096) else {
-        // The kernel faults on the same pointer, or the task has gone.
-        return Ok(());
+        // The kernel faults on the same pointer, or the task has gone: nothing runs. Memory
+        // the gate may not read is another matter: it cannot judge, so it refuses.
+        let mut byte = [0u8; 1];
+        let local = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let remote = libc::iovec {
+            iov_base: path_at as *mut libc::c_void,
+            iov_len: 1,
+        };
+        // SAFETY: a one-byte probe of the same address, for its errno.
+        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if n == 1 || matches!(errno, Some(libc::EFAULT) | Some(libc::ESRCH)) {
+            return Ok(());
+        }
+        return Err(Refusal {
+            errno: libc::EPERM,
+            line: Some(format!(
+                "memlock-run: not executing a program for pid {pid}: the exec gate cannot read that process's \
+                 memory to judge what it executes ({}); start the run as root, or with --no-inherit if only \
+                 COMMAND must be locked",
+                std::io::Error::from_raw_os_error(errno.unwrap_or(libc::EPERM))
+            )),
+        });
     };
     let why = match open_as_task(pid, dirfd, flags, &path) {
         Opened::Kernel => return Ok(()),

@@ -68,7 +68,11 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         secrecy::forbid_core_dumps()?;
     }
     // Before the user switch, which drops the CAP_SYS_ADMIN a filter without no_new_privs needs.
-    if launch.config.inherit && launch.shim_in_env && gate::available() && std::process::id() != 1 {
+    if launch.config.inherit
+        && launch.shim_in_env
+        && gate::available(launch.config.no_dump)
+        && std::process::id() != 1
+    {
         use std::os::unix::fs::MetadataExt;
         let shim = std::fs::metadata(&launch.shim.path)
             .with_context(|| format!("cannot read the shim {}", launch.shim.path.display()))?;
@@ -537,11 +541,11 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
         writeln!(
             out,
             "exec gate:      {}",
-            if crate::gate::available() {
+            if crate::gate::available(launch.config.no_dump) {
                 "armed: the execve system calls the tree makes itself are judged by the shim's rules"
             } else {
-                "not armed (it needs root's CAP_SYS_ADMIN and Linux 5.5): the execve system calls the tree makes \
-                 itself are not judged"
+                "not armed (it needs root's CAP_SYS_ADMIN, or no_new_privs already set without --no-dump, and \
+                 Linux 5.5): the execve system calls the tree makes itself are not judged"
             }
         )?;
     }
