@@ -297,20 +297,31 @@ fn recv_fd(socket: RawFd) -> Option<OwnedFd> {
 fn gate_main(socket: RawFd, context: &Judgement) {
     // SAFETY: setsid, signal dispositions and descriptor plumbing in a fresh single-threaded
     // process that runs nothing else.
-    unsafe {
+    let socket = unsafe {
         libc::setsid();
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // Above the standard three (memlock-run may have been started with one closed, and
+        // then the socket took its number), which become /dev/null and stderr.
+        let moved = libc::fcntl(socket, libc::F_DUPFD_CLOEXEC, 3);
+        if moved < 0 {
+            libc::_exit(0);
+        }
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         if null >= 0 {
             libc::dup2(null, 0);
             libc::dup2(null, 1);
+            if socket == 2 {
+                libc::dup2(null, 2);
+            }
         }
         // Everything else goes: a pipe held open here would keep its reader waiting.
-        let keep = socket.max(2) + 1;
-        libc::syscall(libc::SYS_close_range, 3, socket.max(3) - 1, 0);
-        libc::syscall(libc::SYS_close_range, keep, u32::MAX, 0);
+        if moved > 3 {
+            libc::syscall(libc::SYS_close_range, 3, moved - 1, 0);
+        }
+        libc::syscall(libc::SYS_close_range, moved + 1, u32::MAX, 0);
         libc::chdir(c"/".as_ptr());
-    }
+        moved
+    };
     let stderr = Stderr::open();
     let Some(listener) = recv_fd(socket) else {
         // SAFETY: ends the gate.
