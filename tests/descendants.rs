@@ -32,44 +32,10 @@ const MODES: [&str; 12] = [
 ];
 
 /// lockreport built by `compiler` with `flags`, or None (and a skip line) where that
-/// toolchain is missing.
+/// toolchain is missing. Built once per test binary: a file replaced while another test runs
+/// it is, rightly, refused by memlock-run (not the file it judged).
 fn lockreport(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
-    // Built once per test binary: a file replaced while another test runs it is, rightly,
-    // refused by memlock-run (not the file it judged).
-    static BUILT: std::sync::Mutex<Vec<(String, Option<PathBuf>)>> =
-        std::sync::Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
-        return path.clone();
-    }
-    let path = build_lockreport(compiler, flags, name);
-    built.push((name.to_owned(), path.clone()));
-    path
-}
-
-fn build_lockreport(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
-    if skip_without(compiler, &format!("the {name} descendant is not tested")) {
-        return None;
-    }
-    let path = scratch().join(name);
-    let tmp = unique(&format!("{name}.tmp"));
-    let out = output({
-        let mut cmd = Command::new(compiler);
-        cmd.args(["-O1", "-o"])
-            .arg(&tmp)
-            .arg(repo().join("tests/probes/lockreport.c"))
-            .args(flags);
-        cmd
-    });
-    if !out.status.success() {
-        skip(format_args!(
-            "{compiler} {flags:?} cannot build here ({}); the {name} descendant is not tested",
-            stderr_of(&out).lines().last().unwrap_or_default()
-        ));
-        return None;
-    }
-    writing_executables(|| std::fs::rename(&tmp, &path)).expect("rename");
-    Some(path)
+    compile_if_possible(compiler, "lockreport.c", name, flags)
 }
 
 /// Every kind of image, with what it is.
@@ -102,6 +68,27 @@ fn execvia() -> PathBuf {
     compile("execvia.c", "execvia", &[])
 }
 
+/// `memlock-run OPTIONS -- execvia MODE PROGRAM ARGS...`, run to its end.
+fn via(options: &[&str], mode: &str, program: &Path, args: &[&str]) -> Output {
+    let mut cmd = memlock_run(options);
+    cmd.arg("--")
+        .arg(execvia())
+        .arg(mode)
+        .arg(program)
+        .args(args);
+    output(cmd)
+}
+
+/// The run succeeded and the descendant reported itself locked.
+fn assert_locked(out: &Output) {
+    let line = report(out).unwrap_or_default();
+    assert!(
+        out.status.success() && line.starts_with("locked "),
+        "{line:?}: {}",
+        stderr_of(out)
+    );
+}
+
 /// The descendant's report line, or why there is none.
 fn report(out: &Output) -> Option<String> {
     stdout_of(out)
@@ -112,18 +99,12 @@ fn report(out: &Output) -> Option<String> {
 
 #[test]
 fn every_exec_function_locks_every_kind_of_image() {
-    let execvia = execvia();
     let images = images();
     assert!(images.len() >= 3, "at least the glibc and static builds");
     let mut failures = Vec::new();
     for mode in MODES {
         for (what, image) in &images {
-            let out = output(memlock_run([
-                "--".as_ref(),
-                execvia.as_os_str(),
-                mode.as_ref(),
-                image.as_os_str(),
-            ]));
+            let out = via(&[], mode, image, &[]);
             let line = report(&out);
             let locked =
                 out.status.success() && line.as_deref().is_some_and(|l| l.starts_with("locked "));
@@ -267,24 +248,10 @@ fn argv0_and_arguments_survive_the_detour() {
         stderr_of(&out)
     );
     // execl with more arguments than registers.
-    let out = output(memlock_run([
-        "--".as_ref(),
-        execvia().as_os_str(),
-        "execl".as_ref(),
-        image.as_os_str(),
-        "1 2 3 4 5 6 7".as_ref(),
-    ]));
+    let out = via(&[], "execl", &image, &["1 2 3 4 5 6 7"]);
     let line = report(&out).unwrap_or_default();
     assert!(line.contains("argc=2"), "{line:?}: {}", stderr_of(&out));
-    let args: Vec<String> = (1..=7).map(|n| n.to_string()).collect();
-    let mut cmd = memlock_run([
-        "--".as_ref(),
-        execvia().as_os_str(),
-        "execl".as_ref(),
-        image.as_os_str(),
-    ]);
-    cmd.args(&args);
-    let out = output(cmd);
+    let out = via(&[], "execl", &image, &["1", "2", "3", "4", "5", "6", "7"]);
     let line = report(&out).unwrap_or_default();
     assert!(line.contains("argc=8"), "{line:?}: {}", stderr_of(&out));
 }
@@ -328,13 +295,7 @@ fn no_inherit_leaves_what_command_executes_alone() {
     let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
         return;
     };
-    let out = output(memlock_run([
-        "--no-inherit".as_ref(),
-        "--".as_ref(),
-        execvia().as_os_str(),
-        "execv".as_ref(),
-        image.as_os_str(),
-    ]));
+    let out = via(&["--no-inherit"], "execv", &image, &[]);
     let line = report(&out).unwrap_or_default();
     assert!(
         out.status.success() && line.starts_with("UNLOCKED "),
@@ -360,12 +321,7 @@ fn a_set_user_id_descendant_is_refused() {
     if skip_on_nosuid(&setuid, "the set-user-ID bit has no effect there") {
         return;
     }
-    let out = output(memlock_run([
-        "--".as_ref(),
-        execvia().as_os_str(),
-        "execv".as_ref(),
-        setuid.as_os_str(),
-    ]));
+    let out = via(&[], "execv", &setuid, &[]);
     assert_eq!(report(&out), None, "it must not run");
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     assert_mentions(
@@ -478,21 +434,11 @@ fn the_path_search_skips_what_the_kernel_refuses_and_stops_at_a_refusal() {
     });
     let path = format!("{}:{}", first.display(), second.display());
     let out = output({
-        let mut cmd = memlock_run([
-            "--".as_ref(),
-            execvia().as_os_str(),
-            "execvp".as_ref(),
-            "lockreport".as_ref(),
-        ]);
-        cmd.env("PATH", &path);
+        let mut cmd = memlock_run(["--".as_ref(), execvia().as_os_str(), "execvp".as_ref()]);
+        cmd.arg("lockreport").env("PATH", &path);
         cmd
     });
-    let line = report(&out).unwrap_or_default();
-    assert!(
-        out.status.success() && line.starts_with("locked "),
-        "{line:?}: {}",
-        stderr_of(&out)
-    );
+    assert_locked(&out);
 
     // Inside a root without memlock-run, the static program first in PATH is refused, and
     // the glibc one after it is not run instead.
@@ -542,12 +488,7 @@ fn a_relative_program_spawned_after_a_chdir_is_judged_where_it_runs() {
         cmd.arg(&dir).arg(&name).current_dir(&elsewhere);
         cmd
     });
-    let line = report(&out).unwrap_or_default();
-    assert!(
-        out.status.success() && line.starts_with("locked "),
-        "{line:?}: {}",
-        stderr_of(&out)
-    );
+    assert_locked(&out);
 }
 
 /// The shim preloaded by hand, without memlock-run: a program the preload cannot reach has
@@ -630,12 +571,7 @@ fn system_and_popen_judge_the_shell_they_start() {
     let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
         return;
     };
-    let out = output(memlock_run([
-        "--".as_ref(),
-        execvia().as_os_str(),
-        "system".as_ref(),
-        image.as_os_str(),
-    ]));
+    let out = via(&[], "system", &image, &[]);
     let line = report(&out).unwrap_or_default();
     assert!(
         line.starts_with("locked ") && stdout_of(&out).contains("system=0"),
@@ -714,12 +650,7 @@ fn the_exec_gate_judges_the_execve_system_call_made_directly() {
         rawexec.as_os_str(),
         glibc.as_os_str(),
     ]));
-    let line = report(&out).unwrap_or_default();
-    assert!(
-        out.status.success() && line.starts_with("locked "),
-        "{line:?}: {}",
-        stderr_of(&out)
-    );
+    assert_locked(&out);
 
     let out = output(memlock_run([
         "--".as_ref(),

@@ -34,32 +34,7 @@ fn kib(report: &HashMap<String, String>, key: &str) -> u64 {
 /// The contract probe built with `compiler` and `flags`, or None (and why) when that
 /// toolchain is missing here.
 fn contract(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
-    if skip_without(
-        compiler,
-        &format!("the {name} build of the contract probe is not tested"),
-    ) {
-        return None;
-    }
-    let path = scratch().join(name);
-    let tmp = unique(&format!("{name}.tmp"));
-    let out = output({
-        let mut cmd = Command::new(compiler);
-        cmd.args(["-O1", "-o"])
-            .arg(&tmp)
-            .arg(repo().join("tests/probes/contract.c"))
-            .args(flags);
-        cmd
-    });
-    if !out.status.success() {
-        // gcc -m32 without the 32-bit libc (gcc-multilib) fails to link.
-        skip(format_args!(
-            "{compiler} {flags:?} cannot build here ({}); the {name} build is not tested",
-            stderr_of(&out).lines().last().unwrap_or_default()
-        ));
-        return None;
-    }
-    writing_executables(|| std::fs::rename(&tmp, &path)).expect("rename");
-    Some(path)
+    compile_if_possible(compiler, "contract.c", name, flags)
 }
 
 /// Starts `cmd` with SIGCHLD blocked.

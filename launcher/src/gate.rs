@@ -234,21 +234,32 @@ fn program() -> Vec<libc::sock_filter> {
     ]
 }
 
-fn send_fd(socket: &OwnedFd, fd: RawFd) -> std::io::Result<()> {
-    let mut byte = [b'f'];
-    let mut iov = libc::iovec {
+/// A one-byte message with room for one descriptor (SCM_RIGHTS): its iovec and control
+/// buffer live in the caller's frame, so the pointers stay valid for sendmsg and recvmsg.
+fn fd_message(byte: &mut [u8; 1], iov: &mut libc::iovec, control: &mut Vec<u8>) -> libc::msghdr {
+    *iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
         iov_len: 1,
     };
     // SAFETY: CMSG_SPACE is a size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: a zeroed msghdr is valid; its pointers are set to live buffers below.
+    control.resize(space, 0);
+    // SAFETY: a zeroed msghdr is valid; its pointers are set to the caller's buffers.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
+    msg
+}
+
+fn send_fd(socket: &OwnedFd, fd: RawFd) -> std::io::Result<()> {
+    let (mut byte, mut control) = ([b'f'], Vec::new());
+    let mut iov = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let msg = fd_message(&mut byte, &mut iov, &mut control);
     // SAFETY: the control buffer has room for one descriptor (CMSG_SPACE).
     unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
@@ -264,20 +275,12 @@ fn send_fd(socket: &OwnedFd, fd: RawFd) -> std::io::Result<()> {
 }
 
 fn recv_fd(socket: RawFd) -> Option<OwnedFd> {
-    let mut byte = [0u8];
+    let (mut byte, mut control) = ([0u8], Vec::new());
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
     };
-    // SAFETY: CMSG_SPACE is a size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: as in send_fd.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut msg = fd_message(&mut byte, &mut iov, &mut control);
     // SAFETY: recvmsg into the buffers above; the descriptor is read only if one came.
     unsafe {
         if libc::recvmsg(socket, &mut msg, libc::MSG_CMSG_CLOEXEC) != 1 {

@@ -261,36 +261,24 @@ struct Reader {
 }
 
 impl Reader {
-    fn bytes<const N: usize>(&self, buf: &[u8], at: usize) -> Option<[u8; N]> {
-        let mut out = [0u8; N];
-        for (slot, &b) in out.iter_mut().zip(buf.get(at..at.checked_add(N)?)?) {
-            *slot = b;
-        }
-        Some(out)
+    /// The unsigned integer of `len` bytes at `at`, in the file's byte order.
+    fn uint(&self, buf: &[u8], at: usize, len: usize) -> Option<u64> {
+        let bytes = buf.get(at..at.checked_add(len)?)?;
+        let join = |n: u64, &b: &u8| n << 8 | u64::from(b);
+        Some(if self.little_endian {
+            bytes.iter().rev().fold(0, join)
+        } else {
+            bytes.iter().fold(0, join)
+        })
     }
     fn u16(&self, buf: &[u8], at: usize) -> Option<u16> {
-        let b = self.bytes(buf, at)?;
-        Some(if self.little_endian {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        })
+        self.uint(buf, at, 2).map(|n| n as u16)
     }
     fn u32(&self, buf: &[u8], at: usize) -> Option<u32> {
-        let b = self.bytes(buf, at)?;
-        Some(if self.little_endian {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
+        self.uint(buf, at, 4).map(|n| n as u32)
     }
     fn u64(&self, buf: &[u8], at: usize) -> Option<u64> {
-        let b = self.bytes(buf, at)?;
-        Some(if self.little_endian {
-            u64::from_le_bytes(b)
-        } else {
-            u64::from_be_bytes(b)
-        })
+        self.uint(buf, at, 8)
     }
 }
 

@@ -223,6 +223,57 @@ pub fn compile_with(compiler: &str, source: &str, output: &str, flags: &[&str]) 
     path
 }
 
+/// A probe from tests/probes built with `compiler` and `flags`, once per test binary, or None
+/// (and a skip line saying why) where that toolchain is missing or cannot build it here (gcc
+/// -m32 without the 32-bit libc of gcc-multilib).
+pub fn compile_if_possible(
+    compiler: &str,
+    source: &str,
+    output: &str,
+    flags: &[&str],
+) -> Option<PathBuf> {
+    static BUILT: OnceLock<std::sync::Mutex<HashMap<String, Option<PathBuf>>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(output) {
+        return path.clone();
+    }
+    let path = build_if_possible(compiler, source, output, flags);
+    built.insert(output.to_owned(), path.clone());
+    path
+}
+
+fn build_if_possible(
+    compiler: &str,
+    source: &str,
+    output: &str,
+    flags: &[&str],
+) -> Option<PathBuf> {
+    if skip_without(
+        compiler,
+        &format!("the {output} build of {source} is not tested"),
+    ) {
+        return None;
+    }
+    let path = scratch().join(output);
+    let tmp = unique(&format!("{output}.tmp"));
+    let out = run(Command::new(compiler)
+        .args(["-O1", "-o"])
+        .arg(&tmp)
+        .arg(repo().join("tests/probes").join(source))
+        .args(flags))
+    .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
+    if !out.status.success() {
+        skip(format_args!(
+            "{compiler} {flags:?} cannot build {source} here ({}); the {output} build is not tested",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default()
+        ));
+        return None;
+    }
+    writing_executables(|| fs::rename(&tmp, &path)).expect("rename probe");
+    Some(path)
+}
+
 /// The dynamically linked glibc probe (see tests/probes/probe.c).
 pub fn probe() -> PathBuf {
     compile("probe.c", "probe", &[])

@@ -26,7 +26,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use anyhow::{bail, Context, Result};
 use memlock_run_protocol::{OnFailure, FAILURE_EXIT_STATUS};
@@ -100,53 +100,23 @@ pub fn arm(job: &ExecJob) -> Result<()> {
         pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe for the ptrace helper")?;
     let (helper_in, to_helper) =
         pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe for the ptrace helper")?;
-    let sigchld_pending_before = pending(Signal::SIGCHLD);
-    // An orphaned helper goes to the nearest child subreaper: not us, while we stay one.
-    let subreaper = child_subreaper();
-    if subreaper {
-        set_child_subreaper(false);
-    }
-    // SAFETY: memlock-run is single-threaded; the child only forks and exits.
-    let child = match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            // SAFETY: as above, in the single-threaded child.
-            match unsafe { fork() } {
-                Ok(ForkResult::Child) => {
-                    drop(from_helper);
-                    drop(to_helper);
-                    helper(me, job, helper_in, helper_out)
-                }
-                // SAFETY: _exit ends the intermediate child without running anything of ours.
-                _ => unsafe { libc::_exit(0) },
-            }
+    spawn_detached(|| {
+        // SAFETY: in the helper's process, which ends with _exit and never drops the parent's
+        // copies: the two ends it does not use are closed, the two it does are handed over.
+        unsafe {
+            libc::close(from_helper.as_raw_fd());
+            libc::close(to_helper.as_raw_fd());
+            helper(
+                me,
+                job,
+                OwnedFd::from_raw_fd(helper_in.as_raw_fd()),
+                OwnedFd::from_raw_fd(helper_out.as_raw_fd()),
+            )
         }
-        Ok(ForkResult::Parent { child }) => child,
-        Err(errno) => {
-            if subreaper {
-                set_child_subreaper(true);
-            }
-            bail!("cannot start the ptrace helper: fork failed with {errno}");
-        }
-    };
+    })
+    .context("cannot start the ptrace helper")?;
     drop(helper_in);
     drop(helper_out);
-    let reaped = loop {
-        match waitpid(child, None) {
-            Err(Errno::EINTR) => continue,
-            // SIGCHLD ignored: the kernel reaped it.
-            Err(Errno::ECHILD) => break Ok(()),
-            Err(errno) => break Err(errno),
-            Ok(_) => break Ok(()),
-        }
-    };
-    if subreaper {
-        set_child_subreaper(true);
-    }
-    reaped.context("cannot reap the ptrace helper's parent")?;
-    // The child's exit queued a SIGCHLD if the signal is blocked: COMMAND must not inherit it.
-    if !sigchld_pending_before && pending(Signal::SIGCHLD) {
-        consume(Signal::SIGCHLD);
-    }
 
     let mut from_helper = BufReader::new(File::from(from_helper));
     let mut to_helper = File::from(to_helper);
@@ -588,8 +558,10 @@ fn set_child_subreaper(on: bool) {
 }
 
 /// Runs `run` in a grandchild of this process that is not its child (the intermediate child
-/// exits at once and is reaped here), as the helper is started: no child, zombie or pending
-/// SIGCHLD is left behind for COMMAND. `run` must end with `_exit`; it never returns here.
+/// exits at once and is reaped here): no child, zombie or pending SIGCHLD is left behind for
+/// COMMAND, and an orphaned grandchild goes to the nearest child subreaper, not to us while
+/// we stay one. The ptrace helper and the exec gate start this way. `run` must end with
+/// `_exit`; it never returns here.
 pub fn spawn_detached(run: impl FnOnce()) -> Result<()> {
     let sigchld_pending_before = pending(Signal::SIGCHLD);
     let subreaper = child_subreaper();

@@ -155,6 +155,17 @@ struct At {
     flags: c_int,
 }
 
+impl At {
+    /// `path` as execve(2) names it: relative to the working directory.
+    fn cwd(path: *const c_char) -> At {
+        At {
+            dir: libc::AT_FDCWD,
+            path,
+            flags: 0,
+        }
+    }
+}
+
 /// The judgement for executing `at` with `envp`.
 fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
     let Some(file) = Fd::open_at(at) else {
@@ -183,17 +194,13 @@ fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
             for (slot, &b) in path.iter_mut().zip(interpreter) {
                 *slot = b;
             }
-            let at = At {
-                dir: libc::AT_FDCWD,
-                path: path.as_ptr().cast(),
-                flags: 0,
-            };
+            let at = At::cwd(path.as_ptr().cast());
             match Fd::open_at(at) {
-                Some(interp) => judge_elf(armed, &interp, envp, true),
+                Some(interp) => judge_elf(armed, &interp, None, envp),
                 None => unopened(at),
             }
         }
-        Format::Elf => judge_elf(armed, &file, envp, false),
+        Format::Elf => judge_elf(armed, &file, Some(head), envp),
     }
 }
 
@@ -208,10 +215,18 @@ fn unopened(at: At) -> Plan {
     }
 }
 
-fn judge_elf(armed: &Armed, file: &Fd, envp: Argv, interpreter: bool) -> Plan {
-    let mut head = [0u8; 64];
-    let len = file.read_at(0, &mut head);
-    let head = head.get(..len).unwrap_or(&[]);
+/// `read`: the file's first bytes when the caller has them already (a program), none for a
+/// #! interpreter, whose header is read here.
+fn judge_elf(armed: &Armed, file: &Fd, read: Option<&[u8]>, envp: Argv) -> Plan {
+    let interpreter = read.is_none();
+    let mut buf = [0u8; 64];
+    let head = match read {
+        Some(head) => head,
+        None => {
+            let len = file.read_at(0, &mut buf);
+            buf.get(..len).unwrap_or(&[])
+        }
+    };
     if reach::format(head) != Format::Elf {
         return if interpreter {
             Plan::Launcher("its #! interpreter is itself a script")
@@ -862,11 +877,7 @@ fn sys_execveat(dir: c_int, path: *const c_char, argv: Argv, envp: Argv, flags: 
 /// As execve(2).
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    let at = At {
-        dir: libc::AT_FDCWD,
-        path,
-        flags: 0,
-    };
+    let at = At::cwd(path);
     carry_out(
         at,
         cstr(path),
@@ -1095,11 +1106,7 @@ pub unsafe extern "C" fn posix_spawn(
     let Some(spawn) = real_spawn(&NEXT_SPAWN, c"posix_spawn") else {
         return libc::ENOSYS;
     };
-    let at = At {
-        dir: libc::AT_FDCWD,
-        path,
-        flags: 0,
-    };
+    let at = At::cwd(path);
     carry_out(
         at,
         cstr(path),
@@ -1139,42 +1146,18 @@ pub unsafe extern "C" fn posix_spawnp(
             runnable(candidate).then_some(candidate)
         })
     };
-    let Some(path) = found else {
-        return spawnp(pid, file, actions, attr, argv, envp);
-    };
-    let Some(spawn) = real_spawn(&NEXT_SPAWN, c"posix_spawn") else {
-        return libc::ENOSYS;
-    };
-    let at = At {
-        dir: libc::AT_FDCWD,
-        path,
-        flags: 0,
-    };
-    carry_out(
-        at,
-        cstr(path),
-        argv,
-        envp,
-        &mut |p, a, e| {
-            if p == path {
-                spawnp(pid, file, actions, attr, a, e)
-            } else {
-                spawn(pid, p, actions, attr, a, e)
-            }
-        },
-        Spawn::of(path, actions),
-    )
+    match found {
+        // The program found, spawned by path: judged as posix_spawn judges it.
+        Some(path) => posix_spawn(pid, path, actions, attr, argv, envp),
+        None => spawnp(pid, file, actions, attr, argv, envp),
+    }
 }
 
 /// Why `/bin/sh`, which system(3) and popen(3) start with their C library's own spawn,
 /// where no wrapper can send it through memlock-run, is not a program the preload locks.
 fn shell_refused() -> Option<&'static str> {
     let armed = armed()?;
-    let at = At {
-        dir: libc::AT_FDCWD,
-        path: c"/bin/sh".as_ptr(),
-        flags: 0,
-    };
+    let at = At::cwd(c"/bin/sh".as_ptr());
     match judge(armed, at, process_env()) {
         Plan::Launcher(why) => {
             refuse(
