@@ -372,7 +372,7 @@ pub fn carries_shim<'a>(
 mod tests {
     use super::*;
 
-    fn elf64(phdrs: &[(u32, u64, u64)], extra: &[u8]) -> [u8; 1024] {
+    pub(super) fn elf64(phdrs: &[(u32, u64, u64)], extra: &[u8]) -> [u8; 1024] {
         let mut f = [0u8; 1024];
         f[..4].copy_from_slice(b"\x7fELF");
         f[4] = 2;
@@ -392,8 +392,9 @@ mod tests {
         f
     }
 
-    fn parse(file: &[u8]) -> Result<Elf, Malformed> {
-        parse_elf(file, |offset, buf| {
+    /// `read_at` over a file held in memory.
+    pub(super) fn reader(file: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
+        move |offset, buf| {
             let Some(src) = usize::try_from(offset)
                 .ok()
                 .and_then(|o| file.get(o..o.checked_add(buf.len())?))
@@ -402,7 +403,11 @@ mod tests {
             };
             buf.copy_from_slice(src);
             true
-        })
+        }
+    }
+
+    fn parse(file: &[u8]) -> Result<Elf, Malformed> {
+        parse_elf(file, reader(file))
     }
 
     #[test]
@@ -501,36 +506,15 @@ mod hostile {
     use proptest::prelude::*;
     use std::vec::Vec;
 
-    fn reader(file: &[u8]) -> impl FnMut(u64, &mut [u8]) -> bool + '_ {
-        move |offset, buf| {
-            let Some(src) = usize::try_from(offset)
-                .ok()
-                .and_then(|o| file.get(o..o.checked_add(buf.len())?))
-            else {
-                return false;
-            };
-            buf.copy_from_slice(src);
-            true
-        }
-    }
+    use super::tests::{elf64, reader};
 
     /// A well-formed 64-bit header with a PT_LOAD and a PT_INTERP, for mutation.
     fn valid() -> Vec<u8> {
-        let mut f = std::vec![0u8; 1024];
-        f[..4].copy_from_slice(b"\x7fELF");
-        f[4] = 2;
-        f[5] = 1;
-        f[16..18].copy_from_slice(&ET_DYN.to_le_bytes());
-        f[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
-        f[32..40].copy_from_slice(&64u64.to_le_bytes());
-        f[54..56].copy_from_slice(&56u16.to_le_bytes());
-        f[56..58].copy_from_slice(&2u16.to_le_bytes());
-        f[64..68].copy_from_slice(&1u32.to_le_bytes());
-        f[120..124].copy_from_slice(&PT_INTERP.to_le_bytes());
-        f[128..136].copy_from_slice(&512u64.to_le_bytes());
-        f[152..160].copy_from_slice(&28u64.to_le_bytes());
-        f[512..540].copy_from_slice(b"/lib64/ld-linux-x86-64.so.2\0");
-        f
+        elf64(
+            &[(1, 0, 0), (PT_INTERP, 512, 28)],
+            b"/lib64/ld-linux-x86-64.so.2\0",
+        )
+        .to_vec()
     }
 
     proptest! {
