@@ -646,7 +646,7 @@ fn command_findings(
             image.display()
         ),
     );
-    inherit_findings(report, cli, image);
+    inherit_findings(report, cli);
     address_limit_finding(report);
     let loader = info.interpreter.clone()?;
     let heap = cli.heap.unwrap_or(0);
@@ -697,7 +697,7 @@ fn command_findings(
 }
 
 /// What happens to the programs a preloaded COMMAND executes.
-fn inherit_findings(report: &mut Report, cli: &Cli, image: &std::path::Path) {
+fn inherit_findings(report: &mut Report, cli: &Cli) {
     if cli.no_inherit {
         report.add(
             Verdict::Ok,
@@ -713,28 +713,35 @@ fn inherit_findings(report: &mut Report, cli: &Cli, image: &std::path::Path) {
          locks those the preload reaches, memlock-run locks the others from outside (ptrace), and what neither can \
          lock (a set-user-ID program, a root directory without memlock-run) is not executed, with a message",
     );
-    if crate::gate::available(cli.no_dump) {
-        report.add(
-            Verdict::Ok,
-            "exec gate",
-            "the execve system calls the tree makes itself, past the shim (Go's os/exec, static programs), are \
-             judged too: memlock-run runs as root, or no_new_privs is set, here, and it arms a seccomp filter \
-             whose notifications a process of its own answers",
-        );
-    } else if elf::is_go(image) {
-        report.problem(
+    gate_finding(report, cli, true);
+}
+
+/// The exec gate of an inheriting run: how it is armed, or why the run is refused without it.
+fn gate_finding(report: &mut Report, cli: &Cli, reaches_shim: bool) {
+    match crate::gate::describe(cli.no_dump, cli.user.is_some(), reaches_shim) {
+        Ok(plan) if plan.unreadable => report.problem(
             Verdict::Warn,
-            "inherit",
+            "exec gate",
+            plan.text,
+            "if COMMAND executes programs, start the run as root (sudo memlock-run --user NAME ...), or pass \
+             --no-inherit if COMMAND alone must be locked",
+        ),
+        Ok(plan) => report.add(Verdict::Ok, "exec gate", plan.text),
+        Err(why) if cli.on_failure == crate::cli::OnFailure::Warn => report.problem(
+            Verdict::Warn,
+            "exec gate",
             format!(
-                "{} is a Go program: it executes others with the execve system call itself, past the shim's \
-                 judgement, and memlock-run arms its exec gate only as root, or where no_new_privs is set without \
-                 --no-dump, so a program it executes \
-                 that the preload cannot reach (static, 32-bit) would run unlocked",
-                image.display()
+                "none: {why}; a program the tree starts with the execve system call itself (Go's os/exec, static \
+                 programs) would run unlocked where the preload misses it (--on-failure warn)"
             ),
-            "start such programs through memlock-run (a wrapper script that execs memlock-run -- PROGRAM), or pass \
-             --no-inherit to say that COMMAND alone is meant",
-        );
+            "pass --no-inherit if COMMAND alone must be locked",
+        ),
+        Err(why) => report.problem(
+            Verdict::Fail,
+            "exec gate",
+            "an inheriting run needs the exec gate, and cannot have one here",
+            launch::ungated(&why),
+        ),
     }
 }
 
@@ -783,38 +790,17 @@ fn ptrace_findings(
             Verdict::Warn,
             "inherit",
             format!(
-                "programs {} executes are not locked: the ptrace method locks its image only, and its loader ({}) \
-                 must not be given the glibc shim",
+                "programs {} executes are not locked, and its exec gate refuses them unless they are memlock-run: \
+                 the ptrace method locks its image only, and its loader ({}) must not be given the glibc shim",
                 image.display(),
                 info.interpreter.as_deref().unwrap_or(image).display()
             ),
             "if COMMAND executes programs that must be locked, start those with memlock-run too; pass \
              --no-inherit to say that COMMAND alone is meant",
         );
-    } else if !cli.no_inherit && crate::gate::available(cli.no_dump) {
-        report.add(
-            Verdict::Ok,
-            "exec gate",
-            format!(
-                "{} is static and executes others with the execve system call itself: memlock-run arms its exec \
-                 gate here (it runs as root, or no_new_privs is set), which judges those execs by the shim's rules",
-                image.display()
-            ),
-        );
-    } else if !cli.no_inherit {
-        report.problem(
-            Verdict::Warn,
-            "inherit",
-            format!(
-                "{} is static and executes others with the execve system call itself, which the shim does not \
-                 see (and memlock-run arms its exec gate only as root, or where no_new_privs is set without --no-dump): a glibc or musl program it \
-                 executes is locked by the shim in its environment, a static or 32-bit one would run unlocked",
-                image.display()
-            ),
-            "if COMMAND executes static programs that must be locked, start those through memlock-run (a \
-             wrapper script that execs memlock-run -- PROGRAM); pass --no-inherit to say that COMMAND alone is \
-             meant",
-        );
+    }
+    if !cli.no_inherit {
+        gate_finding(report, cli, info.interpreter.is_none());
     }
     if elf::is_go(image) && cli.future {
         if will_hold {
@@ -921,7 +907,7 @@ fn ptrace_permission_finding(report: &mut Report, without: &str) {
         Some(n) => format!("kernel.yama.ptrace_scope {n}"),
         None => "no Yama".to_owned(),
     };
-    if seccomp == "2" {
+    if seccomp == "2" && !crate::gate::only_filter_is_gate(me) {
         report.problem(
             Verdict::Warn,
             "ptrace",
@@ -936,7 +922,14 @@ fn ptrace_permission_finding(report: &mut Report, without: &str) {
         report.add(
             Verdict::Ok,
             "ptrace",
-            format!("permitted: {yama}, not traced, no seccomp filter; the helper is named with PR_SET_PTRACER"),
+            format!(
+                "permitted: {yama}, not traced, no seccomp filter{}; the helper is named with PR_SET_PTRACER",
+                if seccomp == "2" {
+                    " but an outer run's exec gate (execve and execveat alone)"
+                } else {
+                    ""
+                }
+            ),
         );
     }
 }

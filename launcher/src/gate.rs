@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use memlock_run_protocol::reach::{self, Format, Reach};
-use memlock_run_protocol::Config;
+use memlock_run_protocol::{Config, OnFailure};
 
 use crate::elf;
 
@@ -91,26 +91,33 @@ pub struct Judgement {
     pub launcher_id: (u64, u64),
 }
 
-/// Whether this kernel and this process can have a gate: x86-64, CAP_SYS_ADMIN or
-/// no_new_privs already set (without --no-dump), the notify structures this code knows.
-pub fn available(no_dump: bool) -> bool {
+/// How a run arms its gate: installing a seccomp filter needs CAP_SYS_ADMIN or no_new_privs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arming {
+    /// memlock-run holds CAP_SYS_ADMIN (root): the filter costs COMMAND nothing.
+    Admin,
+    /// no_new_privs is already set (Kubernetes' allowPrivilegeEscalation: false, systemd's
+    /// NoNewPrivileges=yes): the filter costs COMMAND nothing more.
+    AlreadyNoNewPrivs,
+    /// memlock-run sets no_new_privs before the filter. Programs of the tree then gain no
+    /// privilege by exec; the set-user-ID and file-capability programs that would are refused
+    /// under an inheriting run anyway, so what it changes is a security module's exec
+    /// transitions (an SELinux domain change that is not bounded, an AppArmor profile change
+    /// out of a confined one), which fail.
+    SetsNoNewPrivs,
+}
+
+/// How this run would arm the gate, or why this kernel or this process cannot have one.
+pub fn readiness() -> Result<Arming, String> {
     if !cfg!(target_arch = "x86_64") {
-        return false;
+        return Err("the exec gate's filter is written for x86-64".into());
     }
-    let admin = caps::has_cap(
-        None,
-        caps::CapSet::Effective,
-        caps::Capability::CAP_SYS_ADMIN,
-    )
-    .unwrap_or(false);
-    // Without CAP_SYS_ADMIN a filter needs no_new_privs, which memlock-run does not impose; where
-    // it is already set (Kubernetes' allowPrivilegeEscalation: false, systemd's
-    // NoNewPrivileges=yes) it costs nothing more. Such a gate reads the tree's memory as its
-    // own user, which a non-dumpable (--no-dump) process does not allow.
-    // SAFETY: prctl with integer arguments.
-    let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
-    if !(admin || nnp && !no_dump) {
-        return false;
+    if let Some(release) = kernel_release().filter(|&(major, minor)| (major, minor) < (5, 5)) {
+        return Err(format!(
+            "Linux {}.{} runs here, and the exec gate needs 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE, which lets \
+             an exec it judged go on)",
+            release.0, release.1
+        ));
     }
     let mut sizes = Sizes::default();
     // SAFETY: SECCOMP_GET_NOTIF_SIZES writes the three sizes.
@@ -122,14 +129,107 @@ pub fn available(no_dump: bool) -> bool {
             &mut sizes as *mut Sizes,
         )
     };
-    rc == 0
-        && usize::from(sizes.notif) == std::mem::size_of::<Notif>()
-        && usize::from(sizes.resp) == std::mem::size_of::<Response>()
+    if rc != 0 {
+        return Err(format!(
+            "the seccomp system call is not available here ({}: a container's seccomp profile or a kernel \
+             built without it), and the exec gate is a seccomp filter",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if usize::from(sizes.notif) != std::mem::size_of::<Notif>()
+        || usize::from(sizes.resp) != std::mem::size_of::<Response>()
+    {
+        return Err(format!(
+            "this kernel's seccomp notifications ({} and {} bytes) are not the ones memlock-run was built for",
+            sizes.notif, sizes.resp
+        ));
+    }
+    if has(caps::Capability::CAP_SYS_ADMIN) {
+        return Ok(Arming::Admin);
+    }
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1 {
+        return Ok(Arming::AlreadyNoNewPrivs);
+    }
+    Ok(Arming::SetsNoNewPrivs)
+}
+
+/// Whether the gate, which keeps memlock-run's privileges, may read the memory of every
+/// process of the tree: a non-dumpable one (--no-dump) or another user's (--user) needs
+/// CAP_SYS_PTRACE. Without it such a process's execs are refused, since they cannot be judged.
+pub fn reads_any_process() -> bool {
+    has(caps::Capability::CAP_SYS_PTRACE)
+}
+
+/// What an inheriting run's gate will be, for --dry-run and --check: Ok with how it is armed
+/// and what it then sees, or Err with why it cannot be armed. `no_dump` and `other_user`
+/// (--user) make the tree's memory one the gate reads only with CAP_SYS_PTRACE;
+/// `reaches_shim` is false where COMMAND's loader must not be given the shim.
+pub fn describe(no_dump: bool, other_user: bool, reaches_shim: bool) -> Result<Plan, String> {
+    let arming = readiness()?;
+    let mut text = match arming {
+        Arming::Admin => "armed (memlock-run holds CAP_SYS_ADMIN)".to_owned(),
+        Arming::AlreadyNoNewPrivs => "armed (no_new_privs is already set)".to_owned(),
+        Arming::SetsNoNewPrivs => "armed, after memlock-run sets no_new_privs (a filter needs it without \
+                                   CAP_SYS_ADMIN): programs of the tree gain no privilege by exec, and a security \
+                                   module's exec transition that needs one (SELinux, AppArmor) fails"
+            .to_owned(),
+    };
+    text.push_str(": the execve system calls the tree makes itself, past the shim (Go's os/exec, static programs), are judged by the shim's rules");
+    if !reaches_shim {
+        text.push_str(
+            "; COMMAND's loader is not given the shim, so every program COMMAND executes is refused unless it is \
+             memlock-run",
+        );
+    }
+    let unreadable = (no_dump || other_user) && !reads_any_process();
+    if unreadable {
+        text.push_str(&format!(
+            "; but the gate, without CAP_SYS_PTRACE, cannot read the memory of {}, so every exec there is refused",
+            if no_dump {
+                "the tree's non-dumpable (--no-dump) processes"
+            } else {
+                "processes of another user"
+            }
+        ));
+    }
+    Ok(Plan { text, unreadable })
+}
+
+/// An armed gate, described.
+pub struct Plan {
+    pub text: String,
+    /// Every exec of the tree will be refused: the gate cannot read its processes.
+    pub unreadable: bool,
+}
+
+/// Whether the one seccomp filter process `pid` runs under is the exec gate's (which touches
+/// execve and execveat alone): its status counts one filter, and its environment says that
+/// memlock-run held one once its gate was armed (protocol::GATE).
+pub fn only_filter_is_gate(pid: i32) -> bool {
+    let marker = format!("{}=1", memlock_run_protocol::GATE);
+    crate::ptrace::status_field(pid, "Seccomp_filters").as_deref() == Some("1")
+        && fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+            environ
+                .split(|&b| b == 0)
+                .any(|entry| entry == marker.as_bytes())
+        })
+}
+
+fn has(capability: caps::Capability) -> bool {
+    caps::has_cap(None, caps::CapSet::Effective, capability).unwrap_or(false)
+}
+
+/// The running kernel's major and minor version, from uname(2).
+fn kernel_release() -> Option<(u32, u32)> {
+    let release = nix::sys::utsname::uname().ok()?.release().to_owned();
+    let mut parts = release.to_str()?.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Starts the gate and installs the filter in this process, which then execs COMMAND; false
 /// when the tree already has a listener (an outer run's gate, which then answers for it).
-pub fn arm(context: Judgement) -> Result<bool> {
+pub fn arm(context: Judgement, arming: Arming) -> Result<bool> {
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
     if unsafe {
@@ -155,6 +255,15 @@ pub fn arm(context: Judgement) -> Result<bool> {
     .context("cannot start the exec gate")?;
     drop(theirs);
 
+    if arming == Arming::SetsNoNewPrivs {
+        // SAFETY: prctl with integer arguments; inherited by every process of the tree.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            bail!(
+                "cannot set no_new_privs, which an exec gate needs without CAP_SYS_ADMIN: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
     let filter = program();
     let prog = libc::sock_fprog {
         len: filter.len() as u16,
@@ -419,9 +528,18 @@ fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
         }
         let error = match decide(&notif, context) {
             Ok(()) => 0,
+            Err(Refusal {
+                line: Some((subject, why)),
+                ..
+            }) if context.config.on_failure == OnFailure::Warn => {
+                stderr.line(&format!(
+                    "memlock-run: warning: {subject} runs unlocked (--on-failure warn): {why}"
+                ));
+                0
+            }
             Err(refusal) => {
-                if let Some(line) = refusal.line {
-                    stderr.line(&line);
+                if let Some((subject, why)) = refusal.line {
+                    stderr.line(&format!("memlock-run: not executing {subject}: {why}"));
                 }
                 -refusal.errno
             }
@@ -482,9 +600,12 @@ impl Drop for FsIdentity {
     }
 }
 
+/// An exec the gate does not let go on: ENOEXEC in silence (what the kernel would say), or
+/// EPERM with a line naming the program (`subject`) and `why`; under --on-failure warn the
+/// latter goes on, unlocked, with the line.
 struct Refusal {
     errno: i32,
-    line: Option<String>,
+    line: Option<(String, String)>,
 }
 
 fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
@@ -522,13 +643,28 @@ fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
         if n == 1 || matches!(errno, Some(libc::EFAULT) | Some(libc::ESRCH)) {
             return Ok(());
         }
+        let caller = comm(&proc);
+        // A non-dumpable process's /proc files belong to root.
+        let owner = fs::metadata(proc.join("mem")).map(|m| m.uid()).ok();
+        let euid = crate::ptrace::status_field(pid, "Uid")
+            .and_then(|v| v.split_whitespace().nth(1).map(str::to_owned));
+        let dumpable = owner != Some(0) || euid.as_deref() == Some("0");
         return Err(Refusal {
             errno: libc::EPERM,
-            line: Some(format!(
-                "memlock-run: not executing a program for pid {pid}: the exec gate cannot read that process's \
-                 memory to judge what it executes ({}); start the run as root, or with --no-inherit if only \
-                 COMMAND must be locked",
-                std::io::Error::from_raw_os_error(errno.unwrap_or(libc::EPERM))
+            line: Some((
+                format!("the program pid {pid} ({caller}) asks for"),
+                format!(
+                    "the exec gate cannot read that process's memory to judge what it executes ({}{}); start \
+                     the run as root (sudo memlock-run --user NAME ...), or with --no-inherit if only COMMAND must \
+                     be locked",
+                    std::io::Error::from_raw_os_error(errno.unwrap_or(libc::EPERM)),
+                    if dumpable {
+                        ""
+                    } else {
+                        ": it is non-dumpable (--no-dump), which only CAP_SYS_PTRACE reads past, and the gate \
+                         runs without it"
+                    }
+                ),
             )),
         });
     };
@@ -555,19 +691,29 @@ fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
             }
         }
     };
-    let caller = fs::read_to_string(proc.join("comm"))
-        .map(|c| crate::printable(c.trim()))
-        .unwrap_or_else(|_| "?".into());
+    let caller = comm(&proc);
     Err(Refusal {
         errno: libc::EPERM,
-        line: Some(format!(
-            "memlock-run: not executing {} (from pid {pid}, {caller}): {why}, so the preload cannot lock it, and \
-             {caller} made the execve system call itself, past the shim (as Go's os/exec and static programs do), \
-             where memlock-run cannot lock it another way; start it through memlock-run (a wrapper script that \
-             execs memlock-run -- PROGRAM), or start the run with --no-inherit if only COMMAND must be locked",
-            crate::printable(&String::from_utf8_lossy(&path)),
+        line: Some((
+            format!(
+                "{} (from pid {pid}, {caller})",
+                crate::printable(&String::from_utf8_lossy(&path))
+            ),
+            format!(
+                "{why}, so the preload cannot lock it, and {caller} made the execve system call itself, past the \
+                 shim (as Go's os/exec and static programs do), where memlock-run cannot lock it another way; start \
+                 it through memlock-run (a wrapper script that execs memlock-run -- PROGRAM), or start the run with \
+                 --no-inherit if only COMMAND must be locked"
+            ),
         )),
     })
+}
+
+/// A task's command name, printable, for a line about it.
+fn comm(proc: &Path) -> String {
+    fs::read_to_string(proc.join("comm"))
+        .map(|c| crate::printable(c.trim()))
+        .unwrap_or_else(|_| "?".into())
 }
 
 enum Opened {

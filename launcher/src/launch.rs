@@ -44,7 +44,7 @@ struct Launch {
 /// Runs COMMAND (never returns on success), or prints the plan for `--dry-run`.
 pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     let privilege = Privilege::detect()?;
-    let launch = prepare(cli, &privilege)?;
+    let mut launch = prepare(cli, &privilege)?;
     if cli.dry_run {
         print_plan(cli, &launch).context("cannot write the --dry-run plan to stdout")?;
         return Ok(None);
@@ -68,21 +68,12 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         secrecy::forbid_core_dumps()?;
     }
     // Before the user switch, which drops the CAP_SYS_ADMIN a filter without no_new_privs needs.
-    if launch.config.inherit
-        && launch.shim_in_env
-        && gate::available(launch.config.no_dump)
-        && std::process::id() != 1
-    {
-        use std::os::unix::fs::MetadataExt;
-        let shim = std::fs::metadata(&launch.shim.path)
-            .with_context(|| format!("cannot read the shim {}", launch.shim.path.display()))?;
-        let own = std::fs::metadata("/proc/self/exe").context("cannot read /proc/self/exe")?;
-        gate::arm(gate::Judgement {
-            config: launch.config,
-            shim: launch.shim.path.clone(),
-            shim_id: (shim.dev(), shim.ino()),
-            launcher_id: (own.dev(), own.ino()),
-        })?;
+    if launch.config.inherit && arm_gate(&launch)? {
+        if let Some(count) = ptrace::status_field(std::process::id() as i32, "Seccomp_filters") {
+            launch
+                .env
+                .push((memlock_run_protocol::GATE.into(), count.into()));
+        }
     }
     match &launch.user {
         Some(user) => user::switch(user)?,
@@ -336,6 +327,49 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
     })
 }
 
+/// Arms the exec gate for an inheriting run: the execve system calls the tree makes itself,
+/// past the shim, are judged too. Where this kernel or process cannot have one, the run is
+/// refused (125), or under --on-failure warn goes on with a note.
+/// True when this run's own gate was armed (not an outer run's, nor none under warn).
+fn arm_gate(launch: &Launch) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let arming = match gate::readiness() {
+        Ok(arming) => arming,
+        Err(why) if launch.config.on_failure == memlock_run_protocol::OnFailure::Warn => {
+            let _ = writeln!(
+                io::stderr(),
+                "memlock-run: note: no exec gate: {why}; a program COMMAND's tree starts with the execve system call \
+                 itself (Go's os/exec, static programs) is locked only if the preload reaches it, and otherwise runs \
+                 unlocked (--on-failure warn)"
+            );
+            return Ok(false);
+        }
+        Err(why) => bail!(ungated(&why)),
+    };
+    let shim = std::fs::metadata(&launch.shim.path)
+        .with_context(|| format!("cannot read the shim {}", launch.shim.path.display()))?;
+    let own = std::fs::metadata("/proc/self/exe").context("cannot read /proc/self/exe")?;
+    gate::arm(
+        gate::Judgement {
+            config: launch.config,
+            shim: launch.shim.path.clone(),
+            shim_id: (shim.dev(), shim.ino()),
+            launcher_id: (own.dev(), own.ino()),
+        },
+        arming,
+    )
+}
+
+/// The refusal of an inheriting run that cannot have an exec gate (`why`), shared with --check.
+pub fn ungated(why: &str) -> String {
+    format!(
+        "cannot judge the programs COMMAND's tree executes with the execve system call itself: {why}. Without \
+         memlock-run's exec gate, such a program (Go's os/exec, static programs) would run unlocked wherever the \
+         preload cannot reach it; pass --no-inherit if COMMAND alone must be locked, or --on-failure warn to run with \
+         that gap"
+    )
+}
+
 const LD_BIND_NOW: &str = "LD_BIND_NOW";
 
 /// glibc refuses thread stacks below PTHREAD_STACK_MIN; say so before exec, not from the shim.
@@ -534,20 +568,24 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
                 "yes, through the shim: glibc and musl programs COMMAND executes are locked (COMMAND is static, \
                  and makes the execve system call itself)",
             (true, true, false) =>
-                "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim",
+                "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim; \
+                 the exec gate refuses what COMMAND executes, unless it is memlock-run",
         }
     )?;
-    if launch.config.inherit && launch.shim_in_env {
-        writeln!(
-            out,
-            "exec gate:      {}",
-            if crate::gate::available(launch.config.no_dump) {
-                "armed: the execve system calls the tree makes itself are judged by the shim's rules"
-            } else {
-                "not armed (it needs root's CAP_SYS_ADMIN, or no_new_privs already set without --no-dump, and \
-                 Linux 5.5): the execve system calls the tree makes itself are not judged"
-            }
-        )?;
+    if launch.config.inherit {
+        let gate = match crate::gate::describe(
+            launch.config.no_dump,
+            launch.user.is_some(),
+            launch.shim_in_env,
+        ) {
+            Ok(plan) => plan.text,
+            Err(why) if launch.config.on_failure == memlock_run_protocol::OnFailure::Warn => format!(
+                "none: {why}; a program the tree starts with the execve system call itself runs unlocked where the \
+                 preload misses it (--on-failure warn)"
+            ),
+            Err(why) => format!("none, so the run is refused: {}", ungated(&why)),
+        };
+        writeln!(out, "exec gate:      {gate}")?;
     }
     writeln!(
         out,

@@ -82,7 +82,7 @@ pub fn preflight(pid: u32, force: bool) -> Result<String> {
             "{name} (pid {pid}) runs in seccomp strict mode, where any system call but read, write, exit and \
              sigreturn kills it; it cannot be locked from outside"
         ),
-        Some("2") if !force => bail!(
+        Some("2") if !force && !crate::gate::only_filter_is_gate(raw) => bail!(
             "{name} (pid {pid}) runs under a seccomp filter (Seccomp: 2 in /proc/{pid}/status), which memlock-run \
              cannot read: if it forbids mlockall, the process is killed or the call fails; if you know the filter \
              allows mlockall (and madvise and prctl), run again with --force"
