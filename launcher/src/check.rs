@@ -713,18 +713,20 @@ fn inherit_findings(report: &mut Report, cli: &Cli) {
          locks those the preload reaches, memlock-run locks the others from outside (ptrace), and what neither can \
          lock (a set-user-ID program, a root directory without memlock-run) is not executed, with a message",
     );
-    gate_finding(report, cli, true);
+    gate_finding(report, cli, true, false);
 }
 
 /// The exec gate of an inheriting run: how it is armed, or why the run is refused without it.
-fn gate_finding(report: &mut Report, cli: &Cli, reaches_shim: bool) {
+/// `static_command`: COMMAND makes the execve system call itself, for every program it runs.
+fn gate_finding(report: &mut Report, cli: &Cli, reaches_shim: bool, static_command: bool) {
     match crate::gate::describe(cli.no_dump, cli.user.is_some(), reaches_shim) {
-        Ok(plan) if plan.unreadable => report.problem(
+        Ok(plan) if plan.unreadable && static_command => report.problem(
             Verdict::Warn,
             "exec gate",
             plan.text,
-            "if COMMAND executes programs, start the run as root (sudo memlock-run --user NAME ...), or pass \
-             --no-inherit if COMMAND alone must be locked",
+            "COMMAND is static and makes every exec with the system call itself, so each would be refused: if it \
+             executes programs, start the run as root (sudo memlock-run --user NAME ...), or pass --no-inherit if \
+             COMMAND alone must be locked",
         ),
         Ok(plan) => report.add(Verdict::Ok, "exec gate", plan.text),
         Err(why) if cli.on_failure == crate::cli::OnFailure::Warn => report.problem(
@@ -800,7 +802,12 @@ fn ptrace_findings(
         );
     }
     if !cli.no_inherit {
-        gate_finding(report, cli, info.interpreter.is_none());
+        gate_finding(
+            report,
+            cli,
+            info.interpreter.is_none(),
+            info.interpreter.is_none(),
+        );
     }
     if elf::is_go(image) && cli.future {
         if will_hold {

@@ -46,6 +46,7 @@ const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 const X32: u32 = 0x4000_0000;
+const PRCTL: u32 = 157;
 
 #[repr(C)]
 #[derive(Default)]
@@ -185,7 +186,8 @@ pub fn describe(no_dump: bool, other_user: bool, reaches_shim: bool) -> Result<P
     let unreadable = (no_dump || other_user) && !reads_any_process();
     if unreadable {
         text.push_str(&format!(
-            "; but the gate, without CAP_SYS_PTRACE, cannot read the memory of {}, so every exec there is refused",
+            "; the gate, without CAP_SYS_PTRACE, cannot read the memory of {}: it lets their execs go on when the \
+             shim judged them first (it says so), and refuses the execve system calls they make themselves",
             if no_dump {
                 "the tree's non-dumpable (--no-dump) processes"
             } else {
@@ -199,7 +201,8 @@ pub fn describe(no_dump: bool, other_user: bool, reaches_shim: bool) -> Result<P
 /// An armed gate, described.
 pub struct Plan {
     pub text: String,
-    /// Every exec of the tree will be refused: the gate cannot read its processes.
+    /// The gate cannot read the tree's processes: an execve system call the shim did not
+    /// judge first is refused.
     pub unreadable: bool,
 }
 
@@ -298,7 +301,8 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<bool> {
     Ok(true)
 }
 
-/// execve and execveat, in the x86-64, x32 and i386 ABIs, to the listener; all else allowed.
+/// execve and execveat, in the x86-64, x32 and i386 ABIs, and the shim's word (an x86-64
+/// prctl whose option is GATE_WORD), to the listener; all else allowed.
 fn program() -> Vec<libc::sock_filter> {
     let ld = |k: u32| libc::sock_filter {
         code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
@@ -312,34 +316,33 @@ fn program() -> Vec<libc::sock_filter> {
         jf,
         k,
     };
-    let ja = |k: u32| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JA) as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
     let ret = |k: u32| libc::sock_filter {
         code: (libc::BPF_RET | libc::BPF_K) as u16,
         jt: 0,
         jf: 0,
         k,
     };
-    // seccomp_data: nr at 0, arch at 4.
+    // seccomp_data: nr at 0, arch at 4, the first argument's low and high halves at 16 and 20
+    // (little-endian). A jump's offsets count from the next instruction.
     vec![
-        ld(4),                        // 0
-        jeq(AUDIT_ARCH_X86_64, 0, 6), // 1: else 8
-        ld(0),                        // 2
-        jeq(59, 9, 0),                // 3: execve -> 13
-        jeq(322, 8, 0),               // 4: execveat -> 13
-        jeq(X32 | 520, 7, 0),         // 5: x32 execve -> 13
-        jeq(X32 | 545, 6, 0),         // 6: x32 execveat -> 13
-        ja(4),                        // 7: -> 12
-        jeq(AUDIT_ARCH_I386, 0, 3),   // 8: else 12
-        ld(0),                        // 9
-        jeq(11, 2, 0),                // 10: execve -> 13
-        jeq(358, 1, 0),               // 11: execveat -> 13
-        ret(SECCOMP_RET_ALLOW),       // 12
-        ret(SECCOMP_RET_USER_NOTIF),  // 13
+        ld(4),                                             // 0
+        jeq(AUDIT_ARCH_X86_64, 0, 10),                     // 1: else 12
+        ld(0),                                             // 2
+        jeq(59, 13, 0),                                    // 3: execve -> 17
+        jeq(322, 12, 0),                                   // 4: execveat -> 17
+        jeq(X32 | 520, 11, 0),                             // 5: x32 execve -> 17
+        jeq(X32 | 545, 10, 0),                             // 6: x32 execveat -> 17
+        jeq(PRCTL, 0, 8),                                  // 7: else 16
+        ld(16),                                            // 8
+        jeq(memlock_run_protocol::GATE_WORD, 0, 6),        // 9: else 16
+        ld(20),                                            // 10
+        jeq(0, 5, 4),                                      // 11: the word -> 17, else 16
+        jeq(AUDIT_ARCH_I386, 0, 3),                        // 12: else 16
+        ld(0),                                             // 13
+        jeq(11, 2, 0),                                     // 14: execve -> 17
+        jeq(358, 1, 0),                                    // 15: execveat -> 17
+        ret(SECCOMP_RET_ALLOW),                            // 16
+        ret(SECCOMP_RET_USER_NOTIF),                       // 17
     ]
 }
 
@@ -502,6 +505,7 @@ impl Stderr {
 }
 
 fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
+    let mut words = Words::default();
     loop {
         let mut pfd = libc::pollfd {
             fd: listener.as_raw_fd(),
@@ -526,7 +530,16 @@ fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
             // The task went away meanwhile (ENOENT), or a signal: next.
             continue;
         }
-        let error = match decide(&notif, context) {
+        if notif.data.arch == AUDIT_ARCH_X86_64 && notif.data.nr as u32 == PRCTL {
+            // The shim's word: noted, and its prctl returns 0 (no CONTINUE: no kernel knows it).
+            words.note(notif.pid as i32, notif.data.args[1]);
+            respond(listener, notif.id, 0, 0);
+            continue;
+        }
+        let announced = words.take_exec(notif.pid as i32);
+        let error = match decide(&notif, context, || {
+            announced || words.spawned_by_announcer(notif.pid as i32)
+        }) {
             Ok(()) => 0,
             Err(Refusal {
                 line: Some((subject, why)),
@@ -544,25 +557,112 @@ fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
                 -refusal.errno
             }
         };
-        let mut response = Response {
-            id: notif.id,
-            val: 0,
-            error,
-            flags: if error == 0 {
-                SECCOMP_USER_NOTIF_FLAG_CONTINUE
-            } else {
-                0
-            },
+        let flags = if error == 0 {
+            SECCOMP_USER_NOTIF_FLAG_CONTINUE
+        } else {
+            0
         };
-        // SAFETY: a response for the notification just received.
-        unsafe {
-            libc::ioctl(
-                listener.as_raw_fd(),
-                SECCOMP_IOCTL_NOTIF_SEND,
-                &mut response,
-            )
-        };
+        respond(listener, notif.id, error, flags);
     }
+}
+
+/// Answers a notification: CONTINUE (the call goes on), or the call returns 0 or -error.
+fn respond(listener: &OwnedFd, id: u64, error: i32, flags: u32) {
+    let mut response = Response {
+        id,
+        val: 0,
+        error,
+        flags,
+    };
+    // SAFETY: a response for a notification received; the kernel drops one whose task has gone.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_SEND,
+            &mut response,
+        )
+    };
+}
+
+/// What the shim said (protocol::GATE_WORD): the threads whose next exec it judged, and the
+/// processes with a spawn under way, each with its start time (a reused PID is not them).
+#[derive(Default)]
+struct Words {
+    execs: std::collections::HashMap<i32, u64>,
+    spawns: std::collections::HashMap<i32, (u64, u32)>,
+}
+
+impl Words {
+    /// At most this many of each: a tree that says more than it execs is trimmed to the living.
+    const MOST: usize = 4096;
+
+    fn note(&mut self, tid: i32, word: u64) {
+        let Some(started) = start_time(tid) else {
+            return;
+        };
+        match word {
+            memlock_run_protocol::GATE_EXEC => {
+                if self.execs.len() >= Self::MOST {
+                    self.execs.retain(|&t, &mut s| start_time(t) == Some(s));
+                }
+                self.execs.insert(tid, started);
+            }
+            memlock_run_protocol::GATE_SPAWN | memlock_run_protocol::GATE_SPAWNED => {
+                let Some(process) = tgid_of(tid) else {
+                    return;
+                };
+                let Some(started) = start_time(process) else {
+                    return;
+                };
+                if self.spawns.len() >= Self::MOST {
+                    self.spawns.retain(|&p, &mut (s, _)| start_time(p) == Some(s));
+                }
+                let entry = self.spawns.entry(process).or_insert((started, 0));
+                if entry.0 != started {
+                    *entry = (started, 0);
+                }
+                if word == memlock_run_protocol::GATE_SPAWN {
+                    entry.1 += 1;
+                } else {
+                    entry.1 = entry.1.saturating_sub(1);
+                    if entry.1 == 0 {
+                        self.spawns.remove(&process);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the shim said that this thread's exec, now, was judged (said once per exec).
+    fn take_exec(&mut self, tid: i32) -> bool {
+        self.execs
+            .remove(&tid)
+            .is_some_and(|started| start_time(tid) == Some(started))
+    }
+
+    /// Whether the calling task is a spawn's child (its own process, its parent's memory)
+    /// whose parent, the same process as when it said so, has a spawn under way.
+    fn spawned_by_announcer(&self, tid: i32) -> bool {
+        let parent = crate::ptrace::status_field(tid, "PPid").and_then(|p| p.parse::<i32>().ok());
+        parent.is_some_and(|parent| {
+            self.spawns
+                .get(&parent)
+                .is_some_and(|&(started, count)| count > 0 && start_time(parent) == Some(started))
+        })
+    }
+}
+
+/// A task's start time (field 22 of /proc/PID/stat, readable whatever the task's dumpable flag).
+fn start_time(tid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
+    // The command name, in parentheses, may hold anything: fields are counted after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn tgid_of(tid: i32) -> Option<i32> {
+    crate::ptrace::status_field(tid, "Tgid")?.parse().ok()
 }
 
 /// setfsuid/setfsgid to a task's effective IDs while alive; root's again when dropped.
@@ -608,7 +708,13 @@ struct Refusal {
     line: Option<(String, String)>,
 }
 
-fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
+/// `judged_by_shim` says whether the shim judged this exec first (protocol::GATE_WORD); it is
+/// asked only where the caller's memory cannot be read.
+fn decide(
+    notif: &Notif,
+    context: &Judgement,
+    judged_by_shim: impl FnOnce() -> bool,
+) -> Result<(), Refusal> {
     let pid = notif.pid as i32;
     let args = notif.data.args;
     let nr = notif.data.nr as u32 & !X32;
@@ -640,7 +746,7 @@ fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
         // SAFETY: a one-byte probe of the same address, for its errno.
         let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
         let errno = std::io::Error::last_os_error().raw_os_error();
-        if n == 1 || matches!(errno, Some(libc::EFAULT) | Some(libc::ESRCH)) {
+        if n == 1 || matches!(errno, Some(libc::EFAULT) | Some(libc::ESRCH)) || judged_by_shim() {
             return Ok(());
         }
         let caller = comm(&proc);
@@ -654,15 +760,15 @@ fn decide(notif: &Notif, context: &Judgement) -> Result<(), Refusal> {
             line: Some((
                 format!("the program pid {pid} ({caller}) asks for"),
                 format!(
-                    "the exec gate cannot read that process's memory to judge what it executes ({}{}); start \
-                     the run as root (sudo memlock-run --user NAME ...), or with --no-inherit if only COMMAND must \
-                     be locked",
-                    std::io::Error::from_raw_os_error(errno.unwrap_or(libc::EPERM)),
+                    "{caller} made the execve system call itself, past the shim (as Go's os/exec and static \
+                     programs do), and the exec gate cannot read its memory to judge what it executes ({}: {}); \
+                     start the run as root (sudo memlock-run --user NAME ...), or with --no-inherit if only \
+                     COMMAND must be locked",
+                    nix::errno::Errno::from_raw(errno.unwrap_or(libc::EPERM)).desc(),
                     if dumpable {
-                        ""
+                        "it runs as another user, and the gate has no CAP_SYS_PTRACE"
                     } else {
-                        ": it is non-dumpable (--no-dump), which only CAP_SYS_PTRACE reads past, and the gate \
-                         runs without it"
+                        "it is non-dumpable (--no-dump), and the gate has no CAP_SYS_PTRACE"
                     }
                 ),
             )),

@@ -69,6 +69,20 @@ pub const EXECUTED_BY: &str = "MEMLOCK_RUN_EXECUTED_BY";
 /// execveat alone, is the only one: `--pid` and `--check` then need no `--force` for it.
 pub const GATE: &str = "MEMLOCK_RUN_GATE";
 
+/// The shim's word to the exec gate: `prctl(GATE_WORD, GATE_EXEC | GATE_SPAWN | GATE_SPAWNED)`,
+/// an option no kernel knows (EINVAL where no gate listens), which the gate's filter hands
+/// to the gate instead. It lets the gate answer for an exec whose caller's memory it may not
+/// read (a non-dumpable process under `--no-dump`, another user's without CAP_SYS_PTRACE):
+/// such an exec goes on only if the shim judged it first and said so.
+pub const GATE_WORD: u32 = 0x4d4c_5247;
+/// This thread's next exec was judged by the shim (consumed by that exec).
+pub const GATE_EXEC: u64 = 1;
+/// A spawn of this process's begins (posix_spawn, system, popen): its child, which shares
+/// this process's memory until its exec and runs no shim code, was judged by the shim.
+pub const GATE_SPAWN: u64 = 2;
+/// That spawn has returned.
+pub const GATE_SPAWNED: u64 = 3;
+
 /// Every setting of the protocol, in the order the launcher writes them.
 pub const VARIABLES: [&str; 10] = [
     FLAGS,

@@ -739,7 +739,7 @@ fn carry_out(
     };
     let spawn = spawn != Spawn::No;
     let why = match plan {
-        Plan::Direct => return real(at.path, argv, envp),
+        Plan::Direct => return judged(spawn, || real(at.path, argv, envp)),
         Plan::Fail(errno) => return failure(errno, spawn),
         Plan::Launcher(why) => why,
     };
@@ -769,7 +769,9 @@ fn carry_out(
         );
         return failure(libc::ENOMEM, spawn);
     };
-    let rc = real(armed.launcher.c_ptr(), rerouted.argv, rerouted.envp);
+    let rc = judged(spawn, || {
+        real(armed.launcher.c_ptr(), rerouted.argv, rerouted.envp)
+    });
     if spawn && rc == 0 {
         return 0;
     }
@@ -785,6 +787,37 @@ fn carry_out(
     // EPERM, a refusal: not EACCES or ENOENT, on which execvp would go on to the next
     // directory of PATH and might run another program of that name.
     failure(libc::EPERM, spawn)
+}
+
+/// Makes an exec or spawn the shim has judged, telling memlock-run's exec gate so first
+/// (protocol::GATE_WORD): where the gate may not read this process's memory (--no-dump, a
+/// gate without CAP_SYS_PTRACE), that is how it knows the exec was judged. A spawn's child
+/// runs no shim code: the gate takes the word of its parent while the spawn is under way.
+fn judged(spawn: bool, make: impl FnOnce() -> c_int) -> c_int {
+    use memlock_run_protocol::{GATE_EXEC, GATE_SPAWN, GATE_SPAWNED};
+    gate_word(if spawn { GATE_SPAWN } else { GATE_EXEC });
+    let rc = make();
+    if spawn {
+        gate_word(GATE_SPAWNED);
+    }
+    rc
+}
+
+/// A prctl no kernel knows, which only the exec gate's filter answers; errno is kept.
+fn gate_word(word: u64) {
+    let saved = crate::errno();
+    // SAFETY: prctl(2) with integer arguments; EINVAL where no gate listens.
+    unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            memlock_run_protocol::GATE_WORD as libc::c_long,
+            word,
+            0,
+            0,
+            0,
+        );
+        *libc::__errno_location() = saved;
+    }
 }
 
 /// Whether the call is posix_spawn's, which returns an error number, and whether its file
@@ -1198,7 +1231,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     // SAFETY: the C library's system, whose type this is.
     let real: unsafe extern "C" fn(*const c_char) -> c_int =
         core::mem::transmute::<*mut c_void, _>(f);
-    real(command)
+    judged(true, || real(command))
 }
 
 /// `popen(3)`, judged as `system`: a refused shell gives NULL with EPERM.
@@ -1220,7 +1253,12 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
     // SAFETY: the C library's popen, whose type this is (FILE * as an opaque pointer).
     let real: unsafe extern "C" fn(*const c_char, *const c_char) -> *mut c_void =
         core::mem::transmute::<*mut c_void, _>(f);
-    real(command, mode)
+    let mut file = core::ptr::null_mut();
+    judged(true, || {
+        file = real(command, mode);
+        0
+    });
+    file
 }
 
 /// A regular file this process may execute.
