@@ -178,7 +178,8 @@ pub struct Cli {
     /// What the shim does when it cannot lock
     ///
     /// exit: one line on stderr, then exit status 125, so that nothing runs unlocked.
-    /// warn: one line on stderr, then COMMAND runs unlocked.
+    /// warn: one line on stderr, then COMMAND runs unlocked; so does a program it executes
+    /// that memlock-run would refuse, and a run without the exec gate it needs.
     #[arg(long, value_enum, value_name = "ACTION", default_value_t = OnFailure::Exit)]
     pub on_failure: OnFailure,
 
@@ -191,10 +192,12 @@ pub struct Cli {
     /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
     /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
     /// EPERM and a message. The execve system call made directly (Go's os/exec, static
-    /// programs) is judged by memlock-run's exec gate in a run started as root, or where
-    /// no_new_privs is set (a seccomp filter whose notifications a process of memlock-run's
-    /// answers); elsewhere its new image is locked only if the preload reaches it (--check
-    /// says which). With
+    /// programs) is judged by memlock-run's exec gate, a seccomp filter whose notifications a
+    /// process of memlock-run's answers; without root's CAP_SYS_ADMIN, memlock-run sets
+    /// no_new_privs for the tree to install it (no exec of the tree then gains privilege, and
+    /// SELinux or AppArmor transitions that would fail). Where no gate can be armed (Linux
+    /// before 5.5, seccomp denied), an inheriting run is refused, or under --on-failure warn
+    /// runs with a note (--check says which). With
     /// --no-inherit the shim removes itself from the environment once it has locked COMMAND.
     #[arg(long)]
     pub no_inherit: bool,

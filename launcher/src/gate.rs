@@ -12,14 +12,15 @@
 //! programs through memlock-run before they get here, so what the gate refuses is only what
 //! a program executed past them.
 //!
-//! Installing a filter without no_new_privs needs CAP_SYS_ADMIN, and reading another user's
-//! memory needs CAP_SYS_PTRACE: the gate is armed for runs memlock-run starts as root (with
-//! or without `--user`), where neither costs COMMAND anything, and for runs where
-//! no_new_privs is already set (then without --no-dump, whose processes the gate could not
-//! read as their own user). Elsewhere it is not armed, and README says what that leaves. It needs Linux 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE); on an
-//! older kernel, or when a filter of the tree already has a listener (a gate of an outer run),
-//! it is not armed either. When every process of the tree has ended, the kernel says so to the
-//! gate (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
+//! Installing a filter needs CAP_SYS_ADMIN or no_new_privs: a run without the first sets the
+//! second (see `Arming`). Reading the memory of a non-dumpable process (--no-dump) or another
+//! user's needs CAP_SYS_PTRACE: a gate without it takes the shim's word (protocol::GATE_WORD,
+//! a prctl only this filter answers) for the execs and spawns the shim judged, and refuses an
+//! execve system call such a process makes itself. It needs Linux 5.5
+//! (SECCOMP_USER_NOTIF_FLAG_CONTINUE); where it cannot be armed, an inheriting run is refused
+//! (launch.rs), and when a filter of the tree already has a listener (a gate of an outer run),
+//! that one answers. When every process of the tree has ended, the kernel says so to the gate
+//! (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -325,24 +326,24 @@ fn program() -> Vec<libc::sock_filter> {
     // seccomp_data: nr at 0, arch at 4, the first argument's low and high halves at 16 and 20
     // (little-endian). A jump's offsets count from the next instruction.
     vec![
-        ld(4),                                             // 0
-        jeq(AUDIT_ARCH_X86_64, 0, 10),                     // 1: else 12
-        ld(0),                                             // 2
-        jeq(59, 13, 0),                                    // 3: execve -> 17
-        jeq(322, 12, 0),                                   // 4: execveat -> 17
-        jeq(X32 | 520, 11, 0),                             // 5: x32 execve -> 17
-        jeq(X32 | 545, 10, 0),                             // 6: x32 execveat -> 17
-        jeq(PRCTL, 0, 8),                                  // 7: else 16
-        ld(16),                                            // 8
-        jeq(memlock_run_protocol::GATE_WORD, 0, 6),        // 9: else 16
-        ld(20),                                            // 10
-        jeq(0, 5, 4),                                      // 11: the word -> 17, else 16
-        jeq(AUDIT_ARCH_I386, 0, 3),                        // 12: else 16
-        ld(0),                                             // 13
-        jeq(11, 2, 0),                                     // 14: execve -> 17
-        jeq(358, 1, 0),                                    // 15: execveat -> 17
-        ret(SECCOMP_RET_ALLOW),                            // 16
-        ret(SECCOMP_RET_USER_NOTIF),                       // 17
+        ld(4),                                      // 0
+        jeq(AUDIT_ARCH_X86_64, 0, 10),              // 1: else 12
+        ld(0),                                      // 2
+        jeq(59, 13, 0),                             // 3: execve -> 17
+        jeq(322, 12, 0),                            // 4: execveat -> 17
+        jeq(X32 | 520, 11, 0),                      // 5: x32 execve -> 17
+        jeq(X32 | 545, 10, 0),                      // 6: x32 execveat -> 17
+        jeq(PRCTL, 0, 8),                           // 7: else 16
+        ld(16),                                     // 8
+        jeq(memlock_run_protocol::GATE_WORD, 0, 6), // 9: else 16
+        ld(20),                                     // 10
+        jeq(0, 5, 4),                               // 11: the word -> 17, else 16
+        jeq(AUDIT_ARCH_I386, 0, 3),                 // 12: else 16
+        ld(0),                                      // 13
+        jeq(11, 2, 0),                              // 14: execve -> 17
+        jeq(358, 1, 0),                             // 15: execveat -> 17
+        ret(SECCOMP_RET_ALLOW),                     // 16
+        ret(SECCOMP_RET_USER_NOTIF),                // 17
     ]
 }
 
@@ -615,7 +616,8 @@ impl Words {
                     return;
                 };
                 if self.spawns.len() >= Self::MOST {
-                    self.spawns.retain(|&p, &mut (s, _)| start_time(p) == Some(s));
+                    self.spawns
+                        .retain(|&p, &mut (s, _)| start_time(p) == Some(s));
                 }
                 let entry = self.spawns.entry(process).or_insert((started, 0));
                 if entry.0 != started {
@@ -709,11 +711,11 @@ struct Refusal {
 }
 
 /// `judged_by_shim` says whether the shim judged this exec first (protocol::GATE_WORD); it is
-/// asked only where the caller's memory cannot be read.
+/// asked only where what the caller names cannot be read.
 fn decide(
     notif: &Notif,
     context: &Judgement,
-    judged_by_shim: impl FnOnce() -> bool,
+    judged_by_shim: impl Fn() -> bool,
 ) -> Result<(), Refusal> {
     let pid = notif.pid as i32;
     let args = notif.data.args;
@@ -776,6 +778,7 @@ fn decide(
     };
     let why = match open_as_task(pid, dirfd, flags, &path) {
         Opened::Kernel => return Ok(()),
+        Opened::Unreadable if judged_by_shim() => return Ok(()),
         Opened::Unreadable => "it cannot be read to be judged".to_owned(),
         Opened::File(file) => {
             if id_of_file(&file) == Some(context.launcher_id) {
@@ -861,6 +864,11 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
             .open(&base)
         {
             Ok(dir) => dir,
+            // The task has gone: nothing runs. Its root, working directory or descriptor
+            // withheld from the gate: nothing can judge what it names.
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
+                return Opened::Unreadable
+            }
             Err(_) => return Opened::Kernel,
         };
         let relative = if relative.is_empty() {
