@@ -794,3 +794,71 @@ fn the_exec_gate_is_armed_where_no_new_privs_is_set() {
         &["not executing", "made the execve system call itself"],
     );
 }
+
+/// An unprivileged `--no-dump` tree: its processes are non-dumpable, so the gate (without
+/// CAP_SYS_PTRACE) may not read what they ask to execute. It lets go what the shim judged,
+/// which says so first (protocol::GATE_WORD), whichever function executes it and whatever the
+/// image; an execve system call made past the shim is refused with a line, not let go.
+#[test]
+fn an_unprivileged_no_dump_tree_executes_what_the_shim_judged() {
+    if skip_unprivileged_run("the --no-dump gate case runs as nobody") {
+        return;
+    }
+    let execvia = reachable_copy(&execvia(), "execvia-nobody");
+    let images: Vec<(&str, PathBuf)> = images()
+        .into_iter()
+        .filter(|(what, _)| what.starts_with("lockreport-"))
+        .map(|(what, image)| (what, reachable_copy(&image, &format!("{what}-nobody"))))
+        .collect();
+    let run = |mode: &str, image: &Path| {
+        output(memlock_run_as_nobody(
+            false,
+            [
+                "--no-dump".as_ref(),
+                "--".as_ref(),
+                execvia.as_os_str(),
+                mode.as_ref(),
+                image.as_os_str(),
+            ],
+        ))
+    };
+    let mut failures = Vec::new();
+    for mode in MODES.iter().chain(&["system"]) {
+        for (what, image) in &images {
+            if *mode == "system" && *what != "lockreport-glibc" {
+                continue;
+            }
+            let out = run(mode, image);
+            let line = report(&out).unwrap_or_default();
+            if !(out.status.success() && line.starts_with("locked ") && line.contains("dumpable=0"))
+            {
+                failures.push(format!(
+                    "{mode} of {what}: status {:?}, report {line:?}, stderr {}",
+                    out.status.code(),
+                    stderr_of(&out)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "not run locked:\n{}",
+        failures.join("\n")
+    );
+
+    let (_, glibc) = images
+        .iter()
+        .find(|(what, _)| *what == "lockreport-glibc")
+        .expect("a glibc build");
+    let out = run("syscall", glibc);
+    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "memlock-run: not executing",
+            "made the execve system call itself",
+            "non-dumpable (--no-dump)",
+            "--no-inherit",
+        ],
+    );
+}
