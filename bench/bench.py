@@ -83,6 +83,8 @@ class Timing:
                 f"{ms(self.max)} | {ms(self.cpu_mean)} | {len(self.times)} |")
 
 
+# An unprivileged user, as the tests run one (the bench itself runs as root).
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 TIMING_HEADER = ["| what | command | median ms | min ms | max ms | CPU ms (mean) | runs |",
                  "|---|---|---:|---:|---:|---:|---:|"]
 
@@ -329,9 +331,11 @@ class Suite:
         self.out()
         self.out("A shell that runs the same program 20 times, under memlock-run. With `--no-inherit` the programs "
                  "run unlocked and unjudged; inherited, the shim in the shell judges each exec (the file's headers, "
-                 "the environment it gets), and as root memlock-run's exec gate judges it again from outside, and "
+                 "the environment it gets), and memlock-run's exec gate judges it again from outside, and "
                  "each program is locked, by the shim for the dynamically linked one, "
-                 "through memlock-run and its ptrace method for the static one.")
+                 "through memlock-run and its ptrace method for the static one. As nobody with `--no-dump`, "
+                 "memlock-run sets no_new_privs to arm the gate, and the gate, which may not read the shell's "
+                 "non-dumpable memory, takes the shim's word (a prctl per exec) instead.")
         self.out()
         p, ps, m = self.probe, self.probe + "-static", self.memlock_run
         def loop(program):
@@ -341,6 +345,8 @@ class Suite:
             ("inherited, 20 dynamic", [m, "--"] + loop(p)),
             ("no-inherit, 20 static", [m, "--no-inherit", "--"] + loop(ps)),
             ("inherited, 20 static", [m, "--"] + loop(ps)),
+            ("nobody, no-inherit, 20 dynamic", NOBODY + [m, "--no-dump", "--no-inherit", "--"] + loop(p)),
+            ("nobody, inherited, 20 dynamic", NOBODY + [m, "--no-dump", "--"] + loop(p)),
         ]
         for _, argv in commands:
             self.check_runs(argv)
@@ -351,8 +357,11 @@ class Suite:
         self.out()
         dyn = (t["inherited, 20 dynamic"].median - t["no-inherit, 20 dynamic"].median) / 20
         sta = (t["inherited, 20 static"].median - t["no-inherit, 20 static"].median) / 20
+        word = (t["nobody, inherited, 20 dynamic"].median - t["nobody, no-inherit, 20 dynamic"].median) / 20
         self.out(f"- added per program executed (medians): dynamically linked {ms(dyn)} ms (the judgement and the "
-                 f"shim's lock); static {ms(sta)} ms (the judgement, a run of memlock-run and its ptrace method).")
+                 f"shim's lock); static {ms(sta)} ms (the judgement, a run of memlock-run and its ptrace method); "
+                 f"as nobody with --no-dump, dynamically linked {ms(word)} ms (the shim's judgement, its word to "
+                 f"the gate, its lock).")
         self.out()
 
     # -- 2. footprint -------------------------------------------------------------------
