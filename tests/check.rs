@@ -11,16 +11,6 @@ use std::process::Command;
 
 use common::*;
 
-/// One finding of the report: `(verdict, text)` for a topic.
-fn finding(report: &str, topic: &str) -> Option<(String, String)> {
-    report.lines().find_map(|line| {
-        let verdict = line.get(..4)?.trim();
-        let this = line.get(6..21)?.trim();
-        (this == topic && ["ok", "warn", "FAIL"].contains(&verdict))
-            .then(|| (verdict.to_owned(), line.get(23..).unwrap_or("").to_owned()))
-    })
-}
-
 fn verdict_of(report: &str, topic: &str) -> String {
     finding(report, topic)
         .unwrap_or_else(|| panic!("no {topic} finding in:\n{report}"))

@@ -31,13 +31,6 @@ const MODES: [&str; 12] = [
     "posix_spawnp",
 ];
 
-/// lockreport built by `compiler` with `flags`, or None (and a skip line) where that
-/// toolchain is missing. Built once per test binary: a file replaced while another test runs
-/// it is, rightly, refused by memlock-run (not the file it judged).
-fn lockreport(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
-    compile_if_possible(compiler, "lockreport.c", name, flags)
-}
-
 /// Every kind of image, with what it is.
 fn images() -> Vec<(&'static str, PathBuf)> {
     let builds: [(&str, &[&str], &str); 7] = [
@@ -77,24 +70,6 @@ fn via(options: &[&str], mode: &str, program: &Path, args: &[&str]) -> Output {
         .arg(program)
         .args(args);
     output(cmd)
-}
-
-/// The run succeeded and the descendant reported itself locked.
-fn assert_locked(out: &Output) {
-    let line = report(out).unwrap_or_default();
-    assert!(
-        out.status.success() && line.starts_with("locked "),
-        "{line:?}: {}",
-        stderr_of(out)
-    );
-}
-
-/// The descendant's report line, or why there is none.
-fn report(out: &Output) -> Option<String> {
-    stdout_of(out)
-        .lines()
-        .find(|l| l.starts_with("locked ") || l.starts_with("UNLOCKED "))
-        .map(str::to_owned)
 }
 
 #[test]
@@ -143,17 +118,6 @@ fn a_shell_under_an_unprivileged_run_locks_the_static_programs_it_starts() {
     for line in lines {
         assert!(line.starts_with("locked "), "{stdout}\n{}", stderr_of(&out));
     }
-}
-
-/// A copy of `path` every user can execute, for the runs as nobody.
-fn reachable_copy(path: &Path, name: &str) -> PathBuf {
-    let dir = bin_dir();
-    let copy = dir.join(name);
-    writing_executables(|| {
-        std::fs::copy(path, &copy).expect("copy");
-        set_mode(&copy, 0o755);
-    });
-    copy
 }
 
 /// Environments that would leave the shim out, or change its settings: the program is run

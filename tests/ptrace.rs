@@ -651,12 +651,6 @@ fn yama_scope_1_is_handled_with_pr_set_ptracer() {
 
 // ---------------------------------------------------------------------------- --pid
 
-fn lock_pid(options: &[&str], pid: i32) -> Output {
-    let mut cmd = memlock_run(options);
-    cmd.arg("--pid").arg(pid.to_string());
-    output(cmd)
-}
-
 #[test]
 fn pid_locks_a_process_blocked_in_read_and_the_read_goes_on() {
     let mut cmd = Command::new(probe());

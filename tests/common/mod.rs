@@ -745,3 +745,56 @@ pub fn find_library(name: &str) -> Option<PathBuf> {
         .find_map(|l| l.split(" => ").nth(1))
         .map(|p| PathBuf::from(p.trim()))
 }
+
+/// tests/probes/lockreport.c built by `compiler` with `flags`, or None (and a skip line) where
+/// that toolchain is missing. Built once per test binary: a file replaced while another test
+/// runs it is, rightly, refused by memlock-run (not the file it judged).
+pub fn lockreport(compiler: &str, flags: &[&str], name: &str) -> Option<PathBuf> {
+    compile_if_possible(compiler, "lockreport.c", name, flags)
+}
+
+/// The run succeeded and the descendant (lockreport) reported itself locked.
+pub fn assert_locked(out: &Output) {
+    let line = report(out).unwrap_or_default();
+    assert!(
+        out.status.success() && line.starts_with("locked "),
+        "{line:?}: {}",
+        stderr_of(out)
+    );
+}
+
+/// lockreport's line (`locked ...` or `UNLOCKED ...`), or None when it did not run.
+pub fn report(out: &Output) -> Option<String> {
+    stdout_of(out)
+        .lines()
+        .find(|l| l.starts_with("locked ") || l.starts_with("UNLOCKED "))
+        .map(str::to_owned)
+}
+
+/// A copy of `path` every user can execute, for the runs as nobody.
+pub fn reachable_copy(path: &Path, name: &str) -> PathBuf {
+    let dir = bin_dir();
+    let copy = dir.join(name);
+    writing_executables(|| {
+        std::fs::copy(path, &copy).expect("copy");
+        set_mode(&copy, 0o755);
+    });
+    copy
+}
+
+/// One finding of a `--check` report: `(verdict, text)` for a topic.
+pub fn finding(report: &str, topic: &str) -> Option<(String, String)> {
+    report.lines().find_map(|line| {
+        let verdict = line.get(..4)?.trim();
+        let this = line.get(6..21)?.trim();
+        (this == topic && ["ok", "warn", "FAIL"].contains(&verdict))
+            .then(|| (verdict.to_owned(), line.get(23..).unwrap_or("").to_owned()))
+    })
+}
+
+/// `memlock-run OPTIONS --pid PID`, run to its end.
+pub fn lock_pid(options: &[&str], pid: i32) -> Output {
+    let mut cmd = memlock_run(options);
+    cmd.arg("--pid").arg(pid.to_string());
+    output(cmd)
+}

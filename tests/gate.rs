@@ -1,0 +1,396 @@
+//! The exec gate on every inheriting run: an unprivileged run sets no_new_privs to arm it,
+//! memlock-run as PID 1 of a PID namespace arms it, a run that cannot have one is refused
+//! (or, under `--on-failure warn`, goes on with a note), the gate's refusals follow
+//! `--on-failure warn`, and `--pid` accepts a process whose only seccomp filter is the gate's.
+//!
+//! As in tests/descendants.rs, the programs are tests/probes/rawexec.c (the execve system
+//! call made directly, past the shim) and tests/probes/lockreport.c (which says from its own
+//! VmLck whether it is locked).
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+fn rawexec() -> PathBuf {
+    compile("rawexec.c", "rawexec", &[])
+}
+
+/// The glibc and static lockreport builds, or None (and a skip line) without the toolchain.
+fn glibc_and_static() -> Option<(PathBuf, PathBuf)> {
+    Some((
+        lockreport("gcc", &[], "lockreport-glibc")?,
+        lockreport("gcc", &["-static"], "lockreport-static")?,
+    ))
+}
+
+/// `setpriv` to nobody, without `--no-new-privs`: memlock-run finds no_new_privs unset.
+fn as_nobody<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    output(memlock_run_as_nobody(false, args))
+}
+
+/// The gate refused `program` (the execve system call made directly): nothing ran, and the
+/// gate's line names it.
+fn assert_refused_by_the_gate(out: &Output, program: &Path) {
+    assert_eq!(report(out), None, "it must not run: {}", stderr_of(out));
+    assert!(!out.status.success(), "{}", stderr_of(out));
+    assert_mentions(
+        &stderr_of(out),
+        &[
+            &format!("memlock-run: not executing {}", program.display()),
+            "made the execve system call itself",
+        ],
+    );
+}
+
+/// The `exec gate:` line of a `--dry-run` plan.
+fn dry_run_gate_line(out: &Output) -> String {
+    let plan = stdout_of(out);
+    plan.lines()
+        .find_map(|l| l.strip_prefix("exec gate:"))
+        .map(|l| l.trim().to_owned())
+        .unwrap_or_else(|| panic!("no exec gate line in:\n{plan}{}", stderr_of(out)))
+}
+
+/// `Field:\tvalue` lines (grep's output of /proc/self/status) as (field, value).
+fn status_fields(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+}
+
+/// COMMAND's own NoNewPrivs, Seccomp and Seccomp_filters, as it reads them.
+const GREP_STATUS: [&str; 5] = [
+    "--",
+    "/bin/grep",
+    "-E",
+    "^(NoNewPrivs|Seccomp|Seccomp_filters):",
+    "/proc/self/status",
+];
+
+/// a: an unprivileged run where no_new_privs is not set yet (setpriv to nobody, no
+/// --no-new-privs) sets it and arms the gate: a static program executed with the raw execve
+/// system call is refused, a glibc one runs locked; COMMAND sees NoNewPrivs 1 and the gate's
+/// one filter; a root run leaves no_new_privs as it was. --dry-run and --check say so.
+#[test]
+fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
+    if skip_unprivileged_run("the unprivileged gate runs as nobody") {
+        return;
+    }
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let glibc = reachable_copy(&glibc, "lockreport-glibc-unpriv-gate");
+    let static_image = reachable_copy(&static_image, "lockreport-static-unpriv-gate");
+    let rawexec = reachable_copy(&rawexec(), "rawexec-unpriv-gate");
+
+    let out = as_nobody([OsStr::new("--"), rawexec.as_os_str(), glibc.as_os_str()]);
+    assert_locked(&out);
+
+    let out = as_nobody([
+        OsStr::new("--"),
+        rawexec.as_os_str(),
+        static_image.as_os_str(),
+    ]);
+    assert_refused_by_the_gate(&out, &static_image);
+
+    // COMMAND's own status: no_new_privs set by memlock-run, and one filter, the gate's.
+    let out = as_nobody(GREP_STATUS);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let fields = status_fields(&stdout_of(&out));
+    assert_eq!(field(&fields, "NoNewPrivs"), "1", "{fields:?}");
+    assert_eq!(field(&fields, "Seccomp"), "2", "{fields:?}");
+    assert_eq!(field(&fields, "Seccomp_filters"), "1", "{fields:?}");
+    let out = as_nobody(["--", "env"]);
+    assert!(
+        stdout_of(&out).lines().any(|l| l == "MEMLOCK_RUN_GATE=1"),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+
+    // A root run holds CAP_SYS_ADMIN: the gate's filter needs no no_new_privs there.
+    let own = own_status();
+    let out = output(memlock_run(GREP_STATUS));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let fields = status_fields(&stdout_of(&out));
+    assert_eq!(
+        field(&fields, "NoNewPrivs"),
+        own.get("NoNewPrivs"),
+        "a root run leaves no_new_privs as it found it: {fields:?}"
+    );
+    assert_eq!(field(&fields, "Seccomp"), "2", "{fields:?}");
+    let own_filters: u32 = own
+        .fields
+        .get("Seccomp_filters")
+        .map_or(0, |n| n.parse().expect("a count"));
+    assert_eq!(
+        field(&fields, "Seccomp_filters"),
+        (own_filters + 1).to_string(),
+        "{fields:?}"
+    );
+
+    let out = as_nobody(["--dry-run", "--", "/bin/true"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let line = dry_run_gate_line(&out);
+    assert!(
+        line.starts_with("armed, after memlock-run sets no_new_privs"),
+        "{line}"
+    );
+    let out = output(memlock_run(["--dry-run", "--", "/bin/true"]));
+    let line = dry_run_gate_line(&out);
+    assert!(
+        line.starts_with("armed (memlock-run holds CAP_SYS_ADMIN)"),
+        "{line}"
+    );
+
+    let out = as_nobody(["--check", "--", "/bin/true"]);
+    let report = stdout_of(&out);
+    let (verdict, text) = finding(&report, "exec gate")
+        .unwrap_or_else(|| panic!("no exec gate finding in:\n{report}{}", stderr_of(&out)));
+    assert_eq!(verdict, "ok", "{report}");
+    assert!(text.contains("sets no_new_privs"), "{report}");
+}
+
+/// `noseccomp memlock-run OPTIONS`: memlock-run where the seccomp system call fails (ENOSYS).
+fn without_seccomp<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(compile("noseccomp.c", "noseccomp", &[]));
+    cmd.arg(memlock_run_path()).args(args);
+    output(cmd)
+}
+
+/// b: where the gate cannot be armed (the seccomp system call fails, as under a container's
+/// profile), an inheriting run is refused before exec with 125; --no-inherit runs; under
+/// --on-failure warn it runs with a note; --check fails the exec gate; --dry-run says so.
+#[test]
+fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
+    let Some(glibc) = lockreport("gcc", &[], "lockreport-glibc") else {
+        return;
+    };
+    let out = without_seccomp([OsStr::new("--"), glibc.as_os_str()]);
+    assert_eq!(report(&out), None, "nothing ran: {}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert!(
+        line.starts_with(
+            "memlock-run: cannot judge the programs COMMAND's tree executes with the execve system call itself: "
+        ),
+        "{line}"
+    );
+    assert_mentions(
+        &line,
+        &["seccomp system call", "--no-inherit", "--on-failure warn"],
+    );
+    let out = without_seccomp(["--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(&stderr_of(&out), &["cannot judge", "--no-inherit"]);
+
+    // COMMAND alone: no gate is needed, and COMMAND itself is locked.
+    let out = without_seccomp([OsStr::new("--no-inherit"), "--".as_ref(), glibc.as_os_str()]);
+    assert_locked(&out);
+    let out = without_seccomp(["--no-inherit", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    let out = without_seccomp([
+        OsStr::new("--on-failure"),
+        "warn".as_ref(),
+        "--".as_ref(),
+        glibc.as_os_str(),
+    ]);
+    assert_locked(&out);
+    assert!(
+        stderr_of(&out).starts_with("memlock-run: note: no exec gate: "),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = without_seccomp(["--on-failure", "warn", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_mentions(&stderr_of(&out), &["memlock-run: note: no exec gate: "]);
+
+    let out = without_seccomp(["--check", "--", "/bin/true"]);
+    let report = stdout_of(&out);
+    assert_ne!(out.status.code(), Some(0), "{report}");
+    assert_eq!(
+        finding(&report, "exec gate").map(|(verdict, _)| verdict),
+        Some("FAIL".to_owned()),
+        "{report}{}",
+        stderr_of(&out)
+    );
+    let out = without_seccomp(["--check", "--on-failure", "warn", "--", "/bin/true"]);
+    let report = stdout_of(&out);
+    assert_eq!(
+        finding(&report, "exec gate").map(|(verdict, _)| verdict),
+        Some("warn".to_owned()),
+        "{report}{}",
+        stderr_of(&out)
+    );
+
+    let out = without_seccomp(["--dry-run", "--", "/bin/true"]);
+    let line = dry_run_gate_line(&out);
+    assert!(
+        line.starts_with("none, so the run is refused: cannot judge"),
+        "{line}"
+    );
+}
+
+/// c: memlock-run as PID 1 of a new PID namespace (a container's init) arms the gate too.
+#[test]
+fn memlock_run_as_pid_1_arms_the_gate() {
+    if skip_unless_root("unshare --pid needs root")
+        || skip_without("unshare", "memlock-run as PID 1 is not tested")
+    {
+        return;
+    }
+    let works = run(Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]));
+    if let Ok(out) = &works {
+        if !out.status.success() {
+            skip(format_args!(
+                "unshare --pid --fork --mount-proc fails here ({}); memlock-run as PID 1 is not tested",
+                stderr_of(out).trim()
+            ));
+            return;
+        }
+    }
+    works.expect("run unshare");
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let as_pid_1 = |program: &Path| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc", "--"])
+            .arg(memlock_run_path())
+            .arg("--")
+            .arg(rawexec())
+            .arg(program);
+        output(cmd)
+    };
+    assert_locked(&as_pid_1(&glibc));
+    assert_refused_by_the_gate(&as_pid_1(&static_image), &static_image);
+}
+
+/// d: under --on-failure warn, a program the gate would refuse runs, unlocked, with a warning.
+#[test]
+fn under_on_failure_warn_the_gate_lets_a_refused_program_run_with_a_warning() {
+    let Some((_, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let out = output(memlock_run([
+        OsStr::new("--on-failure"),
+        "warn".as_ref(),
+        "--".as_ref(),
+        rawexec().as_os_str(),
+        static_image.as_os_str(),
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("UNLOCKED "),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            &format!("memlock-run: warning: {} (from pid", static_image.display()),
+            "runs unlocked (--on-failure warn)",
+            "made the execve system call itself",
+        ],
+    );
+    assert!(
+        !stderr_of(&out).contains("not executing"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// `probe --map 8 --touch 8`: 8 MiB mapped and written after the shim locked (MCL_CURRENT),
+/// so not locked until `--pid` locks it.
+const MAPPED: u64 = 8 * MIB;
+const PROBE_ARGS: [&str; 4] = ["--map", "8", "--touch", "8"];
+
+fn mapping_locked(running: &Running) -> bool {
+    anonymous_of_size(&running.smaps(), MAPPED).locked_flag()
+}
+
+/// e: a process whose only seccomp filter is the gate's (started by an inheriting run as
+/// nobody, which now arms one, or as root) is locked by --pid without --force, and --check
+/// --pid does not warn about it; one under another filter as well still needs --force.
+#[test]
+fn pid_accepts_the_gates_own_filter_and_no_other() {
+    if skip_unprivileged_run("the run as nobody is the case that gained a gate") {
+        return;
+    }
+    let probe = reachable_copy(&probe(), "probe-gate-pid");
+    let mut as_nobody = memlock_run_as_nobody(true, ["--".as_ref(), probe.as_os_str()]);
+    as_nobody.args(PROBE_ARGS);
+    let mut as_root = memlock_run(["--".as_ref(), probe.as_os_str()]);
+    as_root.args(PROBE_ARGS);
+    for (who, cmd) in [("as nobody", as_nobody), ("as root", as_root)] {
+        let running = Running::start(cmd);
+        let status = running.status();
+        assert_eq!(status.get("Seccomp"), "2", "{who}");
+        assert_eq!(status.get("Seccomp_filters"), "1", "{who}");
+        assert_eq!(
+            running
+                .environ()
+                .get("MEMLOCK_RUN_GATE")
+                .map(String::as_str),
+            Some("1"),
+            "{who}"
+        );
+        assert!(!mapping_locked(&running), "{who}: locked before --pid");
+
+        let check = lock_pid(&["--check"], running.pid);
+        let report = stdout_of(&check);
+        assert_eq!(check.status.code(), Some(0), "{who}: {report}");
+        let (verdict, text) = finding(&report, "--pid")
+            .unwrap_or_else(|| panic!("{who}: no --pid finding in:\n{report}"));
+        assert_eq!(verdict, "ok", "{who}: {report}");
+        assert!(text.contains("Seccomp 2"), "{who}: {report}");
+
+        let out = lock_pid(&[], running.pid);
+        assert!(out.status.success(), "{who}: {}", stderr_of(&out));
+        assert!(mapping_locked(&running), "{who}: not locked by --pid");
+        assert!(running.finish().status.success(), "{who}");
+    }
+
+    // noptrace's filter and the gate's: memlock-run cannot read the other one.
+    let mut cmd = Command::new(compile("noptrace.c", "noptrace", &[]));
+    cmd.arg(memlock_run_path())
+        .arg("--")
+        .arg(&probe)
+        .args(PROBE_ARGS);
+    let running = Running::start(cmd);
+    let status = running.status();
+    assert_eq!(status.get("Seccomp_filters"), "2");
+    let out = lock_pid(&[], running.pid);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(&one_line(&out), &["seccomp filter", "--force"]);
+    assert!(!mapping_locked(&running), "left as it was");
+    let check = lock_pid(&["--check"], running.pid);
+    assert_eq!(check.status.code(), Some(1), "{}", stdout_of(&check));
+    let out = lock_pid(&["--force"], running.pid);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(mapping_locked(&running), "locked with --force");
+    assert!(running.finish().status.success());
+}
