@@ -119,7 +119,9 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
     assert_eq!(field(&fields, "Seccomp_filters"), "1", "{fields:?}");
     let out = as_nobody(["--", "env"]);
     assert!(
-        stdout_of(&out).lines().any(|l| l == "MEMLOCK_RUN_GATE=1"),
+        stdout_of(&out)
+            .lines()
+            .any(|l| l.starts_with("MEMLOCK_RUN_GATE=1:")),
         "{}{}",
         stdout_of(&out),
         stderr_of(&out)
@@ -354,7 +356,7 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
             running
                 .environ()
                 .get("MEMLOCK_RUN_GATE")
-                .map(String::as_str),
+                .and_then(|v| v.split(':').next()),
             Some("1"),
             "{who}"
         );
@@ -392,5 +394,18 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
     let out = lock_pid(&["--force"], running.pid);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(mapping_locked(&running), "locked with --force");
+    assert!(running.finish().status.success());
+
+    // One filter that is not the gate's, with the gate's variable (copied, or outliving its
+    // run): it names no living gate, so it is not taken for one.
+    let mut cmd = Command::new(compile("noptrace.c", "noptrace", &[]));
+    cmd.arg(&probe)
+        .args(PROBE_ARGS)
+        .env("MEMLOCK_RUN_GATE", format!("1:{}", std::process::id()));
+    let running = Running::start(cmd);
+    assert_eq!(running.status().get("Seccomp_filters"), "1");
+    let out = lock_pid(&[], running.pid);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert_mentions(&one_line(&out), &["seccomp filter", "--force"]);
     assert!(running.finish().status.success());
 }

@@ -208,16 +208,31 @@ pub struct Plan {
 }
 
 /// Whether the one seccomp filter process `pid` runs under is the exec gate's (which touches
-/// execve and execveat alone): its status counts one filter, and its environment says that
-/// memlock-run held one once its gate was armed (protocol::GATE).
+/// execve and execveat alone): its status counts one filter, its environment says that
+/// memlock-run held one once its gate was armed and names the gate (protocol::GATE), and that
+/// gate is alive and holds a seccomp listener. (An environment can say anything; a variable
+/// that outlived its run, or leaked out of it, names no such gate.)
 pub fn only_filter_is_gate(pid: i32) -> bool {
-    let marker = format!("{}=1", memlock_run_protocol::GATE);
-    crate::ptrace::status_field(pid, "Seccomp_filters").as_deref() == Some("1")
-        && fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-            environ
-                .split(|&b| b == 0)
-                .any(|entry| entry == marker.as_bytes())
+    if crate::ptrace::status_field(pid, "Seccomp_filters").as_deref() != Some("1") {
+        return false;
+    }
+    let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let prefix = format!("{}=1:", memlock_run_protocol::GATE);
+    let Some(gate) = environ
+        .split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .and_then(|g| std::str::from_utf8(g).ok()?.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    fs::read_dir(format!("/proc/{gate}/fd")).is_ok_and(|fds| {
+        fds.flatten().any(|fd| {
+            fs::read_link(fd.path())
+                .is_ok_and(|link| link.as_os_str().as_bytes() == b"anon_inode:seccomp notify")
         })
+    })
 }
 
 fn has(capability: caps::Capability) -> bool {
@@ -231,9 +246,10 @@ fn kernel_release() -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// Starts the gate and installs the filter in this process, which then execs COMMAND; false
-/// when the tree already has a listener (an outer run's gate, which then answers for it).
-pub fn arm(context: Judgement, arming: Arming) -> Result<bool> {
+/// Starts the gate and installs the filter in this process, which then execs COMMAND: the
+/// gate's PID, or None when the tree already has a listener (an outer run's gate, which then
+/// answers for it).
+pub fn arm(context: Judgement, arming: Arming) -> Result<Option<u32>> {
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
     if unsafe {
@@ -287,19 +303,20 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<bool> {
         // The gate reads end-of-file and exits.
         drop(ours);
         if err.raw_os_error() == Some(libc::EBUSY) {
-            return Ok(false);
+            return Ok(None);
         }
         bail!("cannot install the exec gate's seccomp filter: {err}");
     }
     // SAFETY: the listener the kernel just made, owned from here.
     let listener = unsafe { OwnedFd::from_raw_fd(listener as RawFd) };
     send_fd(&ours, listener.as_raw_fd()).context("cannot hand the exec gate its listener")?;
-    let mut ack = [0u8; 1];
+    // The gate's word that it is ready: its PID (it is not this process's child).
+    let mut ack = [0u8; 4];
     let got = File::from(ours).read(&mut ack).unwrap_or(0);
-    if got != 1 {
+    if got != 4 {
         bail!("the exec gate did not start");
     }
-    Ok(true)
+    Ok(Some(u32::from_le_bytes(ack)))
 }
 
 /// execve and execveat, in the x86-64, x32 and i386 ABIs, and the shim's word (an x86-64
@@ -443,9 +460,10 @@ fn gate_main(socket: RawFd, context: &Judgement) {
         // SAFETY: ends the gate.
         unsafe { libc::_exit(0) }
     };
-    // SAFETY: the socket is ours; one byte says the gate is ready.
+    // SAFETY: the socket is ours; the gate's PID says it is ready.
     unsafe {
-        libc::write(socket, b"r".as_ptr().cast(), 1);
+        let pid = (libc::getpid() as u32).to_le_bytes();
+        libc::write(socket, pid.as_ptr().cast(), pid.len());
         libc::close(socket);
     }
     serve(&listener, context, &stderr);

@@ -68,11 +68,17 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         secrecy::forbid_core_dumps()?;
     }
     // Before the user switch, which drops the CAP_SYS_ADMIN a filter without no_new_privs needs.
-    if launch.config.inherit && arm_gate(&launch)? {
+    let gate = if launch.config.inherit {
+        arm_gate(&launch)?
+    } else {
+        None
+    };
+    if let Some(gate) = gate {
         if let Some(count) = ptrace::status_field(std::process::id() as i32, "Seccomp_filters") {
-            launch
-                .env
-                .push((memlock_run_protocol::GATE.into(), count.into()));
+            launch.env.push((
+                memlock_run_protocol::GATE.into(),
+                format!("{count}:{gate}").into(),
+            ));
         }
     }
     match &launch.user {
@@ -330,8 +336,9 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
 /// Arms the exec gate for an inheriting run: the execve system calls the tree makes itself,
 /// past the shim, are judged too. Where this kernel or process cannot have one, the run is
 /// refused (125), or under --on-failure warn goes on with a note.
-/// True when this run's own gate was armed (not an outer run's, nor none under warn).
-fn arm_gate(launch: &Launch) -> Result<bool> {
+/// The gate's PID when this run's own gate was armed (not an outer run's, nor none under
+/// warn).
+fn arm_gate(launch: &Launch) -> Result<Option<u32>> {
     use std::os::unix::fs::MetadataExt;
     let arming = match gate::readiness() {
         Ok(arming) => arming,
@@ -342,7 +349,7 @@ fn arm_gate(launch: &Launch) -> Result<bool> {
                  itself (Go's os/exec, static programs) is locked only if the preload reaches it, and otherwise runs \
                  unlocked (--on-failure warn)"
             );
-            return Ok(false);
+            return Ok(None);
         }
         Err(why) => bail!(ungated(&why)),
     };

@@ -63,10 +63,11 @@ pub const LAUNCHER: &str = "MEMLOCK_RUN_LAUNCHER";
 /// `NAME (pid N)` of the locked program that executed it, for memlock-run's messages.
 pub const EXECUTED_BY: &str = "MEMLOCK_RUN_EXECUTED_BY";
 
-/// Set in COMMAND's environment when memlock-run armed its exec gate: how many seccomp filters
-/// (`Seccomp_filters` in /proc/PID/status) memlock-run held once the gate's was installed.
-/// `1` there and in a process's status says that the gate's filter, which touches execve and
-/// execveat alone, is the only one: `--pid` and `--check` then need no `--force` for it.
+/// Set in COMMAND's environment when memlock-run armed its exec gate: `N:PID`, how many seccomp
+/// filters (`Seccomp_filters` in /proc/PID/status) memlock-run held once the gate's was
+/// installed, and the gate's PID. `1` there and in a process's status, with that gate alive,
+/// says that the gate's filter, which touches execve and execveat alone, is the only one:
+/// `--pid` and `--check` then need no `--force` for it.
 pub const GATE: &str = "MEMLOCK_RUN_GATE";
 
 /// The shim's word to the exec gate: `prctl(GATE_WORD, GATE_EXEC | GATE_SPAWN | GATE_SPAWNED)`,
