@@ -170,13 +170,14 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
     assert!(text.contains("sets no_new_privs"), "{report}");
 }
 
-/// `noseccomp memlock-run OPTIONS`: memlock-run where the seccomp system call fails (ENOSYS).
+/// `nosyscall seccomp memlock-run OPTIONS`: memlock-run where the seccomp system call fails
+/// (ENOSYS).
 fn without_seccomp<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = Command::new(compile("noseccomp.c", "noseccomp", &[]));
+    let mut cmd = without_syscall("seccomp");
     cmd.arg(memlock_run_path()).args(args);
     output(cmd)
 }
@@ -376,8 +377,8 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
         assert!(running.finish().status.success(), "{who}");
     }
 
-    // noptrace's filter and the gate's: memlock-run cannot read the other one.
-    let mut cmd = Command::new(compile("noptrace.c", "noptrace", &[]));
+    // nosyscall's filter and the gate's: memlock-run cannot read the other one.
+    let mut cmd = without_syscall("ptrace");
     cmd.arg(memlock_run_path())
         .arg("--")
         .arg(&probe)
@@ -398,7 +399,7 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
 
     // One filter that is not the gate's, with the gate's variable (copied, or outliving its
     // run): it names no living gate, so it is not taken for one.
-    let mut cmd = Command::new(compile("noptrace.c", "noptrace", &[]));
+    let mut cmd = without_syscall("ptrace");
     cmd.arg(&probe)
         .args(PROBE_ARGS)
         .env("MEMLOCK_RUN_GATE", format!("1:{}", std::process::id()));

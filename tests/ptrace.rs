@@ -531,9 +531,8 @@ fn under_a_tracer_it_refuses_before_exec() {
 
 #[test]
 fn a_seccomp_filter_that_denies_ptrace_stops_it_before_exec() {
-    let noptrace = compile("noptrace.c", "noptrace", &[]);
     let mark = marker("ptrace-seccomp");
-    let mut cmd = Command::new(noptrace);
+    let mut cmd = without_syscall("ptrace");
     cmd.arg(memlock_run_path()).args(marked_static(&mark));
     let out = output(cmd);
     assert_stopped_before_running(
@@ -733,8 +732,7 @@ fn pid_refuses_another_users_process_without_privilege() {
 
 #[test]
 fn pid_refuses_a_process_under_seccomp_unless_forced() {
-    let noptrace = compile("noptrace.c", "noptrace", &[]);
-    let mut cmd = Command::new(noptrace);
+    let mut cmd = without_syscall("ptrace");
     cmd.arg(probe());
     let running = Running::start(cmd);
     let out = lock_pid(&[], running.pid);

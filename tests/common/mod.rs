@@ -185,6 +185,14 @@ pub fn compile(source: &str, output: &str, flags: &[&str]) -> PathBuf {
     compile_with("gcc", source, output, flags)
 }
 
+/// A command that runs under a seccomp filter failing one system call (`ptrace` with EPERM,
+/// `seccomp` with ENOSYS), as a container's profile may: tests/probes/nosyscall.c.
+pub fn without_syscall(name: &str) -> Command {
+    let mut cmd = Command::new(compile("nosyscall.c", "nosyscall", &[]));
+    cmd.arg(name);
+    cmd
+}
+
 /// A C source from tests/probes built with musl-gcc and extra flags (dynamically linked:
 /// its loader is musl's), or None, with why, where musl-gcc is not installed.
 pub fn compile_musl(source: &str, output: &str, flags: &[&str]) -> Option<PathBuf> {

@@ -1,0 +1,45 @@
+/* nosyscall: runs a command under a seccomp filter that fails one system call, as a container
+ * runtime's profile or a hardened unit may:
+ *   nosyscall ptrace COMMAND [ARGS...]    ptrace(2) fails with EPERM
+ *   nosyscall seccomp COMMAND [ARGS...]   seccomp(2) fails with ENOSYS (as on a kernel built
+ *                                         without it; this filter itself is installed with prctl) */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    unsigned nr, error;
+    if (!strcmp(argv[1], "ptrace")) {
+        nr = SYS_ptrace;
+        error = EPERM;
+    } else if (!strcmp(argv[1], "seccomp")) {
+        nr = SYS_seccomp;
+        error = ENOSYS;
+    } else {
+        fprintf(stderr, "nosyscall: ptrace or seccomp, not %s\n", argv[1]);
+        return 2;
+    }
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | error),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+        perror("nosyscall: seccomp");
+        return 2;
+    }
+    execvp(argv[2], argv + 2);
+    perror("nosyscall: exec");
+    return 127;
+}
