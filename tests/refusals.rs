@@ -625,21 +625,10 @@ fn a_crlf_script_and_control_characters_are_reported_in_plain_text() {
 
 /// The path COMMAND names is switched, over and over, between a dynamic program and a static
 /// one while memlock-run runs it: whichever it judged, what runs is locked (the judged file is
-/// what is executed, with execveat, or the ptrace helper finds the swap and stops it).
+/// what is executed, with execveat, on any kernel for the preload method; the ptrace helper
+/// finds a swap and stops it where the ptrace method goes by path, before Linux 6.14).
 #[test]
 fn a_file_swapped_after_the_judgement_never_runs_unlocked() {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut numbers = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse::<u32>().ok());
-    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
-    if version < (6, 14) {
-        skip(format_args!(
-            "Linux {release}: before 6.14 memlock-run execs a dynamic program by path (execveat would rename \
-             the process), so a swap in between is not closed for the preload method"
-        ));
-        return;
-    }
     let dynamic = compile("contract.c", "contract-dynamic", &[]);
     let stat = compile("contract.c", "contract-static", &["-static"]);
     let dir = unique("swap");
@@ -688,6 +677,30 @@ fn a_file_swapped_after_the_judgement_never_runs_unlocked() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flipper.join().expect("flipper");
     assert!(seen[0] > 0, "no run succeeded: {seen:?}");
+}
+
+/// The judged file is executed by its descriptor, which the kernel names otherwise (the
+/// descriptor's number before Linux 6.14, the file's own name since): the process has the
+/// name its path gives it, as with execve, and the variable that carried it is gone.
+#[test]
+fn a_program_executed_by_its_descriptor_keeps_the_name_its_path_gives_it() {
+    let dir = unique("comm");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let link = dir.join("a-name-longer-than-fifteen-bytes");
+    std::os::unix::fs::symlink("/bin/sh", &link).expect("symlink");
+    let out = output(memlock_run([
+        "--".as_ref(),
+        link.as_os_str(),
+        "-c".as_ref(),
+        "cat /proc/$$/comm; env | grep -c '^MEMLOCK_RUN_COMM=' || true".as_ref(),
+    ]));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        stdout_of(&out),
+        "a-name-longer-t\n0\n",
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 /// An environment that names LD_PRELOAD twice (ld.so honours the last): memlock-run leaves

@@ -16,17 +16,20 @@ use nix::errno::Errno;
 
 use crate::target::NotRunnable;
 
-/// execve(2), or execveat(2) of `judged` (the file memlock-run inspected) where that keeps
-/// the process's name: returns only on failure, as 127 (not found) or 126 (cannot execute).
+/// execve(2), or execveat(2) of `judged` (the file memlock-run inspected) where the process
+/// keeps its name: returns only on failure, as 127 (not found) or 126 (cannot execute).
 ///
 /// execveat(fd, "", AT_EMPTY_PATH) runs exactly the judged inode, whatever the path names by
-/// now. Before Linux 6.14 the kernel names such a process after the descriptor's number
-/// (/proc/PID/comm "3", in ps and top), so there the path is used, and the judged file's
-/// identity is checked after the exec by the ptrace helper where that method is used. Scripts
-/// always go by path: their interpreter must be able to open them by name.
+/// now. The kernel names such a process after the descriptor's number before Linux 6.14
+/// (/proc/PID/comm "3", in ps and top), after the file itself since. With the preload method
+/// (`renamed_by_shim`) the shim gives it the name its path would have given it (`comm_for`),
+/// on any kernel; with the ptrace method, before 6.14 the path is used, and the helper checks
+/// the new image's identity after the exec. Scripts always go by path: their interpreter must
+/// be able to open them by name.
 pub fn exec(
     path: &Path,
     judged: Option<&File>,
+    renamed_by_shim: bool,
     argv: &[OsString],
     env: &[(OsString, OsString)],
 ) -> Result<Infallible> {
@@ -56,7 +59,7 @@ pub fn exec(
     // SAFETY: NUL-terminated path, argv and envp arrays that outlive the call.
     unsafe {
         match judged {
-            Some(file) if names_fexecve_after_the_file() => libc::syscall(
+            Some(file) if renamed_by_shim || names_fexecve_after_the_file() => libc::syscall(
                 libc::SYS_execveat,
                 file.as_raw_fd(),
                 c"".as_ptr(),
@@ -98,6 +101,14 @@ pub fn exec(
     .into())
 }
 
+/// The name execve(2) of `path` gives a process: its last component, 15 bytes at most
+/// (protocol::COMM).
+pub fn comm_for(path: &Path) -> OsString {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+    OsString::from_vec(last.iter().take(15).copied().collect())
+}
+
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
@@ -109,12 +120,15 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 /// Linux 6.14 names a process started by execveat(AT_EMPTY_PATH) after the file, not after
 /// the descriptor's number.
 fn names_fexecve_after_the_file() -> bool {
-    let Ok(uts) = nix::sys::utsname::uname() else {
-        return false;
-    };
+    kernel_release().is_some_and(|release| release >= (6, 14))
+}
+
+/// The running kernel's major and minor version, from uname(2).
+pub fn kernel_release() -> Option<(u32, u32)> {
+    let uts = nix::sys::utsname::uname().ok()?;
     let release = uts.release().to_string_lossy().into_owned();
     let mut numbers = release
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse::<u32>().ok());
-    matches!((numbers.next(), numbers.next()), (Some(major), Some(minor)) if (major, minor) >= (6, 14))
+    Some((numbers.next()?, numbers.next()?))
 }

@@ -114,7 +114,9 @@ pub fn readiness() -> Result<Arming, String> {
     if !cfg!(target_arch = "x86_64") {
         return Err("the exec gate's filter is written for x86-64".into());
     }
-    if let Some(release) = kernel_release().filter(|&(major, minor)| (major, minor) < (5, 5)) {
+    if let Some(release) =
+        crate::exec::kernel_release().filter(|&(major, minor)| (major, minor) < (5, 5))
+    {
         return Err(format!(
             "Linux {}.{} runs here, and the exec gate needs 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE, which lets \
              an exec it judged go on)",
@@ -237,13 +239,6 @@ pub fn only_filter_is_gate(pid: i32) -> bool {
 
 fn has(capability: caps::Capability) -> bool {
     caps::has_cap(None, caps::CapSet::Effective, capability).unwrap_or(false)
-}
-
-/// The running kernel's major and minor version, from uname(2).
-fn kernel_release() -> Option<(u32, u32)> {
-    let release = nix::sys::utsname::uname().ok()?.release().to_owned();
-    let mut parts = release.to_str()?.split(|c: char| !c.is_ascii_digit());
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Starts the gate and installs the filter in this process, which then execs COMMAND: the

@@ -135,7 +135,22 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         crate::target::Program::Elf(_) => Some(&launch.target.file),
         crate::target::Program::Script { .. } => None,
     };
-    exec::exec(&launch.target.path, judged, &cli.argv(), &launch.env).map(Some)
+    // The preload method executes the judged file on any kernel: the shim names the process.
+    let renamed_by_shim = judged.is_some() && launch.choice.method == Method::Preload;
+    if renamed_by_shim {
+        launch.env.push((
+            memlock_run_protocol::COMM.into(),
+            exec::comm_for(&launch.target.path),
+        ));
+    }
+    exec::exec(
+        &launch.target.path,
+        judged,
+        renamed_by_shim,
+        &cli.argv(),
+        &launch.env,
+    )
+    .map(Some)
 }
 
 /// Under a finite RLIMIT_AS ld.so may fail to map the shim, and then it says so and runs

@@ -65,6 +65,21 @@ pub fn current() -> *mut *mut c_char {
 /// Entries are taken out by moving the later pointers down; the strings stay where they
 /// are, and `LD_PRELOAD`'s value is shortened in place.
 pub fn remove_shim(bind_now: bool) {
+    // SAFETY: `keep` reads and shortens the NUL-terminated writable strings it is given.
+    retain(|entry| unsafe { keep(entry, bind_now) });
+}
+
+/// Removes every entry named `name` (memlock-run's one-shot settings, protocol::COMM).
+pub fn remove(name: &[u8]) {
+    retain(|entry| {
+        // SAFETY: an entry of `environ`, a NUL-terminated string.
+        let bytes = unsafe { CStr::from_ptr(entry) }.to_bytes();
+        memlock_run_protocol::split_entry(bytes).is_none_or(|(n, _)| n != name)
+    });
+}
+
+/// Keeps the entries of `environ` for which `keep` says so, in order.
+fn retain(mut keep: impl FnMut(*mut c_char) -> bool) {
     // SAFETY: `environ` is the NUL-terminated array of NUL-terminated, writable strings
     // the process started with (or one libc built since); only this single-threaded
     // constructor touches it now.
@@ -78,7 +93,7 @@ pub fn remove_shim(bind_now: bool) {
         while !(*read).is_null() {
             let entry = *read;
             read = read.add(1);
-            if !keep(entry, bind_now) {
+            if !keep(entry) {
                 continue;
             }
             *write = entry;

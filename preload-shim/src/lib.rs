@@ -62,6 +62,17 @@ extern "C" {}
 #[link(name = "dl")]
 extern "C" {}
 
+/// Gives the process the name execve(2) of its path would have (protocol::COMM): memlock-run
+/// started it by its descriptor, which the kernel names otherwise.
+fn rename(name: &[u8]) {
+    let mut comm = [0u8; 16];
+    for (slot, &b) in comm.iter_mut().zip(name.iter().take(15)) {
+        *slot = b;
+    }
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), 0, 0, 0) };
+}
+
 /// glibc calls `.init_array` functions with `(argc, argv, envp)`; musl calls them with no
 /// arguments, and the three are then whatever the registers held (see `Process::new`).
 type InitFn = extern "C" fn(c_int, *const *const c_char, *const *const c_char);
@@ -83,12 +94,19 @@ extern "C" fn memlock_run_init(
 
     let mut config = Config::default();
     let mut bad = None;
+    let mut renamed = false;
     for entry in process.env() {
         if let Some((name, value)) = memlock_run_protocol::split_entry(entry) {
-            if let Err(err) = config.apply(name, value) {
+            if name == memlock_run_protocol::COMM.as_bytes() {
+                rename(value);
+                renamed = true;
+            } else if let Err(err) = config.apply(name, value) {
                 bad = Some(err);
             }
         }
+    }
+    if renamed {
+        environ::remove(memlock_run_protocol::COMM.as_bytes());
     }
     if !config.inherit {
         environ::remove_shim(config.bind_now);

@@ -63,6 +63,13 @@ pub const LAUNCHER: &str = "MEMLOCK_RUN_LAUNCHER";
 /// `NAME (pid N)` of the locked program that executed it, for memlock-run's messages.
 pub const EXECUTED_BY: &str = "MEMLOCK_RUN_EXECUTED_BY";
 
+/// Set by memlock-run for the one image it starts by its descriptor with the preload method
+/// (execveat of the file it judged): the name execve(2) of its path would have given the
+/// process (the path's last component, 15 bytes at most), which the kernel does not (before
+/// Linux 6.14 it takes the descriptor's number, since then the file's own name). The shim
+/// gives it to the process (PR_SET_NAME) and takes the variable out of the environment.
+pub const COMM: &str = "MEMLOCK_RUN_COMM";
+
 /// Set in COMMAND's environment when memlock-run armed its exec gate: `N:PID`, how many seccomp
 /// filters (`Seccomp_filters` in /proc/PID/status) memlock-run held once the gate's was
 /// installed, and the gate's PID. `1` there and in a process's status, with that gate alive,
