@@ -25,11 +25,13 @@ use crate::target::NotRunnable;
 /// (`renamed_by_shim`) the shim gives it the name its path would have given it (`comm_for`),
 /// on any kernel; with the ptrace method, before 6.14 the path is used, and the helper checks
 /// the new image's identity after the exec. Scripts always go by path: their interpreter must
-/// be able to open them by name.
+/// be able to open them by name. `gate_cookie` goes in the sixth argument register, which
+/// both calls ignore, and takes this exec past this run's exec gate (gate::program).
 pub fn exec(
     path: &Path,
     judged: Option<&File>,
     renamed_by_shim: bool,
+    gate_cookie: u64,
     argv: &[OsString],
     env: &[(OsString, OsString)],
 ) -> Result<Infallible> {
@@ -66,12 +68,16 @@ pub fn exec(
                 argv_ptrs.as_ptr(),
                 env_ptrs.as_ptr(),
                 libc::AT_EMPTY_PATH,
+                gate_cookie,
             ),
             _ => libc::syscall(
                 libc::SYS_execve,
                 c_path.as_ptr(),
                 argv_ptrs.as_ptr(),
                 env_ptrs.as_ptr(),
+                0,
+                0,
+                gate_cookie,
             ),
         }
     };
@@ -88,6 +94,11 @@ pub fn exec(
         ),
         Errno::ENOEXEC => (126, "the kernel does not recognise its format".to_owned()),
         Errno::ETXTBSY => (126, "it is open for writing".to_owned()),
+        Errno::ENOSYS => (
+            126,
+            "memlock-run's exec gate, which answers for every exec of an inheriting run, has ended"
+                .to_owned(),
+        ),
         Errno::E2BIG => (
             126,
             "the arguments and environment are too large (E2BIG)".to_owned(),

@@ -241,10 +241,9 @@ fn has(capability: caps::Capability) -> bool {
     caps::has_cap(None, caps::CapSet::Effective, capability).unwrap_or(false)
 }
 
-/// Starts the gate and installs the filter in this process, which then execs COMMAND: the
-/// gate's PID, or None when the tree already has a listener (an outer run's gate, which then
-/// answers for it).
-pub fn arm(context: Judgement, arming: Arming) -> Result<Option<u32>> {
+/// Starts the gate and installs the filter in this process, which then execs COMMAND; None
+/// when the tree already has a listener (an outer run's gate, which then answers for it).
+pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
     if unsafe {
@@ -264,7 +263,7 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<u32>> {
     // SAFETY: the two descriptors socketpair made, owned from here.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_raw = theirs.as_raw_fd();
-    crate::ptrace::spawn_detached(|| {
+    let gate = crate::ptrace::spawn_detached(|| {
         gate_main(theirs_raw, &context);
     })
     .context("cannot start the exec gate")?;
@@ -279,7 +278,16 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<u32>> {
             );
         }
     }
-    let filter = program();
+    let mut cookie = [0u8; 8];
+    // SAFETY: getrandom fills the 8 bytes it is given.
+    if unsafe { libc::getrandom(cookie.as_mut_ptr().cast(), cookie.len(), 0) } != 8 {
+        bail!(
+            "cannot draw a random value for the exec gate: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let cookie = u64::from_ne_bytes(cookie);
+    let filter = program(cookie);
     let prog = libc::sock_fprog {
         len: filter.len() as u16,
         filter: filter.as_ptr() as *mut libc::sock_filter,
@@ -304,19 +312,26 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<u32>> {
     }
     // SAFETY: the listener the kernel just made, owned from here.
     let listener = unsafe { OwnedFd::from_raw_fd(listener as RawFd) };
+    // Queued for the gate, which may not have run yet: COMMAND's exec waits for its answer.
     send_fd(&ours, listener.as_raw_fd()).context("cannot hand the exec gate its listener")?;
-    // The gate's word that it is ready: its PID (it is not this process's child).
-    let mut ack = [0u8; 4];
-    let got = File::from(ours).read(&mut ack).unwrap_or(0);
-    if got != 4 {
-        bail!("the exec gate did not start");
-    }
-    Ok(Some(u32::from_le_bytes(ack)))
+    Ok(Some(Armed {
+        pid: gate as u32,
+        cookie,
+    }))
+}
+
+/// A gate armed by this run.
+pub struct Armed {
+    pub pid: u32,
+    /// What memlock-run's own exec of COMMAND carries past the filter (see `program`).
+    pub cookie: u64,
 }
 
 /// execve and execveat, in the x86-64, x32 and i386 ABIs, and the shim's word (an x86-64
-/// prctl whose option is GATE_WORD), to the listener; all else allowed.
-fn program() -> Vec<libc::sock_filter> {
+/// prctl whose option is GATE_WORD), to the listener; all else allowed. So is memlock-run's
+/// own exec of COMMAND, which carries `cookie` in the sixth argument register (execve and
+/// execveat ignore it): it need not wait for the gate to be up, and it is judged already.
+fn program(cookie: u64) -> Vec<libc::sock_filter> {
     let ld = |k: u32| libc::sock_filter {
         code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
         jt: 0,
@@ -335,27 +350,31 @@ fn program() -> Vec<libc::sock_filter> {
         jf: 0,
         k,
     };
-    // seccomp_data: nr at 0, arch at 4, the first argument's low and high halves at 16 and 20
-    // (little-endian). A jump's offsets count from the next instruction.
+    // seccomp_data: nr at 0, arch at 4, argument N's low and high halves at 16 + 8N and
+    // 20 + 8N (little-endian). A jump's offsets count from the next instruction.
     vec![
-        ld(4),                                      // 0
-        jeq(AUDIT_ARCH_X86_64, 0, 10),              // 1: else 12
-        ld(0),                                      // 2
-        jeq(59, 13, 0),                             // 3: execve -> 17
-        jeq(322, 12, 0),                            // 4: execveat -> 17
-        jeq(X32 | 520, 11, 0),                      // 5: x32 execve -> 17
-        jeq(X32 | 545, 10, 0),                      // 6: x32 execveat -> 17
-        jeq(PRCTL, 0, 8),                           // 7: else 16
-        ld(16),                                     // 8
-        jeq(memlock_run_protocol::GATE_WORD, 0, 6), // 9: else 16
-        ld(20),                                     // 10
-        jeq(0, 5, 4),                               // 11: the word -> 17, else 16
-        jeq(AUDIT_ARCH_I386, 0, 3),                 // 12: else 16
-        ld(0),                                      // 13
-        jeq(11, 2, 0),                              // 14: execve -> 17
-        jeq(358, 1, 0),                             // 15: execveat -> 17
-        ret(SECCOMP_RET_ALLOW),                     // 16
-        ret(SECCOMP_RET_USER_NOTIF),                // 17
+        ld(4),                                       // 0
+        jeq(AUDIT_ARCH_X86_64, 0, 14),               // 1: else 16
+        ld(0),                                       // 2
+        jeq(59, 8, 0),                               // 3: execve -> 12
+        jeq(322, 7, 0),                              // 4: execveat -> 12
+        jeq(X32 | 520, 15, 0),                       // 5: x32 execve -> 21
+        jeq(X32 | 545, 14, 0),                       // 6: x32 execveat -> 21
+        jeq(PRCTL, 0, 12),                           // 7: else 20
+        ld(16),                                      // 8
+        jeq(memlock_run_protocol::GATE_WORD, 0, 10), // 9: else 20
+        ld(20),                                      // 10
+        jeq(0, 9, 8),                                // 11: the word -> 21, else 20
+        ld(56),                                      // 12
+        jeq(cookie as u32, 0, 7),                    // 13: else 21
+        ld(60),                                      // 14
+        jeq((cookie >> 32) as u32, 4, 5),            // 15: memlock-run's -> 20, else 21
+        jeq(AUDIT_ARCH_I386, 0, 3),                  // 16: else 20
+        ld(0),                                       // 17
+        jeq(11, 2, 0),                               // 18: execve -> 21
+        jeq(358, 1, 0),                              // 19: execveat -> 21
+        ret(SECCOMP_RET_ALLOW),                      // 20
+        ret(SECCOMP_RET_USER_NOTIF),                 // 21
     ]
 }
 
@@ -455,12 +474,8 @@ fn gate_main(socket: RawFd, context: &Judgement) {
         // SAFETY: ends the gate.
         unsafe { libc::_exit(0) }
     };
-    // SAFETY: the socket is ours; the gate's PID says it is ready.
-    unsafe {
-        let pid = (libc::getpid() as u32).to_le_bytes();
-        libc::write(socket, pid.as_ptr().cast(), pid.len());
-        libc::close(socket);
-    }
+    // SAFETY: the socket is ours, and done with.
+    unsafe { libc::close(socket) };
     serve(&listener, context, &stderr);
     // SAFETY: ends the gate.
     unsafe { libc::_exit(0) }

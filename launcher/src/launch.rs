@@ -73,11 +73,11 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
     } else {
         None
     };
-    if let Some(gate) = gate {
+    if let Some(gate) = &gate {
         if let Some(count) = ptrace::status_field(std::process::id() as i32, "Seccomp_filters") {
             launch.env.push((
                 memlock_run_protocol::GATE.into(),
-                format!("{count}:{gate}").into(),
+                format!("{count}:{}", gate.pid).into(),
             ));
         }
     }
@@ -147,6 +147,7 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         &launch.target.path,
         judged,
         renamed_by_shim,
+        gate.map_or(0, |g| g.cookie),
         &cli.argv(),
         &launch.env,
     )
@@ -351,9 +352,8 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
 /// Arms the exec gate for an inheriting run: the execve system calls the tree makes itself,
 /// past the shim, are judged too. Where this kernel or process cannot have one, the run is
 /// refused (125), or under --on-failure warn goes on with a note.
-/// The gate's PID when this run's own gate was armed (not an outer run's, nor none under
-/// warn).
-fn arm_gate(launch: &Launch) -> Result<Option<u32>> {
+/// This run's own gate, when one was armed (not an outer run's, nor none under warn).
+fn arm_gate(launch: &Launch) -> Result<Option<gate::Armed>> {
     use std::os::unix::fs::MetadataExt;
     let arming = match gate::readiness() {
         Ok(arming) => arming,

@@ -561,19 +561,32 @@ fn set_child_subreaper(on: bool) {
 /// exits at once and is reaped here): no child, zombie or pending SIGCHLD is left behind for
 /// COMMAND, and an orphaned grandchild goes to the nearest child subreaper, not to us while
 /// we stay one. The ptrace helper and the exec gate start this way. `run` must end with
-/// `_exit`; it never returns here.
-pub fn spawn_detached(run: impl FnOnce()) -> Result<()> {
+/// `_exit`; it never returns here. Returns the grandchild's PID, which the intermediate child
+/// writes to a pipe before it exits.
+pub fn spawn_detached(run: impl FnOnce()) -> Result<i32> {
+    let (pid_in, pid_out) =
+        pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe for a detached process")?;
     let sigchld_pending_before = pending(Signal::SIGCHLD);
     let subreaper = child_subreaper();
     if subreaper {
         set_child_subreaper(false);
     }
-    // SAFETY: memlock-run is single-threaded; the child only forks and exits.
+    // SAFETY: memlock-run is single-threaded; the child only forks, writes and exits.
     let child = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             // SAFETY: as above, in the single-threaded child.
-            if let Ok(ForkResult::Child) = unsafe { fork() } {
-                run();
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    drop(pid_in);
+                    drop(pid_out);
+                    run();
+                }
+                Ok(ForkResult::Parent { child }) => {
+                    let pid = child.as_raw().to_le_bytes();
+                    // SAFETY: the pipe's write end and a 4-byte buffer.
+                    unsafe { libc::write(pid_out.as_raw_fd(), pid.as_ptr().cast(), pid.len()) };
+                }
+                Err(_) => {}
             }
             // SAFETY: _exit ends the child without running anything of ours.
             unsafe { libc::_exit(0) }
@@ -601,5 +614,10 @@ pub fn spawn_detached(run: impl FnOnce()) -> Result<()> {
     if !sigchld_pending_before && pending(Signal::SIGCHLD) {
         consume(Signal::SIGCHLD);
     }
-    Ok(())
+    drop(pid_out);
+    let mut pid = [0u8; 4];
+    match File::from(pid_in).read(&mut pid) {
+        Ok(4) => Ok(i32::from_le_bytes(pid)),
+        _ => bail!("fork failed in the intermediate child"),
+    }
 }
