@@ -173,6 +173,7 @@ class Suite:
             ("self-locking", [p, "lock"]),
             ("stdbuf -o0", ["stdbuf", "-o0", p, "exit"]),
             ("memlock-run", [m, "--", p, "exit"]),
+            ("memlock-run --no-inherit", [m, "--no-inherit", "--", p, "exit"]),
             ("launcher alone: stdbuf --version", ["stdbuf", "--version"]),
             ("launcher alone: memlock-run --dry-run", [m, "--dry-run", "--", p, "exit"]),
             ("env, plain", ["env", p, "exit"]),
@@ -189,7 +190,7 @@ class Suite:
         t = self.hyperfine(commands, runs=1000, warmup=5)
         self.out("\n".join(TIMING_HEADER))
         for i, timing in enumerate(t.values()):
-            if i == 4:
+            if i == 5:
                 self.out("| | | | | | | |")
             self.out(timing.row())
 
@@ -202,6 +203,8 @@ class Suite:
         rows = [
             ("memlock-run: memlock-run minus self-locking", diff("memlock-run", "self-locking")),
             ("stdbuf -o0: stdbuf -o0 minus plain", diff("stdbuf -o0", "plain")),
+            ("the exec gate (and the shim in what COMMAND executes): memlock-run minus memlock-run --no-inherit",
+             diff("memlock-run", "memlock-run --no-inherit")),
             ("launcher process: memlock-run --dry-run minus stdbuf --version",
              diff("launcher alone: memlock-run --dry-run", "launcher alone: stdbuf --version")),
             ("in the target: shim minus self-locking (through env)",
