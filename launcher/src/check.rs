@@ -485,7 +485,7 @@ fn capability_findings(report: &mut Report, caps: &Caps, holds: bool, blocker: O
              set (the kernel keeps those, which is how Kubernetes' allowPrivilegeEscalation: false still lets a \
              pod's added capabilities work); ambient capabilities still pass"
         } else {
-            "not set"
+            "not set here (an inheriting run without CAP_SYS_ADMIN sets it, for its exec gate: see that finding)"
         },
     );
 }

@@ -171,15 +171,18 @@ pub fn reads_any_process() -> bool {
 /// `reaches_shim` is false where COMMAND's loader must not be given the shim.
 pub fn describe(no_dump: bool, other_user: bool, reaches_shim: bool) -> Result<Plan, String> {
     let arming = readiness()?;
-    let mut text = match arming {
-        Arming::Admin => "armed (memlock-run holds CAP_SYS_ADMIN)".to_owned(),
-        Arming::AlreadyNoNewPrivs => "armed (no_new_privs is already set)".to_owned(),
-        Arming::SetsNoNewPrivs => "armed, after memlock-run sets no_new_privs (a filter needs it without \
-                                   CAP_SYS_ADMIN): programs of the tree gain no privilege by exec, and a security \
-                                   module's exec transition that needs one (SELinux, AppArmor) fails"
-            .to_owned(),
-    };
-    text.push_str(": the execve system calls the tree makes itself, past the shim (Go's os/exec, static programs), are judged by the shim's rules");
+    let mut text = "armed: the execve system calls the tree makes itself, past the shim (Go's os/exec, static \
+                    programs), are judged by the shim's rules; "
+        .to_owned();
+    text.push_str(match arming {
+        Arming::Admin => "memlock-run holds CAP_SYS_ADMIN, which the filter needs",
+        Arming::AlreadyNoNewPrivs => "no_new_privs, which the filter needs, is already set",
+        Arming::SetsNoNewPrivs => {
+            "memlock-run sets no_new_privs first, which the filter needs without CAP_SYS_ADMIN: programs of the tree \
+             then gain no privilege by exec, and a security module's exec transition that would (SELinux, \
+             AppArmor) fails"
+        }
+    });
     if !reaches_shim {
         text.push_str(
             "; COMMAND's loader is not given the shim, so every program COMMAND executes is refused unless it is \
