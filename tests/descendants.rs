@@ -826,3 +826,50 @@ fn an_unprivileged_no_dump_tree_executes_what_the_shim_judged() {
         ],
     );
 }
+
+/// While a spawn is under way (system(3) waits for its child all along), the gate takes the
+/// parent's word for one child's exec, not for any: an unjudged execve system call from another
+/// child of the same non-dumpable process is refused, not let go.
+#[test]
+fn a_spawn_under_way_vouches_for_its_own_child_only() {
+    if skip_unprivileged_run("the --no-dump gate case runs as nobody") {
+        return;
+    }
+    let Some(static_image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let static_image = reachable_copy(&static_image, "lockreport-static-race");
+    let race = reachable_copy(
+        &compile("spawnrace.c", "spawnrace", &["-pthread"]),
+        "spawnrace-nobody",
+    );
+    // CAP_IPC_LOCK: the waiting thread's stack and the forked child's relock pass 8 MiB.
+    let out = output(memlock_run_as_nobody(
+        true,
+        [
+            "--no-dump".as_ref(),
+            "--".as_ref(),
+            race.as_os_str(),
+            static_image.as_os_str(),
+        ],
+    ));
+    let stdout = stdout_of(&out);
+    assert_eq!(
+        report(&out),
+        None,
+        "it must not run: {stdout}{}",
+        stderr_of(&out)
+    );
+    assert!(
+        stdout.contains("raw exec failed: Operation not permitted"),
+        "{stdout}{}",
+        stderr_of(&out)
+    );
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "made the execve system call itself",
+            "non-dumpable (--no-dump)",
+        ],
+    );
+}

@@ -570,7 +570,7 @@ fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
         }
         let announced = words.take_exec(notif.pid as i32);
         let error = match decide(&notif, context, || {
-            announced || words.spawned_by_announcer(notif.pid as i32)
+            announced || words.take_spawned(notif.pid as i32)
         }) {
             Ok(()) => 0,
             Err(Refusal {
@@ -617,11 +617,20 @@ fn respond(listener: &OwnedFd, id: u64, error: i32, flags: u32) {
 }
 
 /// What the shim said (protocol::GATE_WORD): the threads whose next exec it judged, and the
-/// processes with a spawn under way, each with its start time (a reused PID is not them).
+/// processes with spawns under way, each with its start time (a reused PID is not them).
 #[derive(Default)]
 struct Words {
     execs: std::collections::HashMap<i32, u64>,
-    spawns: std::collections::HashMap<i32, (u64, u32)>,
+    spawns: std::collections::HashMap<i32, Spawns>,
+}
+
+/// A process's spawns under way: `open` said begun and not yet returned; `children`, the
+/// execs of spawned children still to come, one per spawn (a spawn's child execs once), so
+/// that another child of the process cannot pass for one while a long system(3) runs.
+struct Spawns {
+    started: u64,
+    open: u32,
+    children: u32,
 }
 
 impl Words {
@@ -648,17 +657,27 @@ impl Words {
                 };
                 if self.spawns.len() >= Self::MOST {
                     self.spawns
-                        .retain(|&p, &mut (s, _)| start_time(p) == Some(s));
+                        .retain(|&p, spawns| start_time(p) == Some(spawns.started));
                 }
-                let entry = self.spawns.entry(process).or_insert((started, 0));
-                if entry.0 != started {
-                    *entry = (started, 0);
+                let fresh = Spawns {
+                    started,
+                    open: 0,
+                    children: 0,
+                };
+                let entry = self.spawns.entry(process).or_insert(fresh);
+                if entry.started != started {
+                    *entry = Spawns {
+                        started,
+                        open: 0,
+                        children: 0,
+                    };
                 }
                 if word == memlock_run_protocol::GATE_SPAWN {
-                    entry.1 += 1;
+                    entry.open += 1;
+                    entry.children += 1;
                 } else {
-                    entry.1 = entry.1.saturating_sub(1);
-                    if entry.1 == 0 {
+                    entry.open = entry.open.saturating_sub(1);
+                    if entry.open == 0 {
                         self.spawns.remove(&process);
                     }
                 }
@@ -675,14 +694,21 @@ impl Words {
     }
 
     /// Whether the calling task is a spawn's child (its own process, its parent's memory)
-    /// whose parent, the same process as when it said so, has a spawn under way.
-    fn spawned_by_announcer(&self, tid: i32) -> bool {
-        let parent = crate::ptrace::status_field(tid, "PPid").and_then(|p| p.parse::<i32>().ok());
-        parent.is_some_and(|parent| {
-            self.spawns
-                .get(&parent)
-                .is_some_and(|&(started, count)| count > 0 && start_time(parent) == Some(started))
-        })
+    /// whose parent, the same process as when it said so, has a spawn under way whose child
+    /// has not executed yet; that one is then taken.
+    fn take_spawned(&mut self, tid: i32) -> bool {
+        let Some(parent) =
+            crate::ptrace::status_field(tid, "PPid").and_then(|p| p.parse::<i32>().ok())
+        else {
+            return false;
+        };
+        match self.spawns.get_mut(&parent) {
+            Some(spawns) if spawns.children > 0 && start_time(parent) == Some(spawns.started) => {
+                spawns.children -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -746,7 +772,7 @@ struct Refusal {
 fn decide(
     notif: &Notif,
     context: &Judgement,
-    judged_by_shim: impl Fn() -> bool,
+    mut judged_by_shim: impl FnMut() -> bool,
 ) -> Result<(), Refusal> {
     let pid = notif.pid as i32;
     let args = notif.data.args;
