@@ -86,7 +86,8 @@ pub const GATE_WORD: u32 = 0x4d4c_5247;
 /// This thread's next exec was judged by the shim (consumed by that exec).
 pub const GATE_EXEC: u64 = 1;
 /// A spawn of this process's begins (posix_spawn, system, popen): its child, which shares
-/// this process's memory until its exec and runs no shim code, was judged by the shim.
+/// this process's memory until its exec and runs no shim code, was judged by the shim. The
+/// word covers one exec of one child of this process.
 pub const GATE_SPAWN: u64 = 2;
 /// That spawn has returned.
 pub const GATE_SPAWNED: u64 = 3;
