@@ -282,8 +282,9 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
         }
     }
     let mut cookie = [0u8; 8];
-    // SAFETY: getrandom fills the 8 bytes it is given.
-    if unsafe { libc::getrandom(cookie.as_mut_ptr().cast(), cookie.len(), 0) } != 8 {
+    // The system call, not glibc's wrapper (2.25), which the packages' glibc 2.17 lacks.
+    // SAFETY: getrandom(2) fills the 8 bytes it is given.
+    if unsafe { libc::syscall(libc::SYS_getrandom, cookie.as_mut_ptr(), cookie.len(), 0) } != 8 {
         bail!(
             "cannot draw a random value for the exec gate: {}",
             std::io::Error::last_os_error()
