@@ -202,7 +202,7 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
     );
     assert_mentions(
         &line,
-        &["seccomp system call", "--no-inherit", "--on-failure warn"],
+        &["seccomp system call", "--no-exec-gate", "--no-inherit"],
     );
     let out = without_seccomp(["--", "/bin/true"]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
@@ -231,20 +231,20 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
     assert_mentions(&stderr_of(&out), &["memlock-run: note: no exec gate: "]);
 
     let out = without_seccomp(["--check", "--", "/bin/true"]);
-    let report = stdout_of(&out);
-    assert_ne!(out.status.code(), Some(0), "{report}");
+    let checked = stdout_of(&out);
+    assert_ne!(out.status.code(), Some(0), "{checked}");
     assert_eq!(
-        finding(&report, "exec gate").map(|(verdict, _)| verdict),
+        finding(&checked, "exec gate").map(|(verdict, _)| verdict),
         Some("FAIL".to_owned()),
-        "{report}{}",
+        "{checked}{}",
         stderr_of(&out)
     );
     let out = without_seccomp(["--check", "--on-failure", "warn", "--", "/bin/true"]);
-    let report = stdout_of(&out);
+    let checked = stdout_of(&out);
     assert_eq!(
-        finding(&report, "exec gate").map(|(verdict, _)| verdict),
+        finding(&checked, "exec gate").map(|(verdict, _)| verdict),
         Some("warn".to_owned()),
-        "{report}{}",
+        "{checked}{}",
         stderr_of(&out)
     );
 
@@ -254,6 +254,59 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
         line.starts_with("none, so the run is refused: cannot judge"),
         "{line}"
     );
+
+    // --no-exec-gate: inheriting without the gate, as asked. A glibc program executed with the
+    // system call itself is locked by the shim in its environment; a static one runs unlocked
+    // (the gap the option names), and nothing is refused.
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let raw = |program: &Path| {
+        without_seccomp([
+            OsStr::new("--no-exec-gate"),
+            "--".as_ref(),
+            rawexec().as_os_str(),
+            program.as_os_str(),
+        ])
+    };
+    assert_locked(&raw(&glibc));
+    let out = raw(&static_image);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        report(&out).is_some_and(|l| l.starts_with("UNLOCKED ")),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    assert_eq!(stderr_of(&out), "", "no refusal and no note");
+    let out = without_seccomp(["--check", "--no-exec-gate", "--", "/bin/true"]);
+    let checked = stdout_of(&out);
+    let (verdict, text) = finding(&checked, "exec gate").expect("an exec gate finding");
+    assert_eq!(verdict, "warn", "{checked}");
+    assert!(text.starts_with("off (--no-exec-gate)"), "{checked}");
+}
+
+/// --no-exec-gate in an unprivileged run: no gate, so no no_new_privs either.
+#[test]
+fn no_exec_gate_leaves_no_new_privs_unset() {
+    if skip_unprivileged_run("the no_new_privs case runs as nobody") {
+        return;
+    }
+    let out = output(memlock_run_as_nobody(
+        false,
+        [
+            "--no-exec-gate",
+            "--",
+            "/bin/grep",
+            "-E",
+            "^(NoNewPrivs|Seccomp):",
+            "/proc/self/status",
+        ],
+    ));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let fields = status_fields(&stdout_of(&out));
+    assert_eq!(field(&fields, "NoNewPrivs"), "0", "{fields:?}");
+    assert_eq!(field(&fields, "Seccomp"), "0", "{fields:?}");
 }
 
 /// c: memlock-run as PID 1 of a new PID namespace (a container's init) arms the gate too.

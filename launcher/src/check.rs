@@ -719,6 +719,15 @@ fn inherit_findings(report: &mut Report, cli: &Cli) {
 /// The exec gate of an inheriting run: how it is armed, or why the run is refused without it.
 /// `static_command`: COMMAND makes the execve system call itself, for every program it runs.
 fn gate_finding(report: &mut Report, cli: &Cli, reaches_shim: bool, static_command: bool) {
+    if cli.no_exec_gate {
+        return report.problem(
+            Verdict::Warn,
+            "exec gate",
+            crate::gate::OFF,
+            "drop --no-exec-gate where the kernel allows one (Linux 5.5), unless a program of the tree must make \
+             an SELinux or AppArmor transition",
+        );
+    }
     match crate::gate::describe(cli.no_dump, cli.user.is_some(), reaches_shim) {
         Ok(plan) if plan.unreadable && static_command => report.problem(
             Verdict::Warn,
@@ -736,7 +745,7 @@ fn gate_finding(report: &mut Report, cli: &Cli, reaches_shim: bool, static_comma
                 "none: {why}; a program the tree starts with the execve system call itself (Go's os/exec, static \
                  programs) would run unlocked where the preload misses it (--on-failure warn)"
             ),
-            "pass --no-inherit if COMMAND alone must be locked",
+            "pass --no-exec-gate to say so, or --no-inherit if COMMAND alone must be locked",
         ),
         Err(why) => report.problem(
             Verdict::Fail,

@@ -202,6 +202,17 @@ pub struct Cli {
     #[arg(long)]
     pub no_inherit: bool,
 
+    /// Do not arm the exec gate: the execve system calls COMMAND's tree makes itself are not judged
+    ///
+    /// An inheriting run arms the exec gate (see --no-inherit), and refuses to start where it
+    /// cannot (Linux before 5.5, a seccomp profile that denies the seccomp system call). With
+    /// --no-exec-gate it runs without one: programs COMMAND executes through libc are judged by
+    /// the shim as always, but one started with the execve system call itself (Go's os/exec,
+    /// static programs) is locked only where the preload reaches it, and otherwise runs
+    /// unlocked; and no_new_privs is not set, so SELinux and AppArmor exec transitions work.
+    #[arg(long)]
+    pub no_exec_gate: bool,
+
     /// No core dump, and no reading of COMMAND's memory by other processes of its user
     ///
     /// For programs that hold secrets: locking keeps their pages out of swap, but a crash
@@ -278,7 +289,7 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..),
         conflicts_with_all = [
             "command", "dry_run", "prefault", "heap", "thread_stack", "fork", "bind_now", "user",
-            "no_inherit", "method", "on_failure",
+            "no_inherit", "no_exec_gate", "method", "on_failure",
         ]
     )]
     pub pid: Option<u32>,
@@ -330,7 +341,7 @@ pub struct Cli {
         value_parser = clap::value_parser!(u32).range(1..),
         conflicts_with_all = [
             "command", "check", "dry_run", "future", "onfault", "prefault", "limit", "user",
-            "no_inherit", "no_dump", "verbose", "pid", "force",
+            "no_inherit", "no_exec_gate", "no_dump", "verbose", "pid", "force",
         ]
     )]
     pub status: Option<Vec<u32>>,
@@ -499,6 +510,7 @@ mod tests {
         fn the_shims_options_parse_back_to_its_settings(
             future: bool, onfault: bool, prefault: u64, heap: u64, thread_stack: u64,
             fork_off: bool, bind_now: bool, warn: bool, verbose: bool, inherit: bool, no_dump: bool,
+            exec_gate: bool,
         ) {
             use memlock_run_protocol::{Config, Fork, LockFlags};
             let config = Config {
@@ -512,6 +524,7 @@ mod tests {
                 verbose,
                 inherit,
                 no_dump,
+                exec_gate,
             };
             let mut argv = vec!["memlock-run".to_owned()];
             config.args(|a| argv.push(a.to_owned()));
@@ -526,6 +539,7 @@ mod tests {
             proptest::prop_assert_eq!((cli.bind_now, cli.verbose, cli.no_dump), (bind_now, verbose, no_dump));
             proptest::prop_assert_eq!(cli.on_failure == OnFailure::Warn, warn);
             proptest::prop_assert_eq!(cli.no_inherit, !inherit);
+            proptest::prop_assert_eq!(cli.no_exec_gate, !exec_gate);
             proptest::prop_assert_eq!(cli.argv(), ["-name", "arg"].map(OsString::from));
             proptest::prop_assert_eq!(&cli.command[0], "/bin/prog");
         }

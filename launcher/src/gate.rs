@@ -165,6 +165,11 @@ pub fn reads_any_process() -> bool {
     has(caps::Capability::CAP_SYS_PTRACE)
 }
 
+/// An inheriting run without its gate (--no-exec-gate), for --dry-run and --check.
+pub const OFF: &str = "off (--no-exec-gate): the execve system calls the tree makes itself, past the shim (Go's \
+                       os/exec, static programs), are not judged, and a program the preload misses runs unlocked \
+                       that way; no_new_privs is not set";
+
 /// What an inheriting run's gate will be, for --dry-run and --check: Ok with how it is armed
 /// and what it then sees, or Err with why it cannot be armed. `no_dump` and `other_user`
 /// (--user) make the tree's memory one the gate reads only with CAP_SYS_PTRACE;

@@ -68,7 +68,7 @@ pub fn run(cli: &Cli) -> Result<Option<Infallible>> {
         secrecy::forbid_core_dumps()?;
     }
     // Before the user switch, which drops the CAP_SYS_ADMIN a filter without no_new_privs needs.
-    let gate = if launch.config.inherit {
+    let gate = if launch.config.inherit && launch.config.exec_gate {
         arm_gate(&launch)?
     } else {
         None
@@ -317,6 +317,7 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
         verbose: cli.verbose,
         inherit: !cli.no_inherit,
         no_dump: cli.no_dump,
+        exec_gate: !cli.no_exec_gate,
     };
     let mut overrides: Vec<(&str, String)> = user.iter().flat_map(User::environment).collect();
     if sets_bind_now {
@@ -387,8 +388,8 @@ pub fn ungated(why: &str) -> String {
     format!(
         "cannot judge the programs COMMAND's tree executes with the execve system call itself: {why}. Without \
          memlock-run's exec gate, such a program (Go's os/exec, static programs) would run unlocked wherever the \
-         preload cannot reach it; pass --no-inherit if COMMAND alone must be locked, or --on-failure warn to run with \
-         that gap"
+         preload cannot reach it; pass --no-exec-gate to run with that gap (programs executed through libc are still \
+         judged by the shim), or --no-inherit if COMMAND alone must be locked"
     )
 }
 
@@ -594,7 +595,9 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
                  the exec gate refuses what COMMAND executes, unless it is memlock-run",
         }
     )?;
-    if launch.config.inherit {
+    if launch.config.inherit && !launch.config.exec_gate {
+        writeln!(out, "exec gate:      {}", crate::gate::OFF)?;
+    } else if launch.config.inherit {
         let gate = match crate::gate::describe(
             launch.config.no_dump,
             launch.user.is_some(),

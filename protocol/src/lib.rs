@@ -53,6 +53,7 @@ pub const ON_FAILURE: &str = "MEMLOCK_RUN_ON_FAILURE";
 pub const VERBOSE: &str = "MEMLOCK_RUN_VERBOSE";
 pub const INHERIT: &str = "MEMLOCK_RUN_INHERIT";
 pub const NO_DUMP: &str = "MEMLOCK_RUN_NO_DUMP";
+pub const EXEC_GATE: &str = "MEMLOCK_RUN_EXEC_GATE";
 
 /// The launcher's own path (from /proc/self/exe), written beside the settings when programs
 /// COMMAND executes are locked too: when one of them executes a program the preload cannot
@@ -93,7 +94,7 @@ pub const GATE_SPAWN: u64 = 2;
 pub const GATE_SPAWNED: u64 = 3;
 
 /// Every setting of the protocol, in the order the launcher writes them.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 11] = [
     FLAGS,
     PREFAULT,
     HEAP,
@@ -104,6 +105,7 @@ pub const VARIABLES: [&str; 10] = [
     VERBOSE,
     INHERIT,
     NO_DUMP,
+    EXEC_GATE,
 ];
 
 /// File name of the shim, as cargo builds it and as the packages install it.
@@ -275,6 +277,9 @@ pub struct Config {
     /// injecting locker must do `prctl(PR_SET_DUMPABLE, 0)` and check `PR_GET_DUMPABLE` == 0
     /// in the new image before the program's code runs.
     pub no_dump: bool,
+    /// The exec gate judges the execve system calls of an inheriting run's tree; false for
+    /// `--no-exec-gate`, which a run the shim sends a program to keeps.
+    pub exec_gate: bool,
 }
 
 impl Default for Config {
@@ -294,6 +299,7 @@ impl Default for Config {
             verbose: false,
             inherit: true,
             no_dump: false,
+            exec_gate: true,
         }
     }
 }
@@ -323,6 +329,7 @@ impl Config {
             VERBOSE => self.verbose = decode_bool(value).ok_or(bad)?,
             INHERIT => self.inherit = decode_bool(value).ok_or(bad)?,
             NO_DUMP => self.no_dump = decode_bool(value).ok_or(bad)?,
+            EXEC_GATE => self.exec_gate = decode_bool(value).ok_or(bad)?,
             _ => {}
         }
         Ok(())
@@ -369,6 +376,9 @@ impl Config {
         if self.no_dump {
             arg("--no-dump");
         }
+        if !self.exec_gate {
+            arg("--no-exec-gate");
+        }
     }
 
     /// Calls `set(name, value)` for every variable of the protocol, in [`VARIABLES`] order.
@@ -384,6 +394,7 @@ impl Config {
         set(VERBOSE, if self.verbose { "1" } else { "0" });
         set(INHERIT, if self.inherit { "1" } else { "0" });
         set(NO_DUMP, if self.no_dump { "1" } else { "0" });
+        set(EXEC_GATE, if self.exec_gate { "1" } else { "0" });
     }
 }
 
@@ -526,6 +537,7 @@ mod tests {
             verbose: true,
             inherit: false,
             no_dump: true,
+            exec_gate: false,
         };
         let mut decoded = Config::default();
         let mut seen = 0;

@@ -147,6 +147,8 @@ fn protocol_variables() -> String {
         .chain([
             &memlock_run_protocol::LAUNCHER,
             &memlock_run_protocol::EXECUTED_BY,
+            &memlock_run_protocol::COMM,
+            &memlock_run_protocol::GATE,
         ])
         .map(|name| format!(".B {name}\n"))
         .collect::<Vec<_>>()
