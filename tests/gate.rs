@@ -463,3 +463,106 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
     assert_mentions(&one_line(&out), &["seccomp filter", "--force"]);
     assert!(running.finish().status.success());
 }
+
+/// The gate opens what an exec names as the task would, not as itself: /proc/self/exe is the
+/// task's own program (followed by the gate, it named the gate's: memlock-run, let go), so a
+/// static program that executes itself again that way is refused, and a glibc one is locked.
+#[test]
+fn proc_self_exe_is_the_tasks_own_program() {
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    // rawexec PROGRAM... executes PROGRAM: /proc/self/exe is rawexec itself (glibc) the first
+    // time; rawexec built static executes itself again, the gate must judge that one static.
+    let again = |rawexec: &Path| {
+        output(memlock_run([
+            "--".as_ref(),
+            rawexec.as_os_str(),
+            "/proc/self/exe".as_ref(),
+            glibc.as_os_str(),
+        ]))
+    };
+    assert_locked(&again(&rawexec()));
+    let static_rawexec = compile("rawexec.c", "rawexec-static", &["-static"]);
+    let out = again(&static_rawexec);
+    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "memlock-run: not executing /proc/self/exe",
+            "statically linked",
+        ],
+    );
+    // /dev/fd/N, through /proc/self/fd: the task's descriptor, not the gate's.
+    let script = format!(
+        "exec 7<{}; exec {} /dev/fd/7",
+        static_image.display(),
+        rawexec().display()
+    );
+    let out = output(memlock_run(["--", "sh", "-c", &script]));
+    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
+    assert_mentions(
+        &stderr_of(&out),
+        &["memlock-run: not executing /dev/fd/7", "statically linked"],
+    );
+    // A symlink of the user's into /proc/self: followed as the task follows it.
+    let dir = unique("self-link");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let link = dir.join("fd7");
+    std::os::unix::fs::symlink("/proc/self/fd/7", &link).expect("symlink");
+    let script = format!(
+        "exec 7<{}; exec {} {}",
+        static_image.display(),
+        rawexec().display(),
+        link.display()
+    );
+    let out = output(memlock_run(["--", "sh", "-c", &script]));
+    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            &format!("memlock-run: not executing {}", link.display()),
+            "statically linked",
+        ],
+    );
+}
+
+/// A task in a chroot: an absolute symlink there resolves in its root, as the kernel resolves
+/// it for the exec, not in the gate's (where the same path names nothing, which let it go).
+#[test]
+fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
+    if skip_unless_root("chroot needs root") {
+        return;
+    }
+    let Some((_, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let root = unique("chroot-gate");
+    std::fs::create_dir_all(root.join("inner")).expect("mkdir");
+    std::fs::copy(&static_image, root.join("inner/lockreport")).expect("copy");
+    let name = format!("/memlock-run-test-absent-{}", std::process::id());
+    assert!(!Path::new(&name).exists());
+    std::os::unix::fs::symlink("/inner/lockreport", root.join(&name[1..])).expect("symlink");
+    let chrootexec = compile("chrootexec.c", "chrootexec-static", &["-static"]);
+    for path in [name.clone(), name[1..].to_owned()] {
+        let out = output(memlock_run([
+            "--".as_ref(),
+            chrootexec.as_os_str(),
+            root.as_os_str(),
+            path.as_ref(),
+        ]));
+        assert_eq!(
+            report(&out),
+            None,
+            "{path}: it must not run: {}",
+            stderr_of(&out)
+        );
+        assert_mentions(
+            &stderr_of(&out),
+            &[
+                &format!("memlock-run: not executing {path}"),
+                "statically linked",
+            ],
+        );
+    }
+}

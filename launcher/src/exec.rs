@@ -21,11 +21,12 @@ use crate::target::NotRunnable;
 ///
 /// execveat(fd, "", AT_EMPTY_PATH) runs exactly the judged inode, whatever the path names by
 /// now. The kernel names such a process after the descriptor's number before Linux 6.14
-/// (/proc/PID/comm "3", in ps and top), after the file itself since. With the preload method
-/// (`renamed_by_shim`) the shim gives it the name its path would have given it (`comm_for`),
-/// on any kernel; with the ptrace method, before 6.14 the path is used, and the helper checks
-/// the new image's identity after the exec. Scripts always go by path: their interpreter must
-/// be able to open them by name. `gate_cookie` goes in the sixth argument register, which
+/// (/proc/PID/comm "3", in ps and top), after the file itself since (not after a symlink's
+/// name, as execve of the path does: busybox, not sh). With the preload method
+/// (`renamed_by_shim`) the shim gives it the name its path would have given it (`comm_for`);
+/// the ptrace method goes by path, and its helper checks that the new image is the judged
+/// file before its first instruction, and ends it otherwise. Scripts always go by path: their
+/// interpreter must be able to open them by name. `gate_cookie` goes in the sixth argument register, which
 /// both calls ignore, and takes this exec past this run's exec gate (gate::program).
 pub fn exec(
     path: &Path,
@@ -61,7 +62,7 @@ pub fn exec(
     // SAFETY: NUL-terminated path, argv and envp arrays that outlive the call.
     unsafe {
         match judged {
-            Some(file) if renamed_by_shim || names_fexecve_after_the_file() => libc::syscall(
+            Some(file) if renamed_by_shim => libc::syscall(
                 libc::SYS_execveat,
                 file.as_raw_fd(),
                 c"".as_ptr(),
@@ -126,12 +127,6 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
         .map(|s| s.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
-}
-
-/// Linux 6.14 names a process started by execveat(AT_EMPTY_PATH) after the file, not after
-/// the descriptor's number.
-fn names_fexecve_after_the_file() -> bool {
-    kernel_release().is_some_and(|release| release >= (6, 14))
 }
 
 /// The running kernel's major and minor version, from uname(2).

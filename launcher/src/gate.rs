@@ -22,7 +22,6 @@
 //! that one answers. When every process of the tree has ended, the kernel says so to the gate
 //! (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
 
-use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -896,84 +895,207 @@ enum Opened {
     File(File),
 }
 
-/// Opens the file a task's exec names as the task would: its root, working directory or
-/// descriptor crossed with the gate's own rights (through /proc), the path under it with the
-/// task's filesystem identity (what the task may not open, the gate does not read for it);
-/// without blocking (a FIFO put in its place must not stall the gate), and regular files only.
+/// Opens the file a task's exec names as the task would: from its root, working directory or
+/// descriptor (through /proc), walking the path a component at a time (`walk`) so that
+/// absolute symlinks resolve in the task's root and /proc/self and /proc/thread-self name
+/// the task, not the gate; with the task's filesystem identity (what the task may not open,
+/// the gate does not read for it); without blocking (a FIFO put in its place must not stall
+/// the gate), and regular files only.
 fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
     use std::os::unix::fs::OpenOptionsExt;
     let proc = PathBuf::from(format!("/proc/{pid}"));
-    let path = OsStr::from_bytes(path);
-    let read_flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    let opened = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        // The task's own descriptor: what it holds, it may run.
+    let open_dir = |path: &Path| {
         fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(path)
+    };
+    // The task has gone: nothing runs. Its root, working directory or descriptor withheld
+    // from the gate: nothing can judge what it names.
+    let withheld = |err: std::io::Error| {
+        if matches!(err.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) {
+            Opened::Unreadable
+        } else {
+            Opened::Kernel
+        }
+    };
+    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        // The task's own descriptor: what it holds, it may run.
+        return match fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(proc.join("fd").join(dirfd.to_string()))
-    } else {
-        let (base, relative) = if path.as_bytes().first() == Some(&b'/') {
-            let trimmed =
-                &path.as_bytes()[path.as_bytes().iter().take_while(|&&b| b == b'/').count()..];
-            (proc.join("root"), OsStr::from_bytes(trimmed))
-        } else if dirfd == libc::AT_FDCWD {
-            (proc.join("cwd"), path)
-        } else {
-            (proc.join("fd").join(dirfd.to_string()), path)
-        };
-        let base = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open(&base)
         {
-            Ok(dir) => dir,
-            // The task has gone: nothing runs. Its root, working directory or descriptor
-            // withheld from the gate: nothing can judge what it names.
-            Err(err) if matches!(err.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
-                return Opened::Unreadable
-            }
-            Err(_) => return Opened::Kernel,
+            Ok(file) => Opened::File(file),
+            Err(_) => Opened::Kernel,
         };
-        let relative = if relative.is_empty() {
-            c".".to_owned()
+    }
+    let root = match open_dir(&proc.join("root")) {
+        Ok(root) => root,
+        Err(err) => return withheld(err),
+    };
+    let start = if path.first() == Some(&b'/') {
+        None
+    } else {
+        let base = if dirfd == libc::AT_FDCWD {
+            proc.join("cwd")
         } else {
-            match std::ffi::CString::new(relative.as_bytes()) {
-                Ok(c) => c,
-                Err(_) => return Opened::Kernel,
-            }
+            proc.join("fd").join(dirfd.to_string())
         };
-        let nofollow = if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
-            libc::O_NOFOLLOW
-        } else {
-            0
-        };
-        let _as_task = FsIdentity::of(pid);
-        // SAFETY: openat with a directory descriptor we hold and a NUL-terminated path.
-        let fd =
-            unsafe { libc::openat(base.as_raw_fd(), relative.as_ptr(), read_flags | nofollow) };
-        if fd < 0 {
-            let err = std::io::Error::last_os_error();
-            // SAFETY: faccessat with the same directory and path, as the task's identity.
+        match open_dir(&base) {
+            Ok(dir) => Some(dir),
+            Err(err) => return withheld(err),
+        }
+    };
+    let Some(tgid) = tgid_of(pid) else {
+        return Opened::Kernel;
+    };
+    let task = Walker {
+        root,
+        selves: (tgid.to_string(), format!("{tgid}/task/{pid}")),
+    };
+    let _as_task = FsIdentity::of(pid);
+    let found = match task.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
+        Ok(found) => found,
+        Err(err) => return withheld(err),
+    };
+    // Opened again for reading, through the gate's own descriptor, as the task's identity.
+    match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(format!("/proc/self/fd/{}", found.as_raw_fd()))
+    {
+        Ok(file) => Opened::File(file),
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            // Executable by the task though not readable by it: nothing can judge it.
+            let link = format!("/proc/self/fd/{}\0", found.as_raw_fd());
+            // SAFETY: faccessat with a NUL-terminated path, as the task's identity.
             let runnable = unsafe {
                 libc::faccessat(
-                    base.as_raw_fd(),
-                    relative.as_ptr(),
+                    libc::AT_FDCWD,
+                    link.as_ptr().cast(),
                     libc::X_OK,
                     libc::AT_EACCESS,
                 )
             } == 0;
-            return if err.kind() == std::io::ErrorKind::PermissionDenied && runnable {
+            if runnable {
                 Opened::Unreadable
             } else {
                 Opened::Kernel
-            };
+            }
         }
-        // SAFETY: the descriptor openat just made, owned from here.
-        Ok(unsafe { File::from_raw_fd(fd) })
-    };
-    match opened {
-        Ok(file) => Opened::File(file),
         Err(_) => Opened::Kernel,
+    }
+}
+
+/// A path walk done as a task's would be: from its root, with what /proc/self and
+/// /proc/thread-self name for it.
+struct Walker {
+    root: File,
+    /// The targets of /proc's `self` and `thread-self` links, for the task: "TGID" and
+    /// "TGID/task/TID".
+    selves: (String, String),
+}
+
+impl Walker {
+    /// At most this many symlinks on one walk, as the kernel's own limit.
+    const MOST_LINKS: usize = 40;
+
+    /// The file `path` names, from `start` (None: the root), opened with O_PATH. Each
+    /// component is opened without following it; a symlink's target is read and walked in
+    /// its place (from the task's root when absolute), except on procfs: there `self` and
+    /// `thread-self` stand for the task, and the per-process links (exe, cwd, root, fd/N),
+    /// which name the same file whoever follows them, are followed by the kernel.
+    fn walk(&self, start: Option<File>, path: &[u8], nofollow: bool) -> std::io::Result<File> {
+        let mut dir = match start {
+            Some(dir) => dir,
+            None => self.root.try_clone()?,
+        };
+        let mut todo: std::collections::VecDeque<Vec<u8>> = components(path).collect();
+        let mut links = 0;
+        while let Some(name) = todo.pop_front() {
+            if name == b"." {
+                continue;
+            }
+            if name == b".." && id_of_file(&dir) == id_of_file(&self.root) {
+                continue;
+            }
+            let last = todo.is_empty();
+            let entry = open_at(&dir, &name, libc::O_PATH | libc::O_NOFOLLOW)?;
+            let meta = entry.metadata()?;
+            if !meta.file_type().is_symlink() || (last && nofollow) {
+                dir = entry;
+                continue;
+            }
+            links += 1;
+            if links > Self::MOST_LINKS {
+                return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            let target = if on_procfs(&dir) && name == b"self" {
+                self.selves.0.clone().into_bytes()
+            } else if on_procfs(&dir) && name == b"thread-self" {
+                self.selves.1.clone().into_bytes()
+            } else if on_procfs(&dir) {
+                // A per-process link: the kernel follows it to what it names.
+                dir = open_at(&dir, &name, libc::O_PATH)?;
+                continue;
+            } else {
+                let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                let c = std::ffi::CString::new(name.clone())
+                    .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOENT))?;
+                // SAFETY: readlinkat into a buffer of its length.
+                let n = unsafe {
+                    libc::readlinkat(
+                        dir.as_raw_fd(),
+                        c.as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                buf.truncate(n as usize);
+                buf
+            };
+            if target.first() == Some(&b'/') {
+                dir = self.root.try_clone()?;
+            }
+            for (i, part) in components(&target).enumerate() {
+                todo.insert(i, part);
+            }
+        }
+        Ok(dir)
+    }
+}
+
+/// A path's components, empty ones (repeated slashes) left out.
+fn components(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(<[u8]>::to_vec)
+}
+
+/// openat(2) of one name in `dir`.
+fn open_at(dir: &File, name: &[u8], flags: i32) -> std::io::Result<File> {
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOENT))?;
+    // SAFETY: a directory descriptor we hold and a NUL-terminated name.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor openat just made, owned from here.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Whether `dir` is on a procfs.
+fn on_procfs(dir: &File) -> bool {
+    const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+    // SAFETY: fstatfs into a zeroed statfs.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(dir.as_raw_fd(), &mut st) == 0 && st.f_type == PROC_SUPER_MAGIC
     }
 }
 
