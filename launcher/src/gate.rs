@@ -959,6 +959,10 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
         Ok(found) => found,
         Err(err) => return withheld(err),
     };
+    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
+    if !found.metadata().is_ok_and(|m| m.is_file()) {
+        return Opened::Kernel;
+    }
     // Opened again for reading, through the gate's own descriptor, as the task's identity.
     match fs::OpenOptions::new()
         .read(true)
