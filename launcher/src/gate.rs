@@ -957,7 +957,10 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
     let _as_task = FsIdentity::of(pid);
     let found = match task.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
         Ok(found) => found,
-        Err(err) => return withheld(err),
+        // A per-process link of /proc the gate may not follow (the task may: its own).
+        Err(err) if err.kind() == std::io::ErrorKind::Other => return Opened::Unreadable,
+        // Missing, or not for the task to reach: its exec fails as well.
+        Err(_) => return Opened::Kernel,
     };
     // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
     if !found.metadata().is_ok_and(|m| m.is_file()) {
@@ -1005,7 +1008,8 @@ impl Walker {
     /// At most this many symlinks on one walk, as the kernel's own limit.
     const MOST_LINKS: usize = 40;
 
-    /// The file `path` names, from `start` (None: the root), opened with O_PATH. Each
+    /// The file `path` names, from `start` (None: the root), opened with O_PATH; an error of
+    /// kind Other where a per-process link of /proc is withheld from the gate. Each
     /// component is opened without following it; a symlink's target is read and walked in
     /// its place (from the task's root when absolute), except on procfs: there `self` and
     /// `thread-self` stand for the task, and the per-process links (exe, cwd, root, fd/N),
@@ -1040,8 +1044,13 @@ impl Walker {
             } else if on_procfs(&dir) && name == b"thread-self" {
                 self.selves.1.clone().into_bytes()
             } else if on_procfs(&dir) {
-                // A per-process link: the kernel follows it to what it names.
-                dir = open_at(&dir, &name, libc::O_PATH)?;
+                // A per-process link: the kernel follows it to what it names, for the gate as
+                // the task's identity, which a non-dumpable task's links refuse.
+                dir =
+                    open_at(&dir, &name, libc::O_PATH).map_err(|err| match err.raw_os_error() {
+                        Some(libc::EACCES) | Some(libc::EPERM) => std::io::Error::other(err),
+                        _ => err,
+                    })?;
                 continue;
             } else {
                 let mut buf = vec![0u8; libc::PATH_MAX as usize];
