@@ -873,3 +873,41 @@ fn a_spawn_under_way_vouches_for_its_own_child_only() {
         ],
     );
 }
+
+/// A vfork(2) child shares its parent's memory: the command line the shim builds there to send
+/// a static program through memlock-run would stay mapped in the parent after the child's exec,
+/// once per program; the parent's next exec gives it back, so it does not pile up.
+#[test]
+fn programs_sent_from_vfork_children_leave_no_memory_behind() {
+    let Some(static_image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let vforkexec = compile("vforkexec.c", "vforkexec", &[]);
+    let out = output(memlock_run([
+        "--".as_ref(),
+        vforkexec.as_os_str(),
+        "30".as_ref(),
+        static_image.as_os_str(),
+    ]));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = stdout_of(&out);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("locked ")).count(),
+        30,
+        "{stdout}"
+    );
+    let sizes: Vec<i64> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("vmsize "))
+        .expect("the vmsize line")
+        .split_whitespace()
+        .map(|n| n.parse().expect("kB"))
+        .collect();
+    // 30 programs left behind would be at least 30 pages.
+    assert!(
+        sizes[1] - sizes[0] < 24,
+        "the parent grew from {} kB to {} kB",
+        sizes[0],
+        sizes[1]
+    );
+}

@@ -8,7 +8,7 @@
 //! stands in for may: system calls, the stack and mmap(2), no locks, no allocator.
 
 use core::ffi::{c_char, c_int, c_void, CStr};
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use memlock_run_protocol::reach::{self, Format, Reach};
 use memlock_run_protocol::{Config, EXECUTED_BY, LAUNCHER};
@@ -482,15 +482,70 @@ fn fd_path(fd: c_int, buf: &mut [u8; 32]) -> *const c_char {
 }
 
 /// Memory for the rewritten argv and envp: mmap(2), which is safe where malloc is not (a
-/// vfork child, a signal handler); given back when an exec fails.
+/// vfork child, a signal handler); given back when an exec fails. A vfork child shares its
+/// parent's memory, so after its exec the mapping would stay in the parent: each one is
+/// recorded in `LEFT` while it lives, and what a vfork child left is unmapped by its parent
+/// thread's next scratch.
 struct Scratch {
     base: *mut u8,
     size: usize,
     used: usize,
+    /// Its record in `LEFT`, if there was room.
+    record: Option<&'static Left>,
+}
+
+/// A scratch mapping that may outlive its exec: the thread it belongs to (pthread_self, which
+/// a vfork child shares with its parent thread: the same TCB), the process that mapped it
+/// (the child's own PID), and the mapping.
+struct Left {
+    thread: AtomicUsize,
+    pid: AtomicUsize,
+    base: AtomicUsize,
+    size: AtomicUsize,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_LEFT: Left = Left {
+    thread: AtomicUsize::new(0),
+    pid: AtomicUsize::new(0),
+    base: AtomicUsize::new(0),
+    size: AtomicUsize::new(0),
+};
+static LEFT: [Left; 8] = [NO_LEFT; 8];
+
+/// Unmaps what this thread's vfork children left: a record of this thread's from another
+/// process than this one or its parent (this thread ran on, so that child has executed or
+/// ended); its own and, in a vfork child, its parent's scratch are in use up the stack.
+fn reclaim_left() {
+    // SAFETY: pthread_self, getpid and getppid cannot fail.
+    let (me, pid, parent) = unsafe {
+        (
+            libc::pthread_self() as usize,
+            libc::getpid() as usize,
+            libc::getppid() as usize,
+        )
+    };
+    for left in &LEFT {
+        let from = left.pid.load(Ordering::Acquire);
+        // 0: being filled in (a signal handler of this thread got here meanwhile).
+        if left.thread.load(Ordering::Acquire) == me && from != 0 && from != pid && from != parent {
+            // SAFETY: a mapping of this thread's that no live frame uses (above).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_munmap,
+                    left.base.load(Ordering::Relaxed),
+                    left.size.load(Ordering::Relaxed),
+                )
+            };
+            left.pid.store(0, Ordering::Relaxed);
+            left.thread.store(0, Ordering::Release);
+        }
+    }
 }
 
 impl Scratch {
     fn new(size: usize) -> Option<Scratch> {
+        reclaim_left();
         // SAFETY: a fresh private anonymous mapping.
         let base = unsafe {
             libc::syscall(
@@ -506,10 +561,23 @@ impl Scratch {
         if base == -1 || base == 0 {
             return None;
         }
+        // SAFETY: pthread_self and getpid cannot fail.
+        let (me, pid) = unsafe { (libc::pthread_self() as usize, libc::getpid() as usize) };
+        let record = LEFT.iter().find(|left| {
+            left.thread
+                .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        if let Some(left) = record {
+            left.base.store(base as usize, Ordering::Relaxed);
+            left.size.store(size, Ordering::Relaxed);
+            left.pid.store(pid, Ordering::Release);
+        }
         Some(Scratch {
             base: base as *mut u8,
             size,
             used: 0,
+            record,
         })
     }
 
@@ -559,6 +627,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if let Some(left) = self.record {
+            left.pid.store(0, Ordering::Relaxed);
+            left.thread.store(0, Ordering::Release);
+        }
         // SAFETY: the mapping this value owns.
         unsafe { libc::syscall(libc::SYS_munmap, self.base, self.size) };
     }
