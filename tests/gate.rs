@@ -566,3 +566,49 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
         );
     }
 }
+
+/// In a PID namespace with a /proc of its own, /proc/self is the task's ID there, not the one
+/// the gate (outside) knows it by.
+#[test]
+fn proc_self_in_a_pid_namespace_of_its_own() {
+    if skip_unless_root("unshare --pid needs root")
+        || skip_without("unshare", "the PID namespace case is not tested")
+    {
+        return;
+    }
+    let works = run(Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]));
+    if !works.as_ref().is_ok_and(|out| out.status.success()) {
+        skip(format_args!(
+            "unshare --pid --fork --mount-proc fails here; the PID namespace case is not tested"
+        ));
+        return;
+    }
+    let static_rawexec = compile("rawexec.c", "rawexec-static", &["-static"]);
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    // sh is PID 1 there; the static rawexec, locked through memlock-run, executes itself again.
+    let script = format!(
+        "{} /proc/self/exe {}; echo status=$?",
+        static_rawexec.display(),
+        glibc.display()
+    );
+    let out = output(memlock_run([
+        "--",
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "memlock-run: not executing /proc/self/exe",
+            "statically linked",
+        ],
+    );
+}

@@ -719,7 +719,11 @@ impl Words {
 
 /// A task's start time (field 22 of /proc/PID/stat, readable whatever the task's dumpable flag).
 fn start_time(tid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
+    stat_start_time(&fs::read_to_string(format!("/proc/{tid}/stat")).ok()?)
+}
+
+/// Field 22 of a /proc/PID/stat text.
+fn stat_start_time(stat: &str) -> Option<u64> {
     // The command name, in parentheses, may hold anything: fields are counted after its end.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
@@ -947,12 +951,13 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
             Err(err) => return withheld(err),
         }
     };
-    let Some(tgid) = tgid_of(pid) else {
+    let Some(started) = start_time(pid) else {
         return Opened::Kernel;
     };
     let task = Walker {
         root,
-        selves: (tgid.to_string(), format!("{tgid}/task/{pid}")),
+        levels: pid_levels(pid),
+        started,
     };
     let _as_task = FsIdentity::of(pid);
     let found = match task.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
@@ -999,9 +1004,11 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
 /// /proc/thread-self name for it.
 struct Walker {
     root: File,
-    /// The targets of /proc's `self` and `thread-self` links, for the task: "TGID" and
-    /// "TGID/task/TID".
-    selves: (String, String),
+    /// The task's process and thread IDs in each PID namespace it is in, outermost first
+    /// (NStgid, NSpid): a /proc shows those of its own namespace.
+    levels: Vec<(u32, u32)>,
+    /// The task's start time, by which its directory in a /proc is known.
+    started: u64,
 }
 
 impl Walker {
@@ -1039,10 +1046,10 @@ impl Walker {
             if links > Self::MOST_LINKS {
                 return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
             }
-            let target = if on_procfs(&dir) && name == b"self" {
-                self.selves.0.clone().into_bytes()
-            } else if on_procfs(&dir) && name == b"thread-self" {
-                self.selves.1.clone().into_bytes()
+            let target = if on_procfs(&dir) && (name == b"self" || name == b"thread-self") {
+                // What the task reads there: its IDs in that /proc's namespace.
+                self.selfs(&dir, name == b"thread-self")
+                    .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT))?
             } else if on_procfs(&dir) {
                 // A per-process link: the kernel follows it to what it names, for the gate as
                 // the task's identity, which a non-dumpable task's links refuse.
@@ -1080,6 +1087,44 @@ impl Walker {
         }
         Ok(dir)
     }
+}
+
+impl Walker {
+    /// The target of `self` ("TGID") or `thread-self` ("TGID/task/TID") for the task in the
+    /// /proc `dir`: the level of its IDs whose directory there started when the task did.
+    fn selfs(&self, dir: &File, thread: bool) -> Option<Vec<u8>> {
+        self.levels.iter().find_map(|&(tgid, tid)| {
+            let target = if thread {
+                format!("{tgid}/task/{tid}")
+            } else {
+                tgid.to_string()
+            };
+            let stat = open_at(dir, format!("{target}/stat").as_bytes(), libc::O_RDONLY).ok()?;
+            let text = std::io::read_to_string(stat).ok()?;
+            (stat_start_time(&text) == Some(self.started)).then(|| target.into_bytes())
+        })
+    }
+}
+
+/// A task's process and thread IDs in each PID namespace, outermost first (NStgid and NSpid
+/// of its status; one level where those are missing, before Linux 4.1).
+fn pid_levels(tid: i32) -> Vec<(u32, u32)> {
+    let ids = |field: &str| -> Vec<u32> {
+        crate::ptrace::status_field(tid, field)
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (tgids, tids) = (ids("NStgid"), ids("NSpid"));
+    if tgids.is_empty() || tgids.len() != tids.len() {
+        return tgid_of(tid)
+            .map(|tgid| vec![(tgid as u32, tid as u32)])
+            .unwrap_or_default();
+    }
+    tgids.into_iter().zip(tids).collect()
 }
 
 /// A path's components, empty ones (repeated slashes) left out.
