@@ -565,6 +565,57 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
             ],
         );
     }
+
+    // The shim's path in the chroot is an absolute symlink to itself (a loop there); followed
+    // from the gate's root it reached the real shim, while ld.so in the chroot cannot open it
+    // and runs the program without it.
+    let (loader, libc) = (
+        Path::new("/lib64/ld-linux-x86-64.so.2"),
+        Path::new("/lib/x86_64-linux-gnu/libc.so.6"),
+    );
+    if !loader.exists() || !libc.exists() {
+        skip(format_args!(
+            "no {} or {} to build a glibc root from; the chroot shim case is not tested",
+            loader.display(),
+            libc.display()
+        ));
+        return;
+    }
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    for (from, to) in [
+        (loader, loader.to_path_buf()),
+        (libc, libc.to_path_buf()),
+        (glibc.as_path(), PathBuf::from("/lockreport-glibc")),
+    ] {
+        let inside = root.join(to.strip_prefix("/").expect("absolute"));
+        std::fs::create_dir_all(inside.parent().expect("a parent")).expect("mkdir");
+        std::fs::copy(from, &inside).expect("copy");
+    }
+    let shim = shim_path();
+    let inside = root.join(shim.strip_prefix("/").expect("absolute"));
+    std::fs::create_dir_all(inside.parent().expect("a parent")).expect("mkdir");
+    std::os::unix::fs::symlink(&shim, &inside).expect("symlink");
+    let out = output(memlock_run([
+        "--".as_ref(),
+        chrootexec.as_os_str(),
+        root.as_os_str(),
+        "/lockreport-glibc".as_ref(),
+    ]));
+    let stderr = stderr_of(&out);
+    assert!(
+        !stderr.contains("cannot be preloaded"),
+        "it ran without the shim: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(126), "{stderr}");
+    assert_mentions(
+        &stderr,
+        &[
+            "memlock-run: not executing /lockreport-glibc",
+            "the shim is not at its path under the task's root",
+        ],
+    );
 }
 
 /// In a PID namespace with a /proc of its own, /proc/self is the task's ID there, not the one

@@ -858,7 +858,7 @@ fn decide(
                         line: None,
                     })
                 }
-                Judged::Reaches => match environment(pid, env_at, wide, context, &proc) {
+                Judged::Reaches => match environment(pid, env_at, wide, context) {
                     Ok(()) => return Ok(()),
                     Err(why) => why,
                 },
@@ -934,8 +934,9 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
             Err(_) => Opened::Kernel,
         };
     }
-    let root = match open_dir(&proc.join("root")) {
-        Ok(root) => root,
+    let task = match Walker::of(pid) {
+        Ok(Some(task)) => task,
+        Ok(None) => return Opened::Kernel,
         Err(err) => return withheld(err),
     };
     let start = if path.first() == Some(&b'/') {
@@ -950,14 +951,6 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
             Ok(dir) => Some(dir),
             Err(err) => return withheld(err),
         }
-    };
-    let Some(started) = start_time(pid) else {
-        return Opened::Kernel;
-    };
-    let task = Walker {
-        root,
-        levels: pid_levels(pid),
-        started,
     };
     let _as_task = FsIdentity::of(pid);
     let found = match task.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
@@ -1090,6 +1083,20 @@ impl Walker {
 }
 
 impl Walker {
+    /// The walker of task `pid`: from its root (/proc/PID/root); None when it has gone.
+    fn of(pid: i32) -> std::io::Result<Option<Walker>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let root = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(format!("/proc/{pid}/root"))?;
+        Ok(start_time(pid).map(|started| Walker {
+            root,
+            levels: pid_levels(pid),
+            started,
+        }))
+    }
+
     /// The target of `self` ("TGID") or `thread-self` ("TGID/task/TID") for the task in the
     /// /proc `dir`: the level of its IDs whose directory there started when the task did.
     fn selfs(&self, dir: &File, thread: bool) -> Option<Vec<u8>> {
@@ -1244,13 +1251,7 @@ fn xattr_present(file: &Path) -> bool {
 
 /// The environment the task hands the new image, by the shim's rule; the shim at its path
 /// under the task's root; no finite RLIMIT_AS (where ld.so may skip the shim).
-fn environment(
-    pid: i32,
-    env_at: u64,
-    wide: bool,
-    context: &Judgement,
-    proc: &Path,
-) -> Result<(), String> {
+fn environment(pid: i32, env_at: u64, wide: bool, context: &Judgement) -> Result<(), String> {
     let entries = read_environment(pid, env_at, wide)
         .ok_or_else(|| "its environment cannot be read".to_owned())?;
     reach::carries_shim(
@@ -1259,9 +1260,13 @@ fn environment(
         &context.config,
     )
     .map_err(str::to_owned)?;
-    let mut shim = proc.join("root").into_os_string();
-    shim.push(context.shim.as_os_str());
-    if id_of(Path::new(&shim)) != Some(context.shim_id) {
+    // As the task's ld.so will find it: absolute symlinks in the task's root.
+    let shim = Walker::of(pid).ok().flatten().and_then(|task| {
+        let _as_task = FsIdentity::of(pid);
+        task.walk(None, context.shim.as_os_str().as_bytes(), false)
+            .ok()
+    });
+    if shim.as_ref().and_then(id_of_file) != Some(context.shim_id) {
         return Err("the shim is not at its path under the task's root directory".into());
     }
     if let Some((soft, _)) = crate::ptrace::limits_of(pid, libc::RLIMIT_AS) {
