@@ -50,6 +50,41 @@ fn assert_refused_by_the_gate(out: &Output, program: &Path) {
     );
 }
 
+/// The gate judged `program` static and refused it: it did not run, and the line says so.
+fn assert_refused_as_static(out: &Output, program: &str) {
+    assert_eq!(
+        report(out),
+        None,
+        "{program} must not run: {}",
+        stderr_of(out)
+    );
+    assert_mentions(
+        &stderr_of(out),
+        &[
+            &format!("memlock-run: not executing {program}"),
+            "statically linked",
+        ],
+    );
+}
+
+/// True, with a skip line saying `why`, where `unshare --pid --fork --mount-proc` cannot run
+/// (not root, no unshare, or namespaces refused here).
+fn skip_without_pid_namespaces(why: &str) -> bool {
+    if skip_unless_root(why) || skip_without("unshare", why) {
+        return true;
+    }
+    let out = run(Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]))
+        .expect("run unshare");
+    if !out.status.success() {
+        skip(format_args!(
+            "unshare --pid --fork --mount-proc fails here ({}); {why}",
+            stderr_of(&out).trim()
+        ));
+        return true;
+    }
+    false
+}
+
 /// The `exec gate:` line of a `--dry-run` plan.
 fn dry_run_gate_line(out: &Output) -> String {
     let plan = stdout_of(out);
@@ -312,22 +347,9 @@ fn no_exec_gate_leaves_no_new_privs_unset() {
 /// c: memlock-run as PID 1 of a new PID namespace (a container's init) arms the gate too.
 #[test]
 fn memlock_run_as_pid_1_arms_the_gate() {
-    if skip_unless_root("unshare --pid needs root")
-        || skip_without("unshare", "memlock-run as PID 1 is not tested")
-    {
+    if skip_without_pid_namespaces("memlock-run as PID 1 is not tested") {
         return;
     }
-    let works = run(Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]));
-    if let Ok(out) = &works {
-        if !out.status.success() {
-            skip(format_args!(
-                "unshare --pid --fork --mount-proc fails here ({}); memlock-run as PID 1 is not tested",
-                stderr_of(out).trim()
-            ));
-            return;
-        }
-    }
-    works.expect("run unshare");
     let Some((glibc, static_image)) = glibc_and_static() else {
         return;
     };
@@ -485,14 +507,7 @@ fn proc_self_exe_is_the_tasks_own_program() {
     assert_locked(&again(&rawexec()));
     let static_rawexec = compile("rawexec.c", "rawexec-static", &["-static"]);
     let out = again(&static_rawexec);
-    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
-    assert_mentions(
-        &stderr_of(&out),
-        &[
-            "memlock-run: not executing /proc/self/exe",
-            "statically linked",
-        ],
-    );
+    assert_refused_as_static(&out, "/proc/self/exe");
     // /dev/fd/N, through /proc/self/fd: the task's descriptor, not the gate's.
     let script = format!(
         "exec 7<{}; exec {} /dev/fd/7",
@@ -500,11 +515,7 @@ fn proc_self_exe_is_the_tasks_own_program() {
         rawexec().display()
     );
     let out = output(memlock_run(["--", "sh", "-c", &script]));
-    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
-    assert_mentions(
-        &stderr_of(&out),
-        &["memlock-run: not executing /dev/fd/7", "statically linked"],
-    );
+    assert_refused_as_static(&out, "/dev/fd/7");
     // A symlink of the user's into /proc/self: followed as the task follows it.
     let dir = unique("self-link");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -517,14 +528,7 @@ fn proc_self_exe_is_the_tasks_own_program() {
         link.display()
     );
     let out = output(memlock_run(["--", "sh", "-c", &script]));
-    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
-    assert_mentions(
-        &stderr_of(&out),
-        &[
-            &format!("memlock-run: not executing {}", link.display()),
-            "statically linked",
-        ],
-    );
+    assert_refused_as_static(&out, &link.display().to_string());
 }
 
 /// A task in a chroot: an absolute symlink there resolves in its root, as the kernel resolves
@@ -551,19 +555,7 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
             root.as_os_str(),
             path.as_ref(),
         ]));
-        assert_eq!(
-            report(&out),
-            None,
-            "{path}: it must not run: {}",
-            stderr_of(&out)
-        );
-        assert_mentions(
-            &stderr_of(&out),
-            &[
-                &format!("memlock-run: not executing {path}"),
-                "statically linked",
-            ],
-        );
+        assert_refused_as_static(&out, &path);
     }
 
     // The shim's path in the chroot is an absolute symlink to itself (a loop there); followed
@@ -622,16 +614,7 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
 /// the gate (outside) knows it by.
 #[test]
 fn proc_self_in_a_pid_namespace_of_its_own() {
-    if skip_unless_root("unshare --pid needs root")
-        || skip_without("unshare", "the PID namespace case is not tested")
-    {
-        return;
-    }
-    let works = run(Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]));
-    if !works.as_ref().is_ok_and(|out| out.status.success()) {
-        skip(format_args!(
-            "unshare --pid --fork --mount-proc fails here; the PID namespace case is not tested"
-        ));
+    if skip_without_pid_namespaces("the PID namespace case is not tested") {
         return;
     }
     let static_rawexec = compile("rawexec.c", "rawexec-static", &["-static"]);
@@ -654,12 +637,5 @@ fn proc_self_in_a_pid_namespace_of_its_own() {
         "-c",
         &script,
     ]));
-    assert_eq!(report(&out), None, "it must not run: {}", stderr_of(&out));
-    assert_mentions(
-        &stderr_of(&out),
-        &[
-            "memlock-run: not executing /proc/self/exe",
-            "statically linked",
-        ],
-    );
+    assert_refused_as_static(&out, "/proc/self/exe");
 }
