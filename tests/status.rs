@@ -142,9 +142,10 @@ fn not_locked_and_its_large_mappings_named() {
     assert_eq!(process["shim"]["loaded"], false);
     assert_eq!(u(&process["vm_lck"]), 0);
     let largest = &process["large_unlocked"][0];
-    assert_eq!(
-        u(&largest["size"]),
-        64 * MIB,
+    // The kernel merges a neighbouring anonymous mapping of the same permissions into one
+    // (a few pages of the C library's, at times): the 64 MiB, and perhaps those.
+    assert!(
+        (64 * MIB..65 * MIB).contains(&u(&largest["size"])),
         "the largest unlocked mapping comes first: {largest}"
     );
     assert!(u(&process["unlocked_rss"]) >= 8 * MIB);
