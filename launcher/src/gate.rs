@@ -733,26 +733,60 @@ fn tgid_of(tid: i32) -> Option<i32> {
     crate::ptrace::status_field(tid, "Tgid")?.parse().ok()
 }
 
+/// What the gate knows of a task that asks to exec, read once per exec from its
+/// /proc/TID/status and stat (readable whatever its dumpable flag).
+struct Task {
+    tid: i32,
+    /// Effective user and group IDs.
+    uid: u32,
+    gid: u32,
+    /// Its process and thread IDs in each PID namespace it is in, outermost first (NStgid,
+    /// NSpid; one level before Linux 4.1, which has neither): a /proc shows those of its own.
+    levels: Vec<(u32, u32)>,
+    /// Its start time, by which its directory in a /proc is known.
+    started: u64,
+}
+
+impl Task {
+    /// None when the task has gone.
+    fn read(tid: i32) -> Option<Task> {
+        let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        let field = |name: &str| -> Vec<u32> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| {
+                    v.split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (tgids, tids) = (field("NStgid"), field("NSpid"));
+        let levels = if !tgids.is_empty() && tgids.len() == tids.len() {
+            tgids.into_iter().zip(tids).collect()
+        } else {
+            vec![(*field("Tgid").first()?, tid as u32)]
+        };
+        Some(Task {
+            tid,
+            uid: *field("Uid").get(1)?,
+            gid: *field("Gid").get(1)?,
+            levels,
+            started: start_time(tid)?,
+        })
+    }
+}
+
 /// setfsuid/setfsgid to a task's effective IDs while alive; root's again when dropped.
 struct FsIdentity;
 
 impl FsIdentity {
-    fn of(pid: i32) -> FsIdentity {
-        let id = |field: &str| {
-            crate::ptrace::status_field(pid, field).and_then(|v| {
-                v.split_whitespace()
-                    .nth(1)
-                    .and_then(|e| e.parse::<u32>().ok())
-            })
-        };
+    fn of(task: &Task) -> FsIdentity {
         // SAFETY: setfsgid and setfsuid change this thread's filesystem IDs only.
         unsafe {
-            if let Some(gid) = id("Gid") {
-                libc::setfsgid(gid);
-            }
-            if let Some(uid) = id("Uid") {
-                libc::setfsuid(uid);
-            }
+            libc::setfsgid(task.gid);
+            libc::setfsuid(task.uid);
         }
         FsIdentity
     }
@@ -798,6 +832,10 @@ fn decide(
     if id_of(&proc.join("exe")) == Some(context.launcher_id) {
         return Ok(());
     }
+    // Gone: its exec is gone with it.
+    let Some(task) = Task::read(pid) else {
+        return Ok(());
+    };
     let wide = notif.data.arch != AUDIT_ARCH_I386;
     let Some(path) = read_string(pid, path_at, 4096) else {
         // The kernel faults on the same pointer, or the task has gone: nothing runs. Memory
@@ -820,9 +858,7 @@ fn decide(
         let caller = comm(&proc);
         // A non-dumpable process's /proc files belong to root.
         let owner = fs::metadata(proc.join("mem")).map(|m| m.uid()).ok();
-        let euid = crate::ptrace::status_field(pid, "Uid")
-            .and_then(|v| v.split_whitespace().nth(1).map(str::to_owned));
-        let dumpable = owner != Some(0) || euid.as_deref() == Some("0");
+        let dumpable = owner != Some(0) || task.uid == 0;
         return Err(Refusal {
             errno: libc::EPERM,
             line: Some((
@@ -842,7 +878,7 @@ fn decide(
             )),
         });
     };
-    let why = match open_as_task(pid, dirfd, flags, &path) {
+    let why = match open_as_task(&task, dirfd, flags, &path) {
         Opened::Kernel => return Ok(()),
         Opened::Unreadable if judged_by_shim() => return Ok(()),
         Opened::Unreadable => "it cannot be read to be judged".to_owned(),
@@ -850,7 +886,7 @@ fn decide(
             if id_of_file(&file) == Some(context.launcher_id) {
                 return Ok(());
             }
-            match judge(pid, file, 0) {
+            match judge(&task, file, 0) {
                 Judged::Kernel => return Ok(()),
                 Judged::NotExecutable => {
                     return Err(Refusal {
@@ -858,7 +894,7 @@ fn decide(
                         line: None,
                     })
                 }
-                Judged::Reaches => match environment(pid, env_at, wide, context) {
+                Judged::Reaches => match environment(&task, env_at, wide, context) {
                     Ok(()) => return Ok(()),
                     Err(why) => why,
                 },
@@ -905,9 +941,9 @@ enum Opened {
 /// the task, not the gate; with the task's filesystem identity (what the task may not open,
 /// the gate does not read for it); without blocking (a FIFO put in its place must not stall
 /// the gate), and regular files only.
-fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
+fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
     use std::os::unix::fs::OpenOptionsExt;
-    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let proc = PathBuf::from(format!("/proc/{}", task.tid));
     let open_dir = |path: &Path| {
         fs::OpenOptions::new()
             .read(true)
@@ -934,9 +970,8 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
             Err(_) => Opened::Kernel,
         };
     }
-    let task = match Walker::of(pid) {
-        Ok(Some(task)) => task,
-        Ok(None) => return Opened::Kernel,
+    let walker = match Walker::of(task) {
+        Ok(walker) => walker,
         Err(err) => return withheld(err),
     };
     let start = if path.first() == Some(&b'/') {
@@ -952,8 +987,8 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
             Err(err) => return withheld(err),
         }
     };
-    let _as_task = FsIdentity::of(pid);
-    let found = match task.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
+    let _as_task = FsIdentity::of(task);
+    let found = match walker.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
         Ok(found) => found,
         // A per-process link of /proc the gate may not follow (the task may: its own).
         Err(err) if err.kind() == std::io::ErrorKind::Other => return Opened::Unreadable,
@@ -995,16 +1030,12 @@ fn open_as_task(pid: i32, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
 
 /// A path walk done as a task's would be: from its root, with what /proc/self and
 /// /proc/thread-self name for it.
-struct Walker {
+struct Walker<'a> {
     root: File,
-    /// The task's process and thread IDs in each PID namespace it is in, outermost first
-    /// (NStgid, NSpid): a /proc shows those of its own namespace.
-    levels: Vec<(u32, u32)>,
-    /// The task's start time, by which its directory in a /proc is known.
-    started: u64,
+    task: &'a Task,
 }
 
-impl Walker {
+impl Walker<'_> {
     /// At most this many symlinks on one walk, as the kernel's own limit.
     const MOST_LINKS: usize = 40;
 
@@ -1082,25 +1113,21 @@ impl Walker {
     }
 }
 
-impl Walker {
-    /// The walker of task `pid`: from its root (/proc/PID/root); None when it has gone.
-    fn of(pid: i32) -> std::io::Result<Option<Walker>> {
+impl Walker<'_> {
+    /// The walker of `task`: from its root (/proc/TID/root).
+    fn of(task: &Task) -> std::io::Result<Walker<'_>> {
         use std::os::unix::fs::OpenOptionsExt;
         let root = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open(format!("/proc/{pid}/root"))?;
-        Ok(start_time(pid).map(|started| Walker {
-            root,
-            levels: pid_levels(pid),
-            started,
-        }))
+            .open(format!("/proc/{}/root", task.tid))?;
+        Ok(Walker { root, task })
     }
 
     /// The target of `self` ("TGID") or `thread-self` ("TGID/task/TID") for the task in the
     /// /proc `dir`: the level of its IDs whose directory there started when the task did.
     fn selfs(&self, dir: &File, thread: bool) -> Option<Vec<u8>> {
-        self.levels.iter().find_map(|&(tgid, tid)| {
+        self.task.levels.iter().find_map(|&(tgid, tid)| {
             let target = if thread {
                 format!("{tgid}/task/{tid}")
             } else {
@@ -1108,30 +1135,9 @@ impl Walker {
             };
             let stat = open_at(dir, format!("{target}/stat").as_bytes(), libc::O_RDONLY).ok()?;
             let text = std::io::read_to_string(stat).ok()?;
-            (stat_start_time(&text) == Some(self.started)).then(|| target.into_bytes())
+            (stat_start_time(&text) == Some(self.task.started)).then(|| target.into_bytes())
         })
     }
-}
-
-/// A task's process and thread IDs in each PID namespace, outermost first (NStgid and NSpid
-/// of its status; one level where those are missing, before Linux 4.1).
-fn pid_levels(tid: i32) -> Vec<(u32, u32)> {
-    let ids = |field: &str| -> Vec<u32> {
-        crate::ptrace::status_field(tid, field)
-            .map(|v| {
-                v.split_whitespace()
-                    .filter_map(|n| n.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (tgids, tids) = (ids("NStgid"), ids("NSpid"));
-    if tgids.is_empty() || tgids.len() != tids.len() {
-        return tgid_of(tid)
-            .map(|tgid| vec![(tgid as u32, tid as u32)])
-            .unwrap_or_default();
-    }
-    tgids.into_iter().zip(tids).collect()
 }
 
 /// A path's components, empty ones (repeated slashes) left out.
@@ -1173,7 +1179,7 @@ enum Judged {
     Misses(String),
 }
 
-fn judge(pid: i32, mut opened: File, depth: usize) -> Judged {
+fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
     let Ok(meta) = opened.metadata() else {
         return Judged::Kernel;
     };
@@ -1195,8 +1201,8 @@ fn judge(pid: i32, mut opened: File, depth: usize) -> Judged {
             if depth > 0 {
                 return Judged::Misses("its #! interpreter is itself a script".into());
             }
-            match open_as_task(pid, libc::AT_FDCWD, 0, interpreter) {
-                Opened::File(file) => judge(pid, file, depth + 1),
+            match open_as_task(task, libc::AT_FDCWD, 0, interpreter) {
+                Opened::File(file) => judge(task, file, depth + 1),
                 Opened::Unreadable => {
                     Judged::Misses("its #! interpreter cannot be read to be judged".into())
                 }
@@ -1251,7 +1257,8 @@ fn xattr_present(file: &Path) -> bool {
 
 /// The environment the task hands the new image, by the shim's rule; the shim at its path
 /// under the task's root; no finite RLIMIT_AS (where ld.so may skip the shim).
-fn environment(pid: i32, env_at: u64, wide: bool, context: &Judgement) -> Result<(), String> {
+fn environment(task: &Task, env_at: u64, wide: bool, context: &Judgement) -> Result<(), String> {
+    let pid = task.tid;
     let entries = read_environment(pid, env_at, wide)
         .ok_or_else(|| "its environment cannot be read".to_owned())?;
     reach::carries_shim(
@@ -1261,9 +1268,10 @@ fn environment(pid: i32, env_at: u64, wide: bool, context: &Judgement) -> Result
     )
     .map_err(str::to_owned)?;
     // As the task's ld.so will find it: absolute symlinks in the task's root.
-    let shim = Walker::of(pid).ok().flatten().and_then(|task| {
-        let _as_task = FsIdentity::of(pid);
-        task.walk(None, context.shim.as_os_str().as_bytes(), false)
+    let shim = Walker::of(task).ok().and_then(|walker| {
+        let _as_task = FsIdentity::of(task);
+        walker
+            .walk(None, context.shim.as_os_str().as_bytes(), false)
             .ok()
     });
     if shim.as_ref().and_then(id_of_file) != Some(context.shim_id) {

@@ -771,6 +771,12 @@ pub fn assert_locked(out: &Output) {
     );
 }
 
+/// Nothing reported itself (no descendant ran), and stderr says each of `parts`.
+pub fn assert_refused(out: &Output, parts: &[&str]) {
+    assert_eq!(report(out), None, "it must not run: {}", stderr_of(out));
+    assert_mentions(&stderr_of(out), parts);
+}
+
 /// lockreport's line (`locked ...` or `UNLOCKED ...`), or None when it did not run.
 pub fn report(out: &Output) -> Option<String> {
     stdout_of(out)
