@@ -632,3 +632,38 @@ fn proc_self_in_a_pid_namespace_of_its_own() {
     ]));
     assert_refused_as_static(&out, "/proc/self/exe");
 }
+
+/// A 32-bit COMMAND (the ptrace method: its loader must not be given the 64-bit shim) carries
+/// no shim to what it executes: the gate refuses that, where it once ran unlocked, and
+/// --dry-run says so.
+#[test]
+fn what_a_32_bit_command_executes_is_refused() {
+    let Some(rawexec32) = compile_if_possible("gcc", "rawexec.c", "rawexec-i386", &["-m32"]) else {
+        return;
+    };
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexec32.as_os_str(),
+        glibc.as_os_str(),
+    ]));
+    assert!(!out.status.success(), "{}", stderr_of(&out));
+    assert_refused(
+        &out,
+        &[
+            &format!("memlock-run: not executing {}", glibc.display()),
+            "does not hand it the shim",
+        ],
+    );
+    let out = output(memlock_run([
+        "--dry-run".as_ref(),
+        "--".as_ref(),
+        rawexec32.as_os_str(),
+    ]));
+    assert_mentions(
+        &stdout_of(&out),
+        &["the exec gate refuses what COMMAND executes, unless it is memlock-run"],
+    );
+}

@@ -741,17 +741,14 @@ fn gate_finding(report: &mut Report, cli: &Cli, reaches_shim: bool, static_comma
         Err(why) if cli.on_failure == crate::cli::OnFailure::Warn => report.problem(
             Verdict::Warn,
             "exec gate",
-            format!(
-                "none: {why}; a program the tree starts with the execve system call itself (Go's os/exec, static \
-                 programs) would run unlocked where the preload misses it (--on-failure warn)"
-            ),
+            crate::gate::none_warned(&why),
             "pass --no-exec-gate to say so, or --no-inherit if COMMAND alone must be locked",
         ),
         Err(why) => report.problem(
             Verdict::Fail,
             "exec gate",
             "an inheriting run needs the exec gate, and cannot have one here",
-            launch::ungated(&why),
+            crate::gate::none_refused(&why),
         ),
     }
 }

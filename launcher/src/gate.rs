@@ -164,6 +164,25 @@ pub fn reads_any_process() -> bool {
     has(caps::Capability::CAP_SYS_PTRACE)
 }
 
+/// An inheriting run that cannot have an exec gate (`why`) and is refused: the run's error,
+/// --dry-run's and --check's.
+pub fn none_refused(why: &str) -> String {
+    format!(
+        "cannot judge the programs COMMAND's tree executes with the execve system call itself: {why}. Without \
+         memlock-run's exec gate, such a program (Go's os/exec, static programs) would run unlocked wherever the \
+         preload cannot reach it; pass --no-exec-gate to run with that gap (programs executed through libc are still \
+         judged by the shim), or --no-inherit if COMMAND alone must be locked"
+    )
+}
+
+/// The same run under --on-failure warn, which goes on: the note, --dry-run's and --check's.
+pub fn none_warned(why: &str) -> String {
+    format!(
+        "no exec gate: {why}; a program COMMAND's tree starts with the execve system call itself (Go's os/exec, \
+         static programs) is locked only if the preload reaches it, and otherwise runs unlocked (--on-failure warn)"
+    )
+}
+
 /// An inheriting run without its gate (--no-exec-gate), for --dry-run and --check.
 pub const OFF: &str = "off (--no-exec-gate): the execve system calls the tree makes itself, past the shim (Go's \
                        os/exec, static programs), are not judged, and a program the preload misses runs unlocked \

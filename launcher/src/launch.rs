@@ -352,8 +352,8 @@ fn prepare(cli: &Cli, privilege: &Privilege) -> Result<Launch> {
 
 /// Arms the exec gate for an inheriting run: the execve system calls the tree makes itself,
 /// past the shim, are judged too. Where this kernel or process cannot have one, the run is
-/// refused (125), or under --on-failure warn goes on with a note.
-/// This run's own gate, when one was armed (not an outer run's, nor none under warn).
+/// refused (125), or under --on-failure warn goes on with a note. Returns this run's own
+/// gate, when one was armed (not an outer run's, nor none under warn).
 fn arm_gate(launch: &Launch) -> Result<Option<gate::Armed>> {
     use std::os::unix::fs::MetadataExt;
     let arming = match gate::readiness() {
@@ -361,13 +361,12 @@ fn arm_gate(launch: &Launch) -> Result<Option<gate::Armed>> {
         Err(why) if launch.config.on_failure == memlock_run_protocol::OnFailure::Warn => {
             let _ = writeln!(
                 io::stderr(),
-                "memlock-run: note: no exec gate: {why}; a program COMMAND's tree starts with the execve system call \
-                 itself (Go's os/exec, static programs) is locked only if the preload reaches it, and otherwise runs \
-                 unlocked (--on-failure warn)"
+                "memlock-run: note: {}",
+                gate::none_warned(&why)
             );
             return Ok(None);
         }
-        Err(why) => bail!(ungated(&why)),
+        Err(why) => bail!(gate::none_refused(&why)),
     };
     let shim = std::fs::metadata(&launch.shim.path)
         .with_context(|| format!("cannot read the shim {}", launch.shim.path.display()))?;
@@ -380,16 +379,6 @@ fn arm_gate(launch: &Launch) -> Result<Option<gate::Armed>> {
             launcher_id: (own.dev(), own.ino()),
         },
         arming,
-    )
-}
-
-/// The refusal of an inheriting run that cannot have an exec gate (`why`), shared with --check.
-pub fn ungated(why: &str) -> String {
-    format!(
-        "cannot judge the programs COMMAND's tree executes with the execve system call itself: {why}. Without \
-         memlock-run's exec gate, such a program (Go's os/exec, static programs) would run unlocked wherever the \
-         preload cannot reach it; pass --no-exec-gate to run with that gap (programs executed through libc are still \
-         judged by the shim), or --no-inherit if COMMAND alone must be locked"
     )
 }
 
@@ -604,11 +593,13 @@ fn print_plan(cli: &Cli, launch: &Launch) -> io::Result<()> {
             launch.shim_in_env,
         ) {
             Ok(plan) => plan.text,
-            Err(why) if launch.config.on_failure == memlock_run_protocol::OnFailure::Warn => format!(
-                "none: {why}; a program the tree starts with the execve system call itself runs unlocked where the \
-                 preload misses it (--on-failure warn)"
+            Err(why) if launch.config.on_failure == memlock_run_protocol::OnFailure::Warn => {
+                crate::gate::none_warned(&why)
+            }
+            Err(why) => format!(
+                "none, so the run is refused: {}",
+                crate::gate::none_refused(&why)
             ),
-            Err(why) => format!("none, so the run is refused: {}", ungated(&why)),
         };
         writeln!(out, "exec gate:      {gate}")?;
     }
