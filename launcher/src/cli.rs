@@ -259,9 +259,10 @@ pub struct Cli {
     /// checks VmLck, restores every register and detaches, before COMMAND's first
     /// instruction: same PID, no SIGCHLD, TracerPid 0 afterwards. Costs about a millisecond
     /// per start. It cannot act through glibc: --heap, --thread-stack, --fork relock and
-    /// --bind-now are refused with it, and programs COMMAND executes with its own execve
-    /// system call (a static program has no other) are locked only where the preload reaches
-    /// them. Needs ptrace: it fails, before exec, under a
+    /// --bind-now are refused with it, and a program COMMAND executes with its own execve
+    /// system call (a static program has no other) runs only where the preload reaches it:
+    /// the exec gate refuses the others (see --no-inherit). Needs ptrace: it fails, before
+    /// exec, under a
     /// debugger or tracer, with kernel.yama.ptrace_scope 3 (or 2 without CAP_SYS_PTRACE), or
     /// where seccomp or a security module denies it, and when memlock-run is PID 1.
     ///
