@@ -379,10 +379,10 @@ fn the_environment_cannot_choose_the_shim_or_its_settings() {
         memlock_run(["--", probe.to_str().unwrap()]),
         "as the caller",
     );
-    if !skip_unprivileged_run("the elevated case runs memlock-run as nobody with CAP_IPC_LOCK") {
+    if !skip_unprivileged_run("the ambient case runs memlock-run as nobody with CAP_IPC_LOCK") {
         check(
             memlock_run_as_nobody(true, ["--", probe.to_str().unwrap()]),
-            "as nobody with CAP_IPC_LOCK",
+            "as nobody with ambient CAP_IPC_LOCK",
         );
     }
 }
@@ -680,4 +680,98 @@ fn an_unreadable_shim_is_reported_as_unreadable() {
         &one_line(&out),
         &["cannot be read by uid 65534", "mode 644"],
     );
+}
+
+/// A build of memlock-run in a directory under /tmp (writable by others above it), as a
+/// user's own checkout is: `name` tells the runs apart; `owner` owns the directory and the
+/// files (a user-owned build), or root does.
+fn build_under_tmp(name: &str, owner: Option<(u32, u32)>) -> PathBuf {
+    let dir = PathBuf::from(format!("/tmp/memlock-run-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let launcher = install_copy(&dir, 0o755, &shim_path());
+    if let Some((uid, gid)) = owner {
+        for path in [&dir, &launcher, &dir.join("libmemlock_run_shim.so")] {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+        }
+    }
+    launcher
+}
+
+/// systemd's `User=` with `AmbientCapabilities=CAP_IPC_LOCK`, starting a user's own build
+/// under /tmp: the capability is the caller's own, not one memlock-run's file gave it, so
+/// the build is used as it is for that user without it (issue 23), and the lock goes past
+/// the limit. The file-capability mode still refuses such a directory (the test above).
+#[test]
+fn ambient_ipc_lock_from_a_user_owned_build_under_tmp_locks_past_the_limit() {
+    if skip_unprivileged_run("runs memlock-run as nobody with ambient CAP_IPC_LOCK")
+        || skip_unless_limit_binds()
+    {
+        return;
+    }
+    let launcher = build_under_tmp("ambient", Some((NOBODY, NOBODY)));
+    let dir = launcher.parent().unwrap().to_owned();
+    let probe = probe();
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=+ipc_lock",
+        "--ambient-caps=+ipc_lock",
+        "--",
+    ])
+    .arg(&launcher)
+    .args([
+        "--future",
+        "--",
+        probe.to_str().unwrap(),
+        "--map",
+        "32",
+        "--touch",
+        "32",
+    ]);
+    let running = Running::start(cmd);
+    let status = running.status();
+    let maps = running.maps();
+    let out = running.finish();
+    let _ = fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        status.bytes("VmLck") >= 32 * MIB,
+        "VmLck {}: {}",
+        status.get("VmLck"),
+        stderr_of(&out)
+    );
+    assert_eq!(status.caps("CapAmb"), CAP_IPC_LOCK);
+    assert!(
+        maps.contains(&format!("{}/libmemlock_run_shim.so", dir.display())),
+        "the build's own shim is loaded"
+    );
+}
+
+/// Inside `memlock-run --user nobody` started by root from a build under /tmp, a static
+/// program the shell executes is sent back through that memlock-run, which now runs as
+/// nobody with ambient CAP_IPC_LOCK: it is the caller's capability, so the nested run locks
+/// the program instead of refusing the shim's directory as if it were privileged.
+#[test]
+fn a_nested_run_inside_user_from_a_build_under_tmp_locks_what_it_is_sent() {
+    if skip_unless_root("--user is for root") {
+        return;
+    }
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let image = reachable_copy(&image, "lockreport-static-nested-user");
+    let launcher = build_under_tmp("nested-user", None);
+    let mut cmd = Command::new(&launcher);
+    cmd.args(["--user", "nobody", "--", "/bin/sh", "-c"])
+        .arg(format!("exec {}", image.display()));
+    let out = output(cmd);
+    let _ = fs::remove_dir_all(launcher.parent().unwrap());
+    let stderr = stderr_of(&out);
+    assert!(
+        !stderr.contains("privileges its caller does not have"),
+        "a caller's own capability is named as memlock-run's privilege: {stderr}"
+    );
+    assert_locked(&out);
 }

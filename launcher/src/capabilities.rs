@@ -58,11 +58,18 @@ impl Privilege {
         self.effective.contains(&cap)
     }
 
-    /// memlock-run holds more than the user who started it: its own file gave it
-    /// privilege. Then nothing the caller controls may choose what it loads, and it acts
-    /// as root for nobody.
+    /// memlock-run holds more than the user who started it: the kernel marked its exec as a
+    /// privilege gain (AT_SECURE), which its own file did (a file capability; a set-ID bit is
+    /// refused before this is asked). Then nothing the caller controls may choose what it
+    /// loads, and it acts as root for nobody.
+    ///
+    /// Holding a capability is not being elevated: capabilities that arrive through the
+    /// ambient set (systemd's `AmbientCapabilities=` with `User=`, `setpriv --ambient-caps`,
+    /// the nested runs of a `--user` run) are the caller's own, and the kernel does not set
+    /// AT_SECURE for them (security/commoncap.c: the permitted set did not grow beyond the
+    /// ambient one).
     pub fn elevated(&self) -> bool {
-        self.at_secure || self.euid != self.ruid || (self.ruid != 0 && !self.permitted.is_empty())
+        self.at_secure || self.euid != self.ruid
     }
 
     /// Refuses a set-user-ID or set-group-ID memlock-run: exec keeps the effective IDs, so

@@ -141,8 +141,10 @@ fn check_owned_by_root(path: &Path) -> Result<()> {
         let writable_by_others = meta.mode() & 0o022 != 0;
         if meta.uid() != 0 || writable_by_others {
             bail!(
-                "refusing to load the shim {}: memlock-run runs with privileges its caller does not have, \
-                 and {} is {}; install memlock-run from its package (root-owned, not group- or world-writable)",
+                "refusing to load the shim {}: memlock-run was given privileges its caller does not have by its \
+                 own file (a file capability: the kernel ran it in secure-execution mode, AT_SECURE), and {} is {}; \
+                 install memlock-run from its package (root-owned, not group- or world-writable), or run this build \
+                 without the file capability (a caller's own ambient CAP_IPC_LOCK passes to COMMAND all the same)",
                 path.display(),
                 component.display(),
                 if meta.uid() != 0 { "not owned by root" } else { "writable by others than root" }

@@ -417,9 +417,9 @@ pub fn resolve_user(cli: &Cli, privilege: &Privilege) -> Result<Option<User>> {
     match &cli.user {
         None => Ok(None),
         Some(_) if privilege.elevated() => bail!(
-            "--user is refused: this memlock-run runs with privileges its caller does not have (a file capability or \
-             set-user-ID bit), and switching users is for root alone; run memlock-run as root (sudo), or use User= \
-             in a systemd unit"
+            "--user is refused: this memlock-run was given privileges its caller does not have by its own file (a \
+             file capability: the kernel ran it in secure-execution mode, AT_SECURE), and switching users is for \
+             root alone; run memlock-run as root (sudo), or use User= in a systemd unit"
         ),
         Some(_) if !privilege.is_root() => bail!(
             "--user needs root: only root may switch to another user; run memlock-run with sudo, or use User= in a \
