@@ -710,10 +710,19 @@ fn a_forbidden_ambient_raise_is_predicted() {
     };
     let real = run(false);
     assert_eq!(real.status.code(), Some(125), "{}", stderr_of(&real));
-    assert!(stderr_of(&real).contains("cannot raise CAP_IPC_LOCK in the ambient set"));
+    let message = launcher_message(&real);
+    assert!(
+        message.contains("cannot raise CAP_IPC_LOCK in the ambient set")
+            && message.contains("SECBIT_NO_CAP_AMBIENT_RAISE"),
+        "{message}"
+    );
     let check = run(true);
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("FAIL CAP_IPC_LOCK: {message}")),
+        "the run's own message is --check's remedy:\n{report}"
+    );
     let (verdict, text) = finding(&report, "CAP_IPC_LOCK").unwrap();
     assert_eq!(verdict, "FAIL", "{report}");
     assert!(text.contains("SECBIT_NO_CAP_AMBIENT_RAISE"), "{text}");

@@ -725,7 +725,24 @@ fn pid_refuses_another_users_process_without_privilege() {
         ["--pid".to_owned(), running.pid.to_string()],
     ));
     assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["cannot attach", "EPERM", "another user"]);
+    assert_mentions(
+        &one_line(&out),
+        &["cannot lock", "another user", "CAP_SYS_PTRACE", "as root"],
+    );
+    let check = output(memlock_run_as_nobody(
+        false,
+        [
+            "--check".to_owned(),
+            "--pid".to_owned(),
+            running.pid.to_string(),
+        ],
+    ));
+    assert_eq!(check.status.code(), Some(1), "{}", stdout_of(&check));
+    assert!(
+        stdout_of(&check).contains(&launcher_message(&out)),
+        "--check gives the run's own message:\n{}",
+        stdout_of(&check)
+    );
     assert_eq!(running.status().bytes("VmLck"), 0, "left as it was");
     assert!(running.finish().status.success());
 }

@@ -1,9 +1,16 @@
 //! The command line. The doc comments here are the `--help` text and the man page.
+//!
+//! Parsing stops here: [`Cli::mode`] turns what clap parsed into the typed request the plan
+//! takes (`crate::plan::Request`), with protocol's own enums, and nothing past this file sees
+//! clap's types.
 
 use std::ffi::OsString;
 
-use clap::{Parser, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::Parser;
+use memlock_run_protocol::{Fork, LockFlags, OnFailure};
 
+use crate::plan::request::{PidRequest, Request, Wanted};
 use crate::size::{parse_limit, parse_size, Limit};
 
 const ABOUT: &str =
@@ -144,8 +151,8 @@ pub struct Cli {
     ///
     /// [default: relock with --method preload; the ptrace method cannot relock children, so
     /// under it they run unlocked and an explicit --fork relock is refused]
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub fork: Option<ForkMode>,
+    #[arg(long, value_name = "MODE", value_parser = fork_parser())]
+    pub fork: Option<Fork>,
 
     /// Resolve COMMAND's symbols at start (LD_BIND_NOW=1), not at each function's first call
     ///
@@ -180,7 +187,7 @@ pub struct Cli {
     /// exit: one line on stderr, then exit status 125, so that nothing runs unlocked.
     /// warn: one line on stderr, then COMMAND runs unlocked; so does a program it executes
     /// that memlock-run would refuse, and a run without the exec gate it needs.
-    #[arg(long, value_enum, value_name = "ACTION", default_value_t = OnFailure::Exit)]
+    #[arg(long, value_name = "ACTION", value_parser = on_failure_parser(), default_value = "exit")]
     pub on_failure: OnFailure,
 
     /// Lock COMMAND only, not the programs it executes
@@ -268,8 +275,8 @@ pub struct Cli {
     ///
     /// auto: preload where it reaches (glibc and musl programs), ptrace for static programs,
     /// other loaders and 32-bit x86 programs. --dry-run, -v and --check say which, and why.
-    #[arg(long, value_enum, value_name = "METHOD", default_value_t = MethodArg::Auto)]
-    pub method: MethodArg,
+    #[arg(long, value_name = "METHOD", value_parser = method_parser(), default_value = "auto")]
+    pub method: Wanted,
 
     /// Lock a running process (all of it: MCL_FUTURE then applies to every thread)
     ///
@@ -364,59 +371,109 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+/// What memlock-run is asked to do.
+pub enum Mode {
+    Run(Request),
+    DryRun(Request),
+    Check(Request),
+    Pid(PidRequest),
+    CheckPid(PidRequest),
+    Status { pids: Vec<u32>, json: bool },
+}
+
 impl Cli {
-    /// COMMAND's argv: as given, with `--argv0` in place of its first word.
-    pub fn argv(&self) -> Vec<OsString> {
-        let mut argv = self.command.clone();
-        if let (Some(first), Some(name)) = (argv.first_mut(), &self.argv0) {
-            *first = name.clone();
+    /// The request, typed: the edge past which clap's types go no further.
+    pub fn mode(self) -> Mode {
+        let flags = LockFlags {
+            current: true,
+            future: self.future,
+            onfault: self.onfault,
+        };
+        if let Some(pids) = self.status {
+            return Mode::Status {
+                pids,
+                json: self.json,
+            };
         }
-        argv
+        if let Some(pid) = self.pid {
+            let request = PidRequest {
+                pid,
+                flags,
+                limit: self.limit,
+                force: self.force,
+                no_dump: self.no_dump,
+            };
+            return if self.check {
+                Mode::CheckPid(request)
+            } else {
+                Mode::Pid(request)
+            };
+        }
+        let request = Request {
+            command: self.command,
+            argv0: self.argv0,
+            flags,
+            prefault: self.prefault.unwrap_or(0),
+            heap: self.heap,
+            thread_stack: self.thread_stack,
+            fork: self.fork,
+            bind_now: self.bind_now,
+            limit: self.limit,
+            user: self.user,
+            on_failure: self.on_failure,
+            inherit: !self.no_inherit,
+            exec_gate: !self.no_exec_gate,
+            no_dump: self.no_dump,
+            method: self.method,
+            verbose: self.verbose,
+        };
+        if self.check {
+            Mode::Check(request)
+        } else if self.dry_run {
+            Mode::DryRun(request)
+        } else {
+            Mode::Run(request)
+        }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OnFailure {
-    /// exit with status 125 (default)
-    Exit,
-    /// warn and run unlocked
-    Warn,
+/// `--on-failure exit|warn`, as protocol's [`OnFailure`].
+fn on_failure_parser() -> impl TypedValueParser<Value = OnFailure> {
+    PossibleValuesParser::new([
+        PossibleValue::new("exit").help("exit with status 125 (default)"),
+        PossibleValue::new("warn").help("warn and run unlocked"),
+    ])
+    .map(|value| match value.as_str() {
+        "warn" => OnFailure::Warn,
+        _ => OnFailure::Exit,
+    })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MethodArg {
-    /// preload where it reaches, ptrace where it does not (default)
-    Auto,
-    /// the shim in LD_PRELOAD, from inside
-    Preload,
-    /// injected from outside with ptrace
-    Ptrace,
+/// `--fork relock|off`, as protocol's [`Fork`].
+fn fork_parser() -> impl TypedValueParser<Value = Fork> {
+    PossibleValuesParser::new([
+        PossibleValue::new("relock").help("lock each forked child again, MCL_ONFAULT (default)"),
+        PossibleValue::new("off").help("forked children run unlocked"),
+    ])
+    .map(|value| match value.as_str() {
+        "off" => Fork::Off,
+        _ => Fork::Relock,
+    })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ForkMode {
-    /// lock each forked child again, MCL_ONFAULT (default)
-    Relock,
-    /// forked children run unlocked
-    Off,
-}
-
-impl From<ForkMode> for memlock_run_protocol::Fork {
-    fn from(value: ForkMode) -> Self {
-        match value {
-            ForkMode::Relock => memlock_run_protocol::Fork::Relock,
-            ForkMode::Off => memlock_run_protocol::Fork::Off,
-        }
-    }
-}
-
-impl From<OnFailure> for memlock_run_protocol::OnFailure {
-    fn from(value: OnFailure) -> Self {
-        match value {
-            OnFailure::Exit => memlock_run_protocol::OnFailure::Exit,
-            OnFailure::Warn => memlock_run_protocol::OnFailure::Warn,
-        }
-    }
+/// `--method auto|preload|ptrace`.
+fn method_parser() -> impl TypedValueParser<Value = Wanted> {
+    PossibleValuesParser::new([
+        PossibleValue::new("auto")
+            .help("preload where it reaches, ptrace where it does not (default)"),
+        PossibleValue::new("preload").help("the shim in LD_PRELOAD, from inside"),
+        PossibleValue::new("ptrace").help("injected from outside with ptrace"),
+    ])
+    .map(|value| match value.as_str() {
+        "preload" => Wanted::Preload,
+        "ptrace" => Wanted::Ptrace,
+        _ => Wanted::Auto,
+    })
 }
 
 #[cfg(test)]
@@ -535,14 +592,14 @@ mod tests {
             proptest::prop_assert_eq!(cli.prefault.unwrap_or(0), prefault);
             proptest::prop_assert_eq!(cli.heap.unwrap_or(0), heap);
             proptest::prop_assert_eq!(cli.thread_stack.unwrap_or(0), thread_stack);
-            proptest::prop_assert_eq!(cli.fork == Some(ForkMode::Off), fork_off);
+            proptest::prop_assert_eq!(cli.fork == Some(Fork::Off), fork_off);
             proptest::prop_assert_eq!(cli.fork.is_none(), !fork_off);
             proptest::prop_assert_eq!((cli.bind_now, cli.verbose, cli.no_dump), (bind_now, verbose, no_dump));
-            proptest::prop_assert_eq!(cli.on_failure == OnFailure::Warn, warn);
+            proptest::prop_assert_eq!(cli.on_failure == memlock_run_protocol::OnFailure::Warn, warn);
             proptest::prop_assert_eq!(cli.no_inherit, !inherit);
             proptest::prop_assert_eq!(cli.no_exec_gate, !exec_gate);
-            proptest::prop_assert_eq!(cli.argv(), ["-name", "arg"].map(OsString::from));
-            proptest::prop_assert_eq!(&cli.command[0], "/bin/prog");
+            proptest::prop_assert_eq!(cli.argv0.as_deref(), Some(std::ffi::OsStr::new("-name")));
+            proptest::prop_assert_eq!(&cli.command, &["/bin/prog", "arg"].map(OsString::from));
         }
     }
 }

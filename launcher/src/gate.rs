@@ -13,12 +13,12 @@
 //! a program executed past them.
 //!
 //! Installing a filter needs CAP_SYS_ADMIN or no_new_privs: a run without the first sets the
-//! second (see `Arming`). Reading the memory of a non-dumpable process (--no-dump) or another
+//! second (see `crate::plan::Arming`, which the plan decides). Reading the memory of a non-dumpable process (--no-dump) or another
 //! user's needs CAP_SYS_PTRACE: a gate without it takes the shim's word (protocol::GATE_WORD,
 //! a prctl only this filter answers) for the execs and spawns the shim judged, and refuses an
 //! execve system call such a process makes itself. It needs Linux 5.5
 //! (SECCOMP_USER_NOTIF_FLAG_CONTINUE); where it cannot be armed, an inheriting run is refused
-//! (launch.rs), and when a filter of the tree already has a listener (a gate of an outer run),
+//! (`crate::plan::gate`), and when a filter of the tree already has a listener (a gate of an outer run),
 //! that one answers. When every process of the tree has ended, the kernel says so to the gate
 //! (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
 
@@ -34,9 +34,16 @@ use memlock_run_protocol::reach::{self, Format, Reach};
 use memlock_run_protocol::{Config, OnFailure};
 
 use crate::elf;
+use crate::host::procfs::{limits_of, status_field};
+use crate::plan::gate::{NOTIF_SIZE, RESPONSE_SIZE};
+use crate::plan::Arming;
+
+// The notification and response this gate reads and writes are the kernel's, as the plan
+// checked (SECCOMP_GET_NOTIF_SIZES) before arming it.
+const _: () = assert!(std::mem::size_of::<Notif>() == NOTIF_SIZE as usize);
+const _: () = assert!(std::mem::size_of::<Response>() == RESPONSE_SIZE as usize);
 
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
-const SECCOMP_GET_NOTIF_SIZES: libc::c_ulong = 3;
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
@@ -74,14 +81,6 @@ struct Response {
     flags: u32,
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct Sizes {
-    notif: u16,
-    resp: u16,
-    data: u16,
-}
-
 /// What the gate judges with.
 pub struct Judgement {
     pub config: Config,
@@ -90,181 +89,6 @@ pub struct Judgement {
     pub shim_id: (u64, u64),
     /// memlock-run's own executable.
     pub launcher_id: (u64, u64),
-}
-
-/// How a run arms its gate: installing a seccomp filter needs CAP_SYS_ADMIN or no_new_privs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arming {
-    /// memlock-run holds CAP_SYS_ADMIN (root): the filter costs COMMAND nothing.
-    Admin,
-    /// no_new_privs is already set (Kubernetes' allowPrivilegeEscalation: false, systemd's
-    /// NoNewPrivileges=yes): the filter costs COMMAND nothing more.
-    AlreadyNoNewPrivs,
-    /// memlock-run sets no_new_privs before the filter. Programs of the tree then gain no
-    /// privilege by exec; the set-user-ID and file-capability programs that would are refused
-    /// under an inheriting run anyway, so what it changes is a security module's exec
-    /// transitions (an SELinux domain change that is not bounded, an AppArmor profile change
-    /// out of a confined one), which fail.
-    SetsNoNewPrivs,
-}
-
-/// How this run would arm the gate, or why this kernel or this process cannot have one.
-pub fn readiness() -> Result<Arming, String> {
-    if !cfg!(target_arch = "x86_64") {
-        return Err("the exec gate's filter is written for x86-64".into());
-    }
-    if let Some(release) =
-        crate::exec::kernel_release().filter(|&(major, minor)| (major, minor) < (5, 5))
-    {
-        return Err(format!(
-            "Linux {}.{} runs here, and the exec gate needs 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE, which lets \
-             an exec it judged go on)",
-            release.0, release.1
-        ));
-    }
-    let mut sizes = Sizes::default();
-    // SAFETY: SECCOMP_GET_NOTIF_SIZES writes the three sizes.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_GET_NOTIF_SIZES,
-            0,
-            &mut sizes as *mut Sizes,
-        )
-    };
-    if rc != 0 {
-        return Err(format!(
-            "the seccomp system call is not available here ({}: a container's seccomp profile or a kernel \
-             built without it), and the exec gate is a seccomp filter",
-            std::io::Error::last_os_error()
-        ));
-    }
-    if usize::from(sizes.notif) != std::mem::size_of::<Notif>()
-        || usize::from(sizes.resp) != std::mem::size_of::<Response>()
-    {
-        return Err(format!(
-            "this kernel's seccomp notifications ({} and {} bytes) are not the ones memlock-run was built for",
-            sizes.notif, sizes.resp
-        ));
-    }
-    if has(caps::Capability::CAP_SYS_ADMIN) {
-        return Ok(Arming::Admin);
-    }
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1 {
-        return Ok(Arming::AlreadyNoNewPrivs);
-    }
-    Ok(Arming::SetsNoNewPrivs)
-}
-
-/// Whether the gate, which keeps memlock-run's privileges, may read the memory of every
-/// process of the tree: a non-dumpable one (--no-dump) or another user's (--user) needs
-/// CAP_SYS_PTRACE. Without it such a process's execs are refused, since they cannot be judged.
-pub fn reads_any_process() -> bool {
-    has(caps::Capability::CAP_SYS_PTRACE)
-}
-
-/// An inheriting run that cannot have an exec gate (`why`) and is refused: the run's error,
-/// --dry-run's and --check's.
-pub fn none_refused(why: &str) -> String {
-    format!(
-        "cannot judge the programs COMMAND's tree executes with the execve system call itself: {why}. Without \
-         memlock-run's exec gate, such a program (Go's os/exec, static programs) would run unlocked wherever the \
-         preload cannot reach it; pass --no-exec-gate to run with that gap (programs executed through libc are still \
-         judged by the shim), or --no-inherit if COMMAND alone must be locked"
-    )
-}
-
-/// The same run under --on-failure warn, which goes on: the note, --dry-run's and --check's.
-pub fn none_warned(why: &str) -> String {
-    format!(
-        "no exec gate: {why}; a program COMMAND's tree starts with the execve system call itself (Go's os/exec, \
-         static programs) is locked only if the preload reaches it, and otherwise runs unlocked (--on-failure warn)"
-    )
-}
-
-/// An inheriting run without its gate (--no-exec-gate), for --dry-run and --check.
-pub const OFF: &str = "off (--no-exec-gate): the execve system calls the tree makes itself, past the shim (Go's \
-                       os/exec, static programs), are not judged, and a program the preload misses runs unlocked \
-                       that way; no_new_privs is not set";
-
-/// What an inheriting run's gate will be, for --dry-run and --check: Ok with how it is armed
-/// and what it then sees, or Err with why it cannot be armed. `no_dump` and `other_user`
-/// (--user) make the tree's memory one the gate reads only with CAP_SYS_PTRACE;
-/// `reaches_shim` is false where COMMAND's loader must not be given the shim.
-pub fn describe(no_dump: bool, other_user: bool, reaches_shim: bool) -> Result<Plan, String> {
-    let arming = readiness()?;
-    let mut text = "armed: the execve system calls the tree makes itself, past the shim (Go's os/exec, static \
-                    programs), are judged by the shim's rules; "
-        .to_owned();
-    text.push_str(match arming {
-        Arming::Admin => "memlock-run holds CAP_SYS_ADMIN, which the filter needs",
-        Arming::AlreadyNoNewPrivs => "no_new_privs, which the filter needs, is already set",
-        Arming::SetsNoNewPrivs => {
-            "memlock-run sets no_new_privs first, which the filter needs without CAP_SYS_ADMIN: programs of the tree \
-             then gain no privilege by exec, and a security module's exec transition that would (SELinux, \
-             AppArmor) fails"
-        }
-    });
-    if !reaches_shim {
-        text.push_str(
-            "; COMMAND's loader is not given the shim, so every program COMMAND executes is refused unless it is \
-             memlock-run",
-        );
-    }
-    let unreadable = (no_dump || other_user) && !reads_any_process();
-    if unreadable {
-        text.push_str(&format!(
-            "; the gate, without CAP_SYS_PTRACE, cannot read the memory of {}: it lets their execs go on when the \
-             shim judged them first (it says so), and refuses the execve system calls they make themselves",
-            if no_dump {
-                "the tree's non-dumpable (--no-dump) processes"
-            } else {
-                "processes of another user"
-            }
-        ));
-    }
-    Ok(Plan { text, unreadable })
-}
-
-/// An armed gate, described.
-pub struct Plan {
-    pub text: String,
-    /// The gate cannot read the tree's processes: an execve system call the shim did not
-    /// judge first is refused.
-    pub unreadable: bool,
-}
-
-/// Whether the one seccomp filter process `pid` runs under is the exec gate's (which touches
-/// execve and execveat alone): its status counts one filter, its environment says that
-/// memlock-run held one once its gate was armed and names the gate (protocol::GATE), and that
-/// gate is alive and holds a seccomp listener. (An environment can say anything; a variable
-/// that outlived its run, or leaked out of it, names no such gate.)
-pub fn only_filter_is_gate(pid: i32) -> bool {
-    if crate::ptrace::status_field(pid, "Seccomp_filters").as_deref() != Some("1") {
-        return false;
-    }
-    let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
-    let prefix = format!("{}=1:", memlock_run_protocol::GATE);
-    let Some(gate) = environ
-        .split(|&b| b == 0)
-        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
-        .and_then(|g| std::str::from_utf8(g).ok()?.parse::<u32>().ok())
-    else {
-        return false;
-    };
-    fs::read_dir(format!("/proc/{gate}/fd")).is_ok_and(|fds| {
-        fds.flatten().any(|fd| {
-            fs::read_link(fd.path())
-                .is_ok_and(|link| link.as_os_str().as_bytes() == b"anon_inode:seccomp notify")
-        })
-    })
-}
-
-fn has(capability: caps::Capability) -> bool {
-    caps::has_cap(None, caps::CapSet::Effective, capability).unwrap_or(false)
 }
 
 /// Starts the gate and installs the filter in this process, which then execs COMMAND; None
@@ -721,9 +545,7 @@ impl Words {
     /// whose parent, the same process as when it said so, has a spawn under way whose child
     /// has not executed yet; that one is then taken.
     fn take_spawned(&mut self, tid: i32) -> bool {
-        let Some(parent) =
-            crate::ptrace::status_field(tid, "PPid").and_then(|p| p.parse::<i32>().ok())
-        else {
+        let Some(parent) = status_field(tid, "PPid").and_then(|p| p.parse::<i32>().ok()) else {
             return false;
         };
         match self.spawns.get_mut(&parent) {
@@ -749,7 +571,7 @@ fn stat_start_time(stat: &str) -> Option<u64> {
 }
 
 fn tgid_of(tid: i32) -> Option<i32> {
-    crate::ptrace::status_field(tid, "Tgid")?.parse().ok()
+    status_field(tid, "Tgid")?.parse().ok()
 }
 
 /// What the gate knows of a task that asks to exec, read once per exec from its
@@ -1296,7 +1118,7 @@ fn environment(task: &Task, env_at: u64, wide: bool, context: &Judgement) -> Res
     if shim.as_ref().and_then(id_of_file) != Some(context.shim_id) {
         return Err("the shim is not at its path under the task's root directory".into());
     }
-    if let Some((soft, _)) = crate::ptrace::limits_of(pid, libc::RLIMIT_AS) {
+    if let Some((soft, _)) = limits_of(pid, libc::RLIMIT_AS) {
         if soft != libc::RLIM_INFINITY {
             return Err("RLIMIT_AS is finite, under which ld.so may skip the shim".into());
         }

@@ -1,10 +1,13 @@
 //! memlock-run: run a program with its memory locked in RAM, without changing it.
 //!
-//! `main` parses, calls [`launch::run`] (or [`check::run`] for `--check`, [`status::run`]
-//! for `--status`) and maps failures to exit statuses the way env(1), stdbuf(1) and
-//! timeout(1) do: 125 for memlock-run's own failures, 126 when the command cannot be
-//! executed, 127 when it is not found. `--check` and `--status` answer "no" with 1, as
-//! test(1) and grep(1) do, so that a script can tell the answer from a failure to give one.
+//! The flow, and the folders that hold it: `main` parses ([`cli`]: the typed request), reads
+//! the host once ([`host`]), decides ([`plan`]: what a run would do, or why not), then says
+//! ([`say`]: `--dry-run`, `--check`, `--status`) or does ([`apply`]: limits, capabilities,
+//! the user switch, the exec gate of [`gate`], the helper of [`ptrace`], exec). It maps
+//! failures to exit statuses the way env(1), stdbuf(1) and timeout(1) do: 125 for
+//! memlock-run's own failures, 126 when the command cannot be executed, 127 when it is not
+//! found. `--check` and `--status` answer "no" with 1, as test(1) and grep(1) do, so that a
+//! script can tell the answer from a failure to give one.
 //!
 //! memlock-run starts without Rust's runtime start-up (`#![no_main]`, a C `main`). That
 //! start-up sets SIGPIPE to ignored and opens /dev/null on closed fds 0-2, and both would
@@ -15,27 +18,17 @@
 #![cfg_attr(not(test), no_main)]
 
 mod allocator;
-mod capabilities;
-mod cgroup;
-mod check;
+mod apply;
 mod cli;
 mod elf;
 mod envline;
-mod exec;
-mod footprint;
 mod gate;
-mod install;
-mod launch;
-mod limits;
-mod method;
-mod preload;
+mod host;
+mod plan;
 mod ptrace;
-mod runtime;
-mod secrecy;
+mod say;
 mod size;
-mod status;
 mod target;
-mod user;
 
 use std::io::Write;
 
@@ -88,27 +81,15 @@ fn run() -> u8 {
             };
         }
     };
-    // A set-user-ID or set-group-ID install is refused here, once, for every mode: a run
-    // would pass its IDs to COMMAND, and --status and --check would read other users' /proc
-    // files and file modes with its privilege.
-    let outcome = capabilities::Privilege::detect().and_then(|p| p.refuse_set_id());
-    if let Err(err) = outcome {
-        let _ = writeln!(
-            std::io::stderr(),
-            "memlock-run: {}",
-            printable(&format!("{err:#}"))
-        );
-        return FAILURE_EXIT_STATUS;
-    }
-    let outcome = if let Some(pids) = &cli.status {
-        status::run(pids, cli.json)
-    } else if let (Some(pid), false) = (cli.pid, cli.check) {
-        launch::lock_running(&cli, pid).map(|_| true)
-    } else if cli.check {
-        check::run(&cli)
-    } else {
-        launch::run(&cli).map(|_| true)
-    };
+    let mode = cli.mode();
+    let sent = matches!(mode, cli::Mode::Run(_) | cli::Mode::DryRun(_));
+    let outcome = host_for(&mode).and_then(|host| {
+        // A set-user-ID or set-group-ID install is refused here, once, for every mode.
+        if let Some(why) = plan::set_id_refusal(&host) {
+            anyhow::bail!(why);
+        }
+        dispatch(mode, &host)
+    });
     match outcome {
         Ok(true) => 0,
         // --check: a run would fail; --status: a PID could not be read.
@@ -118,7 +99,7 @@ fn run() -> u8 {
             // give --no-inherit if its refusal is not wanted.
             let sender = std::env::var(memlock_run_protocol::EXECUTED_BY)
                 .ok()
-                .filter(|_| !cli.check && cli.status.is_none() && cli.pid.is_none())
+                .filter(|_| sent)
                 .map(|by| {
                     format!(
                         " ({by} executed it and runs under memlock-run, which locks what it executes too: start \
@@ -135,8 +116,54 @@ fn run() -> u8 {
                 printable(&sender)
             );
             err.chain()
-                .find_map(|cause| cause.downcast_ref::<target::NotRunnable>())
-                .map_or(FAILURE_EXIT_STATUS, |not_runnable| not_runnable.status)
+                .find_map(|cause| {
+                    cause
+                        .downcast_ref::<plan::Refusal>()
+                        .map(|r| r.status)
+                        .or_else(|| {
+                            cause
+                                .downcast_ref::<target::NotRunnable>()
+                                .map(|n| n.status)
+                        })
+                })
+                .unwrap_or(FAILURE_EXIT_STATUS)
+        }
+    }
+}
+
+/// The host as the mode needs it: `--check` reads the machine too.
+fn host_for(mode: &cli::Mode) -> anyhow::Result<host::Host> {
+    match mode {
+        cli::Mode::Check(_) | cli::Mode::CheckPid(_) => host::Host::read_with_machine(),
+        _ => host::Host::read(),
+    }
+}
+
+/// Decides, then says or does.
+fn dispatch(mode: cli::Mode, host: &host::Host) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    use plan::{PidPlan, Plan};
+    match mode {
+        cli::Mode::Status { pids, json } => say::status::run(&pids, json),
+        cli::Mode::Run(request) => {
+            apply::run(Plan::build(request, host), host)?;
+            Ok(true)
+        }
+        cli::Mode::DryRun(request) => {
+            let plan = Plan::build(request, host);
+            plan.refusal()?;
+            say::dry_run::print(&plan).context("cannot write the --dry-run plan to stdout")?;
+            Ok(true)
+        }
+        cli::Mode::Check(request) => say::check::run(&Plan::build(request, host), host),
+        cli::Mode::Pid(request) => {
+            let process = host::procfs::Process::read(request.pid);
+            apply::lock_running(&PidPlan::build(request, host, process))?;
+            Ok(true)
+        }
+        cli::Mode::CheckPid(request) => {
+            let process = host::procfs::Process::read(request.pid);
+            say::check::run_pid(&PidPlan::build(request, host, process), host)
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Sizes on the command line: `4096`, `512K`, `8M`, `1G`, `1T`, `64MiB`; and limits, which
-//! may also be `unlimited` or `infinity`. Powers of 1024, as in `ulimit` and systemd.
+//! may also be `unlimited` or `infinity`. Powers of 1024, as in `ulimit` and systemd. And the
+//! values they become: [`Limit`], a resource limit's [`Rlimit`] pair.
 
 use std::fmt;
 
@@ -35,6 +36,34 @@ impl fmt::Display for Limit {
             Limit::Bytes(bytes) => f.write_str(SizeText::new(*bytes).as_str()),
             Limit::Unlimited => f.write_str("unlimited"),
         }
+    }
+}
+
+/// A resource limit, soft and hard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub soft: Limit,
+    pub hard: Limit,
+}
+
+impl Rlimit {
+    pub const UNLIMITED: Rlimit = Rlimit {
+        soft: Limit::Unlimited,
+        hard: Limit::Unlimited,
+    };
+
+    /// Both at `bytes`.
+    pub const fn both(bytes: u64) -> Rlimit {
+        Rlimit {
+            soft: Limit::Bytes(bytes),
+            hard: Limit::Bytes(bytes),
+        }
+    }
+}
+
+impl fmt::Display for Rlimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "soft {}, hard {}", self.soft, self.hard)
     }
 }
 

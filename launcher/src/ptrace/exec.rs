@@ -41,6 +41,7 @@ use super::arch::Call;
 use super::lock::{self, Job};
 use super::tracee::{self, Ended, Patching, Tracee};
 use super::{attach_refusal, report_prefix};
+use crate::plan::PreloadCheck;
 
 /// What the helper does in the new image.
 #[derive(Clone, Debug)]
@@ -53,16 +54,6 @@ pub enum Work {
     /// process or ended it (glibc's ld.so runs the libraries' constructors before the entry
     /// point), or will before the program's own constructors and main (musl's, after it).
     CheckPreload(PreloadCheck),
-}
-
-/// The shim the new image must hold, and why it might not.
-#[derive(Clone, Debug)]
-pub struct PreloadCheck {
-    pub shim: std::path::PathBuf,
-    /// Device and inode of the shim, as /proc/PID/maps shows them.
-    pub shim_id: (u64, u64),
-    /// `RLIMIT_AS 64 MiB`, for the message.
-    pub limit: String,
 }
 
 /// What the helper does, and how it speaks.
@@ -82,20 +73,8 @@ pub struct ExecJob {
 /// Starts the helper and returns once it has attached to this process; the caller execs
 /// next. Never leaves a child, a zombie or a pending SIGCHLD behind.
 pub fn arm(job: &ExecJob) -> Result<()> {
+    // memlock-run as PID 1 is refused by the plan (the helper would become COMMAND's child).
     let me = nix::unistd::getpid();
-    if me.as_raw() == 1 {
-        let (helper, or) = match job.work {
-            Work::Lock(_) => (
-                format!("the helper that locks {} from outside", job.program),
-                ", or use a dynamically linked glibc build of the program",
-            ),
-            Work::CheckPreload(_) => ("the helper".to_owned(), ""),
-        };
-        bail!(
-            "memlock-run is PID 1 of its PID namespace, so {helper} would become its child once it ends; start \
-             the container with an init (docker run --init, tini, or shareProcessNamespace in Kubernetes){or}"
-        );
-    }
     let (from_helper, helper_out) =
         pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe for the ptrace helper")?;
     let (helper_in, to_helper) =

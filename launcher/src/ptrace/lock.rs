@@ -9,7 +9,7 @@ use nix::errno::Errno;
 
 use super::arch::Call;
 use super::tracee::{page_size, Tracee};
-use super::{describe_limit, limits_of};
+use crate::host::procfs::{describe_limit, limits_of};
 use crate::size::show;
 
 /// madvise(2): populate writable, as the thread's own writes would (Linux 5.14).

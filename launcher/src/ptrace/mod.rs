@@ -22,75 +22,19 @@ use std::fmt::Write as _;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-pub use exec::{arm as arm_exec, spawn_detached, ExecJob, PreloadCheck, Work};
-pub use lock::{Job, Status};
-pub use pid::{lock_pid, preflight, PidJob};
+pub use exec::{arm as arm_exec, spawn_detached, ExecJob, Work};
+pub use lock::Job;
+pub use pid::lock_pid;
+
+use crate::host::procfs::{tracer_of, yama_scope};
 
 /// `memlock-run: NAME (pid N): `, as the shim starts its lines.
 pub fn report_prefix(name: &str, pid: i32) -> String {
     format!("memlock-run: {name} (pid {pid}): ")
 }
 
-/// The kernel's `kernel.yama.ptrace_scope`, where Yama is built in.
-pub fn yama_scope() -> Option<u8> {
-    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// A `/proc/PID/status` field, as text.
-pub fn status_field(pid: i32, name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .map(|value| value.trim().to_owned())
-}
-
-/// A process's soft and hard limit of `resource`, as prlimit(2) reads them (the caller must be
-/// its user, or hold CAP_SYS_RESOURCE).
-pub fn limits_of(pid: i32, resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a read-only query into a local.
-    let rc = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) };
-    (rc == 0).then_some((old.rlim_cur, old.rlim_max))
-}
-
-/// `8 MiB` or `unlimited`.
-pub fn describe_limit(limit: u64) -> String {
-    if limit == libc::RLIM_INFINITY {
-        "unlimited".to_owned()
-    } else {
-        crate::size::show(limit)
-    }
-}
-
-/// The process holds CAP_IPC_LOCK in its effective set (bit 14 of CapEff), so that
-/// RLIMIT_MEMLOCK does not bind its mlockall.
-pub fn holds_ipc_lock(pid: i32) -> bool {
-    const CAP_IPC_LOCK: u32 = 14;
-    status_field(pid, "CapEff")
-        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
-}
-
-/// The process tracing `pid`, with its name, if any.
-pub fn tracer_of(pid: i32) -> Option<(i32, String)> {
-    let tracer: i32 = status_field(pid, "TracerPid")?.parse().ok()?;
-    (tracer != 0).then(|| {
-        let name = std::fs::read_to_string(format!("/proc/{tracer}/comm"))
-            .map(|s| s.trim_end().to_owned())
-            .unwrap_or_else(|_| "?".to_owned());
-        (tracer, name)
-    })
-}
-
 /// Why PTRACE_SEIZE of `pid` failed, and what to do: the one message for the launcher's
-/// helper, `--pid` and `--check`.
+/// helper and `--pid`, where the plan could not tell beforehand.
 pub fn attach_refusal(pid: Pid, errno: Errno, what: &str) -> String {
     let raw = pid.as_raw();
     let mut text = format!("cannot attach to {what} (pid {raw}) with ptrace: {errno}");

@@ -21,22 +21,15 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::arch::Call;
+use super::attach_refusal;
 use super::lock::{self, Job, Locked};
 use super::tracee::{Patching, Tracee};
-use super::{attach_refusal, describe_limit, holds_ipc_lock, limits_of, status_field, tracer_of};
-use crate::size::Limit;
+use crate::host::procfs::{describe_limit, limits_of, status_field};
+use crate::plan::pid::LimitChange;
+use crate::plan::PidPlan;
 
 /// How long a thread may take to stop before memlock-run gives up and leaves it alone.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(3);
-
-#[derive(Clone, Debug)]
-pub struct PidJob {
-    pub job: Job,
-    /// Lock even under a seccomp filter memlock-run cannot read.
-    pub force: bool,
-    /// `--limit`: the process's RLIMIT_MEMLOCK to set first; default: its hard limit.
-    pub limit: Option<Limit>,
-}
 
 /// The report of a successful `--pid`.
 pub struct PidLocked {
@@ -61,39 +54,13 @@ impl PidLocked {
     }
 }
 
-/// What memlock-run can tell about a process before touching it: the reasons it would
-/// refuse, shared by `--pid` and `--check --pid`.
-pub fn preflight(pid: u32, force: bool) -> Result<String> {
-    let raw = pid as i32;
-    let Some(name) = status_field(raw, "Name") else {
-        bail!("no process has pid {pid} (or /proc is not mounted)");
-    };
-    if let Some((tracer, tracer_name)) = tracer_of(raw) {
-        bail!(
-            "{name} (pid {pid}) is already traced by pid {tracer} ({tracer_name}), and a process has one tracer \
-             at a time; detach the debugger or tracer first"
-        );
-    }
-    if status_field(raw, "State").is_some_and(|s| s.starts_with('Z')) {
-        bail!("{name} (pid {pid}) has exited (a zombie): there is no memory left to lock");
-    }
-    match status_field(raw, "Seccomp").as_deref() {
-        Some("1") => bail!(
-            "{name} (pid {pid}) runs in seccomp strict mode, where any system call but read, write, exit and \
-             sigreturn kills it; it cannot be locked from outside"
-        ),
-        Some("2") if !force && !crate::gate::only_filter_is_gate(raw) => bail!(
-            "{name} (pid {pid}) runs under a seccomp filter (Seccomp: 2 in /proc/{pid}/status), which memlock-run \
-             cannot read: if it forbids mlockall, the process is killed or the call fails; if you know the filter \
-             allows mlockall (and madvise and prctl), run again with --force"
-        ),
-        _ => {}
-    }
-    Ok(name)
-}
-
-pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
-    let name = preflight(pid, job.force)?;
+/// Locks the process of a plan without refusals (`PidPlan::refusal`).
+pub fn lock_pid(plan: &PidPlan, job: &Job) -> Result<PidLocked> {
+    let pid = plan.request.pid;
+    let name = plan
+        .process
+        .as_ref()
+        .map_or_else(|| "?".to_owned(), |p| p.name.clone());
     let target = Pid::from_raw(pid as i32);
     let tid = thread_to_stop(pid).unwrap_or(target);
     if let Err(errno) = ptrace::seize(tid, Options::PTRACE_O_TRACESYSGOOD) {
@@ -115,7 +82,7 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
     // limits back, so that a refusal leaves it as it was.
     let raw = pid as i32;
     let saved = [(libc::RLIMIT_MEMLOCK, limits_of(raw, libc::RLIMIT_MEMLOCK))];
-    let limit_note = match raise_limit(pid, job.limit) {
+    let limit_note = match raise_limit(pid, plan.limit) {
         Ok(note) => note,
         Err(err) => {
             tracee.release()?;
@@ -126,7 +93,7 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
     // raised again); where only the process may set it (another user's, and memlock-run
     // without CAP_SYS_RESOURCE), it is made to, before the lock: the injected prctl that ends
     // the lock leaves its memory out of reach.
-    let core_from_inside = job.job.no_dump && !may_set_limits_of(raw);
+    let core_from_inside = job.no_dump && !may_set_limits_of(raw);
     if core_from_inside {
         let rc = tracee.call_with_zeros(|rlim| Call::Setrlimit(libc::RLIMIT_CORE as u64, rlim));
         match rc {
@@ -145,7 +112,7 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
             }
         }
     }
-    let outcome = lock::lock(&mut tracee, &job.job);
+    let outcome = lock::lock(&mut tracee, job);
     if outcome.is_err() {
         restore_limits(raw, &saved);
     }
@@ -154,7 +121,7 @@ pub fn lock_pid(pid: u32, job: &PidJob) -> Result<PidLocked> {
         Ok(locked) => locked,
         Err(why) => bail!("cannot lock {name} (pid {pid}): {why}; it runs on as before"),
     };
-    if job.job.no_dump && !core_from_inside {
+    if job.no_dump && !core_from_inside {
         forbid_core_dumps(pid).context(format!(
             "{name} (pid {pid}) is locked and no longer dumpable, but a crash could still write a core file"
         ))?;
@@ -217,47 +184,27 @@ fn thread_to_stop(pid: u32) -> Option<Pid> {
         .map(Pid::from_raw)
 }
 
-/// Raises the process's soft RLIMIT_MEMLOCK to `--limit` or its hard limit, unless it holds
-/// CAP_IPC_LOCK (then the limit does not bind mlockall); returns what changed.
-fn raise_limit(pid: u32, limit: Option<Limit>) -> Result<Option<String>> {
-    let raw = pid as i32;
-    if holds_ipc_lock(raw) && limit.is_none() {
-        return Ok(None);
-    }
-    let Some((soft, hard)) = limits_of(raw, libc::RLIMIT_MEMLOCK) else {
-        let errno = Errno::last();
-        if limit.is_some() {
-            bail!("cannot read RLIMIT_MEMLOCK of pid {pid} to set --limit: prlimit failed with {errno}");
-        }
+/// Sets the process's soft RLIMIT_MEMLOCK as the plan says (`--limit`, or its hard limit);
+/// returns what changed.
+fn raise_limit(pid: u32, change: Option<LimitChange>) -> Result<Option<String>> {
+    let Some(change) = change else {
         return Ok(None);
     };
-    let wanted = match limit {
-        Some(Limit::Unlimited) => libc::RLIM_INFINITY,
-        Some(Limit::Bytes(bytes)) => bytes,
-        None => hard,
-    };
-    if wanted == soft {
-        return Ok(None);
-    }
     let new = libc::rlimit {
-        rlim_cur: wanted,
-        rlim_max: hard.max(wanted),
+        rlim_cur: change.wanted,
+        rlim_max: change.hard.max(change.wanted),
     };
     // SAFETY: sets the limit from a local.
-    if unsafe { libc::prlimit(raw, libc::RLIMIT_MEMLOCK, &new, std::ptr::null_mut()) } != 0 {
+    if unsafe { libc::prlimit(pid as i32, libc::RLIMIT_MEMLOCK, &new, std::ptr::null_mut()) } != 0 {
         let errno = Errno::last();
         bail!(
             "cannot set RLIMIT_MEMLOCK of pid {pid} to {}: prlimit failed with {errno} (above the hard limit {} \
              needs CAP_SYS_RESOURCE; another user's process needs root)",
-            describe_limit(wanted),
-            describe_limit(hard)
+            describe_limit(change.wanted),
+            describe_limit(change.hard)
         );
     }
-    Ok(Some(format!(
-        "its RLIMIT_MEMLOCK was raised from {} to {}",
-        describe_limit(soft),
-        describe_limit(wanted)
-    )))
+    Ok(Some(change.describe()))
 }
 
 /// Puts back limits read before they were changed (best effort: a hard limit that was

@@ -1,7 +1,7 @@
 //! Writes memlock-run's man page and its bash, zsh and fish completions.
 //!
-//! The launcher's `cli.rs`, and the `size.rs` it parses values with, are compiled here as
-//! modules of this crate: the OPTIONS section and the completions are always those of the
+//! The launcher's `cli.rs`, and the `size.rs` and `plan/request.rs` it parses values into, are
+//! compiled here as modules of this crate: the OPTIONS section and the completions are always those of the
 //! launcher's clap definition, so an option added there appears in both at the next package
 //! build. The sections clap knows nothing about (EXIT STATUS, ENVIRONMENT, EXAMPLES,
 //! SECURITY, SEE ALSO, ...) are written by hand in `man-sections.roff`.
@@ -24,6 +24,12 @@ mod cli;
 #[allow(dead_code)]
 #[path = "../../../launcher/src/size.rs"]
 mod size;
+// The typed request cli.rs parses into.
+#[path = "../../../launcher/src/plan"]
+mod plan {
+    #[allow(dead_code)]
+    pub mod request;
+}
 
 use std::fs;
 use std::path::{Path, PathBuf};

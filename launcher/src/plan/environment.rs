@@ -5,7 +5,7 @@
 //! launcher writes its own, so that the shim only ever acts on what this run decided.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use memlock_run_protocol::{Config, PREFIX};
@@ -94,6 +94,14 @@ fn set(env: &mut Vec<(OsString, OsString)>, name: &str, value: OsString) {
         }
         None => env.push((name.into(), value)),
     }
+}
+
+/// The name execve(2) of `path` gives a process: its last component, 15 bytes at most
+/// (protocol::COMM).
+pub fn comm_for(path: &Path) -> OsString {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+    OsString::from_vec(last.iter().take(15).copied().collect())
 }
 
 #[cfg(test)]

@@ -1,19 +1,10 @@
-//! `--user USER[:GROUP]`: become USER, keeping CAP_IPC_LOCK.
-//!
-//! The order is the one util-linux setpriv and systemd use. setresuid(2) away from uid 0
-//! clears the permitted and effective sets, unless PR_SET_KEEPCAPS is set, and always
-//! clears the ambient set; so: keep capabilities, drop supplementary groups and the group
-//! IDs while still root, then the user IDs, and only then trim the capability sets to
-//! CAP_IPC_LOCK and raise it in the ambient set. Every step is read back.
+//! `--user USER[:GROUP]`: who COMMAND will run as, looked up in the user and group
+//! databases (`crate::apply::user` becomes that user).
 
 use std::ffi::CString;
 
-use anyhow::{anyhow, bail, Context, Result};
-use nix::unistd::{
-    getgrouplist, getgroups, getresgid, getresuid, setgroups, setresgid, setresuid, Gid, Group, Uid,
-};
-
-use crate::capabilities;
+use anyhow::{anyhow, Context, Result};
+use nix::unistd::{getgrouplist, Gid, Group, Uid};
 
 #[derive(Clone, Debug)]
 pub struct User {
@@ -107,46 +98,4 @@ pub fn resolve(spec: &str) -> Result<User> {
         home: entry.dir.to_string_lossy().into_owned(),
         shell: entry.shell.to_string_lossy().into_owned(),
     })
-}
-
-/// Becomes `user` for good, with CAP_IPC_LOCK alone, and verifies the end state.
-pub fn switch(user: &User) -> Result<()> {
-    let (uid, gid) = (Uid::from_raw(user.uid), Gid::from_raw(user.gid));
-    let groups: Vec<Gid> = user.groups.iter().map(|&g| Gid::from_raw(g)).collect();
-
-    nix::sys::prctl::set_keepcaps(true).context("prctl(PR_SET_KEEPCAPS) failed")?;
-    setgroups(&groups)
-        .with_context(|| format!("cannot set the supplementary groups of {}", user.name))?;
-    setresgid(gid, gid, gid).with_context(|| format!("cannot switch to gid {}", user.gid))?;
-    setresuid(uid, uid, uid).with_context(|| format!("cannot switch to uid {}", user.uid))?;
-    nix::sys::prctl::set_keepcaps(false).context("prctl(PR_SET_KEEPCAPS) failed")?;
-
-    let ids = getresuid().context("getresuid failed")?;
-    if [ids.real, ids.effective, ids.saved] != [uid; 3] {
-        bail!(
-            "user IDs are {ids:?} after switching to {}; refusing to run",
-            user.uid
-        );
-    }
-    let gids = getresgid().context("getresgid failed")?;
-    if [gids.real, gids.effective, gids.saved] != [gid; 3] {
-        bail!(
-            "group IDs are {gids:?} after switching to {}; refusing to run",
-            user.gid
-        );
-    }
-    let mut now: Vec<u32> = getgroups()
-        .context("getgroups failed")?
-        .into_iter()
-        .map(Gid::as_raw)
-        .collect();
-    now.sort_unstable();
-    now.dedup();
-    if now != user.groups {
-        bail!(
-            "supplementary groups are {now:?} after the switch, not {:?}; refusing to run",
-            user.groups
-        );
-    }
-    capabilities::keep_only_ipc_lock()
 }

@@ -12,10 +12,11 @@ use std::path::Path;
 
 use object::{Object, ObjectSymbol, ReadCache};
 
-use crate::check::{Finding, Verdict};
-use crate::cli::Cli;
-use crate::limits::Rlimit;
-use crate::size::Limit;
+use memlock_run_protocol::Fork;
+
+use crate::plan::Request;
+use crate::say::finding::{Finding, Verdict};
+use crate::size::{Limit, Rlimit};
 
 /// What COMMAND's file says it is.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -70,13 +71,10 @@ impl Runtime {
 }
 
 /// glibc's default thread stack: the soft RLIMIT_STACK, or 2 MiB when it is unlimited.
-fn default_thread_stack() -> u64 {
-    match crate::limits::get(nix::sys::resource::Resource::RLIMIT_STACK) {
-        Ok(Rlimit {
-            soft: Limit::Bytes(bytes),
-            ..
-        }) => bytes,
-        _ => 2 << 20,
+fn default_thread_stack(stack: Rlimit) -> u64 {
+    match stack.soft {
+        Limit::Bytes(bytes) => bytes,
+        Limit::Unlimited => 2 << 20,
     }
 }
 
@@ -89,20 +87,17 @@ fn finding(verdict: Verdict, topic: &'static str, text: String, remedy: Option<S
     }
 }
 
-/// `--check`'s findings for COMMAND's runtime class; `memlock_after` is the limit COMMAND
-/// will have, `will_hold` whether it will hold CAP_IPC_LOCK.
+/// `--check`'s findings for COMMAND's runtime class; `path` is COMMAND's file (the plan's
+/// target), `memlock_after` the limit COMMAND will have, `stack` its RLIMIT_STACK (glibc sizes
+/// threads from it), `will_hold` whether it will hold CAP_IPC_LOCK.
 pub fn findings(
-    cli: &Cli,
-    command: &OsStr,
+    request: &Request,
+    path: &Path,
     memlock_after: Option<Rlimit>,
+    stack: Rlimit,
     will_hold: bool,
 ) -> Vec<Finding> {
-    let path_var = std::env::var_os("PATH");
-    let Ok(path) = crate::target::resolve(command, path_var.as_deref()) else {
-        return Vec::new();
-    };
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
-    let runtime = Runtime::of(&path);
+    let runtime = Runtime::of(path);
     let limit = match memlock_after.map(|l| l.soft) {
         Some(Limit::Bytes(bytes)) if !will_hold => Some(bytes),
         _ => None,
@@ -113,7 +108,7 @@ pub fn findings(
                       AmbientCapabilities=CAP_IPC_LOCK)";
     let mut out = Vec::new();
     if runtime.jvm {
-        if !cli.future {
+        if !request.flags.future {
             out.push(finding(
                 Verdict::Warn,
                 "JVM",
@@ -123,7 +118,7 @@ pub fn findings(
                     .to_owned(),
                 Some("lock what it maps later too: --onfault --future (docs/jvm.md)".to_owned()),
             ));
-        } else if !cli.onfault {
+        } else if !request.flags.onfault {
             out.push(finding(
                 Verdict::Warn,
                 "JVM",
@@ -134,7 +129,7 @@ pub fn findings(
                 Some("add --onfault: pages are then locked as they are first touched (docs/jvm.md)".to_owned()),
             ));
         }
-        if let (true, Some(limit)) = (cli.future, limit) {
+        if let (true, Some(limit)) = (request.flags.future, limit) {
             out.push(finding(
                 Verdict::Fail,
                 "JVM",
@@ -149,7 +144,7 @@ pub fn findings(
         }
     }
     if runtime.v8 {
-        if let (true, Some(limit)) = (cli.future, limit) {
+        if let (true, Some(limit)) = (request.flags.future, limit) {
             out.push(finding(
                 Verdict::Fail,
                 "V8",
@@ -171,11 +166,11 @@ pub fn findings(
             ));
         }
     }
-    let relock = cli.fork != Some(crate::cli::ForkMode::Off);
+    let relock = request.fork != Some(Fork::Off);
     // Chromium's zygote drops every capability in the children it forks (capset to none,
     // even with --no-sandbox): only an unlimited RLIMIT_MEMLOCK then lets them map memory.
     let unlimited = matches!(memlock_after.map(|l| l.soft), Some(Limit::Unlimited));
-    if runtime.chromium && cli.future && relock && !unlimited {
+    if runtime.chromium && request.flags.future && relock && !unlimited {
         out.push(finding(
             Verdict::Fail,
             "Chromium",
@@ -193,9 +188,9 @@ pub fn findings(
             ),
         ));
     }
-    if runtime.threads && cli.thread_stack.is_none() {
-        if let (true, Some(limit)) = (cli.future, limit) {
-            let stack = default_thread_stack();
+    if runtime.threads && request.thread_stack.is_none() {
+        if let (true, Some(limit)) = (request.flags.future, limit) {
+            let stack = default_thread_stack(stack);
             // It links pthread_create; whether it calls it, only a run tells.
             out.push(finding(
                 Verdict::Warn,
@@ -221,9 +216,9 @@ pub fn findings(
 }
 
 /// `-v`'s word, before exec, on a program that loads its code after start.
-pub fn verbose_note(cli: &Cli, path: &Path) -> Option<String> {
+pub fn verbose_note(request: &Request, path: &Path) -> Option<String> {
     let runtime = Runtime::of(path);
-    (runtime.jvm && !cli.future).then(|| {
+    (runtime.jvm && !request.flags.future).then(|| {
         format!(
             "memlock-run: {} is a JVM: it loads libjvm and maps its heap after start, which MCL_CURRENT does \
              not lock; the VmLck reported at start is the launcher's only. Lock it with --onfault --future \

@@ -1,104 +1,47 @@
-//! `--no-dump`, and the doors by which a locked program's memory can still leave RAM.
+//! The doors by which a locked program's memory can still leave RAM, as `--check` reports
+//! them ([`findings`]).
 //!
 //! Locking keeps pages out of swap. The same bytes can leave the process by other doors:
 //! a core dump when it crashes, another process of the same user reading /proc/PID/mem or
 //! attaching with ptrace, hibernation writing all of RAM to disk, and the pages that are not
 //! locked going to an unencrypted swap device. `--no-dump` closes the first two from
-//! outside: RLIMIT_CORE 0, set here before exec (rlimits survive execve, so this holds for
-//! every locking method), and PR_SET_DUMPABLE 0, which execve resets and which is therefore
-//! set inside the new image by whatever runs there first (the shim's constructor; an
-//! injecting locker). The decision travels as [`memlock_run_protocol::Config::no_dump`].
-//!
-//! The other doors belong to the administrator; `--check` reports them with what to do
-//! ([`findings`]). This module reads /proc and /sys and changes nothing but RLIMIT_CORE.
+//! outside: RLIMIT_CORE 0, set before exec (`crate::apply::limits`), and PR_SET_DUMPABLE 0,
+//! which execve resets and which is therefore set inside the new image by whatever runs there
+//! first (the shim's constructor; an injecting locker). The other doors belong to the
+//! administrator; each finding says what to do. The facts are the host's
+//! (`crate::host::machine`).
 
-use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use nix::sys::resource::{setrlimit, Resource};
-
-use crate::check::{Finding, Verdict};
-use crate::limits::{self, Rlimit};
-use crate::size::Limit;
-
-/// RLIMIT_CORE 0, soft and hard (COMMAND cannot raise a hard limit without
-/// CAP_SYS_RESOURCE), read back.
-pub fn forbid_core_dumps() -> Result<()> {
-    setrlimit(Resource::RLIMIT_CORE, 0, 0).context(
-        "--no-dump: cannot set RLIMIT_CORE to 0, so a crash could write a core file; lowering a limit is always \
-         allowed, so something in this environment (a seccomp filter?) forbids setrlimit: run without it",
-    )?;
-    let now = limits::get(Resource::RLIMIT_CORE)?;
-    let zero = Rlimit {
-        soft: Limit::Bytes(0),
-        hard: Limit::Bytes(0),
-    };
-    if now != zero {
-        bail!(
-            "--no-dump: RLIMIT_CORE reads {now} after setting it to 0; refusing to run COMMAND with core dumps possible"
-        );
-    }
-    Ok(())
-}
-
-/// The `--dry-run` line. `by_ptrace`: the new image is made non-dumpable from outside, by
-/// the injecting helper, not by the shim; `shim_in_execs`: the shim stays in the
-/// environment of the programs COMMAND executes (inheritance), so it sets the flag there.
-pub fn plan_text(no_dump: bool, by_ptrace: bool, shim_in_execs: bool) -> String {
-    if !no_dump {
-        return "allowed (no --no-dump): RLIMIT_CORE unchanged, COMMAND dumpable".to_owned();
-    }
-    let setter = if by_ptrace {
-        "the ptrace helper makes COMMAND call prctl(PR_SET_DUMPABLE, 0) before its first instruction"
-    } else {
-        "the shim sets PR_SET_DUMPABLE 0 in COMMAND before its code runs"
-    };
-    let execs = if shim_in_execs {
-        "and again in every program COMMAND executes"
-    } else {
-        "programs COMMAND executes are dumpable again (execve resets the flag) but keep RLIMIT_CORE 0"
-    };
-    format!("none: RLIMIT_CORE 0 (soft and hard) before exec; {setter}; {execs}")
-}
+use crate::host::machine::{Machine, SwapDevice, SwapKind};
+use crate::host::Host;
+use crate::say::finding::{Finding, Verdict};
+use crate::size::{Limit, Rlimit};
 
 /// What `--check` says about the doors besides locking; `as_root`: COMMAND will run as root.
-pub fn findings(no_dump: bool, future: bool, as_root: bool) -> Vec<Finding> {
-    let swaps = fs::read_to_string("/proc/swaps").unwrap_or_default();
-    let devices: Vec<SwapDevice> = swap_names(&swaps)
-        .into_iter()
-        .map(|name| {
-            let kind = swap_kind(&name, Path::new("/sys"));
-            SwapDevice { name, kind }
-        })
-        .collect();
-    let zswap = fs::read_to_string("/sys/module/zswap/parameters/enabled")
-        .is_ok_and(|v| matches!(v.trim(), "Y" | "1"));
-    let core = limits::get(Resource::RLIMIT_CORE).ok();
+pub fn findings(
+    host: &Host,
+    machine: &Machine,
+    no_dump: bool,
+    future: bool,
+    as_root: bool,
+) -> Vec<Finding> {
+    let yama = host.yama.map(|scope| scope.to_string());
     vec![
-        swap_finding(&devices, zswap, future),
+        swap_finding(&machine.swaps, machine.zswap, future),
         hibernation_finding(
-            fs::read_to_string("/sys/power/state").ok().as_deref(),
-            fs::read_to_string("/sys/power/disk").ok().as_deref(),
-            &fs::read_to_string("/proc/cmdline").unwrap_or_default(),
-            fs::read_to_string("/sys/power/resume").ok().as_deref(),
-            &devices,
+            machine.power.state.as_deref(),
+            machine.power.disk.as_deref(),
+            &machine.power.cmdline,
+            machine.power.resume.as_deref(),
+            &machine.swaps,
         ),
         core_finding(
-            fs::read_to_string("/proc/sys/kernel/core_pattern")
-                .ok()
-                .as_deref(),
-            core,
+            machine.core_pattern.as_deref(),
+            Some(host.limits.core),
             no_dump,
         ),
-        ptrace_finding(
-            fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-                .ok()
-                .as_deref(),
-            no_dump,
-            as_root,
-        ),
+        ptrace_finding(yama.as_deref(), no_dump, as_root),
     ]
 }
 
@@ -108,92 +51,6 @@ fn finding(verdict: Verdict, topic: &'static str, text: String, remedy: Option<&
         topic,
         text,
         remedy: remedy.map(str::to_owned),
-    }
-}
-
-/// What a swap area is made of, as far as secrets go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SwapKind {
-    /// dm-crypt somewhere beneath it (a `CRYPT-` device-mapper UUID).
-    Encrypted,
-    /// zram: compressed RAM, never written to disk.
-    Ram,
-    Unencrypted,
-    /// Its device could not be found in /sys.
-    Unknown,
-}
-
-#[derive(Debug)]
-pub struct SwapDevice {
-    pub name: String,
-    pub kind: SwapKind,
-}
-
-/// The first column of /proc/swaps (spaces in names are escaped as `\040`).
-fn swap_names(text: &str) -> Vec<String> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| line.split_whitespace().next())
-        .map(|name| name.replace("\\040", " "))
-        .collect()
-}
-
-/// A swap partition's own device, or for a swap file the device of its filesystem, and the
-/// devices under it (`slaves/`: LVM over dm-crypt, a partition of an encrypted disk), looked
-/// up in `sys`/dev/block/MAJOR:MINOR.
-pub fn swap_kind(name: &str, sys: &Path) -> SwapKind {
-    if Path::new(name)
-        .file_name()
-        .and_then(|f| f.to_str())
-        .is_some_and(|f| f.starts_with("zram"))
-    {
-        return SwapKind::Ram;
-    }
-    let Ok(meta) = fs::metadata(name) else {
-        return SwapKind::Unknown;
-    };
-    let dev = if meta.file_type().is_block_device() {
-        meta.rdev()
-    } else {
-        meta.dev()
-    };
-    let node = sys.join(format!(
-        "dev/block/{}:{}",
-        nix::sys::stat::major(dev),
-        nix::sys::stat::minor(dev)
-    ));
-    match fs::canonicalize(&node) {
-        Ok(dir) => block_kind(&dir, 0),
-        Err(_) => SwapKind::Unknown,
-    }
-}
-
-/// Encrypted if this block device or any beneath it is a dm-crypt target. A partition's
-/// `slaves/` is empty; its disk is its parent directory in /sys.
-fn block_kind(dir: &Path, depth: u32) -> SwapKind {
-    if depth > 8 {
-        return SwapKind::Unknown;
-    }
-    if fs::read_to_string(dir.join("dm/uuid")).is_ok_and(|uuid| uuid.starts_with("CRYPT-")) {
-        return SwapKind::Encrypted;
-    }
-    let mut below: Vec<PathBuf> = fs::read_dir(dir.join("slaves"))
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().and_then(|e| fs::canonicalize(e.path()).ok()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if dir.join("partition").exists() {
-        below.extend(dir.parent().map(Path::to_owned));
-    }
-    if below
-        .iter()
-        .any(|d| block_kind(d, depth + 1) == SwapKind::Encrypted)
-    {
-        SwapKind::Encrypted
-    } else {
-        SwapKind::Unencrypted
     }
 }
 
@@ -495,45 +352,6 @@ mod tests {
             name: name.to_owned(),
             kind,
         }
-    }
-
-    #[test]
-    fn the_plan_names_who_clears_the_flag_and_where() {
-        assert!(plan_text(false, false, true).starts_with("allowed"));
-        let shim = plan_text(true, false, true);
-        assert!(shim.contains("the shim sets") && shim.contains("again in every program"));
-        let ptrace = plan_text(true, true, false);
-        assert!(ptrace.contains("ptrace helper") && ptrace.contains("dumpable again"));
-    }
-
-    #[test]
-    fn swaps_are_named_from_the_first_column() {
-        let text = "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition 2097148 0 -2\n\
-                    /swap\\040file file 1024 0 -3\n";
-        assert_eq!(swap_names(text), ["/dev/dm-1", "/swap file"]);
-        assert!(swap_names("Filename\tType\tSize\tUsed\tPriority\n").is_empty());
-    }
-
-    #[test]
-    fn dm_crypt_beneath_a_device_counts() {
-        let sys = std::env::temp_dir().join(format!("memlock-run-sys-{}", std::process::id()));
-        let crypt = sys.join("block/dm-0");
-        let lvm = sys.join("block/dm-1");
-        fs::create_dir_all(crypt.join("dm")).unwrap();
-        fs::create_dir_all(lvm.join("dm")).unwrap();
-        fs::create_dir_all(lvm.join("slaves")).unwrap();
-        fs::write(crypt.join("dm/uuid"), "CRYPT-LUKS2-abc-swap\n").unwrap();
-        fs::write(lvm.join("dm/uuid"), "LVM-xyz\n").unwrap();
-        assert_eq!(block_kind(&crypt, 0), SwapKind::Encrypted);
-        assert_eq!(block_kind(&lvm, 0), SwapKind::Unencrypted);
-        std::os::unix::fs::symlink(&crypt, lvm.join("slaves/dm-0")).unwrap();
-        assert_eq!(block_kind(&lvm, 0), SwapKind::Encrypted);
-        fs::remove_dir_all(&sys).unwrap();
-        assert_eq!(swap_kind("/dev/zram0", Path::new("/sys")), SwapKind::Ram);
-        assert_eq!(
-            swap_kind("/nonexistent/swap", Path::new("/sys")),
-            SwapKind::Unknown
-        );
     }
 
     #[test]

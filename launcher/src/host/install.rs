@@ -14,9 +14,9 @@
 //! The executable's path comes from the kernel (`/proc/self/exe`), never from the
 //! environment or argv, and the candidates are fixed at build time: nobody who runs
 //! memlock-run can choose what it loads into COMMAND. So a package unpacked under another
-//! root still finds its own shim. When memlock-run runs with more privilege than its
-//! caller (a file capability, or set-user-ID), the shim and every directory above it must
-//! also be root's and writable by root alone.
+//! root still finds its own shim. Whether the shim and every directory above it are root's
+//! and writable by root alone is recorded ([`Shim::untrusted`]): the plan refuses a shim that
+//! is not when memlock-run runs with more privilege than its caller (a file capability).
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -47,10 +47,15 @@ pub const MULTIARCH: Option<&str> = if cfg!(target_arch = "x86_64") {
 };
 
 /// The shim, located and identified.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Shim {
     pub path: PathBuf,
     pub elf: ElfIdentity,
+    /// Its device and inode: what the gate and the preload check look for.
+    pub id: (u64, u64),
+    /// The first of the shim and the directories above it that someone other than root could
+    /// have replaced, and why: `/tmp is writable by others than root`.
+    pub untrusted: Option<String>,
 }
 
 /// Directories, relative to the executable's, where the shim may be.
@@ -64,7 +69,7 @@ fn candidate_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-pub fn locate_shim(privileged: bool) -> Result<Shim> {
+pub fn locate_shim() -> Result<Shim> {
     let exe = std::env::current_exe()
         .context("cannot find memlock-run's own executable (/proc/self/exe)")?;
     let exe_dir = exe.parent().unwrap_or(Path::new("/"));
@@ -100,9 +105,7 @@ pub fn locate_shim(privileged: bool) -> Result<Shim> {
     };
     let path =
         fs::canonicalize(found).with_context(|| format!("cannot resolve {}", found.display()))?;
-    if privileged {
-        check_owned_by_root(&path)?;
-    }
+    let untrusted = untrusted_component(&path)?;
     let text = path.to_string_lossy();
     // ld.so splits LD_PRELOAD at colons and spaces, and expands $ORIGIN, $LIB and $PLATFORM
     // in it: such a path would name another file, or none, and ld.so would go on without it.
@@ -127,11 +130,17 @@ pub fn locate_shim(privileged: bool) -> Result<Shim> {
             path.display()
         )
     })?;
-    Ok(Shim { path, elf })
+    let meta = fs::metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?;
+    Ok(Shim {
+        path,
+        elf,
+        id: (meta.dev(), meta.ino()),
+        untrusted,
+    })
 }
 
-/// Refuses a shim that anyone but root could have replaced.
-fn check_owned_by_root(path: &Path) -> Result<()> {
+/// The first of `path` and the directories above it that anyone but root could replace.
+fn untrusted_component(path: &Path) -> Result<Option<String>> {
     for component in path.ancestors() {
         let meta = fs::metadata(component)
             .with_context(|| format!("cannot stat {}", component.display()))?;
@@ -140,16 +149,16 @@ fn check_owned_by_root(path: &Path) -> Result<()> {
         // memlock-run itself, beside which it would look for its shim.
         let writable_by_others = meta.mode() & 0o022 != 0;
         if meta.uid() != 0 || writable_by_others {
-            bail!(
-                "refusing to load the shim {}: memlock-run was given privileges its caller does not have by its \
-                 own file (a file capability: the kernel ran it in secure-execution mode, AT_SECURE), and {} is {}; \
-                 install memlock-run from its package (root-owned, not group- or world-writable), or run this build \
-                 without the file capability (a caller's own ambient CAP_IPC_LOCK passes to COMMAND all the same)",
-                path.display(),
+            return Ok(Some(format!(
+                "{} is {}",
                 component.display(),
-                if meta.uid() != 0 { "not owned by root" } else { "writable by others than root" }
-            );
+                if meta.uid() != 0 {
+                    "not owned by root"
+                } else {
+                    "writable by others than root"
+                }
+            )));
         }
     }
-    Ok(())
+    Ok(None)
 }

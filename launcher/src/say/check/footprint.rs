@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::elf::{self, ElfIdentity, Layout};
-use crate::install::MULTIARCH;
+use crate::host::install::MULTIARCH;
 use crate::size::show;
 use memlock_run_protocol::reach;
 

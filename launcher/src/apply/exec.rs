@@ -113,28 +113,10 @@ pub fn exec(
     .into())
 }
 
-/// The name execve(2) of `path` gives a process: its last component, 15 bytes at most
-/// (protocol::COMM).
-pub fn comm_for(path: &Path) -> OsString {
-    let bytes = path.as_os_str().as_encoded_bytes();
-    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
-    OsString::from_vec(last.iter().take(15).copied().collect())
-}
-
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
         .map(|s| s.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
-}
-
-/// The running kernel's major and minor version, from uname(2).
-pub fn kernel_release() -> Option<(u32, u32)> {
-    let uts = nix::sys::utsname::uname().ok()?;
-    let release = uts.release().to_string_lossy().into_owned();
-    let mut numbers = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse::<u32>().ok());
-    Some((numbers.next()?, numbers.next()?))
 }

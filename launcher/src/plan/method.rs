@@ -1,6 +1,6 @@
-//! The choice between the two ways to lock, made here and nowhere else: the launcher,
-//! `--dry-run`, `-v` and `--check` all ask [`choose`], which returns the method and the
-//! reason for it.
+//! The choice between the two ways to lock, made here and nowhere else: the plan asks
+//! [`choose`], which returns the method and the reason for it (shown by `--dry-run`, `-v` and
+//! `--check`), or why no method may lock the program.
 //!
 //! - preload: the shim in LD_PRELOAD locks the new image from inside, before its
 //!   constructors; and with it everything done through glibc (`--heap`, `--thread-stack`,
@@ -12,9 +12,9 @@
 //! Secure-execution targets (set-user-ID, set-group-ID, file capabilities) are refused
 //! whatever the method.
 
-use anyhow::{bail, Result};
+use memlock_run_protocol::Fork;
 
-use crate::cli::{Cli, ForkMode, MethodArg};
+use super::{Request, Wanted};
 use crate::target::Target;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,49 +46,64 @@ impl Choice {
     }
 }
 
+/// Why no method may lock the program: a few words for `--check`, and the whole message.
+pub struct NoMethod {
+    pub summary: String,
+    pub message: String,
+}
+
 /// The method for `target` under `--method`, or why memlock-run refuses it.
-pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
+pub fn choose(wanted: Wanted, target: &Target) -> Result<Choice, NoMethod> {
     let refusal = target.refusal();
+    let refuse = |message: String| NoMethod {
+        summary: format!(
+            "no method can lock it: {}",
+            refusal
+                .as_ref()
+                .map_or("memlock-run would refuse it", |r| r.summary.as_str())
+        ),
+        message,
+    };
     if let Some(refusal) = refusal.as_ref().filter(|r| !r.ptrace_can) {
-        bail!(refusal.clone());
+        return Err(refuse(refusal.message.clone()));
     }
-    match (requested, refusal) {
-        (MethodArg::Auto | MethodArg::Preload, None) => Ok(Choice {
+    match (wanted, &refusal) {
+        (Wanted::Auto | Wanted::Preload, None) => Ok(Choice {
             method: Method::Preload,
             reason: format!(
                 "a dynamically linked {} program: the shim is preloaded and locks it from inside",
                 if target.is_musl() { "musl" } else { "glibc" }
             ),
         }),
-        (MethodArg::Preload, Some(refusal)) => bail!(
+        (Wanted::Preload, Some(why)) => Err(refuse(format!(
             "{}; --method ptrace (or the default, --method auto) locks it from outside instead",
-            refusal.message
-        ),
-        (MethodArg::Auto, Some(refusal)) => {
+            why.message
+        ))),
+        (Wanted::Auto, Some(why)) => {
             if target.goes_through_env() {
                 let (image, _) = target.image();
-                bail!(
+                return Err(refuse(format!(
                     "refusing {}: its #! line starts {} through env, and that program is out of the preload's \
                      reach ({}), while the ptrace method would lock env in its place; name {} in the #! line \
                      instead of env, and the ptrace method locks it",
                     target.path.display(),
                     image.display(),
-                    refusal.summary,
+                    why.summary,
                     image.display()
-                );
+                )));
             }
             Ok(Choice {
                 method: Method::Ptrace,
-                reason: format!("no preload reaches it: {}", refusal.summary),
+                reason: format!("no preload reaches it: {}", why.summary),
             })
         }
-        (MethodArg::Ptrace, _) => {
+        (Wanted::Ptrace, _) => {
             if target.goes_through_env() {
-                bail!(
+                return Err(refuse(format!(
                     "--method ptrace cannot lock {}: its #! line starts the interpreter through env, and the ptrace \
                      method locks the first image only (env); name the interpreter's path in the #! line",
                     target.path.display()
-                );
+                )));
             }
             Ok(Choice {
                 method: Method::Ptrace,
@@ -100,11 +115,11 @@ pub fn choose(requested: MethodArg, target: &Target) -> Result<Choice> {
 
 /// Options that act through glibc inside the process, which the ptrace method cannot
 /// honour, nor the shim in a musl program: refused, never ignored.
-pub fn option_conflict(cli: &Cli, choice: &Choice, target: &Target) -> Option<String> {
+pub fn option_conflict(request: &Request, choice: &Choice, target: &Target) -> Option<String> {
     if choice.method == Method::Preload && target.is_musl() {
-        let option = if cli.heap.is_some() {
+        let option = if request.heap.is_some() {
             "--heap needs glibc's malloc settings (mallopt), and musl's malloc has none"
-        } else if cli.thread_stack.is_some() {
+        } else if request.thread_stack.is_some() {
             "--thread-stack sets glibc's default thread attributes; musl sizes thread stacks itself (its \
              pthread_setattr_default_np only raises the default, up to 8 MiB)"
         } else {
@@ -119,13 +134,13 @@ pub fn option_conflict(cli: &Cli, choice: &Choice, target: &Target) -> Option<St
     if choice.method != Method::Ptrace {
         return None;
     }
-    let option = if cli.heap.is_some() {
+    let option = if request.heap.is_some() {
         "--heap (glibc's malloc settings)"
-    } else if cli.thread_stack.is_some() {
+    } else if request.thread_stack.is_some() {
         "--thread-stack (glibc's default thread attributes)"
-    } else if cli.fork == Some(ForkMode::Relock) {
+    } else if request.fork == Some(Fork::Relock) {
         "--fork relock (a pthread_atfork handler)"
-    } else if cli.bind_now {
+    } else if request.bind_now {
         "--bind-now (glibc's ld.so)"
     } else {
         return None;

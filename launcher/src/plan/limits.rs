@@ -1,43 +1,21 @@
 //! RLIMIT_MEMLOCK and RLIMIT_STACK for COMMAND.
 //!
 //! Resource limits survive execve(2), so these are the one part of locking the launcher can
-//! do itself. Planning is a pure function of the limits in force and what was asked, so
-//! that every decision can be tested and shown by `--dry-run` before anything changes.
+//! do itself. Each rule is a pure function of the limits in force and what was asked, which
+//! the plan records (the new limits, or why they cannot be had), so that every decision can be
+//! tested and shown by `--dry-run` and `--check` before anything changes; `crate::apply`
+//! sets them.
 
-use anyhow::{bail, Context, Result};
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
-
-use crate::size::{show, Limit};
+use crate::size::{show, Limit, Rlimit};
 
 /// Stack in use when the shim runs, beyond the argument and environment strings: the
 /// kernel's auxiliary vector and pointers, ld.so's and the constructors' frames, and the
 /// random offset of the stack top. Generous; the shim checks the real figure.
 pub const STACK_HEADROOM: u64 = 256 << 10;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rlimit {
-    pub soft: Limit,
-    pub hard: Limit,
-}
-
-impl std::fmt::Display for Rlimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "soft {}, hard {}", self.soft, self.hard)
-    }
-}
-
-pub fn get(resource: Resource) -> Result<Rlimit> {
-    let (soft, hard) =
-        getrlimit(resource).with_context(|| format!("getrlimit({resource:?}) failed"))?;
-    Ok(Rlimit {
-        soft: Limit::from_rlim(soft),
-        hard: Limit::from_rlim(hard),
-    })
-}
-
-/// What was asked, and what memlock-run may do.
+/// What was asked of the limits, and what memlock-run may do about them.
 #[derive(Clone, Copy, Debug)]
-pub struct Request {
+pub struct Ask {
     /// `--limit`, if given.
     pub memlock: Option<Limit>,
     /// `--prefault`, in bytes (0 for none).
@@ -50,17 +28,6 @@ pub struct Request {
     pub holds_ipc_lock: bool,
     /// memlock-run holds CAP_SYS_RESOURCE, so it may raise hard limits.
     pub may_raise_hard: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    pub memlock: Change,
-    pub stack: Change,
-    /// The default thread stack size to restore in COMMAND, when raising RLIMIT_STACK for the
-    /// pre-fault would otherwise enlarge every thread's stack (glibc sizes them from it).
-    pub thread_stack: Option<u64>,
-    /// Things the user should know that do not stop the run.
-    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,27 +46,8 @@ impl Change {
     }
 }
 
-pub fn plan(request: Request, memlock: Rlimit, stack: Rlimit) -> Result<Plan> {
-    let mut notes = Vec::new();
-    let memlock_after = plan_memlock(&request, memlock, &mut notes)?;
-    check_prefault_lock(&request, memlock_after)?;
-    let (stack_after, thread_stack) = plan_stack(&request, stack)?;
-    Ok(Plan {
-        memlock: Change {
-            before: memlock,
-            after: memlock_after,
-        },
-        stack: Change {
-            before: stack,
-            after: stack_after,
-        },
-        thread_stack,
-        notes,
-    })
-}
-
 /// Without CAP_IPC_LOCK the pre-faulted stack and heap alone must fit under the soft limit.
-pub fn check_prefault_lock(request: &Request, memlock_after: Rlimit) -> Result<()> {
+pub fn prefault_fits(request: &Ask, memlock_after: Rlimit) -> Result<(), String> {
     let pre_faulted = request.prefault.saturating_add(request.heap);
     if pre_faulted > 0 && !request.holds_ipc_lock && Limit::Bytes(pre_faulted) >= memlock_after.soft
     {
@@ -108,25 +56,22 @@ pub fn check_prefault_lock(request: &Request, memlock_after: Rlimit) -> Result<(
             (prefault, 0) => format!("--prefault {}", show(prefault)),
             (prefault, heap) => format!("--prefault {} with --heap {}", show(prefault), show(heap)),
         };
-        bail!(
+        return Err(format!(
             "{asked} cannot be locked under an RLIMIT_MEMLOCK of {} (the program's own mappings come on top); \
              pre-fault less, raise the limit (--limit, LimitMEMLOCK= in a systemd unit, ulimit -l), or run with \
              CAP_IPC_LOCK (memlock-run as root, AmbientCapabilities=CAP_IPC_LOCK in a unit)",
             memlock_after.soft
-        );
+        ));
     }
     Ok(())
 }
 
 /// RLIMIT_MEMLOCK for COMMAND; `notes` gets what the user should know.
-pub fn plan_memlock(request: &Request, now: Rlimit, notes: &mut Vec<String>) -> Result<Rlimit> {
+pub fn memlock(request: &Ask, now: Rlimit, notes: &mut Vec<String>) -> Result<Rlimit, String> {
     let Some(wanted) = request.memlock else {
         // As far as allowed: unlimited if the hard limit may be raised, else the hard limit.
         return Ok(if request.may_raise_hard {
-            Rlimit {
-                soft: Limit::Unlimited,
-                hard: Limit::Unlimited,
-            }
+            Rlimit::UNLIMITED
         } else {
             Rlimit {
                 soft: now.hard,
@@ -157,18 +102,18 @@ pub fn plan_memlock(request: &Request, now: Rlimit, notes: &mut Vec<String>) -> 
             hard: now.hard,
         });
     }
-    bail!(
+    Err(format!(
         "--limit {wanted} is above the hard RLIMIT_MEMLOCK of {}, and raising a hard limit needs CAP_SYS_RESOURCE; \
          ask for at most {}, raise the hard limit where it is set (LimitMEMLOCK= in a systemd unit, memlock in \
          /etc/security/limits.conf, ulimit -Hl as root), or run COMMAND with CAP_IPC_LOCK, which the limit does not \
          bind (memlock-run as root, AmbientCapabilities=CAP_IPC_LOCK in a unit)",
         now.hard,
         now.hard
-    )
+    ))
 }
 
 /// The soft RLIMIT_STACK the pre-fault needs, and the thread stack size to keep.
-pub fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>)> {
+pub fn stack(request: &Ask, now: Rlimit) -> Result<(Rlimit, Option<u64>), String> {
     if request.prefault == 0 {
         return Ok((now, None));
     }
@@ -188,7 +133,7 @@ pub fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>
             }
             Limit::Unlimited => unreachable!("an unlimited hard limit allows any soft limit"),
         };
-        bail!(
+        return Err(format!(
             "--prefault {} needs an RLIMIT_STACK of at least {} (the pre-fault plus the stack in use at start), but \
              the hard limit is {}; pre-fault at most {}, or raise the hard stack limit (LimitSTACK= in a systemd \
              unit, ulimit -Hs as root)",
@@ -196,7 +141,7 @@ pub fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>
             show(needed),
             now.hard,
             show(most)
-        );
+        ));
     }
     // glibc sizes new threads' stacks from the soft RLIMIT_STACK it finds at start; have the
     // shim restore the size they would have had.
@@ -213,32 +158,37 @@ pub fn plan_stack(request: &Request, now: Rlimit) -> Result<(Rlimit, Option<u64>
     ))
 }
 
-/// Sets the planned limits and reads them back.
-pub fn apply(plan: &Plan) -> Result<()> {
-    for (resource, change) in [
-        (Resource::RLIMIT_MEMLOCK, plan.memlock),
-        (Resource::RLIMIT_STACK, plan.stack),
-    ] {
-        if change.before == change.after {
-            continue;
-        }
-        setrlimit(
-            resource,
-            change.after.soft.to_rlim(),
-            change.after.hard.to_rlim(),
-        )
-        .with_context(|| format!("cannot set {resource:?} to {}", change.after))?;
-        let now = get(resource)?;
-        if now != change.after {
-            bail!("{resource:?} reads {now} after setting it to {}; refusing to run with a limit it did not ask for", change.after);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The three rules in the plan's order, stopping at the first refusal.
+    #[derive(Debug)]
+    struct Plan {
+        memlock: Change,
+        stack: Change,
+        thread_stack: Option<u64>,
+        notes: Vec<String>,
+    }
+
+    fn plan(request: Ask, memlock_now: Rlimit, stack_now: Rlimit) -> Result<Plan, String> {
+        let mut notes = Vec::new();
+        let after = memlock(&request, memlock_now, &mut notes)?;
+        prefault_fits(&request, after)?;
+        let (stack_after, thread_stack) = stack(&request, stack_now)?;
+        Ok(Plan {
+            memlock: Change {
+                before: memlock_now,
+                after,
+            },
+            stack: Change {
+                before: stack_now,
+                after: stack_after,
+            },
+            thread_stack,
+            notes,
+        })
+    }
 
     const MIB: u64 = 1 << 20;
 
@@ -246,8 +196,8 @@ mod tests {
         Rlimit { soft, hard }
     }
 
-    fn request() -> Request {
-        Request {
+    fn request() -> Ask {
+        Ask {
             memlock: None,
             prefault: 0,
             heap: 0,
@@ -272,7 +222,7 @@ mod tests {
         let plan = plan(request(), low, STACK).unwrap();
         assert_eq!(plan.memlock.after, EIGHT);
         let plan = plan_with(
-            Request {
+            Ask {
                 may_raise_hard: true,
                 ..request()
             },
@@ -284,14 +234,14 @@ mod tests {
         );
     }
 
-    fn plan_with(request: Request, memlock: Rlimit) -> Plan {
+    fn plan_with(request: Ask, memlock: Rlimit) -> Plan {
         plan(request, memlock, STACK).unwrap()
     }
 
     #[test]
     fn a_limit_within_the_hard_limit_is_set() {
         let plan = plan_with(
-            Request {
+            Ask {
                 memlock: Some(Limit::Bytes(MIB)),
                 ..request()
             },
@@ -306,7 +256,7 @@ mod tests {
     #[test]
     fn a_limit_above_the_hard_limit_is_an_error_without_privilege() {
         let err = plan(
-            Request {
+            Ask {
                 memlock: Some(Limit::Bytes(64 * MIB)),
                 ..request()
             },
@@ -325,7 +275,7 @@ mod tests {
     #[test]
     fn a_limit_above_the_hard_limit_is_a_note_with_ipc_lock() {
         let plan = plan_with(
-            Request {
+            Ask {
                 memlock: Some(Limit::Unlimited),
                 holds_ipc_lock: true,
                 ..request()
@@ -335,7 +285,7 @@ mod tests {
         assert_eq!(plan.memlock.after, EIGHT);
         assert_eq!(plan.notes.len(), 1);
         let plan = plan_with(
-            Request {
+            Ask {
                 memlock: Some(Limit::Unlimited),
                 may_raise_hard: true,
                 ..request()
@@ -351,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_prefault_near_2_to_the_64_does_not_wrap() {
-        let request = Request {
+        let request = Ask {
             memlock: None,
             prefault: u64::MAX,
             heap: 0,
@@ -363,14 +313,14 @@ mod tests {
             soft: Limit::Bytes(16 * MIB),
             hard: Limit::Bytes(16 * MIB),
         };
-        let err = plan_stack(&request, now).unwrap_err().to_string();
+        let err = stack(&request, now).unwrap_err();
         assert!(err.contains("pre-fault at most 15.74 MiB"), "{err}");
     }
 
     #[test]
     fn prefault_raises_the_soft_stack_limit_and_keeps_thread_stacks() {
         let plan = plan(
-            Request {
+            Ask {
                 prefault: 8 * MIB,
                 holds_ipc_lock: true,
                 ..request()
@@ -391,7 +341,7 @@ mod tests {
     fn prefault_within_the_stack_limit_changes_nothing() {
         let big = limit(Limit::Bytes(64 * MIB), Limit::Unlimited);
         let plan = plan(
-            Request {
+            Ask {
                 prefault: 8 * MIB,
                 holds_ipc_lock: true,
                 ..request()
@@ -407,7 +357,7 @@ mod tests {
     #[test]
     fn prefault_past_the_hard_stack_limit_is_refused() {
         let err = plan(
-            Request {
+            Ask {
                 prefault: 8 * MIB,
                 holds_ipc_lock: true,
                 ..request()
@@ -426,7 +376,7 @@ mod tests {
     #[test]
     fn prefault_past_the_memlock_limit_is_refused_without_ipc_lock() {
         let err = plan(
-            Request {
+            Ask {
                 prefault: 8 * MIB,
                 ..request()
             },
@@ -436,7 +386,7 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("RLIMIT_MEMLOCK of 8 MiB"), "{err}");
         let err = plan(
-            Request {
+            Ask {
                 prefault: MIB,
                 heap: 7 * MIB,
                 ..request()
@@ -451,7 +401,7 @@ mod tests {
             "{err}"
         );
         assert!(plan(
-            Request {
+            Ask {
                 prefault: MIB,
                 ..request()
             },

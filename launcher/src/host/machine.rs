@@ -1,0 +1,248 @@
+//! What only `--check` reports of the machine: memory and swap, the memory cgroup, whether
+//! the kernel has MCL_ONFAULT, and the doors by which locked memory can still leave RAM
+//! (swap devices and their encryption, zswap, hibernation, the core dump pattern).
+//!
+//! Read once by [`Machine::read`]; the findings that judge them are `crate::say::check`'s.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use super::cgroup::{self, MemoryCgroup};
+
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// /proc/meminfo, where it can be read.
+    pub meminfo: Option<Meminfo>,
+    /// /proc/swaps, each device with what it is made of.
+    pub swaps: Vec<SwapDevice>,
+    pub zswap: bool,
+    pub power: Power,
+    /// /proc/sys/kernel/core_pattern.
+    pub core_pattern: Option<String>,
+    /// This process's memory cgroup, where a memory controller is mounted.
+    pub cgroup: Option<MemoryCgroup>,
+    /// What mlock2(NULL, 0, MLOCK_ONFAULT) said: Ok, or the errno.
+    pub onfault: Result<(), i32>,
+}
+
+/// The fields of /proc/meminfo `--check` reads, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meminfo {
+    pub total: u64,
+    pub available: u64,
+    pub swap_total: u64,
+    pub swap_free: u64,
+}
+
+/// What hibernation would need: /sys/power/state and disk, the kernel command line's
+/// `resume=`, /sys/power/resume.
+#[derive(Clone, Debug, Default)]
+pub struct Power {
+    pub state: Option<String>,
+    pub disk: Option<String>,
+    pub cmdline: String,
+    pub resume: Option<String>,
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let text = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let meminfo = match (meminfo(&text, "MemTotal"), meminfo(&text, "MemAvailable")) {
+            (Some(total), Some(available)) => Some(Meminfo {
+                total,
+                available,
+                swap_total: meminfo(&text, "SwapTotal").unwrap_or(0),
+                swap_free: meminfo(&text, "SwapFree").unwrap_or(0),
+            }),
+            _ => None,
+        };
+        let swaps = swap_names(&fs::read_to_string("/proc/swaps").unwrap_or_default())
+            .into_iter()
+            .map(|name| {
+                let kind = swap_kind(&name, Path::new("/sys"));
+                SwapDevice { name, kind }
+            })
+            .collect();
+        Machine {
+            meminfo,
+            swaps,
+            zswap: fs::read_to_string("/sys/module/zswap/parameters/enabled")
+                .is_ok_and(|v| matches!(v.trim(), "Y" | "1")),
+            power: Power {
+                state: fs::read_to_string("/sys/power/state").ok(),
+                disk: fs::read_to_string("/sys/power/disk").ok(),
+                cmdline: fs::read_to_string("/proc/cmdline").unwrap_or_default(),
+                resume: fs::read_to_string("/sys/power/resume").ok(),
+            },
+            core_pattern: fs::read_to_string("/proc/sys/kernel/core_pattern").ok(),
+            cgroup: cgroup::this_process(),
+            onfault: onfault(),
+        }
+    }
+}
+
+/// Whether the kernel has MCL_ONFAULT (Linux 4.4). mlock2(2) came with it and takes the
+/// same flag: mlock2(NULL, 0, MLOCK_ONFAULT) locks nothing, and fails with ENOSYS or
+/// EINVAL where the flag is unknown. EPERM (a zero limit without CAP_IPC_LOCK) is decided
+/// after the flags are, so it also means the kernel knows the flag.
+fn onfault() -> Result<(), i32> {
+    // SAFETY: a zero-length range locks nothing.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mlock2,
+            std::ptr::null::<u8>(),
+            0usize,
+            libc::MLOCK_ONFAULT,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::ENOSYS))
+    }
+}
+
+/// /proc/meminfo's `Name:   1234 kB`, in bytes.
+fn meminfo(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kb| kb * 1024)
+}
+/// What a swap area is made of, as far as secrets go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapKind {
+    /// dm-crypt somewhere beneath it (a `CRYPT-` device-mapper UUID).
+    Encrypted,
+    /// zram: compressed RAM, never written to disk.
+    Ram,
+    Unencrypted,
+    /// Its device could not be found in /sys.
+    Unknown,
+}
+
+#[derive(Clone, Debug)]
+pub struct SwapDevice {
+    pub name: String,
+    pub kind: SwapKind,
+}
+
+/// The first column of /proc/swaps (spaces in names are escaped as `\040`).
+fn swap_names(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .map(|name| name.replace("\\040", " "))
+        .collect()
+}
+
+/// A swap partition's own device, or for a swap file the device of its filesystem, and the
+/// devices under it (`slaves/`: LVM over dm-crypt, a partition of an encrypted disk), looked
+/// up in `sys`/dev/block/MAJOR:MINOR.
+pub fn swap_kind(name: &str, sys: &Path) -> SwapKind {
+    if Path::new(name)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .is_some_and(|f| f.starts_with("zram"))
+    {
+        return SwapKind::Ram;
+    }
+    let Ok(meta) = fs::metadata(name) else {
+        return SwapKind::Unknown;
+    };
+    let dev = if meta.file_type().is_block_device() {
+        meta.rdev()
+    } else {
+        meta.dev()
+    };
+    let node = sys.join(format!(
+        "dev/block/{}:{}",
+        nix::sys::stat::major(dev),
+        nix::sys::stat::minor(dev)
+    ));
+    match fs::canonicalize(&node) {
+        Ok(dir) => block_kind(&dir, 0),
+        Err(_) => SwapKind::Unknown,
+    }
+}
+
+/// Encrypted if this block device or any beneath it is a dm-crypt target. A partition's
+/// `slaves/` is empty; its disk is its parent directory in /sys.
+fn block_kind(dir: &Path, depth: u32) -> SwapKind {
+    if depth > 8 {
+        return SwapKind::Unknown;
+    }
+    if fs::read_to_string(dir.join("dm/uuid")).is_ok_and(|uuid| uuid.starts_with("CRYPT-")) {
+        return SwapKind::Encrypted;
+    }
+    let mut below: Vec<PathBuf> = fs::read_dir(dir.join("slaves"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().and_then(|e| fs::canonicalize(e.path()).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if dir.join("partition").exists() {
+        below.extend(dir.parent().map(Path::to_owned));
+    }
+    if below
+        .iter()
+        .any(|d| block_kind(d, depth + 1) == SwapKind::Encrypted)
+    {
+        SwapKind::Encrypted
+    } else {
+        SwapKind::Unencrypted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_fields() {
+        let text = "MemTotal:       16318480 kB\nSwapTotal:       2097148 kB\nSwapFree:  0 kB\n";
+        assert_eq!(meminfo(text, "SwapTotal"), Some(2097148 * 1024));
+        assert_eq!(meminfo(text, "SwapFree"), Some(0));
+        assert_eq!(meminfo(text, "Swap"), None);
+    }
+
+    #[test]
+    fn swaps_are_named_from_the_first_column() {
+        let text = "Filename\tType\tSize\tUsed\tPriority\n/dev/dm-1 partition 2097148 0 -2\n\
+                    /swap\\040file file 1024 0 -3\n";
+        assert_eq!(swap_names(text), ["/dev/dm-1", "/swap file"]);
+        assert!(swap_names("Filename\tType\tSize\tUsed\tPriority\n").is_empty());
+    }
+
+    #[test]
+    fn dm_crypt_beneath_a_device_counts() {
+        let sys = std::env::temp_dir().join(format!("memlock-run-sys-{}", std::process::id()));
+        let crypt = sys.join("block/dm-0");
+        let lvm = sys.join("block/dm-1");
+        fs::create_dir_all(crypt.join("dm")).unwrap();
+        fs::create_dir_all(lvm.join("dm")).unwrap();
+        fs::create_dir_all(lvm.join("slaves")).unwrap();
+        fs::write(crypt.join("dm/uuid"), "CRYPT-LUKS2-abc-swap\n").unwrap();
+        fs::write(lvm.join("dm/uuid"), "LVM-xyz\n").unwrap();
+        assert_eq!(block_kind(&crypt, 0), SwapKind::Encrypted);
+        assert_eq!(block_kind(&lvm, 0), SwapKind::Unencrypted);
+        std::os::unix::fs::symlink(&crypt, lvm.join("slaves/dm-0")).unwrap();
+        assert_eq!(block_kind(&lvm, 0), SwapKind::Encrypted);
+        fs::remove_dir_all(&sys).unwrap();
+        assert_eq!(swap_kind("/dev/zram0", Path::new("/sys")), SwapKind::Ram);
+        assert_eq!(
+            swap_kind("/nonexistent/swap", Path::new("/sys")),
+            SwapKind::Unknown
+        );
+    }
+}

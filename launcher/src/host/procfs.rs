@@ -1,0 +1,177 @@
+//! What /proc says about a process: its status fields, limits and seccomp state, read the
+//! same way for this process ([`super::Host`]), the one `--pid` locks ([`Process`]) and the
+//! tasks the exec gate judges.
+//!
+//! Only reads; a field that cannot be read is `None`, and the caller decides what that means.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+
+use caps::Capability;
+
+/// A `/proc/PID/status` field, as text.
+pub fn status_field(pid: i32, name: &str) -> Option<String> {
+    field_of(
+        &fs::read_to_string(format!("/proc/{pid}/status")).ok()?,
+        name,
+    )
+}
+
+/// A field of a `/proc/PID/status` text.
+pub fn field_of(status: &str, name: &str) -> Option<String> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(|value| value.trim().to_owned())
+}
+
+/// A process's soft and hard limit of `resource`, as prlimit(2) reads them (the caller must be
+/// its user, or hold CAP_SYS_RESOURCE).
+pub fn limits_of(pid: i32, resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a read-only query into a local.
+    let rc = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut old) };
+    (rc == 0).then_some((old.rlim_cur, old.rlim_max))
+}
+
+/// The process tracing the one whose status text this is, with its name, if any.
+pub fn tracer_in(status: &str) -> Option<(i32, String)> {
+    let tracer: i32 = field_of(status, "TracerPid")?.parse().ok()?;
+    (tracer != 0).then(|| {
+        let name = fs::read_to_string(format!("/proc/{tracer}/comm"))
+            .map(|s| s.trim_end().to_owned())
+            .unwrap_or_else(|_| "?".to_owned());
+        (tracer, name)
+    })
+}
+
+/// The process tracing `pid`, with its name, if any.
+pub fn tracer_of(pid: i32) -> Option<(i32, String)> {
+    tracer_in(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+/// The kernel's `kernel.yama.ptrace_scope`, where Yama is built in.
+pub fn yama_scope() -> Option<u8> {
+    fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A capability set of a status text (`CapEff`, `CapBnd`...) as its bit mask.
+pub fn cap_mask(status: &str, set: &str) -> Option<u64> {
+    u64::from_str_radix(&field_of(status, set)?, 16).ok()
+}
+
+/// Whether the one seccomp filter process `pid` runs under is the exec gate's (which touches
+/// execve and execveat alone): its status counts one filter, its environment says that
+/// memlock-run held one once its gate was armed and names the gate (protocol::GATE), and that
+/// gate is alive and holds a seccomp listener. (An environment can say anything; a variable
+/// that outlived its run, or leaked out of it, names no such gate.)
+pub fn only_filter_is_gate(pid: i32) -> bool {
+    if status_field(pid, "Seccomp_filters").as_deref() != Some("1") {
+        return false;
+    }
+    let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let prefix = format!("{}=1:", memlock_run_protocol::GATE);
+    let Some(gate) = environ
+        .split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .and_then(|g| std::str::from_utf8(g).ok()?.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    fs::read_dir(format!("/proc/{gate}/fd")).is_ok_and(|fds| {
+        fds.flatten().any(|fd| {
+            fs::read_link(fd.path())
+                .is_ok_and(|link| link.as_os_str().as_bytes() == b"anon_inode:seccomp notify")
+        })
+    })
+}
+
+/// What `--pid` needs to know of a running process before it touches it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    /// `Name:` (the kernel's 15-character comm).
+    pub name: String,
+    /// `State:`, as `S (sleeping)`.
+    pub state: String,
+    /// Real, effective, saved and filesystem user IDs.
+    pub uids: Vec<u32>,
+    /// `Seccomp:` 0 none, 1 strict, 2 filter.
+    pub seccomp: String,
+    /// Its one seccomp filter is an exec gate of memlock-run's ([`only_filter_is_gate`]).
+    pub only_gate: bool,
+    pub tracer: Option<(i32, String)>,
+    /// CAP_IPC_LOCK in its effective set: RLIMIT_MEMLOCK does not bind its mlockall.
+    pub holds_ipc_lock: bool,
+    /// Its RLIMIT_MEMLOCK (soft, hard), where prlimit(2) may read it.
+    pub memlock: Option<(u64, u64)>,
+    /// `VmSize:` in bytes.
+    pub vm_size: Option<u64>,
+}
+
+impl Process {
+    /// None when no process has that PID (or /proc is not mounted).
+    pub fn read(pid: u32) -> Option<Process> {
+        let raw = pid as i32;
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| field_of(&status, name).unwrap_or_default();
+        let seccomp = field("Seccomp");
+        Some(Process {
+            pid,
+            name: field_of(&status, "Name")?,
+            state: field("State"),
+            uids: field("Uid")
+                .split_whitespace()
+                .filter_map(|u| u.parse().ok())
+                .collect(),
+            only_gate: seccomp == "2" && only_filter_is_gate(raw),
+            seccomp,
+            tracer: tracer_in(&status),
+            holds_ipc_lock: cap_mask(&status, "CapEff")
+                .is_some_and(|caps| caps & (1 << Capability::CAP_IPC_LOCK.index()) != 0),
+            memlock: limits_of(raw, libc::RLIMIT_MEMLOCK),
+            vm_size: field_of(&status, "VmSize")
+                .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|kb| kb * 1024),
+        })
+    }
+}
+
+/// `8 MiB` or `unlimited`.
+pub fn describe_limit(limit: u64) -> String {
+    if limit == libc::RLIM_INFINITY {
+        "unlimited".to_owned()
+    } else {
+        crate::size::show(limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_reads_as_a_process() {
+        let me = Process::read(std::process::id()).unwrap();
+        assert!(!me.name.is_empty() && me.uids.len() == 4);
+        assert!(me.vm_size.unwrap() > 0);
+        assert!(me.memlock.is_some());
+        assert_eq!(
+            field_of("Name:\tx\nSeccomp:\t2\n", "Seccomp").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            cap_mask("CapEff:\t0000000000004000\n", "CapEff"),
+            Some(1 << 14)
+        );
+    }
+}

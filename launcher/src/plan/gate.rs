@@ -1,0 +1,120 @@
+//! Whether an inheriting run can have its exec gate, and how it is armed (the gate itself is
+//! `crate::gate`): the rule a run applies and `--dry-run` and `--check` show.
+
+use caps::Capability;
+
+use super::Request;
+use crate::host::Host;
+
+/// The sizes of a seccomp notification and its response that the gate was built for
+/// (`struct seccomp_notif`, `struct seccomp_notif_resp`); `crate::gate` asserts its own.
+pub const NOTIF_SIZE: u16 = 80;
+pub const RESPONSE_SIZE: u16 = 24;
+
+/// How a run arms its gate: installing a seccomp filter needs CAP_SYS_ADMIN or no_new_privs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arming {
+    /// memlock-run holds CAP_SYS_ADMIN (root): the filter costs COMMAND nothing.
+    Admin,
+    /// no_new_privs is already set (Kubernetes' allowPrivilegeEscalation: false, systemd's
+    /// NoNewPrivileges=yes): the filter costs COMMAND nothing more.
+    AlreadyNoNewPrivs,
+    /// memlock-run sets no_new_privs before the filter. Programs of the tree then gain no
+    /// privilege by exec; the set-user-ID and file-capability programs that would are refused
+    /// under an inheriting run anyway, so what it changes is a security module's exec
+    /// transitions (an SELinux domain change that is not bounded, an AppArmor profile change
+    /// out of a confined one), which fail.
+    SetsNoNewPrivs,
+}
+
+/// The exec gate of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Not an inheriting run (`--no-inherit`): COMMAND alone is locked.
+    NotInheriting,
+    /// `--no-exec-gate`.
+    Off,
+    Armed {
+        arming: Arming,
+        /// The gate cannot read the memory of the tree's processes (`--no-dump` or `--user`
+        /// without CAP_SYS_PTRACE): it takes the shim's word for the execs the shim judged,
+        /// and refuses an execve system call such a process makes itself.
+        unreadable: bool,
+    },
+    /// This kernel or this process cannot have one, and why: the run is refused, or under
+    /// `--on-failure warn` goes on without it.
+    Missing { why: String },
+}
+
+impl Gate {
+    /// `other_user`: `--user`.
+    pub fn plan(request: &Request, host: &Host, other_user: bool) -> Gate {
+        if !request.inherit {
+            return Gate::NotInheriting;
+        }
+        if !request.exec_gate {
+            return Gate::Off;
+        }
+        match readiness(host) {
+            Ok(arming) => Gate::Armed {
+                arming,
+                unreadable: (request.no_dump || other_user)
+                    && !host.has_effective(Capability::CAP_SYS_PTRACE),
+            },
+            Err(why) => Gate::Missing { why },
+        }
+    }
+}
+
+/// How this run would arm the gate, or why this kernel or this process cannot have one.
+pub fn readiness(host: &Host) -> Result<Arming, String> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err("the exec gate's filter is written for x86-64".into());
+    }
+    if let Some((major, minor)) = host.kernel.filter(|&release| release < (5, 5)) {
+        return Err(format!(
+            "Linux {major}.{minor} runs here, and the exec gate needs 5.5 (SECCOMP_USER_NOTIF_FLAG_CONTINUE, which \
+             lets an exec it judged go on)"
+        ));
+    }
+    match &host.seccomp.notif_sizes {
+        Err(errno) => {
+            return Err(format!(
+                "the seccomp system call is not available here ({errno}: a container's seccomp profile or a kernel \
+                 built without it), and the exec gate is a seccomp filter"
+            ))
+        }
+        Ok((notif, response)) if (*notif, *response) != (NOTIF_SIZE, RESPONSE_SIZE) => {
+            return Err(format!(
+                "this kernel's seccomp notifications ({notif} and {response} bytes) are not the ones memlock-run was \
+                 built for"
+            ))
+        }
+        Ok(_) => {}
+    }
+    if host.has_effective(Capability::CAP_SYS_ADMIN) {
+        return Ok(Arming::Admin);
+    }
+    if host.no_new_privs {
+        return Ok(Arming::AlreadyNoNewPrivs);
+    }
+    Ok(Arming::SetsNoNewPrivs)
+}
+
+/// An inheriting run that cannot have an exec gate (`why`), refused.
+pub fn none_refused(why: &str) -> String {
+    format!(
+        "cannot judge the programs COMMAND's tree executes with the execve system call itself: {why}. Without \
+         memlock-run's exec gate, such a program (Go's os/exec, static programs) would run unlocked wherever the \
+         preload cannot reach it; pass --no-exec-gate to run with that gap (programs executed through libc are still \
+         judged by the shim), or --no-inherit if COMMAND alone must be locked"
+    )
+}
+
+/// The same run under --on-failure warn, which goes on: its note.
+pub fn none_warned(why: &str) -> String {
+    format!(
+        "no exec gate: {why}; a program COMMAND's tree starts with the execve system call itself (Go's os/exec, \
+         static programs) is locked only if the preload reaches it, and otherwise runs unlocked (--on-failure warn)"
+    )
+}

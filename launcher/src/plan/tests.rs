@@ -1,0 +1,1049 @@
+//! The plan's rules as tables: (request, host) -> outcome, with hosts written down
+//! (`crate::host::fixture`) and programs made on disk (ELF headers of each kind, a script, a
+//! set-user-ID copy). Nothing is started.
+
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use caps::{Capability, CapsHashSet};
+use memlock_run_protocol::{LockFlags, OnFailure};
+
+use super::*;
+use crate::host::fixture::{self, MIB};
+use crate::host::procfs::Process;
+
+/// A directory of programs for these tests, kept between runs (each file is renamed into place).
+fn dir() -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("memlock-run-plan-tests-{}", nix::unistd::getuid()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A file holding `bytes`, mode `mode`: written beside and renamed into place, so that the
+/// tests running at once never read one half written.
+fn file(name: &str, bytes: &[u8], mode: u32) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let path = dir().join(name);
+    let scratch = dir().join(format!("{name}.{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&scratch, bytes).unwrap();
+    std::fs::set_permissions(&scratch, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::rename(&scratch, &path).unwrap();
+    path
+}
+
+/// ELF headers as the kernel reads them: a class, a machine, and a PT_INTERP or none.
+fn elf(name: &str, bits: u8, machine: u16, interp: Option<&str>) -> PathBuf {
+    let (ehsize, phentsize) = if bits == 64 { (64, 56) } else { (52, 32) };
+    let phnum: u16 = if interp.is_some() { 2 } else { 1 };
+    let interp_at = ehsize + phentsize * phnum as usize;
+    let interp_bytes = interp.map(|i| format!("{i}\0").into_bytes());
+    let mut out = vec![0u8; interp_at];
+    out[..4].copy_from_slice(b"\x7fELF");
+    out[4] = if bits == 64 { 2 } else { 1 };
+    out[5] = 1; // little-endian
+    out[6] = 1;
+    out[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    out[18..20].copy_from_slice(&machine.to_le_bytes());
+    out[20..24].copy_from_slice(&1u32.to_le_bytes());
+    let mut ph = ehsize;
+    if bits == 64 {
+        out[32..40].copy_from_slice(&(ehsize as u64).to_le_bytes()); // e_phoff
+        out[52..54].copy_from_slice(&(ehsize as u16).to_le_bytes());
+        out[54..56].copy_from_slice(&(phentsize as u16).to_le_bytes());
+        out[56..58].copy_from_slice(&phnum.to_le_bytes());
+    } else {
+        out[28..32].copy_from_slice(&(ehsize as u32).to_le_bytes());
+        out[40..42].copy_from_slice(&(ehsize as u16).to_le_bytes());
+        out[42..44].copy_from_slice(&(phentsize as u16).to_le_bytes());
+        out[44..46].copy_from_slice(&phnum.to_le_bytes());
+    }
+    if let Some(bytes) = &interp_bytes {
+        // PT_INTERP: type, then offset and size where the class puts them.
+        out[ph..ph + 4].copy_from_slice(&3u32.to_le_bytes());
+        if bits == 64 {
+            out[ph + 8..ph + 16].copy_from_slice(&(interp_at as u64).to_le_bytes());
+            out[ph + 32..ph + 40].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        } else {
+            out[ph + 4..ph + 8].copy_from_slice(&(interp_at as u32).to_le_bytes());
+            out[ph + 16..ph + 20].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+        }
+        ph += phentsize;
+    }
+    out[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    if let Some(bytes) = interp_bytes {
+        out.extend_from_slice(&bytes);
+    }
+    file(name, &out, 0o755)
+}
+
+const GLIBC_LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
+
+fn dynamic() -> PathBuf {
+    elf("dynamic", 64, 62, Some(GLIBC_LOADER))
+}
+
+fn static_program() -> PathBuf {
+    elf("static", 64, 62, None)
+}
+
+fn request(command: &Path) -> Request {
+    Request {
+        command: vec![command.as_os_str().to_owned()],
+        argv0: None,
+        flags: LockFlags {
+            current: true,
+            future: false,
+            onfault: false,
+        },
+        prefault: 0,
+        heap: None,
+        thread_stack: None,
+        fork: None,
+        bind_now: false,
+        limit: None,
+        user: None,
+        on_failure: OnFailure::Exit,
+        inherit: true,
+        exec_gate: true,
+        no_dump: false,
+        method: Wanted::Auto,
+        verbose: false,
+    }
+}
+
+fn topics(plan: &Plan) -> Vec<&'static str> {
+    plan.refusals.iter().map(|r| r.topic).collect()
+}
+
+fn note_topics(plan: &Plan) -> Vec<&'static str> {
+    plan.notes.iter().map(|n| n.topic).collect()
+}
+
+/// One row: what is asked, on what host, and what the plan must say.
+struct Row {
+    name: &'static str,
+    request: Request,
+    host: Host,
+    /// The refusals' topics, in order.
+    refused: &'static [&'static str],
+    method: Option<Method>,
+    notes: &'static [&'static str],
+}
+
+fn check(rows: Vec<Row>) {
+    let mut failures = Vec::new();
+    for row in rows {
+        let plan = Plan::build(row.request, &row.host);
+        let got = (topics(&plan), plan.method(), note_topics(&plan));
+        let want = (row.refused.to_vec(), row.method, row.notes.to_vec());
+        if got != want {
+            failures.push(format!(
+                "{}: refused {:?}, method {:?}, notes {:?}; wanted {:?}, {:?}, {:?}\n  {:?}",
+                row.name, got.0, got.1, got.2, want.0, want.1, want.2, plan.refusals
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_method_and_the_options_it_can_honour() {
+    let (dynamic, static_program) = (dynamic(), static_program());
+    let i386 = elf("i386", 32, 3, Some("/lib/ld-linux.so.2"));
+    let musl = elf("musl", 64, 62, Some("/lib/ld-musl-x86_64.so.1"));
+    let other_loader = elf("other-loader", 64, 62, Some("/opt/loader.so"));
+    let with = |path: &PathBuf, f: &dyn Fn(&mut Request)| {
+        let mut r = request(path);
+        f(&mut r);
+        r
+    };
+    let user = fixture::user;
+    check(vec![
+        Row {
+            name: "a glibc program takes the preload",
+            request: request(&dynamic),
+            host: user(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "a static program takes ptrace",
+            request: request(&static_program),
+            host: user(),
+            refused: &[],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "i386 takes ptrace",
+            request: request(&i386),
+            host: user(),
+            refused: &[],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "a loader neither glibc's nor musl's takes ptrace",
+            request: request(&other_loader),
+            host: user(),
+            refused: &[],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "musl takes the preload",
+            request: request(&musl),
+            host: user(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--heap needs glibc's malloc",
+            request: with(&musl, &|r| r.heap = Some(MIB)),
+            host: user(),
+            refused: &["method"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--heap needs the shim",
+            request: with(&static_program, &|r| r.heap = Some(MIB)),
+            host: user(),
+            refused: &["method"],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "--bind-now needs the shim",
+            request: with(&static_program, &|r| r.bind_now = true),
+            host: user(),
+            refused: &["method"],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "an explicit --fork relock needs the shim",
+            request: with(&static_program, &|r| {
+                r.fork = Some(memlock_run_protocol::Fork::Relock)
+            }),
+            host: user(),
+            refused: &["method"],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "--method preload cannot reach a static program",
+            request: with(&static_program, &|r| r.method = Wanted::Preload),
+            host: user(),
+            refused: &["method"],
+            method: None,
+            notes: &[],
+        },
+        Row {
+            name: "--method ptrace of a glibc program",
+            request: with(&dynamic, &|r| r.method = Wanted::Ptrace),
+            host: user(),
+            refused: &[],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "--prefault under ptrace: the thread stacks cannot be given back",
+            request: with(&static_program, &|r| r.prefault = 16 * MIB),
+            host: fixture::root(),
+            refused: &[],
+            method: Some(Method::Ptrace),
+            notes: &["thread stacks"],
+        },
+    ]);
+}
+
+#[test]
+fn the_limits_and_the_capability() {
+    let dynamic = dynamic();
+    let with = |f: &dyn Fn(&mut Request)| {
+        let mut r = request(&dynamic);
+        f(&mut r);
+        r
+    };
+    let eight_mib_stack = || {
+        let mut host = fixture::user_with_ambient_ipc_lock();
+        host.limits.stack = crate::size::Rlimit::both(8 * MIB);
+        host
+    };
+    check(vec![
+        Row {
+            name: "--limit above the hard limit, without CAP_IPC_LOCK",
+            request: with(&|r| r.limit = Some(Limit::Bytes(64 * MIB))),
+            host: fixture::user(),
+            refused: &["RLIMIT_MEMLOCK"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--limit above the hard limit, with ambient CAP_IPC_LOCK: a note",
+            request: with(&|r| r.limit = Some(Limit::Bytes(64 * MIB))),
+            host: fixture::user_with_ambient_ipc_lock(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &["RLIMIT_MEMLOCK"],
+        },
+        Row {
+            name: "a pre-fault the limit cannot hold",
+            request: with(&|r| r.prefault = 8 * MIB),
+            host: fixture::user(),
+            refused: &["--prefault"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "a pre-fault the stack's hard limit cannot hold",
+            request: with(&|r| r.prefault = 8 * MIB),
+            host: eight_mib_stack(),
+            refused: &["RLIMIT_STACK"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "a thread stack below PTHREAD_STACK_MIN",
+            request: with(&|r| r.thread_stack = Some(1024)),
+            host: fixture::user(),
+            refused: &["--thread-stack"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "every refusal is recorded, in the run's order",
+            request: with(&|r| {
+                r.limit = Some(Limit::Bytes(64 * MIB));
+                r.prefault = 8 * MIB;
+                r.thread_stack = Some(1024);
+            }),
+            host: eight_mib_stack(),
+            refused: &["RLIMIT_STACK", "--thread-stack"],
+            method: Some(Method::Preload),
+            notes: &["RLIMIT_MEMLOCK"],
+        },
+        Row {
+            name: "SECBIT_NO_CAP_AMBIENT_RAISE with CAP_IPC_LOCK to pass",
+            request: request(&dynamic),
+            host: Host {
+                securebits: Some(1 << 6),
+                ..fixture::user_with_ambient_ipc_lock()
+            },
+            refused: &["CAP_IPC_LOCK"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "a kernel without ambient capabilities, as root",
+            request: request(&dynamic),
+            host: Host {
+                caps: crate::host::Caps {
+                    ambient: None,
+                    ..fixture::root().caps
+                },
+                ..fixture::root()
+            },
+            refused: &["CAP_IPC_LOCK"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "granted IPC_LOCK in a container's bounding set, but not held",
+            request: request(&dynamic),
+            host: Host {
+                caps: crate::host::Caps {
+                    bounding: [Capability::CAP_IPC_LOCK].into_iter().collect(),
+                    ..fixture::user().caps
+                },
+                ..fixture::user()
+            },
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &["CAP_IPC_LOCK"],
+        },
+    ]);
+    let plan = Plan::build(request(&dynamic), &fixture::root());
+    assert!(plan.holds_ipc_lock, "root passes CAP_IPC_LOCK on");
+    let plan = Plan::build(
+        request(&dynamic),
+        &Host {
+            initial_user_ns: false,
+            ..fixture::root()
+        },
+    );
+    assert!(
+        !plan.holds_ipc_lock,
+        "a user namespace's CAP_IPC_LOCK is not the kernel's"
+    );
+    let plan = Plan::build(request(&dynamic), &fixture::user());
+    assert_eq!(
+        plan.limits.memlock.unwrap().after,
+        crate::size::Rlimit::both(8 * MIB),
+        "the soft limit is raised to the hard one"
+    );
+}
+
+#[test]
+fn the_user_switch() {
+    let dynamic = dynamic();
+    let as_user = |spec: &str| {
+        let mut r = request(&dynamic);
+        r.user = Some(spec.to_owned());
+        r
+    };
+    check(vec![
+        Row {
+            name: "--user needs root",
+            request: as_user("nobody"),
+            host: fixture::user(),
+            refused: &["--user"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--user is refused to a memlock-run its file elevated",
+            request: as_user("nobody"),
+            host: Host {
+                at_secure: true,
+                ..fixture::root()
+            },
+            refused: &["--user"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--user root",
+            request: as_user("root"),
+            host: fixture::root(),
+            refused: &["--user"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--user of no one",
+            request: as_user("no-such-user-memlock-run"),
+            host: fixture::root(),
+            refused: &["--user"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+    ]);
+    let refused = Plan::build(
+        as_user("nobody"),
+        &Host {
+            at_secure: true,
+            ..fixture::root()
+        },
+    );
+    assert!(
+        refused.refusals[0].message.contains("AT_SECURE"),
+        "{}",
+        refused.refusals[0].message
+    );
+}
+
+#[test]
+fn the_exec_gate() {
+    let (dynamic, static_program) = (dynamic(), static_program());
+    let warn = |path: &PathBuf| {
+        let mut r = request(path);
+        r.on_failure = OnFailure::Warn;
+        r
+    };
+    let old_kernel = || Host {
+        kernel: Some((5, 4)),
+        ..fixture::user()
+    };
+    check(vec![
+        Row {
+            name: "Linux 5.4 has no exec gate",
+            request: request(&dynamic),
+            host: old_kernel(),
+            refused: &["exec gate"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "under --on-failure warn, a note",
+            request: warn(&dynamic),
+            host: old_kernel(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &["exec gate"],
+        },
+        Row {
+            name: "--no-exec-gate asks for none",
+            request: Request {
+                exec_gate: false,
+                ..request(&dynamic)
+            },
+            host: old_kernel(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--no-inherit needs none",
+            request: Request {
+                inherit: false,
+                ..request(&static_program)
+            },
+            host: old_kernel(),
+            refused: &[],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "a seccomp profile without the seccomp system call",
+            request: request(&dynamic),
+            host: Host {
+                seccomp: crate::host::Seccomp {
+                    mode: 2,
+                    only_gate: false,
+                    notif_sizes: Err("Function not implemented (os error 38)".into()),
+                },
+                ..fixture::user()
+            },
+            refused: &["exec gate"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+    ]);
+    let arming = |host: Host, request: Request| Plan::build(request, &host).gate;
+    assert_eq!(
+        arming(fixture::root(), request(&dynamic)),
+        Gate::Armed {
+            arming: Arming::Admin,
+            unreadable: false
+        }
+    );
+    assert_eq!(
+        arming(fixture::user(), request(&dynamic)),
+        Gate::Armed {
+            arming: Arming::SetsNoNewPrivs,
+            unreadable: false
+        }
+    );
+    assert_eq!(
+        arming(
+            Host {
+                no_new_privs: true,
+                ..fixture::user()
+            },
+            Request {
+                no_dump: true,
+                ..request(&dynamic)
+            }
+        ),
+        Gate::Armed {
+            arming: Arming::AlreadyNoNewPrivs,
+            unreadable: true
+        },
+        "a non-dumpable tree is unreadable without CAP_SYS_PTRACE"
+    );
+    let plan = Plan::build(request(&static_program), &fixture::user());
+    assert!(
+        plan.shim_in_env,
+        "a static COMMAND carries the shim for what it executes"
+    );
+    let plan = Plan::build(
+        Request {
+            inherit: false,
+            ..request(&static_program)
+        },
+        &fixture::user(),
+    );
+    assert!(!plan.shim_in_env && plan.gate == Gate::NotInheriting);
+}
+
+#[test]
+fn ptrace_and_the_preload_check() {
+    let (dynamic, static_program) = (dynamic(), static_program());
+    let traced = || Host {
+        tracer: Some((77, "strace".into())),
+        ..fixture::user()
+    };
+    let limited = |host: Host| Host {
+        limits: crate::host::Limits {
+            address_space: crate::size::Rlimit::both(1 << 30),
+            ..host.limits
+        },
+        ..host
+    };
+    check(vec![
+        Row {
+            name: "traced: the helper cannot attach",
+            request: request(&static_program),
+            host: traced(),
+            refused: &["ptrace"],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "PID 1: the helper would be COMMAND's child",
+            request: request(&static_program),
+            host: Host {
+                pid: 1,
+                ..fixture::user()
+            },
+            refused: &["ptrace"],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "Yama 3",
+            request: request(&static_program),
+            host: Host {
+                yama: Some(3),
+                ..fixture::root()
+            },
+            refused: &["ptrace"],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "Yama 2 without CAP_SYS_PTRACE",
+            request: request(&static_program),
+            host: Host {
+                yama: Some(2),
+                ..fixture::user()
+            },
+            refused: &["ptrace"],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "Yama 2 as root",
+            request: request(&static_program),
+            host: Host {
+                yama: Some(2),
+                ..fixture::root()
+            },
+            refused: &[],
+            method: Some(Method::Ptrace),
+            notes: &[],
+        },
+        Row {
+            name: "the preload needs no ptrace without RLIMIT_AS",
+            request: request(&dynamic),
+            host: traced(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "under RLIMIT_AS it needs ptrace for the check",
+            request: request(&dynamic),
+            host: limited(traced()),
+            refused: &["RLIMIT_AS"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "and under --on-failure warn goes on unchecked",
+            request: Request {
+                on_failure: OnFailure::Warn,
+                ..request(&dynamic)
+            },
+            host: limited(traced()),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &["RLIMIT_AS"],
+        },
+    ]);
+    let plan = Plan::build(request(&dynamic), &limited(fixture::user()));
+    assert!(plan.preload_check.is_some());
+    let plan = Plan::build(request(&static_program), &limited(fixture::user()));
+    assert!(
+        plan.preload_check.is_none(),
+        "the ptrace method locks itself"
+    );
+}
+
+#[test]
+fn what_commands_and_environments_are_refused() {
+    let dynamic = dynamic();
+    let text = file("text", b"just text\n", 0o755);
+    let unexecutable = file("not-executable", b"#!/bin/sh\n", 0o644);
+    let env_script = file("env-script", b"#!/usr/bin/env sh\n", 0o755);
+    let with_env = |name: &str, value: &str| {
+        let mut host = fixture::user();
+        host.env.push((name.into(), value.into()));
+        host
+    };
+    let missing = PathBuf::from("/nonexistent/memlock-run/program");
+    check(vec![
+        Row {
+            name: "not found",
+            request: request(&missing),
+            host: fixture::user(),
+            refused: &["COMMAND"],
+            method: None,
+            notes: &[],
+        },
+        Row {
+            name: "not executable",
+            request: request(&unexecutable),
+            host: fixture::user(),
+            refused: &["COMMAND"],
+            method: None,
+            notes: &[],
+        },
+        Row {
+            name: "neither ELF nor #!",
+            request: request(&text),
+            host: fixture::user(),
+            refused: &["COMMAND"],
+            method: None,
+            notes: &[],
+        },
+        Row {
+            name: "--no-inherit of a #!/usr/bin/env script",
+            request: Request {
+                inherit: false,
+                ..request(&env_script)
+            },
+            host: fixture::user(),
+            refused: &["preload"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "the C library in LD_PRELOAD",
+            request: request(&dynamic),
+            host: with_env("LD_PRELOAD", "libc.so.6"),
+            refused: &["LD_PRELOAD"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "... is COMMAND's own with --no-inherit",
+            request: Request {
+                inherit: false,
+                ..request(&dynamic)
+            },
+            host: with_env("LD_PRELOAD", "libc.so.6"),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "no shim",
+            request: request(&dynamic),
+            host: Host {
+                shim: Err("cannot find the preload shim".into()),
+                ..fixture::user()
+            },
+            refused: &["shim"],
+            method: None,
+            notes: &[],
+        },
+    ]);
+    let statuses = |path: &PathBuf| {
+        Plan::build(request(path), &fixture::user())
+            .refusal()
+            .unwrap_err()
+            .status
+    };
+    assert_eq!(statuses(&missing), 127);
+    assert_eq!(statuses(&unexecutable), 126);
+    assert_eq!(statuses(&text), 126);
+}
+
+#[test]
+fn a_shim_others_could_replace_is_refused_only_to_an_elevated_memlock_run() {
+    let dynamic = dynamic();
+    let untrusted = |at_secure: bool| {
+        let mut host = fixture::user_with_ambient_ipc_lock();
+        host.at_secure = at_secure;
+        if let Ok(shim) = &mut host.shim {
+            shim.untrusted = Some("/tmp is writable by others than root".into());
+        }
+        host
+    };
+    check(vec![
+        Row {
+            name: "the caller's own ambient capability: the build is used as it is",
+            request: request(&dynamic),
+            host: untrusted(false),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "a file capability: refused",
+            request: request(&dynamic),
+            host: untrusted(true),
+            refused: &["shim"],
+            method: None,
+            notes: &[],
+        },
+    ]);
+    let plan = Plan::build(request(&dynamic), &untrusted(true));
+    assert!(plan.refusals[0]
+        .message
+        .contains("/tmp is writable by others than root"));
+}
+
+#[test]
+fn a_set_user_id_program_is_refused_by_every_method() {
+    let copy = file("set-user-id", &std::fs::read(dynamic()).unwrap(), 0o4755);
+    let nosuid = nix::sys::statvfs::statvfs(&copy)
+        .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID));
+    if nosuid || std::fs::metadata(&copy).unwrap().permissions().mode() & 0o4000 == 0 {
+        eprintln!("SKIPPED: {} cannot be set-user-ID here", copy.display());
+        return;
+    }
+    // COMMAND runs as someone other than the file's owner.
+    let owner = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&copy).unwrap().uid()
+    };
+    let mut host = fixture::user();
+    host.ids.uid = owner.wrapping_add(1);
+    host.ids.euid = host.ids.uid;
+    for method in [Wanted::Auto, Wanted::Preload, Wanted::Ptrace] {
+        let plan = Plan::build(
+            Request {
+                method,
+                ..request(&copy)
+            },
+            &host,
+        );
+        assert_eq!(topics(&plan), ["method"], "{method:?}");
+        assert!(plan.refusals[0].message.contains("set-user-ID"));
+    }
+}
+
+#[test]
+fn the_environment_comes_from_the_host_and_the_plan() {
+    let dynamic = dynamic();
+    let mut host = fixture::user();
+    host.env.push(("LD_BIND_NOW".into(), "1".into()));
+    host.env.push(("MEMLOCK_RUN_FLAGS".into(), "future".into()));
+    let plan = Plan::build(
+        Request {
+            bind_now: true,
+            ..request(&dynamic)
+        },
+        &host,
+    );
+    assert!(
+        !plan.config.bind_now,
+        "the user's own LD_BIND_NOW is theirs"
+    );
+    let get = |name: &str| {
+        plan.env
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("MEMLOCK_RUN_FLAGS"), Some(OsString::from("current")));
+    assert_eq!(get("MEMLOCK_RUN_COMM"), Some(OsString::from("dynamic")));
+    assert_eq!(
+        get("MEMLOCK_RUN_LAUNCHER"),
+        Some(OsString::from("/usr/bin/memlock-run"))
+    );
+    assert!(plan.renamed_by_shim);
+}
+
+#[test]
+fn a_set_id_install_is_refused_for_every_mode() {
+    let mut host = fixture::user();
+    assert_eq!(set_id_refusal(&host), None);
+    host.ids.euid = 0;
+    assert!(set_id_refusal(&host).unwrap().contains("set-user-ID"));
+}
+
+#[test]
+fn pid_plans() {
+    let process = || Process {
+        pid: 300,
+        name: "keystore".into(),
+        state: "S (sleeping)".into(),
+        uids: vec![1000; 4],
+        seccomp: "0".into(),
+        only_gate: false,
+        tracer: None,
+        holds_ipc_lock: false,
+        memlock: Some((64 << 10, 8 * MIB)),
+        vm_size: Some(4 * MIB),
+    };
+    let ask = |force: bool, limit: Option<Limit>| PidRequest {
+        pid: 300,
+        flags: LockFlags {
+            current: true,
+            future: false,
+            onfault: false,
+        },
+        limit,
+        force,
+        no_dump: false,
+    };
+    type PidRow = (
+        &'static str,
+        Host,
+        PidRequest,
+        Option<Process>,
+        &'static [&'static str],
+    );
+    let rows: Vec<PidRow> = vec![
+        (
+            "its own user's process",
+            fixture::user(),
+            ask(false, None),
+            Some(process()),
+            &[],
+        ),
+        (
+            "no such process",
+            fixture::user(),
+            ask(false, None),
+            None,
+            &["--pid"],
+        ),
+        (
+            "traced",
+            fixture::user(),
+            ask(false, None),
+            Some(Process {
+                tracer: Some((9, "gdb".into())),
+                ..process()
+            }),
+            &["--pid"],
+        ),
+        (
+            "a zombie",
+            fixture::user(),
+            ask(false, None),
+            Some(Process {
+                state: "Z (zombie)".into(),
+                ..process()
+            }),
+            &["--pid"],
+        ),
+        (
+            "seccomp strict, even forced",
+            fixture::user(),
+            ask(true, None),
+            Some(Process {
+                seccomp: "1".into(),
+                ..process()
+            }),
+            &["--pid"],
+        ),
+        (
+            "a seccomp filter",
+            fixture::user(),
+            ask(false, None),
+            Some(Process {
+                seccomp: "2".into(),
+                ..process()
+            }),
+            &["--pid"],
+        ),
+        (
+            "a seccomp filter, forced",
+            fixture::user(),
+            ask(true, None),
+            Some(Process {
+                seccomp: "2".into(),
+                ..process()
+            }),
+            &[],
+        ),
+        (
+            "the one filter is an exec gate",
+            fixture::user(),
+            ask(false, None),
+            Some(Process {
+                seccomp: "2".into(),
+                only_gate: true,
+                ..process()
+            }),
+            &[],
+        ),
+        (
+            "another user's, unprivileged",
+            fixture::user(),
+            ask(false, None),
+            Some(Process {
+                uids: vec![0; 4],
+                ..process()
+            }),
+            &["--pid"],
+        ),
+        (
+            "another user's, as root",
+            fixture::root(),
+            ask(false, None),
+            Some(process()),
+            &[],
+        ),
+        (
+            "Yama 1",
+            Host {
+                yama: Some(1),
+                ..fixture::user()
+            },
+            ask(false, None),
+            Some(process()),
+            &["--pid"],
+        ),
+        (
+            "Yama 3, even as root",
+            Host {
+                yama: Some(3),
+                ..fixture::root()
+            },
+            ask(false, None),
+            Some(process()),
+            &["--pid"],
+        ),
+        (
+            "--limit for a process whose limit cannot be read",
+            fixture::user(),
+            ask(false, Some(Limit::Bytes(MIB))),
+            Some(Process {
+                memlock: None,
+                ..process()
+            }),
+            &["--limit"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, host, request, process, refused) in rows {
+        let plan = PidPlan::build(request, &host, process);
+        let got: Vec<&str> = plan.refusals.iter().map(|r| r.topic).collect();
+        if got != refused {
+            failures.push(format!(
+                "{name}: {got:?}, wanted {refused:?}: {:?}",
+                plan.refusals
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    let plan = PidPlan::build(ask(false, None), &fixture::user(), Some(process()));
+    assert_eq!(
+        plan.limit.map(|l| (l.soft, l.wanted)),
+        Some((64 << 10, 8 * MIB)),
+        "the soft limit is raised to the hard one"
+    );
+    let plan = PidPlan::build(
+        ask(false, None),
+        &fixture::user(),
+        Some(Process {
+            holds_ipc_lock: true,
+            ..process()
+        }),
+    );
+    assert_eq!(plan.limit, None, "CAP_IPC_LOCK: the limit does not bind");
+    let _: CapsHashSet = CapsHashSet::new();
+}
