@@ -9,8 +9,12 @@
 //!   `LD_PRELOAD` at all);
 //! - is of the shim's class and machine (ld.so skips a library of another one).
 //!
-//! Secure-execution mode (set-ID or file capabilities) is judged by each side from the
-//! file's metadata: it needs more than the headers.
+//! Secure-execution mode (set-ID or file capabilities) needs more than the headers: each side
+//! reads the file's metadata and the identity that executes it, and judges them by one rule
+//! ([`SecureExecution`]).
+//!
+//! Why the preload misses an image is one ladder of reasons, [`Miss`], whose texts all three
+//! sides write (see `miss.rs`).
 //!
 //! The headers are read as the kernel's binfmt_elf reads them (fs/binfmt_elf.c), so that a
 //! crafted file cannot be one thing here and another to the kernel: `e_phentsize` must be
@@ -20,6 +24,10 @@
 //!
 //! `no_std` and allocation-free: the shim runs it inside an `execve` call, possibly in a
 //! vfork child.
+
+mod miss;
+
+pub use miss::{Miss, SecureExecution};
 
 /// The most the kernel reads of a file to tell its format (BINPRM_BUF_SIZE).
 pub const HEAD_SIZE: usize = 256;
@@ -323,9 +331,7 @@ pub enum Reach {
 pub fn judge(identity: Identity, interp: Option<&[u8]>, shim: Identity) -> Reach {
     if identity != shim {
         return Reach::OtherMachine {
-            i386_on_x86_64: identity.machine == EM_386
-                && identity.little_endian
-                && shim.machine == EM_X86_64,
+            i386_on_x86_64: i386_on_x86_64(identity, shim),
         };
     }
     match interp.map(loader_kind) {
@@ -334,6 +340,31 @@ pub fn judge(identity: Identity, interp: Option<&[u8]>, shim: Identity) -> Reach
         Some(Loader::Musl) => Reach::Preload(Loader::Musl),
         Some(Loader::Unknown) => Reach::OtherLoader,
     }
+}
+
+/// [`judge`], with the rung of the ladder where the preload misses: the loader that reaches
+/// it, or why none does.
+pub fn judge_image(
+    identity: Identity,
+    interp: Option<&[u8]>,
+    shim: Identity,
+) -> Result<Loader, Miss<'_>> {
+    match judge(identity, interp, shim) {
+        Reach::Preload(loader) => Ok(loader),
+        Reach::Static => Err(Miss::Static),
+        Reach::OtherLoader => Err(Miss::OtherLoader {
+            loader: interp.unwrap_or_default(),
+        }),
+        Reach::OtherMachine { .. } => Err(Miss::OtherMachine {
+            program: identity,
+            shim,
+        }),
+    }
+}
+
+/// A 32-bit x86 program against an x86-64 shim.
+fn i386_on_x86_64(program: Identity, shim: Identity) -> bool {
+    program.machine == EM_386 && program.little_endian && shim.machine == EM_X86_64
 }
 
 /// Whether the environment a new image gets hands it the shim and this run's settings: one
@@ -478,6 +509,28 @@ mod tests {
             judge(amd64, Some(b"/lib/ld-musl-x86_64.so.1"), amd64),
             Reach::Preload(Loader::Musl)
         );
+        // The same judgement as a rung of the ladder.
+        assert_eq!(
+            judge_image(amd64, Some(b"/lib64/ld-linux-x86-64.so.2"), amd64),
+            Ok(Loader::Glibc)
+        );
+        assert_eq!(judge_image(amd64, None, amd64), Err(Miss::Static));
+        assert_eq!(
+            judge_image(amd64, Some(b"/system/bin/linker64"), amd64),
+            Err(Miss::OtherLoader {
+                loader: b"/system/bin/linker64"
+            })
+        );
+        let i386_miss = judge_image(i386, Some(b"/lib/ld-linux.so.2"), amd64).unwrap_err();
+        assert_eq!(
+            i386_miss,
+            Miss::OtherMachine {
+                program: i386,
+                shim: amd64
+            }
+        );
+        assert!(i386_miss.i386_on_x86_64());
+        assert!(!judge_image(amd64, None, i386).unwrap_err().i386_on_x86_64());
     }
 
     #[test]
