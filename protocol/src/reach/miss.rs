@@ -136,15 +136,15 @@ impl Miss<'_> {
     pub fn write_explanation(&self, out: &mut impl Write) -> Result {
         match self {
             Miss::Static => out.write_str(
-                "it is statically linked (no PT_INTERP), so ld.so never runs in it and cannot preload the shim; \
-                 it would run unlocked",
+                "it is statically linked (no PT_INTERP), so ld.so never runs in it to preload the shim, and it \
+                 would run unlocked",
             ),
             Miss::OtherLoader { loader } => {
                 out.write_str("its dynamic loader ")?;
                 write_escaped(out, loader)?;
                 out.write_str(
                     " is neither glibc's nor musl's, the two the shim loads under (another may not honour \
-                     LD_PRELOAD at all); it would run unlocked",
+                     LD_PRELOAD at all), and it would run unlocked",
                 )
             }
             Miss::OtherMachine { program, shim } => {
@@ -160,8 +160,8 @@ impl Miss<'_> {
                 out.write_str("it is ")?;
                 self.write_set_id(out)?;
                 out.write_str(
-                    ", so the kernel runs it in secure-execution mode, where ld.so ignores LD_PRELOAD by path and \
-                     the ambient capabilities are cleared, and a traced exec would drop its privilege; it would \
+                    ", so the kernel runs it in secure-execution mode, where ld.so ignores LD_PRELOAD by path, \
+                     the ambient capabilities are cleared and a traced exec would drop its privilege: it would \
                      run unlocked or not as intended",
                 )
             }
