@@ -44,8 +44,8 @@ pub enum Miss<'a> {
     SetGroupId { group: u32 },
     /// Secure-execution mode for a file with capabilities, run by another user than root.
     FileCapabilities,
-    /// A set-ID or capability file that the exec gate refuses whoever executes it, where the
-    /// kernel would not run it in secure-execution mode (the gate's rule is coarser).
+    /// A set-ID or capability file that the exec gate takes for secure-execution mode whoever
+    /// executes it, where the kernel would not run it so (the gate's rule is coarser).
     SetIdUnjudged,
     /// It may be executed but not read: its headers cannot be judged.
     Unreadable,
@@ -98,7 +98,8 @@ impl Miss<'_> {
                 out.write_str(SECURE)
             }
             Miss::SetIdUnjudged => out.write_str(
-                "set-user-ID, set-group-ID or given file capabilities, which the exec gate refuses whoever executes it",
+                "set-user-ID, set-group-ID or given file capabilities, which the exec gate takes for \
+                 secure-execution mode (where ld.so ignores the preload) whoever executes it",
             ),
             Miss::Unreadable => out.write_str("it cannot be read to be judged"),
             Miss::InterpreterUnreadable => {
@@ -166,9 +167,9 @@ impl Miss<'_> {
                 )
             }
             Miss::SetIdUnjudged => out.write_str(
-                "it is set-user-ID, set-group-ID or given file capabilities, and the exec gate refuses such a \
-                 program whoever executes it, though the kernel would not run it in secure-execution mode for \
-                 this caller",
+                "it is set-user-ID, set-group-ID or given file capabilities, which the exec gate takes for \
+                 secure-execution mode, where ld.so ignores LD_PRELOAD by path, whoever executes it, though the \
+                 kernel would not run it so for this caller",
             ),
             Miss::Unreadable => out.write_str(
                 "it cannot be read to be judged: it may be executed but not read by this user, and its ELF \
@@ -434,7 +435,7 @@ mod tests {
             let (summary, explanation) = (summary(miss), explanation(miss));
             let (summary, explanation) = (summary.as_str(), explanation.as_str());
             assert!(
-                !summary.is_empty() && summary.len() < 120,
+                !summary.is_empty() && summary.len() < 160,
                 "{miss:?}: {summary}"
             );
             assert!(explanation.len() > summary.len(), "{miss:?}: {explanation}");
