@@ -1298,7 +1298,7 @@ fn environment(task: &Task, env_at: u64, wide: bool, context: &Judgement) -> Res
         context.shim.as_os_str().as_bytes(),
         &context.config,
     )
-    .map_err(str::to_owned)?;
+    .map_err(summary)?;
     // As the task's ld.so will find it: absolute symlinks in the task's root.
     let shim = Walker::of(task).ok().and_then(|walker| {
         let _as_task = FsIdentity::of(task);

@@ -369,12 +369,12 @@ fn i386_on_x86_64(program: Identity, shim: Identity) -> bool {
 
 /// Whether the environment a new image gets hands it the shim and this run's settings: one
 /// `LD_PRELOAD` (ld.so honours one of several, and which is not to be guessed) that names
-/// `shim`, and `MEMLOCK_RUN_*` settings that decode to `config`. The reason when not.
+/// `shim`, and `MEMLOCK_RUN_*` settings that decode to `config`. The rung when not.
 pub fn carries_shim<'a>(
     entries: impl Iterator<Item = &'a [u8]>,
     shim: &[u8],
     config: &crate::Config,
-) -> Result<(), &'static str> {
+) -> Result<(), Miss<'static>> {
     let mut preloads = 0;
     let mut names_shim = false;
     let mut settings = crate::Config::default();
@@ -387,14 +387,14 @@ pub fn carries_shim<'a>(
             names_shim = value.split(|&b| b == b':' || b == b' ').any(|e| e == shim);
         } else if name.starts_with(crate::PREFIX.as_bytes()) && settings.apply(name, value).is_err()
         {
-            return Err("its environment holds a damaged MEMLOCK_RUN_ setting");
+            return Err(Miss::DamagedSetting);
         }
     }
     if preloads != 1 || !names_shim {
-        return Err("its environment does not hand it the shim in one LD_PRELOAD");
+        return Err(Miss::NoShimInEnvironment);
     }
     if settings != *config {
-        return Err("its environment changes this run's MEMLOCK_RUN_ settings");
+        return Err(Miss::ChangedSettings);
     }
     Ok(())
 }

@@ -11,19 +11,20 @@
 //! - the explanation, the cause in a long message, a clause about the image that follows
 //!   `refusing PATH: ` and comes before the remedy.
 //!
-//! The rungs, as the three sides meet them:
-//!
-//! | rung | launcher | gate | shim |
-//! |------|----------|------|------|
-//! | [`Miss::Static`], [`Miss::OtherLoader`], [`Miss::OtherMachine`] | COMMAND, its interpreter | yes | yes |
-//! | [`Miss::SetUserId`], [`Miss::SetGroupId`], [`Miss::FileCapabilities`] | COMMAND, its interpreter | text only | yes |
-//! | [`Miss::SetIdUnjudged`] | | yes | |
-//! | [`Miss::Unreadable`] | COMMAND, its interpreter | yes | yes |
-//! | [`Miss::InterpreterUnreadable`], [`Miss::NestedScript`], [`Miss::Malformed`] | | yes | yes |
-//! | [`Miss::TooLongToJudge`], [`Miss::MovedBySpawn`] | | | yes |
-//! | [`Miss::AddressSpaceLimited`], [`Miss::ShimElsewhere`] | | yes | yes |
-//! | [`Miss::EnvironmentUnreadable`] | | yes | |
-//! | [`Miss::NoShimInEnvironment`], [`Miss::DamagedSetting`], [`Miss::ChangedSettings`] | | yes | yes |
+//! Where the rungs are met:
+//! - what the image is ([`Miss::Static`], [`Miss::OtherLoader`], [`Miss::OtherMachine`]) and
+//!   secure-execution mode ([`Miss::SetUserId`], [`Miss::SetGroupId`],
+//!   [`Miss::FileCapabilities`]): all three sides, the launcher for COMMAND and its `#!`
+//!   interpreter. The exec gate refuses every set-ID or capability file, a coarser rule than
+//!   the kernel's: its line names the kernel's rung where that applies, and
+//!   [`Miss::SetIdUnjudged`] where it does not;
+//! - what cannot be judged: [`Miss::Unreadable`] (all three), [`Miss::InterpreterUnreadable`],
+//!   [`Miss::NestedScript`], [`Miss::Malformed`] (the gate and the shim, which send such a
+//!   program to memlock-run or refuse it), [`Miss::TooLongToJudge`], [`Miss::MovedBySpawn`]
+//!   (the shim);
+//! - what the exec hands the new image: [`Miss::AddressSpaceLimited`], [`Miss::ShimElsewhere`],
+//!   [`Miss::NoShimInEnvironment`], [`Miss::DamagedSetting`], [`Miss::ChangedSettings`] (the
+//!   gate and the shim), [`Miss::EnvironmentUnreadable`] (the gate).
 
 use core::fmt::{Result, Write};
 
@@ -73,171 +74,124 @@ pub enum Miss<'a> {
     ShimElsewhere,
 }
 
-/// The tail of the secure-execution rungs' summaries.
-const SECURE: &str = ": secure-execution mode, where ld.so ignores the preload";
-
 impl Miss<'_> {
     /// The few words for a finding or a line: `statically linked (no PT_INTERP): ld.so never
     /// runs in it`.
     pub fn write_summary(&self, out: &mut impl Write) -> Result {
-        match self {
-            Miss::Static => out.write_str("statically linked (no PT_INTERP): ld.so never runs in it"),
+        let text = match self {
+            Miss::Static => "statically linked (no PT_INTERP): ld.so never runs in it",
             Miss::OtherLoader { loader } => {
                 out.write_str("its loader ")?;
                 write_escaped(out, loader)?;
-                out.write_str(" is neither glibc's nor musl's")
+                " is neither glibc's nor musl's"
             }
             Miss::OtherMachine { program, shim } => {
                 out.write_str("a ")?;
                 program.write(out)?;
                 out.write_str(" program, and the shim is ")?;
-                shim.write(out)
+                return shim.write(out);
             }
             Miss::SetUserId { .. } | Miss::SetGroupId { .. } | Miss::FileCapabilities => {
                 self.write_set_id(out)?;
-                out.write_str(SECURE)
+                ": secure-execution mode, where ld.so ignores the preload"
             }
-            Miss::SetIdUnjudged => out.write_str(
-                "set-user-ID, set-group-ID or given file capabilities, which the exec gate takes for \
-                 secure-execution mode (where ld.so ignores the preload) whoever executes it",
-            ),
-            Miss::Unreadable => out.write_str("it cannot be read to be judged"),
-            Miss::InterpreterUnreadable => {
-                out.write_str("its #! interpreter cannot be read to be judged")
+            Miss::SetIdUnjudged => {
+                "set-user-ID, set-group-ID or given file capabilities, which the exec gate takes \
+                for secure-execution mode (where ld.so ignores the preload) whoever executes it"
             }
-            Miss::NestedScript => out.write_str("its #! interpreter is itself a script"),
-            Miss::Malformed => out.write_str("its ELF headers are not what the kernel runs"),
+            Miss::Unreadable => "it cannot be read to be judged",
+            Miss::InterpreterUnreadable => "its #! interpreter cannot be read to be judged",
+            Miss::NestedScript => "its #! interpreter is itself a script",
+            Miss::Malformed => "its ELF headers are not what the kernel runs",
             Miss::TooLongToJudge => {
-                out.write_str("its #! interpreter or loader has a path too long to judge here")
+                "its #! interpreter or loader has a path too long to judge here"
             }
-            Miss::MovedBySpawn => out.write_str(
-                "it is named relative to a directory the spawn's file actions may change",
-            ),
-            Miss::AddressSpaceLimited => {
-                out.write_str("RLIMIT_AS is finite, under which ld.so may skip the shim")
+            Miss::MovedBySpawn => {
+                "it is named relative to a directory the spawn's file actions may change"
             }
-            Miss::EnvironmentUnreadable => out.write_str("its environment cannot be read"),
+            Miss::AddressSpaceLimited => "RLIMIT_AS is finite, under which ld.so may skip the shim",
+            Miss::EnvironmentUnreadable => "its environment cannot be read",
             Miss::NoShimInEnvironment => {
-                out.write_str("its environment does not hand it the shim in one LD_PRELOAD")
+                "its environment does not hand it the shim in one LD_PRELOAD"
             }
-            Miss::DamagedSetting => {
-                out.write_str("its environment holds a damaged MEMLOCK_RUN_ setting")
+            Miss::DamagedSetting => "its environment holds a damaged MEMLOCK_RUN_ setting",
+            Miss::ChangedSettings => "its environment changes this run's MEMLOCK_RUN_ settings",
+            Miss::ShimElsewhere => {
+                "the shim is not at its path under the calling process's root directory"
             }
-            Miss::ChangedSettings => {
-                out.write_str("its environment changes this run's MEMLOCK_RUN_ settings")
-            }
-            Miss::ShimElsewhere => out.write_str(
-                "the shim is not at its path under the calling process's root directory",
-            ),
-        }
+        };
+        out.write_str(text)
     }
 
     /// The cause, for a long message: `it is statically linked (no PT_INTERP), so ld.so never
     /// runs in it ...`; the side that writes the message ends it with the remedy.
     pub fn write_explanation(&self, out: &mut impl Write) -> Result {
-        match self {
-            Miss::Static => out.write_str(
-                "it is statically linked (no PT_INTERP), so ld.so never runs in it to preload the shim, and it \
-                 would run unlocked",
-            ),
+        let text = match self {
+            Miss::Static => "it is statically linked (no PT_INTERP), so ld.so never runs in it to preload the shim, \
+                and it would run unlocked",
             Miss::OtherLoader { loader } => {
                 out.write_str("its dynamic loader ")?;
                 write_escaped(out, loader)?;
-                out.write_str(
-                    " is neither glibc's nor musl's, the two the shim loads under (another may not honour \
-                     LD_PRELOAD at all), and it would run unlocked",
-                )
+                " is neither glibc's nor musl's, the two the shim loads under (another may not honour LD_PRELOAD \
+                at all), and it would run unlocked"
             }
             Miss::OtherMachine { program, shim } => {
                 out.write_str("it is a ")?;
                 program.write(out)?;
                 out.write_str(" program but the shim is ")?;
                 shim.write(out)?;
-                out.write_str(
-                    ", and ld.so cannot load a library of another class or machine into it (it would run unlocked)",
-                )
+                ", and ld.so cannot load a library of another class or machine into it (it would run unlocked)"
             }
             Miss::SetUserId { .. } | Miss::SetGroupId { .. } | Miss::FileCapabilities => {
                 out.write_str("it is ")?;
                 self.write_set_id(out)?;
-                out.write_str(
-                    ", so the kernel runs it in secure-execution mode, where ld.so ignores LD_PRELOAD by path, \
-                     the ambient capabilities are cleared and a traced exec would drop its privilege: it would \
-                     run unlocked or not as intended",
-                )
+                ", so the kernel runs it in secure-execution mode, where ld.so ignores LD_PRELOAD by path, the \
+                ambient capabilities are cleared and a traced exec would drop its privilege: it would run unlocked \
+                or not as intended"
             }
-            Miss::SetIdUnjudged => out.write_str(
-                "it is set-user-ID, set-group-ID or given file capabilities, which the exec gate takes for \
-                 secure-execution mode, where ld.so ignores LD_PRELOAD by path, whoever executes it, though the \
-                 kernel would not run it so for this caller",
-            ),
-            Miss::Unreadable => out.write_str(
-                "it cannot be read to be judged: it may be executed but not read by this user, and its ELF \
-                 headers (or #! line) must be read to know whether, and how, it can be locked",
-            ),
-            Miss::InterpreterUnreadable => out.write_str(
-                "its #! interpreter cannot be read to be judged: it may be executed but not read by this user, \
-                 and its ELF headers must be read to know whether the preload reaches it",
-            ),
-            Miss::NestedScript => out.write_str(
-                "its #! interpreter is itself a script, and only one #! line is judged on the way to the image \
-                 the kernel runs",
-            ),
-            Miss::Malformed => out.write_str(
-                "its ELF headers are not what the kernel runs (damaged, or read past the end of the file), so \
-                 what ld.so would do with it cannot be known",
-            ),
-            Miss::TooLongToJudge => out.write_str(
-                "its #! interpreter or loader has a path longer than the shim judges in place, inside the \
-                 process that executes it",
-            ),
-            Miss::MovedBySpawn => out.write_str(
-                "it is named relative to a directory that the spawn's file actions may change before it runs, \
-                 so which file runs cannot be known before",
-            ),
-            Miss::AddressSpaceLimited => out.write_str(
-                "RLIMIT_AS is finite, and under it ld.so may find no room for the shim and run the program \
-                 without it, with a warning only",
-            ),
-            Miss::EnvironmentUnreadable => out.write_str(
-                "the environment it is given cannot be read, so whether it hands on the shim cannot be known",
-            ),
-            Miss::NoShimInEnvironment => out.write_str(
-                "the environment it is given does not hand it the shim in one LD_PRELOAD (ld.so honours one of \
-                 several, and which is not to be guessed)",
-            ),
-            Miss::DamagedSetting => out.write_str(
-                "the environment it is given holds a MEMLOCK_RUN_ setting that does not parse, so the shim \
-                 would not lock it as this run does",
-            ),
-            Miss::ChangedSettings => out.write_str(
-                "the environment it is given changes this run's MEMLOCK_RUN_ settings, so the shim would not \
-                 lock it as this run does",
-            ),
-            Miss::ShimElsewhere => out.write_str(
-                "the shim is not at its path under the calling process's root directory (a chroot?), so ld.so \
-                 would not find it there",
-            ),
-        }
+            Miss::SetIdUnjudged => "it is set-user-ID, set-group-ID or given file capabilities, which the exec gate \
+                takes for secure-execution mode, where ld.so ignores LD_PRELOAD by path, whoever executes it, though \
+                the kernel would not run it so for this caller",
+            Miss::Unreadable => "it cannot be read to be judged: it may be executed but not read by this user, and \
+                its ELF headers (or #! line) must be read to know whether, and how, it can be locked",
+            Miss::InterpreterUnreadable => "its #! interpreter cannot be read to be judged: it may be executed but \
+                not read by this user, and its ELF headers must be read to know whether the preload reaches it",
+            Miss::NestedScript => "its #! interpreter is itself a script, and only one #! line is judged on the way \
+                to the image the kernel runs",
+            Miss::Malformed => "its ELF headers are not what the kernel runs (damaged, or read past the end of the \
+                file), so what ld.so would do with it cannot be known",
+            Miss::TooLongToJudge => "its #! interpreter or loader has a path longer than the shim judges in place, \
+                inside the process that executes it",
+            Miss::MovedBySpawn => "it is named relative to a directory that the spawn's file actions may change \
+                before it runs, so which file runs cannot be known before",
+            Miss::AddressSpaceLimited => "RLIMIT_AS is finite, and under it ld.so may find no room for the shim and \
+                run the program without it, with a warning only",
+            Miss::EnvironmentUnreadable => "the environment it is given cannot be read, so whether it hands on the \
+                shim cannot be known",
+            Miss::NoShimInEnvironment => "the environment it is given does not hand it the shim in one LD_PRELOAD \
+                (ld.so honours one of several, and which is not to be guessed)",
+            Miss::DamagedSetting => "the environment it is given holds a MEMLOCK_RUN_ setting that does not parse, \
+                so the shim would not lock it as this run does",
+            Miss::ChangedSettings => "the environment it is given changes this run's MEMLOCK_RUN_ settings, so the \
+                shim would not lock it as this run does",
+            Miss::ShimElsewhere => "the shim is not at its path under the calling process's root directory (a \
+                chroot?), so ld.so would not find it there",
+        };
+        out.write_str(text)
     }
 
     /// `set-user-ID (owner uid 0)`, `set-group-ID (group gid 5)`, `given file capabilities
     /// (getcap shows them)`.
     fn write_set_id(&self, out: &mut impl Write) -> Result {
+        let (what, id) = match self {
+            Miss::SetUserId { owner } => ("set-user-ID (owner uid ", *owner),
+            Miss::SetGroupId { group } => ("set-group-ID (group gid ", *group),
+            _ => return out.write_str("given file capabilities (getcap shows them)"),
+        };
         let mut digits = [0u8; 20];
-        match self {
-            Miss::SetUserId { owner } => {
-                out.write_str("set-user-ID (owner uid ")?;
-                out.write_str(crate::encode_u64(u64::from(*owner), &mut digits))?;
-                out.write_str(")")
-            }
-            Miss::SetGroupId { group } => {
-                out.write_str("set-group-ID (group gid ")?;
-                out.write_str(crate::encode_u64(u64::from(*group), &mut digits))?;
-                out.write_str(")")
-            }
-            _ => out.write_str("given file capabilities (getcap shows them)"),
-        }
+        out.write_str(what)?;
+        out.write_str(crate::encode_u64(u64::from(id), &mut digits))?;
+        out.write_str(")")
     }
 
     /// A 32-bit x86 program on x86-64: ld.so cannot load the shim into it, but the ptrace
@@ -429,6 +383,32 @@ mod tests {
         Miss::ShimElsewhere,
     ];
 
+    /// Fails to build when a rung is added: add it to `ALL` too.
+    #[allow(dead_code)]
+    fn all_is_every_rung(miss: Miss) {
+        match miss {
+            Miss::Static
+            | Miss::OtherLoader { .. }
+            | Miss::OtherMachine { .. }
+            | Miss::SetUserId { .. }
+            | Miss::SetGroupId { .. }
+            | Miss::FileCapabilities
+            | Miss::SetIdUnjudged
+            | Miss::Unreadable
+            | Miss::InterpreterUnreadable
+            | Miss::NestedScript
+            | Miss::Malformed
+            | Miss::TooLongToJudge
+            | Miss::MovedBySpawn
+            | Miss::AddressSpaceLimited
+            | Miss::EnvironmentUnreadable
+            | Miss::NoShimInEnvironment
+            | Miss::DamagedSetting
+            | Miss::ChangedSettings
+            | Miss::ShimElsewhere => {}
+        }
+    }
+
     #[test]
     fn every_rung_renders_into_a_fixed_buffer() {
         for miss in ALL {
@@ -463,6 +443,9 @@ mod tests {
             summary(ALL[1]).as_str(),
             "its loader /lib/ld-uClibc.so.0 is neither glibc's nor musl's"
         );
+        assert!(explanation(ALL[1])
+            .as_str()
+            .starts_with("its dynamic loader /lib/ld-uClibc.so.0 is neither glibc's nor musl's, "));
         assert!(explanation(Miss::SetUserId { owner: 0 })
             .as_str()
             .starts_with(
