@@ -521,7 +521,7 @@ fn an_execute_only_descendant_is_refused_with_a_line() {
         );
         assert_mentions(
             &stderr_of(&out),
-            &["cannot read", "to judge it", "chmod a+r"],
+            &["cannot be read to be judged", "chmod a+r"],
         );
     }
 }

@@ -601,7 +601,7 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
         &stderr,
         &[
             "memlock-run: not executing /lockreport-glibc",
-            "the shim is not at its path under the task's root",
+            "the shim is not at its path under the calling process's root",
         ],
     );
 }

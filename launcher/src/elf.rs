@@ -24,29 +24,11 @@ pub struct ElfIdentity {
 }
 
 impl ElfIdentity {
-    /// `64-bit x86-64`, for messages.
+    /// `64-bit x86-64`, for messages (the ladder's words: `reach::Identity::write`).
     pub fn describe(&self) -> String {
-        let machine = match self.machine {
-            object::elf::EM_X86_64 => "x86-64",
-            object::elf::EM_386 => "i386",
-            object::elf::EM_AARCH64 => "AArch64",
-            object::elf::EM_ARM => "ARM",
-            object::elf::EM_PPC64 => "PowerPC64",
-            object::elf::EM_PPC => "PowerPC",
-            object::elf::EM_S390 => "s390",
-            object::elf::EM_RISCV => "RISC-V",
-            object::elf::EM_MIPS => "MIPS",
-            _ => return format!("{}-bit machine {}", self.bits, self.machine),
-        };
-        format!(
-            "{}-bit {machine}{}",
-            self.bits,
-            if self.little_endian {
-                ""
-            } else {
-                " big-endian"
-            }
-        )
+        let mut text = String::new();
+        let _ = reach::Identity::from(*self).write(&mut text);
+        text
     }
 }
 

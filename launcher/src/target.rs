@@ -4,14 +4,18 @@
 //! ld.so fails open: a preload it cannot apply is ignored, or only warned about, and the
 //! program runs unlocked. So everything that would make the shim miss is judged here, and
 //! recorded on the [`Target`] as a [`Refusal`] with the reason: the launcher refuses to run
-//! it, and `--check` reports it as a finding. These are the rules, in one place:
+//! it, and `--check` reports it as a finding. The rules and their texts are the ladder the
+//! exec gate and the shim use too (`memlock_run_protocol::reach::Miss`):
 //! - no PT_INTERP (static or static-pie): ld.so never runs;
 //! - a loader that is neither glibc's nor musl's (the shim loads under those two);
 //! - another ELF class or machine than the shim's;
 //! - secure-execution mode (set-user-ID, set-group-ID, file capabilities): ld.so ignores
-//!   a preload given by path, and the kernel clears the ambient capabilities.
+//!   a preload given by path, and the kernel clears the ambient capabilities;
+//! - a file that may be executed but not read, whose headers cannot be judged.
 //!
-//! A `#!` script is judged by its interpreter, as the kernel runs it.
+//! What remains here is the launcher's own: the remedy that ends each message, and whether
+//! the ptrace method can lock the program instead. A `#!` script is judged by its
+//! interpreter, as the kernel runs it.
 //!
 //! What makes COMMAND impossible to execute at all (not found, not executable, not ELF nor
 //! `#!`) is an error carrying [`NotRunnable`] instead, with the status 126 or 127.
@@ -30,7 +34,7 @@ use nix::unistd::{access, AccessFlags};
 
 use crate::elf::{self, ElfIdentity, ElfInfo};
 use crate::envline;
-use memlock_run_protocol::reach::{self, Reach};
+use memlock_run_protocol::reach::{self, Miss, SecureExecution};
 
 /// The default search path when PATH is unset, as glibc's execvp uses.
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
@@ -99,6 +103,28 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+impl Refusal {
+    /// A rung of the ladder as the launcher says it, ending with `remedy`.
+    fn new(path: &Path, miss: Miss, remedy: &str, ptrace_can: bool) -> Refusal {
+        let mut summary = String::new();
+        let _ = miss.write_summary(&mut summary);
+        Refusal {
+            summary,
+            message: refusing(path, miss, remedy),
+            ptrace_can,
+        }
+    }
+}
+
+/// `refusing PATH: EXPLANATION; REMEDY`.
+fn refusing(path: &Path, miss: Miss, remedy: &str) -> String {
+    let mut message = format!("refusing {}: ", path.display());
+    let _ = miss.write_explanation(&mut message);
+    message.push_str("; ");
+    message.push_str(remedy);
+    message
+}
+
 #[derive(Debug)]
 pub struct Target {
     /// The file handed to execve(2).
@@ -158,7 +184,7 @@ impl Target {
             Program::Elf(_) => None,
             Program::Script { interpreter, .. } => interpreter.refusal().map(|inner| Refusal {
                 summary: format!(
-                    "its interpreter {}: {}",
+                    "its #! interpreter {}: {}",
                     interpreter.path.display(),
                     inner.summary
                 ),
@@ -512,64 +538,29 @@ fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
     Ok(())
 }
 
-fn refusal_for(ptrace_can: bool, summary: String, message: String) -> Option<Refusal> {
-    Some(Refusal {
-        summary,
-        message,
-        ptrace_can,
-    })
-}
-
-fn refusal(summary: impl Into<String>, message: String) -> Option<Refusal> {
-    Some(Refusal {
-        summary: summary.into(),
-        message,
-        ptrace_can: true,
-    })
-}
-
-/// The ELF rules (`memlock_run_protocol::reach::judge`, which the shim applies at exec time
-/// too): same class and machine as the shim, a PT_INTERP, and glibc's loader.
+/// The ELF rules (`memlock_run_protocol::reach::judge_image`, which the shim and the exec
+/// gate apply at exec time too): same class and machine as the shim, a PT_INTERP, and
+/// glibc's or musl's loader.
 fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> {
-    let shown = path.display();
-    let loader = elf.interpreter.as_deref().unwrap_or(Path::new(""));
     let interp = elf.interpreter.as_ref().map(|l| l.as_os_str().as_bytes());
-    match reach::judge(elf.identity.into(), interp, (*shim).into()) {
-        Reach::Preload(_) => None,
-        Reach::OtherMachine { i386_on_x86_64 } => refusal_for(
-            i386_on_x86_64,
+    let miss = reach::judge_image(elf.identity.into(), interp, (*shim).into()).err()?;
+    let (remedy, ptrace_can) = match miss {
+        Miss::OtherMachine { .. } => (
             format!(
-                "a {} program, and the shim is {}",
-                elf.identity.describe(),
-                shim.describe()
-            ),
-            format!(
-                "refusing {shown}: it is a {} program but the shim is {}, and ld.so cannot load a library of \
-                 another class or machine into it (it would run unlocked); run a {} build of the program, or \
-                 install memlock-run built for {}",
-                elf.identity.describe(),
-                shim.describe(),
+                "run a {} build of the program, or install memlock-run built for {}",
                 shim.describe(),
                 elf.identity.describe()
             ),
+            miss.i386_on_x86_64(),
         ),
-        Reach::Static => refusal(
-            "statically linked (no PT_INTERP): ld.so never runs in it",
-            format!(
-                "refusing {shown}: it is statically linked (no PT_INTERP), so ld.so never runs in it and cannot \
-                 preload the shim; it would run unlocked. Link it dynamically against glibc, or make it call \
-                 mlockall(2) itself"
-            ),
+        Miss::OtherLoader { .. } => ("use a glibc or musl build of the program".to_owned(), true),
+        // Static: judge_image gives no other.
+        _ => (
+            "link it dynamically against glibc, or make it call mlockall(2) itself".to_owned(),
+            true,
         ),
-        Reach::OtherLoader => refusal(
-            format!("its loader {} is neither glibc's nor musl's", loader.display()),
-            format!(
-                "refusing {shown}: its dynamic loader {} is neither glibc's nor musl's, the two the shim loads \
-                 under; use a glibc or musl build of the program",
-                loader.display()
-            ),
-        ),
-    }
+    };
+    Some(Refusal::new(path, miss, &remedy, ptrace_can))
 }
 
 /// Opens a file to judge: regular (a FIFO would block the read, and execve runs regular files
@@ -588,12 +579,11 @@ fn open_regular(path: &Path) -> Result<(File, (u64, u64))> {
             if err.kind() == std::io::ErrorKind::PermissionDenied
                 && access(path, AccessFlags::X_OK).is_ok() =>
         {
-            bail!(
-                "cannot read {} to judge it: it may be executed but not read by this user, and memlock-run \
-                 reads a program's ELF headers (or #! line) to know how to lock it; make it readable (chmod a+r) \
-                 or run as a user who may read it",
-                path.display()
-            )
+            bail!(refusing(
+                path,
+                Miss::Unreadable,
+                "make it readable (chmod a+r) or run as a user who may read it"
+            ))
         }
         Err(err) => return Err(err).with_context(|| format!("cannot open {}", path.display())),
     };
@@ -615,32 +605,24 @@ fn open_regular(path: &Path) -> Result<(File, (u64, u64))> {
 fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Option<Refusal>> {
     let shown = named.display();
     let meta = fs::metadata(path).with_context(|| format!("cannot stat {shown}"))?;
-    // On a nosuid mount the kernel ignores set-ID bits and file capabilities alike.
-    if nix::sys::statvfs::statvfs(path)
-        .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
-        .unwrap_or(false)
-    {
-        return Ok(None);
-    }
-    let mode = meta.mode();
-    let why = if mode & libc::S_ISUID != 0 && meta.uid() != creds.uid {
-        format!("set-user-ID (owner uid {})", meta.uid())
-    } else if mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 && meta.gid() != creds.gid {
-        format!("set-group-ID (group gid {})", meta.gid())
-    } else if creds.uid != 0 && has_file_capabilities(path) {
-        "given file capabilities (getcap shows them)".to_owned()
-    } else {
-        return Ok(None);
+    let file = SecureExecution {
+        mode: meta.mode(),
+        owner: meta.uid(),
+        group: meta.gid(),
+        uid: creds.uid,
+        gid: creds.gid,
+        file_capabilities: has_file_capabilities(path),
+        nosuid: nix::sys::statvfs::statvfs(path)
+            .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
+            .unwrap_or(false),
     };
-    Ok(Some(Refusal {
-        summary: format!("{why}: secure-execution mode, where ld.so ignores the preload"),
-        message: format!(
-            "refusing {shown}: it is {why}, so the kernel runs it in secure-execution mode, where ld.so ignores \
-             LD_PRELOAD by path and the ambient capabilities are cleared, and a traced exec would drop its \
-             privilege; it would run unlocked or not as intended. Run a copy without the set-ID bit or \
-             capabilities, or make it lock its own memory"
-        ),
-        ptrace_can: false,
+    Ok(file.miss().map(|miss| {
+        Refusal::new(
+            named,
+            miss,
+            "run a copy without the set-ID bit or capabilities, or make it lock its own memory",
+            false,
+        )
     }))
 }
 
@@ -690,6 +672,65 @@ mod tests {
         );
         assert_eq!(shebang("#!\n"), None);
         assert_eq!(shebang("echo hi\n"), None);
+    }
+
+    #[test]
+    fn refusals_are_the_ladder_with_the_launchers_remedy() {
+        let identity = |bits, machine| ElfIdentity {
+            bits,
+            machine,
+            little_endian: true,
+        };
+        let (amd64, i386, aarch64) = (identity(64, 62), identity(32, 3), identity(64, 183));
+        let elf = |identity, interpreter: Option<&str>| ElfInfo {
+            identity,
+            e_type: object::elf::ET_DYN,
+            interpreter: interpreter.map(PathBuf::from),
+        };
+        let path = Path::new("/opt/x");
+        let judged = |info: ElfInfo| judge_elf(path, &info, &amd64);
+        assert_eq!(
+            judged(elf(amd64, Some("/lib64/ld-linux-x86-64.so.2"))),
+            None
+        );
+        let fixed = judged(elf(amd64, None)).unwrap();
+        assert_eq!(
+            fixed.summary,
+            "statically linked (no PT_INTERP): ld.so never runs in it"
+        );
+        assert!(
+            fixed
+                .message
+                .starts_with("refusing /opt/x: it is statically linked (no PT_INTERP)")
+                && fixed
+                    .message
+                    .ends_with("or make it call mlockall(2) itself"),
+            "{}",
+            fixed.message
+        );
+        assert!(fixed.ptrace_can);
+        let other = judged(elf(amd64, Some("/lib/ld-uClibc.so.0"))).unwrap();
+        assert_eq!(
+            other.summary,
+            "its loader /lib/ld-uClibc.so.0 is neither glibc's nor musl's"
+        );
+        assert!(other.ptrace_can);
+        let x86 = judged(elf(i386, Some("/lib/ld-linux.so.2"))).unwrap();
+        assert_eq!(
+            x86.summary,
+            "a 32-bit i386 program, and the shim is 64-bit x86-64"
+        );
+        assert!(
+            x86.message.contains("another class or machine")
+                && x86
+                    .message
+                    .ends_with("install memlock-run built for 32-bit i386"),
+            "{}",
+            x86.message
+        );
+        assert!(x86.ptrace_can, "the ptrace method locks i386 programs");
+        let arm = judged(elf(aarch64, Some("/lib/ld-linux-aarch64.so.1"))).unwrap();
+        assert!(!arm.ptrace_can);
     }
 
     #[test]

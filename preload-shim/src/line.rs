@@ -107,6 +107,15 @@ impl Line {
     }
 }
 
+/// The ladder's texts (`reach::Miss`) are written through this, with `write_str` alone: no
+/// formatting machinery.
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        self.push(text);
+        Ok(())
+    }
+}
+
 /// write(2) to fd 2 until done, retrying on EINTR; other errors end it silently.
 fn write_all(mut rest: &[u8]) {
     while !rest.is_empty() {

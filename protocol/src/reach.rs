@@ -9,8 +9,12 @@
 //!   `LD_PRELOAD` at all);
 //! - is of the shim's class and machine (ld.so skips a library of another one).
 //!
-//! Secure-execution mode (set-ID or file capabilities) is judged by each side from the
-//! file's metadata: it needs more than the headers.
+//! Secure-execution mode (set-ID or file capabilities) needs more than the headers: each side
+//! reads the file's metadata and the identity that executes it, and judges them by one rule
+//! ([`SecureExecution`]).
+//!
+//! Why the preload misses an image is one ladder of reasons, [`Miss`], whose texts all three
+//! sides write (see `miss.rs`).
 //!
 //! The headers are read as the kernel's binfmt_elf reads them (fs/binfmt_elf.c), so that a
 //! crafted file cannot be one thing here and another to the kernel: `e_phentsize` must be
@@ -20,6 +24,10 @@
 //!
 //! `no_std` and allocation-free: the shim runs it inside an `execve` call, possibly in a
 //! vfork child.
+
+mod miss;
+
+pub use miss::{Miss, SecureExecution};
 
 /// The most the kernel reads of a file to tell its format (BINPRM_BUF_SIZE).
 pub const HEAD_SIZE: usize = 256;
@@ -323,9 +331,7 @@ pub enum Reach {
 pub fn judge(identity: Identity, interp: Option<&[u8]>, shim: Identity) -> Reach {
     if identity != shim {
         return Reach::OtherMachine {
-            i386_on_x86_64: identity.machine == EM_386
-                && identity.little_endian
-                && shim.machine == EM_X86_64,
+            i386_on_x86_64: i386_on_x86_64(identity, shim),
         };
     }
     match interp.map(loader_kind) {
@@ -336,14 +342,39 @@ pub fn judge(identity: Identity, interp: Option<&[u8]>, shim: Identity) -> Reach
     }
 }
 
+/// [`judge`], with the rung of the ladder where the preload misses: the loader that reaches
+/// it, or why none does.
+pub fn judge_image(
+    identity: Identity,
+    interp: Option<&[u8]>,
+    shim: Identity,
+) -> Result<Loader, Miss<'_>> {
+    match judge(identity, interp, shim) {
+        Reach::Preload(loader) => Ok(loader),
+        Reach::Static => Err(Miss::Static),
+        Reach::OtherLoader => Err(Miss::OtherLoader {
+            loader: interp.unwrap_or_default(),
+        }),
+        Reach::OtherMachine { .. } => Err(Miss::OtherMachine {
+            program: identity,
+            shim,
+        }),
+    }
+}
+
+/// A 32-bit x86 program against an x86-64 shim.
+fn i386_on_x86_64(program: Identity, shim: Identity) -> bool {
+    program.machine == EM_386 && program.little_endian && shim.machine == EM_X86_64
+}
+
 /// Whether the environment a new image gets hands it the shim and this run's settings: one
 /// `LD_PRELOAD` (ld.so honours one of several, and which is not to be guessed) that names
-/// `shim`, and `MEMLOCK_RUN_*` settings that decode to `config`. The reason when not.
+/// `shim`, and `MEMLOCK_RUN_*` settings that decode to `config`. The rung when not.
 pub fn carries_shim<'a>(
     entries: impl Iterator<Item = &'a [u8]>,
     shim: &[u8],
     config: &crate::Config,
-) -> Result<(), &'static str> {
+) -> Result<(), Miss<'static>> {
     let mut preloads = 0;
     let mut names_shim = false;
     let mut settings = crate::Config::default();
@@ -356,14 +387,14 @@ pub fn carries_shim<'a>(
             names_shim = value.split(|&b| b == b':' || b == b' ').any(|e| e == shim);
         } else if name.starts_with(crate::PREFIX.as_bytes()) && settings.apply(name, value).is_err()
         {
-            return Err("its environment holds a damaged MEMLOCK_RUN_ setting");
+            return Err(Miss::DamagedSetting);
         }
     }
     if preloads != 1 || !names_shim {
-        return Err("its environment does not hand it the shim in one LD_PRELOAD");
+        return Err(Miss::NoShimInEnvironment);
     }
     if settings != *config {
-        return Err("its environment changes this run's MEMLOCK_RUN_ settings");
+        return Err(Miss::ChangedSettings);
     }
     Ok(())
 }
@@ -478,6 +509,28 @@ mod tests {
             judge(amd64, Some(b"/lib/ld-musl-x86_64.so.1"), amd64),
             Reach::Preload(Loader::Musl)
         );
+        // The same judgement as a rung of the ladder.
+        assert_eq!(
+            judge_image(amd64, Some(b"/lib64/ld-linux-x86-64.so.2"), amd64),
+            Ok(Loader::Glibc)
+        );
+        assert_eq!(judge_image(amd64, None, amd64), Err(Miss::Static));
+        assert_eq!(
+            judge_image(amd64, Some(b"/system/bin/linker64"), amd64),
+            Err(Miss::OtherLoader {
+                loader: b"/system/bin/linker64"
+            })
+        );
+        let i386_miss = judge_image(i386, Some(b"/lib/ld-linux.so.2"), amd64).unwrap_err();
+        assert_eq!(
+            i386_miss,
+            Miss::OtherMachine {
+                program: i386,
+                shim: amd64
+            }
+        );
+        assert!(i386_miss.i386_on_x86_64());
+        assert!(!judge_image(amd64, None, i386).unwrap_err().i386_on_x86_64());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! environment, and ld.so fails open. So before the exec, the new image is judged with the
 //! launcher's own rules (`memlock_run_protocol::reach`); where the preload will not lock
 //! it, the program is executed through memlock-run instead, which locks it another way
-//! (the ptrace method) or refuses it with a message. See `wrap.rs` for the list.
+//! (the ptrace method) or refuses it with a message. Why is a rung of the ladder the
+//! launcher and the exec gate say too (`reach::Miss`), which this file's one line (when
+//! memlock-run cannot be executed) names. See `wrap.rs` for the list.
 //!
 //! Everything here may run in a vfork child or a signal handler, as the functions it
 //! stands in for may: system calls, the stack and mmap(2), no locks, no allocator.
@@ -10,7 +12,7 @@
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
-use memlock_run_protocol::reach::{self, Format, Reach};
+use memlock_run_protocol::reach::{self, Format, Miss, SecureExecution};
 use memlock_run_protocol::{Config, EXECUTED_BY, LAUNCHER};
 
 use crate::environ::Entries;
@@ -137,14 +139,20 @@ pub fn arm(config: &Config, env: Entries) {
 }
 
 /// How to carry out an exec.
-enum Plan {
+enum Plan<'a> {
     /// The preload reaches the new image: exec it as asked.
     Direct,
     /// Through memlock-run, for this reason.
-    Launcher(&'static str),
+    Launcher(Miss<'a>),
     /// Fail with this errno without executing anything, as the kernel would.
     Fail(c_int),
 }
+
+/// Room for the loader a PT_INTERP names, which the reason may quote: the caller's, so that
+/// it outlives the judgement. Loaders' paths are short; memlock-run judges a longer one (the
+/// kernel allows PATH_MAX) without a page of this caller's stack.
+type LoaderPath = [u8; 512];
+const NO_LOADER_PATH: LoaderPath = [0; 512];
 
 /// Where the program to judge is: a path relative to a directory descriptor, or an open
 /// descriptor itself (fexecve, execveat with AT_EMPTY_PATH).
@@ -167,9 +175,9 @@ impl At {
 }
 
 /// The judgement for executing `at` with `envp`.
-fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
+fn judge<'a>(armed: &Armed, at: At, envp: Argv, loader: &'a mut LoaderPath) -> Plan<'a> {
     let Some(file) = Fd::open_at(at) else {
-        return unopened(at);
+        return unopened(at, Miss::Unreadable);
     };
     if !could_run(&file) {
         // The kernel refuses it (EACCES) before anything runs, as the caller expects: execvp
@@ -189,27 +197,28 @@ fn judge(armed: &Armed, at: At, envp: Argv) -> Plan {
             // The #! line is read from HEAD_SIZE bytes: the name is shorter, with its NUL.
             let mut path = [0u8; reach::HEAD_SIZE + 1];
             if interpreter.len() >= path.len() {
-                return Plan::Launcher("its #! interpreter's path is too long to judge");
+                return Plan::Launcher(Miss::TooLongToJudge);
             }
             for (slot, &b) in path.iter_mut().zip(interpreter) {
                 *slot = b;
             }
             let at = At::cwd(path.as_ptr().cast());
             match Fd::open_at(at) {
-                Some(interp) => judge_elf(armed, &interp, None, envp),
-                None => unopened(at),
+                Some(interp) => judge_elf(armed, &interp, None, envp, loader),
+                None => unopened(at, Miss::InterpreterUnreadable),
             }
         }
-        Format::Elf => judge_elf(armed, &file, Some(head), envp),
+        Format::Elf => judge_elf(armed, &file, Some(head), envp, loader),
     }
 }
 
 /// A program (or #! interpreter) that could not be opened for judging. What the kernel fails
 /// on as well (missing, not a directory...) runs nothing. A file that can be executed but
-/// not read cannot be judged here: memlock-run says so.
-fn unopened(at: At) -> Plan {
+/// not read cannot be judged here: memlock-run says so (`unreadable`, the program's rung or
+/// its interpreter's).
+fn unopened(at: At, unreadable: Miss<'static>) -> Plan<'static> {
     if crate::errno() == libc::EACCES && executable(at) {
-        Plan::Launcher("it, or its #! interpreter, cannot be read to be judged")
+        Plan::Launcher(unreadable)
     } else {
         Plan::Direct
     }
@@ -217,7 +226,13 @@ fn unopened(at: At) -> Plan {
 
 /// `read`: the file's first bytes when the caller has them already (a program), none for a
 /// #! interpreter, whose header is read here.
-fn judge_elf(armed: &Armed, file: &Fd, read: Option<&[u8]>, envp: Argv) -> Plan {
+fn judge_elf<'a>(
+    armed: &Armed,
+    file: &Fd,
+    read: Option<&[u8]>,
+    envp: Argv,
+    loader: &'a mut LoaderPath,
+) -> Plan<'a> {
     let interpreter = read.is_none();
     let mut buf = [0u8; 64];
     let head = match read {
@@ -229,87 +244,71 @@ fn judge_elf(armed: &Armed, file: &Fd, read: Option<&[u8]>, envp: Argv) -> Plan 
     };
     if reach::format(head) != Format::Elf {
         return if interpreter {
-            Plan::Launcher("its #! interpreter is itself a script")
+            Plan::Launcher(Miss::NestedScript)
         } else {
             Plan::Fail(libc::ENOEXEC)
         };
     }
     let read_at = |offset: u64, buf: &mut [u8]| file.read_at(offset, buf) == buf.len();
     let Ok(elf) = reach::parse_elf(head, read_at) else {
-        return Plan::Launcher("its ELF headers are not what the kernel runs");
+        return Plan::Launcher(Miss::Malformed);
     };
-    // Loaders' paths are short; memlock-run judges a longer one (the kernel allows PATH_MAX)
-    // without a page of this caller's stack.
-    let mut interp = [0u8; 512];
     let loader = match elf.interp {
         None => None,
         Some((offset, size)) => {
-            let Some(bytes) = interp.get_mut(..size) else {
-                return Plan::Launcher("its PT_INTERP is too long to judge here");
+            let Some(bytes) = loader.get_mut(..size) else {
+                return Plan::Launcher(Miss::TooLongToJudge);
             };
             if !read_at(offset, bytes) {
-                return Plan::Launcher("its PT_INTERP is past the end of the file");
+                return Plan::Launcher(Miss::Malformed);
             }
+            let bytes: &'a [u8] = bytes;
             match reach::interp_path(bytes) {
                 Ok(path) => Some(path),
-                Err(_) => return Plan::Launcher("its PT_INTERP is not terminated"),
+                Err(_) => return Plan::Launcher(Miss::Malformed),
             }
         }
     };
-    match reach::judge(elf.identity, loader, reach::Identity::NATIVE) {
-        Reach::Preload(_) => {}
-        Reach::Static => return Plan::Launcher("it is statically linked"),
-        Reach::OtherLoader => return Plan::Launcher("its loader is neither glibc's nor musl's"),
-        Reach::OtherMachine { .. } => {
-            return Plan::Launcher("it is built for another machine or word size")
-        }
+    if let Err(miss) = reach::judge_image(elf.identity, loader, reach::Identity::NATIVE) {
+        return Plan::Launcher(miss);
     }
-    if secure_execution(file) {
-        return Plan::Launcher("it is set-user-ID, set-group-ID or has file capabilities");
+    if let Some(miss) = secure_execution(file) {
+        return Plan::Launcher(miss);
     }
     if address_space_limited() {
         // ld.so skips a preload it cannot map, with a warning: memlock-run checks at the
         // program's entry point that the shim is there.
-        return Plan::Launcher("RLIMIT_AS is finite, under which ld.so may skip the shim");
+        return Plan::Launcher(Miss::AddressSpaceLimited);
     }
     environment_plan(armed, envp)
 }
 
 /// Whether the environment given to the new image carries the shim, and this run's settings
 /// (`reach::carries_shim`), and the shim is at its path from this process.
-fn environment_plan(armed: &Armed, envp: Argv) -> Plan {
+fn environment_plan(armed: &Armed, envp: Argv) -> Plan<'static> {
     // SAFETY: execve's caller passes a NUL-terminated array of NUL-terminated strings.
     let entries = unsafe { Entries::new(envp) };
-    if let Err(why) = reach::carries_shim(entries, armed.shim(), armed.config()) {
-        return Plan::Launcher(why);
+    if let Err(miss) = reach::carries_shim(entries, armed.shim(), armed.config()) {
+        return Plan::Launcher(miss);
     }
     if file_id_at(armed.shim) != Some(armed.shim_id) {
-        return Plan::Launcher(
-            "the shim is not at its path from this process (another root directory?)",
-        );
+        return Plan::Launcher(Miss::ShimElsewhere);
     }
     Plan::Direct
 }
 
-/// What the kernel runs in secure-execution mode, where ld.so ignores the shim's path.
-/// memlock-run's rules are finer (a set-user-ID file of one's own, a nosuid mount); it
-/// applies them once the program is sent to it.
-fn secure_execution(file: &Fd) -> bool {
-    let Some(st) = file.stat() else { return true };
+/// What the kernel runs in secure-execution mode, where ld.so ignores the shim's path, by
+/// memlock-run's rule (`reach::SecureExecution`) for this process's effective IDs. A nosuid
+/// mount, where the kernel ignores set-ID bits, is not read here: such a file goes to
+/// memlock-run, which judges it.
+fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
+    let Some(st) = file.stat() else {
+        return Some(Miss::Unreadable);
+    };
     // SAFETY: getters without preconditions.
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    let mode = st.st_mode;
-    if mode & libc::S_ISUID != 0 && st.st_uid != euid {
-        return true;
-    }
-    if mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 && st.st_gid != egid {
-        return true;
-    }
-    if euid == 0 {
-        return false;
-    }
     // SAFETY: a NUL-terminated name, no buffer (size 0 asks for the size).
-    let size = unsafe {
+    let capabilities = unsafe {
         libc::syscall(
             libc::SYS_fgetxattr,
             file.0,
@@ -317,8 +316,17 @@ fn secure_execution(file: &Fd) -> bool {
             core::ptr::null_mut::<c_void>(),
             0usize,
         )
-    };
-    size >= 0
+    } >= 0;
+    SecureExecution {
+        mode: st.st_mode,
+        owner: st.st_uid,
+        group: st.st_gid,
+        uid: euid,
+        gid: egid,
+        file_capabilities: capabilities,
+        nosuid: false,
+    }
+    .miss()
 }
 
 fn address_space_limited() -> bool {
@@ -804,10 +812,11 @@ fn carry_out(
     let Some(armed) = armed() else {
         return real(at.path, argv, envp);
     };
+    let mut loader = NO_LOADER_PATH;
     let plan = if spawn == Spawn::Moved {
-        Plan::Launcher("it is named relative to a directory the spawn's file actions may change")
+        Plan::Launcher(Miss::MovedBySpawn)
     } else {
-        judge(armed, at, envp)
+        judge(armed, at, envp, &mut loader)
     };
     let spawn = spawn != Spawn::No;
     let why = match plan {
@@ -827,13 +836,13 @@ fn carry_out(
                 "start the parent with memlock-run itself rather than with LD_PRELOAD by hand",
             )
         };
-        refuse(path, why, b"", 0, what, remedy);
+        refuse(path, &why, b"", 0, what, remedy);
         return failure(libc::EPERM, spawn);
     }
     let Some(rerouted) = reroute(armed, path, argv, envp) else {
         refuse(
             path,
-            why,
+            &why,
             b"",
             libc::ENOMEM,
             "its command line for memlock-run cannot be built (out of memory)",
@@ -850,7 +859,7 @@ fn carry_out(
     let errno = if spawn { rc } else { crate::errno() };
     refuse(
         path,
-        why,
+        &why,
         armed.launcher.bytes(),
         errno,
         "memlock-run, which would lock it another way, cannot be executed",
@@ -924,15 +933,15 @@ fn failure(errno: c_int, spawn: bool) -> c_int {
 }
 
 /// The one line that says why a program was not executed.
-fn refuse(path: &[u8], why: &str, launcher: &[u8], errno: c_int, what: &str, remedy: &str) {
+fn refuse(path: &[u8], why: &Miss, launcher: &[u8], errno: c_int, what: &str, remedy: &str) {
     let mut line = Line::new();
     line.push("memlock-run: not executing ")
         .push_escaped(path)
         .push(" (from pid ");
     // SAFETY: getpid cannot fail.
     line.push_u64(unsafe { libc::getpid() } as u64).push("): ");
-    line.push(why)
-        .push(", so the preload cannot lock it, and ")
+    let _ = why.write_summary(&mut line);
+    line.push(", so the preload cannot lock it, and ")
         .push(what);
     if !launcher.is_empty() {
         line.push(" (")
@@ -1258,25 +1267,29 @@ pub unsafe extern "C" fn posix_spawnp(
     }
 }
 
-/// Why `/bin/sh`, which system(3) and popen(3) start with their C library's own spawn,
-/// where no wrapper can send it through memlock-run, is not a program the preload locks.
-fn shell_refused() -> Option<&'static str> {
-    let armed = armed()?;
+/// Whether `/bin/sh`, which system(3) and popen(3) start with their C library's own spawn,
+/// where no wrapper can send it through memlock-run, is not a program the preload locks: then
+/// it is refused, with a line saying why.
+fn shell_refused() -> bool {
+    let Some(armed) = armed() else {
+        return false;
+    };
     let at = At::cwd(c"/bin/sh".as_ptr());
-    match judge(armed, at, process_env()) {
+    let mut loader = NO_LOADER_PATH;
+    match judge(armed, at, process_env(), &mut loader) {
         Plan::Launcher(why) => {
             refuse(
                 b"/bin/sh",
-                why,
+                &why,
                 b"",
                 0,
                 "system(3) and popen(3) start it with their C library's own spawn, which cannot send it \
                  through memlock-run",
                 "give this system a /bin/sh the preload reaches (dynamically linked glibc or musl)",
             );
-            Some(why)
+            true
         }
-        Plan::Direct | Plan::Fail(_) => None,
+        Plan::Direct | Plan::Fail(_) => false,
     }
 }
 
@@ -1289,7 +1302,7 @@ fn shell_refused() -> Option<&'static str> {
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     static NEXT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-    if shell_refused().is_some() {
+    if shell_refused() {
         return if command.is_null() {
             0
         } else {
@@ -1313,7 +1326,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut c_void {
     static NEXT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-    if shell_refused().is_some() {
+    if shell_refused() {
         failure(libc::EPERM, false);
         return core::ptr::null_mut();
     }
