@@ -20,15 +20,14 @@
 mod allocator;
 mod apply;
 mod cli;
+mod detached;
 mod elf;
-mod envline;
 mod gate;
 mod host;
 mod plan;
 mod ptrace;
 mod say;
 mod size;
-mod target;
 
 use std::io::Write;
 
@@ -49,22 +48,6 @@ extern "C" fn main(
     // Without the runtime's clean-up, stdout is not flushed on the way out.
     let _ = std::io::stdout().flush();
     std::ffi::c_int::from(status)
-}
-
-/// A message with the control characters it may carry from file names, `#!` lines and
-/// arguments (a carriage return, an escape sequence) shown as escapes, so that what reaches
-/// the terminal is one line that says what it is.
-fn printable(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 #[cfg_attr(test, allow(dead_code))]
@@ -112,8 +95,8 @@ fn run() -> u8 {
             let _ = writeln!(
                 std::io::stderr(),
                 "memlock-run: {}{}",
-                printable(&format!("{err:#}")),
-                printable(&sender)
+                say::printable(&format!("{err:#}")),
+                say::printable(&sender)
             );
             err.chain()
                 .find_map(|cause| {
@@ -122,7 +105,7 @@ fn run() -> u8 {
                         .map(|r| r.status)
                         .or_else(|| {
                             cause
-                                .downcast_ref::<target::NotRunnable>()
+                                .downcast_ref::<plan::target::NotRunnable>()
                                 .map(|n| n.status)
                         })
                 })
@@ -170,11 +153,87 @@ fn dispatch(mode: cli::Mode, host: &host::Host) -> anyhow::Result<bool> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(
-            super::printable("/bin/sh\r does not exist; \u{1b}[31mred"),
-            "/bin/sh\\r does not exist; \\u{1b}[31mred"
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// Each top-level module of the launcher, and the others its code names (`crate::NAME`,
+    /// comments left out).
+    fn imports() -> BTreeMap<String, BTreeSet<String>> {
+        fn walk(dir: &Path, top: Option<&str>, graph: &mut BTreeMap<String, BTreeSet<String>>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+                let module = top.map_or(name.clone(), str::to_owned);
+                if path.is_dir() {
+                    walk(&path, Some(&module), graph);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let names = graph.entry(module.clone()).or_default();
+                for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                    for (at, _) in line.match_indices("crate::") {
+                        let rest = &line[at + "crate::".len()..];
+                        let end = rest
+                            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                            .unwrap_or(rest.len());
+                        if rest[..end] != module && !rest[..end].is_empty() {
+                            names.insert(rest[..end].to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut graph = BTreeMap::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            None,
+            &mut graph,
         );
+        graph
+    }
+
+    /// The folders say the flow: deciding (`host`, `plan`) depends on neither saying (`say`)
+    /// nor doing (`apply`, `gate`, `ptrace`); saying does not depend on doing; and no module
+    /// imports another that imports it back, however far round.
+    #[test]
+    fn the_launcher_imports_one_way() {
+        let graph = imports();
+        for (module, forbidden) in [
+            (
+                "host",
+                &["plan", "say", "apply", "gate", "ptrace", "cli"][..],
+            ),
+            (
+                "plan",
+                &["say", "apply", "gate", "ptrace", "cli", "detached"],
+            ),
+            ("say", &["apply", "gate", "ptrace", "cli", "detached"]),
+            ("gate", &["apply", "ptrace", "cli"]),
+            ("ptrace", &["apply", "gate", "cli"]),
+        ] {
+            let names = &graph[module];
+            for name in forbidden {
+                assert!(!names.contains(*name), "{module} imports {name}: {names:?}");
+            }
+        }
+        // Depth-first search for a way back to where it started.
+        fn reaches(
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            from: &str,
+            to: &str,
+            seen: &mut BTreeSet<String>,
+        ) -> bool {
+            graph.get(from).is_some_and(|names| {
+                names.iter().any(|next| {
+                    next == to || (seen.insert(next.clone()) && reaches(graph, next, to, seen))
+                })
+            })
+        }
+        for module in graph.keys().filter(|m| *m != "main") {
+            assert!(
+                !reaches(&graph, module, module, &mut BTreeSet::new()),
+                "{module} imports itself back: {graph:#?}"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 
-use crate::target::NotRunnable;
+use crate::plan::target::NotRunnable;
 
 /// execve(2), or execveat(2) of `judged` (the file memlock-run inspected) where the process
 /// keeps its name: returns only on failure, as 127 (not found) or 126 (cannot execute).

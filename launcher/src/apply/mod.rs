@@ -22,9 +22,9 @@ use nix::sys::resource::Resource;
 use crate::gate;
 use crate::host::{procfs, Host};
 use crate::plan::method::Method;
+use crate::plan::target::Program;
 use crate::plan::{Gate, PidPlan, Plan};
 use crate::ptrace;
-use crate::target::Program;
 
 /// Runs COMMAND: never returns on success.
 pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {

@@ -15,7 +15,7 @@
 use memlock_run_protocol::Fork;
 
 use super::{Request, Wanted};
-use crate::target::Target;
+use crate::plan::target::Target;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {

@@ -8,15 +8,17 @@
 //! (`crate::say::check`), from the same code. `--pid` has a plan of its own ([`pid`]).
 //!
 //! Nothing here changes the process. What is read beyond the [`Host`] is read because a rule
-//! needs it: the program's file ([`crate::target`]), the user database (`--user`), the
+//! needs it: the program's file ([`target`]), the user database (`--user`), the
 //! shim's permission bits for another user.
 
 pub mod environment;
+pub mod envline;
 pub mod gate;
 pub mod limits;
 pub mod method;
 pub mod pid;
 pub mod request;
+pub mod target;
 pub mod user;
 
 use std::ffi::OsString;
@@ -32,9 +34,9 @@ pub use request::{PidRequest, Request, Wanted};
 
 use crate::host::{Host, Shim};
 use crate::size::{show, Limit, Rlimit};
-use crate::target::{self, Credentials, Target};
 use limits::Change;
 use method::{Choice, Method};
+use target::{Credentials, Target};
 use user::User;
 
 /// Why a run would not go ahead.

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-pub use exec::{arm as arm_exec, spawn_detached, ExecJob, Work};
+pub use exec::{arm as arm_exec, ExecJob, Work};
 pub use lock::Job;
 pub use pid::lock_pid;
 

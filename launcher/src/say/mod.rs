@@ -90,9 +90,33 @@ pub fn core_dumps(no_dump: bool, by_ptrace: bool, shim_in_execs: bool) -> String
     format!("none: RLIMIT_CORE 0 (soft and hard) before exec; {setter}; {execs}")
 }
 
+/// A message with the control characters it may carry from file names, `#!` lines and
+/// arguments (a carriage return, an escape sequence) shown as escapes, so that what reaches
+/// the terminal is one line that says what it is.
+pub fn printable(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            printable("/bin/sh\r does not exist; \u{1b}[31mred"),
+            "/bin/sh\\r does not exist; \\u{1b}[31mred"
+        );
+    }
 
     #[test]
     fn the_core_dumps_line_names_who_clears_the_flag_and_where() {

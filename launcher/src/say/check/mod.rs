@@ -31,10 +31,10 @@ use crate::host::procfs::describe_limit;
 use crate::host::Host;
 use crate::plan::environment::LD_PRELOAD;
 use crate::plan::method::Method;
+use crate::plan::target::Program;
 use crate::plan::{self, Gate, Note, PidPlan, Plan, Refusal};
 use crate::say::finding::{Finding, Verdict};
 use crate::size::{show, Limit, Rlimit};
-use crate::target::Program;
 use footprint::Estimate;
 
 /// The findings, and the plan's refusals and notes not yet shown.

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
 
+use super::envline;
 use crate::elf::{self, ElfIdentity, ElfInfo};
-use crate::envline;
 use memlock_run_protocol::reach::{self, Miss, SecureExecution};
 
 /// The default search path when PATH is unset, as glibc's execvp uses.

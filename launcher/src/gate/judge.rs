@@ -1,0 +1,279 @@
+//! The gate's decision on one exec: let it go on (the kernel acts on what the gate judged), or
+//! refuse it with a line.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use memlock_run_protocol::reach::{self, Format, Miss, SecureExecution};
+
+use super::task::{read_environment, read_string, FsIdentity, Task};
+use super::walk::{open_as_task, Opened, Walker};
+use super::{Judgement, Notif, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32};
+use crate::elf;
+use crate::host::procfs::limits_of;
+
+/// An exec the gate does not let go on: ENOEXEC in silence (what the kernel would say), or
+/// EPERM with a line naming the program (`subject`) and `why`; under --on-failure warn the
+/// latter goes on, unlocked, with the line.
+pub(super) struct Refusal {
+    pub(super) errno: i32,
+    pub(super) line: Option<(String, String)>,
+}
+
+/// `judged_by_shim` says whether the shim judged this exec first (protocol::GATE_WORD); it is
+/// asked only where what the caller names cannot be read.
+pub(super) fn decide(
+    notif: &Notif,
+    context: &Judgement,
+    mut judged_by_shim: impl FnMut() -> bool,
+) -> Result<(), Refusal> {
+    let pid = notif.pid as i32;
+    let args = notif.data.args;
+    let nr = notif.data.nr as u32 & !X32;
+    let at_fn = notif.data.arch == AUDIT_ARCH_I386 && nr == 358
+        || notif.data.arch == AUDIT_ARCH_X86_64 && (nr == 322 || nr == 545);
+    let (path_at, env_at, dirfd, flags) = if at_fn {
+        (args[1], args[3], args[0] as i32, args[4] as i32)
+    } else {
+        (args[0], args[2], libc::AT_FDCWD, 0)
+    };
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    // memlock-run judges what it executes itself.
+    if id_of(&proc.join("exe")) == Some(context.launcher_id) {
+        return Ok(());
+    }
+    // Gone: its exec is gone with it.
+    let Some(task) = Task::read(pid) else {
+        return Ok(());
+    };
+    let wide = notif.data.arch != AUDIT_ARCH_I386;
+    let Some(path) = read_string(pid, path_at, 4096) else {
+        // The kernel faults on the same pointer, or the task has gone: nothing runs. Memory
+        // the gate may not read is another matter: it cannot judge, so it refuses.
+        let mut byte = [0u8; 1];
+        let local = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let remote = libc::iovec {
+            iov_base: path_at as *mut libc::c_void,
+            iov_len: 1,
+        };
+        // SAFETY: a one-byte probe of the same address, for its errno.
+        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if n == 1 || matches!(errno, Some(libc::EFAULT) | Some(libc::ESRCH)) || judged_by_shim() {
+            return Ok(());
+        }
+        let caller = comm(&proc);
+        // A non-dumpable process's /proc files belong to root.
+        let owner = fs::metadata(proc.join("mem")).map(|m| m.uid()).ok();
+        let dumpable = owner != Some(0) || task.uid == 0;
+        return Err(Refusal {
+            errno: libc::EPERM,
+            line: Some((
+                format!("the program pid {pid} ({caller}) asks for"),
+                format!(
+                    "{caller} made the execve system call itself, past the shim (as Go's os/exec and static \
+                     programs do), and the exec gate cannot read its memory to judge what it executes ({}: {}); \
+                     start the run as root (sudo memlock-run --user NAME ...), or with --no-inherit if only \
+                     COMMAND must be locked",
+                    nix::errno::Errno::from_raw(errno.unwrap_or(libc::EPERM)).desc(),
+                    if dumpable {
+                        "it runs as another user, and the gate has no CAP_SYS_PTRACE"
+                    } else {
+                        "it is non-dumpable (--no-dump), and the gate has no CAP_SYS_PTRACE"
+                    }
+                ),
+            )),
+        });
+    };
+    let why = match open_as_task(&task, dirfd, flags, &path) {
+        Opened::Kernel => return Ok(()),
+        Opened::Unreadable if judged_by_shim() => return Ok(()),
+        Opened::Unreadable => summary(Miss::Unreadable),
+        Opened::File(file) => {
+            if id_of_file(&file) == Some(context.launcher_id) {
+                return Ok(());
+            }
+            match judge(&task, file, 0) {
+                Judged::Kernel => return Ok(()),
+                Judged::NotExecutable => {
+                    return Err(Refusal {
+                        errno: libc::ENOEXEC,
+                        line: None,
+                    })
+                }
+                Judged::Reaches => match environment(&task, env_at, wide, context) {
+                    Ok(()) => return Ok(()),
+                    Err(why) => why,
+                },
+                Judged::Misses(why) => why,
+            }
+        }
+    };
+    let caller = comm(&proc);
+    Err(Refusal {
+        errno: libc::EPERM,
+        line: Some((
+            format!(
+                "{} (from pid {pid}, {caller})",
+                crate::say::printable(&String::from_utf8_lossy(&path))
+            ),
+            format!(
+                "{why}, so the preload cannot lock it, and {caller} made the execve system call itself, past the \
+                 shim (as Go's os/exec and static programs do), where memlock-run cannot lock it another way; start \
+                 it through memlock-run (a wrapper script that execs memlock-run -- PROGRAM), or start the run with \
+                 --no-inherit if only COMMAND must be locked"
+            ),
+        )),
+    })
+}
+
+/// A task's command name, printable, for a line about it.
+pub(super) fn comm(proc: &Path) -> String {
+    fs::read_to_string(proc.join("comm"))
+        .map(|c| crate::say::printable(c.trim()))
+        .unwrap_or_else(|_| "?".into())
+}
+
+pub(super) enum Judged {
+    /// The kernel refuses it, or it is not there: nothing runs.
+    Kernel,
+    /// Neither ELF nor #!: ENOEXEC, as the shim says.
+    NotExecutable,
+    Reaches,
+    /// The rung of the ladder, said (its summary).
+    Misses(String),
+}
+
+/// A rung's summary, for the gate's line.
+pub(super) fn summary(miss: Miss) -> String {
+    let mut text = String::new();
+    let _ = miss.write_summary(&mut text);
+    text
+}
+
+pub(super) fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
+    let Ok(meta) = opened.metadata() else {
+        return Judged::Kernel;
+    };
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Judged::Kernel;
+    }
+    let mut head = [0u8; reach::HEAD_SIZE];
+    let len = match opened.read(&mut head) {
+        Ok(len) => len,
+        Err(_) => return Judged::Misses(summary(Miss::Unreadable)),
+    };
+    let head = &head[..len];
+    match reach::format(head) {
+        Format::Other => Judged::NotExecutable,
+        Format::Script => {
+            let Some(interpreter) = reach::script_interpreter(head) else {
+                return Judged::NotExecutable;
+            };
+            if depth > 0 {
+                return Judged::Misses(summary(Miss::NestedScript));
+            }
+            match open_as_task(task, libc::AT_FDCWD, 0, interpreter) {
+                Opened::File(file) => judge(task, file, depth + 1),
+                Opened::Unreadable => Judged::Misses(summary(Miss::InterpreterUnreadable)),
+                Opened::Kernel => Judged::Kernel,
+            }
+        }
+        Format::Elf => {
+            let path = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
+            let Ok(Some(info)) = elf::read(&path) else {
+                return Judged::Misses(summary(Miss::Malformed));
+            };
+            let interp = info.interpreter.as_ref().map(|p| p.as_os_str().as_bytes());
+            if let Err(miss) =
+                reach::judge_image(info.identity.into(), interp, reach::Identity::NATIVE)
+            {
+                return Judged::Misses(summary(miss));
+            }
+            let set_id = meta.mode() & (libc::S_ISUID | libc::S_ISGID) != 0;
+            let capabilities = xattr_present(&path);
+            if set_id || capabilities {
+                // Refused whoever executes it, which is coarser than the kernel's rule (issue
+                // 19: judge it for the calling task); the line names the kernel's rule where
+                // it applies, and says where it does not.
+                let file = SecureExecution {
+                    mode: meta.mode(),
+                    owner: meta.uid(),
+                    group: meta.gid(),
+                    uid: task.uid,
+                    gid: task.gid,
+                    file_capabilities: capabilities,
+                    nosuid: nix::sys::statvfs::statvfs(&path)
+                        .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
+                };
+                return Judged::Misses(summary(file.miss().unwrap_or(Miss::SetIdUnjudged)));
+            }
+            Judged::Reaches
+        }
+    }
+}
+
+pub(super) fn id_of_file(file: &File) -> Option<(u64, u64)> {
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+pub(super) fn xattr_present(file: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(file.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path and name; size 0 asks for the size only.
+    unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        ) >= 0
+    }
+}
+
+/// The environment the task hands the new image, by the shim's rule; the shim at its path
+/// under the task's root; no finite RLIMIT_AS (where ld.so may skip the shim).
+pub(super) fn environment(
+    task: &Task,
+    env_at: u64,
+    wide: bool,
+    context: &Judgement,
+) -> Result<(), String> {
+    let pid = task.tid;
+    let entries =
+        read_environment(pid, env_at, wide).ok_or_else(|| summary(Miss::EnvironmentUnreadable))?;
+    reach::carries_shim(
+        entries.iter().map(Vec::as_slice),
+        context.shim.as_os_str().as_bytes(),
+        &context.config,
+    )
+    .map_err(summary)?;
+    // As the task's ld.so will find it: absolute symlinks in the task's root.
+    let shim = Walker::of(task).ok().and_then(|walker| {
+        let _as_task = FsIdentity::of(task);
+        walker
+            .walk(None, context.shim.as_os_str().as_bytes(), false)
+            .ok()
+    });
+    if shim.as_ref().and_then(id_of_file) != Some(context.shim_id) {
+        return Err(summary(Miss::ShimElsewhere));
+    }
+    if let Some((soft, _)) = limits_of(pid, libc::RLIMIT_AS) {
+        if soft != libc::RLIM_INFINITY {
+            return Err(summary(Miss::AddressSpaceLimited));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn id_of(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}

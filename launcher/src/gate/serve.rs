@@ -1,0 +1,299 @@
+//! The gate's process: its own session and descriptors, then one answer per notification
+//! until the tree has ended; what the shim says it judged ([`Words`]).
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use memlock_run_protocol::OnFailure;
+
+use super::judge::{decide, Refusal};
+use super::{
+    recv_fd, Judgement, Notif, Response, AUDIT_ARCH_X86_64, PRCTL, SECCOMP_IOCTL_NOTIF_RECV,
+    SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+};
+use crate::host::procfs::status_field;
+
+/// The gate's life: its own session (a terminal's signals are COMMAND's), no descriptor of
+/// memlock-run's but stderr, then one answer per exec until the tree has ended.
+pub(super) fn gate_main(socket: RawFd, context: &Judgement) {
+    // SAFETY: setsid, signal dispositions and descriptor plumbing in a fresh single-threaded
+    // process that runs nothing else.
+    let socket = unsafe {
+        libc::setsid();
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        // Above the standard three (memlock-run may have been started with one closed, and
+        // then the socket took its number), which become /dev/null and stderr.
+        let moved = libc::fcntl(socket, libc::F_DUPFD_CLOEXEC, 3);
+        if moved < 0 {
+            libc::_exit(0);
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            if socket == 2 {
+                libc::dup2(null, 2);
+            }
+        }
+        // Everything else goes: a pipe held open here would keep its reader waiting.
+        if moved > 3 {
+            libc::syscall(libc::SYS_close_range, 3, moved - 1, 0);
+        }
+        libc::syscall(libc::SYS_close_range, moved + 1, u32::MAX, 0);
+        libc::chdir(c"/".as_ptr());
+        moved
+    };
+    let stderr = Stderr::open();
+    let Some(listener) = recv_fd(socket) else {
+        // SAFETY: ends the gate.
+        unsafe { libc::_exit(0) }
+    };
+    // SAFETY: the socket is ours, and done with.
+    unsafe { libc::close(socket) };
+    serve(&listener, context, &stderr);
+    // SAFETY: ends the gate.
+    unsafe { libc::_exit(0) }
+}
+
+/// The tree's stderr, written without ever blocking on a reader that has stopped reading
+/// (that would stall every exec of the tree behind a refusal's line). A pipe or terminal is
+/// opened again, on its own with O_NONBLOCK (setting it on the shared descriptor would change
+/// COMMAND's stderr too); a socket (systemd's journal) is sent to with MSG_DONTWAIT; a regular
+/// file, which does not block, is written through descriptor 2 itself (opened again it would
+/// have an offset of its own, and overwrite the file).
+pub(super) enum Stderr {
+    Shared,
+    Reopened(File),
+    Socket,
+}
+
+impl Stderr {
+    fn open() -> Stderr {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let Ok(meta) = fs::metadata("/proc/self/fd/2") else {
+            return Stderr::Shared;
+        };
+        let kind = meta.file_type();
+        if kind.is_socket() {
+            return Stderr::Socket;
+        }
+        if kind.is_fifo() || kind.is_char_device() {
+            if let Ok(file) = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open("/proc/self/fd/2")
+            {
+                return Stderr::Reopened(file);
+            }
+        }
+        Stderr::Shared
+    }
+
+    fn line(&self, text: &str) {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.push(b'\n');
+        match self {
+            Stderr::Reopened(file) => {
+                let _ = (&*file).write(&bytes);
+            }
+            // SAFETY: send(2) on descriptor 2 with a valid buffer.
+            Stderr::Socket => unsafe {
+                libc::send(2, bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT);
+            },
+            Stderr::Shared => {
+                let _ = std::io::stderr().write_all(&bytes);
+            }
+        }
+    }
+}
+
+pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
+    let mut words = Words::default();
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let rc = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if rc < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if pfd.revents & libc::POLLIN == 0 {
+            // POLLHUP: no process uses the filter any more.
+            return;
+        }
+        let mut notif = Notif::default();
+        // SAFETY: the kernel fills a zeroed notification of its own size (checked).
+        if unsafe { libc::ioctl(listener.as_raw_fd(), SECCOMP_IOCTL_NOTIF_RECV, &mut notif) } != 0 {
+            // The task went away meanwhile (ENOENT), or a signal: next.
+            continue;
+        }
+        if notif.data.arch == AUDIT_ARCH_X86_64 && notif.data.nr as u32 == PRCTL {
+            // The shim's word: noted, and its prctl returns 0 (no CONTINUE: no kernel knows it).
+            words.note(notif.pid as i32, notif.data.args[1]);
+            respond(listener, notif.id, 0, 0);
+            continue;
+        }
+        let announced = words.take_exec(notif.pid as i32);
+        let error = match decide(&notif, context, || {
+            announced || words.take_spawned(notif.pid as i32)
+        }) {
+            Ok(()) => 0,
+            Err(Refusal {
+                line: Some((subject, why)),
+                ..
+            }) if context.config.on_failure == OnFailure::Warn => {
+                stderr.line(&format!(
+                    "memlock-run: warning: {subject} runs unlocked (--on-failure warn): {why}"
+                ));
+                0
+            }
+            Err(refusal) => {
+                if let Some((subject, why)) = refusal.line {
+                    stderr.line(&format!("memlock-run: not executing {subject}: {why}"));
+                }
+                -refusal.errno
+            }
+        };
+        let flags = if error == 0 {
+            SECCOMP_USER_NOTIF_FLAG_CONTINUE
+        } else {
+            0
+        };
+        respond(listener, notif.id, error, flags);
+    }
+}
+
+/// Answers a notification: CONTINUE (the call goes on), or the call returns 0 or -error.
+pub(super) fn respond(listener: &OwnedFd, id: u64, error: i32, flags: u32) {
+    let mut response = Response {
+        id,
+        val: 0,
+        error,
+        flags,
+    };
+    // SAFETY: a response for a notification received; the kernel drops one whose task has gone.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_SEND,
+            &mut response,
+        )
+    };
+}
+
+/// What the shim said (protocol::GATE_WORD): the threads whose next exec it judged, and the
+/// processes with spawns under way, each with its start time (a reused PID is not them).
+#[derive(Default)]
+pub(super) struct Words {
+    execs: std::collections::HashMap<i32, u64>,
+    spawns: std::collections::HashMap<i32, Spawns>,
+}
+
+/// A process's spawns under way: `open` said begun and not yet returned; `children`, the
+/// execs of spawned children still to come, one per spawn (a spawn's child execs once), so
+/// that another child of the process cannot pass for one while a long system(3) runs.
+pub(super) struct Spawns {
+    started: u64,
+    open: u32,
+    children: u32,
+}
+
+impl Words {
+    /// At most this many of each: a tree that says more than it execs is trimmed to the living.
+    const MOST: usize = 4096;
+
+    fn note(&mut self, tid: i32, word: u64) {
+        let Some(started) = start_time(tid) else {
+            return;
+        };
+        match word {
+            memlock_run_protocol::GATE_EXEC => {
+                if self.execs.len() >= Self::MOST {
+                    self.execs.retain(|&t, &mut s| start_time(t) == Some(s));
+                }
+                self.execs.insert(tid, started);
+            }
+            memlock_run_protocol::GATE_SPAWN | memlock_run_protocol::GATE_SPAWNED => {
+                let Some(process) = tgid_of(tid) else {
+                    return;
+                };
+                let Some(started) = start_time(process) else {
+                    return;
+                };
+                if self.spawns.len() >= Self::MOST {
+                    self.spawns
+                        .retain(|&p, spawns| start_time(p) == Some(spawns.started));
+                }
+                let fresh = Spawns {
+                    started,
+                    open: 0,
+                    children: 0,
+                };
+                let entry = self.spawns.entry(process).or_insert(fresh);
+                if entry.started != started {
+                    *entry = Spawns {
+                        started,
+                        open: 0,
+                        children: 0,
+                    };
+                }
+                if word == memlock_run_protocol::GATE_SPAWN {
+                    entry.open += 1;
+                    entry.children += 1;
+                } else {
+                    entry.open = entry.open.saturating_sub(1);
+                    if entry.open == 0 {
+                        self.spawns.remove(&process);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the shim said that this thread's exec, now, was judged (said once per exec).
+    fn take_exec(&mut self, tid: i32) -> bool {
+        self.execs
+            .remove(&tid)
+            .is_some_and(|started| start_time(tid) == Some(started))
+    }
+
+    /// Whether the calling task is a spawn's child (its own process, its parent's memory)
+    /// whose parent, the same process as when it said so, has a spawn under way whose child
+    /// has not executed yet; that one is then taken.
+    fn take_spawned(&mut self, tid: i32) -> bool {
+        let Some(parent) = status_field(tid, "PPid").and_then(|p| p.parse::<i32>().ok()) else {
+            return false;
+        };
+        match self.spawns.get_mut(&parent) {
+            Some(spawns) if spawns.children > 0 && start_time(parent) == Some(spawns.started) => {
+                spawns.children -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A task's start time (field 22 of /proc/PID/stat, readable whatever the task's dumpable flag).
+pub(super) fn start_time(tid: i32) -> Option<u64> {
+    stat_start_time(&fs::read_to_string(format!("/proc/{tid}/stat")).ok()?)
+}
+
+/// Field 22 of a /proc/PID/stat text.
+pub(super) fn stat_start_time(stat: &str) -> Option<u64> {
+    // The command name, in parentheses, may hold anything: fields are counted after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub(super) fn tgid_of(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid")?.parse().ok()
+}

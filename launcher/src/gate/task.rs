@@ -1,0 +1,185 @@
+//! The task that asks to exec, as the gate knows it: its IDs and PID levels from /proc, the
+//! filesystem identity the gate takes on while it opens files for it, and what its memory
+//! holds (the path and the environment of its exec).
+
+use std::fs;
+
+use super::serve::start_time;
+
+/// What the gate knows of a task that asks to exec, read once per exec from its
+/// /proc/TID/status and stat (readable whatever its dumpable flag).
+pub(super) struct Task {
+    pub(super) tid: i32,
+    /// Effective user and group IDs.
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    /// Its process and thread IDs in each PID namespace it is in, outermost first (NStgid,
+    /// NSpid; one level before Linux 4.1, which has neither): a /proc shows those of its own.
+    pub(super) levels: Vec<(u32, u32)>,
+    /// Its start time, by which its directory in a /proc is known.
+    pub(super) started: u64,
+}
+
+impl Task {
+    /// None when the task has gone.
+    pub(super) fn read(tid: i32) -> Option<Task> {
+        let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        let field = |name: &str| -> Vec<u32> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| {
+                    v.split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (tgids, tids) = (field("NStgid"), field("NSpid"));
+        let levels = if !tgids.is_empty() && tgids.len() == tids.len() {
+            tgids.into_iter().zip(tids).collect()
+        } else {
+            vec![(*field("Tgid").first()?, tid as u32)]
+        };
+        Some(Task {
+            tid,
+            uid: *field("Uid").get(1)?,
+            gid: *field("Gid").get(1)?,
+            levels,
+            started: start_time(tid)?,
+        })
+    }
+}
+
+/// setfsuid/setfsgid to a task's effective IDs while alive; root's again when dropped.
+pub(super) struct FsIdentity;
+
+impl FsIdentity {
+    pub(super) fn of(task: &Task) -> FsIdentity {
+        // SAFETY: setfsgid and setfsuid change this thread's filesystem IDs only.
+        unsafe {
+            libc::setfsgid(task.gid);
+            libc::setfsuid(task.uid);
+        }
+        FsIdentity
+    }
+}
+
+impl Drop for FsIdentity {
+    fn drop(&mut self) {
+        // SAFETY: as above, back to the gate's own IDs.
+        unsafe {
+            libc::setfsuid(libc::geteuid());
+            libc::setfsgid(libc::getegid());
+        }
+    }
+}
+
+/// Bytes of another process's memory.
+pub(super) fn read_memory(pid: i32, addr: u64, buf: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: one local buffer of its length; the remote range is the kernel's to check.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    n.max(0) as usize
+}
+
+/// A NUL-terminated string of another process, read a page at most at a time (a read
+/// across into an unmapped page fails as a whole).
+pub(super) fn read_string(pid: i32, mut addr: u64, max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        let room = 4096 - (addr % 4096) as usize;
+        let mut chunk = vec![0u8; room.min(max - out.len()).max(1)];
+        let n = read_memory(pid, addr, &mut chunk);
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Some(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+        addr += n as u64;
+    }
+    None
+}
+
+/// The entries of another process's environment array that the shim's rule reads
+/// (`LD_PRELOAD`, `MEMLOCK_RUN_*`): the pointers a page at a time, the first bytes of every
+/// string in one call, and only those entries whole.
+pub(super) fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<Vec<u8>>> {
+    const HEAD: usize = 12;
+    let width = if wide { 8 } else { 4 };
+    let mut pointers = Vec::new();
+    'array: while at != 0 && pointers.len() < 100_000 {
+        let mut page = vec![0u8; 4096 - (at % 4096) as usize];
+        let n = read_memory(pid, at, &mut page);
+        if n < width {
+            return None;
+        }
+        for word in page[..n - n % width].chunks_exact(width) {
+            let ptr = if wide {
+                u64::from_le_bytes(word.try_into().ok()?)
+            } else {
+                u64::from(u32::from_le_bytes(word.try_into().ok()?))
+            };
+            if ptr == 0 {
+                break 'array;
+            }
+            pointers.push(ptr);
+        }
+        at += (n - n % width) as u64;
+    }
+    let mut heads = vec![[0u8; HEAD]; pointers.len()];
+    let mut entries = Vec::new();
+    for (chunk, ptrs) in heads.chunks_mut(512).zip(pointers.chunks(512)) {
+        let local: Vec<libc::iovec> = chunk
+            .iter_mut()
+            .map(|h| libc::iovec {
+                iov_base: h.as_mut_ptr().cast(),
+                iov_len: HEAD,
+            })
+            .collect();
+        let remote: Vec<libc::iovec> = ptrs
+            .iter()
+            .map(|&p| libc::iovec {
+                iov_base: p as *mut libc::c_void,
+                iov_len: HEAD,
+            })
+            .collect();
+        // SAFETY: local buffers of HEAD bytes each; the remote ranges are the kernel's to check.
+        let n = unsafe {
+            libc::process_vm_readv(
+                pid,
+                local.as_ptr(),
+                local.len() as libc::c_ulong,
+                remote.as_ptr(),
+                remote.len() as libc::c_ulong,
+                0,
+            )
+        };
+        let whole = n >= 0 && n as usize == HEAD * ptrs.len();
+        for (head, &ptr) in chunk.iter().zip(ptrs) {
+            // A string near the end of its mapping fails the batch: read that one alone.
+            let relevant = if whole {
+                head.starts_with(b"LD_PRELOAD=") || head.starts_with(b"MEMLOCK_RUN_")
+            } else {
+                true
+            };
+            if relevant {
+                let entry = read_string(pid, ptr, 128 * 1024)?;
+                if entry.starts_with(b"LD_PRELOAD=") || entry.starts_with(b"MEMLOCK_RUN_") {
+                    entries.push(entry);
+                }
+            }
+        }
+    }
+    Some(entries)
+}

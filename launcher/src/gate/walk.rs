@@ -1,0 +1,258 @@
+//! Opening what an exec names as the task would: from its root, working directory or
+//! descriptor, a component at a time, with its filesystem identity.
+
+use std::fs::{self, File};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::path::{Path, PathBuf};
+
+use super::judge::id_of_file;
+use super::serve::stat_start_time;
+use super::task::{FsIdentity, Task};
+
+pub(super) enum Opened {
+    /// Missing, or refused by the kernel as well: nothing runs.
+    Kernel,
+    /// The task may execute it but not read it: nothing can judge it.
+    Unreadable,
+    File(File),
+}
+
+/// Opens the file a task's exec names as the task would: from its root, working directory or
+/// descriptor (through /proc), walking the path a component at a time (`walk`) so that
+/// absolute symlinks resolve in the task's root and /proc/self and /proc/thread-self name
+/// the task, not the gate; with the task's filesystem identity (what the task may not open,
+/// the gate does not read for it); without blocking (a FIFO put in its place must not stall
+/// the gate), and regular files only.
+pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
+    use std::os::unix::fs::OpenOptionsExt;
+    let proc = PathBuf::from(format!("/proc/{}", task.tid));
+    let open_dir = |path: &Path| {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(path)
+    };
+    // The task has gone: nothing runs. Its root, working directory or descriptor withheld
+    // from the gate: nothing can judge what it names.
+    let withheld = |err: std::io::Error| {
+        if matches!(err.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) {
+            Opened::Unreadable
+        } else {
+            Opened::Kernel
+        }
+    };
+    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        // The task's own descriptor: what it holds, it may run.
+        return match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(proc.join("fd").join(dirfd.to_string()))
+        {
+            Ok(file) => Opened::File(file),
+            Err(_) => Opened::Kernel,
+        };
+    }
+    let walker = match Walker::of(task) {
+        Ok(walker) => walker,
+        Err(err) => return withheld(err),
+    };
+    let start = if path.first() == Some(&b'/') {
+        None
+    } else {
+        let base = if dirfd == libc::AT_FDCWD {
+            proc.join("cwd")
+        } else {
+            proc.join("fd").join(dirfd.to_string())
+        };
+        match open_dir(&base) {
+            Ok(dir) => Some(dir),
+            Err(err) => return withheld(err),
+        }
+    };
+    let _as_task = FsIdentity::of(task);
+    let found = match walker.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
+        Ok(found) => found,
+        // A per-process link of /proc the gate may not follow (the task may: its own).
+        Err(err) if err.kind() == std::io::ErrorKind::Other => return Opened::Unreadable,
+        // Missing, or not for the task to reach: its exec fails as well.
+        Err(_) => return Opened::Kernel,
+    };
+    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
+    if !found.metadata().is_ok_and(|m| m.is_file()) {
+        return Opened::Kernel;
+    }
+    // Opened again for reading, through the gate's own descriptor, as the task's identity.
+    match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(format!("/proc/self/fd/{}", found.as_raw_fd()))
+    {
+        Ok(file) => Opened::File(file),
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            // Executable by the task though not readable by it: nothing can judge it.
+            let link = format!("/proc/self/fd/{}\0", found.as_raw_fd());
+            // SAFETY: faccessat with a NUL-terminated path, as the task's identity.
+            let runnable = unsafe {
+                libc::faccessat(
+                    libc::AT_FDCWD,
+                    link.as_ptr().cast(),
+                    libc::X_OK,
+                    libc::AT_EACCESS,
+                )
+            } == 0;
+            if runnable {
+                Opened::Unreadable
+            } else {
+                Opened::Kernel
+            }
+        }
+        Err(_) => Opened::Kernel,
+    }
+}
+
+/// A path walk done as a task's would be: from its root, with what /proc/self and
+/// /proc/thread-self name for it.
+pub(super) struct Walker<'a> {
+    root: File,
+    task: &'a Task,
+}
+
+impl Walker<'_> {
+    /// At most this many symlinks on one walk, as the kernel's own limit.
+    const MOST_LINKS: usize = 40;
+
+    /// The file `path` names, from `start` (None: the root), opened with O_PATH; an error of
+    /// kind Other where a per-process link of /proc is withheld from the gate. Each
+    /// component is opened without following it; a symlink's target is read and walked in
+    /// its place (from the task's root when absolute), except on procfs: there `self` and
+    /// `thread-self` stand for the task, and the per-process links (exe, cwd, root, fd/N),
+    /// which name the same file whoever follows them, are followed by the kernel.
+    pub(super) fn walk(
+        &self,
+        start: Option<File>,
+        path: &[u8],
+        nofollow: bool,
+    ) -> std::io::Result<File> {
+        let mut dir = match start {
+            Some(dir) => dir,
+            None => self.root.try_clone()?,
+        };
+        let mut todo: std::collections::VecDeque<Vec<u8>> = components(path).collect();
+        let mut links = 0;
+        while let Some(name) = todo.pop_front() {
+            if name == b"." {
+                continue;
+            }
+            if name == b".." && id_of_file(&dir) == id_of_file(&self.root) {
+                continue;
+            }
+            let last = todo.is_empty();
+            let entry = open_at(&dir, &name, libc::O_PATH | libc::O_NOFOLLOW)?;
+            let meta = entry.metadata()?;
+            if !meta.file_type().is_symlink() || (last && nofollow) {
+                dir = entry;
+                continue;
+            }
+            links += 1;
+            if links > Self::MOST_LINKS {
+                return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            let target = if on_procfs(&dir) && (name == b"self" || name == b"thread-self") {
+                // What the task reads there: its IDs in that /proc's namespace.
+                self.selfs(&dir, name == b"thread-self")
+                    .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT))?
+            } else if on_procfs(&dir) {
+                // A per-process link: the kernel follows it to what it names, for the gate as
+                // the task's identity, which a non-dumpable task's links refuse.
+                dir =
+                    open_at(&dir, &name, libc::O_PATH).map_err(|err| match err.raw_os_error() {
+                        Some(libc::EACCES) | Some(libc::EPERM) => std::io::Error::other(err),
+                        _ => err,
+                    })?;
+                continue;
+            } else {
+                let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                let c = std::ffi::CString::new(name.clone())
+                    .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOENT))?;
+                // SAFETY: readlinkat into a buffer of its length.
+                let n = unsafe {
+                    libc::readlinkat(
+                        dir.as_raw_fd(),
+                        c.as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                buf.truncate(n as usize);
+                buf
+            };
+            if target.first() == Some(&b'/') {
+                dir = self.root.try_clone()?;
+            }
+            for (i, part) in components(&target).enumerate() {
+                todo.insert(i, part);
+            }
+        }
+        Ok(dir)
+    }
+}
+
+impl Walker<'_> {
+    /// The walker of `task`: from its root (/proc/TID/root).
+    pub(super) fn of(task: &Task) -> std::io::Result<Walker<'_>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let root = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(format!("/proc/{}/root", task.tid))?;
+        Ok(Walker { root, task })
+    }
+
+    /// The target of `self` ("TGID") or `thread-self` ("TGID/task/TID") for the task in the
+    /// /proc `dir`: the level of its IDs whose directory there started when the task did.
+    fn selfs(&self, dir: &File, thread: bool) -> Option<Vec<u8>> {
+        self.task.levels.iter().find_map(|&(tgid, tid)| {
+            let target = if thread {
+                format!("{tgid}/task/{tid}")
+            } else {
+                tgid.to_string()
+            };
+            let stat = open_at(dir, format!("{target}/stat").as_bytes(), libc::O_RDONLY).ok()?;
+            let text = std::io::read_to_string(stat).ok()?;
+            (stat_start_time(&text) == Some(self.task.started)).then(|| target.into_bytes())
+        })
+    }
+}
+
+/// A path's components, empty ones (repeated slashes) left out.
+pub(super) fn components(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .map(<[u8]>::to_vec)
+}
+
+/// openat(2) of one name in `dir`.
+pub(super) fn open_at(dir: &File, name: &[u8], flags: i32) -> std::io::Result<File> {
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOENT))?;
+    // SAFETY: a directory descriptor we hold and a NUL-terminated name.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor openat just made, owned from here.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Whether `dir` is on a procfs.
+pub(super) fn on_procfs(dir: &File) -> bool {
+    const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+    // SAFETY: fstatfs into a zeroed statfs.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(dir.as_raw_fd(), &mut st) == 0 && st.f_type == PROC_SUPER_MAGIC
+    }
+}
