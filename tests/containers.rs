@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 const NOTE: &str = "memlock-run: note: CAP_IPC_LOCK is in this process's bounding set but memlock-run does not hold it";
@@ -18,17 +16,14 @@ const NOTE: &str = "memlock-run: note: CAP_IPC_LOCK is in this process's boundin
 /// memlock-run as nobody with the bounding set `bounding` (setpriv syntax), optionally with
 /// CAP_IPC_LOCK ambient, running the probe to completion.
 fn as_nobody_with_bounding(bounding: &str, ambient: bool) -> std::process::Output {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
-    if ambient {
-        cmd.args(["--inh-caps=+ipc_lock", "--ambient-caps=+ipc_lock"]);
-    }
-    cmd.arg(format!("--bounding-set={bounding}"));
-    cmd.arg("--")
-        .arg(memlock_run_path())
-        .arg("--")
-        .arg(probe())
-        .args(["--exit", "0"]);
+    let run_as = as_nobody().bounding_set(bounding);
+    let run_as = if ambient {
+        run_as.ambient_ipc_lock()
+    } else {
+        run_as
+    };
+    let mut cmd = run_as.memlock_run(["--"]);
+    cmd.arg(probe()).args(["--exit", "0"]);
     output(cmd)
 }
 

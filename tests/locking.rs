@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 
 use common::*;
@@ -261,10 +261,9 @@ fn prefault_is_refused_when_the_hard_stack_limit_is_too_low() {
         mark.as_os_str(),
     ]);
     with_stack_limit(&mut cmd, 8 * MIB, Some(8 * MIB));
-    let out = output(cmd);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             "--prefault 8 MiB",
             "RLIMIT_STACK",
@@ -272,7 +271,6 @@ fn prefault_is_refused_when_the_hard_stack_limit_is_too_low() {
             "pre-fault at most",
         ],
     );
-    assert!(!mark.exists(), "the target must not run");
 }
 
 /// MemTotal of /proc/meminfo, in bytes.
@@ -295,64 +293,48 @@ fn a_prefault_the_kernel_would_refuse_is_an_error_not_a_sigsegv() {
         return;
     }
     // The stack grows by a fault, and a growth the kernel refuses is a SIGSEGV; the shim
-    // checks the limits the kernel applies and exits 125 with the reason instead.
+    // checks the limits the kernel applies and exits 125 with the reason instead: RAM, and
+    // RLIMIT_AS (in bytes, None: as the tests run), which bounds the growth too.
     let probe = probe();
     let more_than_ram = format!("{}G", mem_total() / (1 << 30) * 2 + 2);
-    let mark = marker("prefault-ram");
-    let mut cmd = memlock_run([
-        "--prefault".as_ref(),
-        more_than_ram.as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--mark".as_ref(),
-        mark.as_os_str(),
-    ]);
-    with_stack_limit(&mut cmd, 8 * MIB, None);
-    let out = output(cmd);
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "--prefault {more_than_ram}: {:?} {}",
-        out.status,
-        stderr_of(&out)
-    );
-    assert_mentions(&one_line(&out), &["cannot pre-fault", "RAM"]);
-    assert!(!mark.exists());
-
-    // RLIMIT_AS bounds the growth too.
-    let mark = marker("prefault-as");
-    let mut cmd = memlock_run([
-        "--prefault".as_ref(),
-        "512M".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--mark".as_ref(),
-        mark.as_os_str(),
-    ]);
-    with_stack_limit(&mut cmd, 8 * MIB, None);
-    let limit = libc::rlimit {
-        rlim_cur: 256 * MIB,
-        rlim_max: 256 * MIB,
-    };
-    // SAFETY: setrlimit is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
+    let rows: [(&str, Option<u64>, &[&str]); 2] = [
+        (&more_than_ram, None, &["cannot pre-fault", "RAM"]),
+        ("512M", Some(256 * MIB), &["cannot pre-fault", "RLIMIT_AS"]),
+    ];
+    for (prefault, address_space, says) in rows {
+        let mark = marker("prefault-refused");
+        let mut cmd = memlock_run([
+            "--prefault".as_ref(),
+            prefault.as_ref(),
+            "--".as_ref(),
+            probe.as_os_str(),
+            "--mark".as_ref(),
+            mark.as_os_str(),
+        ]);
+        with_stack_limit(&mut cmd, 8 * MIB, None);
+        if let Some(bytes) = address_space {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            // SAFETY: setrlimit is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
             }
-            Ok(())
-        });
+        }
+        let out = output(cmd);
+        assert!(
+            out.status.signal().is_none(),
+            "--prefault {prefault}, RLIMIT_AS {address_space:?}: {:?}",
+            out.status
+        );
+        assert_refused(&out, Refused::before_main().mark(&mark), says);
     }
-    let out = output(cmd);
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "RLIMIT_AS: {:?} {}",
-        out.status,
-        stderr_of(&out)
-    );
-    assert_mentions(&one_line(&out), &["cannot pre-fault", "RLIMIT_AS"]);
-    assert!(!mark.exists());
 }
 
 /// Sum of Rss over the mappings of `file` in process `pid`.
@@ -438,19 +420,15 @@ fn a_sanitizer_that_swallows_mlockall_is_caught() {
     ]);
     // ASan insists on being first in the link order; the shim in LD_PRELOAD comes first.
     cmd.env("ASAN_OPTIONS", "verify_asan_link_order=0");
-    let out = output(cmd);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    // The instrumented program must not run unlocked.
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             "returned success but VmLck is 0 kB",
             "intercepts mlockall",
             "sanitizer",
         ],
-    );
-    assert!(
-        !mark.exists(),
-        "the instrumented program must not run unlocked"
     );
 }
 
@@ -462,17 +440,14 @@ fn on_failure_warn_runs_the_program_unlocked_after_one_line() {
         return;
     }
     let probe = probe();
-    let running = Running::start(memlock_run_as_nobody(
-        false,
-        [
-            "--limit",
-            "1M",
-            "--on-failure",
-            "warn",
-            "--",
-            probe.to_str().unwrap(),
-        ],
-    ));
+    let running = Running::start(as_nobody().memlock_run([
+        "--limit",
+        "1M",
+        "--on-failure",
+        "warn",
+        "--",
+        probe.to_str().unwrap(),
+    ]));
     assert_eq!(running.status().bytes("VmLck"), 0);
     let out = running.finish();
     assert!(out.status.success());

@@ -34,10 +34,7 @@ fn nobody_is_locked_within_the_default_limit() {
         return;
     }
     let probe = probe();
-    let running = Running::start(memlock_run_as_nobody(
-        false,
-        ["--", probe.to_str().unwrap()],
-    ));
+    let running = Running::start(as_nobody().memlock_run(["--", probe.to_str().unwrap()]));
     let status = running.status();
     assert_eq!(status.ids("Uid"), [NOBODY; 4]);
     assert!(
@@ -58,63 +55,6 @@ fn nobody_is_locked_within_the_default_limit() {
 }
 
 #[test]
-fn a_too_low_limit_stops_the_program_with_the_cause_and_the_remedies() {
-    if skip_unprivileged_run("runs memlock-run as nobody")
-        || skip_unless_memlock_hard_at_least(MIB, "the test sets --limit 1M")
-    {
-        return;
-    }
-    let probe = probe();
-    let mark = marker("too-low");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--limit",
-            "1M",
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
-        &[
-            "mlockall(MCL_CURRENT) failed with ENOMEM",
-            "RLIMIT_MEMLOCK is 1 MiB",
-            "--limit",
-            "LimitMEMLOCK=",
-            "ulimit -l",
-            "AmbientCapabilities=CAP_IPC_LOCK",
-        ],
-    );
-    assert!(!mark.exists(), "the program's main must not run unlocked");
-
-    // At the hard limit --limit cannot help: the remedy names where the hard limit is set.
-    let Some(hard) = hard_memlock() else { return };
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--prefault",
-            &format!("{}K", hard / KIB - 512),
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    let line = one_line(&out);
-    assert_mentions(&line, &["ENOMEM", "the hard limit binds", "limits.conf"]);
-    assert!(
-        !line.contains("--limit"),
-        "--limit cannot raise a hard limit: {line}"
-    );
-    assert!(!mark.exists(), "the program's main must not run unlocked");
-}
-
-#[test]
 fn ambient_ipc_lock_locks_past_the_limit_and_is_the_only_capability() {
     if skip_unprivileged_run("runs memlock-run as nobody with ambient CAP_IPC_LOCK")
         || skip_unless_limit_binds()
@@ -122,18 +62,15 @@ fn ambient_ipc_lock_locks_past_the_limit_and_is_the_only_capability() {
         return;
     }
     let probe = probe();
-    let running = Running::start(memlock_run_as_nobody(
-        true,
-        [
-            "--future",
-            "--",
-            probe.to_str().unwrap(),
-            "--map",
-            "32",
-            "--touch",
-            "32",
-        ],
-    ));
+    let running = Running::start(as_nobody().ambient_ipc_lock().memlock_run([
+        "--future",
+        "--",
+        probe.to_str().unwrap(),
+        "--map",
+        "32",
+        "--touch",
+        "32",
+    ]));
     let status = running.status();
     assert!(
         status.bytes("VmLck") >= 32 * MIB,
@@ -147,8 +84,84 @@ fn ambient_ipc_lock_locks_past_the_limit_and_is_the_only_capability() {
     assert!(running.finish().status.success());
 }
 
+/// A refusal as nobody, without CAP_IPC_LOCK: (what, memlock-run's options, what its line
+/// says, what it must not say).
+type NobodyRefusal = (
+    &'static str,
+    Vec<String>,
+    Vec<&'static str>,
+    Vec<&'static str>,
+);
+
+/// What is refused for nobody, with the cause and the remedies, before the program's main
+/// runs: a limit too low for the program, a pre-fault at the hard limit (where `--limit`
+/// cannot help, and the remedy names where the hard limit is set), a `--limit` above the hard
+/// limit, and `--user`.
 #[test]
-fn a_limit_above_the_hard_limit_is_an_error_without_ipc_lock_and_a_note_with_it() {
+fn refusals_as_nobody_name_the_cause_and_the_remedies() {
+    if skip_unprivileged_run("runs memlock-run as nobody") {
+        return;
+    }
+    let mut rows: Vec<NobodyRefusal> = vec![(
+        "--user without root",
+        vec!["--user".into(), "nobody".into()],
+        vec!["--user needs root"],
+        vec![],
+    )];
+    if !skip_unless_memlock_hard_at_least(MIB, "the --limit 1M row is not tested") {
+        rows.push((
+            "a too low --limit",
+            vec!["--limit".into(), "1M".into()],
+            vec![
+                "mlockall(MCL_CURRENT) failed with ENOMEM",
+                "RLIMIT_MEMLOCK is 1 MiB",
+                "--limit",
+                "LimitMEMLOCK=",
+                "ulimit -l",
+                "AmbientCapabilities=CAP_IPC_LOCK",
+            ],
+            vec![],
+        ));
+    }
+    match hard_memlock() {
+        Some(hard) => {
+            rows.push((
+                "--prefault at the hard limit",
+                vec!["--prefault".into(), format!("{}K", hard / KIB - 512)],
+                vec!["ENOMEM", "the hard limit binds", "limits.conf"],
+                // --limit cannot raise a hard limit.
+                vec!["--limit"],
+            ));
+            rows.push((
+                "--limit above the hard limit",
+                vec!["--limit".into(), format!("{}", hard + 64 * MIB)],
+                vec![
+                    "is above the hard RLIMIT_MEMLOCK",
+                    "CAP_SYS_RESOURCE",
+                    "CAP_IPC_LOCK",
+                ],
+                vec![],
+            ));
+        }
+        None => skip(format_args!(
+            "the hard RLIMIT_MEMLOCK is unlimited; nothing is above it, and it binds no pre-fault"
+        )),
+    }
+    let probe = probe();
+    for (what, options, says, never) in rows {
+        let mark = marker("nobody-refused");
+        let mut cmd = as_nobody().memlock_run(&options);
+        cmd.arg("--").arg(&probe).arg("--mark").arg(&mark);
+        let line = assert_refused(&output(cmd), Refused::before_main().mark(&mark), &says);
+        for word in never {
+            assert!(!line.contains(word), "{what}: {word:?} in: {line}");
+        }
+    }
+}
+
+/// With CAP_IPC_LOCK, a `--limit` above the hard limit is a note, and the program runs.
+#[test]
+fn a_limit_above_the_hard_limit_is_a_note_with_ipc_lock() {
     if skip_unprivileged_run("runs memlock-run as nobody") {
         return;
     }
@@ -161,39 +174,14 @@ fn a_limit_above_the_hard_limit_is_an_error_without_ipc_lock_and_a_note_with_it(
     let above = format!("{}", hard + 64 * MIB);
     let probe = probe();
     let mark = marker("above-hard");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--limit",
-            &above,
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
-        &[
-            "is above the hard RLIMIT_MEMLOCK",
-            "CAP_SYS_RESOURCE",
-            "CAP_IPC_LOCK",
-        ],
-    );
-    assert!(!mark.exists());
-
-    let out = output(memlock_run_as_nobody(
-        true,
-        [
-            "--limit",
-            &above,
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
+    let out = output(as_nobody().ambient_ipc_lock().memlock_run([
+        "--limit",
+        &above,
+        "--",
+        probe.to_str().unwrap(),
+        "--mark",
+        mark.to_str().unwrap(),
+    ]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_mentions(
         &one_line(&out),
@@ -307,29 +295,6 @@ fn user_switch_takes_a_group_and_numeric_ids() {
 }
 
 #[test]
-fn user_is_refused_when_not_root() {
-    if skip_unprivileged_run("runs memlock-run as nobody") {
-        return;
-    }
-    let probe = probe();
-    let mark = marker("user-not-root");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--user",
-            "nobody",
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["--user needs root"]);
-    assert!(!mark.exists());
-}
-
-#[test]
 fn the_environment_cannot_choose_the_shim_or_its_settings() {
     let probe = probe();
     let extra = compile("extra_preload.c", "extra_preload.so", &["-shared", "-fPIC"]);
@@ -381,7 +346,9 @@ fn the_environment_cannot_choose_the_shim_or_its_settings() {
     );
     if !skip_unprivileged_run("the elevated case runs memlock-run as nobody with CAP_IPC_LOCK") {
         check(
-            memlock_run_as_nobody(true, ["--", probe.to_str().unwrap()]),
+            as_nobody()
+                .ambient_ipc_lock()
+                .memlock_run(["--", probe.to_str().unwrap()]),
             "as nobody with CAP_IPC_LOCK",
         );
     }
@@ -416,18 +383,16 @@ fn a_file_capability_on_memlock_run_reaches_the_target() {
         return;
     }
     let probe = probe();
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args([
-            "--future",
-            "--",
-            probe.to_str().unwrap(),
-            "--map",
-            "32",
-            "--touch",
-            "32",
-        ]);
+    let mut cmd = as_nobody().program(&launcher);
+    cmd.args([
+        "--future",
+        "--",
+        probe.to_str().unwrap(),
+        "--map",
+        "32",
+        "--touch",
+        "32",
+    ]);
     let running = Running::start(cmd);
     let status = running.status();
     let out = running.finish();
@@ -480,12 +445,11 @@ fn user_is_refused_when_the_user_cannot_read_the_shim() {
         cmd
     });
     let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
         &["libmemlock_run_shim.so", "nobody", "cannot read"],
     );
-    assert!(!mark.exists(), "the target must not run unlocked");
 }
 
 #[test]
@@ -503,44 +467,36 @@ fn a_set_user_id_memlock_run_refuses_to_run_anything() {
     fs::set_permissions(&launcher, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
     let probe = probe();
     let mark = marker("setuid-launcher");
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args([
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-            "--exit",
-            "0",
-        ]);
+    let mut cmd = as_nobody().program(&launcher);
+    cmd.args([
+        "--",
+        probe.to_str().unwrap(),
+        "--mark",
+        mark.to_str().unwrap(),
+        "--exit",
+        "0",
+    ]);
     let out = output(cmd);
     // Nor may it read other users' processes or files with that privilege.
     let others: Vec<Output> = [&["--status", "1"][..], &["--check", "--", "/bin/true"]]
         .into_iter()
         .map(|args| {
-            let mut cmd = Command::new("setpriv");
-            cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-                .arg(&launcher)
-                .args(args);
+            let mut cmd = as_nobody().program(&launcher);
+            cmd.args(args);
             output(cmd)
         })
         .collect();
     let _ = fs::remove_file(&launcher);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    // Nothing may run with a root effective uid for nobody.
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
         &["set-user-ID", "COMMAND would inherit", "cap_ipc_lock+p"],
     );
     for other in others {
-        assert_eq!(other.status.code(), Some(125), "{}", stderr_of(&other));
+        assert_refused(&other, Refused::before_main(), &["set-user-ID"]);
         assert!(other.stdout.is_empty(), "{}", stdout_of(&other));
-        assert_mentions(&one_line(&other), &["set-user-ID"]);
     }
-    assert!(
-        !mark.exists(),
-        "nothing may run with a root effective uid for nobody"
-    );
 }
 
 #[test]
@@ -550,8 +506,12 @@ fn user_root_is_refused() {
     }
     for spec in ["root", "0", "0:0"] {
         let out = output(memlock_run(["--user", spec, "--", "/bin/true"]));
-        assert_eq!(out.status.code(), Some(125), "{spec}: {}", stderr_of(&out));
-        assert_mentions(&one_line(&out), &["is root", "CAP_IPC_LOCK alone"]);
+        let line = assert_refused(
+            &out,
+            Refused::before_main(),
+            &["is root", "CAP_IPC_LOCK alone"],
+        );
+        assert!(line.contains(spec), "{spec}: {line}");
     }
 }
 
@@ -572,9 +532,11 @@ fn an_install_path_ld_so_would_expand_is_refused() {
         cmd
     });
     let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["'$'", "$LIB", "plain path"]);
-    assert!(!mark.exists(), "the target must not run unlocked");
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
+        &["'$'", "$LIB", "plain path"],
+    );
 }
 
 /// A privileged memlock-run in a world-writable directory, sticky or not (/tmp): anyone could
@@ -600,15 +562,13 @@ fn a_privileged_memlock_run_refuses_a_shim_in_a_world_writable_directory() {
         skip(format_args!("setcap failed: {}", stderr_of(&setcap).trim()));
         return;
     }
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args(["--", "/bin/true"]);
+    let mut cmd = as_nobody().program(&launcher);
+    cmd.args(["--", "/bin/true"]);
     let out = output(cmd);
     let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &out,
+        Refused::before_main(),
         &["refusing to load the shim", "writable by others"],
     );
 }
@@ -625,22 +585,19 @@ fn a_long_or_hostile_program_name_keeps_the_whole_message_and_no_control_bytes()
     }
     let name = format!("evil-\u{1b}[31m-{}", "x".repeat(3000));
     let probe = probe();
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--on-failure",
-            "warn",
-            "--limit",
-            "64K",
-            "--",
-            "bash",
-            "-c",
-            "exec -a \"$1\" \"$2\" --exit 0",
-            "bash",
-            &name,
-            probe.to_str().unwrap(),
-        ],
-    ));
+    let out = output(as_nobody().memlock_run([
+        "--on-failure",
+        "warn",
+        "--limit",
+        "64K",
+        "--",
+        "bash",
+        "-c",
+        "exec -a \"$1\" \"$2\" --exit 0",
+        "bash",
+        &name,
+        probe.to_str().unwrap(),
+    ]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let stderr = stderr_of(&out);
     let line = stderr
@@ -669,15 +626,13 @@ fn an_unreadable_shim_is_reported_as_unreadable() {
     let dir = unique("unreadable-shim");
     let launcher = install_copy(&dir, 0o755, &shim_path());
     set_mode(&dir.join("libmemlock_run_shim.so"), 0o000);
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args(["--", "/bin/true"]);
+    let mut cmd = as_nobody().program(&launcher);
+    cmd.args(["--", "/bin/true"]);
     let out = output(cmd);
     let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &out,
+        Refused::before_main(),
         &["cannot be read by uid 65534", "mode 644"],
     );
 }

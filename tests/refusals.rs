@@ -9,18 +9,9 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
-
-/// Runs `cmd` (which names a marker the target would create) and checks the refusal.
-fn assert_refused(out: Output, mark: &Path, mentions: &[&str]) -> String {
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    let line = one_line(&out);
-    assert_mentions(&line, mentions);
-    assert!(!mark.exists(), "a refused target must not run: {line}");
-    line
-}
 
 /// `memlock-run -- TARGET ARGS... --mark MARK --exit 0`.
 fn run_marked(target: &Path, mark: &Path) -> Command {
@@ -43,17 +34,13 @@ fn run_marked_with(options: &[&str], target: &Path, mark: &Path) -> Command {
 
 const PRELOAD: &[&str] = &["--method", "preload"];
 
-fn static_probe() -> PathBuf {
-    compile("probe.c", "probe-static", &["-static"])
-}
-
 #[test]
 fn a_static_program_is_refused_by_the_preload() {
     let mark = marker("static");
     let out = output(run_marked_with(PRELOAD, &static_probe(), &mark));
     assert_refused(
-        out,
-        &mark,
+        &out,
+        Refused::before_main().mark(&mark),
         &["statically linked", "no PT_INTERP", "--method ptrace"],
     );
 }
@@ -81,30 +68,59 @@ fn heap_is_refused_for_a_musl_program() {
     let mark = marker("musl");
     // The shim loads into musl programs, but musl's malloc has no settings for --heap.
     let out = output(run_marked_with(&["--heap", "1M"], &musl, &mark));
-    assert_refused(out, &mark, &["--heap", "musl", "glibc build"]);
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
+        &["--heap", "musl", "glibc build"],
+    );
 }
 
-#[test]
-fn a_set_user_id_program_is_refused() {
-    if skip_unless_root("making a set-user-ID file of another owner needs root")
-        || skip_on_nosuid(&scratch(), "set-user-ID bits have no effect there")
-    {
-        return;
-    }
-    let copy = probe_copy("setuid");
-    std::os::unix::fs::chown(&copy, Some(65534), None).expect("chown nobody");
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
-    let mark = marker("setuid");
-    let out = output(run_marked(&copy, &mark));
-    assert_refused(
-        out,
-        &mark,
+/// Set-user-ID and set-group-ID copies of the probe, owned by nobody or nogroup: (what,
+/// owner, group, mode, what the refusal says).
+type SetId = (
+    &'static str,
+    Option<u32>,
+    Option<u32>,
+    u32,
+    &'static [&'static str],
+);
+const SET_ID: [SetId; 2] = [
+    (
+        "setuid",
+        Some(65534),
+        None,
+        0o4755,
         &[
             "set-user-ID",
             "secure-execution mode",
             "without the set-ID bit",
         ],
-    );
+    ),
+    (
+        "setgid",
+        None,
+        Some(65534),
+        0o2755,
+        &["set-group-ID", "secure-execution mode"],
+    ),
+];
+
+#[test]
+fn set_id_programs_are_refused() {
+    if skip_unless_root("making a set-ID file of another owner or group needs root")
+        || skip_on_nosuid(&scratch(), "set-ID bits have no effect there")
+    {
+        return;
+    }
+    for (what, owner, group, mode, says) in SET_ID {
+        let copy = probe_copy(what);
+        std::os::unix::fs::chown(&copy, owner, group).expect("chown nobody or chgrp nogroup");
+        fs::set_permissions(&copy, fs::Permissions::from_mode(mode)).expect("chmod");
+        let mark = marker(what);
+        let out = output(run_marked(&copy, &mark));
+        let line = assert_refused(&out, Refused::before_main().mark(&mark), says);
+        assert!(line.contains(&copy.display().to_string()), "{what}: {line}");
+    }
 
     // Set-user-ID to the caller itself is no privilege change: no secure mode, and it runs.
     let own = probe_copy("setuid-own");
@@ -113,21 +129,6 @@ fn a_set_user_id_program_is_refused() {
     let out = output(run_marked(&own, &mark));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(mark.exists());
-}
-
-#[test]
-fn a_set_group_id_program_is_refused() {
-    if skip_unless_root("making a set-group-ID file of another group needs root")
-        || skip_on_nosuid(&scratch(), "set-group-ID bits have no effect there")
-    {
-        return;
-    }
-    let copy = probe_copy("setgid");
-    std::os::unix::fs::chown(&copy, None, Some(65534)).expect("chgrp nogroup");
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o2755)).expect("chmod g+s");
-    let mark = marker("setgid");
-    let out = output(run_marked(&copy, &mark));
-    assert_refused(out, &mark, &["set-group-ID", "secure-execution mode"]);
 }
 
 #[test]
@@ -155,18 +156,19 @@ fn a_program_with_file_capabilities_is_refused_for_a_user_but_not_for_root() {
         return;
     }
     let mark = marker("filecap-nobody");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--",
-            copy.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-            "--exit",
-            "0",
-        ],
-    ));
-    assert_refused(out, &mark, &["file capabilities", "secure-execution mode"]);
+    let out = output(as_nobody().memlock_run([
+        "--",
+        copy.to_str().unwrap(),
+        "--mark",
+        mark.to_str().unwrap(),
+        "--exit",
+        "0",
+    ]));
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
+        &["file capabilities", "secure-execution mode"],
+    );
 
     // For root, file capabilities grant nothing new: no secure mode, so it runs, locked.
     let running = Running::start(memlock_run(["--", copy.to_str().unwrap()]));
@@ -247,8 +249,8 @@ fn another_elf_class_or_machine_is_refused_by_the_preload() {
     let elf32 = write_executable("elf32", &crafted_elf(false, EM_386, "/lib/ld-linux.so.2"));
     let mark = marker("elf32");
     let line = assert_refused(
-        output(run_marked_with(PRELOAD, &elf32, &mark)),
-        &mark,
+        &output(run_marked_with(PRELOAD, &elf32, &mark)),
+        Refused::before_main().mark(&mark),
         &["32-bit", "another class or machine"],
     );
     assert!(
@@ -262,8 +264,8 @@ fn another_elf_class_or_machine_is_refused_by_the_preload() {
     );
     let mark = marker("elf-foreign");
     assert_refused(
-        output(run_marked(&foreign, &mark)),
-        &mark,
+        &output(run_marked(&foreign, &mark)),
+        Refused::before_main().mark(&mark),
         &["another class or machine"],
     );
 }
@@ -280,8 +282,8 @@ fn a_script_with_a_static_interpreter_is_refused_by_the_preload() {
     );
     let mark = marker("static-interp");
     let line = assert_refused(
-        output(run_marked_with(PRELOAD, &script, &mark)),
-        &mark,
+        &output(run_marked_with(PRELOAD, &script, &mark)),
+        Refused::before_main().mark(&mark),
         &["is a #! script", "statically linked"],
     );
     assert!(
@@ -312,8 +314,8 @@ fn an_env_script_whose_program_is_static_is_refused() {
     .expect("PATH");
     cmd.env("PATH", &path);
     let line = assert_refused(
-        output(cmd),
-        &mark,
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             "#! line",
             "through env",
@@ -401,7 +403,11 @@ fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
             &format!("#!/usr/bin/env {env_line}\n: > '{}'\n", mark.display()),
         );
         let out = output(memlock_run([OsStr::new("--"), script.as_os_str()]));
-        let line = assert_refused(out, &mark, &["env", "unlocked"]);
+        let line = assert_refused(
+            &out,
+            Refused::before_main().mark(&mark),
+            &["env", "unlocked"],
+        );
         assert!(line.contains(env_line), "quotes the #! line: {line}");
     }
     // Options that leave the environment to the shim are fine; env skips their arguments.

@@ -331,10 +331,7 @@ fn unreadable_and_missing_pids_are_explained() {
     }
     let probe = probe();
     let running = Running::start(Command::new(&probe));
-    let out = output(memlock_run_as_nobody(
-        false,
-        ["--status".to_owned(), running.pid.to_string()],
-    ));
+    let out = output(as_nobody().memlock_run(["--status".to_owned(), running.pid.to_string()]));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr_of(&out);
     assert!(
