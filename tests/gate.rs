@@ -523,10 +523,7 @@ fn proc_self_exe_is_the_tasks_own_program() {
     assert_refused(
         &out,
         Refused::in_the_tree(),
-        &[
-            &not_executing(link.display()),
-            "statically linked",
-        ],
+        &[&not_executing(link.display()), "statically linked"],
     );
 }
 

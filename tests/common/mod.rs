@@ -993,35 +993,49 @@ pub struct Finding {
     pub remedy: Option<String>,
 }
 
+/// Every finding of a `--check` report, in its order, as `(topic, finding)`.
+pub fn findings(report: &str) -> Vec<(String, Finding)> {
+    // `{verdict:<4}  {topic:<15}  {text}`, as check.rs renders them; the remedies follow
+    // `to fix:` as `  {verdict} {topic}: {remedy}`.
+    let remedies: Vec<&str> = report.lines().skip_while(|l| *l != "to fix:").collect();
+    report
+        .lines()
+        .take_while(|l| *l != "to fix:")
+        .filter_map(|line| {
+            let verdict = line.get(..4)?.trim();
+            let topic = line.get(6..21)?.trim();
+            if !["ok", "warn", "FAIL"].contains(&verdict) || topic.is_empty() {
+                return None;
+            }
+            let prefix = format!("  {verdict} {topic}: ");
+            let remedy = remedies
+                .iter()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map(str::to_owned);
+            Some((
+                topic.to_owned(),
+                Finding {
+                    verdict: verdict.to_owned(),
+                    text: line.get(23..).unwrap_or("").to_owned(),
+                    remedy,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The finding of a `--check` report on `topic`, or None. A topic with more than one
 /// finding gives its most severe (FAIL, then warn, then ok), the first of those.
 pub fn finding(report: &str, topic: &str) -> Option<Finding> {
-    const VERDICTS: [&str; 3] = ["FAIL", "warn", "ok"];
-    // `{verdict:<4}  {topic:<15}  {text}`, as check.rs renders them.
-    let found: Vec<(String, String)> = report
-        .lines()
-        .filter_map(|line| {
-            let verdict = line.get(..4)?.trim();
-            let this = line.get(6..21)?.trim();
-            (this == topic && VERDICTS.contains(&verdict))
-                .then(|| (verdict.to_owned(), line.get(23..).unwrap_or("").to_owned()))
-        })
+    let found: Vec<Finding> = findings(report)
+        .into_iter()
+        .filter(|(this, _)| this == topic)
+        .map(|(_, finding)| finding)
         .collect();
-    let (verdict, text) = VERDICTS
+    ["FAIL", "warn", "ok"]
         .iter()
-        .find_map(|v| found.iter().find(|(verdict, _)| verdict == v))?
-        .clone();
-    let prefix = format!("  {verdict} {topic}: ");
-    let remedy = report
-        .lines()
-        .skip_while(|l| *l != "to fix:")
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(str::to_owned);
-    Some(Finding {
-        verdict,
-        text,
-        remedy,
-    })
+        .find_map(|verdict| found.iter().find(|f| f.verdict == *verdict))
+        .cloned()
 }
 
 /// `finding`, which must be there.
