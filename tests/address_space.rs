@@ -287,45 +287,40 @@ fn without_the_helper_a_finite_limit_stops_the_run() {
     );
 }
 
-/// Scripts are checked in the image the kernel starts: the interpreter, or env for a
-/// `#!/usr/bin/env NAME` line (whose NAME is then locked through inheritance).
+/// Under a finite limit, what the kernel starts is checked for the shim: a script's
+/// interpreter, or env for a `#!/usr/bin/env NAME` line (whose NAME is then locked through
+/// inheritance); and a dynamically linked musl program takes the preload too, where musl's
+/// loader runs the shim's constructor after the entry point: the check finds the shim mapped
+/// there and lets it run. Each runs locked.
 #[test]
-fn scripts_under_a_finite_limit_run_locked() {
-    for (name, shebang) in [
+fn programs_under_a_finite_limit_run_locked() {
+    let mut rows: Vec<(&str, PathBuf)> = [
         ("as-limit-direct.sh", "#!/bin/sh"),
         ("as-limit-env.sh", "#!/usr/bin/env sh"),
-    ] {
-        let path = script(name, &format!("{shebang}\ngrep VmLck /proc/$$/status\n"));
+    ]
+    .into_iter()
+    .map(|(name, shebang)| {
+        (
+            shebang,
+            script(name, &format!("{shebang}\ngrep VmLck /proc/$$/status\n")),
+        )
+    })
+    .collect();
+    if let Some(program) = compile_musl("bigbss.c", "bigbss-musl", &[]) {
+        rows.push(("a musl program", program));
+    }
+    for (what, program) in rows {
         let out = output(under_address_limit(
-            memlock_run(["--".as_ref(), path.as_os_str()]),
+            memlock_run(["--".as_ref(), program.as_os_str()]),
             1 << 30,
         ));
-        assert!(out.status.success(), "{shebang}: {}", stderr_of(&out));
+        assert!(out.status.success(), "{what}: {}", stderr_of(&out));
         assert!(
             kib_of(&out, "VmLck:").unwrap_or(0) > 0,
-            "{shebang}: not locked:\n{}",
+            "{what}: not locked:\n{}",
             stdout_of(&out)
         );
     }
-}
-
-/// A dynamically linked musl program takes the preload too, and musl's loader runs the shim's
-/// constructor after the entry point: the check finds the shim mapped there and lets it run.
-#[test]
-fn a_musl_program_under_a_finite_limit_runs_locked() {
-    let Some(program) = compile_musl("bigbss.c", "bigbss-musl", &[]) else {
-        return;
-    };
-    let out = output(under_address_limit(
-        memlock_run(["--".as_ref(), program.as_os_str()]),
-        1 << 30,
-    ));
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(
-        kib_of(&out, "VmLck:").unwrap_or(0) > 0,
-        "not locked:\n{}",
-        stdout_of(&out)
-    );
 }
 
 /// The same setup for the programs COMMAND executes: a C library ahead of the shim in

@@ -153,6 +153,21 @@ fn stack_can_grow() -> Option<()> {
     Some(())
 }
 
+/// A set-user-ID root copy of the probe, run by nobody with `options`: refused whatever
+/// the method.
+fn set_user_id(options: &[&str]) -> Option<Scenario> {
+    as_nobody_here()?;
+    set_id_here()?;
+    Some(
+        command(
+            [copy_with_mode(&probe(), "probe-setuid", 0o4755)],
+            Expect::Refused(125, &["set-user-ID", "secure-execution mode"]),
+        )
+        .who(nobody())
+        .options(options),
+    )
+}
+
 /// An executable script in the scratch dir, of this process alone.
 fn agreement_script(name: &str, text: &str) -> std::path::PathBuf {
     script(&unique(name).file_name().unwrap().to_string_lossy(), text)
@@ -434,33 +449,9 @@ scenarios! {
     });
 
     /// Set-user-ID root, run by nobody: secure-execution mode, where no method can lock it.
-    a_set_user_id_program => as_nobody_here().and_then(|()| set_id_here()).map(|()| {
-        command(
-            [copy_with_mode(&probe(), "probe-setuid", 0o4755)],
-            Expect::Refused(125, &["set-user-ID", "secure-execution mode"]),
-        )
-        .who(nobody())
-    });
-    a_set_user_id_program_with_method_ptrace => as_nobody_here()
-        .and_then(|()| set_id_here())
-        .map(|()| {
-            command(
-                [copy_with_mode(&probe(), "probe-setuid", 0o4755)],
-                Expect::Refused(125, &["set-user-ID", "secure-execution mode"]),
-            )
-            .who(nobody())
-            .options(&["--method", "ptrace"])
-        });
-    a_set_user_id_program_with_method_preload => as_nobody_here()
-        .and_then(|()| set_id_here())
-        .map(|()| {
-            command(
-                [copy_with_mode(&probe(), "probe-setuid", 0o4755)],
-                Expect::Refused(125, &["set-user-ID", "secure-execution mode"]),
-            )
-            .who(nobody())
-            .options(&["--method", "preload"])
-        });
+    a_set_user_id_program => set_user_id(&[]);
+    a_set_user_id_program_with_method_ptrace => set_user_id(&["--method", "ptrace"]);
+    a_set_user_id_program_with_method_preload => set_user_id(&["--method", "preload"]);
     /// A file capability puts the program in secure-execution mode for nobody.
     a_program_with_file_capabilities => as_nobody_here()
         .and_then(|()| set_id_here())

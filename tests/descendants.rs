@@ -510,7 +510,7 @@ fn an_execute_only_descendant_is_refused_with_a_line() {
         let out = output(as_nobody().memlock_run(["--", "/bin/sh", "-c", &command]));
         assert_refused(
             &out,
-            Refused::in_the_tree(),
+            Refused::in_the_tree().row(&target.display().to_string()),
             &["cannot read", "to judge it", "chmod a+r"],
         );
         assert!(

@@ -553,7 +553,7 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
         ]));
         assert_refused(
             &out,
-            Refused::in_the_tree(),
+            Refused::in_the_tree().row(&path),
             &[&not_executing(&path), "statically linked"],
         );
     }

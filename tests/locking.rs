@@ -35,99 +35,99 @@ fn mcl_current_locks_what_is_mapped_at_start() {
     assert!(running.finish().status.success());
 }
 
-#[test]
-fn without_future_memory_mapped_later_is_not_locked() {
-    let probe = probe();
-    let running = Running::start(memlock_run([
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "32".as_ref(),
-    ]));
-    let maps = running.smaps();
-    let late = anonymous_of_size(&maps, 32 * MIB);
-    assert!(
-        !late.locked_flag(),
-        "MCL_CURRENT alone does not lock a later mmap: {late:?}"
-    );
-    assert!(running.status().bytes("VmLck") < 32 * MIB);
-    assert!(running.finish().status.success());
+/// A mapping the probe makes after the shim locked (`--map`, `--touch`), under the flags
+/// of each row, as smaps and VmLck show it.
+struct Later {
+    what: &'static str,
+    options: &'static [&'static str],
+    /// `--map MiB`, `--touch MiB`.
+    map: u64,
+    touch: u64,
+    /// The mapping is VM_LOCKED (`lo`).
+    locked_flag: bool,
+    /// Its Rss and Locked, and the process's VmLck, in bytes.
+    rss: std::ops::Range<u64>,
+    locked: std::ops::Range<u64>,
+    vm_lck: std::ops::Range<u64>,
 }
 
-#[test]
-fn future_locks_memory_mapped_after_start() {
-    let probe = probe();
-    let running = Running::start(memlock_run([
-        "--future".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "32".as_ref(),
-    ]));
-    let status = running.status();
-    assert!(
-        status.bytes("VmLck") >= 32 * MIB,
-        "VmLck {}",
-        status.get("VmLck")
-    );
-    let maps = running.smaps();
-    let late = anonymous_of_size(&maps, 32 * MIB);
-    assert!(
-        late.locked_flag(),
-        "MCL_FUTURE locks the new mapping: {late:?}"
-    );
+const ANY: std::ops::Range<u64> = 0..u64::MAX;
+
+const LATER: [Later; 4] = [
+    Later {
+        what: "MCL_CURRENT alone does not lock a later mmap",
+        options: &[],
+        map: 32,
+        touch: 0,
+        locked_flag: false,
+        rss: ANY,
+        locked: ANY,
+        vm_lck: 0..32 * MIB,
+    },
     // Without MCL_ONFAULT the kernel populates a locked mapping at mmap time, untouched or not.
-    assert_eq!(late.bytes("Rss"), 32 * MIB, "{late:?}");
-    assert_eq!(late.bytes("Locked"), 32 * MIB, "{late:?}");
-    assert!(running.finish().status.success());
-}
+    Later {
+        what: "MCL_FUTURE locks and populates the new mapping",
+        options: &["--future"],
+        map: 32,
+        touch: 0,
+        locked_flag: true,
+        rss: 32 * MIB..32 * MIB + 1,
+        locked: 32 * MIB..32 * MIB + 1,
+        vm_lck: 32 * MIB..u64::MAX,
+    },
+    Later {
+        what:
+            "MCL_FUTURE|MCL_ONFAULT marks the mapping locked and leaves untouched pages out of RAM",
+        options: &["--future", "--onfault"],
+        map: 64,
+        touch: 0,
+        locked_flag: true,
+        rss: 0..MIB,
+        locked: 0..MIB,
+        vm_lck: ANY,
+    },
+    Later {
+        what: "MCL_FUTURE|MCL_ONFAULT locks the touched part and does not populate the rest",
+        options: &["--future", "--onfault"],
+        map: 64,
+        touch: 16,
+        locked_flag: true,
+        rss: ANY,
+        locked: 16 * MIB..32 * MIB,
+        vm_lck: ANY,
+    },
+];
 
 #[test]
-fn onfault_locks_pages_as_they_are_touched() {
+fn memory_mapped_later_is_locked_as_the_flags_say() {
     let probe = probe();
-    let untouched = Running::start(memlock_run([
-        "--future".as_ref(),
-        "--onfault".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "64".as_ref(),
-    ]));
-    let maps = untouched.smaps();
-    let late = anonymous_of_size(&maps, 64 * MIB);
-    assert!(
-        late.locked_flag(),
-        "MCL_FUTURE|MCL_ONFAULT marks the mapping locked: {late:?}"
-    );
-    assert!(
-        late.bytes("Rss") < MIB,
-        "MCL_ONFAULT leaves untouched pages out of RAM: {late:?}"
-    );
-    assert!(late.bytes("Locked") < MIB, "{late:?}");
-    assert!(untouched.finish().status.success());
-
-    let touched = Running::start(memlock_run([
-        "--future".as_ref(),
-        "--onfault".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "64".as_ref(),
-        "--touch".as_ref(),
-        "16".as_ref(),
-    ]));
-    let maps = touched.smaps();
-    let late = anonymous_of_size(&maps, 64 * MIB);
-    assert!(late.locked_flag(), "{late:?}");
-    assert!(
-        late.bytes("Locked") >= 16 * MIB,
-        "the touched part is locked: {late:?}"
-    );
-    assert!(
-        late.bytes("Locked") < 32 * MIB,
-        "the untouched part is not populated: {late:?}"
-    );
-    assert!(touched.finish().status.success());
+    for row in LATER {
+        let mut cmd = memlock_run(row.options);
+        cmd.arg("--")
+            .arg(&probe)
+            .args(["--map", &row.map.to_string()])
+            .args(["--touch", &row.touch.to_string()]);
+        let running = Running::start(cmd);
+        let maps = running.smaps();
+        let late = anonymous_of_size(&maps, row.map * MIB);
+        let what = row.what;
+        assert_eq!(late.locked_flag(), row.locked_flag, "{what}: {late:?}");
+        assert!(
+            row.rss.contains(&late.bytes("Rss")),
+            "{what}: Rss: {late:?}"
+        );
+        assert!(
+            row.locked.contains(&late.bytes("Locked")),
+            "{what}: Locked: {late:?}"
+        );
+        let status = running.status();
+        assert!(
+            row.vm_lck.contains(&status.bytes("VmLck")),
+            "{what}: VmLck {}",
+            status.get("VmLck")
+        );
+        assert!(running.finish().status.success(), "{what}");
+    }
 }
 
 /// The hard RLIMIT_STACK of the tests (None: unlimited). Raising it needs CAP_SYS_RESOURCE.
@@ -333,7 +333,7 @@ fn a_prefault_the_kernel_would_refuse_is_an_error_not_a_sigsegv() {
             "--prefault {prefault}, RLIMIT_AS {address_space:?}: {:?}",
             out.status
         );
-        assert_refused(&out, Refused::before_main().mark(&mark), says);
+        assert_refused(&out, Refused::before_main().mark(&mark).row(prefault), says);
     }
 }
 

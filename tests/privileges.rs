@@ -152,7 +152,11 @@ fn refusals_as_nobody_name_the_cause_and_the_remedies() {
         let mark = marker("nobody-refused");
         let mut cmd = as_nobody().memlock_run(&options);
         cmd.arg("--").arg(&probe).arg("--mark").arg(&mark);
-        let line = assert_refused(&output(cmd), Refused::before_main().mark(&mark), &says);
+        let line = assert_refused(
+            &output(cmd),
+            Refused::before_main().mark(&mark).row(what),
+            &says,
+        );
         for word in never {
             assert!(!line.contains(word), "{what}: {word:?} in: {line}");
         }
@@ -419,37 +423,131 @@ fn install_copy(dir: &Path, mode: u32, shim: &Path) -> PathBuf {
     launcher
 }
 
+/// An install of memlock-run that it refuses to run from: `memlock-run` and a file under the
+/// shim's name in a directory of its own, and who runs it.
+struct Install {
+    what: &'static str,
+    /// True (after a skip line) where the row cannot be tested here.
+    skip: fn() -> bool,
+    /// The directory's name in the scratch dir, and its mode.
+    dir: &'static str,
+    mode: u32,
+    /// The file under the shim's name, and the mode it is given.
+    shim: fn() -> PathBuf,
+    shim_mode: Option<u32>,
+    /// The copy of memlock-run gets CAP_IPC_LOCK as a permitted file capability (a
+    /// privileged memlock-run, as the package's opt-in mode makes it).
+    file_capability: bool,
+    nobody: bool,
+    options: &'static [&'static str],
+    says: &'static [&'static str],
+}
+
+const INSTALLS: [Install; 4] = [
+    // A directory only root may enter, as under /root: ld.so, running as nobody, could not
+    // open the shim, and it skips a preload it cannot open.
+    Install {
+        what: "--user, the shim in a directory only root may enter",
+        skip: || skip_unless_root("--user is for root"),
+        dir: "private-install",
+        mode: 0o700,
+        shim: shim_path,
+        shim_mode: None,
+        file_capability: false,
+        nobody: false,
+        options: &["--user", "nobody"],
+        says: &["libmemlock_run_shim.so", "nobody", "cannot read"],
+    },
+    // ld.so expands `$LIB` (and `$ORIGIN`, `$PLATFORM`) in LD_PRELOAD: an install path with
+    // a `$` would name another file, ld.so would skip it, and the program would run unlocked.
+    Install {
+        what: "a path ld.so would expand",
+        skip: || false,
+        dir: "lib$LIB",
+        mode: 0o755,
+        shim: shim_path,
+        shim_mode: None,
+        file_capability: false,
+        nobody: false,
+        options: &[],
+        says: &["'$'", "$LIB", "plain path"],
+    },
+    // A privileged memlock-run in a world-writable directory, sticky or not (/tmp): anyone
+    // could put a root-owned library there under the shim's name by a hard link (here root's
+    // own /bin/true).
+    Install {
+        what: "a privileged memlock-run in a world-writable directory",
+        skip: || {
+            skip_unprivileged_run("runs memlock-run as nobody")
+                || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
+                || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
+        },
+        dir: "sticky",
+        mode: 0o1777,
+        shim: || PathBuf::from("/bin/true"),
+        shim_mode: None,
+        file_capability: true,
+        nobody: true,
+        options: &[],
+        says: &["refusing to load the shim", "writable by others"],
+    },
+    // A shim its user cannot read is named as such, not as missing.
+    Install {
+        what: "a shim its user cannot read",
+        skip: || skip_unprivileged_run("runs memlock-run as nobody"),
+        dir: "unreadable-shim",
+        mode: 0o755,
+        shim: shim_path,
+        shim_mode: Some(0o000),
+        file_capability: false,
+        nobody: true,
+        options: &[],
+        says: &["cannot be read by uid 65534", "mode 644"],
+    },
+];
+
 #[test]
-fn user_is_refused_when_the_user_cannot_read_the_shim() {
-    if skip_unless_root("--user is for root") {
-        return;
-    }
-    // memlock-run and its shim in a directory only root may enter, as under /root: ld.so,
-    // running as nobody, could not open the shim, and it skips a preload it cannot open.
-    let dir = unique("private-install");
-    let launcher = install_copy(&dir, 0o700, &shim_path());
+fn installs_memlock_run_refuses_to_run_from() {
     let probe = probe();
-    let mark = marker("unreadable-shim");
-    let out = output({
-        let mut cmd = Command::new(&launcher);
-        cmd.args([
-            "--user",
-            "nobody",
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-            "--exit",
-            "0",
-        ]);
-        cmd
-    });
-    let _ = fs::remove_dir_all(&dir);
-    assert_refused(
-        &out,
-        Refused::before_main().mark(&mark),
-        &["libmemlock_run_shim.so", "nobody", "cannot read"],
-    );
+    for row in INSTALLS {
+        let what = row.what;
+        if (row.skip)() {
+            continue;
+        }
+        let dir = unique(row.dir);
+        let launcher = install_copy(&dir, row.mode, &(row.shim)());
+        if let Some(mode) = row.shim_mode {
+            set_mode(&dir.join("libmemlock_run_shim.so"), mode);
+        }
+        if row.file_capability {
+            let setcap = output({
+                let mut cmd = Command::new("setcap");
+                cmd.arg("cap_ipc_lock+p").arg(&launcher);
+                cmd
+            });
+            if !setcap.status.success() {
+                let _ = fs::remove_dir_all(&dir);
+                skip(format_args!(
+                    "{what}: setcap failed: {}",
+                    stderr_of(&setcap).trim()
+                ));
+                continue;
+            }
+        }
+        let who = if row.nobody { as_nobody() } else { as_caller() };
+        let mut cmd = who.program(&launcher);
+        let mark = marker("install");
+        cmd.args(row.options)
+            .arg("--")
+            .arg(&probe)
+            .arg("--mark")
+            .arg(&mark)
+            .args(["--exit", "0"]);
+        let out = output(cmd);
+        let _ = fs::remove_dir_all(&dir);
+        let line = assert_refused(&out, Refused::before_main().mark(&mark).row(what), row.says);
+        assert!(line.starts_with("memlock-run: "), "{what}: {line}");
+    }
 }
 
 #[test]
@@ -508,69 +606,11 @@ fn user_root_is_refused() {
         let out = output(memlock_run(["--user", spec, "--", "/bin/true"]));
         let line = assert_refused(
             &out,
-            Refused::before_main(),
+            Refused::before_main().row(spec),
             &["is root", "CAP_IPC_LOCK alone"],
         );
         assert!(line.contains(spec), "{spec}: {line}");
     }
-}
-
-/// ld.so expands `$LIB` (and `$ORIGIN`, `$PLATFORM`) in LD_PRELOAD: an install path with a
-/// `$` would name another file, ld.so would skip it, and the program would run unlocked.
-#[test]
-fn an_install_path_ld_so_would_expand_is_refused() {
-    let dir = scratch().join(format!("lib$LIB-{}", std::process::id()));
-    let launcher = install_copy(&dir, 0o755, &shim_path());
-    let mark = marker("dollar-path");
-    let out = output({
-        let mut cmd = Command::new(&launcher);
-        cmd.arg("--")
-            .arg(probe())
-            .arg("--mark")
-            .arg(&mark)
-            .args(["--exit", "0"]);
-        cmd
-    });
-    let _ = fs::remove_dir_all(&dir);
-    assert_refused(
-        &out,
-        Refused::before_main().mark(&mark),
-        &["'$'", "$LIB", "plain path"],
-    );
-}
-
-/// A privileged memlock-run in a world-writable directory, sticky or not (/tmp): anyone could
-/// put a root-owned library there under the shim's name by a hard link.
-#[test]
-fn a_privileged_memlock_run_refuses_a_shim_in_a_world_writable_directory() {
-    if skip_unprivileged_run("runs memlock-run as nobody")
-        || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
-        || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
-    {
-        return;
-    }
-    let dir = unique("sticky");
-    // Root's own file under the shim's name, as a hard link would put it.
-    let launcher = install_copy(&dir, 0o1777, Path::new("/bin/true"));
-    let setcap = output({
-        let mut cmd = Command::new("setcap");
-        cmd.arg("cap_ipc_lock+p").arg(&launcher);
-        cmd
-    });
-    if !setcap.status.success() {
-        let _ = fs::remove_dir_all(&dir);
-        skip(format_args!("setcap failed: {}", stderr_of(&setcap).trim()));
-        return;
-    }
-    let mut cmd = as_nobody().program(&launcher);
-    cmd.args(["--", "/bin/true"]);
-    let out = output(cmd);
-    let _ = fs::remove_dir_all(&dir);
-    assert_refused(
-        &out,
-        Refused::before_main(),
-        &["refusing to load the shim", "writable by others"],
-    );
 }
 
 /// The shim's failure line names the program by its argv[0], which the program's parent
@@ -614,25 +654,5 @@ fn a_long_or_hostile_program_name_keeps_the_whole_message_and_no_control_bytes()
         line.ends_with("running unlocked (--on-failure warn)"),
         "the end of the line is kept: ...{}",
         &line[line.len().saturating_sub(120)..]
-    );
-}
-
-/// A shim its user cannot read is named as such, not as missing.
-#[test]
-fn an_unreadable_shim_is_reported_as_unreadable() {
-    if skip_unprivileged_run("runs memlock-run as nobody") {
-        return;
-    }
-    let dir = unique("unreadable-shim");
-    let launcher = install_copy(&dir, 0o755, &shim_path());
-    set_mode(&dir.join("libmemlock_run_shim.so"), 0o000);
-    let mut cmd = as_nobody().program(&launcher);
-    cmd.args(["--", "/bin/true"]);
-    let out = output(cmd);
-    let _ = fs::remove_dir_all(&dir);
-    assert_refused(
-        &out,
-        Refused::before_main(),
-        &["cannot be read by uid 65534", "mode 644"],
     );
 }

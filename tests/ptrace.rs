@@ -379,7 +379,7 @@ fn the_options_that_act_through_glibc_are_refused() {
             .args(["--exit", "0"]);
         assert_refused(
             &output(cmd),
-            Refused::before_main().mark(&mark),
+            Refused::before_main().mark(&mark).row(option[0]),
             &[option[0], "ptrace method", "preload shim"],
         );
     }

@@ -118,7 +118,7 @@ fn set_id_programs_are_refused() {
         fs::set_permissions(&copy, fs::Permissions::from_mode(mode)).expect("chmod");
         let mark = marker(what);
         let out = output(run_marked(&copy, &mark));
-        let line = assert_refused(&out, Refused::before_main().mark(&mark), says);
+        let line = assert_refused(&out, Refused::before_main().mark(&mark).row(what), says);
         assert!(line.contains(&copy.display().to_string()), "{what}: {line}");
     }
 
@@ -405,7 +405,7 @@ fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
         let out = output(memlock_run([OsStr::new("--"), script.as_os_str()]));
         let line = assert_refused(
             &out,
-            Refused::before_main().mark(&mark),
+            Refused::before_main().mark(&mark).row(env_line),
             &["env", "unlocked"],
         );
         assert!(line.contains(env_line), "quotes the #! line: {line}");
@@ -486,21 +486,30 @@ fn against_env(line: &str, path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// True (after a skip line) where /usr/bin/env is not GNU coreutils' env, which the `#!`
+/// reading follows.
+fn skip_unless_gnu_env() -> bool {
+    let version = output({
+        let mut c = Command::new("/usr/bin/env");
+        c.arg("--version");
+        c
+    });
+    let gnu = stdout_of(&version).contains("GNU coreutils");
+    if !gnu {
+        skip(format_args!(
+            "/usr/bin/env is not GNU coreutils' env; the #! reading follows GNU env"
+        ));
+    }
+    !gnu
+}
+
 /// The `#!/usr/bin/env` reading against GNU env itself (its `-v` says what it sets, unsets and
 /// executes): every line memlock-run accepts makes env run the very program memlock-run
 /// judged, with the environment (and so the shim) untouched; every line that would take the
 /// shim away, in any of env's spellings, is refused.
 #[test]
 fn env_lines_are_read_as_gnu_env_reads_them() {
-    let version = output({
-        let mut c = Command::new("/usr/bin/env");
-        c.arg("--version");
-        c
-    });
-    if !stdout_of(&version).contains("GNU coreutils") {
-        skip(format_args!(
-            "/usr/bin/env is not GNU coreutils' env; the #! reading follows GNU env"
-        ));
+    if skip_unless_gnu_env() {
         return;
     }
     let name = "memlock-run-env-prog";
@@ -743,13 +752,7 @@ fn ld_preload_twice_in_the_environment_still_locks() {
 fn generated_env_lines_are_judged_as_env_runs_them() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
-    let version = output({
-        let mut c = Command::new("/usr/bin/env");
-        c.arg("--version");
-        c
-    });
-    if !stdout_of(&version).contains("GNU coreutils") {
-        skip(format_args!("/usr/bin/env is not GNU coreutils' env"));
+    if skip_unless_gnu_env() {
         return;
     }
     let name = "memlock-run-gen-prog";

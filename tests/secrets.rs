@@ -590,7 +590,7 @@ fn a_process_that_cannot_be_made_non_dumpable_does_not_run() {
         // Under either --on-failure, the program must not run dumpable.
         assert_refused(
             &output(cmd),
-            Refused::before_main().mark(&mark),
+            Refused::before_main().mark(&mark).row(on_failure),
             &[
                 "cannot make the process non-dumpable (--no-dump)",
                 "prctl(PR_SET_DUMPABLE, 0) failed with EPERM",

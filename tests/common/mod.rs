@@ -884,6 +884,8 @@ pub struct Refused<'a> {
     /// The message is the one line on stderr (memlock-run's own refusal before exec), not a
     /// line among the program's.
     pub one_line: bool,
+    /// The table row (or case) this is, named in every failure.
+    pub row: &'a str,
 }
 
 impl<'a> Refused<'a> {
@@ -895,6 +897,7 @@ impl<'a> Refused<'a> {
             status: Some(125),
             fails: true,
             one_line: true,
+            row: "",
         }
     }
 
@@ -906,6 +909,7 @@ impl<'a> Refused<'a> {
             status: None,
             fails: false,
             one_line: false,
+            row: "",
         }
     }
 
@@ -925,6 +929,11 @@ impl<'a> Refused<'a> {
         }
     }
 
+    /// The row of a table this refusal is, for the failure messages.
+    pub fn row(self, row: &'a str) -> Refused<'a> {
+        Refused { row, ..self }
+    }
+
     pub fn status(self, status: i32) -> Refused<'a> {
         Refused {
             status: Some(status),
@@ -938,27 +947,40 @@ impl<'a> Refused<'a> {
 /// run ended as `how` says, and its stderr says each of `says`. Returns memlock-run's line
 /// (`Refused::one_line`) or all of stderr.
 pub fn assert_refused(out: &Output, how: Refused, says: &[&str]) -> String {
+    let row = if how.row.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", how.row)
+    };
     let err = stderr_of(out);
+    let stdout = stdout_of(out);
     if let Some(status) = how.status {
-        assert_eq!(out.status.code(), Some(status), "{err}");
+        assert_eq!(out.status.code(), Some(status), "{row}{err}");
     }
     if how.fails {
-        assert!(!out.status.success(), "a refused run succeeded: {err}");
+        assert!(!out.status.success(), "{row}a refused run succeeded: {err}");
     }
     let text = if how.one_line {
-        one_line(out)
+        let lines = stderr_lines(out);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{row}expected one line on stderr, got {lines:#?}"
+        );
+        lines.into_iter().next().unwrap_or_default()
     } else {
         err.clone()
     };
-    assert_mentions(&text, says);
-    assert_eq!(report(out), None, "it must not run: {err}");
-    let stdout = stdout_of(out);
+    for part in says {
+        assert!(text.contains(part), "{row}{part:?} missing from:\n{text}");
+    }
+    assert_eq!(report(out), None, "{row}it must not run: {err}");
     assert!(
         !stdout.lines().any(|l| l.starts_with("ready ")),
-        "the program ran:\n{stdout}{err}"
+        "{row}the program ran:\n{stdout}{err}"
     );
     if let Some(mark) = how.mark {
-        assert!(!mark.exists(), "a refused program must not run: {err}");
+        assert!(!mark.exists(), "{row}a refused program must not run: {err}");
     }
     text
 }
