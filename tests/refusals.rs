@@ -34,47 +34,6 @@ fn run_marked_with(options: &[&str], target: &Path, mark: &Path) -> Command {
 
 const PRELOAD: &[&str] = &["--method", "preload"];
 
-#[test]
-fn a_static_program_is_refused_by_the_preload() {
-    let mark = marker("static");
-    let out = output(run_marked_with(PRELOAD, &static_probe(), &mark));
-    assert_refused(
-        &out,
-        Refused::before_main().mark(&mark),
-        &["statically linked", "no PT_INTERP", "--method ptrace"],
-    );
-}
-
-#[test]
-fn heap_is_refused_for_a_musl_program() {
-    if skip_without(
-        "musl-gcc",
-        "the musl --heap refusal needs a musl program (Debian: musl-tools)",
-    ) {
-        return;
-    }
-    let musl = {
-        let path = unique("probe-musl");
-        let out = output({
-            let mut cmd = Command::new("musl-gcc");
-            cmd.arg("-o")
-                .arg(&path)
-                .arg(repo().join("tests/probes/probe.c"));
-            cmd
-        });
-        assert!(out.status.success(), "musl-gcc: {}", stderr_of(&out));
-        path
-    };
-    let mark = marker("musl");
-    // The shim loads into musl programs, but musl's malloc has no settings for --heap.
-    let out = output(run_marked_with(&["--heap", "1M"], &musl, &mark));
-    assert_refused(
-        &out,
-        Refused::before_main().mark(&mark),
-        &["--heap", "musl", "glibc build"],
-    );
-}
-
 /// Set-user-ID and set-group-ID copies of the probe, owned by nobody or nogroup: (what,
 /// owner, group, mode, what the refusal says).
 type SetId = (
@@ -230,8 +189,12 @@ fn write_executable(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// Targets no preload can reach, refused before exec under `--method preload` (or by any
+/// method: an ELF of another machine), and a musl program with `--heap` (the shim loads into
+/// musl programs, but musl's malloc has no settings for it): (what, options, the target, what
+/// the line says). The line names what it judged (the shim's class, the interpreter).
 #[test]
-fn another_elf_class_or_machine_is_refused_by_the_preload() {
+fn targets_the_preload_cannot_serve_are_refused() {
     const EM_386: u16 = 3;
     const EM_AARCH64: u16 = 183;
     const EM_X86_64: u16 = 62;
@@ -245,51 +208,62 @@ fn another_elf_class_or_machine_is_refused_by_the_preload() {
     } else {
         EM_X86_64
     };
-
     let elf32 = write_executable("elf32", &crafted_elf(false, EM_386, "/lib/ld-linux.so.2"));
-    let mark = marker("elf32");
-    let line = assert_refused(
-        &output(run_marked_with(PRELOAD, &elf32, &mark)),
-        Refused::before_main().mark(&mark),
-        &["32-bit", "another class or machine"],
-    );
-    assert!(
-        line.contains("64-bit"),
-        "names the shim's class too: {line}"
-    );
-
     let foreign = write_executable(
         "elf-foreign",
         &crafted_elf(true, other, "/lib/ld-linux-aarch64.so.1"),
     );
-    let mark = marker("elf-foreign");
-    assert_refused(
-        &output(run_marked(&foreign, &mark)),
-        Refused::before_main().mark(&mark),
-        &["another class or machine"],
-    );
-}
-
-#[test]
-fn a_script_with_a_static_interpreter_is_refused_by_the_preload() {
     let interpreter = static_probe();
-    let script = script(
+    let interpreted = script(
         &unique("static-interp.sh")
             .file_name()
             .unwrap()
             .to_string_lossy(),
         &format!("#!{}\n", interpreter.display()),
     );
-    let mark = marker("static-interp");
-    let line = assert_refused(
-        &output(run_marked_with(PRELOAD, &script, &mark)),
-        Refused::before_main().mark(&mark),
-        &["is a #! script", "statically linked"],
-    );
-    assert!(
-        line.contains(interpreter.to_str().unwrap()),
-        "names the interpreter: {line}"
-    );
+    let interpreter = interpreter.display().to_string();
+    let mut rows: Vec<(&str, &[&str], PathBuf, Vec<&str>)> = vec![
+        (
+            "a static program",
+            PRELOAD,
+            static_probe(),
+            vec!["statically linked", "no PT_INTERP", "--method ptrace"],
+        ),
+        (
+            "a 32-bit program",
+            PRELOAD,
+            elf32,
+            vec!["32-bit", "another class or machine", "64-bit"],
+        ),
+        (
+            "a program for another machine",
+            &[],
+            foreign,
+            vec!["another class or machine"],
+        ),
+        (
+            "a script with a static interpreter",
+            PRELOAD,
+            interpreted,
+            vec!["is a #! script", "statically linked", &interpreter],
+        ),
+    ];
+    if let Some(musl) = compile_musl("probe.c", "probe-musl", &[]) {
+        rows.push((
+            "a musl program, --heap",
+            &["--heap", "1M"],
+            musl,
+            vec!["--heap", "musl", "glibc build"],
+        ));
+    }
+    for (what, options, target, says) in rows {
+        let mark = marker("preload-refused");
+        assert_refused(
+            &output(run_marked_with(options, &target, &mark)),
+            Refused::before_main().mark(&mark).row(what),
+            &says,
+        );
+    }
 }
 
 #[test]
