@@ -111,12 +111,6 @@ impl Scenario {
     }
 }
 
-/// nobody without CAP_IPC_LOCK under the 8 MiB hard RLIMIT_MEMLOCK of CI's machines, set
-/// here so that the rows do not depend on the host's.
-fn nobody() -> RunAs {
-    as_nobody().limit("--memlock=8388608:8388608")
-}
-
 /// None, with a skip line, where the runs as nobody cannot be made.
 fn as_nobody_here() -> Option<()> {
     (!skip_unprivileged_run("the row runs memlock-run as nobody")).then_some(())
@@ -163,7 +157,7 @@ fn set_user_id(options: &[&str]) -> Option<Scenario> {
             [copy_with_mode(&probe(), "probe-setuid", 0o4755)],
             Expect::Refused(125, &["set-user-ID", "secure-execution mode"]),
         )
-        .who(nobody())
+        .who(as_nobody().limit(CI_MEMLOCK))
         .options(options),
     )
 }
@@ -436,15 +430,17 @@ scenarios! {
         command([static_probe()], PTRACE).options(&["--prefault", "8M"])
     });
     /// Without CAP_IPC_LOCK, bound by the 8 MiB limit, which the probe fits in.
-    nobody_without_cap_ipc_lock => as_nobody_here().map(|()| command([probe()], PRELOAD).who(nobody()));
+    nobody_without_cap_ipc_lock => as_nobody_here().map(|()| {
+        command([probe()], PRELOAD).who(as_nobody().limit(CI_MEMLOCK))
+    });
     /// nobody with CAP_IPC_LOCK in the ambient set, as `AmbientCapabilities=` gives it.
     as_nobody_with_ambient_cap_ipc_lock => as_nobody_here().map(|()| {
-        command([probe()], PRELOAD).who(nobody().ambient_ipc_lock())
+        command([probe()], PRELOAD).who(as_nobody().limit(CI_MEMLOCK).ambient_ipc_lock())
     });
     /// With CAP_IPC_LOCK a --limit above the hard limit is a note, not a refusal.
     limit_above_the_hard_limit_with_ambient_cap_ipc_lock => as_nobody_here().map(|()| {
         command([probe()], PRELOAD)
-            .who(nobody().ambient_ipc_lock())
+            .who(as_nobody().limit(CI_MEMLOCK).ambient_ipc_lock())
             .options(&["--limit", "64M"])
     });
 
@@ -473,7 +469,8 @@ scenarios! {
                 return None;
             }
             Some(
-                command([capped], Expect::Refused(125, &["file capabilities"])).who(nobody()),
+                command([capped], Expect::Refused(125, &["file capabilities"]))
+                    .who(as_nobody().limit(CI_MEMLOCK)),
             )
         });
     a_missing_command => Some(command(
@@ -551,22 +548,22 @@ scenarios! {
     );
     limit_above_the_hard_limit => as_nobody_here().map(|()| {
         command([probe()], Expect::Refused(125, &["above the hard RLIMIT_MEMLOCK"]))
-            .who(nobody())
+            .who(as_nobody().limit(CI_MEMLOCK))
             .options(&["--limit", "64M"])
     });
     prefault_bigger_than_the_limit => as_nobody_here().map(|()| {
         command([probe()], Expect::Refused(125, &["--prefault 16 MiB cannot be locked"]))
-            .who(nobody())
+            .who(as_nobody().limit(CI_MEMLOCK))
             .options(&["--prefault", "16M"])
     });
     prefault_bigger_than_a_limit_asked_for => as_nobody_here().map(|()| {
         command([probe()], Expect::Refused(125, &["--prefault 2 MiB cannot be locked"]))
-            .who(nobody())
+            .who(as_nobody().limit(CI_MEMLOCK))
             .options(&["--limit", "1M", "--prefault", "2M"])
     });
     heap_bigger_than_the_limit => as_nobody_here().map(|()| {
         command([probe()], Expect::Refused(125, &["--heap"]))
-            .who(nobody())
+            .who(as_nobody().limit(CI_MEMLOCK))
             .options(&["--limit", "4M", "--heap", "4M"])
     });
     /// The probe's 2.3 MiB do not fit under 64 KiB: the shim's mlockall fails.
@@ -576,12 +573,12 @@ scenarios! {
     });
     user_nobody_when_not_root => as_nobody_here().map(|()| {
         command([probe()], Expect::Refused(125, &["--user needs root"]))
-            .who(nobody())
+            .who(as_nobody().limit(CI_MEMLOCK))
             .options(&["--user", "nobody"])
     });
     user_root_when_not_root => as_nobody_here().map(|()| {
         command([probe()], Expect::Refused(125, &["--user needs root"]))
-            .who(nobody())
+            .who(as_nobody().limit(CI_MEMLOCK))
             .options(&["--user", "root"])
     });
 }

@@ -41,12 +41,6 @@ fn size_after(text: &str, label: &str) -> f64 {
     ))
 }
 
-/// `prlimit --memlock=8M:8M -- setpriv (nobody) -- memlock-run ARGS`: the hard memlock
-/// limit fixed, so that the cases do not depend on the host's.
-fn nobody_under_8m() -> RunAs {
-    as_nobody().limit("--memlock=8388608:8388608")
-}
-
 /// True (with a skip line) where the runs as nobody cannot be made.
 fn skip_as_nobody() -> bool {
     skip_unprivileged_run("runs as nobody")
@@ -151,7 +145,11 @@ fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
     }
     let probe = probe();
     let options = args(&[&"--limit", &"1M", &"--", &probe]);
-    let check = output(nobody_under_8m().memlock_run(with_check(&options)));
+    let check = output(
+        as_nobody()
+            .limit(CI_MEMLOCK)
+            .memlock_run(with_check(&options)),
+    );
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
     let Finding { verdict, text, .. } = finding_of(&report, "lock at start");
@@ -170,7 +168,7 @@ fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
         "{report}"
     );
 
-    let run = output(nobody_under_8m().memlock_run(&options));
+    let run = output(as_nobody().limit(CI_MEMLOCK).memlock_run(&options));
     let err = assert_refused(
         &run,
         Refused::before_main(),
@@ -189,7 +187,7 @@ fn a_missing_capability_is_a_warning_and_granting_it_clears_it() {
     }
     let probe = probe();
     let options = with_check(&args(&[&"--", &probe]));
-    let out = output(nobody_under_8m().memlock_run(&options));
+    let out = output(as_nobody().limit(CI_MEMLOCK).memlock_run(&options));
     let report = stdout_of(&out);
     assert_eq!(
         out.status.code(),

@@ -27,15 +27,6 @@ fn glibc_and_static() -> Option<(PathBuf, PathBuf)> {
     ))
 }
 
-/// `setpriv` to nobody, without `--no-new-privs`: memlock-run finds no_new_privs unset.
-fn nobody<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    output(as_nobody().memlock_run(args))
-}
-
 /// The start of the gate's line on a program it refused.
 fn not_executing(program: impl std::fmt::Display) -> String {
     format!("memlock-run: not executing {program}")
@@ -112,14 +103,15 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
     let static_image = reachable_copy(&static_image, "lockreport-static-unpriv-gate");
     let rawexec = reachable_copy(&rawexec(), "rawexec-unpriv-gate");
 
-    let out = nobody([OsStr::new("--"), rawexec.as_os_str(), glibc.as_os_str()]);
+    let out =
+        output(as_nobody().memlock_run([OsStr::new("--"), rawexec.as_os_str(), glibc.as_os_str()]));
     assert_locked(&out);
 
-    let out = nobody([
+    let out = output(as_nobody().memlock_run([
         OsStr::new("--"),
         rawexec.as_os_str(),
         static_image.as_os_str(),
-    ]);
+    ]));
     assert_refused(
         &out,
         Refused::in_the_tree().failing(),
@@ -127,13 +119,13 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
     );
 
     // COMMAND's own status: no_new_privs set by memlock-run, and one filter, the gate's.
-    let out = nobody(GREP_STATUS);
+    let out = output(as_nobody().memlock_run(GREP_STATUS));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let fields = status_fields(&stdout_of(&out));
     assert_eq!(field(&fields, "NoNewPrivs"), "1", "{fields:?}");
     assert_eq!(field(&fields, "Seccomp"), "2", "{fields:?}");
     assert_eq!(field(&fields, "Seccomp_filters"), "1", "{fields:?}");
-    let out = nobody(["--", "env"]);
+    let out = output(as_nobody().memlock_run(["--", "env"]));
     assert!(
         stdout_of(&out)
             .lines()
@@ -164,7 +156,7 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
         "{fields:?}"
     );
 
-    let out = nobody(["--dry-run", "--", "/bin/true"]);
+    let out = output(as_nobody().memlock_run(["--dry-run", "--", "/bin/true"]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let line = dry_run_gate_line(&out);
     assert!(
@@ -178,7 +170,7 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
         "{line}"
     );
 
-    let out = nobody(["--check", "--", "/bin/true"]);
+    let out = output(as_nobody().memlock_run(["--check", "--", "/bin/true"]));
     let report = stdout_of(&out);
     let Finding { verdict, text, .. } = finding(&report, "exec gate")
         .unwrap_or_else(|| panic!("no exec gate finding in:\n{report}{}", stderr_of(&out)));
@@ -309,14 +301,14 @@ fn no_exec_gate_leaves_no_new_privs_unset() {
     if skip_unprivileged_run("the no_new_privs case runs as nobody") {
         return;
     }
-    let out = nobody([
+    let out = output(as_nobody().memlock_run([
         "--no-exec-gate",
         "--",
         "/bin/grep",
         "-E",
         "^(NoNewPrivs|Seccomp):",
         "/proc/self/status",
-    ]);
+    ]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let fields = status_fields(&stdout_of(&out));
     assert_eq!(field(&fields, "NoNewPrivs"), "0", "{fields:?}");

@@ -487,7 +487,7 @@ fn the_readme_key_store_recipe_locks_everything_and_shuts_the_doors() {
     let mut cmd = as_nobody()
         .ambient_ipc_lock()
         .no_new_privs()
-        .limits(&["--core=unlimited:unlimited", "--memlock=8388608:8388608"])
+        .limits(&["--core=unlimited:unlimited", CI_MEMLOCK])
         .memlock_run(&options);
     cmd.arg("--")
         .arg(&probe)

@@ -168,6 +168,10 @@ pub struct RunAs {
     limits: Vec<String>,
 }
 
+/// The hard RLIMIT_MEMLOCK of CI's machines, 8 MiB, as a `RunAs::limit`: set first, so that
+/// a case does not depend on the host's.
+pub const CI_MEMLOCK: &str = "--memlock=8388608:8388608";
+
 /// Runs as nobody (uid nobody, gid nogroup, no supplementary groups), without capabilities
 /// unless `ambient_ipc_lock` says so.
 pub fn as_nobody() -> RunAs {
