@@ -241,23 +241,17 @@ fn check_names_the_preload_check_under_a_finite_limit() {
     cmd.arg(probe());
     let out = output(under_address_limit(cmd, 1 << 30));
     let text = stdout_of(&out);
-    let line = text
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some("RLIMIT_AS"))
-        .unwrap_or_else(|| panic!("no RLIMIT_AS finding:\n{text}"));
-    assert_mentions(line, &["1 GiB", "checks with ptrace", "the shim is loaded"]);
-    assert!(
-        text.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("ptrace")),
-        "no ptrace finding:\n{text}"
+    assert_mentions(
+        &finding_of(&text, "RLIMIT_AS").text,
+        &["1 GiB", "checks with ptrace", "the shim is loaded"],
     );
+    finding_of(&text, "ptrace");
     let mut cmd = memlock_run(["--check", "--"]);
     cmd.arg(probe());
     let unlimited = stdout_of(&output(under_address_limit(cmd, libc::RLIM_INFINITY)));
-    assert!(
-        !unlimited
-            .lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("RLIMIT_AS")),
+    assert_eq!(
+        finding(&unlimited, "RLIMIT_AS"),
+        None,
         "a check without a limit:\n{unlimited}"
     );
 }
@@ -281,9 +275,9 @@ fn without_the_helper_a_finite_limit_stops_the_run() {
         .arg(&mark)
         .args(["--exit", "0"]);
     let out = output(under_address_limit(cmd, 1 << 30));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
         &[
             "cannot check that ld.so loads the preload shim",
             "PID 1",
@@ -291,48 +285,42 @@ fn without_the_helper_a_finite_limit_stops_the_run() {
             "--on-failure warn",
         ],
     );
-    assert!(!mark.exists(), "the program ran");
 }
 
-/// Scripts are checked in the image the kernel starts: the interpreter, or env for a
-/// `#!/usr/bin/env NAME` line (whose NAME is then locked through inheritance).
+/// Under a finite limit, what the kernel starts is checked for the shim: a script's
+/// interpreter, or env for a `#!/usr/bin/env NAME` line (whose NAME is then locked through
+/// inheritance); and a dynamically linked musl program takes the preload too, where musl's
+/// loader runs the shim's constructor after the entry point: the check finds the shim mapped
+/// there and lets it run. Each runs locked.
 #[test]
-fn scripts_under_a_finite_limit_run_locked() {
-    for (name, shebang) in [
+fn programs_under_a_finite_limit_run_locked() {
+    let mut rows: Vec<(&str, PathBuf)> = [
         ("as-limit-direct.sh", "#!/bin/sh"),
         ("as-limit-env.sh", "#!/usr/bin/env sh"),
-    ] {
-        let path = script(name, &format!("{shebang}\ngrep VmLck /proc/$$/status\n"));
+    ]
+    .into_iter()
+    .map(|(name, shebang)| {
+        (
+            shebang,
+            script(name, &format!("{shebang}\ngrep VmLck /proc/$$/status\n")),
+        )
+    })
+    .collect();
+    if let Some(program) = compile_musl("bigbss.c", "bigbss-musl", &[]) {
+        rows.push(("a musl program", program));
+    }
+    for (what, program) in rows {
         let out = output(under_address_limit(
-            memlock_run(["--".as_ref(), path.as_os_str()]),
+            memlock_run(["--".as_ref(), program.as_os_str()]),
             1 << 30,
         ));
-        assert!(out.status.success(), "{shebang}: {}", stderr_of(&out));
+        assert!(out.status.success(), "{what}: {}", stderr_of(&out));
         assert!(
             kib_of(&out, "VmLck:").unwrap_or(0) > 0,
-            "{shebang}: not locked:\n{}",
+            "{what}: not locked:\n{}",
             stdout_of(&out)
         );
     }
-}
-
-/// A dynamically linked musl program takes the preload too, and musl's loader runs the shim's
-/// constructor after the entry point: the check finds the shim mapped there and lets it run.
-#[test]
-fn a_musl_program_under_a_finite_limit_runs_locked() {
-    let Some(program) = compile_musl("bigbss.c", "bigbss-musl", &[]) else {
-        return;
-    };
-    let out = output(under_address_limit(
-        memlock_run(["--".as_ref(), program.as_os_str()]),
-        1 << 30,
-    ));
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(
-        kib_of(&out, "VmLck:").unwrap_or(0) > 0,
-        "not locked:\n{}",
-        stdout_of(&out)
-    );
 }
 
 /// The same setup for the programs COMMAND executes: a C library ahead of the shim in
@@ -346,19 +334,23 @@ fn a_preloaded_c_library_is_refused_for_an_inheriting_run() {
     let mut cmd = memlock_run(["--"]);
     cmd.arg(&program).env("LD_PRELOAD", &libc);
     let out = output(cmd);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     assert_eq!(kib_of(&out, "VmLck:"), None, "it must not run");
-    assert_mentions(
-        &stderr_of(&out),
+    assert_refused(
+        &out,
+        Refused::before_main(),
         &["LD_PRELOAD names the C library", "--no-inherit"],
     );
     let mut check = memlock_run(["--check", "--"]);
     check.arg(&program).env("LD_PRELOAD", &libc);
     let out = output(check);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    let report = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let found = finding_of(&report, "LD_PRELOAD");
+    assert_eq!(found.verdict, "FAIL", "{report}");
     assert!(
-        stdout_of(&out).contains("a C library is preloaded before the shim"),
-        "{}",
-        stdout_of(&out)
+        found
+            .text
+            .contains("a C library is preloaded before the shim"),
+        "{report}"
     );
 }

@@ -2,7 +2,10 @@
 //!
 //! Each prediction test runs the same options twice, once with `--check` and once for
 //! real, and holds the check to what happened: the refusal message, the exit status, the
-//! shim's failure.
+//! shim's failure. The refusals a plain run, `--dry-run` and `--check` must agree on are
+//! one table in agreement.rs; here are the findings only `--check` makes, and the cases
+//! that need a setup of their own (a cgroup, securebits, a user namespace, a copy of
+//! memlock-run).
 
 mod common;
 
@@ -10,12 +13,6 @@ use std::ffi::OsString;
 use std::process::Command;
 
 use common::*;
-
-fn verdict_of(report: &str, topic: &str) -> String {
-    finding(report, topic)
-        .unwrap_or_else(|| panic!("no {topic} finding in:\n{report}"))
-        .0
-}
 
 /// `2.32 MiB` back to bytes.
 fn size(text: &str) -> f64 {
@@ -44,25 +41,13 @@ fn size_after(text: &str, label: &str) -> f64 {
     ))
 }
 
-/// `prlimit --memlock=8M:8M [--stack=...] -- setpriv (nobody) -- memlock-run ARGS`: the
-/// hard memlock limit fixed, so that the cases do not depend on the host's.
-fn as_nobody(args: &[OsString], extra_limits: &[&str]) -> Command {
-    let mut cmd = Command::new("prlimit");
-    cmd.arg("--memlock=8388608:8388608")
-        .args(extra_limits)
-        .arg("--");
-    let inner = memlock_run_as_nobody(false, args);
-    cmd.arg(inner.get_program()).args(inner.get_args());
-    cmd
-}
-
-fn as_root(args: &[OsString], extra_limits: &[&str]) -> Command {
-    let mut cmd = Command::new("prlimit");
-    cmd.arg("--memlock=8388608:8388608")
-        .args(extra_limits)
-        .arg("--");
-    cmd.arg(memlock_run_path()).args(args);
-    cmd
+/// True (with a skip line) where the runs as nobody cannot be made.
+fn skip_as_nobody() -> bool {
+    skip_unprivileged_run("runs as nobody")
+        || skip_unless_memlock_hard_at_least(
+            8 * MIB,
+            "the cases assume an 8 MiB hard RLIMIT_MEMLOCK",
+        )
 }
 
 fn args(words: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
@@ -88,7 +73,11 @@ fn a_dynamic_program_passes_as_root() {
         "VmSize at start",
         "lock at start",
     ] {
-        assert_eq!(verdict_of(&report, topic), "ok", "{topic} in:\n{report}");
+        assert_eq!(
+            finding_of(&report, topic).verdict,
+            "ok",
+            "{topic} in:\n{report}"
+        );
     }
     assert!(report.contains("verdict: ok"), "{report}");
     assert!(
@@ -117,10 +106,7 @@ fn without_command_it_checks_the_system() {
     let report = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert!(
-        finding(&report, "COMMAND")
-            .unwrap()
-            .1
-            .contains("none given"),
+        finding_of(&report, "COMMAND").text.contains("none given"),
         "{report}"
     );
     assert!(finding(&report, "VmSize at start").is_none());
@@ -130,7 +116,7 @@ fn without_command_it_checks_the_system() {
 fn the_estimate_is_close_to_what_the_shim_sees() {
     let probe = probe();
     let report = stdout_of(&output(memlock_run(args(&[&"--check", &"--", &probe]))));
-    let (_, text) = finding(&report, "VmSize at start").expect("an estimate");
+    let text = finding_of(&report, "VmSize at start").text;
     assert!(
         text.contains("an estimate"),
         "it says it is an estimate: {text}"
@@ -154,20 +140,19 @@ fn the_estimate_is_close_to_what_the_shim_sees() {
 
 #[test]
 fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
-    if skip_unprivileged_run("runs as nobody")
-        || skip_unless_memlock_hard_at_least(
-            8 * MIB,
-            "the cases assume an 8 MiB hard RLIMIT_MEMLOCK",
-        )
-    {
+    if skip_as_nobody() {
         return;
     }
     let probe = probe();
     let options = args(&[&"--limit", &"1M", &"--", &probe]);
-    let check = output(as_nobody(&with_check(&options), &[]));
+    let check = output(
+        as_nobody()
+            .limit(CI_MEMLOCK)
+            .memlock_run(with_check(&options)),
+    );
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
-    let (verdict, text) = finding(&report, "lock at start").expect("a lock finding");
+    let Finding { verdict, text, .. } = finding_of(&report, "lock at start");
     assert_eq!(verdict, "FAIL", "{report}");
     assert!(
         text.contains("ENOMEM") && text.contains("RLIMIT_MEMLOCK 1 MiB"),
@@ -183,12 +168,11 @@ fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
         "{report}"
     );
 
-    let run = output(as_nobody(&options, &[]));
-    let err = stderr_of(&run);
-    assert_eq!(run.status.code(), Some(125), "{err}");
-    assert!(
-        err.contains("ENOMEM") && err.contains("RLIMIT_MEMLOCK is 1 MiB"),
-        "{err}"
+    let run = output(as_nobody().limit(CI_MEMLOCK).memlock_run(&options));
+    let err = assert_refused(
+        &run,
+        Refused::before_main(),
+        &["ENOMEM", "RLIMIT_MEMLOCK is 1 MiB"],
     );
     // Same word, same unit: the shim's VmSize against the check's estimate.
     let estimate = size_after(&text, "VmSize about");
@@ -198,24 +182,19 @@ fn a_too_low_limit_fails_the_check_as_the_shim_then_fails() {
 
 #[test]
 fn a_missing_capability_is_a_warning_and_granting_it_clears_it() {
-    if skip_unprivileged_run("runs as nobody")
-        || skip_unless_memlock_hard_at_least(
-            8 * MIB,
-            "the cases assume an 8 MiB hard RLIMIT_MEMLOCK",
-        )
-    {
+    if skip_as_nobody() {
         return;
     }
     let probe = probe();
     let options = with_check(&args(&[&"--", &probe]));
-    let out = output(as_nobody(&options, &[]));
+    let out = output(as_nobody().limit(CI_MEMLOCK).memlock_run(&options));
     let report = stdout_of(&out);
     assert_eq!(
         out.status.code(),
         Some(0),
         "the default limit fits the probe:\n{report}"
     );
-    let (verdict, text) = finding(&report, "CAP_IPC_LOCK").unwrap();
+    let Finding { verdict, text, .. } = finding_of(&report, "CAP_IPC_LOCK");
     assert_eq!(verdict, "warn", "{report}");
     assert!(
         text.contains("permitted no") && text.contains("not held"),
@@ -226,14 +205,17 @@ fn a_missing_capability_is_a_warning_and_granting_it_clears_it() {
         "{report}"
     );
 
-    let out = output(memlock_run_as_nobody(true, &options));
+    let out = output(as_nobody().ambient_ipc_lock().memlock_run(&options));
     let report = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
-    assert_eq!(verdict_of(&report, "CAP_IPC_LOCK"), "ok", "{report}");
+    assert_eq!(
+        finding_of(&report, "CAP_IPC_LOCK").verdict,
+        "ok",
+        "{report}"
+    );
     assert!(
-        finding(&report, "lock at start")
-            .unwrap()
-            .1
+        finding_of(&report, "lock at start")
+            .text
             .contains("not bound by RLIMIT_MEMLOCK"),
         "{report}"
     );
@@ -247,19 +229,16 @@ fn a_static_target_and_a_script_are_judged_as_the_launcher_judges_them() {
     let report = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert!(
-        finding(&report, "COMMAND")
-            .unwrap()
-            .1
-            .contains("static ELF"),
+        finding_of(&report, "COMMAND").text.contains("static ELF"),
         "{report}"
     );
-    let (verdict, text) = finding(&report, "method").unwrap();
+    let Finding { verdict, text, .. } = finding_of(&report, "method");
     assert_eq!(verdict, "ok", "{report}");
     assert!(
         text.starts_with("ptrace:") && text.contains("statically linked"),
         "{report}"
     );
-    assert_eq!(verdict_of(&report, "ptrace"), "ok", "{report}");
+    assert_eq!(finding_of(&report, "ptrace").verdict, "ok", "{report}");
     let out = output(memlock_run(args(&[
         &"--check",
         &"--method",
@@ -269,19 +248,19 @@ fn a_static_target_and_a_script_are_judged_as_the_launcher_judges_them() {
     ])));
     let report = stdout_of(&out);
     assert_eq!(out.status.code(), Some(1), "{report}");
-    assert_eq!(verdict_of(&report, "method"), "FAIL", "{report}");
+    assert_eq!(finding_of(&report, "method").verdict, "FAIL", "{report}");
 
     let sh_script = script("check-sh-script", "#!/bin/sh\nexec true\n");
     let out = output(memlock_run(args(&[&"--check", &"--", &sh_script])));
     let report = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
-    let (_, text) = finding(&report, "COMMAND").unwrap();
+    let text = finding_of(&report, "COMMAND").text;
     assert!(
         text.contains("#! script run by /bin/sh"),
         "names the interpreter: {text}"
     );
     assert!(
-        finding(&report, "preload").unwrap().1.contains("/bin/sh"),
+        finding_of(&report, "preload").text.contains("/bin/sh"),
         "{report}"
     );
 
@@ -299,265 +278,18 @@ fn a_static_target_and_a_script_are_judged_as_the_launcher_judges_them() {
     );
     let report = stdout_of(&output(cmd));
     assert!(
-        finding(&report, "preload")
-            .unwrap()
-            .1
+        finding_of(&report, "preload")
+            .text
             .contains("env runs first"),
         "{report}"
     );
-}
-
-/// A copy of `elf` whose header names another machine (e_machine at offset 18), as a
-/// build for another architecture would: no multilib compiler needed.
-fn other_machine(elf: &std::path::Path) -> std::path::PathBuf {
-    let copy = copy_with_mode(elf, "probe-other-machine", 0o755);
-    let mut bytes = std::fs::read(&copy).expect("read the copy");
-    let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
-    // AArch64 for an x86-64 probe, x86-64 for anything else.
-    let other: u16 = if machine == 62 { 183 } else { 62 };
-    bytes[18..20].copy_from_slice(&other.to_le_bytes());
-    writing_executables(|| std::fs::write(&copy, bytes)).expect("write the copy");
-    copy
-}
-
-/// A refusal case: its name, whether it runs as nobody, memlock-run's options, extra
-/// prlimit options, and the exit status of the real run.
-type Case<'a> = (&'a str, bool, Vec<OsString>, Vec<&'a str>, i32);
-
-/// Every refusal of the launcher, and its exit status, is predicted by --check with the
-/// same message.
-#[test]
-fn every_refusal_is_predicted() {
-    if skip_unprivileged_run("runs as nobody")
-        || skip_unless_memlock_hard_at_least(
-            8 * MIB,
-            "the cases assume an 8 MiB hard RLIMIT_MEMLOCK",
-        )
-    {
-        return;
-    }
-    let probe = probe();
-    let stat = static_probe();
-    let mut cases: Vec<Case> = vec![
-        (
-            "static, --method preload",
-            false,
-            args(&[&"--method", &"preload", &"--", &stat]),
-            vec![],
-            125,
-        ),
-        (
-            "script with a static interpreter, --method preload",
-            false,
-            args(&[
-                &"--method",
-                &"preload",
-                &"--",
-                &script("check-static-interp", &format!("#!{}\n", stat.display())),
-            ]),
-            vec![],
-            125,
-        ),
-        (
-            "--heap with the ptrace method",
-            false,
-            args(&[&"--heap", &"1M", &"--", &stat]),
-            vec![],
-            125,
-        ),
-        (
-            "--fork relock with the ptrace method",
-            false,
-            args(&[&"--fork", &"relock", &"--", &stat]),
-            vec![],
-            125,
-        ),
-        (
-            "#!/usr/bin/env -i",
-            false,
-            args(&[&"--", &script("check-env-i", "#!/usr/bin/env -i sh\n")]),
-            vec![],
-            125,
-        ),
-        (
-            "not found",
-            false,
-            args(&[&"--", &"no-such-command-memlock-run-check"]),
-            vec![],
-            127,
-        ),
-        (
-            "not executable",
-            false,
-            args(&[&"--", &copy_with_mode(&probe, "probe-noexec", 0o644)]),
-            vec![],
-            126,
-        ),
-        (
-            "not ELF nor script",
-            false,
-            args(&[&"--", &script("check-no-shebang", "echo hi\n")]),
-            vec![],
-            126,
-        ),
-        (
-            "--no-inherit through env",
-            false,
-            args(&[
-                &"--no-inherit",
-                &"--",
-                &script("check-env-sh", "#!/usr/bin/env sh\n"),
-            ]),
-            vec![],
-            125,
-        ),
-        (
-            "--limit above the hard limit",
-            true,
-            args(&[&"--limit", &"64M", &"--", &probe]),
-            vec![],
-            125,
-        ),
-        (
-            "--prefault above the limit",
-            true,
-            args(&[&"--limit", &"1M", &"--prefault", &"2M", &"--", &probe]),
-            vec![],
-            125,
-        ),
-        (
-            "--prefault above the stack",
-            false,
-            args(&[&"--prefault", &"8M", &"--", &probe]),
-            vec!["--stack=8388608:8388608"],
-            125,
-        ),
-        (
-            "--user without root",
-            true,
-            args(&[&"--user", &"root", &"--", &probe]),
-            vec![],
-            125,
-        ),
-        (
-            "--thread-stack below PTHREAD_STACK_MIN",
-            false,
-            args(&[&"--thread-stack", &"1K", &"--", &probe]),
-            vec![],
-            125,
-        ),
-        (
-            "--heap above the limit",
-            true,
-            args(&[&"--limit", &"4M", &"--heap", &"4M", &"--", &probe]),
-            vec![],
-            125,
-        ),
-        (
-            "another machine",
-            false,
-            args(&[&"--", &other_machine(&probe)]),
-            vec![],
-            125,
-        ),
-    ];
-    let set_id_tested = !skip_on_nosuid(
-        &scratch(),
-        "the set-ID and file-capability refusals are not tested",
-    );
-    if set_id_tested {
-        cases.push((
-            "set-user-ID",
-            true,
-            args(&[&"--", &copy_with_mode(&probe, "probe-setuid", 0o4755)]),
-            vec![],
-            125,
-        ));
-    }
-    if set_id_tested && !skip_without("setcap", "the file-capability refusal is not tested") {
-        let capped = copy_with_mode(&probe, "probe-filecap", 0o755);
-        let set = output({
-            let mut c = Command::new("setcap");
-            c.arg("cap_ipc_lock+ep").arg(&capped);
-            c
-        });
-        if set.status.success() {
-            cases.push((
-                "file capabilities",
-                true,
-                args(&[&"--", &capped]),
-                vec![],
-                125,
-            ));
-        } else {
-            skip(format_args!(
-                "setcap failed here ({}); the file-capability refusal is not tested",
-                stderr_of(&set).trim()
-            ));
-        }
-    }
-    let musl_specs = [
-        "/usr/lib/x86_64-linux-musl/musl-gcc.specs",
-        "/usr/lib/musl/lib/musl-gcc.specs",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists());
-    match musl_specs {
-        Some(specs) => {
-            let musl = compile("probe.c", "probe-musl", &["-specs", specs]);
-            // The shim loads into musl programs, but there is no glibc malloc for --heap.
-            cases.push((
-                "musl, --heap",
-                false,
-                args(&[&"--heap", &"1M", &"--", &musl]),
-                vec![],
-                125,
-            ));
-        }
-        None => skip(format_args!(
-            "musl-tools is not installed; the musl --heap refusal is not tested here"
-        )),
-    }
-
-    for (name, nobody, options, limits, status) in cases {
-        let run = if nobody {
-            as_nobody(&options, &limits)
-        } else {
-            as_root(&options, &limits)
-        };
-        let run = output(run);
-        let message = launcher_message(&run);
-        assert_eq!(
-            run.status.code(),
-            Some(status),
-            "{name}: the run: {}",
-            stderr_of(&run)
-        );
-        let check = with_check(&options);
-        let check = output(if nobody {
-            as_nobody(&check, &limits)
-        } else {
-            as_root(&check, &limits)
-        });
-        let report = stdout_of(&check);
-        assert_eq!(
-            check.status.code(),
-            Some(1),
-            "{name}: the check passed, the run did not:\n{report}"
-        );
-        assert!(report.contains("FAIL"), "{name}:\n{report}");
-        assert!(
-            report.contains(&message),
-            "{name}: the check does not give the run's reason\n  {message}\n{report}"
-        );
-    }
 }
 
 #[test]
 fn onfault_support_is_reported() {
     let out = output(memlock_run(["--check", "--onfault"]));
     let report = stdout_of(&out);
-    let (verdict, text) = finding(&report, "MCL_ONFAULT").unwrap();
+    let Finding { verdict, text, .. } = finding_of(&report, "MCL_ONFAULT");
     assert!(
         text.contains("mlock2(NULL, 0, MLOCK_ONFAULT)"),
         "says how it decided: {text}"
@@ -637,7 +369,7 @@ fn a_memory_cgroup_too_small_for_the_locked_stack_is_predicted() {
     let check = output(cgroup.command(&with_check(&options)));
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
-    let (verdict, text) = finding(&report, "memory cgroup").expect("a cgroup finding");
+    let Finding { verdict, text, .. } = finding_of(&report, "memory cgroup");
     assert_eq!(verdict, "FAIL", "{report}");
     assert!(
         text.contains("limit 4 MiB") && text.contains("OOM killer"),
@@ -672,9 +404,7 @@ fn a_set_user_id_memlock_run_refuses_to_check_too() {
         .expect("copy the shim");
     let probe = probe();
     let run_as_nobody = |check: bool| {
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-            .arg(&launcher);
+        let mut cmd = as_nobody().program(&launcher);
         if check {
             cmd.arg("--check");
         }
@@ -684,7 +414,7 @@ fn a_set_user_id_memlock_run_refuses_to_check_too() {
         })
     };
     let run = run_as_nobody(false);
-    assert_eq!(run.status.code(), Some(125), "{}", stderr_of(&run));
+    assert_refused(&run, Refused::before_main(), &["set-user-ID"]);
     let message = launcher_message(&run);
     // --check refuses to run at all, with the run's own reason: with that privilege it would
     // read other users' files and processes.
@@ -709,24 +439,36 @@ fn a_forbidden_ambient_raise_is_predicted() {
         output(cmd)
     };
     let real = run(false);
-    assert_eq!(real.status.code(), Some(125), "{}", stderr_of(&real));
-    let message = launcher_message(&real);
-    assert!(
-        message.contains("cannot raise CAP_IPC_LOCK in the ambient set")
-            && message.contains("SECBIT_NO_CAP_AMBIENT_RAISE"),
-        "{message}"
+    assert_refused(
+        &real,
+        Refused::before_main(),
+        &[
+            "cannot raise CAP_IPC_LOCK in the ambient set",
+            "SECBIT_NO_CAP_AMBIENT_RAISE",
+        ],
     );
+    let message = launcher_message(&real);
     let check = run(true);
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
-    assert!(
-        report.contains(&format!("FAIL CAP_IPC_LOCK: {message}")),
+    let Finding {
+        verdict,
+        text,
+        remedy,
+        ..
+    } = finding_of(&report, "CAP_IPC_LOCK");
+    assert_eq!(
+        remedy.as_deref(),
+        Some(message.as_str()),
         "the run's own message is --check's remedy:\n{report}"
     );
-    let (verdict, text) = finding(&report, "CAP_IPC_LOCK").unwrap();
     assert_eq!(verdict, "FAIL", "{report}");
     assert!(text.contains("SECBIT_NO_CAP_AMBIENT_RAISE"), "{text}");
-    assert_eq!(verdict_of(&report, "ambient set"), "warn", "{report}");
+    assert_eq!(
+        finding_of(&report, "ambient set").verdict,
+        "warn",
+        "{report}"
+    );
     assert!(
         report.contains("verdict: FAIL: 1 problem"),
         "counted once:\n{report}"
@@ -748,23 +490,19 @@ fn heap_under_another_allocator_is_predicted() {
     let check = output(check);
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
-    let (verdict, text) = finding(&report, "--heap").expect("a --heap finding");
+    let Finding {
+        verdict,
+        text,
+        remedy,
+    } = finding_of(&report, "--heap");
     assert_eq!(verdict, "FAIL");
     assert!(text.contains("libjemalloc.so.2"), "{text}");
     let mut run = memlock_run(&options);
     run.env("LD_PRELOAD", &jemalloc);
     let run = output(run);
-    assert_eq!(run.status.code(), Some(125), "{}", stderr_of(&run));
     // The shim's failure ends with the remedy the check gives, word for word.
-    let remedy = report
-        .lines()
-        .find_map(|l| l.strip_prefix("  FAIL --heap: "))
-        .unwrap();
-    assert!(
-        stderr_of(&run).contains(remedy),
-        "{remedy}\n{}",
-        stderr_of(&run)
-    );
+    let remedy = remedy.expect("a remedy for --heap");
+    assert_refused(&run, Refused::before_main(), &[&remedy]);
 }
 
 #[test]
@@ -794,13 +532,20 @@ fn a_shim_the_user_cannot_read_is_predicted() {
         output(cmd)
     };
     let real = run(false);
-    assert_eq!(real.status.code(), Some(125), "{}", stderr_of(&real));
+    assert_refused(
+        &real,
+        Refused::before_main(),
+        &["nobody cannot read the shim"],
+    );
     let message = launcher_message(&real);
-    assert!(message.contains("nobody cannot read the shim"), "{message}");
     let check = run(true);
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
-    assert_eq!(verdict_of(&report, "shim access"), "FAIL", "{report}");
+    assert_eq!(
+        finding_of(&report, "shim access").verdict,
+        "FAIL",
+        "{report}"
+    );
     assert!(report.contains(&message), "{message}\n{report}");
 }
 
@@ -831,11 +576,22 @@ fn namespaced_capabilities_are_not_taken_for_real() {
     }
     let report = stdout_of(&check);
     assert_eq!(check.status.code(), Some(1), "{report}");
-    assert_eq!(verdict_of(&report, "user namespace"), "warn", "{report}");
-    assert_eq!(verdict_of(&report, "lock at start"), "FAIL", "{report}");
+    assert_eq!(
+        finding_of(&report, "user namespace").verdict,
+        "warn",
+        "{report}"
+    );
+    assert_eq!(
+        finding_of(&report, "lock at start").verdict,
+        "FAIL",
+        "{report}"
+    );
     let run = in_userns(false);
-    assert_eq!(run.status.code(), Some(125), "{}", stderr_of(&run));
-    assert_mentions(&one_line(&run), &["ENOMEM", "RLIMIT_MEMLOCK is 1 MiB"]);
+    assert_refused(
+        &run,
+        Refused::before_main(),
+        &["ENOMEM", "RLIMIT_MEMLOCK is 1 MiB"],
+    );
 }
 
 /// Under no_new_privs the kernel still keeps a file capability that the caller already holds
@@ -843,15 +599,9 @@ fn namespaced_capabilities_are_not_taken_for_real() {
 /// capabilities give nothing.
 #[test]
 fn no_new_privs_is_described_as_the_kernel_applies_it() {
-    let out = output({
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--no-new-privs", "--"])
-            .arg(memlock_run_path())
-            .arg("--check");
-        cmd
-    });
+    let out = output(as_caller().no_new_privs().memlock_run(["--check"]));
     let report = stdout_of(&out);
-    let (_, text) = finding(&report, "no_new_privs").expect("a no_new_privs finding");
+    let text = finding_of(&report, "no_new_privs").text;
     assert!(text.starts_with("set:"), "{report}");
     assert!(
         text.contains("only what its caller already holds in the permitted set"),

@@ -73,49 +73,50 @@ fn help_and_version_exit_0() {
         .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
 }
 
+/// Commands memlock-run cannot run, refused as `env` refuses them: (what, the command, the
+/// exit status, what the line says).
 #[test]
-fn a_command_that_cannot_be_executed_exits_126() {
+fn a_command_that_cannot_run_exits_126_or_127() {
+    // No x bit at all: not executable even by root, who may execute a file with any x bit.
     let plain = unique("not-executable");
     writing_executables(|| std::fs::write(&plain, "#!/bin/sh\n")).expect("write");
     set_mode(&plain, 0o644);
-    // No x bit at all: not executable even by root, who may execute a file with any x bit.
-    cli()
-        .arg(&plain)
-        .assert()
-        .code(126)
-        .stderr(predicate::str::contains("not executable"));
-    cli()
-        .arg(scratch())
-        .assert()
-        .code(126)
-        .stderr(predicate::str::contains("directory"));
     // Executable, but neither ELF nor #!: execve(2) would fail with ENOEXEC.
     let text = unique("no-shebang");
     writing_executables(|| {
         std::fs::write(&text, "echo hello\n").expect("write");
         set_mode(&text, 0o755);
     });
-    cli()
-        .arg(&text)
-        .assert()
-        .code(126)
-        .stderr(predicate::str::contains(
+    let rows: [(&str, PathBuf, i32, &str); 5] = [
+        ("no x bit", plain, 126, "not executable"),
+        ("a directory", scratch(), 126, "directory"),
+        (
+            "neither ELF nor #!",
+            text,
+            126,
             "neither an ELF executable nor a #! script",
-        ));
-}
-
-#[test]
-fn a_command_that_is_not_there_exits_127() {
-    cli()
-        .arg("memlock-run-test-no-such-command")
-        .assert()
-        .code(127)
-        .stderr(predicate::str::contains("not found in PATH"));
-    cli()
-        .arg(scratch().join("no-such-file"))
-        .assert()
-        .code(127)
-        .stderr(predicate::str::contains("no such file"));
+        ),
+        (
+            "not in PATH",
+            PathBuf::from("memlock-run-test-no-such-command"),
+            127,
+            "not found in PATH",
+        ),
+        (
+            "no such file",
+            scratch().join("no-such-file"),
+            127,
+            "no such file",
+        ),
+    ];
+    for (what, command, status, says) in rows {
+        let out = output(memlock_run([&command]));
+        assert_refused(
+            &out,
+            Refused::before_main().status(status).row(what),
+            &[says],
+        );
+    }
 }
 
 #[test]
@@ -226,47 +227,36 @@ fn run_wrapper(options: &[&str], wrapper: &Path, probe: &Path) -> Running {
     Running::start(cmd)
 }
 
+/// A wrapper script that execs the program (same PID), or starts it as a child: either
+/// way the program is locked, and so is the shell. (what, the wrapper's body, exec'd)
 #[test]
-fn a_wrapper_that_execs_the_program_gets_it_locked() {
+fn a_program_a_wrapper_starts_is_locked() {
     let probe = probe();
-    let wrapper = wrapper("exec-wrapper.sh", "exec \"$@\"");
-    let running = run_wrapper(&[], &wrapper, &probe);
-    assert_eq!(
-        running.pid,
-        running.child_pid(),
-        "exec all the way: same PID"
-    );
-    assert!(
-        running.status().bytes("VmLck") >= MIB,
-        "the exec'd program is locked"
-    );
-    let maps = running.maps();
-    assert!(
-        maps.contains(probe.to_str().unwrap()),
-        "it is the probe now"
-    );
-    assert!(running.finish().status.success());
-}
-
-#[test]
-fn a_program_a_wrapper_starts_as_a_child_is_locked() {
-    let probe = probe();
-    let wrapper = wrapper("child-wrapper.sh", "\"$@\"\nexit $?");
-    let running = run_wrapper(&[], &wrapper, &probe);
-    assert_ne!(
-        running.pid,
-        running.child_pid(),
-        "the probe is the shell's child"
-    );
-    assert!(
-        running.status().bytes("VmLck") >= MIB,
-        "the child is locked"
-    );
-    assert!(
-        ProcStatus::read(running.child_pid()).bytes("VmLck") >= MIB,
-        "the shell is locked"
-    );
-    assert!(running.finish().status.success());
+    for (what, body, execs) in [
+        ("exec-wrapper.sh", "exec \"$@\"", true),
+        ("child-wrapper.sh", "\"$@\"\nexit $?", false),
+    ] {
+        let wrapper = wrapper(what, body);
+        let running = run_wrapper(&[], &wrapper, &probe);
+        assert_eq!(
+            running.pid == running.child_pid(),
+            execs,
+            "{what}: the probe is the process memlock-run started (exec), or the shell's child"
+        );
+        assert!(
+            running.status().bytes("VmLck") >= MIB,
+            "{what}: the program is locked"
+        );
+        assert!(
+            ProcStatus::read(running.child_pid()).bytes("VmLck") >= MIB,
+            "{what}: the process memlock-run started (the shell, or the program it became) is locked"
+        );
+        assert!(
+            running.maps().contains(probe.to_str().unwrap()),
+            "{what}: it is the probe"
+        );
+        assert!(running.finish().status.success(), "{what}");
+    }
 }
 
 #[test]
@@ -327,15 +317,12 @@ fn no_inherit_with_an_env_script_is_refused() {
         &unique("env-sh.sh").file_name().unwrap().to_string_lossy(),
         "#!/usr/bin/env sh\ntrue\n",
     );
-    cli()
-        .arg("--no-inherit")
-        .arg(&script)
-        .assert()
-        .code(125)
-        .stderr(
-            predicate::str::contains("--no-inherit cannot work")
-                .and(predicate::str::contains("env")),
-        );
+    let out = output(memlock_run(["--no-inherit".as_ref(), script.as_os_str()]));
+    assert_refused(
+        &out,
+        Refused::before_main(),
+        &["--no-inherit cannot work", "env"],
+    );
 }
 
 /// Starts the probe with a signal state set up in the child first, once directly and once

@@ -1084,20 +1084,6 @@ fn no_inherit_holds_when_bash_is_the_command() {
     );
 }
 
-/// `--check`'s line for a topic, its FAIL line first, if it has one.
-fn check_line(out: &std::process::Output, topic: &str) -> Option<String> {
-    let stdout = stdout_of(out);
-    let lines: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.split_whitespace().nth(1) == Some(topic))
-        .collect();
-    lines
-        .iter()
-        .find(|l| l.starts_with("FAIL"))
-        .or(lines.first())
-        .map(|l| (*l).to_owned())
-}
-
 /// A JVM loads libjvm after start: `--check` says what MCL_CURRENT leaves out and that
 /// `--onfault --future` covers it, warns of `--future` without `--onfault`, and says nothing
 /// more once both are given; `-v` says it before exec.
@@ -1109,20 +1095,20 @@ fn check_and_verbose_tell_what_a_jvm_leaves_unlocked() {
     ) {
         return;
     }
-    let plain = output(memlock_run(["--check", "--", "java", "-version"]));
-    let line = check_line(&plain, "JVM").expect("a JVM line");
+    let plain = stdout_of(&output(memlock_run(["--check", "--", "java", "-version"])));
+    let jvm = finding_of(&plain, "JVM");
+    assert_eq!(jvm.verdict, "warn", "{plain}");
     assert_mentions(
-        &line,
-        &["warn", "libjvm", "MCL_CURRENT locks only the launcher"],
+        &jvm.text,
+        &["libjvm", "MCL_CURRENT locks only the launcher"],
     );
-    assert!(stdout_of(&plain).contains("--onfault --future"));
-    let future = output(memlock_run([
+    assert!(plain.contains("--onfault --future"), "{plain}");
+    let future = stdout_of(&output(memlock_run([
         "--check", "--future", "--", "java", "-version",
-    ]));
-    assert_mentions(
-        &check_line(&future, "JVM").expect("a JVM line"),
-        &["warn", "G1", "--onfault"],
-    );
+    ])));
+    let jvm = finding_of(&future, "JVM");
+    assert_eq!(jvm.verdict, "warn", "{future}");
+    assert_mentions(&jvm.text, &["G1", "--onfault"]);
     let both = output(memlock_run([
         "--check",
         "--onfault",
@@ -1131,7 +1117,12 @@ fn check_and_verbose_tell_what_a_jvm_leaves_unlocked() {
         "java",
         "-version",
     ]));
-    assert_eq!(check_line(&both, "JVM"), None, "{}", stdout_of(&both));
+    assert_eq!(
+        finding(&stdout_of(&both), "JVM"),
+        None,
+        "{}",
+        stdout_of(&both)
+    );
 
     let verbose = output(memlock_run(["-v", "--", "java", "-version"]));
     assert!(verbose.status.success(), "{}", stderr_of(&verbose));
@@ -1163,17 +1154,18 @@ fn check_fails_v8_and_the_jvm_under_an_unprivileged_future() {
         }
         let mut check_args = vec!["--check", "--future", "--", program];
         check_args.extend(args);
-        let mut cmd = memlock_run_as_nobody(false, &check_args);
+        let mut cmd = as_nobody().memlock_run(&check_args);
         cmd.current_dir("/");
         let check = output(cmd);
-        assert!(!check.status.success(), "{}", stdout_of(&check));
-        let line = check_line(&check, topic)
-            .unwrap_or_else(|| panic!("no {topic} line: {}", stdout_of(&check)));
-        assert_mentions(&line, &["FAIL", "without CAP_IPC_LOCK"]);
+        let report = stdout_of(&check);
+        assert!(!check.status.success(), "{report}");
+        let found = finding_of(&report, topic);
+        assert_eq!(found.verdict, "FAIL", "{report}");
+        assert_mentions(&found.text, &["without CAP_IPC_LOCK"]);
 
         let mut run_args = vec!["--future", "--", program];
         run_args.extend(args);
-        let mut cmd = memlock_run_as_nobody(false, &run_args);
+        let mut cmd = as_nobody().memlock_run(&run_args);
         cmd.current_dir("/");
         let run = output(cmd);
         assert!(
@@ -1203,9 +1195,11 @@ fn check_fails_chromium_under_future_as_the_run_does() {
         "chromium",
         "--headless",
     ]));
-    assert!(!check.status.success(), "{}", stdout_of(&check));
-    let line = check_line(&check, "Chromium").expect("a Chromium line");
-    assert_mentions(&line, &["FAIL", "GPU process"]);
+    let report = stdout_of(&check);
+    assert!(!check.status.success(), "{report}");
+    let chromium = finding_of(&report, "Chromium");
+    assert_eq!(chromium.verdict, "FAIL", "{report}");
+    assert_mentions(&chromium.text, &["GPU process"]);
 
     let dir = unique("compat-chromium-future");
     fs::create_dir_all(&dir).unwrap();

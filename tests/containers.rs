@@ -9,26 +9,21 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 const NOTE: &str = "memlock-run: note: CAP_IPC_LOCK is in this process's bounding set but memlock-run does not hold it";
 
 /// memlock-run as nobody with the bounding set `bounding` (setpriv syntax), optionally with
 /// CAP_IPC_LOCK ambient, running the probe to completion.
-fn as_nobody_with_bounding(bounding: &str, ambient: bool) -> std::process::Output {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
-    if ambient {
-        cmd.args(["--inh-caps=+ipc_lock", "--ambient-caps=+ipc_lock"]);
-    }
-    cmd.arg(format!("--bounding-set={bounding}"));
-    cmd.arg("--")
-        .arg(memlock_run_path())
-        .arg("--")
-        .arg(probe())
-        .args(["--exit", "0"]);
+fn probe_as_nobody_with_bounding(bounding: &str, ambient: bool) -> std::process::Output {
+    let run_as = as_nobody().bounding_set(bounding);
+    let run_as = if ambient {
+        run_as.ambient_ipc_lock()
+    } else {
+        run_as
+    };
+    let mut cmd = run_as.memlock_run(["--"]);
+    cmd.arg(probe()).args(["--exit", "0"]);
     output(cmd)
 }
 
@@ -46,7 +41,7 @@ fn a_container_granted_ipc_lock_that_does_not_hold_it_gets_one_note_with_the_rem
     {
         return;
     }
-    let out = as_nobody_with_bounding("-all,+ipc_lock", false);
+    let out = probe_as_nobody_with_bounding("-all,+ipc_lock", false);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let notes = notes(&out);
     assert_eq!(notes.len(), 1, "one note: {}", stderr_of(&out));
@@ -81,7 +76,7 @@ fn no_note_where_ipc_lock_is_held_absent_or_the_bounding_set_is_a_hosts() {
             "a host's full bounding set (an ordinary user)",
         ),
     ] {
-        let out = as_nobody_with_bounding(bounding, ambient);
+        let out = probe_as_nobody_with_bounding(bounding, ambient);
         assert!(out.status.success(), "{what}: {}", stderr_of(&out));
         assert!(
             notes(&out).is_empty(),

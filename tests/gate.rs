@@ -27,38 +27,13 @@ fn glibc_and_static() -> Option<(PathBuf, PathBuf)> {
     ))
 }
 
-/// `setpriv` to nobody, without `--no-new-privs`: memlock-run finds no_new_privs unset.
-fn as_nobody<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    output(memlock_run_as_nobody(false, args))
+/// The start of the gate's line on a program it refused.
+fn not_executing(program: impl std::fmt::Display) -> String {
+    format!("memlock-run: not executing {program}")
 }
 
-/// The gate refused `program` (the execve system call made directly): nothing ran, and the
-/// gate's line names it.
-fn assert_refused_by_the_gate(out: &Output, program: &Path) {
-    assert!(!out.status.success(), "{}", stderr_of(out));
-    assert_refused(
-        out,
-        &[
-            &format!("memlock-run: not executing {}", program.display()),
-            "made the execve system call itself",
-        ],
-    );
-}
-
-/// The gate judged `program` static and refused it: it did not run, and the line says so.
-fn assert_refused_as_static(out: &Output, program: &str) {
-    assert_refused(
-        out,
-        &[
-            &format!("memlock-run: not executing {program}"),
-            "statically linked",
-        ],
-    );
-}
+/// Why the gate refused an execve system call made directly, past the shim.
+const PAST_THE_SHIM: &str = "made the execve system call itself";
 
 /// True, with a skip line saying `why`, where `unshare --pid --fork --mount-proc` cannot run
 /// (not root, no unshare, or namespaces refused here).
@@ -128,24 +103,29 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
     let static_image = reachable_copy(&static_image, "lockreport-static-unpriv-gate");
     let rawexec = reachable_copy(&rawexec(), "rawexec-unpriv-gate");
 
-    let out = as_nobody([OsStr::new("--"), rawexec.as_os_str(), glibc.as_os_str()]);
+    let out =
+        output(as_nobody().memlock_run([OsStr::new("--"), rawexec.as_os_str(), glibc.as_os_str()]));
     assert_locked(&out);
 
-    let out = as_nobody([
+    let out = output(as_nobody().memlock_run([
         OsStr::new("--"),
         rawexec.as_os_str(),
         static_image.as_os_str(),
-    ]);
-    assert_refused_by_the_gate(&out, &static_image);
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().failing(),
+        &[&not_executing(static_image.display()), PAST_THE_SHIM],
+    );
 
     // COMMAND's own status: no_new_privs set by memlock-run, and one filter, the gate's.
-    let out = as_nobody(GREP_STATUS);
+    let out = output(as_nobody().memlock_run(GREP_STATUS));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let fields = status_fields(&stdout_of(&out));
     assert_eq!(field(&fields, "NoNewPrivs"), "1", "{fields:?}");
     assert_eq!(field(&fields, "Seccomp"), "2", "{fields:?}");
     assert_eq!(field(&fields, "Seccomp_filters"), "1", "{fields:?}");
-    let out = as_nobody(["--", "env"]);
+    let out = output(as_nobody().memlock_run(["--", "env"]));
     assert!(
         stdout_of(&out)
             .lines()
@@ -176,7 +156,7 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
         "{fields:?}"
     );
 
-    let out = as_nobody(["--dry-run", "--", "/bin/true"]);
+    let out = output(as_nobody().memlock_run(["--dry-run", "--", "/bin/true"]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let line = dry_run_gate_line(&out);
     assert!(
@@ -190,9 +170,9 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
         "{line}"
     );
 
-    let out = as_nobody(["--check", "--", "/bin/true"]);
+    let out = output(as_nobody().memlock_run(["--check", "--", "/bin/true"]));
     let report = stdout_of(&out);
-    let (verdict, text) = finding(&report, "exec gate")
+    let Finding { verdict, text, .. } = finding(&report, "exec gate")
         .unwrap_or_else(|| panic!("no exec gate finding in:\n{report}{}", stderr_of(&out)));
     assert_eq!(verdict, "ok", "{report}");
     assert!(text.contains("sets no_new_privs"), "{report}");
@@ -219,9 +199,7 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
         return;
     };
     let out = without_seccomp([OsStr::new("--"), glibc.as_os_str()]);
-    assert_eq!(report(&out), None, "nothing ran: {}", stderr_of(&out));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    let line = one_line(&out);
+    let line = assert_refused(&out, Refused::before_main(), &[]);
     assert!(
         line.starts_with(
             "memlock-run: cannot judge the programs COMMAND's tree executes with the execve system call itself: "
@@ -233,8 +211,11 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
         &["seccomp system call", "--no-exec-gate", "--no-inherit"],
     );
     let out = without_seccomp(["--", "/bin/true"]);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&stderr_of(&out), &["cannot judge", "--no-inherit"]);
+    assert_refused(
+        &out,
+        Refused::before_main(),
+        &["cannot judge", "--no-inherit"],
+    );
 
     // COMMAND alone: no gate is needed, and COMMAND itself is locked.
     let out = without_seccomp([OsStr::new("--no-inherit"), "--".as_ref(), glibc.as_os_str()]);
@@ -262,7 +243,7 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
     let checked = stdout_of(&out);
     assert_ne!(out.status.code(), Some(0), "{checked}");
     assert_eq!(
-        finding(&checked, "exec gate").map(|(verdict, _)| verdict),
+        finding(&checked, "exec gate").map(|f| f.verdict),
         Some("FAIL".to_owned()),
         "{checked}{}",
         stderr_of(&out)
@@ -270,7 +251,7 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
     let out = without_seccomp(["--check", "--on-failure", "warn", "--", "/bin/true"]);
     let checked = stdout_of(&out);
     assert_eq!(
-        finding(&checked, "exec gate").map(|(verdict, _)| verdict),
+        finding(&checked, "exec gate").map(|f| f.verdict),
         Some("warn".to_owned()),
         "{checked}{}",
         stderr_of(&out)
@@ -312,7 +293,7 @@ fn without_the_seccomp_system_call_an_inheriting_run_is_refused() {
     assert_eq!(stderr_of(&out), "", "no refusal and no note");
     let out = without_seccomp(["--check", "--no-exec-gate", "--", "/bin/true"]);
     let checked = stdout_of(&out);
-    let (verdict, text) = finding(&checked, "exec gate").expect("an exec gate finding");
+    let Finding { verdict, text, .. } = finding_of(&checked, "exec gate");
     assert_eq!(verdict, "warn", "{checked}");
     assert!(text.starts_with("off (--no-exec-gate)"), "{checked}");
 }
@@ -323,17 +304,14 @@ fn no_exec_gate_leaves_no_new_privs_unset() {
     if skip_unprivileged_run("the no_new_privs case runs as nobody") {
         return;
     }
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--no-exec-gate",
-            "--",
-            "/bin/grep",
-            "-E",
-            "^(NoNewPrivs|Seccomp):",
-            "/proc/self/status",
-        ],
-    ));
+    let out = output(as_nobody().memlock_run([
+        "--no-exec-gate",
+        "--",
+        "/bin/grep",
+        "-E",
+        "^(NoNewPrivs|Seccomp):",
+        "/proc/self/status",
+    ]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let fields = status_fields(&stdout_of(&out));
     assert_eq!(field(&fields, "NoNewPrivs"), "0", "{fields:?}");
@@ -359,7 +337,11 @@ fn memlock_run_as_pid_1_arms_the_gate() {
         output(cmd)
     };
     assert_locked(&as_pid_1(&glibc));
-    assert_refused_by_the_gate(&as_pid_1(&static_image), &static_image);
+    assert_refused(
+        &as_pid_1(&static_image),
+        Refused::in_the_tree().failing(),
+        &[&not_executing(static_image.display()), PAST_THE_SHIM],
+    );
 }
 
 /// d: under --on-failure warn, a program the gate would refuse runs, unlocked, with a warning.
@@ -415,11 +397,12 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
         return;
     }
     let probe = reachable_copy(&probe(), "probe-gate-pid");
-    let mut as_nobody = memlock_run_as_nobody(true, ["--".as_ref(), probe.as_os_str()]);
-    as_nobody.args(PROBE_ARGS);
-    let mut as_root = memlock_run(["--".as_ref(), probe.as_os_str()]);
-    as_root.args(PROBE_ARGS);
-    for (who, cmd) in [("as nobody", as_nobody), ("as root", as_root)] {
+    for (who, run_as) in [
+        ("as nobody", as_nobody().ambient_ipc_lock()),
+        ("as root", as_caller()),
+    ] {
+        let mut cmd = run_as.memlock_run(["--".as_ref(), probe.as_os_str()]);
+        cmd.args(PROBE_ARGS);
         let running = Running::start(cmd);
         let status = running.status();
         assert_eq!(status.get("Seccomp"), "2", "{who}");
@@ -437,7 +420,7 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
         let check = lock_pid(&["--check"], running.pid);
         let report = stdout_of(&check);
         assert_eq!(check.status.code(), Some(0), "{who}: {report}");
-        let (verdict, text) = finding(&report, "--pid")
+        let Finding { verdict, text, .. } = finding(&report, "--pid")
             .unwrap_or_else(|| panic!("{who}: no --pid finding in:\n{report}"));
         assert_eq!(verdict, "ok", "{who}: {report}");
         assert!(text.contains("Seccomp 2"), "{who}: {report}");
@@ -458,8 +441,7 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
     let status = running.status();
     assert_eq!(status.get("Seccomp_filters"), "2");
     let out = lock_pid(&[], running.pid);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["seccomp filter", "--force"]);
+    assert_refused(&out, Refused::before_main(), &["seccomp filter", "--force"]);
     assert!(!mapping_locked(&running), "left as it was");
     let check = lock_pid(&["--check"], running.pid);
     assert_eq!(check.status.code(), Some(1), "{}", stdout_of(&check));
@@ -477,8 +459,7 @@ fn pid_accepts_the_gates_own_filter_and_no_other() {
     let running = Running::start(cmd);
     assert_eq!(running.status().get("Seccomp_filters"), "1");
     let out = lock_pid(&[], running.pid);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["seccomp filter", "--force"]);
+    assert_refused(&out, Refused::before_main(), &["seccomp filter", "--force"]);
     assert!(running.finish().status.success());
 }
 
@@ -503,7 +484,11 @@ fn proc_self_exe_is_the_tasks_own_program() {
     assert_locked(&again(&rawexec()));
     let static_rawexec = compile("rawexec.c", "rawexec-static", &["-static"]);
     let out = again(&static_rawexec);
-    assert_refused_as_static(&out, "/proc/self/exe");
+    assert_refused(
+        &out,
+        Refused::in_the_tree(),
+        &[&not_executing("/proc/self/exe"), "statically linked"],
+    );
     // /dev/fd/N, through /proc/self/fd: the task's descriptor, not the gate's.
     let script = format!(
         "exec 7<{}; exec {} /dev/fd/7",
@@ -511,7 +496,11 @@ fn proc_self_exe_is_the_tasks_own_program() {
         rawexec().display()
     );
     let out = output(memlock_run(["--", "sh", "-c", &script]));
-    assert_refused_as_static(&out, "/dev/fd/7");
+    assert_refused(
+        &out,
+        Refused::in_the_tree(),
+        &[&not_executing("/dev/fd/7"), "statically linked"],
+    );
     // A symlink of the user's into /proc/self: followed as the task follows it.
     let dir = unique("self-link");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -524,7 +513,11 @@ fn proc_self_exe_is_the_tasks_own_program() {
         link.display()
     );
     let out = output(memlock_run(["--", "sh", "-c", &script]));
-    assert_refused_as_static(&out, &link.display().to_string());
+    assert_refused(
+        &out,
+        Refused::in_the_tree(),
+        &[&not_executing(link.display()), "statically linked"],
+    );
 }
 
 /// A task in a chroot: an absolute symlink there resolves in its root, as the kernel resolves
@@ -551,7 +544,11 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
             root.as_os_str(),
             path.as_ref(),
         ]));
-        assert_refused_as_static(&out, &path);
+        assert_refused(
+            &out,
+            Refused::in_the_tree().row(&path),
+            &[&not_executing(&path), "statically linked"],
+        );
     }
 
     // The shim's path in the chroot is an absolute symlink to itself (a loop there); followed
@@ -596,9 +593,9 @@ fn a_chrooted_tasks_absolute_symlink_resolves_in_its_root() {
         !stderr.contains("cannot be preloaded"),
         "it ran without the shim: {stderr}"
     );
-    assert_eq!(out.status.code(), Some(126), "{stderr}");
-    assert_mentions(
-        &stderr,
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(126),
         &[
             "memlock-run: not executing /lockreport-glibc",
             "the shim is not at its path under the calling process's root",
@@ -633,7 +630,11 @@ fn proc_self_in_a_pid_namespace_of_its_own() {
         "-c",
         &script,
     ]));
-    assert_refused_as_static(&out, "/proc/self/exe");
+    assert_refused(
+        &out,
+        Refused::in_the_tree(),
+        &[&not_executing("/proc/self/exe"), "statically linked"],
+    );
 }
 
 /// A 32-bit COMMAND (the ptrace method: its loader must not be given the 64-bit shim) carries
@@ -652,13 +653,10 @@ fn what_a_32_bit_command_executes_is_refused() {
         rawexec32.as_os_str(),
         glibc.as_os_str(),
     ]));
-    assert!(!out.status.success(), "{}", stderr_of(&out));
     assert_refused(
         &out,
-        &[
-            &format!("memlock-run: not executing {}", glibc.display()),
-            "does not hand it the shim",
-        ],
+        Refused::in_the_tree().failing(),
+        &[&not_executing(glibc.display()), "does not hand it the shim"],
     );
     let out = output(memlock_run([
         "--dry-run".as_ref(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 
 use common::*;
@@ -35,99 +35,99 @@ fn mcl_current_locks_what_is_mapped_at_start() {
     assert!(running.finish().status.success());
 }
 
-#[test]
-fn without_future_memory_mapped_later_is_not_locked() {
-    let probe = probe();
-    let running = Running::start(memlock_run([
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "32".as_ref(),
-    ]));
-    let maps = running.smaps();
-    let late = anonymous_of_size(&maps, 32 * MIB);
-    assert!(
-        !late.locked_flag(),
-        "MCL_CURRENT alone does not lock a later mmap: {late:?}"
-    );
-    assert!(running.status().bytes("VmLck") < 32 * MIB);
-    assert!(running.finish().status.success());
+/// A mapping the probe makes after the shim locked (`--map`, `--touch`), under the flags
+/// of each row, as smaps and VmLck show it.
+struct Later {
+    what: &'static str,
+    options: &'static [&'static str],
+    /// `--map MiB`, `--touch MiB`.
+    map: u64,
+    touch: u64,
+    /// The mapping is VM_LOCKED (`lo`).
+    locked_flag: bool,
+    /// Its Rss and Locked, and the process's VmLck, in bytes.
+    rss: std::ops::Range<u64>,
+    locked: std::ops::Range<u64>,
+    vm_lck: std::ops::Range<u64>,
 }
 
-#[test]
-fn future_locks_memory_mapped_after_start() {
-    let probe = probe();
-    let running = Running::start(memlock_run([
-        "--future".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "32".as_ref(),
-    ]));
-    let status = running.status();
-    assert!(
-        status.bytes("VmLck") >= 32 * MIB,
-        "VmLck {}",
-        status.get("VmLck")
-    );
-    let maps = running.smaps();
-    let late = anonymous_of_size(&maps, 32 * MIB);
-    assert!(
-        late.locked_flag(),
-        "MCL_FUTURE locks the new mapping: {late:?}"
-    );
+const ANY: std::ops::Range<u64> = 0..u64::MAX;
+
+const LATER: [Later; 4] = [
+    Later {
+        what: "MCL_CURRENT alone does not lock a later mmap",
+        options: &[],
+        map: 32,
+        touch: 0,
+        locked_flag: false,
+        rss: ANY,
+        locked: ANY,
+        vm_lck: 0..32 * MIB,
+    },
     // Without MCL_ONFAULT the kernel populates a locked mapping at mmap time, untouched or not.
-    assert_eq!(late.bytes("Rss"), 32 * MIB, "{late:?}");
-    assert_eq!(late.bytes("Locked"), 32 * MIB, "{late:?}");
-    assert!(running.finish().status.success());
-}
+    Later {
+        what: "MCL_FUTURE locks and populates the new mapping",
+        options: &["--future"],
+        map: 32,
+        touch: 0,
+        locked_flag: true,
+        rss: 32 * MIB..32 * MIB + 1,
+        locked: 32 * MIB..32 * MIB + 1,
+        vm_lck: 32 * MIB..u64::MAX,
+    },
+    Later {
+        what:
+            "MCL_FUTURE|MCL_ONFAULT marks the mapping locked and leaves untouched pages out of RAM",
+        options: &["--future", "--onfault"],
+        map: 64,
+        touch: 0,
+        locked_flag: true,
+        rss: 0..MIB,
+        locked: 0..MIB,
+        vm_lck: ANY,
+    },
+    Later {
+        what: "MCL_FUTURE|MCL_ONFAULT locks the touched part and does not populate the rest",
+        options: &["--future", "--onfault"],
+        map: 64,
+        touch: 16,
+        locked_flag: true,
+        rss: ANY,
+        locked: 16 * MIB..32 * MIB,
+        vm_lck: ANY,
+    },
+];
 
 #[test]
-fn onfault_locks_pages_as_they_are_touched() {
+fn memory_mapped_later_is_locked_as_the_flags_say() {
     let probe = probe();
-    let untouched = Running::start(memlock_run([
-        "--future".as_ref(),
-        "--onfault".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "64".as_ref(),
-    ]));
-    let maps = untouched.smaps();
-    let late = anonymous_of_size(&maps, 64 * MIB);
-    assert!(
-        late.locked_flag(),
-        "MCL_FUTURE|MCL_ONFAULT marks the mapping locked: {late:?}"
-    );
-    assert!(
-        late.bytes("Rss") < MIB,
-        "MCL_ONFAULT leaves untouched pages out of RAM: {late:?}"
-    );
-    assert!(late.bytes("Locked") < MIB, "{late:?}");
-    assert!(untouched.finish().status.success());
-
-    let touched = Running::start(memlock_run([
-        "--future".as_ref(),
-        "--onfault".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--map".as_ref(),
-        "64".as_ref(),
-        "--touch".as_ref(),
-        "16".as_ref(),
-    ]));
-    let maps = touched.smaps();
-    let late = anonymous_of_size(&maps, 64 * MIB);
-    assert!(late.locked_flag(), "{late:?}");
-    assert!(
-        late.bytes("Locked") >= 16 * MIB,
-        "the touched part is locked: {late:?}"
-    );
-    assert!(
-        late.bytes("Locked") < 32 * MIB,
-        "the untouched part is not populated: {late:?}"
-    );
-    assert!(touched.finish().status.success());
+    for row in LATER {
+        let mut cmd = memlock_run(row.options);
+        cmd.arg("--")
+            .arg(&probe)
+            .args(["--map", &row.map.to_string()])
+            .args(["--touch", &row.touch.to_string()]);
+        let running = Running::start(cmd);
+        let maps = running.smaps();
+        let late = anonymous_of_size(&maps, row.map * MIB);
+        let what = row.what;
+        assert_eq!(late.locked_flag(), row.locked_flag, "{what}: {late:?}");
+        assert!(
+            row.rss.contains(&late.bytes("Rss")),
+            "{what}: Rss: {late:?}"
+        );
+        assert!(
+            row.locked.contains(&late.bytes("Locked")),
+            "{what}: Locked: {late:?}"
+        );
+        let status = running.status();
+        assert!(
+            row.vm_lck.contains(&status.bytes("VmLck")),
+            "{what}: VmLck {}",
+            status.get("VmLck")
+        );
+        assert!(running.finish().status.success(), "{what}");
+    }
 }
 
 /// The hard RLIMIT_STACK of the tests (None: unlimited). Raising it needs CAP_SYS_RESOURCE.
@@ -261,10 +261,9 @@ fn prefault_is_refused_when_the_hard_stack_limit_is_too_low() {
         mark.as_os_str(),
     ]);
     with_stack_limit(&mut cmd, 8 * MIB, Some(8 * MIB));
-    let out = output(cmd);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             "--prefault 8 MiB",
             "RLIMIT_STACK",
@@ -272,7 +271,6 @@ fn prefault_is_refused_when_the_hard_stack_limit_is_too_low() {
             "pre-fault at most",
         ],
     );
-    assert!(!mark.exists(), "the target must not run");
 }
 
 /// MemTotal of /proc/meminfo, in bytes.
@@ -295,64 +293,48 @@ fn a_prefault_the_kernel_would_refuse_is_an_error_not_a_sigsegv() {
         return;
     }
     // The stack grows by a fault, and a growth the kernel refuses is a SIGSEGV; the shim
-    // checks the limits the kernel applies and exits 125 with the reason instead.
+    // checks the limits the kernel applies and exits 125 with the reason instead: RAM, and
+    // RLIMIT_AS (in bytes, None: as the tests run), which bounds the growth too.
     let probe = probe();
     let more_than_ram = format!("{}G", mem_total() / (1 << 30) * 2 + 2);
-    let mark = marker("prefault-ram");
-    let mut cmd = memlock_run([
-        "--prefault".as_ref(),
-        more_than_ram.as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--mark".as_ref(),
-        mark.as_os_str(),
-    ]);
-    with_stack_limit(&mut cmd, 8 * MIB, None);
-    let out = output(cmd);
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "--prefault {more_than_ram}: {:?} {}",
-        out.status,
-        stderr_of(&out)
-    );
-    assert_mentions(&one_line(&out), &["cannot pre-fault", "RAM"]);
-    assert!(!mark.exists());
-
-    // RLIMIT_AS bounds the growth too.
-    let mark = marker("prefault-as");
-    let mut cmd = memlock_run([
-        "--prefault".as_ref(),
-        "512M".as_ref(),
-        "--".as_ref(),
-        probe.as_os_str(),
-        "--mark".as_ref(),
-        mark.as_os_str(),
-    ]);
-    with_stack_limit(&mut cmd, 8 * MIB, None);
-    let limit = libc::rlimit {
-        rlim_cur: 256 * MIB,
-        rlim_max: 256 * MIB,
-    };
-    // SAFETY: setrlimit is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
+    let rows: [(&str, Option<u64>, &[&str]); 2] = [
+        (&more_than_ram, None, &["cannot pre-fault", "RAM"]),
+        ("512M", Some(256 * MIB), &["cannot pre-fault", "RLIMIT_AS"]),
+    ];
+    for (prefault, address_space, says) in rows {
+        let mark = marker("prefault-refused");
+        let mut cmd = memlock_run([
+            "--prefault".as_ref(),
+            prefault.as_ref(),
+            "--".as_ref(),
+            probe.as_os_str(),
+            "--mark".as_ref(),
+            mark.as_os_str(),
+        ]);
+        with_stack_limit(&mut cmd, 8 * MIB, None);
+        if let Some(bytes) = address_space {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            // SAFETY: setrlimit is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
             }
-            Ok(())
-        });
+        }
+        let out = output(cmd);
+        assert!(
+            out.status.signal().is_none(),
+            "--prefault {prefault}, RLIMIT_AS {address_space:?}: {:?}",
+            out.status
+        );
+        assert_refused(&out, Refused::before_main().mark(&mark).row(prefault), says);
     }
-    let out = output(cmd);
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "RLIMIT_AS: {:?} {}",
-        out.status,
-        stderr_of(&out)
-    );
-    assert_mentions(&one_line(&out), &["cannot pre-fault", "RLIMIT_AS"]);
-    assert!(!mark.exists());
 }
 
 /// Sum of Rss over the mappings of `file` in process `pid`.
@@ -438,19 +420,15 @@ fn a_sanitizer_that_swallows_mlockall_is_caught() {
     ]);
     // ASan insists on being first in the link order; the shim in LD_PRELOAD comes first.
     cmd.env("ASAN_OPTIONS", "verify_asan_link_order=0");
-    let out = output(cmd);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    // The instrumented program must not run unlocked.
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             "returned success but VmLck is 0 kB",
             "intercepts mlockall",
             "sanitizer",
         ],
-    );
-    assert!(
-        !mark.exists(),
-        "the instrumented program must not run unlocked"
     );
 }
 
@@ -462,17 +440,14 @@ fn on_failure_warn_runs_the_program_unlocked_after_one_line() {
         return;
     }
     let probe = probe();
-    let running = Running::start(memlock_run_as_nobody(
-        false,
-        [
-            "--limit",
-            "1M",
-            "--on-failure",
-            "warn",
-            "--",
-            probe.to_str().unwrap(),
-        ],
-    ));
+    let running = Running::start(as_nobody().memlock_run([
+        "--limit",
+        "1M",
+        "--on-failure",
+        "warn",
+        "--",
+        probe.to_str().unwrap(),
+    ]));
     assert_eq!(running.status().bytes("VmLck"), 0);
     let out = running.finish();
     assert!(out.status.success());

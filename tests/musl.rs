@@ -101,10 +101,8 @@ fn a_musl_program_that_cannot_lock_stops_with_the_shims_message() {
     // mlockall(MCL_CURRENT) cannot lock the probe's hundreds of KiB. env sets them for the
     // probe alone, so that no glibc program on the way loads the shim (whose exec wrappers
     // would judge the musl exec themselves).
-    let mut cmd = Command::new("prlimit");
-    cmd.args(["--memlock=65536:65536", "--", "setpriv"])
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .args(["env", "-i"])
+    let mut cmd = as_nobody().limit("--memlock=65536:65536").program("env");
+    cmd.arg("-i")
         .arg(format!("LD_PRELOAD={}", shim_path().display()))
         .args([
             "MEMLOCK_RUN_FLAGS=current,future",
@@ -114,12 +112,10 @@ fn a_musl_program_that_cannot_lock_stops_with_the_shims_message() {
         .arg(&probe)
         .arg("--mark")
         .arg(&mark);
-    let out = output(cmd);
-    let line = one_line(&out);
-    assert_eq!(out.status.code(), Some(125), "{line}");
-    assert!(!mark.exists(), "the probe's main ran unlocked");
-    assert_mentions(
-        &line,
+    // The probe's main must not run unlocked.
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             &format!("memlock-run: {} (pid ", probe.display()),
             "cannot lock memory: mlockall(MCL_CURRENT|MCL_FUTURE) failed with ENOMEM",
@@ -135,12 +131,9 @@ fn heap_stops_a_musl_program_executed_by_a_locked_program() {
     let mark = marker("musl-heap");
     let mut cmd = memlock_run(["--future", "--heap", "1M", "--"]);
     cmd.arg(rawexec()).arg(&probe).arg("--mark").arg(&mark);
-    let out = output(cmd);
-    let line = one_line(&out);
-    assert_eq!(out.status.code(), Some(125), "{line}");
-    assert!(!mark.exists(), "the probe's main ran");
-    assert_mentions(
-        &line,
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             &format!("memlock-run: {} (pid ", probe.display()),
             "cannot pre-fault 1 MiB of heap: this C library has no mallopt(3)",

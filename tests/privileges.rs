@@ -34,10 +34,7 @@ fn nobody_is_locked_within_the_default_limit() {
         return;
     }
     let probe = probe();
-    let running = Running::start(memlock_run_as_nobody(
-        false,
-        ["--", probe.to_str().unwrap()],
-    ));
+    let running = Running::start(as_nobody().memlock_run(["--", probe.to_str().unwrap()]));
     let status = running.status();
     assert_eq!(status.ids("Uid"), [NOBODY; 4]);
     assert!(
@@ -57,98 +54,148 @@ fn nobody_is_locked_within_the_default_limit() {
     assert!(running.finish().status.success());
 }
 
+/// nobody locks 32 MiB past the 8 MiB limit with CAP_IPC_LOCK, the only capability
+/// COMMAND holds, whether it came through the ambient set (`AmbientCapabilities=`) or as a
+/// file capability on memlock-run (a copy beside the shim, with the file capability of the
+/// package's opt-in mode).
 #[test]
-fn a_too_low_limit_stops_the_program_with_the_cause_and_the_remedies() {
-    if skip_unprivileged_run("runs memlock-run as nobody")
-        || skip_unless_memlock_hard_at_least(MIB, "the test sets --limit 1M")
-    {
-        return;
-    }
-    let probe = probe();
-    let mark = marker("too-low");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--limit",
-            "1M",
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
-        &[
-            "mlockall(MCL_CURRENT) failed with ENOMEM",
-            "RLIMIT_MEMLOCK is 1 MiB",
-            "--limit",
-            "LimitMEMLOCK=",
-            "ulimit -l",
-            "AmbientCapabilities=CAP_IPC_LOCK",
-        ],
-    );
-    assert!(!mark.exists(), "the program's main must not run unlocked");
-
-    // At the hard limit --limit cannot help: the remedy names where the hard limit is set.
-    let Some(hard) = hard_memlock() else { return };
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--prefault",
-            &format!("{}K", hard / KIB - 512),
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    let line = one_line(&out);
-    assert_mentions(&line, &["ENOMEM", "the hard limit binds", "limits.conf"]);
-    assert!(
-        !line.contains("--limit"),
-        "--limit cannot raise a hard limit: {line}"
-    );
-    assert!(!mark.exists(), "the program's main must not run unlocked");
-}
-
-#[test]
-fn ambient_ipc_lock_locks_past_the_limit_and_is_the_only_capability() {
-    if skip_unprivileged_run("runs memlock-run as nobody with ambient CAP_IPC_LOCK")
+fn nobody_with_cap_ipc_lock_locks_past_the_limit_and_holds_nothing_else() {
+    if skip_unprivileged_run("runs memlock-run as nobody with CAP_IPC_LOCK")
         || skip_unless_limit_binds()
     {
         return;
     }
-    let probe = probe();
-    let running = Running::start(memlock_run_as_nobody(
-        true,
-        [
-            "--future",
-            "--",
-            probe.to_str().unwrap(),
-            "--map",
-            "32",
-            "--touch",
-            "32",
-        ],
-    ));
-    let status = running.status();
-    assert!(
-        status.bytes("VmLck") >= 32 * MIB,
-        "VmLck {}",
-        status.get("VmLck")
-    );
-    for set in ["CapAmb", "CapPrm", "CapEff"] {
-        assert_eq!(status.caps(set), CAP_IPC_LOCK, "{set}: {}", status.get(set));
+    let mut rows: Vec<(&str, Command, Option<PathBuf>)> = vec![(
+        "ambient CAP_IPC_LOCK",
+        as_nobody().ambient_ipc_lock().memlock_run(["--future"]),
+        None,
+    )];
+    if !skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
+        && !skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
+    {
+        let launcher = bin_dir().join(format!("memlock-run-filecap-{}", std::process::id()));
+        let original = memlock_run_path();
+        writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
+        fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).expect("chmod");
+        if give_cap_ipc_lock(&launcher) {
+            let mut cmd = as_nobody().program(&launcher);
+            cmd.arg("--future");
+            rows.push(("a file capability on memlock-run", cmd, Some(launcher)));
+        } else {
+            let _ = fs::remove_file(&launcher);
+        }
     }
-    assert_eq!(status.ids("Uid"), [NOBODY; 4]);
-    assert!(running.finish().status.success());
+    let probe = probe();
+    for (what, mut cmd, copy) in rows {
+        cmd.arg("--")
+            .arg(&probe)
+            .args(["--map", "32", "--touch", "32"]);
+        let running = Running::start(cmd);
+        let status = running.status();
+        let out = running.finish();
+        if let Some(copy) = copy {
+            let _ = fs::remove_file(copy);
+        }
+        assert!(
+            status.bytes("VmLck") >= 32 * MIB,
+            "{what}: VmLck {}",
+            status.get("VmLck")
+        );
+        for set in ["CapAmb", "CapPrm", "CapEff"] {
+            assert_eq!(
+                status.caps(set),
+                CAP_IPC_LOCK,
+                "{what}: {set}: {}",
+                status.get(set)
+            );
+        }
+        assert_eq!(status.ids("Uid"), [NOBODY; 4], "{what}");
+        assert!(out.status.success(), "{what}: {}", stderr_of(&out));
+    }
 }
 
+/// A refusal as nobody, without CAP_IPC_LOCK: (what, memlock-run's options, what its line
+/// says, what it must not say).
+type NobodyRefusal = (
+    &'static str,
+    Vec<String>,
+    Vec<&'static str>,
+    Vec<&'static str>,
+);
+
+/// What is refused for nobody, with the cause and the remedies, before the program's main
+/// runs: a limit too low for the program, a pre-fault at the hard limit (where `--limit`
+/// cannot help, and the remedy names where the hard limit is set), a `--limit` above the hard
+/// limit, and `--user`.
 #[test]
-fn a_limit_above_the_hard_limit_is_an_error_without_ipc_lock_and_a_note_with_it() {
+fn refusals_as_nobody_name_the_cause_and_the_remedies() {
+    if skip_unprivileged_run("runs memlock-run as nobody") {
+        return;
+    }
+    let mut rows: Vec<NobodyRefusal> = vec![(
+        "--user without root",
+        vec!["--user".into(), "nobody".into()],
+        vec!["--user needs root"],
+        vec![],
+    )];
+    if !skip_unless_memlock_hard_at_least(MIB, "the --limit 1M row is not tested") {
+        rows.push((
+            "a too low --limit",
+            vec!["--limit".into(), "1M".into()],
+            vec![
+                "mlockall(MCL_CURRENT) failed with ENOMEM",
+                "RLIMIT_MEMLOCK is 1 MiB",
+                "--limit",
+                "LimitMEMLOCK=",
+                "ulimit -l",
+                "AmbientCapabilities=CAP_IPC_LOCK",
+            ],
+            vec![],
+        ));
+    }
+    match hard_memlock() {
+        Some(hard) => {
+            rows.push((
+                "--prefault at the hard limit",
+                vec!["--prefault".into(), format!("{}K", hard / KIB - 512)],
+                vec!["ENOMEM", "the hard limit binds", "limits.conf"],
+                // --limit cannot raise a hard limit.
+                vec!["--limit"],
+            ));
+            rows.push((
+                "--limit above the hard limit",
+                vec!["--limit".into(), format!("{}", hard + 64 * MIB)],
+                vec![
+                    "is above the hard RLIMIT_MEMLOCK",
+                    "CAP_SYS_RESOURCE",
+                    "CAP_IPC_LOCK",
+                ],
+                vec![],
+            ));
+        }
+        None => skip(format_args!(
+            "the hard RLIMIT_MEMLOCK is unlimited; nothing is above it, and it binds no pre-fault"
+        )),
+    }
+    let probe = probe();
+    for (what, options, says, never) in rows {
+        let mark = marker("nobody-refused");
+        let mut cmd = as_nobody().memlock_run(&options);
+        cmd.arg("--").arg(&probe).arg("--mark").arg(&mark);
+        let line = assert_refused(
+            &output(cmd),
+            Refused::before_main().mark(&mark).row(what),
+            &says,
+        );
+        for word in never {
+            assert!(!line.contains(word), "{what}: {word:?} in: {line}");
+        }
+    }
+}
+
+/// With CAP_IPC_LOCK, a `--limit` above the hard limit is a note, and the program runs.
+#[test]
+fn a_limit_above_the_hard_limit_is_a_note_with_ipc_lock() {
     if skip_unprivileged_run("runs memlock-run as nobody") {
         return;
     }
@@ -161,39 +208,14 @@ fn a_limit_above_the_hard_limit_is_an_error_without_ipc_lock_and_a_note_with_it(
     let above = format!("{}", hard + 64 * MIB);
     let probe = probe();
     let mark = marker("above-hard");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--limit",
-            &above,
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
-        &[
-            "is above the hard RLIMIT_MEMLOCK",
-            "CAP_SYS_RESOURCE",
-            "CAP_IPC_LOCK",
-        ],
-    );
-    assert!(!mark.exists());
-
-    let out = output(memlock_run_as_nobody(
-        true,
-        [
-            "--limit",
-            &above,
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
+    let out = output(as_nobody().ambient_ipc_lock().memlock_run([
+        "--limit",
+        &above,
+        "--",
+        probe.to_str().unwrap(),
+        "--mark",
+        mark.to_str().unwrap(),
+    ]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_mentions(
         &one_line(&out),
@@ -307,29 +329,6 @@ fn user_switch_takes_a_group_and_numeric_ids() {
 }
 
 #[test]
-fn user_is_refused_when_not_root() {
-    if skip_unprivileged_run("runs memlock-run as nobody") {
-        return;
-    }
-    let probe = probe();
-    let mark = marker("user-not-root");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--user",
-            "nobody",
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["--user needs root"]);
-    assert!(!mark.exists());
-}
-
-#[test]
 fn the_environment_cannot_choose_the_shim_or_its_settings() {
     let probe = probe();
     let extra = compile("extra_preload.c", "extra_preload.so", &["-shared", "-fPIC"]);
@@ -381,65 +380,29 @@ fn the_environment_cannot_choose_the_shim_or_its_settings() {
     );
     if !skip_unprivileged_run("the ambient case runs memlock-run as nobody with CAP_IPC_LOCK") {
         check(
-            memlock_run_as_nobody(true, ["--", probe.to_str().unwrap()]),
+            as_nobody()
+                .ambient_ipc_lock()
+                .memlock_run(["--", probe.to_str().unwrap()]),
             "as nobody with ambient CAP_IPC_LOCK",
         );
     }
 }
 
-#[test]
-fn a_file_capability_on_memlock_run_reaches_the_target() {
-    if skip_unprivileged_run("runs memlock-run as nobody")
-        || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
-        || skip_unless_limit_binds()
-        || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
-    {
-        return;
-    }
-    // A copy beside the shim, with the file capability of the package's opt-in mode.
-    let name = format!("memlock-run-filecap-{}", std::process::id());
-    let launcher = bin_dir().join(&name);
-    let original = memlock_run_path();
-    writing_executables(|| fs::copy(&original, &launcher)).expect("copy memlock-run");
-    fs::set_permissions(&launcher, fs::Permissions::from_mode(0o755)).expect("chmod");
+/// Gives a copy of memlock-run CAP_IPC_LOCK as a permitted file capability, as the
+/// package's opt-in mode does; false (after a skip line) where setcap fails here.
+fn give_cap_ipc_lock(launcher: &Path) -> bool {
     let setcap = output({
         let mut cmd = Command::new("setcap");
-        cmd.arg("cap_ipc_lock+p").arg(&launcher);
+        cmd.arg("cap_ipc_lock+p").arg(launcher);
         cmd
     });
     if !setcap.status.success() {
-        let _ = fs::remove_file(&launcher);
         skip(format_args!(
             "setcap failed (file system without xattrs?): {}",
             stderr_of(&setcap).trim()
         ));
-        return;
     }
-    let probe = probe();
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args([
-            "--future",
-            "--",
-            probe.to_str().unwrap(),
-            "--map",
-            "32",
-            "--touch",
-            "32",
-        ]);
-    let running = Running::start(cmd);
-    let status = running.status();
-    let out = running.finish();
-    let _ = fs::remove_file(&launcher);
-    assert!(
-        status.bytes("VmLck") >= 32 * MIB,
-        "VmLck {}",
-        status.get("VmLck")
-    );
-    assert_eq!(status.caps("CapAmb"), CAP_IPC_LOCK);
-    assert_eq!(status.caps("CapEff"), CAP_IPC_LOCK);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    setcap.status.success()
 }
 
 /// memlock-run installed in `dir` (made with `mode`), with `shim` beside it under the shim's
@@ -454,38 +417,120 @@ fn install_copy(dir: &Path, mode: u32, shim: &Path) -> PathBuf {
     launcher
 }
 
+/// An install of memlock-run that it refuses to run from: `memlock-run` and a file under the
+/// shim's name in a directory of its own, and who runs it.
+struct Install {
+    what: &'static str,
+    /// True (after a skip line) where the row cannot be tested here.
+    skip: fn() -> bool,
+    /// The directory's name in the scratch dir, and its mode.
+    dir: &'static str,
+    mode: u32,
+    /// The file under the shim's name, and the mode it is given.
+    shim: fn() -> PathBuf,
+    shim_mode: Option<u32>,
+    /// The copy of memlock-run gets CAP_IPC_LOCK as a permitted file capability (a
+    /// privileged memlock-run, as the package's opt-in mode makes it).
+    file_capability: bool,
+    nobody: bool,
+    options: &'static [&'static str],
+    says: &'static [&'static str],
+}
+
+const INSTALLS: [Install; 4] = [
+    // A directory only root may enter, as under /root: ld.so, running as nobody, could not
+    // open the shim, and it skips a preload it cannot open.
+    Install {
+        what: "--user, the shim in a directory only root may enter",
+        skip: || skip_unless_root("--user is for root"),
+        dir: "private-install",
+        mode: 0o700,
+        shim: shim_path,
+        shim_mode: None,
+        file_capability: false,
+        nobody: false,
+        options: &["--user", "nobody"],
+        says: &["libmemlock_run_shim.so", "nobody", "cannot read"],
+    },
+    // ld.so expands `$LIB` (and `$ORIGIN`, `$PLATFORM`) in LD_PRELOAD: an install path with
+    // a `$` would name another file, ld.so would skip it, and the program would run unlocked.
+    Install {
+        what: "a path ld.so would expand",
+        skip: || false,
+        dir: "lib$LIB",
+        mode: 0o755,
+        shim: shim_path,
+        shim_mode: None,
+        file_capability: false,
+        nobody: false,
+        options: &[],
+        says: &["'$'", "$LIB", "plain path"],
+    },
+    // A privileged memlock-run in a world-writable directory, sticky or not (/tmp): anyone
+    // could put a root-owned library there under the shim's name by a hard link (here root's
+    // own /bin/true).
+    Install {
+        what: "a privileged memlock-run in a world-writable directory",
+        skip: || {
+            skip_unprivileged_run("runs memlock-run as nobody")
+                || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
+                || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
+        },
+        dir: "sticky",
+        mode: 0o1777,
+        shim: || PathBuf::from("/bin/true"),
+        shim_mode: None,
+        file_capability: true,
+        nobody: true,
+        options: &[],
+        says: &["refusing to load the shim", "writable by others"],
+    },
+    // A shim its user cannot read is named as such, not as missing.
+    Install {
+        what: "a shim its user cannot read",
+        skip: || skip_unprivileged_run("runs memlock-run as nobody"),
+        dir: "unreadable-shim",
+        mode: 0o755,
+        shim: shim_path,
+        shim_mode: Some(0o000),
+        file_capability: false,
+        nobody: true,
+        options: &[],
+        says: &["cannot be read by uid 65534", "mode 644"],
+    },
+];
+
 #[test]
-fn user_is_refused_when_the_user_cannot_read_the_shim() {
-    if skip_unless_root("--user is for root") {
-        return;
-    }
-    // memlock-run and its shim in a directory only root may enter, as under /root: ld.so,
-    // running as nobody, could not open the shim, and it skips a preload it cannot open.
-    let dir = unique("private-install");
-    let launcher = install_copy(&dir, 0o700, &shim_path());
+fn installs_memlock_run_refuses_to_run_from() {
     let probe = probe();
-    let mark = marker("unreadable-shim");
-    let out = output({
-        let mut cmd = Command::new(&launcher);
-        cmd.args([
-            "--user",
-            "nobody",
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-            "--exit",
-            "0",
-        ]);
-        cmd
-    });
-    let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
-        &["libmemlock_run_shim.so", "nobody", "cannot read"],
-    );
-    assert!(!mark.exists(), "the target must not run unlocked");
+    for row in INSTALLS {
+        let what = row.what;
+        if (row.skip)() {
+            continue;
+        }
+        let dir = unique(row.dir);
+        let launcher = install_copy(&dir, row.mode, &(row.shim)());
+        if let Some(mode) = row.shim_mode {
+            set_mode(&dir.join("libmemlock_run_shim.so"), mode);
+        }
+        if row.file_capability && !give_cap_ipc_lock(&launcher) {
+            let _ = fs::remove_dir_all(&dir);
+            continue;
+        }
+        let who = if row.nobody { as_nobody() } else { as_caller() };
+        let mut cmd = who.program(&launcher);
+        let mark = marker("install");
+        cmd.args(row.options)
+            .arg("--")
+            .arg(&probe)
+            .arg("--mark")
+            .arg(&mark)
+            .args(["--exit", "0"]);
+        let out = output(cmd);
+        let _ = fs::remove_dir_all(&dir);
+        let line = assert_refused(&out, Refused::before_main().mark(&mark).row(what), row.says);
+        assert!(line.starts_with("memlock-run: "), "{what}: {line}");
+    }
 }
 
 #[test]
@@ -503,44 +548,36 @@ fn a_set_user_id_memlock_run_refuses_to_run_anything() {
     fs::set_permissions(&launcher, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
     let probe = probe();
     let mark = marker("setuid-launcher");
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args([
-            "--",
-            probe.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-            "--exit",
-            "0",
-        ]);
+    let mut cmd = as_nobody().program(&launcher);
+    cmd.args([
+        "--",
+        probe.to_str().unwrap(),
+        "--mark",
+        mark.to_str().unwrap(),
+        "--exit",
+        "0",
+    ]);
     let out = output(cmd);
     // Nor may it read other users' processes or files with that privilege.
     let others: Vec<Output> = [&["--status", "1"][..], &["--check", "--", "/bin/true"]]
         .into_iter()
         .map(|args| {
-            let mut cmd = Command::new("setpriv");
-            cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-                .arg(&launcher)
-                .args(args);
+            let mut cmd = as_nobody().program(&launcher);
+            cmd.args(args);
             output(cmd)
         })
         .collect();
     let _ = fs::remove_file(&launcher);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    // Nothing may run with a root effective uid for nobody.
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
         &["set-user-ID", "COMMAND would inherit", "cap_ipc_lock+p"],
     );
     for other in others {
-        assert_eq!(other.status.code(), Some(125), "{}", stderr_of(&other));
+        assert_refused(&other, Refused::before_main(), &["set-user-ID"]);
         assert!(other.stdout.is_empty(), "{}", stdout_of(&other));
-        assert_mentions(&one_line(&other), &["set-user-ID"]);
     }
-    assert!(
-        !mark.exists(),
-        "nothing may run with a root effective uid for nobody"
-    );
 }
 
 #[test]
@@ -550,67 +587,13 @@ fn user_root_is_refused() {
     }
     for spec in ["root", "0", "0:0"] {
         let out = output(memlock_run(["--user", spec, "--", "/bin/true"]));
-        assert_eq!(out.status.code(), Some(125), "{spec}: {}", stderr_of(&out));
-        assert_mentions(&one_line(&out), &["is root", "CAP_IPC_LOCK alone"]);
+        let line = assert_refused(
+            &out,
+            Refused::before_main().row(spec),
+            &["is root", "CAP_IPC_LOCK alone"],
+        );
+        assert!(line.contains(spec), "{spec}: {line}");
     }
-}
-
-/// ld.so expands `$LIB` (and `$ORIGIN`, `$PLATFORM`) in LD_PRELOAD: an install path with a
-/// `$` would name another file, ld.so would skip it, and the program would run unlocked.
-#[test]
-fn an_install_path_ld_so_would_expand_is_refused() {
-    let dir = scratch().join(format!("lib$LIB-{}", std::process::id()));
-    let launcher = install_copy(&dir, 0o755, &shim_path());
-    let mark = marker("dollar-path");
-    let out = output({
-        let mut cmd = Command::new(&launcher);
-        cmd.arg("--")
-            .arg(probe())
-            .arg("--mark")
-            .arg(&mark)
-            .args(["--exit", "0"]);
-        cmd
-    });
-    let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["'$'", "$LIB", "plain path"]);
-    assert!(!mark.exists(), "the target must not run unlocked");
-}
-
-/// A privileged memlock-run in a world-writable directory, sticky or not (/tmp): anyone could
-/// put a root-owned library there under the shim's name by a hard link.
-#[test]
-fn a_privileged_memlock_run_refuses_a_shim_in_a_world_writable_directory() {
-    if skip_unprivileged_run("runs memlock-run as nobody")
-        || skip_without("setcap", "gives a copy of memlock-run CAP_IPC_LOCK")
-        || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
-    {
-        return;
-    }
-    let dir = unique("sticky");
-    // Root's own file under the shim's name, as a hard link would put it.
-    let launcher = install_copy(&dir, 0o1777, Path::new("/bin/true"));
-    let setcap = output({
-        let mut cmd = Command::new("setcap");
-        cmd.arg("cap_ipc_lock+p").arg(&launcher);
-        cmd
-    });
-    if !setcap.status.success() {
-        let _ = fs::remove_dir_all(&dir);
-        skip(format_args!("setcap failed: {}", stderr_of(&setcap).trim()));
-        return;
-    }
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args(["--", "/bin/true"]);
-    let out = output(cmd);
-    let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
-        &["refusing to load the shim", "writable by others"],
-    );
 }
 
 /// The shim's failure line names the program by its argv[0], which the program's parent
@@ -625,22 +608,19 @@ fn a_long_or_hostile_program_name_keeps_the_whole_message_and_no_control_bytes()
     }
     let name = format!("evil-\u{1b}[31m-{}", "x".repeat(3000));
     let probe = probe();
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--on-failure",
-            "warn",
-            "--limit",
-            "64K",
-            "--",
-            "bash",
-            "-c",
-            "exec -a \"$1\" \"$2\" --exit 0",
-            "bash",
-            &name,
-            probe.to_str().unwrap(),
-        ],
-    ));
+    let out = output(as_nobody().memlock_run([
+        "--on-failure",
+        "warn",
+        "--limit",
+        "64K",
+        "--",
+        "bash",
+        "-c",
+        "exec -a \"$1\" \"$2\" --exit 0",
+        "bash",
+        &name,
+        probe.to_str().unwrap(),
+    ]));
     assert!(out.status.success(), "{}", stderr_of(&out));
     let stderr = stderr_of(&out);
     let line = stderr
@@ -659,29 +639,6 @@ fn a_long_or_hostile_program_name_keeps_the_whole_message_and_no_control_bytes()
         &line[line.len().saturating_sub(120)..]
     );
 }
-
-/// A shim its user cannot read is named as such, not as missing.
-#[test]
-fn an_unreadable_shim_is_reported_as_unreadable() {
-    if skip_unprivileged_run("runs memlock-run as nobody") {
-        return;
-    }
-    let dir = unique("unreadable-shim");
-    let launcher = install_copy(&dir, 0o755, &shim_path());
-    set_mode(&dir.join("libmemlock_run_shim.so"), 0o000);
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&launcher)
-        .args(["--", "/bin/true"]);
-    let out = output(cmd);
-    let _ = fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
-        &["cannot be read by uid 65534", "mode 644"],
-    );
-}
-
 /// A build of memlock-run in a directory under /tmp (writable by others above it), as a
 /// user's own checkout is: `name` tells the runs apart; `owner` owns the directory and the
 /// files (a user-owned build), or root does.
@@ -711,17 +668,8 @@ fn ambient_ipc_lock_from_a_user_owned_build_under_tmp_locks_past_the_limit() {
     let launcher = build_under_tmp("ambient", Some((NOBODY, NOBODY)));
     let dir = launcher.parent().unwrap().to_owned();
     let probe = probe();
-    let mut cmd = Command::new("setpriv");
+    let mut cmd = as_nobody().ambient_ipc_lock().program(&launcher);
     cmd.args([
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        "--inh-caps=+ipc_lock",
-        "--ambient-caps=+ipc_lock",
-        "--",
-    ])
-    .arg(&launcher)
-    .args([
         "--future",
         "--",
         probe.to_str().unwrap(),

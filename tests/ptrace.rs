@@ -246,18 +246,15 @@ fn a_go_program_runs_locked() {
     // As an unprivileged user under MCL_FUTURE, Go's reservations pass any small limit:
     // --check says so before anything runs.
     if !skip_unprivileged_run("the Go prediction runs as nobody") {
-        let check = output(memlock_run_as_nobody(
-            false,
-            [
-                "--check".as_ref(),
-                "--future".as_ref(),
-                "--".as_ref(),
-                program.as_os_str(),
-            ],
-        ));
+        let check = output(as_nobody().memlock_run([
+            "--check".as_ref(),
+            "--future".as_ref(),
+            "--".as_ref(),
+            program.as_os_str(),
+        ]));
         let text = stdout_of(&check);
         assert_eq!(check.status.code(), Some(1), "{text}");
-        assert!(text.contains("FAIL  Go runtime"), "{text}");
+        assert_eq!(finding_of(&text, "Go runtime").verdict, "FAIL", "{text}");
     }
 }
 
@@ -380,18 +377,11 @@ fn the_options_that_act_through_glibc_are_refused() {
             .arg("--mark")
             .arg(&mark)
             .args(["--exit", "0"]);
-        let out = output(cmd);
-        assert_eq!(
-            out.status.code(),
-            Some(125),
-            "{option:?}: {}",
-            stderr_of(&out)
-        );
-        assert_mentions(
-            &one_line(&out),
+        assert_refused(
+            &output(cmd),
+            Refused::before_main().mark(&mark).row(option[0]),
             &[option[0], "ptrace method", "preload shim"],
         );
-        assert!(!mark.exists());
     }
     // --fork off is what the ptrace method does anyway.
     let out = output(memlock_run([
@@ -433,15 +423,6 @@ fn dry_run_names_the_method_and_why() {
     );
 }
 
-/// One line on stderr, exit 125, and the program never ran.
-fn assert_stopped_before_running(out: &Output, mark: &Path, mentions: &[&str]) -> String {
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(out));
-    let line = one_line(out);
-    assert_mentions(&line, mentions);
-    assert!(!mark.exists(), "the program ran: {line}");
-    line
-}
-
 fn marked_static(mark: &Path) -> Vec<&OsStr> {
     vec![
         "--".as_ref(),
@@ -465,10 +446,10 @@ fn a_failed_mlockall_stops_the_program_before_it_runs() {
     let mark = marker("ptrace-enomem");
     let mut options: Vec<&OsStr> = vec!["--limit".as_ref(), "64K".as_ref()];
     options.extend(marked_static(&mark));
-    let out = output(memlock_run_as_nobody(false, &options));
-    assert_stopped_before_running(
+    let out = output(as_nobody().memlock_run(&options));
+    assert_refused(
         &out,
-        &mark,
+        Refused::before_main().mark(&mark),
         &[
             "mlockall(MCL_CURRENT) failed with ENOMEM",
             "RLIMIT_MEMLOCK is 64 KiB",
@@ -479,17 +460,13 @@ fn a_failed_mlockall_stops_the_program_before_it_runs() {
     // --check predicts it from the static program's headers.
     let mut check: Vec<&OsStr> = vec!["--check".as_ref()];
     check.extend(&options);
-    let predicted = output(memlock_run_as_nobody(false, &check));
+    let predicted = output(as_nobody().memlock_run(&check));
+    let report = stdout_of(&predicted);
+    assert_eq!(predicted.status.code(), Some(1), "{report}");
     assert_eq!(
-        predicted.status.code(),
-        Some(1),
-        "{}",
-        stdout_of(&predicted)
-    );
-    assert!(
-        stdout_of(&predicted).contains("FAIL  lock at start"),
-        "{}",
-        stdout_of(&predicted)
+        finding_of(&report, "lock at start").verdict,
+        "FAIL",
+        "{report}"
     );
 
     let mut options: Vec<&OsStr> = vec![
@@ -499,7 +476,7 @@ fn a_failed_mlockall_stops_the_program_before_it_runs() {
         "64K".as_ref(),
     ];
     options.extend(marked_static(&mark));
-    let out = output(memlock_run_as_nobody(false, &options));
+    let out = output(as_nobody().memlock_run(&options));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(mark.exists(), "--on-failure warn runs it");
     assert_mentions(
@@ -522,9 +499,9 @@ fn under_a_tracer_it_refuses_before_exec() {
         .arg(memlock_run_path())
         .args(marked_static(&mark));
     let out = output(cmd);
-    assert_stopped_before_running(
+    assert_refused(
         &out,
-        &mark,
+        Refused::before_main().mark(&mark),
         &["already traced by pid", "strace", "outside the debugger"],
     );
 }
@@ -535,9 +512,9 @@ fn a_seccomp_filter_that_denies_ptrace_stops_it_before_exec() {
     let mut cmd = without_syscall("ptrace");
     cmd.arg(memlock_run_path()).args(marked_static(&mark));
     let out = output(cmd);
-    assert_stopped_before_running(
+    assert_refused(
         &out,
-        &mark,
+        Refused::before_main().mark(&mark),
         &["cannot attach to memlock-run", "EPERM", "seccomp"],
     );
 }
@@ -555,7 +532,7 @@ fn as_pid_1_it_refuses_before_exec() {
         .arg(memlock_run_path())
         .args(marked_static(&mark));
     let out = output(cmd);
-    assert_stopped_before_running(&out, &mark, &["PID 1", "init"]);
+    assert_refused(&out, Refused::before_main().mark(&mark), &["PID 1", "init"]);
 }
 
 /// The helper is killed while COMMAND waits on it: COMMAND dies too, never to run unlocked.
@@ -636,15 +613,12 @@ fn yama_scope_1_is_handled_with_pr_set_ptracer() {
         ));
         return;
     }
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--".as_ref(),
-            static_probe().as_os_str(),
-            "--exit".as_ref(),
-            "0".as_ref(),
-        ],
-    ));
+    let out = output(as_nobody().memlock_run([
+        "--".as_ref(),
+        static_probe().as_os_str(),
+        "--exit".as_ref(),
+        "0".as_ref(),
+    ]));
     assert!(out.status.success(), "{}", stderr_of(&out));
 }
 
@@ -720,23 +694,17 @@ fn pid_refuses_another_users_process_without_privilege() {
         return;
     }
     let running = Running::start(Command::new(probe()));
-    let out = output(memlock_run_as_nobody(
-        false,
-        ["--pid".to_owned(), running.pid.to_string()],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    let out = output(as_nobody().memlock_run(["--pid".to_owned(), running.pid.to_string()]));
+    assert_refused(
+        &out,
+        Refused::before_main(),
         &["cannot lock", "another user", "CAP_SYS_PTRACE", "as root"],
     );
-    let check = output(memlock_run_as_nobody(
-        false,
-        [
-            "--check".to_owned(),
-            "--pid".to_owned(),
-            running.pid.to_string(),
-        ],
-    ));
+    let check = output(as_nobody().memlock_run([
+        "--check".to_owned(),
+        "--pid".to_owned(),
+        running.pid.to_string(),
+    ]));
     assert_eq!(check.status.code(), Some(1), "{}", stdout_of(&check));
     assert!(
         stdout_of(&check).contains(&launcher_message(&out)),
@@ -753,8 +721,7 @@ fn pid_refuses_a_process_under_seccomp_unless_forced() {
     cmd.arg(probe());
     let running = Running::start(cmd);
     let out = lock_pid(&[], running.pid);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["seccomp filter", "--force"]);
+    assert_refused(&out, Refused::before_main(), &["seccomp filter", "--force"]);
     let check = lock_pid(&["--check"], running.pid);
     assert_eq!(check.status.code(), Some(1), "{}", stdout_of(&check));
     // Its filter only denies ptrace to itself: mlockall is allowed, and --force locks it.
@@ -772,9 +739,9 @@ fn pid_leaves_a_process_that_cannot_stop_untouched() {
     let running = Running::start(cmd);
     std::thread::sleep(std::time::Duration::from_millis(100)); // in the vfork wait
     let out = lock_pid(&[], running.pid);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &out,
+        Refused::before_main(),
         &["did not stop within 3 s", "left as it was"],
     );
     let out = running.finish();
@@ -786,10 +753,7 @@ fn pid_with_no_dump_shuts_the_doors_of_a_running_process() {
     if skip_unprivileged_run("the target runs as nobody") {
         return;
     }
-    let running = Running::start(memlock_run_as_nobody(
-        false,
-        ["--", probe().to_str().unwrap()],
-    ));
+    let running = Running::start(as_nobody().memlock_run(["--", probe().to_str().unwrap()]));
     let owner = |pid: i32| {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(format!("/proc/{pid}/status"))
@@ -814,8 +778,7 @@ fn pid_with_no_dump_shuts_the_doors_of_a_running_process() {
 #[test]
 fn pid_of_nothing_is_an_error() {
     let out = lock_pid(&[], i32::MAX - 1);
-    assert_eq!(out.status.code(), Some(125));
-    assert_mentions(&one_line(&out), &["no process has pid"]);
+    assert_refused(&out, Refused::before_main(), &["no process has pid"]);
 }
 
 /// A running process that cannot be locked under the limit it gets: --check --pid says FAIL
@@ -828,41 +791,31 @@ fn pid_that_cannot_be_locked_is_predicted_and_left_as_it_was() {
     }
     // Started as nobody without memlock-run: unlocked, with the default limit, which
     // `--limit 64K` lowers for the attempt and which must come back.
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(probe())
-        .arg("--echo");
+    let mut cmd = as_nobody().program(probe());
+    cmd.arg("--echo");
     let mut running = Running::start(cmd);
     let limits_before = running.limits();
-    let check = output(memlock_run_as_nobody(
-        false,
-        [
-            "--check",
-            "--limit",
-            "64K",
-            "--pid",
-            &running.pid.to_string(),
-        ],
-    ));
-    assert_eq!(check.status.code(), Some(1), "{}", stdout_of(&check));
-    assert!(
-        stdout_of(&check).contains("FAIL  lock"),
-        "{}",
-        stdout_of(&check)
+    let check = output(as_nobody().memlock_run([
+        "--check",
+        "--limit",
+        "64K",
+        "--pid",
+        &running.pid.to_string(),
+    ]));
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    assert_eq!(finding_of(&report, "lock").verdict, "FAIL", "{report}");
+    let out =
+        output(as_nobody().memlock_run(["--limit", "64K", "--pid", &running.pid.to_string()]));
+    assert_refused(
+        &out,
+        Refused::before_main(),
+        &["ENOMEM", "RLIMIT_MEMLOCK is 64 KiB", "runs on as before"],
     );
-    let out = output(memlock_run_as_nobody(
-        false,
-        ["--limit", "64K", "--pid", &running.pid.to_string()],
-    ));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
     assert!(
         out.stdout.is_empty(),
         "reported as locked: {}",
         stdout_of(&out)
-    );
-    assert_mentions(
-        &one_line(&out),
-        &["ENOMEM", "RLIMIT_MEMLOCK is 64 KiB", "runs on as before"],
     );
     assert_eq!(running.status().bytes("VmLck"), 0);
     assert_eq!(running.status().get("TracerPid"), "0");

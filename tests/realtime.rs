@@ -174,17 +174,15 @@ fn heap_is_refused_under_a_malloc_that_is_not_glibcs() {
     let probe = probe();
     let mut cmd = memlock_run(["--heap", "8M", "--", probe.to_str().unwrap(), "--exit", "0"]);
     cmd.env("LD_PRELOAD", &other);
-    let out = output(cmd);
-    let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(125), "{err}");
-    assert!(
-        err.contains("malloc in this process is not glibc's but comes from")
-            && err.contains("libothermalloc.so"),
-        "{err}"
-    );
-    assert!(
-        err.contains("drop --heap"),
-        "the message names the remedy: {err}"
+    // The message names the remedy.
+    assert_refused(
+        &output(cmd),
+        Refused::before_main(),
+        &[
+            "malloc in this process is not glibc's but comes from",
+            "libothermalloc.so",
+            "drop --heap",
+        ],
     );
 
     let mut cmd = memlock_run([
@@ -219,13 +217,7 @@ fn heap_is_refused_under_jemalloc() {
     let probe = probe();
     let mut cmd = memlock_run(["--heap", "8M", "--", probe.to_str().unwrap(), "--exit", "0"]);
     cmd.env("LD_PRELOAD", &jemalloc);
-    let out = output(cmd);
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("libjemalloc.so.2"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_refused(&output(cmd), Refused::before_main(), &["libjemalloc.so.2"]);
 }
 
 #[test]
@@ -259,7 +251,7 @@ fn thread_stack_sets_the_default_and_bounds_what_mcl_future_locks() {
         probe.to_str().unwrap(),
     ];
     args.extend(small);
-    let out = output(memlock_run_as_nobody(false, args));
+    let out = output(as_nobody().memlock_run(args));
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("pthread_create: Resource temporarily unavailable"),
@@ -279,7 +271,7 @@ fn thread_stack_sets_the_default_and_bounds_what_mcl_future_locks() {
     ];
     args.push(probe.to_str().unwrap());
     args.extend(small);
-    let out = output(memlock_run_as_nobody(false, args));
+    let out = output(as_nobody().memlock_run(args));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("total minor 0 major 0"),
@@ -299,11 +291,10 @@ fn limit_at_start() -> u64 {
 #[test]
 fn thread_stack_below_the_minimum_is_refused() {
     let out = output(memlock_run(["--thread-stack", "4K", "--", "true"]));
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        stderr_of(&out).contains("below the smallest thread stack glibc accepts"),
-        "{}",
-        stderr_of(&out)
+    assert_refused(
+        &out,
+        Refused::before_main(),
+        &["below the smallest thread stack glibc accepts"],
     );
 }
 
@@ -374,7 +365,7 @@ fn a_child_that_cannot_lock_follows_on_failure() {
     // of PROT_NONE address space, which mlockall(MCL_CURRENT) counts in the child.
     let probe = forkprobe();
     let args = ["--", probe.to_str().unwrap(), "--reserve", "16"];
-    let out = output(memlock_run_as_nobody(false, args));
+    let out = output(as_nobody().memlock_run(args));
     let err = stderr_of(&out);
     assert!(out.status.success(), "the parent goes on: {err}");
     assert!(
@@ -395,7 +386,7 @@ fn a_child_that_cannot_lock_follows_on_failure() {
         "--reserve",
         "16",
     ];
-    let out = output(memlock_run_as_nobody(false, args));
+    let out = output(as_nobody().memlock_run(args));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("child status 0"),
         "{out:?}"

@@ -9,18 +9,9 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
-
-/// Runs `cmd` (which names a marker the target would create) and checks the refusal.
-fn assert_refused(out: Output, mark: &Path, mentions: &[&str]) -> String {
-    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-    let line = one_line(&out);
-    assert_mentions(&line, mentions);
-    assert!(!mark.exists(), "a refused target must not run: {line}");
-    line
-}
 
 /// `memlock-run -- TARGET ARGS... --mark MARK --exit 0`.
 fn run_marked(target: &Path, mark: &Path) -> Command {
@@ -43,68 +34,52 @@ fn run_marked_with(options: &[&str], target: &Path, mark: &Path) -> Command {
 
 const PRELOAD: &[&str] = &["--method", "preload"];
 
-fn static_probe() -> PathBuf {
-    compile("probe.c", "probe-static", &["-static"])
-}
-
-#[test]
-fn a_static_program_is_refused_by_the_preload() {
-    let mark = marker("static");
-    let out = output(run_marked_with(PRELOAD, &static_probe(), &mark));
-    assert_refused(
-        out,
-        &mark,
-        &["statically linked", "no PT_INTERP", "--method ptrace"],
-    );
-}
-
-#[test]
-fn heap_is_refused_for_a_musl_program() {
-    if skip_without(
-        "musl-gcc",
-        "the musl --heap refusal needs a musl program (Debian: musl-tools)",
-    ) {
-        return;
-    }
-    let musl = {
-        let path = unique("probe-musl");
-        let out = output({
-            let mut cmd = Command::new("musl-gcc");
-            cmd.arg("-o")
-                .arg(&path)
-                .arg(repo().join("tests/probes/probe.c"));
-            cmd
-        });
-        assert!(out.status.success(), "musl-gcc: {}", stderr_of(&out));
-        path
-    };
-    let mark = marker("musl");
-    // The shim loads into musl programs, but musl's malloc has no settings for --heap.
-    let out = output(run_marked_with(&["--heap", "1M"], &musl, &mark));
-    assert_refused(out, &mark, &["--heap", "musl", "glibc build"]);
-}
-
-#[test]
-fn a_set_user_id_program_is_refused() {
-    if skip_unless_root("making a set-user-ID file of another owner needs root")
-        || skip_on_nosuid(&scratch(), "set-user-ID bits have no effect there")
-    {
-        return;
-    }
-    let copy = probe_copy("setuid");
-    std::os::unix::fs::chown(&copy, Some(65534), None).expect("chown nobody");
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
-    let mark = marker("setuid");
-    let out = output(run_marked(&copy, &mark));
-    assert_refused(
-        out,
-        &mark,
+/// Set-user-ID and set-group-ID copies of the probe, owned by nobody or nogroup: (what,
+/// owner, group, mode, what the refusal says).
+type SetId = (
+    &'static str,
+    Option<u32>,
+    Option<u32>,
+    u32,
+    &'static [&'static str],
+);
+const SET_ID: [SetId; 2] = [
+    (
+        "setuid",
+        Some(65534),
+        None,
+        0o4755,
         &[
             "set-user-ID",
             "secure-execution mode",
             "without the set-ID bit",
         ],
-    );
+    ),
+    (
+        "setgid",
+        None,
+        Some(65534),
+        0o2755,
+        &["set-group-ID", "secure-execution mode"],
+    ),
+];
+
+#[test]
+fn set_id_programs_are_refused() {
+    if skip_unless_root("making a set-ID file of another owner or group needs root")
+        || skip_on_nosuid(&scratch(), "set-ID bits have no effect there")
+    {
+        return;
+    }
+    for (what, owner, group, mode, says) in SET_ID {
+        let copy = probe_copy(what);
+        std::os::unix::fs::chown(&copy, owner, group).expect("chown nobody or chgrp nogroup");
+        fs::set_permissions(&copy, fs::Permissions::from_mode(mode)).expect("chmod");
+        let mark = marker(what);
+        let out = output(run_marked(&copy, &mark));
+        let line = assert_refused(&out, Refused::before_main().mark(&mark).row(what), says);
+        assert!(line.contains(&copy.display().to_string()), "{what}: {line}");
+    }
 
     // Set-user-ID to the caller itself is no privilege change: no secure mode, and it runs.
     let own = probe_copy("setuid-own");
@@ -113,21 +88,6 @@ fn a_set_user_id_program_is_refused() {
     let out = output(run_marked(&own, &mark));
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(mark.exists());
-}
-
-#[test]
-fn a_set_group_id_program_is_refused() {
-    if skip_unless_root("making a set-group-ID file of another group needs root")
-        || skip_on_nosuid(&scratch(), "set-group-ID bits have no effect there")
-    {
-        return;
-    }
-    let copy = probe_copy("setgid");
-    std::os::unix::fs::chown(&copy, None, Some(65534)).expect("chgrp nogroup");
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o2755)).expect("chmod g+s");
-    let mark = marker("setgid");
-    let out = output(run_marked(&copy, &mark));
-    assert_refused(out, &mark, &["set-group-ID", "secure-execution mode"]);
 }
 
 #[test]
@@ -155,18 +115,19 @@ fn a_program_with_file_capabilities_is_refused_for_a_user_but_not_for_root() {
         return;
     }
     let mark = marker("filecap-nobody");
-    let out = output(memlock_run_as_nobody(
-        false,
-        [
-            "--",
-            copy.to_str().unwrap(),
-            "--mark",
-            mark.to_str().unwrap(),
-            "--exit",
-            "0",
-        ],
-    ));
-    assert_refused(out, &mark, &["file capabilities", "secure-execution mode"]);
+    let out = output(as_nobody().memlock_run([
+        "--",
+        copy.to_str().unwrap(),
+        "--mark",
+        mark.to_str().unwrap(),
+        "--exit",
+        "0",
+    ]));
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
+        &["file capabilities", "secure-execution mode"],
+    );
 
     // For root, file capabilities grant nothing new: no secure mode, so it runs, locked.
     let running = Running::start(memlock_run(["--", copy.to_str().unwrap()]));
@@ -228,8 +189,12 @@ fn write_executable(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// Targets no preload can reach, refused before exec under `--method preload` (or by any
+/// method: an ELF of another machine), and a musl program with `--heap` (the shim loads into
+/// musl programs, but musl's malloc has no settings for it): (what, options, the target, what
+/// the line says). The line names what it judged (the shim's class, the interpreter).
 #[test]
-fn another_elf_class_or_machine_is_refused_by_the_preload() {
+fn targets_the_preload_cannot_serve_are_refused() {
     const EM_386: u16 = 3;
     const EM_AARCH64: u16 = 183;
     const EM_X86_64: u16 = 62;
@@ -243,51 +208,62 @@ fn another_elf_class_or_machine_is_refused_by_the_preload() {
     } else {
         EM_X86_64
     };
-
     let elf32 = write_executable("elf32", &crafted_elf(false, EM_386, "/lib/ld-linux.so.2"));
-    let mark = marker("elf32");
-    let line = assert_refused(
-        output(run_marked_with(PRELOAD, &elf32, &mark)),
-        &mark,
-        &["32-bit", "another class or machine"],
-    );
-    assert!(
-        line.contains("64-bit"),
-        "names the shim's class too: {line}"
-    );
-
     let foreign = write_executable(
         "elf-foreign",
         &crafted_elf(true, other, "/lib/ld-linux-aarch64.so.1"),
     );
-    let mark = marker("elf-foreign");
-    assert_refused(
-        output(run_marked(&foreign, &mark)),
-        &mark,
-        &["another class or machine"],
-    );
-}
-
-#[test]
-fn a_script_with_a_static_interpreter_is_refused_by_the_preload() {
     let interpreter = static_probe();
-    let script = script(
+    let interpreted = script(
         &unique("static-interp.sh")
             .file_name()
             .unwrap()
             .to_string_lossy(),
         &format!("#!{}\n", interpreter.display()),
     );
-    let mark = marker("static-interp");
-    let line = assert_refused(
-        output(run_marked_with(PRELOAD, &script, &mark)),
-        &mark,
-        &["is a #! script", "statically linked"],
-    );
-    assert!(
-        line.contains(interpreter.to_str().unwrap()),
-        "names the interpreter: {line}"
-    );
+    let interpreter = interpreter.display().to_string();
+    let mut rows: Vec<(&str, &[&str], PathBuf, Vec<&str>)> = vec![
+        (
+            "a static program",
+            PRELOAD,
+            static_probe(),
+            vec!["statically linked", "no PT_INTERP", "--method ptrace"],
+        ),
+        (
+            "a 32-bit program",
+            PRELOAD,
+            elf32,
+            vec!["32-bit", "another class or machine", "64-bit"],
+        ),
+        (
+            "a program for another machine",
+            &[],
+            foreign,
+            vec!["another class or machine"],
+        ),
+        (
+            "a script with a static interpreter",
+            PRELOAD,
+            interpreted,
+            vec!["is a #! script", "statically linked", &interpreter],
+        ),
+    ];
+    if let Some(musl) = compile_musl("probe.c", "probe-musl", &[]) {
+        rows.push((
+            "a musl program, --heap",
+            &["--heap", "1M"],
+            musl,
+            vec!["--heap", "musl", "glibc build"],
+        ));
+    }
+    for (what, options, target, says) in rows {
+        let mark = marker("preload-refused");
+        assert_refused(
+            &output(run_marked_with(options, &target, &mark)),
+            Refused::before_main().mark(&mark).row(what),
+            &says,
+        );
+    }
 }
 
 #[test]
@@ -312,8 +288,8 @@ fn an_env_script_whose_program_is_static_is_refused() {
     .expect("PATH");
     cmd.env("PATH", &path);
     let line = assert_refused(
-        output(cmd),
-        &mark,
+        &output(cmd),
+        Refused::before_main().mark(&mark),
         &[
             "#! line",
             "through env",
@@ -337,9 +313,9 @@ fn a_script_whose_interpreter_does_not_exist_is_not_found() {
         "#!/nonexistent/memlock-run-test/interpreter\n",
     );
     let out = output(memlock_run([OsStr::new("--"), script.as_os_str()]));
-    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
-    assert_mentions(
-        &one_line(&out),
+    assert_refused(
+        &out,
+        Refused::before_main().status(127),
         &[
             "/nonexistent/memlock-run-test/interpreter",
             "does not exist",
@@ -401,7 +377,11 @@ fn an_env_line_that_takes_the_shim_out_of_the_environment_is_refused() {
             &format!("#!/usr/bin/env {env_line}\n: > '{}'\n", mark.display()),
         );
         let out = output(memlock_run([OsStr::new("--"), script.as_os_str()]));
-        let line = assert_refused(out, &mark, &["env", "unlocked"]);
+        let line = assert_refused(
+            &out,
+            Refused::before_main().mark(&mark).row(env_line),
+            &["env", "unlocked"],
+        );
         assert!(line.contains(env_line), "quotes the #! line: {line}");
     }
     // Options that leave the environment to the shim are fine; env skips their arguments.
@@ -480,21 +460,30 @@ fn against_env(line: &str, path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// True (after a skip line) where /usr/bin/env is not GNU coreutils' env, which the `#!`
+/// reading follows.
+fn skip_unless_gnu_env() -> bool {
+    let version = output({
+        let mut c = Command::new("/usr/bin/env");
+        c.arg("--version");
+        c
+    });
+    let gnu = stdout_of(&version).contains("GNU coreutils");
+    if !gnu {
+        skip(format_args!(
+            "/usr/bin/env is not GNU coreutils' env; the #! reading follows GNU env"
+        ));
+    }
+    !gnu
+}
+
 /// The `#!/usr/bin/env` reading against GNU env itself (its `-v` says what it sets, unsets and
 /// executes): every line memlock-run accepts makes env run the very program memlock-run
 /// judged, with the environment (and so the shim) untouched; every line that would take the
 /// shim away, in any of env's spellings, is refused.
 #[test]
 fn env_lines_are_read_as_gnu_env_reads_them() {
-    let version = output({
-        let mut c = Command::new("/usr/bin/env");
-        c.arg("--version");
-        c
-    });
-    if !stdout_of(&version).contains("GNU coreutils") {
-        skip(format_args!(
-            "/usr/bin/env is not GNU coreutils' env; the #! reading follows GNU env"
-        ));
+    if skip_unless_gnu_env() {
         return;
     }
     let name = "memlock-run-env-prog";
@@ -555,8 +544,11 @@ fn env_lines_are_read_as_gnu_env_reads_them() {
         c.env("PATH", &path);
         c
     });
-    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
-    assert_mentions(&one_line(&out), &["/usr/bin/env LD", "not found"]);
+    assert_refused(
+        &out,
+        Refused::before_main().status(127),
+        &["/usr/bin/env LD", "not found"],
+    );
     for (line, accepted) in lines {
         let judged = against_env(&line, &path);
         assert_eq!(judged.is_ok(), accepted, "{line}: {judged:?}");
@@ -605,22 +597,27 @@ fn a_crlf_script_and_control_characters_are_reported_in_plain_text() {
         "#!/bin/sh\r\nexit 0\r\n",
     );
     let out = output(memlock_run(["--".as_ref(), crlf.as_os_str()]));
-    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
-    let line = one_line(&out);
-    assert_mentions(&line, &["carriage return", "dos2unix", "\"/bin/sh\\r\""]);
+    let line = assert_refused(
+        &out,
+        Refused::before_main().status(127),
+        &["carriage return", "dos2unix", "\"/bin/sh\\r\""],
+    );
     assert!(
         !out.stderr.contains(&b'\r'),
         "a raw carriage return: {line:?}"
     );
 
     let out = output(memlock_run(["--", "no-such-program-\u{1b}[31m-red"]));
-    assert_eq!(out.status.code(), Some(127));
+    assert_refused(
+        &out,
+        Refused::before_main().status(127),
+        &["no-such-program-\\u{1b}[31m-red"],
+    );
     assert!(
         !out.stderr.contains(&0x1b),
         "a raw escape: {}",
         stderr_of(&out)
     );
-    assert_mentions(&one_line(&out), &["no-such-program-\\u{1b}[31m-red"]);
 }
 
 /// The path COMMAND names is switched, over and over, between a dynamic program and a static
@@ -669,8 +666,11 @@ fn a_file_swapped_after_the_judgement_never_runs_unlocked() {
             );
             seen[0] += 1;
         } else {
-            assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-            assert_mentions(&one_line(&out), &["not the file memlock-run judged"]);
+            assert_refused(
+                &out,
+                Refused::before_main(),
+                &["not the file memlock-run judged"],
+            );
             seen[1] += 1;
         }
     }
@@ -737,13 +737,7 @@ fn ld_preload_twice_in_the_environment_still_locks() {
 fn generated_env_lines_are_judged_as_env_runs_them() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
-    let version = output({
-        let mut c = Command::new("/usr/bin/env");
-        c.arg("--version");
-        c
-    });
-    if !stdout_of(&version).contains("GNU coreutils") {
-        skip(format_args!("/usr/bin/env is not GNU coreutils' env"));
+    if skip_unless_gnu_env() {
         return;
     }
     let name = "memlock-run-gen-prog";

@@ -12,7 +12,6 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use common::*;
@@ -41,11 +40,8 @@ fn elf_header_address(pid: i32, exe: &Path) -> String {
 
 /// memread run as nobody against `pid`: its one line of output.
 fn read_as_nobody(pid: i32, address: &str) -> String {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(memread())
-        .arg(pid.to_string())
-        .arg(address);
+    let mut cmd = as_nobody().program(memread());
+    cmd.arg(pid.to_string()).arg(address);
     let out = output(cmd);
     stdout_of(&out).trim().to_owned()
 }
@@ -97,7 +93,7 @@ fn no_dump_keeps_processes_of_the_same_user_out_of_memory_and_leaves_it_locked()
     let probe = probe();
     let (nobody, ..) = passwd("nobody");
 
-    let open = Running::start(memlock_run_as_nobody(false, os(&[&"--", &probe])));
+    let open = Running::start(as_nobody().memlock_run(os(&[&"--", &probe])));
     let address = elf_header_address(open.pid, &probe);
     assert_eq!(
         read_as_nobody(open.pid, &address),
@@ -109,10 +105,13 @@ fn no_dump_keeps_processes_of_the_same_user_out_of_memory_and_leaves_it_locked()
 
     // Both locking methods: the shim, and the ptrace helper's injected prctl.
     for method in ["preload", "ptrace"] {
-        let shut = Running::start(memlock_run_as_nobody(
-            false,
-            os(&[&"--method", &method, &"--no-dump", &"--", &probe]),
-        ));
+        let shut = Running::start(as_nobody().memlock_run(os(&[
+            &"--method",
+            &method,
+            &"--no-dump",
+            &"--",
+            &probe,
+        ])));
         let address = elf_header_address(shut.pid, &probe);
         let answer = read_as_nobody(shut.pid, &address);
         assert!(
@@ -206,13 +205,10 @@ fn core_dir(name: &str) -> PathBuf {
 /// `prlimit --core=unlimited -- setpriv (nobody) -- memlock-run ARGS -- crash`: the core
 /// limit raised, so that only --no-dump can be what stops the core.
 fn crash_as_nobody(options: &[&str]) -> std::process::Output {
-    let inner = memlock_run_as_nobody(false, options.iter().chain(&["--"]));
-    let mut cmd = Command::new("prlimit");
-    cmd.arg("--core=unlimited:unlimited")
-        .arg("--")
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .arg(crash());
+    let mut cmd = as_nobody()
+        .limit("--core=unlimited:unlimited")
+        .memlock_run(options.iter().chain(&["--"]));
+    cmd.arg(crash());
     output(cmd)
 }
 
@@ -354,10 +350,8 @@ fn verbose_dry_run_and_status_show_it() {
         &["core dumps:     allowed", "MEMLOCK_RUN_NO_DUMP=0"],
     );
 
-    let running = Running::start(memlock_run_as_nobody(
-        false,
-        os(&[&"-v", &"--no-dump", &"--", &probe]),
-    ));
+    let running =
+        Running::start(as_nobody().memlock_run(os(&[&"-v", &"--no-dump", &"--", &probe])));
     let pid = running.pid.to_string();
     let json = output(memlock_run(["--status", pid.as_str(), "--json"]));
     assert!(json.status.success(), "{}", stderr_of(&json));
@@ -369,7 +363,7 @@ fn verbose_dry_run_and_status_show_it() {
     assert_mentions(&text, &["dumpable: no", ", --no-dump"]);
 
     // The cost: the process's own user cannot read its memory map any more.
-    let own = output(memlock_run_as_nobody(false, ["--status", pid.as_str()]));
+    let own = output(as_nobody().memlock_run(["--status", pid.as_str()]));
     assert_eq!(own.status.code(), Some(1), "{}", stdout_of(&own));
     assert_mentions(
         &stderr_of(&own),
@@ -389,7 +383,7 @@ fn verbose_dry_run_and_status_show_it() {
         ],
     );
 
-    let open = Running::start(memlock_run_as_nobody(false, os(&[&"--", &probe])));
+    let open = Running::start(as_nobody().memlock_run(os(&[&"--", &probe])));
     let json = output(memlock_run([
         "--status",
         open.pid.to_string().as_str(),
@@ -415,10 +409,7 @@ fn programs_command_executes_are_made_non_dumpable_again_unless_no_inherit() {
         "exec-probe.sh",
         &format!("#!/bin/sh\nexec {} \"$@\"\n", probe.display()),
     );
-    let inherited = Running::start(memlock_run_as_nobody(
-        false,
-        os(&[&"--no-dump", &"--", &wrapper]),
-    ));
+    let inherited = Running::start(as_nobody().memlock_run(os(&[&"--no-dump", &"--", &wrapper])));
     assert_eq!(
         proc_owner(inherited.pid),
         0,
@@ -428,10 +419,12 @@ fn programs_command_executes_are_made_non_dumpable_again_unless_no_inherit() {
     assert!(inherited.finish().status.success());
 
     let (nobody, ..) = passwd("nobody");
-    let not_inherited = Running::start(memlock_run_as_nobody(
-        false,
-        os(&[&"--no-dump", &"--no-inherit", &"--", &wrapper]),
-    ));
+    let not_inherited = Running::start(as_nobody().memlock_run(os(&[
+        &"--no-dump",
+        &"--no-inherit",
+        &"--",
+        &wrapper,
+    ])));
     assert_eq!(
         proc_owner(not_inherited.pid),
         nobody,
@@ -451,10 +444,7 @@ fn forked_children_inherit_no_dump() {
         return;
     }
     let forkprobe = compile("forkprobe.c", "forkprobe", &[]);
-    let child = Running::start(memlock_run_as_nobody(
-        false,
-        os(&[&"--no-dump", &"--", &forkprobe]),
-    ));
+    let child = Running::start(as_nobody().memlock_run(os(&[&"--no-dump", &"--", &forkprobe])));
     assert_ne!(
         child.pid,
         child.child_pid(),
@@ -494,25 +484,14 @@ fn the_readme_key_store_recipe_locks_everything_and_shuts_the_doors() {
     // As the unit runs it: an unprivileged User= with AmbientCapabilities=CAP_IPC_LOCK and
     // NoNewPrivileges=yes, under the 8 MiB hard RLIMIT_MEMLOCK of these machines, started
     // with core dumps allowed (the unit's LimitCORE=0 is a second line of defence).
-    let mut cmd = Command::new("prlimit");
-    cmd.args([
-        "--core=unlimited:unlimited",
-        "--memlock=8388608:8388608",
-        "--",
-        "setpriv",
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        "--inh-caps=+ipc_lock",
-        "--ambient-caps=+ipc_lock",
-        "--no-new-privs",
-        "--",
-    ])
-    .arg(memlock_run_path())
-    .args(&options)
-    .arg("--")
-    .arg(&probe)
-    .args(["--map", "16", "--touch", "1"]);
+    let mut cmd = as_nobody()
+        .ambient_ipc_lock()
+        .no_new_privs()
+        .limits(&["--core=unlimited:unlimited", CI_MEMLOCK])
+        .memlock_run(&options);
+    cmd.arg("--")
+        .arg(&probe)
+        .args(["--map", "16", "--touch", "1"]);
     let running = Running::start(cmd);
     let maps = running.smaps();
     let late = anonymous_of_size(&maps, 16 * MIB);
@@ -536,15 +515,6 @@ fn the_readme_key_store_recipe_locks_everything_and_shuts_the_doors() {
     assert!(running.finish().status.success());
 }
 
-/// The finding line of a `--check` report for `topic`.
-fn check_line(report: &str, topic: &str) -> String {
-    report
-        .lines()
-        .find(|l| l.get(6..21).is_some_and(|t| t.trim() == topic))
-        .unwrap_or_else(|| panic!("no {topic} finding in:\n{report}"))
-        .to_owned()
-}
-
 #[test]
 fn check_names_the_doors_and_what_no_dump_closes() {
     let report = stdout_of(&output(memlock_run(["--check"])));
@@ -554,7 +524,7 @@ fn check_names_the_doors_and_what_no_dump_closes() {
         "core dumps",
         "ptrace access",
     ] {
-        check_line(&report, topic);
+        finding_of(&report, topic);
     }
     if skip_unprivileged_run("checks as nobody") {
         return;
@@ -562,41 +532,42 @@ fn check_names_the_doors_and_what_no_dump_closes() {
     // As root, --no-dump closes core dumps but not root's own processes, which hold
     // CAP_SYS_PTRACE: the check says to run COMMAND as a user of its own.
     let as_root = stdout_of(&output(memlock_run(["--check", "--no-dump"])));
-    assert!(
-        check_line(&as_root, "core dumps").starts_with("ok"),
+    assert_eq!(
+        finding_of(&as_root, "core dumps").verdict,
+        "ok",
         "{as_root}"
     );
-    let line = check_line(&as_root, "ptrace access");
+    let ptrace = finding_of(&as_root, "ptrace access");
     assert!(
-        line.starts_with("warn") && line.contains("runs as root"),
-        "{line}"
+        ptrace.verdict == "warn" && ptrace.text.contains("runs as root"),
+        "{as_root}"
     );
-    assert_mentions(
-        &as_root,
-        &["warn ptrace access: run COMMAND as a user of its own (--user USER"],
+    assert!(
+        ptrace
+            .remedy
+            .is_some_and(|r| r.starts_with("run COMMAND as a user of its own (--user USER")),
+        "{as_root}"
     );
 
-    let with = stdout_of(&output(memlock_run_as_nobody(
-        false,
-        ["--check", "--no-dump"],
-    )));
+    let with = stdout_of(&output(as_nobody().memlock_run(["--check", "--no-dump"])));
     for topic in ["core dumps", "ptrace access"] {
-        let line = check_line(&with, topic);
+        let found = finding_of(&with, topic);
         assert!(
-            line.starts_with("ok") && line.contains("--no-dump"),
-            "{line}"
+            found.verdict == "ok" && found.text.contains("--no-dump"),
+            "{with}"
         );
     }
     // Where this kernel lets every process of a user read the others' memory (no Yama, or
     // ptrace_scope 0), the check without --no-dump warns, and names --no-dump as the remedy.
     let scope = fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").unwrap_or_default();
     if matches!(scope.trim(), "" | "0") {
-        let without = stdout_of(&output(memlock_run_as_nobody(false, ["--check"])));
+        let without = stdout_of(&output(as_nobody().memlock_run(["--check"])));
+        let ptrace = finding_of(&without, "ptrace access");
+        assert_eq!(ptrace.verdict, "warn", "{without}");
         assert!(
-            check_line(&without, "ptrace access").starts_with("warn"),
+            ptrace.remedy.is_some_and(|r| r.starts_with("--no-dump")),
             "{without}"
         );
-        assert_mentions(&without, &["warn ptrace access: --no-dump"]);
     }
 }
 
@@ -616,20 +587,16 @@ fn a_process_that_cannot_be_made_non_dumpable_does_not_run() {
             &mark,
         ]));
         cmd.env("LD_PRELOAD", &noprctl);
-        let out = output(cmd);
-        assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
-        assert_mentions(
-            &one_line(&out),
+        // Under either --on-failure, the program must not run dumpable.
+        assert_refused(
+            &output(cmd),
+            Refused::before_main().mark(&mark).row(on_failure),
             &[
                 "cannot make the process non-dumpable (--no-dump)",
                 "prctl(PR_SET_DUMPABLE, 0) failed with EPERM",
                 "run without --no-dump only if that is acceptable",
                 "exiting with status 125",
             ],
-        );
-        assert!(
-            !mark.exists(),
-            "--on-failure {on_failure}: the program must not run dumpable"
         );
     }
 }
@@ -639,43 +606,52 @@ fn check_reads_the_core_pattern_in_force() {
     if skip_without("prlimit", "raises RLIMIT_CORE") {
         return;
     }
-    let Some(_pattern) =
-        CorePattern::set("|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h")
-    else {
-        return;
-    };
-    let check = |core: &str, options: &[&str]| {
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--core={core}"))
-            .arg("--")
-            .arg(memlock_run_path())
-            .arg("--check")
-            .args(options);
-        check_line(&stdout_of(&output(cmd)), "core dumps")
-    };
-    let line = check("unlimited:unlimited", &[]);
-    assert!(
-        line.starts_with("warn") && line.contains("systemd-coredump, which stores core dumps"),
-        "{line}"
-    );
-    let line = check("0:unlimited", &[]);
-    assert!(
-        line.starts_with("ok") && line.contains("stores no core under RLIMIT_CORE 0"),
-        "{line}"
-    );
-    let line = check("unlimited:unlimited", &["--no-dump"]);
-    assert!(
-        line.starts_with("ok") && line.contains("--no-dump"),
-        "{line}"
-    );
-    drop(_pattern);
-
-    let Some(_pattern) = CorePattern::set("|/usr/share/apport/apport -p%p -s%s -c%c") else {
-        return;
-    };
-    let line = check("0:0", &[]);
-    assert!(
-        line.starts_with("warn") && line.contains("whatever RLIMIT_CORE"),
-        "apport is run whatever the limit: {line}"
-    );
+    // (core_pattern, prlimit --core, options, the verdict, what its text says)
+    let systemd = "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h";
+    let rows: [(&str, &str, &[&str], &str, &str); 4] = [
+        (
+            systemd,
+            "unlimited:unlimited",
+            &[],
+            "warn",
+            "systemd-coredump, which stores core dumps",
+        ),
+        (
+            systemd,
+            "0:unlimited",
+            &[],
+            "ok",
+            "stores no core under RLIMIT_CORE 0",
+        ),
+        (
+            systemd,
+            "unlimited:unlimited",
+            &["--no-dump"],
+            "ok",
+            "--no-dump",
+        ),
+        // apport is run whatever the limit.
+        (
+            "|/usr/share/apport/apport -p%p -s%s -c%c",
+            "0:0",
+            &[],
+            "warn",
+            "whatever RLIMIT_CORE",
+        ),
+    ];
+    for (pattern, core, options, verdict, says) in rows {
+        let Some(_pattern) = CorePattern::set(pattern) else {
+            return;
+        };
+        let mut cmd = as_caller()
+            .limit(&format!("--core={core}"))
+            .memlock_run(["--check"]);
+        cmd.args(options);
+        let report = stdout_of(&output(cmd));
+        let found = finding_of(&report, "core dumps");
+        assert!(
+            found.verdict == verdict && found.text.contains(says),
+            "{pattern}, RLIMIT_CORE {core}, {options:?}: {report}"
+        );
+    }
 }

@@ -47,6 +47,16 @@ fn lockable(process: &Value) -> Vec<&Value> {
         .collect()
 }
 
+/// The mapping of the file `name`.
+fn mapping_named<'a>(process: &'a Value, name: &str) -> &'a Value {
+    process["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no mapping of {name}"))
+}
+
 /// The anonymous mapping of `size` bytes the probe made with --map.
 fn mapping_of_size(process: &Value, size: u64) -> &Value {
     process["mappings"]
@@ -194,12 +204,7 @@ fn reclaimed_pages_show_as_not_resident_and_locked_ones_stay() {
     let running = Running::start(cmd);
     let process = status_json(running.pid);
     let name = file.to_str().unwrap();
-    let mapping = process["mappings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .expect("the file mapping");
+    let mapping = mapping_named(&process, name);
     assert_eq!(u(&mapping["size"]), 16 * MIB);
     if u(&mapping["rss"]) == 16 * MIB {
         // tmpfs pages, for one, need swap to be reclaimed.
@@ -222,12 +227,7 @@ fn reclaimed_pages_show_as_not_resident_and_locked_ones_stay() {
     cmd.arg(&file).arg("16");
     let running = Running::start(cmd);
     let process = status_json(running.pid);
-    let mapping = process["mappings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .expect("the file mapping");
+    let mapping = mapping_named(&process, name);
     assert_eq!(mapping["vm_locked"], true);
     assert_eq!(
         u(&mapping["rss"]),
@@ -331,10 +331,7 @@ fn unreadable_and_missing_pids_are_explained() {
     }
     let probe = probe();
     let running = Running::start(Command::new(&probe));
-    let out = output(memlock_run_as_nobody(
-        false,
-        ["--status".to_owned(), running.pid.to_string()],
-    ));
+    let out = output(as_nobody().memlock_run(["--status".to_owned(), running.pid.to_string()]));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr_of(&out);
     assert!(

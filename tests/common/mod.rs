@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -151,19 +151,123 @@ where
     cmd
 }
 
-/// `setpriv --reuid=nobody --regid=nogroup --clear-groups [ambient CAP_IPC_LOCK] -- memlock-run ARGS...`
-pub fn memlock_run_as_nobody<I, S>(ambient_ipc_lock: bool, args: I) -> Command
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
-    if ambient_ipc_lock {
-        cmd.args(["--inh-caps=+ipc_lock", "--ambient-caps=+ipc_lock"]);
+/// How a test starts memlock-run (or another program): as nobody or as the tests' own user,
+/// with or without ambient CAP_IPC_LOCK, a narrowed bounding set or no_new_privs, and under
+/// limits set by prlimit first (by the tests' user: root can set a hard limit, nobody then
+/// runs under it).
+///
+/// `as_nobody().ambient_ipc_lock().limit("--memlock=65536:65536").memlock_run(ARGS)` is
+/// `prlimit --memlock=65536:65536 -- setpriv --reuid=nobody --regid=nogroup --clear-groups
+/// --inh-caps=+ipc_lock --ambient-caps=+ipc_lock -- memlock-run ARGS`.
+#[derive(Clone, Debug, Default)]
+pub struct RunAs {
+    nobody: bool,
+    ambient_ipc_lock: bool,
+    bounding: Option<String>,
+    no_new_privs: bool,
+    limits: Vec<String>,
+}
+
+/// The hard RLIMIT_MEMLOCK of CI's machines, 8 MiB, as a `RunAs::limit`: set first, so that
+/// a case does not depend on the host's.
+pub const CI_MEMLOCK: &str = "--memlock=8388608:8388608";
+
+/// Runs as nobody (uid nobody, gid nogroup, no supplementary groups), without capabilities
+/// unless `ambient_ipc_lock` says so.
+pub fn as_nobody() -> RunAs {
+    RunAs {
+        nobody: true,
+        ..RunAs::default()
     }
-    cmd.arg("--").arg(memlock_run_path()).args(args);
-    cmd
+}
+
+/// Runs as the tests' own user (root in CI), under what the builder adds.
+pub fn as_caller() -> RunAs {
+    RunAs::default()
+}
+
+impl RunAs {
+    /// CAP_IPC_LOCK in the inheritable and ambient sets, as `AmbientCapabilities=` gives it.
+    pub fn ambient_ipc_lock(mut self) -> Self {
+        self.ambient_ipc_lock = true;
+        self
+    }
+
+    /// The bounding set, in setpriv's syntax (`-all,+ipc_lock`), as a container narrows it.
+    pub fn bounding_set(mut self, spec: &str) -> Self {
+        self.bounding = Some(spec.to_owned());
+        self
+    }
+
+    /// no_new_privs set first (`NoNewPrivileges=yes`, `allowPrivilegeEscalation: false`).
+    pub fn no_new_privs(mut self) -> Self {
+        self.no_new_privs = true;
+        self
+    }
+
+    /// A prlimit option (`--memlock=SOFT:HARD`, `--stack=...`, `--core=...`) set first.
+    pub fn limit(mut self, prlimit_option: &str) -> Self {
+        self.limits.push(prlimit_option.to_owned());
+        self
+    }
+
+    /// prlimit options set first, see `limit`.
+    pub fn limits<S: AsRef<str>>(self, prlimit_options: &[S]) -> Self {
+        prlimit_options
+            .iter()
+            .fold(self, |run, option| run.limit(option.as_ref()))
+    }
+
+    /// `memlock-run ARGS...`, started as this says.
+    pub fn memlock_run<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.program(memlock_run_path());
+        cmd.args(args);
+        cmd
+    }
+
+    /// `PROGRAM` (a copy of memlock-run, or another program), started as this says; its
+    /// arguments are added to the command.
+    pub fn program(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut words: Vec<OsString> = Vec::new();
+        if !self.limits.is_empty() {
+            words.push("prlimit".into());
+            words.extend(self.limits.iter().map(OsString::from));
+            words.push("--".into());
+        }
+        let mut setpriv: Vec<OsString> = Vec::new();
+        if self.no_new_privs {
+            setpriv.push("--no-new-privs".into());
+        }
+        if self.nobody {
+            setpriv.extend(
+                ["--reuid=nobody", "--regid=nogroup", "--clear-groups"].map(OsString::from),
+            );
+        }
+        if self.ambient_ipc_lock {
+            assert!(
+                self.nobody,
+                "the caller's own capabilities are what they are"
+            );
+            setpriv
+                .extend(["--inh-caps=+ipc_lock", "--ambient-caps=+ipc_lock"].map(OsString::from));
+        }
+        if let Some(bounding) = &self.bounding {
+            setpriv.push(format!("--bounding-set={bounding}").into());
+        }
+        if !setpriv.is_empty() {
+            words.push("setpriv".into());
+            words.extend(setpriv);
+            words.push("--".into());
+        }
+        words.push(program.as_ref().to_owned());
+        let mut cmd = Command::new(&words[0]);
+        cmd.args(&words[1..]);
+        cmd
+    }
 }
 
 /// A directory for files the tests make, shared by the test binaries of one target dir.
@@ -771,10 +875,118 @@ pub fn assert_locked(out: &Output) {
     );
 }
 
-/// Nothing reported itself (no descendant ran), and stderr says each of `parts`.
-pub fn assert_refused(out: &Output, parts: &[&str]) {
-    assert_eq!(report(out), None, "it must not run: {}", stderr_of(out));
-    assert_mentions(&stderr_of(out), parts);
+/// How a refused run ends, for `assert_refused`.
+#[derive(Clone, Copy, Debug)]
+pub struct Refused<'a> {
+    /// The file `probe --mark` (or a script) would have created, had it run.
+    pub mark: Option<&'a Path>,
+    /// The exit status, where it is memlock-run's (or the shim's) own.
+    pub status: Option<i32>,
+    /// The run fails (where its status is not memlock-run's, but the program whose exec
+    /// was refused exits with a failure of its own).
+    pub fails: bool,
+    /// The message is the one line on stderr (memlock-run's own refusal before exec), not a
+    /// line among the program's.
+    pub one_line: bool,
+    /// The table row (or case) this is, named in every failure.
+    pub row: &'a str,
+}
+
+impl<'a> Refused<'a> {
+    /// The program's main never ran: memlock-run refused it before exec, or the shim stopped
+    /// it before main (or `--pid` refused to touch a process): status 125, one line.
+    pub fn before_main() -> Refused<'a> {
+        Refused {
+            mark: None,
+            status: Some(125),
+            fails: true,
+            one_line: true,
+            row: "",
+        }
+    }
+
+    /// A program COMMAND's tree executes was refused (by the shim or the exec gate): the
+    /// refusal is among what stderr says, and the run ends as the tree chooses.
+    pub fn in_the_tree() -> Refused<'a> {
+        Refused {
+            mark: None,
+            status: None,
+            fails: false,
+            one_line: false,
+            row: "",
+        }
+    }
+
+    /// The run fails, whatever its status.
+    pub fn failing(self) -> Refused<'a> {
+        Refused {
+            fails: true,
+            ..self
+        }
+    }
+
+    /// The marker file the program would have created.
+    pub fn mark(self, mark: &'a Path) -> Refused<'a> {
+        Refused {
+            mark: Some(mark),
+            ..self
+        }
+    }
+
+    /// The row of a table this refusal is, for the failure messages.
+    pub fn row(self, row: &'a str) -> Refused<'a> {
+        Refused { row, ..self }
+    }
+
+    pub fn status(self, status: i32) -> Refused<'a> {
+        Refused {
+            status: Some(status),
+            fails: status != 0,
+            ..self
+        }
+    }
+}
+
+/// A refusal: nothing ran (no `--mark` file, no probe `ready` line, no lockreport line), the
+/// run ended as `how` says, and its stderr says each of `says`. Returns memlock-run's line
+/// (`Refused::one_line`) or all of stderr.
+pub fn assert_refused(out: &Output, how: Refused, says: &[&str]) -> String {
+    let row = if how.row.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", how.row)
+    };
+    let err = stderr_of(out);
+    let stdout = stdout_of(out);
+    if let Some(status) = how.status {
+        assert_eq!(out.status.code(), Some(status), "{row}{err}");
+    }
+    if how.fails {
+        assert!(!out.status.success(), "{row}a refused run succeeded: {err}");
+    }
+    let text = if how.one_line {
+        let lines = stderr_lines(out);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{row}expected one line on stderr, got {lines:#?}"
+        );
+        lines.into_iter().next().unwrap_or_default()
+    } else {
+        err.clone()
+    };
+    for part in says {
+        assert!(text.contains(part), "{row}{part:?} missing from:\n{text}");
+    }
+    assert_eq!(report(out), None, "{row}it must not run: {err}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("ready ")),
+        "{row}the program ran:\n{stdout}{err}"
+    );
+    if let Some(mark) = how.mark {
+        assert!(!mark.exists(), "{row}a refused program must not run: {err}");
+    }
+    text
 }
 
 /// lockreport's line (`locked ...` or `UNLOCKED ...`), or None when it did not run.
@@ -796,14 +1008,74 @@ pub fn reachable_copy(path: &Path, name: &str) -> PathBuf {
     copy
 }
 
-/// One finding of a `--check` report: `(verdict, text)` for a topic.
-pub fn finding(report: &str, topic: &str) -> Option<(String, String)> {
-    report.lines().find_map(|line| {
-        let verdict = line.get(..4)?.trim();
-        let this = line.get(6..21)?.trim();
-        (this == topic && ["ok", "warn", "FAIL"].contains(&verdict))
-            .then(|| (verdict.to_owned(), line.get(23..).unwrap_or("").to_owned()))
-    })
+/// One finding of a `--check` report: `VERDICT  TOPIC  TEXT`, and its remedy, the
+/// `  VERDICT TOPIC: REMEDY` line under `to fix:` (None where it has none, or where another
+/// finding's remedy already covers it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// `ok`, `warn` or `FAIL`.
+    pub verdict: String,
+    pub text: String,
+    pub remedy: Option<String>,
+}
+
+/// Every finding of a `--check` report, in its order, as `(topic, finding)`.
+pub fn findings(report: &str) -> Vec<(String, Finding)> {
+    // `{verdict:<4}  {topic:<15}  {text}`, as check.rs renders them; the remedies follow
+    // `to fix:` as `  {verdict} {topic}: {remedy}`.
+    let remedies: Vec<&str> = report.lines().skip_while(|l| *l != "to fix:").collect();
+    report
+        .lines()
+        .take_while(|l| *l != "to fix:")
+        .filter_map(|line| {
+            let verdict = line.get(..4)?.trim();
+            let topic = line.get(6..21)?.trim();
+            if !["ok", "warn", "FAIL"].contains(&verdict) || topic.is_empty() {
+                return None;
+            }
+            let prefix = format!("  {verdict} {topic}: ");
+            let remedy = remedies
+                .iter()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map(str::to_owned);
+            Some((
+                topic.to_owned(),
+                Finding {
+                    verdict: verdict.to_owned(),
+                    text: line.get(23..).unwrap_or("").to_owned(),
+                    remedy,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The finding of a `--check` report on `topic`, or None. A topic with more than one
+/// finding gives its most severe (FAIL, then warn, then ok), the first of those.
+pub fn finding(report: &str, topic: &str) -> Option<Finding> {
+    let found: Vec<Finding> = findings(report)
+        .into_iter()
+        .filter(|(this, _)| this == topic)
+        .map(|(_, finding)| finding)
+        .collect();
+    ["FAIL", "warn", "ok"]
+        .iter()
+        .find_map(|verdict| found.iter().find(|f| f.verdict == *verdict))
+        .cloned()
+}
+
+/// `finding`, which must be there.
+pub fn finding_of(report: &str, topic: &str) -> Finding {
+    finding(report, topic).unwrap_or_else(|| panic!("no {topic} finding in:\n{report}"))
+}
+
+/// The `verdict: ...` line of a `--check` report, without `verdict: `.
+pub fn check_verdict(report: &str) -> String {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("verdict: "))
+        .unwrap_or_else(|| panic!("no verdict line in:\n{report}"))
+        .to_owned()
 }
 
 /// `memlock-run OPTIONS --pid PID`, run to its end.
