@@ -48,11 +48,6 @@ pub fn tracer_in(status: &str) -> Option<(i32, String)> {
     })
 }
 
-/// The process tracing `pid`, with its name, if any.
-pub fn tracer_of(pid: i32) -> Option<(i32, String)> {
-    tracer_in(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
-}
-
 /// The kernel's `kernel.yama.ptrace_scope`, where Yama is built in.
 pub fn yama_scope() -> Option<u8> {
     fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")

@@ -442,6 +442,14 @@ impl Plan {
     pub fn method(&self) -> Option<Method> {
         self.choice.as_ref().map(|c| c.method)
     }
+
+    /// A variable of COMMAND's environment (the plan keeps one entry of each name).
+    pub fn var(&self, name: &str) -> Option<&std::ffi::OsStr> {
+        self.env
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_os_str())
+    }
 }
 
 pub const LD_BIND_NOW: &str = "LD_BIND_NOW";

@@ -19,7 +19,6 @@
 //! `--check` says so. It is not a model of what the program maps later, under MCL_FUTURE.
 
 use std::collections::HashSet;
-use std::env;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -141,13 +140,14 @@ pub fn estimate(
     image: &Path,
     loader: &Path,
     preload: &[PathBuf],
+    ld_library_path: Option<&OsStr>,
     prefault: u64,
     heap: u64,
 ) -> Result<Estimate> {
     let program = read(image)?;
     let loader_layout = read(loader)?;
     let musl = reach::loader_kind(loader.as_os_str().as_bytes()) == reach::Loader::Musl;
-    let search = Search::new(&program, musl.then_some(loader));
+    let search = Search::new(&program, musl.then_some(loader), ld_library_path);
     let mut estimate = Estimate {
         program: program.segments,
         loader: loader_layout.segments,
@@ -274,8 +274,12 @@ struct Search {
 impl Search {
     /// `musl_loader`: musl's loader reads /etc/ld-musl-ARCH.path (named after its own file
     /// name), or searches /lib, /usr/local/lib and /usr/lib; not /etc/ld.so.conf.
-    fn new(program: &Layout, musl_loader: Option<&Path>) -> Search {
-        let ld_library_path = env::var_os("LD_LIBRARY_PATH")
+    fn new(
+        program: &Layout,
+        musl_loader: Option<&Path>,
+        ld_library_path: Option<&OsStr>,
+    ) -> Search {
+        let ld_library_path = ld_library_path
             .map(|value| {
                 value
                     .as_bytes()
@@ -452,7 +456,7 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let info = elf::read(&exe).unwrap().unwrap();
         let loader = info.interpreter.unwrap();
-        let estimate = estimate(&exe, &loader, &[], 0, 0).unwrap();
+        let estimate = estimate(&exe, &loader, &[], None, 0, 0).unwrap();
         assert!(estimate.missing.is_empty(), "{:?}", estimate.missing);
         assert_eq!(estimate.foreign_malloc, None, "glibc's malloc");
         assert!(estimate.library_count >= 1, "{estimate:?}");

@@ -278,7 +278,7 @@ fn check(plan: &Plan, host: &Host, machine: &Machine) -> Report {
         );
     }
     onfault_finding(&mut report, machine, request.flags.onfault);
-    swap_finding(&mut report, machine);
+    swap_use_finding(&mut report, machine);
     // The doors besides swap that secrets leave by, and what --no-dump closes of them.
     let as_root = plan.creds.uid == 0;
     report.findings.extend(doors::findings(
@@ -527,7 +527,15 @@ fn command_findings(
     address_limit_finding(report, plan, host);
     let loader = info.interpreter.clone()?;
     let heap = request.heap.unwrap_or(0);
-    match footprint::estimate(image, &loader, &preload, request.prefault, heap) {
+    let ld_library_path = plan.var("LD_LIBRARY_PATH");
+    match footprint::estimate(
+        image,
+        &loader,
+        &preload,
+        ld_library_path,
+        request.prefault,
+        heap,
+    ) {
         Ok(estimate) => {
             if let (true, Some(object)) = (heap > 0, &estimate.foreign_malloc) {
                 report.problem(
@@ -715,10 +723,13 @@ fn ptrace_findings(
     let estimate = match &info.interpreter {
         None => footprint::estimate_static(image, request.prefault),
         Some(loader) => {
-            footprint::estimate(image, loader, &[], request.prefault, 0).map(|mut estimate| {
-                estimate.missing.clear();
-                estimate
-            })
+            let ld_library_path = plan.var("LD_LIBRARY_PATH");
+            footprint::estimate(image, loader, &[], ld_library_path, request.prefault, 0).map(
+                |mut estimate| {
+                    estimate.missing.clear();
+                    estimate
+                },
+            )
         }
     };
     match estimate {
@@ -776,10 +787,8 @@ fn ptrace_permission_finding(report: &mut Report, host: &Host) {
 
 /// LD_PRELOAD as COMMAND will get it: the user's entries, then the shim.
 fn preload_list(plan: &Plan) -> Vec<PathBuf> {
-    plan.env
-        .iter()
-        .find(|(name, _)| name == LD_PRELOAD)
-        .map(|(_, value)| {
+    plan.var(LD_PRELOAD)
+        .map(|value| {
             value
                 .as_bytes()
                 .split(|&b| b == b':' || b == b' ')
@@ -1018,7 +1027,7 @@ fn memory_finding(
     }
 }
 
-fn swap_finding(report: &mut Report, machine: &Machine) {
+fn swap_use_finding(report: &mut Report, machine: &Machine) {
     let Some(meminfo) = machine.meminfo else {
         report.add(
             Verdict::Warn,
