@@ -433,10 +433,7 @@ impl Plan {
 
     /// The first refusal, as the run's error: it carries the exit status.
     pub fn refusal(&self) -> Result<(), Refusal> {
-        match self.refusals.first() {
-            Some(refusal) => Err(refusal.clone()),
-            None => Ok(()),
-        }
+        first(&self.refusals)
     }
 
     pub fn method(&self) -> Option<Method> {
@@ -453,6 +450,14 @@ impl Plan {
 }
 
 pub const LD_BIND_NOW: &str = "LD_BIND_NOW";
+
+/// The first of a plan's refusals, which stops a run.
+fn first(refusals: &[Refusal]) -> Result<(), Refusal> {
+    match refusals.first() {
+        Some(refusal) => Err(refusal.clone()),
+        None => Ok(()),
+    }
+}
 
 /// A set-user-ID or set-group-ID install, refused for every mode: a run would pass its IDs to
 /// COMMAND, and `--status` and `--check` would read other users' /proc files and file modes

@@ -146,11 +146,9 @@ impl PidPlan {
         }
     }
 
+    /// The first refusal, as `--pid`'s error.
     pub fn refusal(&self) -> Result<(), Refusal> {
-        match self.refusals.first() {
-            Some(refusal) => Err(refusal.clone()),
-            None => Ok(()),
-        }
+        super::first(&self.refusals)
     }
 
     /// The RLIMIT_MEMLOCK the lock will be bound by (u64::MAX: none), where it can be told.

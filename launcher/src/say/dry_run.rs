@@ -101,24 +101,7 @@ pub fn render(plan: &Plan) -> String {
             },
         );
     }
-    line(
-        "inherit:",
-        match (plan.config.inherit, ptrace, plan.shim_in_env) {
-            (false, _, _) => "no, COMMAND only",
-            (true, false, _) => {
-                "yes: each program COMMAND executes through libc is judged before the exec, and locked by the \
-                 shim, locked through memlock-run, or refused with a message"
-            }
-            (true, true, true) => {
-                "yes, through the shim: glibc and musl programs COMMAND executes are locked (COMMAND is static, \
-                 and makes the execve system call itself)"
-            }
-            (true, true, false) => {
-                "no: the ptrace method locks COMMAND's image only, and its loader must not be given the shim; \
-                 the exec gate refuses what COMMAND executes, unless it is memlock-run"
-            }
-        },
-    );
+    line("inherit:", &super::inherit(plan).text);
     if let Some(text) = gate_text(plan) {
         line("exec gate:", &text);
     }

@@ -70,6 +70,48 @@ pub fn gate_text(plan: &Plan) -> Option<String> {
     }
 }
 
+/// What happens to the programs COMMAND executes: the inherit line of `--dry-run` and
+/// `--check`; `warn` where the run leaves them to the exec gate's refusal.
+pub struct Inherit {
+    pub text: String,
+    pub warn: bool,
+}
+
+pub fn inherit(plan: &Plan) -> Inherit {
+    let ok = |text: &str| Inherit {
+        text: text.to_owned(),
+        warn: false,
+    };
+    if !plan.config.inherit {
+        return ok("no (--no-inherit): programs COMMAND executes are not locked, as asked");
+    }
+    match (plan.method(), &plan.target, plan.shim_in_env) {
+        (Some(crate::plan::method::Method::Ptrace), Some(target), false) => {
+            let (image, info) = target.image();
+            Inherit {
+                text: format!(
+                    "no: the ptrace method locks the image of {} only, and its loader ({}) must not be given the \
+                     glibc shim: programs it executes are not locked, and the exec gate refuses them unless they \
+                     are memlock-run",
+                    image.display(),
+                    info.interpreter.as_deref().unwrap_or(image).display()
+                ),
+                warn: true,
+            }
+        }
+        (Some(crate::plan::method::Method::Ptrace), _, _) => ok(
+            "yes, through the shim: glibc and musl programs COMMAND executes are locked (COMMAND is static, and \
+             makes the execve system call itself, which the exec gate judges)",
+        ),
+        _ => ok(
+            "yes: programs COMMAND executes through libc's exec and spawn functions are judged before the exec: \
+             the shim locks those the preload reaches, memlock-run locks the others from outside (ptrace), and \
+             what neither can lock (a set-user-ID program, a root directory without memlock-run) is not \
+             executed, with a message",
+        ),
+    }
+}
+
 /// The core dumps line. `by_ptrace`: the new image is made non-dumpable from outside, by the
 /// injecting helper, not by the shim; `shim_in_execs`: the shim stays in the environment of
 /// the programs COMMAND executes (inheritance), so it sets the flag there.

@@ -523,7 +523,7 @@ fn command_findings(
             image.display()
         ),
     );
-    inherit_findings(report, plan);
+    inherit_findings(report, plan, false);
     address_limit_finding(report, plan, host);
     let loader = info.interpreter.clone()?;
     let heap = request.heap.unwrap_or(0);
@@ -581,24 +581,23 @@ fn command_findings(
     }
 }
 
-/// What happens to the programs a preloaded COMMAND executes.
-fn inherit_findings(report: &mut Report, plan: &Plan) {
-    if !plan.request.inherit {
-        report.add(
-            Verdict::Ok,
+/// What happens to the programs COMMAND executes, and the gate that judges them.
+fn inherit_findings(report: &mut Report, plan: &Plan, static_command: bool) {
+    let inherit = super::inherit(plan);
+    if inherit.warn {
+        report.problem(
+            Verdict::Warn,
             "inherit",
-            "--no-inherit: programs COMMAND executes are not locked, as asked",
+            inherit.text,
+            "if COMMAND executes programs that must be locked, start those with memlock-run too; pass \
+             --no-inherit to say that COMMAND alone is meant",
         );
-        return;
+    } else {
+        report.add(Verdict::Ok, "inherit", inherit.text);
     }
-    report.add(
-        Verdict::Ok,
-        "inherit",
-        "programs COMMAND executes through libc's exec and spawn functions are judged before the exec: the shim \
-         locks those the preload reaches, memlock-run locks the others from outside (ptrace), and what neither can \
-         lock (a set-user-ID program, a root directory without memlock-run) is not executed, with a message",
-    );
-    gate_finding(report, plan, false);
+    if plan.config.inherit {
+        gate_finding(report, plan, static_command);
+    }
 }
 
 /// The exec gate of an inheriting run: how it is armed, or why the run is refused without it.
@@ -678,23 +677,7 @@ fn ptrace_findings(
     }
     let target = plan.target.as_ref()?;
     let (image, info) = target.image();
-    if request.inherit && info.interpreter.is_some() {
-        report.problem(
-            Verdict::Warn,
-            "inherit",
-            format!(
-                "programs {} executes are not locked, and its exec gate refuses them unless they are memlock-run: \
-                 the ptrace method locks its image only, and its loader ({}) must not be given the glibc shim",
-                image.display(),
-                info.interpreter.as_deref().unwrap_or(image).display()
-            ),
-            "if COMMAND executes programs that must be locked, start those with memlock-run too; pass \
-             --no-inherit to say that COMMAND alone is meant",
-        );
-    }
-    if request.inherit {
-        gate_finding(report, plan, info.interpreter.is_none());
-    }
+    inherit_findings(report, plan, info.interpreter.is_none());
     if crate::elf::is_go(image) && request.flags.future {
         if will_hold {
             report.add(
@@ -971,12 +954,7 @@ fn memory_finding(
     vm_size: Option<u64>,
     prefault: u64,
 ) {
-    let Some(meminfo) = machine.meminfo else {
-        report.add(
-            Verdict::Warn,
-            "memory",
-            "cannot read MemTotal and MemAvailable from /proc/meminfo; mount /proc to check",
-        );
+    let Some(meminfo) = meminfo(report, machine, "memory") else {
         return;
     };
     let (total, available) = (meminfo.total, meminfo.available);
@@ -1027,13 +1005,24 @@ fn memory_finding(
     }
 }
 
-fn swap_use_finding(report: &mut Report, machine: &Machine) {
-    let Some(meminfo) = machine.meminfo else {
+/// /proc/meminfo, or a warning under `topic` that it cannot be read.
+fn meminfo(
+    report: &mut Report,
+    machine: &Machine,
+    topic: &'static str,
+) -> Option<crate::host::machine::Meminfo> {
+    if machine.meminfo.is_none() {
         report.add(
             Verdict::Warn,
-            "swap",
-            "cannot read /proc/meminfo; mount /proc to check",
+            topic,
+            "cannot read MemTotal and MemAvailable from /proc/meminfo; mount /proc to check",
         );
+    }
+    machine.meminfo
+}
+
+fn swap_use_finding(report: &mut Report, machine: &Machine) {
+    let Some(meminfo) = meminfo(report, machine, "swap") else {
         return;
     };
     let (total, free) = (meminfo.swap_total, meminfo.swap_free);
