@@ -61,7 +61,7 @@
 //!   make the system call themselves (Go's os/exec, static programs); memlock-run's exec
 //!   gate judges those in a run started as root (launcher/src/gate.rs), and elsewhere the
 //!   image they execute is locked if the preload reaches it and runs unlocked otherwise
-//!   (see README). Under `--no-inherit` each is
+//!   (see docs/security.md). Under `--no-inherit` each is
 //!   libc's own. Cost: an open, two or three preads, an fstat and a stat per exec, a few
 //!   microseconds beside the exec's own milliseconds; the judgement needs under 8 KiB of
 //!   stack (it may run in a signal handler). The command line for memlock-run is built in a
