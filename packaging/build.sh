@@ -51,7 +51,7 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 case $host in
 x86_64-unknown-linux-gnu) tuple=x86_64-linux-gnu deb_arch=amd64 rpm_arch=x86_64 glibc=2.17 ;;
 aarch64-unknown-linux-gnu) tuple=aarch64-linux-gnu deb_arch=arm64 rpm_arch=aarch64 glibc=2.17 ;;
-*) die "no package architecture known for the Rust host $host (add it here and in launcher/src/install.rs)" ;;
+*) die "no package architecture known for the Rust host $host (add it here and in launcher/src/host/install.rs)" ;;
 esac
 if [ -n "${MEMLOCK_RUN_NATIVE_BUILD:-}" ]; then glibc=; fi
 

@@ -315,6 +315,9 @@ pub struct Cli {
     pub verbose: bool,
 
     /// Print what would be done (target, flags, limits, capabilities, environment) and exit
+    ///
+    /// Nothing is changed or executed. Where the run would be refused, --dry-run is refused
+    /// the same way: the run's message on stderr, and its exit status.
     #[arg(long)]
     pub dry_run: bool,
 

@@ -59,9 +59,9 @@
 //!   spawn, which cannot be redirected: they judge /bin/sh first, and refuse (-1 or NULL
 //!   with EPERM, and the line) a shell the preload would miss. Not reached: programs that
 //!   make the system call themselves (Go's os/exec, static programs); memlock-run's exec
-//!   gate judges those in a run started as root (launcher/src/gate.rs), and elsewhere the
-//!   image they execute is locked if the preload reaches it and runs unlocked otherwise
-//!   (see docs/security.md). Under `--no-inherit` each is
+//!   gate judges those (launcher/src/gate/), and refuses what the preload would miss; under
+//!   `--no-exec-gate` such an image is locked if the preload reaches it and runs unlocked
+//!   otherwise (see docs/security.md). Under `--no-inherit` each is
 //!   libc's own. Cost: an open, two or three preads, an fstat and a stat per exec, a few
 //!   microseconds beside the exec's own milliseconds; the judgement needs under 8 KiB of
 //!   stack (it may run in a signal handler). The command line for memlock-run is built in a

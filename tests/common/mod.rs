@@ -1021,7 +1021,7 @@ pub struct Finding {
 
 /// Every finding of a `--check` report, in its order, as `(topic, finding)`.
 pub fn findings(report: &str) -> Vec<(String, Finding)> {
-    // `{verdict:<4}  {topic:<15}  {text}`, as check.rs renders them; the remedies follow
+    // `{verdict:<4}  {topic:<15}  {text}`, as launcher/src/say/check/ renders them; the remedies follow
     // `to fix:` as `  {verdict} {topic}: {remedy}`.
     let remedies: Vec<&str> = report.lines().skip_while(|l| *l != "to fix:").collect();
     report

@@ -4,7 +4,7 @@
 //! Recognised from what can be read without running anything: the file name, the libraries
 //! it needs (DT_NEEDED), and its dynamic symbols. Go is recognised by `elf::is_go` for the
 //! ptrace method, which Go programs take. Not for: deciding how to lock (that is
-//! `method.rs`), or anything a program only shows once it runs.
+//! `crate::plan::method`), or anything a program only shows once it runs.
 
 use std::ffi::OsStr;
 use std::fs::File;
