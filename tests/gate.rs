@@ -665,6 +665,6 @@ fn what_a_32_bit_command_executes_is_refused() {
     ]));
     assert_mentions(
         &stdout_of(&out),
-        &["the exec gate refuses what COMMAND executes, unless it is memlock-run"],
+        &["programs it executes are not locked, and the exec gate refuses them unless they are memlock-run"],
     );
 }

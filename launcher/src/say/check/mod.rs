@@ -645,9 +645,19 @@ fn address_limit_finding(report: &mut Report, plan: &Plan, host: &Host) {
     let Limit::Bytes(limit) = host.limits.address_space.soft else {
         return;
     };
-    report.notes("RLIMIT_AS");
     if report.refused("RLIMIT_AS") {
         return;
+    }
+    // Under --on-failure warn, without the check that ptrace cannot make here.
+    let unchecked = report.notes("RLIMIT_AS");
+    if let Some(note) = unchecked.into_iter().next() {
+        return report.problem(
+            Verdict::Warn,
+            "RLIMIT_AS",
+            note,
+            "lift RLIMIT_AS (ulimit -v unlimited, LimitAS=infinity in a systemd unit): without it the preload \
+             needs no ptrace",
+        );
     }
     report.add(
         Verdict::Ok,
