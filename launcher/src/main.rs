@@ -66,13 +66,11 @@ fn run() -> u8 {
     };
     let mode = cli.mode();
     let sent = matches!(mode, cli::Mode::Run(_) | cli::Mode::DryRun(_));
-    let outcome = host_for(&mode).and_then(|host| {
-        // A set-user-ID or set-group-ID install is refused here, once, for every mode.
-        if let Some(why) = plan::set_id_refusal(&host) {
-            anyhow::bail!(why);
-        }
-        dispatch(mode, &host)
-    });
+    // A set-user-ID or set-group-ID install is refused here, once, for every mode.
+    let outcome = match plan::set_id_refusal(host::Ids::read()) {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => dispatch(mode),
+    };
     match outcome {
         Ok(true) => 0,
         // --check: a run would fail; --status: a PID could not be read.
@@ -114,39 +112,40 @@ fn run() -> u8 {
     }
 }
 
-/// The host as the mode needs it: `--check` reads the machine too.
-fn host_for(mode: &cli::Mode) -> anyhow::Result<host::Host> {
-    match mode {
-        cli::Mode::Check(_) | cli::Mode::CheckPid(_) => host::Host::read_with_machine(),
-        _ => host::Host::read(),
-    }
-}
-
 /// Decides, then says or does.
-fn dispatch(mode: cli::Mode, host: &host::Host) -> anyhow::Result<bool> {
+/// Decides, then says or does. `--status` reads /proc only; every other mode reads the host
+/// once (`--check` the machine too).
+fn dispatch(mode: cli::Mode) -> anyhow::Result<bool> {
     use anyhow::Context;
+    use host::Host;
     use plan::{PidPlan, Plan};
     match mode {
         cli::Mode::Status { pids, json } => say::status::run(&pids, json),
         cli::Mode::Run(request) => {
-            apply::run(Plan::build(request, host), host)?;
+            let host = Host::read()?;
+            apply::run(Plan::build(request, &host), &host)?;
             Ok(true)
         }
         cli::Mode::DryRun(request) => {
-            let plan = Plan::build(request, host);
+            let plan = Plan::build(request, &Host::read()?);
             plan.refusal()?;
             say::dry_run::print(&plan).context("cannot write the --dry-run plan to stdout")?;
             Ok(true)
         }
-        cli::Mode::Check(request) => say::check::run(&Plan::build(request, host), host),
+        cli::Mode::Check(request) => {
+            let host = Host::read_with_machine()?;
+            say::check::run(&Plan::build(request, &host), &host)
+        }
         cli::Mode::Pid(request) => {
+            let host = Host::read()?;
             let process = host::procfs::Process::read(request.pid);
-            apply::lock_running(&PidPlan::build(request, host, process))?;
+            apply::lock_running(&PidPlan::build(request, &host, process))?;
             Ok(true)
         }
         cli::Mode::CheckPid(request) => {
+            let host = Host::read_with_machine()?;
             let process = host::procfs::Process::read(request.pid);
-            say::check::run_pid(&PidPlan::build(request, host, process), host)
+            say::check::run_pid(&PidPlan::build(request, &host, process), &host)
         }
     }
 }

@@ -15,6 +15,7 @@ use super::walk::{open_as_task, Opened, Walker};
 use super::{Judgement, Notif, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32};
 use crate::elf;
 use crate::host::procfs::limits_of;
+use crate::plan::target::has_file_capabilities;
 
 /// An exec the gate does not let go on: ENOEXEC in silence (what the kernel would say), or
 /// EPERM with a line naming the program (`subject`) and `why`; under --on-failure warn the
@@ -198,7 +199,7 @@ pub(super) fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
                 return Judged::Misses(summary(miss));
             }
             let set_id = meta.mode() & (libc::S_ISUID | libc::S_ISGID) != 0;
-            let capabilities = xattr_present(&path);
+            let capabilities = has_file_capabilities(&path);
             if set_id || capabilities {
                 // Refused whoever executes it, which is coarser than the kernel's rule (issue
                 // 19: judge it for the calling task); the line names the kernel's rule where
@@ -222,21 +223,6 @@ pub(super) fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
 
 pub(super) fn id_of_file(file: &File) -> Option<(u64, u64)> {
     file.metadata().ok().map(|m| (m.dev(), m.ino()))
-}
-
-pub(super) fn xattr_present(file: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(file.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: a NUL-terminated path and name; size 0 asks for the size only.
-    unsafe {
-        libc::getxattr(
-            c.as_ptr(),
-            c"security.capability".as_ptr(),
-            std::ptr::null_mut(),
-            0,
-        ) >= 0
-    }
 }
 
 /// The environment the task hands the new image, by the shim's rule; the shim at its path

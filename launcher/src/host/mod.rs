@@ -104,6 +104,18 @@ pub struct Executable {
 
 const SECCOMP_GET_NOTIF_SIZES: libc::c_ulong = 3;
 
+impl Ids {
+    /// This process's real and effective IDs.
+    pub fn read() -> Ids {
+        Ids {
+            uid: nix::unistd::getuid().as_raw(),
+            euid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            egid: nix::unistd::getegid().as_raw(),
+        }
+    }
+}
+
 impl Host {
     /// This process, as it is now.
     pub fn read() -> Result<Host> {
@@ -149,12 +161,7 @@ impl Host {
             .and_then(|m| m.parse().ok())
             .unwrap_or(0);
         Ok(Host {
-            ids: Ids {
-                uid: nix::unistd::getuid().as_raw(),
-                euid: nix::unistd::geteuid().as_raw(),
-                gid: nix::unistd::getgid().as_raw(),
-                egid: nix::unistd::getegid().as_raw(),
-            },
+            ids: Ids::read(),
             at_secure,
             caps: Caps {
                 permitted: read_set(CapSet::Permitted)
@@ -181,7 +188,8 @@ impl Host {
             pid: std::process::id(),
             tracer: procfs::tracer_in(&status),
             seccomp: Seccomp {
-                only_gate: mode == 2 && procfs::only_filter_is_gate(std::process::id() as i32),
+                only_gate: mode == 2
+                    && procfs::only_filter_is_gate(std::process::id() as i32, &status),
                 mode,
                 notif_sizes: notif_sizes(),
             },
@@ -198,15 +206,10 @@ impl Host {
         Ok(host)
     }
 
-    /// A variable of the environment memlock-run was given (the last of its name, as ld.so
-    /// and getenv's callers who built the environment by hand would disagree otherwise: the
-    /// launcher's environment keeps one entry of each name).
+    /// A variable of the environment memlock-run was given, as getenv(3) and execvp(3) read
+    /// it: the first of its name.
     pub fn var(&self, name: &str) -> Option<&OsString> {
-        self.env
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+        self.env.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     /// Holds `cap` in its permitted set.

@@ -67,8 +67,9 @@ pub fn cap_mask(status: &str, set: &str) -> Option<u64> {
 /// memlock-run held one once its gate was armed and names the gate (protocol::GATE), and that
 /// gate is alive and holds a seccomp listener. (An environment can say anything; a variable
 /// that outlived its run, or leaked out of it, names no such gate.)
-pub fn only_filter_is_gate(pid: i32) -> bool {
-    if status_field(pid, "Seccomp_filters").as_deref() != Some("1") {
+/// `status` is the process's /proc/PID/status, read already.
+pub fn only_filter_is_gate(pid: i32, status: &str) -> bool {
+    if field_of(status, "Seccomp_filters").as_deref() != Some("1") {
         return false;
     }
     let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
@@ -128,7 +129,7 @@ impl Process {
                 .split_whitespace()
                 .filter_map(|u| u.parse().ok())
                 .collect(),
-            only_gate: seccomp == "2" && only_filter_is_gate(raw),
+            only_gate: seccomp == "2" && only_filter_is_gate(raw, &status),
             seccomp,
             tracer: tracer_in(&status),
             holds_ipc_lock: cap_mask(&status, "CapEff")

@@ -117,6 +117,9 @@ pub struct Plan {
     pub shim_in_env: bool,
     /// COMMAND gets CAP_IPC_LOCK through the ambient set.
     pub holds_ipc_lock: bool,
+    /// Why CAP_IPC_LOCK could not be raised in the ambient set here, whether or not this run
+    /// raises it (a refusal where it does).
+    pub ambient_blocker: Option<String>,
     /// The shim's settings (protocol::Config), which the environment and the gate carry.
     pub config: Config,
     pub limits: Limits,
@@ -341,6 +344,15 @@ impl Plan {
 
         // What the run does after the limits: the gate, the capability, the shim's access.
         let gate = Gate::plan(&request, host, user.is_some());
+        if matches!(gate, Gate::Armed { .. }) && host.exe.is_none() {
+            refusals.push(Refusal::new(
+                "exec gate",
+                "memlock-run cannot read its own executable, which the exec gate lets by",
+                "cannot read /proc/self/exe, memlock-run's own executable, which the exec gate lets by (it \
+                 judges what it executes itself); mount /proc, or pass --no-inherit if COMMAND alone must be \
+                 locked",
+            ));
+        }
         match &gate {
             Gate::Missing { why } if request.on_failure == OnFailure::Warn => notes.push(Note {
                 topic: "exec gate",
@@ -353,8 +365,9 @@ impl Plan {
             )),
             _ => {}
         }
+        let blocker = ambient_blocker(host);
         if user.is_some() || holds_ipc_lock {
-            if let Some(why) = ambient_blocker(host) {
+            if let Some(why) = &blocker {
                 refusals.push(Refusal::new(
                     "CAP_IPC_LOCK",
                     format!("{}: held, but it cannot pass to COMMAND: {why}", describe_caps(host)),
@@ -420,6 +433,7 @@ impl Plan {
             choice,
             shim_in_env,
             holds_ipc_lock,
+            ambient_blocker: blocker,
             config,
             limits,
             env,
@@ -463,8 +477,7 @@ fn first(refusals: &[Refusal]) -> Result<(), Refusal> {
 /// COMMAND, and `--status` and `--check` would read other users' /proc files and file modes
 /// with its privilege. The supported way to let users lock memory is the file capability
 /// `cap_ipc_lock+p`, which passes nothing but CAP_IPC_LOCK.
-pub fn set_id_refusal(host: &Host) -> Option<String> {
-    let ids = host.ids;
+pub fn set_id_refusal(ids: crate::host::Ids) -> Option<String> {
     (ids.euid != ids.uid || ids.egid != ids.gid).then(|| {
         format!(
             "refusing to run: memlock-run is installed set-user-ID or set-group-ID (real uid {}, effective uid {}; \
@@ -572,7 +585,13 @@ fn preloaded_c_library(request: &Request, host: &Host, shim_in_env: bool) -> Opt
     if !request.inherit || !shim_in_env {
         return None;
     }
-    let list = host.var(environment::LD_PRELOAD)?;
+    // ld.so honours the last LD_PRELOAD of an environment, and the plan keeps that one.
+    let list = host
+        .env
+        .iter()
+        .rev()
+        .find(|(name, _)| name == environment::LD_PRELOAD)
+        .map(|(_, value)| value)?;
     let entry = list
         .as_encoded_bytes()
         .split(|&b| b == b':' || b == b' ')
@@ -645,7 +664,7 @@ const SECBIT_NO_CAP_AMBIENT_RAISE: u32 = 1 << 6;
 
 /// What capabilities(7) asks of PR_CAP_AMBIENT_RAISE, after memlock-run has made
 /// CAP_IPC_LOCK inheritable (which needs it in the bounding set, or inheritable already).
-pub fn ambient_blocker(host: &Host) -> Option<String> {
+fn ambient_blocker(host: &Host) -> Option<String> {
     if host.caps.ambient.is_none() {
         return Some("this kernel has no ambient capabilities (Linux 4.3 added them)".into());
     }

@@ -611,7 +611,8 @@ fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Opt
         group: meta.gid(),
         uid: creds.uid,
         gid: creds.gid,
-        file_capabilities: has_file_capabilities(path),
+        // File capabilities give root nothing new: the rule does not ask for root.
+        file_capabilities: creds.uid != 0 && has_file_capabilities(path),
         nosuid: nix::sys::statvfs::statvfs(path)
             .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
             .unwrap_or(false),
@@ -626,20 +627,22 @@ fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Opt
     }))
 }
 
-fn has_file_capabilities(path: &Path) -> bool {
+/// Whether `path` carries a `security.capability` attribute. Its presence counts, whatever it
+/// holds (fail closed: one the kernel would reject is refused all the same). The launcher's
+/// judgement and the exec gate's.
+pub fn has_file_capabilities(path: &Path) -> bool {
     let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: a size query (null buffer, size 0) of a NUL-terminated path and name.
-    let size = unsafe {
+    unsafe {
         libc::getxattr(
             c_path.as_ptr(),
             c"security.capability".as_ptr(),
             std::ptr::null_mut(),
             0,
-        )
-    };
-    size > 0
+        ) >= 0
+    }
 }
 
 #[cfg(test)]

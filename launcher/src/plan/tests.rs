@@ -857,9 +857,9 @@ fn the_environment_comes_from_the_host_and_the_plan() {
 #[test]
 fn a_set_id_install_is_refused_for_every_mode() {
     let mut host = fixture::user();
-    assert_eq!(set_id_refusal(&host), None);
+    assert_eq!(set_id_refusal(host.ids), None);
     host.ids.euid = 0;
-    assert!(set_id_refusal(&host).unwrap().contains("set-user-ID"));
+    assert!(set_id_refusal(host.ids).unwrap().contains("set-user-ID"));
 }
 
 #[test]

@@ -27,13 +27,8 @@ pub fn gate_text(plan: &Plan) -> Option<String> {
     match &plan.gate {
         Gate::NotInheriting => None,
         Gate::Off => Some(GATE_OFF.to_owned()),
-        Gate::Missing { why } => Some(match plan.request.on_failure {
-            memlock_run_protocol::OnFailure::Warn => crate::plan::gate::none_warned(why),
-            memlock_run_protocol::OnFailure::Exit => format!(
-                "none, so the run is refused: {}",
-                crate::plan::gate::none_refused(why)
-            ),
-        }),
+        // Under --on-failure exit the plan refuses the run, which is then not rendered.
+        Gate::Missing { why } => Some(crate::plan::gate::none_warned(why)),
         Gate::Armed { arming, unreadable } => {
             let mut text = "armed: the execve system calls the tree makes itself, past the shim (Go's os/exec, \
                             static programs), are judged by the shim's rules; "

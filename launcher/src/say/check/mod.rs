@@ -218,9 +218,9 @@ fn check(plan: &Plan, host: &Host, machine: &Machine) -> Report {
              the unit that starts it), or grant CAP_IPC_LOCK in the initial namespace",
         );
     }
-    let blocker = plan::ambient_blocker(host);
+    let blocker = plan.ambient_blocker.as_deref();
     let will_hold = plan.holds_ipc_lock && blocker.is_none();
-    capability_findings(&mut report, plan, host, blocker.as_deref());
+    capability_findings(&mut report, plan, host, blocker);
 
     // RLIMIT_MEMLOCK as the run would set it.
     let memlock = host.limits.memlock;
@@ -299,19 +299,17 @@ fn check(plan: &Plan, host: &Host, machine: &Machine) -> Report {
             );
         }
     }
-    if !report.refused("shim access") && plan.shim_in_env {
-        if let Some(_shim) = &plan.shim {
-            report.add(
-                Verdict::Ok,
-                "shim access",
-                format!(
-                    "{} can read it",
-                    plan.user
-                        .as_ref()
-                        .map_or_else(|| "COMMAND's user".to_owned(), |u| u.name.clone())
-                ),
-            );
-        }
+    if !report.refused("shim access") && plan.shim_in_env && plan.shim.is_some() {
+        report.add(
+            Verdict::Ok,
+            "shim access",
+            format!(
+                "{} can read it",
+                plan.user
+                    .as_ref()
+                    .map_or_else(|| "COMMAND's user".to_owned(), |u| u.name.clone())
+            ),
+        );
     }
     let estimate = command_findings(&mut report, plan, host, will_hold);
     if let Some(estimate) = &estimate {
@@ -603,7 +601,8 @@ fn inherit_findings(report: &mut Report, plan: &Plan, static_command: bool) {
 /// The exec gate of an inheriting run: how it is armed, or why the run is refused without it.
 /// `static_command`: COMMAND makes the execve system call itself, for every program it runs.
 fn gate_finding(report: &mut Report, plan: &Plan, static_command: bool) {
-    let warned = report.notes("exec gate");
+    // Its note under --on-failure warn is the gate's own line below.
+    report.notes("exec gate");
     if report.refused("exec gate") {
         return;
     }
@@ -621,7 +620,7 @@ fn gate_finding(report: &mut Report, plan: &Plan, static_command: bool) {
         Gate::Missing { .. } => report.problem(
             Verdict::Warn,
             "exec gate",
-            warned.into_iter().next().unwrap_or(text),
+            text,
             "pass --no-exec-gate to say so, or --no-inherit if COMMAND alone must be locked",
         ),
         Gate::Armed {
