@@ -99,3 +99,27 @@ pub fn resolve(spec: &str) -> Result<User> {
         shell: entry.shell.to_string_lossy().into_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What --dry-run and --check print for `--user`: the name and every ID the switch sets.
+    #[test]
+    fn a_user_is_described_by_name_and_ids() {
+        let user = resolve("nobody:nogroup").expect("nobody and nogroup exist here");
+        let (uid, gid) = (user.uid, user.gid);
+        assert_eq!(
+            user.describe(),
+            format!("nobody (uid {uid}, gid {gid}, groups {gid})")
+        );
+        let several = User {
+            groups: vec![4, 27, 1000],
+            ..user
+        };
+        assert_eq!(
+            several.describe(),
+            format!("nobody (uid {uid}, gid {gid}, groups 4,27,1000)")
+        );
+    }
+}
