@@ -490,3 +490,129 @@ fn verbose_reports_one_line_with_flags_vmlck_and_time() {
         stderr_of(&quiet)
     );
 }
+
+/// What tests/probes/madvise.c reports of its locked mapping through the shim's madvise
+/// (`--future` locked the mapping): the kernel refuses both advices (`-raw`), the wrapper
+/// frees the pages of each (none resident, zeroes read back; a MADV_FREE it repeats frees at
+/// once), keeps the pages around them, and hands back the kernel's EINVAL for an unaligned
+/// address; the pages touched again are resident.
+const MADVISE_WRAPPED: [&str; 7] = [
+    "dontneed-raw EINVAL resident 8 of 8, kept 8 of 8",
+    "dontneed ok resident 0 of 8, kept 0 of 8",
+    "free-raw EINVAL resident 8 of 8, kept 8 of 8",
+    "free ok resident 0 of 8, kept 0 of 8",
+    "rest resident 8 of 8, kept 8 of 8",
+    "unaligned EINVAL",
+    "touched resident 24 of 24",
+];
+
+/// The same probe without the shim, locked by its own mlockall: the kernel's EINVAL for both,
+/// through libc's madvise too, and every page kept.
+const MADVISE_KERNEL: [&str; 7] = [
+    "dontneed-raw EINVAL resident 8 of 8, kept 8 of 8",
+    "dontneed EINVAL resident 8 of 8, kept 8 of 8",
+    "free-raw EINVAL resident 8 of 8, kept 8 of 8",
+    "free EINVAL resident 8 of 8, kept 8 of 8",
+    "rest resident 8 of 8, kept 8 of 8",
+    "unaligned EINVAL",
+    "touched resident 24 of 24",
+];
+
+/// The smaps entries over [start, end): the kernel may merge the probe's mapping with a
+/// neighbour of the same flags, or split it.
+fn entries_over(pid: i32, start: u64, end: u64) -> Vec<Mapping> {
+    smaps(pid)
+        .into_iter()
+        .filter(|m| m.start < end && m.end > start)
+        .collect()
+}
+
+/// Takes tests/probes/madvise.c, started by `cmd`, through its steps, and checks after each
+/// (mapped, advised, touched again) that every smaps entry over its mapping is locked (`lo`),
+/// and at the end that they hold it all locked. Returns its report, a line per step.
+fn madvise_steps(what: &str, cmd: Command) -> Vec<String> {
+    let mut running = Running::start(cmd);
+    let map = running.next_line();
+    let (start, pages) = map
+        .strip_prefix("map 0x")
+        .and_then(|m| m.trim().split_once(' '))
+        .and_then(|(addr, pages)| {
+            Some((
+                u64::from_str_radix(addr, 16).ok()?,
+                pages.parse::<u64>().ok()?,
+            ))
+        })
+        .unwrap_or_else(|| panic!("{what}: not a map line: {map:?}"));
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    let end = start + pages * page;
+    let mut report = Vec::new();
+    // (step, the line that starts it, how many lines it reports)
+    for (step, go, lines) in [
+        ("mapped", None, 0),
+        ("advised", Some("advise\n"), 6),
+        ("touched", Some("touch\n"), 1),
+    ] {
+        if let Some(go) = go {
+            running.send(go);
+        }
+        report.extend((0..lines).map(|_| running.next_line().trim_end().to_owned()));
+        let entries = entries_over(running.pid, start, end);
+        assert!(
+            !entries.is_empty() && entries.iter().all(Mapping::locked_flag),
+            "{what}: {step}: the mapping is not locked (no `lo`): {entries:#?}\n{report:#?}"
+        );
+        if step == "touched" {
+            let locked: u64 = entries.iter().map(|m| m.bytes("Locked")).sum();
+            assert!(
+                locked >= end - start,
+                "{what}: Locked {locked} over the {} bytes touched again: {entries:#?}",
+                end - start
+            );
+        }
+    }
+    let out = running.finish();
+    assert!(out.status.success(), "{what}: {}", stderr_of(&out));
+    report
+}
+
+/// The shim's madvise (preload-shim/src/wrap.rs): the kernel refuses MADV_DONTNEED and
+/// MADV_FREE on a locked range with EINVAL, and V8 and Chromium take that for a fatal error.
+/// Through the wrapper both free the pages of part of a range `--future` locked, which stays
+/// locked. The same probe locking itself, without the shim, gets the kernel's EINVAL: the
+/// first run proves the wrapper, not the kernel.
+#[test]
+fn madvise_frees_part_of_a_locked_range_which_stays_locked() {
+    let probe = compile("madvise.c", "madvise", &[]);
+    let mut rows = vec![(
+        "memlock-run --future, the shim's madvise",
+        memlock_run(["--future".as_ref(), "--".as_ref(), probe.as_os_str()]),
+        MADVISE_WRAPPED,
+    )];
+    let locking_itself = || {
+        let mut cmd = Command::new(&probe);
+        cmd.arg("--lock");
+        cmd
+    };
+    // Its standard input closed at once, the probe locks itself and exits.
+    let kernel = output(locking_itself());
+    if kernel.status.code() == Some(77) {
+        skip(format_args!(
+            "the probe cannot lock itself here ({}); the kernel's own answer is not shown",
+            stderr_of(&kernel).trim()
+        ));
+    } else {
+        rows.push((
+            "the probe locking itself, without the shim",
+            locking_itself(),
+            MADVISE_KERNEL,
+        ));
+    }
+    for (what, cmd, expected) in rows {
+        let report = madvise_steps(what, cmd);
+        assert_eq!(
+            report, expected,
+            "{what}: the probe's report (left), and what it must be (right)"
+        );
+    }
+}

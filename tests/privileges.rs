@@ -328,6 +328,160 @@ fn user_switch_takes_a_group_and_numeric_ids() {
     check_user_switch(&format!("{uid}:{nogroup}"), uid, nogroup, &groups);
 }
 
+const CAP_NET_RAW: u64 = 1 << 13;
+const CAP_SYS_MODULE: u64 = 1 << 16;
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// What the caller of the next tests leaves in its inheritable set, as `capsh --inh=` or a root
+/// unit's `AmbientCapabilities=` leave capabilities there, and how it narrows its bounding set.
+const CALLER_INHERITABLE: &str = "+net_raw,+sys_admin";
+const CALLER_BOUNDING: &str = "-sys_module";
+
+/// The tests' user (root) with `CALLER_INHERITABLE` and `CALLER_BOUNDING`, and the bounding
+/// set it then has; None (after a skip line) where the tests' user cannot start so.
+fn caller_with_capabilities_to_spare(why: &str) -> Option<(RunAs, u64)> {
+    if skip_unprivileged_run(why) {
+        return None;
+    }
+    let own = own_status();
+    let inheritable = CAP_NET_RAW | CAP_SYS_ADMIN;
+    if own.caps("CapPrm") & inheritable != inheritable || own.caps("CapBnd") & CAP_SYS_MODULE == 0 {
+        skip(format_args!(
+            "the tests' user lacks CAP_NET_RAW or CAP_SYS_ADMIN (CapPrm {}), or its bounding set \
+             CAP_SYS_MODULE (CapBnd {}); {why}",
+            own.get("CapPrm"),
+            own.get("CapBnd")
+        ));
+        return None;
+    }
+    let caller = as_caller()
+        .inheritable(CALLER_INHERITABLE)
+        .bounding_set(CALLER_BOUNDING);
+    Some((caller, own.caps("CapBnd") & !CAP_SYS_MODULE))
+}
+
+/// `--user` sets every capability set of COMMAND but the bounding set to CAP_IPC_LOCK alone,
+/// whatever its caller left inheritable, and leaves the bounding set as the caller gave it
+/// (as setpriv, su and systemd's `User=` do; docs/privileges.md says why).
+#[test]
+fn user_switch_gives_ipc_lock_alone_whatever_the_caller_left_inheritable() {
+    let Some((caller, bounding)) =
+        caller_with_capabilities_to_spare("starts --user with inheritable capabilities")
+    else {
+        return;
+    };
+    let (uid, gid, _, _) = passwd("nobody");
+    let probe = probe();
+    let running =
+        Running::start(caller.memlock_run(["--user", "nobody", "--", probe.to_str().unwrap()]));
+    let status = running.status();
+    let out = running.finish();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        status.ids("Uid"),
+        [uid; 4],
+        "real, effective, saved, fs uid"
+    );
+    assert_eq!(
+        status.ids("Gid"),
+        [gid; 4],
+        "real, effective, saved, fs gid"
+    );
+    // The kernel sets the effective set to the ambient one at the exec of a program without
+    // file capabilities: CAP_IPC_LOCK, effective at once.
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(
+            status.caps(set),
+            CAP_IPC_LOCK,
+            "{set} of COMMAND is {}, not CAP_IPC_LOCK alone (0000000000004000); memlock-run was \
+             started with {CALLER_INHERITABLE} inheritable",
+            status.get(set)
+        );
+    }
+    assert_eq!(
+        status.caps("CapBnd"),
+        bounding,
+        "CapBnd of COMMAND is {}, not the bounding set memlock-run was started with ({bounding:016x})",
+        status.get("CapBnd")
+    );
+}
+
+/// What a process's inheritable set does: a program with inheritable file capabilities
+/// (`cap_sys_admin,cap_net_raw+ei`) is given those of them its executor holds inheritable
+/// (capabilities(7): P'(permitted) = P(inheritable) & F(inheritable) | ...). Executed by the
+/// COMMAND of `--user nobody`, whose inheritable set is CAP_IPC_LOCK alone, it gets nothing (a
+/// file capability clears the ambient set too), whatever memlock-run's caller held inheritable.
+/// The first row, the same exec under setpriv alone, shows that the file capabilities work here.
+#[test]
+fn a_program_executed_under_user_gains_nothing_from_inheritable_file_capabilities() {
+    let why = "starts --user with inheritable capabilities";
+    let Some((caller, _)) = caller_with_capabilities_to_spare(why) else {
+        return;
+    };
+    if skip_without(
+        "setcap",
+        "gives a copy of the probe inheritable file capabilities",
+    ) || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
+    {
+        return;
+    }
+    let program = probe_copy("probe-inheritable-file-caps");
+    set_mode(&program, 0o755);
+    let setcap = output({
+        let mut cmd = Command::new("setcap");
+        cmd.arg("cap_sys_admin,cap_net_raw+ei").arg(&program);
+        cmd
+    });
+    if !setcap.status.success() {
+        let _ = fs::remove_file(&program);
+        skip(format_args!(
+            "setcap failed (file system without xattrs?): {}",
+            stderr_of(&setcap).trim()
+        ));
+        return;
+    }
+    let execvia = compile("execvia.c", "execvia", &[]);
+    let mut setpriv_alone = as_nobody()
+        .inheritable(CALLER_INHERITABLE)
+        .bounding_set(CALLER_BOUNDING)
+        .program(&execvia);
+    setpriv_alone.arg("execve").arg(&program);
+    // --no-inherit: an inheriting run refuses to execute a file-capability program, and here
+    // COMMAND executes it as the kernel will.
+    let mut under_user = caller.memlock_run(["--no-inherit", "--user", "nobody", "--"]);
+    under_user.arg(&execvia).arg("execve").arg(&program);
+    // (what, the command, the program's permitted and effective sets)
+    let rows = [
+        (
+            "setpriv --reuid=nobody, the inheritable set kept",
+            setpriv_alone,
+            CAP_NET_RAW | CAP_SYS_ADMIN,
+        ),
+        ("memlock-run --no-inherit --user nobody", under_user, 0),
+    ];
+    let mut seen = Vec::new();
+    for (what, cmd, expected) in rows {
+        let running = Running::start(cmd);
+        seen.push((what, running.status(), expected));
+        let out = running.finish();
+        assert!(out.status.success(), "{what}: {}", stderr_of(&out));
+    }
+    let _ = fs::remove_file(&program);
+    for (what, status, expected) in seen {
+        assert_eq!(status.ids("Uid"), [NOBODY; 4], "{what}");
+        for set in ["CapPrm", "CapEff"] {
+            assert_eq!(
+                status.caps(set),
+                expected,
+                "{what}: {set} of the program with cap_sys_admin,cap_net_raw+ei is {}, not \
+                 {expected:016x}: the inheritable set it was executed with is {}",
+                status.get(set),
+                status.get("CapInh")
+            );
+        }
+    }
+}
+
 #[test]
 fn the_environment_cannot_choose_the_shim_or_its_settings() {
     let probe = probe();

@@ -178,7 +178,12 @@ pub struct Cli {
     ///
     /// Sets the real, effective and saved user and group IDs and the supplementary groups
     /// of USER (GROUP, when given, replaces its primary group), and HOME, USER, LOGNAME and
-    /// SHELL from its passwd entry. CAP_IPC_LOCK passes to COMMAND through the ambient set.
+    /// SHELL from its passwd entry. CAP_IPC_LOCK passes to COMMAND through the ambient set,
+    /// and is all its permitted, effective, inheritable and ambient sets hold, whatever the
+    /// caller held. The bounding set stays as the caller gave it, as with setpriv, su and
+    /// systemd's User=: trimming it would make the exec of a program whose file capabilities
+    /// it cuts (ping's cap_net_raw+ep) fail with EPERM. To trim it, use systemd's
+    /// CapabilityBoundingSet= or setpriv --bounding-set.
     #[arg(long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
 

@@ -152,7 +152,8 @@ where
 }
 
 /// How a test starts memlock-run (or another program): as nobody or as the tests' own user,
-/// with or without ambient CAP_IPC_LOCK, a narrowed bounding set or no_new_privs, and under
+/// with or without ambient CAP_IPC_LOCK, inheritable capabilities, a narrowed bounding set or
+/// no_new_privs, and under
 /// limits set by prlimit first (by the tests' user: root can set a hard limit, nobody then
 /// runs under it).
 ///
@@ -163,6 +164,7 @@ where
 pub struct RunAs {
     nobody: bool,
     ambient_ipc_lock: bool,
+    inheritable: Option<String>,
     bounding: Option<String>,
     no_new_privs: bool,
     limits: Vec<String>,
@@ -190,6 +192,15 @@ impl RunAs {
     /// CAP_IPC_LOCK in the inheritable and ambient sets, as `AmbientCapabilities=` gives it.
     pub fn ambient_ipc_lock(mut self) -> Self {
         self.ambient_ipc_lock = true;
+        self
+    }
+
+    /// Capabilities added to the inheritable set, in setpriv's syntax (`+net_raw,+sys_admin`),
+    /// as a parent may leave them there (`capsh --inh=`, or a root unit's
+    /// `AmbientCapabilities=`, which raises them in the inheritable set too); the tests' user
+    /// must hold them.
+    pub fn inheritable(mut self, spec: &str) -> Self {
+        self.inheritable = Some(spec.to_owned());
         self
     }
 
@@ -247,13 +258,20 @@ impl RunAs {
                 ["--reuid=nobody", "--regid=nogroup", "--clear-groups"].map(OsString::from),
             );
         }
+        let mut inheritable: Vec<&str> = Vec::new();
         if self.ambient_ipc_lock {
             assert!(
                 self.nobody,
                 "the caller's own capabilities are what they are"
             );
-            setpriv
-                .extend(["--inh-caps=+ipc_lock", "--ambient-caps=+ipc_lock"].map(OsString::from));
+            inheritable.push("+ipc_lock");
+        }
+        inheritable.extend(self.inheritable.as_deref());
+        if !inheritable.is_empty() {
+            setpriv.push(format!("--inh-caps={}", inheritable.join(",")).into());
+        }
+        if self.ambient_ipc_lock {
+            setpriv.push("--ambient-caps=+ipc_lock".into());
         }
         if let Some(bounding) = &self.bounding {
             setpriv.push(format!("--bounding-set={bounding}").into());

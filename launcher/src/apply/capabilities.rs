@@ -29,7 +29,10 @@ pub fn pass_ipc_lock() -> Result<()> {
 }
 
 /// After a user switch: CAP_IPC_LOCK alone in the permitted, inheritable and ambient sets,
-/// and nothing effective, so that COMMAND starts with exactly CAP_IPC_LOCK.
+/// and nothing effective, so that COMMAND starts with exactly CAP_IPC_LOCK (the kernel makes
+/// the effective set the ambient one at exec). The inheritable set is set, not added to:
+/// what the caller left there would reach the programs COMMAND executes whose file
+/// capabilities name it inheritable. The bounding set is not touched (see user.rs).
 pub fn keep_only_ipc_lock() -> Result<()> {
     let only: CapsHashSet = [Capability::CAP_IPC_LOCK].into_iter().collect();
     caps::clear(None, CapSet::Ambient).context("cannot clear the ambient capability set")?;

@@ -5,6 +5,13 @@
 //! clears the ambient set; so: keep capabilities, drop supplementary groups and the group
 //! IDs while still root, then the user IDs, and only then trim the capability sets to
 //! CAP_IPC_LOCK and raise it in the ambient set. Every step is read back.
+//!
+//! The inheritable set is trimmed too, whatever the caller left there: a capability kept
+//! inheritable would reach every program COMMAND executes whose file names it inheritable.
+//! The bounding set is left as the caller gave it, as setpriv, su and systemd's `User=` do:
+//! it grants nothing, and trimming it would make the execve(2) of a program with effective
+//! file capabilities outside it (ping's `cap_net_raw+ep`) fail with EPERM (capabilities(7),
+//! "Safety checking for capability-dumb binaries"). docs/privileges.md says how to trim it.
 
 use anyhow::{bail, Context, Result};
 use nix::unistd::{getgroups, getresgid, getresuid, setgroups, setresgid, setresuid, Gid, Uid};
