@@ -117,7 +117,13 @@ unsafe fn free_locked(addr: *mut c_void, len: usize, advice: c_int, failed: c_in
     if libc::syscall(libc::SYS_munlock, addr, len) != 0 {
         return fail_with(failed);
     }
-    let rc = raw_madvise(addr, len, advice);
+    let mut rc = raw_madvise(addr, len, advice);
+    if rc == 0 && advice == libc::MADV_FREE {
+        // MADV_FREE frees lazily, and the relock below would keep the pages it left: free
+        // them now. MADV_FREE took the range, so it is private anonymous memory, where
+        // MADV_DONTNEED does what MADV_FREE may do at any time.
+        rc = raw_madvise(addr, len, libc::MADV_DONTNEED);
+    }
     let advised = crate::errno();
     // Lock the range again whatever the advice did, so that it stays what it was; with
     // MLOCK_ONFAULT the freed pages are locked as the program touches them again.
