@@ -524,6 +524,25 @@ fn resolve_user(request: &Request, host: &Host) -> Result<Option<User>, Refusal>
                 .into(),
         ));
     }
+    // Root in a container or under a unit's CapabilityBoundingSet= may lack what the switch
+    // needs; the switch would then fail half-way with a bare EPERM from setgroups(2).
+    let missing: Vec<&str> = [
+        (Capability::CAP_SETUID, "CAP_SETUID"),
+        (Capability::CAP_SETGID, "CAP_SETGID"),
+    ]
+    .into_iter()
+    .filter(|&(cap, _)| !host.has_effective(cap))
+    .map(|(_, name)| name)
+    .collect();
+    if !missing.is_empty() {
+        return Err(refuse(format!(
+            "--user needs CAP_SETUID and CAP_SETGID to switch users, and this root process lacks {} (its bounding \
+             set was narrowed: a container's capabilities, systemd's CapabilityBoundingSet=, setpriv \
+             --bounding-set); keep both in the bounding set, or switch users before memlock-run (systemd's User= \
+             with AmbientCapabilities=CAP_IPC_LOCK)",
+            missing.join(" and ")
+        )));
+    }
     let user = user::resolve(spec).map_err(|err| refuse(format!("{err:#}")))?;
     if user.uid == 0 {
         return Err(refuse(format!(

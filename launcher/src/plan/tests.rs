@@ -427,6 +427,32 @@ fn the_user_switch() {
             notes: &[],
         },
         Row {
+            name: "--user by a root whose bounding set lacks CAP_SETGID",
+            request: as_user("nobody"),
+            host: {
+                let mut host = fixture::root();
+                host.caps.effective.remove(&Capability::CAP_SETGID);
+                host.caps.permitted.remove(&Capability::CAP_SETGID);
+                host.caps.bounding.remove(&Capability::CAP_SETGID);
+                host
+            },
+            refused: &["--user"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "--user by a root without CAP_SETUID in effect",
+            request: as_user("nobody"),
+            host: {
+                let mut host = fixture::root();
+                host.caps.effective.remove(&Capability::CAP_SETUID);
+                host
+            },
+            refused: &["--user"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "--user of no one",
             request: as_user("no-such-user-memlock-run"),
             host: fixture::root(),
