@@ -515,7 +515,7 @@ fn closed_standard_descriptors_stay_closed_for_the_command() {
             Ok(())
         });
     }
-    let out = cmd.output().expect("run memlock-run");
+    let out = output(cmd);
     assert!(
         out.status.success(),
         "{}",

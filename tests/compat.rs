@@ -662,7 +662,8 @@ fn run_row(row: &Row) -> Outcome {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(fs::File::create(&stderr_path).expect("create stderr file"));
-    let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("start {args:?}: {e}"));
+    let mut child =
+        spawn_within(&mut cmd, ROW_TIMEOUT).unwrap_or_else(|e| panic!("start {args:?}: {e}"));
     let stdout = child.stdout.take().expect("stdout");
     let lines = stdout_lines(stdout);
 
@@ -684,7 +685,7 @@ fn run_row(row: &Row) -> Outcome {
     } else {
         (None, 0)
     };
-    stop(&mut child);
+    stop(child);
     let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
     if let Err(why) = &mut works {
         let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
@@ -745,6 +746,9 @@ fn stdout_lines(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How long a row's program may run: its start and each of its talks get `PATIENCE`.
+const ROW_TIMEOUT: Duration = Duration::from_secs(240);
 
 fn exited(child: &mut Child) -> Option<String> {
     match child.try_wait() {
@@ -958,18 +962,12 @@ fn children_of(parent: i32) -> Vec<i32> {
     children
 }
 
-/// Closes stdin, then SIGTERM, then SIGKILL to the process and what it started.
-fn stop(child: &mut Child) {
+/// Closes stdin, then SIGTERM, then (dropped) SIGKILL to the whole tree: what the program
+/// started, re-parented to init (a crash handler) or not.
+fn stop(mut child: Process) {
     drop(child.stdin.take());
-    let pid = child.id() as i32;
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        tree.extend(children_of(tree[i]));
-        i += 1;
-    }
-    // SAFETY: kill with a pid this test started (or one of its descendants).
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    // SAFETY: kill with a pid this test started and has not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -977,11 +975,6 @@ fn stop(child: &mut Child) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    for pid in tree {
-        // SAFETY: as above; a pid that is gone gets ESRCH.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    let _ = child.wait();
 }
 
 /// nginx's workers switched to nobody, and kept CAP_IPC_LOCK and nothing else, in every

@@ -590,8 +590,8 @@ fn system_and_popen_judge_the_shell_they_start() {
 /// The execve system call made directly (as Go's os/exec and static programs do), past the
 /// shim's wrappers: in a run started as root, the exec gate judges it: a program the preload
 /// reaches runs locked, one it misses is refused with a line; a static COMMAND's own execs
-/// are judged the same way. (The run's output is read to its end: a gate that outlived the
-/// tree would hold stderr open, and this would hang.)
+/// are judged the same way. (`output_alone`: a gate that outlived the tree, holding its
+/// stderr open, fails the test.)
 #[test]
 fn the_exec_gate_judges_the_execve_system_call_made_directly() {
     if skip_unless_root("the exec gate is armed for runs started as root") {
@@ -604,14 +604,14 @@ fn the_exec_gate_judges_the_execve_system_call_made_directly() {
         return;
     };
     let rawexec = compile("rawexec.c", "rawexec", &[]);
-    let out = output(memlock_run([
+    let out = output_alone(memlock_run([
         "--".as_ref(),
         rawexec.as_os_str(),
         glibc.as_os_str(),
     ]));
     assert_locked(&out);
 
-    let out = output(memlock_run([
+    let out = output_alone(memlock_run([
         "--".as_ref(),
         rawexec.as_os_str(),
         static_image.as_os_str(),
@@ -641,7 +641,7 @@ fn the_exec_gate_judges_the_execve_system_call_made_directly() {
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .expect("busybox");
-    let out = output(memlock_run(["--", busybox, "sh", "-c", &command]));
+    let out = output_alone(memlock_run(["--", busybox, "sh", "-c", &command]));
     let stdout = stdout_of(&out);
     assert!(
         stdout.contains("static=126") || stdout.contains("static=127"),

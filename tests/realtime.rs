@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -459,7 +459,7 @@ fn dry_run_shows_the_realtime_settings() {
 
 /// nginx in the foreground under memlock-run; stopped when dropped.
 struct Nginx {
-    master: Child,
+    master: Process,
     prefix: PathBuf,
     stderr: PathBuf,
 }
@@ -499,12 +499,13 @@ impl Nginx {
             "-e",
             "stderr",
         ]);
-        let master = memlock_run(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("start memlock-run nginx");
+        let master = spawn(
+            memlock_run(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&stderr).unwrap()),
+        )
+        .expect("start memlock-run nginx");
         let mut nginx = Nginx {
             master,
             prefix,
@@ -569,9 +570,8 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
+        // SAFETY: signals the master this test started and has not reaped.
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
         let _ = self.master.wait();
         let _ = fs::remove_dir_all(&self.prefix);
     }

@@ -2,6 +2,45 @@
 //! probes, start real processes, and read what the kernel says about them in /proc.
 //!
 //! Not a mock anywhere: every assertion is about a real process on this kernel.
+//!
+//! # No process outlives its test
+//!
+//! Every process a test starts goes through `spawn` (and `run`, `output`, `Running`, which
+//! use it), and comes back as a [`Process`]: the process, the tree of everything it starts,
+//! and a deadline.
+//!
+//! - The tree is a cgroup v2 leaf of its own, `<this binary's cgroup>/memlock-run-tests/PID-N`
+//!   (`/sys/fs/cgroup/unified/memlock-run-tests/...` on CI's hybrid hosts). The child writes
+//!   itself into the leaf's `cgroup.procs` between fork and exec, as the tests' user (root),
+//!   so that nothing it starts, as nobody after setpriv included, is ever outside it; and a
+//!   cgroup, unlike a process group, cannot be left: Chromium's crash handler, the exec gate
+//!   and any daemon make sessions of their own (setsid) and are re-parented to init, and are
+//!   still in the leaf. A kill is one write of `cgroup.kill` (Linux 5.14); the tree is gone
+//!   when `cgroup.events` says `populated 0`; then the leaf is removed. Leaves a killed test
+//!   binary left are emptied and removed by the next one.
+//! - A leaf has no controllers, so it changes only the `0::` line of /proc/PID/cgroup: the v1
+//!   memory cgroup (which `memlock-run --check` and tests/check.rs read on hybrid hosts) stays
+//!   the test binary's, and tests/harness.rs proves it. Where this binary's own v2 cgroup has
+//!   the memory controller, a leaf below it would hide that limit from `--check`; there, and
+//!   where no v2 hierarchy is writable (not root, a kernel before 5.14), or with
+//!   `MEMLOCK_RUN_TEST_CONTAINMENT=process-group`, each tree is a process group instead, and
+//!   the binary says so once on stderr: a process that calls setsid escapes a process group.
+//! - Only a process that moves itself into another cgroup (a container runtime; none in
+//!   these tests) leaves a leaf. If it holds the output pipes, the wait fails 10 s after the
+//!   kill, naming the command, rather than hanging.
+//! - The deadline: `spawn` gives 120 s (`MEMLOCK_RUN_TEST_TIMEOUT=SECONDS` changes it),
+//!   `spawn_within` what a test says. A watchdog thread kills the whole tree when it passes.
+//!   Every wait then returns (the started process is dead; the pipes close, as every process
+//!   that held them is dead), and the test fails with a panic that names the command and
+//!   what it printed so far: a red test with a name, not a CI run that times out. A test
+//!   blocked elsewhere on the tree (a socket to a server it started) is freed the same way,
+//!   and its `Process` panics when it is dropped.
+//! - The end: `wait_with_output` reads stdout and stderr in threads, never blocking on a pipe
+//!   a grandchild holds. When the started process has ended, the rest of its tree gets 2 s to
+//!   end by itself and close the pipes (the exec gate ends when the last process of the tree
+//!   is reaped); what is left then is killed. A `Process` dropped (the test's end, or its
+//!   panic) kills its tree too. So a test leaves nothing behind, and `output_alone` can
+//!   assert that the command left nothing to kill.
 #![allow(dead_code)] // each test file uses its own part
 
 use std::collections::HashMap;
@@ -9,8 +48,13 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{ChildStdout, Command, Output, Stdio};
 use std::sync::{OnceLock, RwLock};
+use std::time::Duration;
+
+mod tree;
+#[allow(unused_imports)] // as dead_code above
+pub use tree::{contained_by_cgroups, default_timeout, spawn_within, Process};
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
@@ -22,10 +66,10 @@ pub const MIB: u64 = 1024 * 1024;
 /// read lock: `spawn` returns only once the child has exec'd and dropped the descriptors.
 static SPAWN: RwLock<()> = RwLock::new(());
 
-/// `cmd.spawn()`, never while a test is writing an executable.
-pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
-    let _guard = SPAWN.read().unwrap_or_else(|e| e.into_inner());
-    cmd.spawn()
+/// `cmd.spawn()` in a tree of its own, killed at the default timeout (see the module doc),
+/// and never while a test is writing an executable.
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Process> {
+    spawn_within(cmd, default_timeout())
 }
 
 /// Runs `f`, which writes executables, while no process is being started.
@@ -36,8 +80,30 @@ pub fn writing_executables<T>(f: impl FnOnce() -> T) -> T {
 
 /// `cmd.output()` through `spawn`.
 pub fn run(cmd: &mut Command) -> std::io::Result<Output> {
+    run_within(cmd, default_timeout())
+}
+
+/// `run`, killed and failing after `timeout`.
+pub fn run_within(cmd: &mut Command, timeout: Duration) -> std::io::Result<Output> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    spawn(cmd)?.wait_with_output()
+    spawn_within(cmd, timeout)?.wait_with_output()
+}
+
+/// `output`, and nothing of the command's tree outlives it by more than 2 s (a process left
+/// then would have held its output open, or lived on unseen).
+pub fn output_alone(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (out, left) = spawn(&mut cmd)
+        .and_then(Process::wait_with_output_and_leftovers)
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        left.is_empty(),
+        "{cmd:?} ended and left {left:?} behind (killed now); stderr:\n{}",
+        stderr_of(&out)
+    );
+    out
 }
 
 /// The repository's root.
@@ -78,7 +144,8 @@ pub fn bin_dir() -> &'static Path {
         }
         let target_dir = profile_dir.parent().expect("target dir");
         cargo.env("CARGO_TARGET_DIR", target_dir);
-        let status = spawn(&mut cargo)
+        // A build on a loaded machine may take minutes; it is still bounded.
+        let status = spawn_within(&mut cargo, Duration::from_secs(1800))
             .and_then(|mut child| child.wait())
             .expect("run cargo build");
         assert!(
@@ -423,7 +490,7 @@ pub fn script(name: &str, text: &str) -> PathBuf {
 
 /// A process started through a command, stopped at the probe's "ready PID" line.
 pub struct Running {
-    child: Child,
+    process: Process,
     stdout: BufReader<ChildStdout>,
     pub pid: i32,
 }
@@ -435,26 +502,32 @@ impl Running {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = spawn(&mut cmd).unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut process = spawn(&mut cmd).unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let mut stdout = BufReader::new(process.stdout.take().expect("stdout"));
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("read ready line");
+        let _ = stdout.read_line(&mut line);
+        process.printed.extend_from_slice(line.as_bytes());
+        process.panic_if_timed_out();
         let Some(pid) = line
             .strip_prefix("ready ")
             .and_then(|p| p.trim().parse().ok())
         else {
-            let mut err = String::new();
-            if let Some(mut stderr) = child.stderr.take() {
-                let _ = stderr.read_to_string(&mut err);
-            }
-            let status = child.wait().expect("wait");
-            panic!("{cmd:?} did not get ready (stdout {line:?}, {status}); stderr:\n{err}");
+            let out = process.wait_with_output().expect("wait");
+            panic!(
+                "{cmd:?} did not get ready (stdout {line:?}, {}); stderr:\n{}",
+                out.status,
+                stderr_of(&out)
+            );
         };
-        Running { child, stdout, pid }
+        Running {
+            process,
+            stdout,
+            pid,
+        }
     }
 
     pub fn child_pid(&self) -> i32 {
-        self.child.id() as i32
+        self.process.id() as i32
     }
 
     pub fn status(&self) -> ProcStatus {
@@ -480,7 +553,7 @@ impl Running {
     /// Writes `text` to the process's stdin.
     pub fn send(&mut self, text: &str) {
         use std::io::Write;
-        let stdin = self.child.stdin.as_mut().expect("stdin");
+        let stdin = self.process.stdin.as_mut().expect("stdin");
         stdin.write_all(text.as_bytes()).expect("write to stdin");
         stdin.flush().expect("flush stdin");
     }
@@ -488,16 +561,20 @@ impl Running {
     /// The next line the process writes to stdout.
     pub fn next_line(&mut self) -> String {
         let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read stdout");
+        let read = self.stdout.read_line(&mut line);
+        self.process.printed.extend_from_slice(line.as_bytes());
+        self.process.panic_if_timed_out();
+        read.expect("read stdout");
         line
     }
 
     /// Closes stdin, so that the probe exits, and collects the rest of its output.
     pub fn finish(mut self) -> Output {
-        drop(self.child.stdin.take());
+        drop(self.process.stdin.take());
         let mut rest = Vec::new();
         let _ = self.stdout.read_to_end(&mut rest);
-        let mut output = self.child.wait_with_output().expect("wait");
+        self.process.printed.extend_from_slice(&rest);
+        let mut output = self.process.wait_with_output().expect("wait");
         output.stdout = rest;
         output
     }
