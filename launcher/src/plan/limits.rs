@@ -410,4 +410,34 @@ mod tests {
         )
         .is_ok());
     }
+
+    /// With nothing to pre-fault there is nothing to fit, even under a soft limit of 0.
+    #[test]
+    fn no_pre_fault_fits_any_lock_limit() {
+        let zero = limit(Limit::Bytes(0), Limit::Bytes(0));
+        assert_eq!(prefault_fits(&request(), zero), Ok(()));
+        let one_page = Ask {
+            prefault: 4096,
+            ..request()
+        };
+        assert!(prefault_fits(&one_page, zero).is_err());
+    }
+
+    /// A hard RLIMIT_STACK of exactly what the pre-fault needs is enough: the soft limit is
+    /// raised to it. One page less is refused, naming how much could be pre-faulted.
+    #[test]
+    fn a_hard_stack_limit_of_exactly_the_need_is_enough() {
+        let ask = Ask {
+            prefault: 16 * MIB,
+            ..request()
+        };
+        let needed = (16 * MIB + 4096 + STACK_HEADROOM + 4095) & !4095;
+        let (after, thread_stack) =
+            stack(&ask, limit(Limit::Bytes(8 * MIB), Limit::Bytes(needed))).expect("fits");
+        assert_eq!(after.soft, Limit::Bytes(needed));
+        assert_eq!(thread_stack, Some(8 * MIB));
+        let refused = stack(&ask, limit(Limit::Bytes(8 * MIB), Limit::Bytes(needed - 4096)))
+            .expect_err("one page short");
+        assert!(refused.contains("pre-fault at most"), "{refused}");
+    }
 }
