@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use caps::Capability;
 
@@ -83,12 +84,27 @@ pub fn only_filter_is_gate(pid: i32, status: &str) -> bool {
     else {
         return false;
     };
-    fs::read_dir(format!("/proc/{gate}/fd")).is_ok_and(|fds| {
-        fds.flatten().any(|fd| {
-            fs::read_link(fd.path())
-                .is_ok_and(|link| link.as_os_str().as_bytes() == b"anon_inode:seccomp notify")
+    let holds_listener = || {
+        fs::read_dir(format!("/proc/{gate}/fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                fs::read_link(fd.path())
+                    .is_ok_and(|link| link.as_os_str().as_bytes() == b"anon_inode:seccomp notify")
+            })
         })
-    })
+    };
+    // COMMAND's start does not wait for its gate: the listener is queued on a socket to a gate
+    // that may not have taken it yet, just after the start. Give a gate that is alive a
+    // moment to take it (it takes it at once unless the machine is busy).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if holds_listener() {
+            return true;
+        }
+        if !Path::new(&format!("/proc/{gate}")).exists() || std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// What `--pid` needs to know of a running process before it touches it.

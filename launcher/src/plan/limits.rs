@@ -436,8 +436,11 @@ mod tests {
             stack(&ask, limit(Limit::Bytes(8 * MIB), Limit::Bytes(needed))).expect("fits");
         assert_eq!(after.soft, Limit::Bytes(needed));
         assert_eq!(thread_stack, Some(8 * MIB));
-        let refused = stack(&ask, limit(Limit::Bytes(8 * MIB), Limit::Bytes(needed - 4096)))
-            .expect_err("one page short");
+        let refused = stack(
+            &ask,
+            limit(Limit::Bytes(8 * MIB), Limit::Bytes(needed - 4096)),
+        )
+        .expect_err("one page short");
         assert!(refused.contains("pre-fault at most"), "{refused}");
     }
 }
