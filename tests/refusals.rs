@@ -645,12 +645,18 @@ fn a_file_swapped_after_the_judgement_never_runs_unlocked() {
             }
         })
     };
+    // The link exists from the flipper's first rename on (each later one replaces it); on a
+    // busy machine that thread may take a while to run at all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !link.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flipper made no link in 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let mut seen = [0usize; 2];
     for _ in 0..300 {
-        if !link.exists() {
-            std::thread::yield_now();
-            continue;
-        }
         let out = output(memlock_run(["--".as_ref(), link.as_os_str()]));
         let text = stdout_of(&out);
         if out.status.success() {
