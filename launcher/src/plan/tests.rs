@@ -724,6 +724,28 @@ fn what_commands_and_environments_are_refused() {
             notes: &[],
         },
         Row {
+            name: "the C library by its path, first in a list",
+            request: request(&dynamic),
+            host: with_env(
+                "LD_PRELOAD",
+                "/lib/x86_64-linux-gnu/libc.so.6:/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            ),
+            refused: &["LD_PRELOAD"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "the C library first in a list separated by spaces, as ld.so also reads it",
+            request: request(&dynamic),
+            host: with_env(
+                "LD_PRELOAD",
+                "/lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            ),
+            refused: &["LD_PRELOAD"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "... is COMMAND's own with --no-inherit",
             request: Request {
                 inherit: false,
