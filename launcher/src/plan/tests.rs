@@ -318,6 +318,14 @@ fn the_limits_and_the_capability() {
             notes: &[],
         },
         Row {
+            name: "a thread stack of exactly PTHREAD_STACK_MIN, which glibc accepts",
+            request: with(&|r| r.thread_stack = Some(thread_stack_min())),
+            host: fixture::user(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "every refusal is recorded, in the run's order",
             request: with(&|r| {
                 r.limit = Some(Limit::Bytes(64 * MIB));
@@ -874,6 +882,15 @@ fn the_environment_comes_from_the_host_and_the_plan() {
         Some(OsString::from("/usr/bin/memlock-run"))
     );
     assert!(plan.renamed_by_shim);
+}
+
+#[test]
+fn the_thread_stack_minimum_is_glibcs_run_time_one() {
+    // A large signal frame (AMX) raises it above the compile-time PTHREAD_STACK_MIN.
+    assert_eq!(stack_min_of(64 << 10), 64 << 10);
+    // sysconf gives no minimum (-1, or nothing usable): the compile-time one.
+    assert_eq!(stack_min_of(-1), libc::PTHREAD_STACK_MIN as u64);
+    assert_eq!(stack_min_of(0), libc::PTHREAD_STACK_MIN as u64);
 }
 
 #[test]
