@@ -893,6 +893,66 @@ fn the_thread_stack_minimum_is_glibcs_run_time_one() {
     assert_eq!(stack_min_of(0), libc::PTHREAD_STACK_MIN as u64);
 }
 
+/// The value of `name` in COMMAND's environment.
+fn var(plan: &Plan, name: &str) -> Option<String> {
+    plan.env
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+}
+
+#[test]
+fn memlock_runs_variables_reach_only_an_environment_that_carries_the_shim() {
+    let (dynamic, static_program) = (dynamic(), static_program());
+    let host = fixture::user();
+    let plan = |request: Request| Plan::build(request, &host);
+
+    let preload = plan(request(&dynamic));
+    assert_eq!(
+        var(&preload, "MEMLOCK_RUN_LAUNCHER").as_deref(),
+        Some("/usr/bin/memlock-run"),
+        "the shim sends what the preload cannot reach back to memlock-run"
+    );
+    assert_eq!(var(&preload, "MEMLOCK_RUN_COMM").as_deref(), Some("dynamic"));
+
+    let alone = plan(Request {
+        inherit: false,
+        ..request(&dynamic)
+    });
+    assert_eq!(
+        var(&alone, "MEMLOCK_RUN_LAUNCHER"),
+        None,
+        "--no-inherit: the shim locks COMMAND alone and sends nothing on"
+    );
+
+    // The ptrace method executes the path itself, and the kernel names the process.
+    let static_plan = plan(request(&static_program));
+    assert!(
+        var(&static_plan, "MEMLOCK_RUN_LAUNCHER").is_some(),
+        "a static COMMAND carries the shim for what it executes"
+    );
+    assert_eq!(
+        var(&static_plan, "MEMLOCK_RUN_COMM"),
+        None,
+        "a name for COMMAND would be taken by the first program it executes"
+    );
+    assert!(!static_plan.renamed_by_shim);
+
+    // A glibc program locked from outside: the shim is not in its environment, nor anything of
+    // memlock-run's that a shim further down would act on.
+    let traced = plan(Request {
+        method: Wanted::Ptrace,
+        ..request(&dynamic)
+    });
+    let ours: Vec<_> = traced
+        .env
+        .iter()
+        .filter(|(n, _)| n.as_encoded_bytes().starts_with(b"MEMLOCK_RUN_"))
+        .collect();
+    assert!(ours.is_empty(), "{ours:?}");
+    assert_eq!(var(&traced, "LD_PRELOAD"), None);
+}
+
 #[test]
 fn a_set_id_install_is_refused_for_every_mode() {
     let mut host = fixture::user();
