@@ -954,6 +954,34 @@ fn memlock_runs_variables_reach_only_an_environment_that_carries_the_shim() {
 }
 
 #[test]
+fn after_a_prefault_glibc_threads_get_their_old_default_stack_back_and_musl_threads_are_left_alone(
+) {
+    let musl = elf("musl", 64, 62, Some("/lib/ld-musl-x86_64.so.1"));
+    // --prefault 16 MiB raises the fixture's soft RLIMIT_STACK of 8 MiB.
+    let thread_stack = |path: &PathBuf| {
+        let plan = Plan::build(
+            Request {
+                prefault: 16 * MIB,
+                ..request(path)
+            },
+            &fixture::root(),
+        );
+        assert_eq!(topics(&plan), Vec::<&str>::new(), "{:?}", plan.refusals);
+        var(&plan, "MEMLOCK_RUN_THREAD_STACK")
+    };
+    assert_eq!(
+        thread_stack(&dynamic()).as_deref(),
+        Some("8388608"),
+        "glibc sizes new threads from the soft RLIMIT_STACK it finds at start"
+    );
+    assert_eq!(
+        thread_stack(&musl).as_deref(),
+        Some("0"),
+        "musl sizes thread stacks itself"
+    );
+}
+
+#[test]
 fn a_set_id_install_is_refused_for_every_mode() {
     let mut host = fixture::user();
     assert_eq!(set_id_refusal(host.ids), None);
