@@ -982,6 +982,37 @@ fn after_a_prefault_glibc_threads_get_their_old_default_stack_back_and_musl_thre
 }
 
 #[test]
+fn the_stack_limit_for_a_prefault_holds_what_execve_puts_on_the_stack_to_the_byte() {
+    let dynamic = dynamic();
+    let pointer = std::mem::size_of::<usize>();
+    let command = vec![dynamic.as_os_str().to_owned(), OsString::from("--serve")];
+    // Each string with its NUL and a pointer to it in argv or envp (the fixture's one variable
+    // is PATH=/usr/bin:/bin), AT_EXECFN, and the variables memlock-run adds.
+    let on_stack = (dynamic.as_os_str().len() + 1 + pointer)
+        + ("--serve".len() + 1 + pointer)
+        + ("PATH=/usr/bin:/bin".len() + 1 + pointer)
+        + libc::PATH_MAX as usize
+        + 1024;
+    let soft = |prefault: u64| {
+        let plan = Plan::build(
+            Request {
+                command: command.clone(),
+                prefault,
+                ..request(&dynamic)
+            },
+            &fixture::root(),
+        );
+        assert_eq!(topics(&plan), Vec::<&str>::new(), "{:?}", plan.refusals);
+        plan.limits.stack.unwrap().after.soft
+    };
+    // A pre-fault that fills the last page to its last byte, and one byte more: an estimate
+    // one byte off either way cannot give both.
+    let fill = 16 * MIB - limits::STACK_HEADROOM - on_stack as u64;
+    assert_eq!(soft(fill), Limit::Bytes(16 * MIB));
+    assert_eq!(soft(fill + 1), Limit::Bytes(16 * MIB + 4096));
+}
+
+#[test]
 fn a_set_id_install_is_refused_for_every_mode() {
     let mut host = fixture::user();
     assert_eq!(set_id_refusal(host.ids), None);
