@@ -363,6 +363,47 @@ fn the_limits_and_the_capability() {
             notes: &[],
         },
         Row {
+            name: "root with CAP_IPC_LOCK dropped from the bounding set (capsh --drop): it cannot pass",
+            request: request(&dynamic),
+            host: {
+                let mut host = fixture::root();
+                host.caps.bounding.remove(&Capability::CAP_IPC_LOCK);
+                host
+            },
+            refused: &["CAP_IPC_LOCK"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "... but it can where it is inheritable already",
+            request: request(&dynamic),
+            host: {
+                let mut host = fixture::root();
+                host.caps.bounding.remove(&Capability::CAP_IPC_LOCK);
+                host.caps.inheritable.insert(Capability::CAP_IPC_LOCK);
+                host
+            },
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "a container granted other capabilities, not IPC_LOCK: no note",
+            request: request(&dynamic),
+            host: Host {
+                caps: crate::host::Caps {
+                    bounding: [Capability::CAP_CHOWN, Capability::CAP_NET_BIND_SERVICE]
+                        .into_iter()
+                        .collect(),
+                    ..fixture::user().caps
+                },
+                ..fixture::user()
+            },
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "granted IPC_LOCK in a container's bounding set, but not held",
             request: request(&dynamic),
             host: Host {
