@@ -528,6 +528,32 @@ fn the_exec_gate() {
             notes: &["exec gate"],
         },
         Row {
+            name: "Linux 5.5 has the gate",
+            request: request(&dynamic),
+            host: Host {
+                kernel: Some((5, 5)),
+                ..fixture::user()
+            },
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "seccomp notifications of sizes the gate was not built for",
+            request: request(&dynamic),
+            host: Host {
+                seccomp: crate::host::Seccomp {
+                    mode: 0,
+                    only_gate: false,
+                    notif_sizes: Ok((88, 24)),
+                },
+                ..fixture::user()
+            },
+            refused: &["exec gate"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "--no-exec-gate asks for none",
             request: Request {
                 exec_gate: false,
@@ -565,6 +591,19 @@ fn the_exec_gate() {
             notes: &[],
         },
     ]);
+    // The refusal and the note say why, and what to pass instead.
+    let refused = Plan::build(request(&dynamic), &old_kernel());
+    let message = &refused.refusals[0].message;
+    assert!(
+        message.contains("Linux 5.4 runs here") && message.contains("--no-exec-gate"),
+        "{message}"
+    );
+    let warned = Plan::build(warn(&dynamic), &old_kernel());
+    let note = &warned.notes[0].text;
+    assert!(
+        note.starts_with("no exec gate: Linux 5.4 runs here") && note.contains("runs unlocked"),
+        "{note}"
+    );
     let arming = |host: Host, request: Request| Plan::build(request, &host).gate;
     assert_eq!(
         arming(fixture::root(), request(&dynamic)),
