@@ -746,6 +746,28 @@ fn ptrace_and_the_preload_check() {
             notes: &["RLIMIT_AS"],
         },
     ]);
+    // Why the check cannot be had, and the ways on.
+    let refused = Plan::build(request(&dynamic), &limited(traced()));
+    let message = &refused.refusals[0].message;
+    assert!(
+        message.contains("traced by pid 77 (strace)")
+            && message.contains("ulimit -v unlimited")
+            && message.contains("--on-failure warn"),
+        "{message}"
+    );
+    let warned = Plan::build(
+        Request {
+            on_failure: OnFailure::Warn,
+            ..request(&dynamic)
+        },
+        &limited(traced()),
+    );
+    let note = &warned.notes[0].text;
+    assert!(
+        note.starts_with("cannot check that ld.so loads the preload shim")
+            && note.contains("traced by pid 77 (strace)"),
+        "{note}"
+    );
     let plan = Plan::build(request(&dynamic), &limited(fixture::user()));
     assert!(plan.preload_check.is_some());
     let plan = Plan::build(request(&static_program), &limited(fixture::user()));
