@@ -1115,6 +1115,34 @@ fn the_stack_limit_for_a_prefault_holds_what_execve_puts_on_the_stack_to_the_byt
 }
 
 #[test]
+fn another_user_reads_the_shim_by_the_owner_group_or_other_bits_as_the_kernel_picks_them() {
+    use std::os::unix::fs::MetadataExt;
+    // The directory above must be searchable by others, whatever the umask made it.
+    std::fs::set_permissions(dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let group_only = file("shim-group-readable", b"", 0o640);
+    let not_the_group = file("shim-not-group-readable", b"", 0o604);
+    let meta = std::fs::metadata(&group_only).unwrap();
+    let user = |gid: u32, groups: Vec<u32>| User {
+        name: "svc".into(),
+        uid: meta.uid() + 1,
+        gid,
+        groups,
+        home: "/".into(),
+        shell: "/bin/sh".into(),
+    };
+    let (group, other) = (meta.gid(), meta.gid() + 1);
+    assert!(readable_by(&group_only, &user(group, vec![])), "its primary group");
+    assert!(
+        readable_by(&group_only, &user(other, vec![group])),
+        "a supplementary group"
+    );
+    assert!(!readable_by(&group_only, &user(other, vec![])), "another");
+    // A member of the file's group gets the group's bits, not the others'.
+    assert!(!readable_by(&not_the_group, &user(group, vec![])));
+    assert!(readable_by(&not_the_group, &user(other, vec![])));
+}
+
+#[test]
 fn a_set_id_install_is_refused_for_every_mode() {
     let mut host = fixture::user();
     assert_eq!(set_id_refusal(host.ids), None);
