@@ -752,4 +752,27 @@ mod tests {
         let err = resolve(OsStr::new("/etc"), None).unwrap_err();
         assert_eq!(err.downcast_ref::<NotRunnable>().unwrap().status, 126);
     }
+
+    #[test]
+    fn a_directory_of_the_commands_name_earlier_in_path_is_passed_over_as_execvp_does() {
+        let dir = std::env::temp_dir().join(format!("memlock-run-path-dir-{}", std::process::id()));
+        fs::create_dir_all(dir.join("sh")).unwrap();
+        let search = format!("{}:/bin", dir.display());
+        let found = resolve(OsStr::new("sh"), Some(OsStr::new(&search)));
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.unwrap(), Path::new("/bin/sh"));
+    }
+
+    #[test]
+    fn a_path_through_a_regular_file_cannot_be_executed_126_as_the_shell_says() {
+        // ENOTDIR, not ENOENT: bash and env(1) exit 126 for it, 127 only for a missing file.
+        let err = resolve(OsStr::new("/etc/passwd/sh"), None).unwrap_err();
+        let not_runnable = err.downcast_ref::<NotRunnable>().unwrap();
+        assert_eq!(not_runnable.status, 126);
+        assert!(
+            not_runnable.message.contains("Not a directory"),
+            "{}",
+            not_runnable.message
+        );
+    }
 }
