@@ -95,14 +95,6 @@ pub struct Refusal {
     pub ptrace_can: bool,
 }
 
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Refusal {}
-
 impl Refusal {
     /// A rung of the ladder as the launcher says it, ending with `remedy`.
     fn new(path: &Path, miss: Miss, remedy: &str, ptrace_can: bool) -> Refusal {
