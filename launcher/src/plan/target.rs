@@ -709,6 +709,13 @@ mod tests {
             other.summary,
             "its loader /lib/ld-uClibc.so.0 is neither glibc's nor musl's"
         );
+        assert!(
+            other
+                .message
+                .ends_with("use a glibc or musl build of the program"),
+            "{}",
+            other.message
+        );
         assert!(other.ptrace_can);
         let x86 = judged(elf(i386, Some("/lib/ld-linux.so.2"))).unwrap();
         assert_eq!(
