@@ -480,6 +480,8 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
         "a block device"
     } else if kind.is_char_device() {
         "a character device"
+    } else if kind.is_dir() {
+        "a directory"
     } else {
         "not a regular file"
     }

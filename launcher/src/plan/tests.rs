@@ -890,6 +890,57 @@ fn what_commands_and_environments_are_refused() {
 }
 
 #[test]
+fn scripts_whose_interpreter_cannot_run_them_are_refused_with_the_reason() {
+    let script = |name: &str, line: &str| file(name, format!("{line}\n").as_bytes(), 0o755);
+    let refusal = |path: &PathBuf, host: &Host| {
+        let plan = Plan::build(request(path), host);
+        assert_eq!(topics(&plan), ["COMMAND"], "{:?}", plan.refusals);
+        let refusal = plan.refusals[0].clone();
+        (refusal.status, refusal.message)
+    };
+    let host = fixture::user();
+
+    let missing = script("missing-interpreter", "#!/nonexistent/memlock-run/interpreter");
+    let (status, message) = refusal(&missing, &host);
+    assert_eq!(status, 127);
+    assert!(
+        message.contains("its #! interpreter /nonexistent/memlock-run/interpreter does not exist"),
+        "{message}"
+    );
+
+    let directory = script("directory-interpreter", &format!("#!{}", dir().display()));
+    let (status, message) = refusal(&directory, &host);
+    assert_eq!(status, 126);
+    assert!(
+        message.contains(&format!(
+            "its #! interpreter {} is not a regular file but a directory",
+            dir().display()
+        )),
+        "{message}"
+    );
+
+    // The kernel gives up with ELOOP.
+    let itself = dir().join("runs-itself");
+    script("runs-itself", &format!("#!{}", itself.display()));
+    let (status, message) = refusal(&itself, &host);
+    assert_eq!(status, 126);
+    assert!(message.contains("nest more than 4 deep"), "{message}");
+
+    // A script named for the program its env line runs, first in PATH: env would execute it
+    // again and again.
+    let bin = dir().join("env-loop-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let python3 = bin.join("python3");
+    std::fs::write(&python3, "#!/usr/bin/env python3\n").unwrap();
+    std::fs::set_permissions(&python3, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut looping = fixture::user();
+    looping.env = vec![("PATH".into(), format!("{}:/usr/bin:/bin", bin.display()).into())];
+    let (status, message) = refusal(&python3, &looping);
+    assert_eq!(status, 126);
+    assert!(message.contains("nest more than 4 deep"), "{message}");
+}
+
+#[test]
 fn a_shim_others_could_replace_is_refused_only_to_an_elevated_memlock_run() {
     let dynamic = dynamic();
     let untrusted = |at_secure: bool| {
