@@ -415,8 +415,8 @@ fn inspect_at_depth(
                         dir.display()
                     );
                 }
-                let relative = |p: &[u8]| !p.starts_with(b"/");
-                if program.as_bytes().contains(&b'/') && relative(program.as_bytes()) {
+                // Path::join keeps an absolute path as it is.
+                if program.as_bytes().contains(&b'/') {
                     program = dir.join(&program).into_os_string();
                 }
                 search = search.map(|value| {
@@ -425,8 +425,7 @@ fn inspect_at_depth(
                         .split(|&b| b == b':')
                         .map(|entry| match entry {
                             b"" => dir.clone().into_os_string(),
-                            e if relative(e) => dir.join(OsStr::from_bytes(e)).into_os_string(),
-                            e => OsStr::from_bytes(e).to_owned(),
+                            e => dir.join(OsStr::from_bytes(e)).into_os_string(),
                         })
                         .collect();
                     entries.join(OsStr::new(":"))

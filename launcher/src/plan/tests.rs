@@ -941,6 +941,44 @@ fn scripts_whose_interpreter_cannot_run_them_are_refused_with_the_reason() {
 }
 
 #[test]
+fn env_dash_c_finds_a_relative_program_and_relative_path_entries_from_its_directory() {
+    let base = dir().join("env-chdir");
+    std::fs::create_dir_all(base.join("sub")).unwrap();
+    let program = base.join("sub/prog");
+    std::fs::copy(dynamic(), &program).unwrap();
+    let runs = |name: &str, line: String| {
+        let script = file(name, format!("{line}\n").as_bytes(), 0o755);
+        let plan = Plan::build(request(&script), &fixture::user());
+        assert_eq!(topics(&plan), Vec::<&str>::new(), "{:?}", plan.refusals);
+        match plan.target.unwrap().program {
+            target::Program::Script { interpreter, .. } => interpreter.path,
+            target::Program::Elf(_) => panic!("{name} is a script"),
+        }
+    };
+    let base_shown = base.display();
+    assert_eq!(
+        runs("env-chdir-program", format!("#!/usr/bin/env -S -C {base_shown} sub/prog")),
+        program
+    );
+    assert_eq!(
+        runs("env-chdir-path", format!("#!/usr/bin/env -S -C {base_shown} PATH=sub prog")),
+        program
+    );
+    // Absolute names stay as they are.
+    assert_eq!(
+        runs("env-chdir-absolute", format!("#!/usr/bin/env -S -C / {}", program.display())),
+        program
+    );
+    assert_eq!(
+        runs(
+            "env-chdir-absolute-path",
+            format!("#!/usr/bin/env -S -C / PATH={base_shown}/sub prog")
+        ),
+        program
+    );
+}
+
+#[test]
 fn a_shim_others_could_replace_is_refused_only_to_an_elevated_memlock_run() {
     let dynamic = dynamic();
     let untrusted = |at_secure: bool| {
