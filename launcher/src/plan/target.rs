@@ -331,8 +331,9 @@ fn inspect_at_depth(
     } else {
         path
     };
-    if let Some(elf) = elf::read(via)? {
-        check_object_type(path, &elf)?;
+    // A header the kernel refuses (ENOEXEC: an object file, a damaged one) cannot be executed.
+    let elf = elf::read_as(via, path).map_err(|err| not_executable(format!("{err:#}")))?;
+    if let Some(elf) = elf {
         let refusal = match secure_execution(via, path, creds)? {
             Some(refusal) => Some(refusal),
             None => judge_elf(path, &elf, shim),
@@ -518,17 +519,6 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>, bool)
         argument,
         crlf,
     )))
-}
-
-fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
-    if !matches!(elf.e_type, object::elf::ET_EXEC | object::elf::ET_DYN) {
-        return Err(not_executable(format!(
-            "cannot run {}: it is an ELF object file, not an executable (e_type {})",
-            path.display(),
-            elf.e_type
-        )));
-    }
-    Ok(())
 }
 
 /// The ELF rules (`memlock_run_protocol::reach::judge_image`, which the shim and the exec

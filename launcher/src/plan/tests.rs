@@ -789,7 +789,20 @@ fn what_commands_and_environments_are_refused() {
         host
     };
     let missing = PathBuf::from("/nonexistent/memlock-run/program");
+    let object = {
+        let mut bytes = std::fs::read(&dynamic).unwrap();
+        bytes[16..18].copy_from_slice(&1u16.to_le_bytes()); // ET_REL
+        file("object.o", &bytes, 0o755)
+    };
     check(vec![
+        Row {
+            name: "an ELF object file, which execve refuses (ENOEXEC)",
+            request: request(&object),
+            host: fixture::user(),
+            refused: &["COMMAND"],
+            method: None,
+            notes: &[],
+        },
         Row {
             name: "not found",
             request: request(&missing),
@@ -887,6 +900,16 @@ fn what_commands_and_environments_are_refused() {
     assert_eq!(statuses(&missing), 127);
     assert_eq!(statuses(&unexecutable), 126);
     assert_eq!(statuses(&text), 126);
+    assert_eq!(statuses(&object), 126);
+    let plan = Plan::build(request(&object), &fixture::user());
+    let message = &plan.refusals[0].message;
+    assert!(
+        message.starts_with(&format!(
+            "{} has a damaged ELF header (an ELF type other than executable or shared object)",
+            object.display()
+        )),
+        "named by its path, not the descriptor it is read through: {message}"
+    );
 }
 
 #[test]
