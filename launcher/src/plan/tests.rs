@@ -923,7 +923,10 @@ fn scripts_whose_interpreter_cannot_run_them_are_refused_with_the_reason() {
     };
     let host = fixture::user();
 
-    let missing = script("missing-interpreter", "#!/nonexistent/memlock-run/interpreter");
+    let missing = script(
+        "missing-interpreter",
+        "#!/nonexistent/memlock-run/interpreter",
+    );
     let (status, message) = refusal(&missing, &host);
     assert_eq!(status, 127);
     assert!(
@@ -957,7 +960,10 @@ fn scripts_whose_interpreter_cannot_run_them_are_refused_with_the_reason() {
     std::fs::write(&python3, "#!/usr/bin/env python3\n").unwrap();
     std::fs::set_permissions(&python3, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut looping = fixture::user();
-    looping.env = vec![("PATH".into(), format!("{}:/usr/bin:/bin", bin.display()).into())];
+    looping.env = vec![(
+        "PATH".into(),
+        format!("{}:/usr/bin:/bin", bin.display()).into(),
+    )];
     let (status, message) = refusal(&python3, &looping);
     assert_eq!(status, 126);
     assert!(message.contains("nest more than 4 deep"), "{message}");
@@ -980,16 +986,25 @@ fn env_dash_c_finds_a_relative_program_and_relative_path_entries_from_its_direct
     };
     let base_shown = base.display();
     assert_eq!(
-        runs("env-chdir-program", format!("#!/usr/bin/env -S -C {base_shown} sub/prog")),
+        runs(
+            "env-chdir-program",
+            format!("#!/usr/bin/env -S -C {base_shown} sub/prog")
+        ),
         program
     );
     assert_eq!(
-        runs("env-chdir-path", format!("#!/usr/bin/env -S -C {base_shown} PATH=sub prog")),
+        runs(
+            "env-chdir-path",
+            format!("#!/usr/bin/env -S -C {base_shown} PATH=sub prog")
+        ),
         program
     );
     // Absolute names stay as they are.
     assert_eq!(
-        runs("env-chdir-absolute", format!("#!/usr/bin/env -S -C / {}", program.display())),
+        runs(
+            "env-chdir-absolute",
+            format!("#!/usr/bin/env -S -C / {}", program.display())
+        ),
         program
     );
     assert_eq!(
@@ -1127,7 +1142,10 @@ fn memlock_runs_variables_reach_only_an_environment_that_carries_the_shim() {
         Some("/usr/bin/memlock-run"),
         "the shim sends what the preload cannot reach back to memlock-run"
     );
-    assert_eq!(var(&preload, "MEMLOCK_RUN_COMM").as_deref(), Some("dynamic"));
+    assert_eq!(
+        var(&preload, "MEMLOCK_RUN_COMM").as_deref(),
+        Some("dynamic")
+    );
 
     let alone = plan(Request {
         inherit: false,
@@ -1168,8 +1186,8 @@ fn memlock_runs_variables_reach_only_an_environment_that_carries_the_shim() {
 }
 
 #[test]
-fn after_a_prefault_glibc_threads_get_their_old_default_stack_back_and_musl_threads_are_left_alone(
-) {
+fn after_a_prefault_glibc_threads_get_their_old_default_stack_back_and_musl_threads_are_left_alone()
+{
     let musl = elf("musl", 64, 62, Some("/lib/ld-musl-x86_64.so.1"));
     // --prefault 16 MiB raises the fixture's soft RLIMIT_STACK of 8 MiB.
     let thread_stack = |path: &PathBuf| {
@@ -1243,7 +1261,10 @@ fn another_user_reads_the_shim_by_the_owner_group_or_other_bits_as_the_kernel_pi
         shell: "/bin/sh".into(),
     };
     let (group, other) = (meta.gid(), meta.gid() + 1);
-    assert!(readable_by(&group_only, &user(group, vec![])), "its primary group");
+    assert!(
+        readable_by(&group_only, &user(group, vec![])),
+        "its primary group"
+    );
     assert!(
         readable_by(&group_only, &user(other, vec![group])),
         "a supplementary group"
