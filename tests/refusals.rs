@@ -323,6 +323,48 @@ fn a_script_whose_interpreter_does_not_exist_is_not_found() {
     );
 }
 
+/// A program its user may execute but not read (mode 711): the kernel would run it, but
+/// memlock-run cannot read its headers to judge it, and says how to let it. A script whose
+/// interpreter its user may neither read nor execute is refused for what open(2) said: making
+/// it readable would not make it run.
+#[test]
+fn a_program_its_user_may_execute_but_not_read_is_refused_as_unreadable() {
+    if skip_unprivileged_run("the execute-only case needs a user other than root") {
+        return;
+    }
+    let xonly = probe_copy("xonly");
+    set_mode(&xonly, 0o711);
+    let mark = marker("xonly");
+    let out = output(as_nobody().memlock_run([
+        "--",
+        xonly.to_str().unwrap(),
+        "--mark",
+        mark.to_str().unwrap(),
+        "--exit",
+        "0",
+    ]));
+    assert_refused(
+        &out,
+        Refused::before_main().mark(&mark),
+        &["cannot be read to be judged", "chmod a+r"],
+    );
+
+    let private = probe_copy("private-interpreter");
+    set_mode(&private, 0o700);
+    let name = unique("private-interpreter.sh");
+    let script = script(
+        &name.file_name().unwrap().to_string_lossy(),
+        &format!("#!{}\n", private.display()),
+    );
+    let out = output(as_nobody().memlock_run([OsStr::new("--"), script.as_os_str()]));
+    let line = assert_refused(
+        &out,
+        Refused::before_main(),
+        &[private.to_str().unwrap(), "Permission denied"],
+    );
+    assert!(!line.contains("chmod a+r"), "{line}");
+}
+
 /// A shell script that reports its PID and waits for stdin to close, as the probe does.
 fn waiting_script(name: &str, shebang: &str) -> PathBuf {
     script(

@@ -44,8 +44,13 @@ pub struct ElfInfo {
 /// Reads the headers as the kernel does (see `memlock_run_protocol::reach`, which the shim
 /// also uses at exec time); `None` when the file is not ELF at all.
 pub fn read(path: &Path) -> Result<Option<ElfInfo>> {
+    read_as(path, path)
+}
+
+/// `read` of `path` (a descriptor's /proc/self/fd link), naming `shown` in its errors.
+pub fn read_as(path: &Path, shown: &Path) -> Result<Option<ElfInfo>> {
     use std::os::unix::fs::FileExt;
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = File::open(path).with_context(|| format!("cannot open {}", shown.display()))?;
     let mut head = [0u8; 64];
     let mut filled = 0;
     while filled < head.len() {
@@ -53,7 +58,7 @@ pub fn read(path: &Path) -> Result<Option<ElfInfo>> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", shown.display())),
         }
     }
     let head = &head[..filled];
@@ -64,7 +69,7 @@ pub fn read(path: &Path) -> Result<Option<ElfInfo>> {
     let damaged = |why: reach::Malformed| {
         anyhow::anyhow!(
             "{} has a damaged ELF header ({}), which the kernel refuses to run",
-            path.display(),
+            shown.display(),
             why.0
         )
     };

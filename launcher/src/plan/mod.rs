@@ -673,7 +673,15 @@ fn thread_stack_refusal(size: u64) -> Option<String> {
 /// PTHREAD_STACK_MIN: glibc 2.34 made it a run-time value.
 pub fn thread_stack_min() -> u64 {
     // SAFETY: sysconf has no preconditions.
-    match unsafe { libc::sysconf(libc::_SC_THREAD_STACK_MIN) } {
+    stack_min_of(unsafe { libc::sysconf(libc::_SC_THREAD_STACK_MIN) })
+}
+
+/// The run-time minimum sysconf gave, or the compile-time one where it gave none (-1). glibc
+/// raises the run-time value above the constant where the kernel's signal frame is large
+/// (AT_MINSIGSTKSZ: AVX-512, AMX), so the constant alone would let a --thread-stack through
+/// that glibc then refuses in the shim.
+fn stack_min_of(sysconf: libc::c_long) -> u64 {
+    match sysconf {
         n if n > 0 => n as u64,
         _ => libc::PTHREAD_STACK_MIN as u64,
     }

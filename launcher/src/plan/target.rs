@@ -95,14 +95,6 @@ pub struct Refusal {
     pub ptrace_can: bool,
 }
 
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Refusal {}
-
 impl Refusal {
     /// A rung of the ladder as the launcher says it, ending with `remedy`.
     fn new(path: &Path, miss: Miss, remedy: &str, ptrace_can: bool) -> Refusal {
@@ -339,8 +331,9 @@ fn inspect_at_depth(
     } else {
         path
     };
-    if let Some(elf) = elf::read(via)? {
-        check_object_type(path, &elf)?;
+    // A header the kernel refuses (ENOEXEC: an object file, a damaged one) cannot be executed.
+    let elf = elf::read_as(via, path).map_err(|err| not_executable(format!("{err:#}")))?;
+    if let Some(elf) = elf {
         let refusal = match secure_execution(via, path, creds)? {
             Some(refusal) => Some(refusal),
             None => judge_elf(path, &elf, shim),
@@ -423,8 +416,8 @@ fn inspect_at_depth(
                         dir.display()
                     );
                 }
-                let relative = |p: &[u8]| !p.starts_with(b"/");
-                if program.as_bytes().contains(&b'/') && relative(program.as_bytes()) {
+                // Path::join keeps an absolute path as it is.
+                if program.as_bytes().contains(&b'/') {
                     program = dir.join(&program).into_os_string();
                 }
                 search = search.map(|value| {
@@ -433,8 +426,7 @@ fn inspect_at_depth(
                         .split(|&b| b == b':')
                         .map(|entry| match entry {
                             b"" => dir.clone().into_os_string(),
-                            e if relative(e) => dir.join(OsStr::from_bytes(e)).into_os_string(),
-                            e => OsStr::from_bytes(e).to_owned(),
+                            e => dir.join(OsStr::from_bytes(e)).into_os_string(),
                         })
                         .collect();
                     entries.join(OsStr::new(":"))
@@ -488,6 +480,8 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
         "a block device"
     } else if kind.is_char_device() {
         "a character device"
+    } else if kind.is_dir() {
+        "a directory"
     } else {
         "not a regular file"
     }
@@ -525,17 +519,6 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>, bool)
         argument,
         crlf,
     )))
-}
-
-fn check_object_type(path: &Path, elf: &ElfInfo) -> Result<()> {
-    if !matches!(elf.e_type, object::elf::ET_EXEC | object::elf::ET_DYN) {
-        return Err(not_executable(format!(
-            "cannot run {}: it is an ELF object file, not an executable (e_type {})",
-            path.display(),
-            elf.e_type
-        )));
-    }
-    Ok(())
 }
 
 /// The ELF rules (`memlock_run_protocol::reach::judge_image`, which the shim and the exec
@@ -717,6 +700,13 @@ mod tests {
             other.summary,
             "its loader /lib/ld-uClibc.so.0 is neither glibc's nor musl's"
         );
+        assert!(
+            other
+                .message
+                .ends_with("use a glibc or musl build of the program"),
+            "{}",
+            other.message
+        );
         assert!(other.ptrace_can);
         let x86 = judged(elf(i386, Some("/lib/ld-linux.so.2"))).unwrap();
         assert_eq!(
@@ -751,5 +741,28 @@ mod tests {
         assert_eq!(err.downcast_ref::<NotRunnable>().unwrap().status, 126);
         let err = resolve(OsStr::new("/etc"), None).unwrap_err();
         assert_eq!(err.downcast_ref::<NotRunnable>().unwrap().status, 126);
+    }
+
+    #[test]
+    fn a_directory_of_the_commands_name_earlier_in_path_is_passed_over_as_execvp_does() {
+        let dir = std::env::temp_dir().join(format!("memlock-run-path-dir-{}", std::process::id()));
+        fs::create_dir_all(dir.join("sh")).unwrap();
+        let search = format!("{}:/bin", dir.display());
+        let found = resolve(OsStr::new("sh"), Some(OsStr::new(&search)));
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.unwrap(), Path::new("/bin/sh"));
+    }
+
+    #[test]
+    fn a_path_through_a_regular_file_cannot_be_executed_126_as_the_shell_says() {
+        // ENOTDIR, not ENOENT: bash and env(1) exit 126 for it, 127 only for a missing file.
+        let err = resolve(OsStr::new("/etc/passwd/sh"), None).unwrap_err();
+        let not_runnable = err.downcast_ref::<NotRunnable>().unwrap();
+        assert_eq!(not_runnable.status, 126);
+        assert!(
+            not_runnable.message.contains("Not a directory"),
+            "{}",
+            not_runnable.message
+        );
     }
 }

@@ -318,6 +318,14 @@ fn the_limits_and_the_capability() {
             notes: &[],
         },
         Row {
+            name: "a thread stack of exactly PTHREAD_STACK_MIN, which glibc accepts",
+            request: with(&|r| r.thread_stack = Some(thread_stack_min())),
+            host: fixture::user(),
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "every refusal is recorded, in the run's order",
             request: with(&|r| {
                 r.limit = Some(Limit::Bytes(64 * MIB));
@@ -351,6 +359,47 @@ fn the_limits_and_the_capability() {
                 ..fixture::root()
             },
             refused: &["CAP_IPC_LOCK"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "root with CAP_IPC_LOCK dropped from the bounding set (capsh --drop): it cannot pass",
+            request: request(&dynamic),
+            host: {
+                let mut host = fixture::root();
+                host.caps.bounding.remove(&Capability::CAP_IPC_LOCK);
+                host
+            },
+            refused: &["CAP_IPC_LOCK"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "... but it can where it is inheritable already",
+            request: request(&dynamic),
+            host: {
+                let mut host = fixture::root();
+                host.caps.bounding.remove(&Capability::CAP_IPC_LOCK);
+                host.caps.inheritable.insert(Capability::CAP_IPC_LOCK);
+                host
+            },
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "a container granted other capabilities, not IPC_LOCK: no note",
+            request: request(&dynamic),
+            host: Host {
+                caps: crate::host::Caps {
+                    bounding: [Capability::CAP_CHOWN, Capability::CAP_NET_BIND_SERVICE]
+                        .into_iter()
+                        .collect(),
+                    ..fixture::user().caps
+                },
+                ..fixture::user()
+            },
+            refused: &[],
             method: Some(Method::Preload),
             notes: &[],
         },
@@ -505,6 +554,32 @@ fn the_exec_gate() {
             notes: &["exec gate"],
         },
         Row {
+            name: "Linux 5.5 has the gate",
+            request: request(&dynamic),
+            host: Host {
+                kernel: Some((5, 5)),
+                ..fixture::user()
+            },
+            refused: &[],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "seccomp notifications of sizes the gate was not built for",
+            request: request(&dynamic),
+            host: Host {
+                seccomp: crate::host::Seccomp {
+                    mode: 0,
+                    only_gate: false,
+                    notif_sizes: Ok((88, 24)),
+                },
+                ..fixture::user()
+            },
+            refused: &["exec gate"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "--no-exec-gate asks for none",
             request: Request {
                 exec_gate: false,
@@ -542,6 +617,19 @@ fn the_exec_gate() {
             notes: &[],
         },
     ]);
+    // The refusal and the note say why, and what to pass instead.
+    let refused = Plan::build(request(&dynamic), &old_kernel());
+    let message = &refused.refusals[0].message;
+    assert!(
+        message.contains("Linux 5.4 runs here") && message.contains("--no-exec-gate"),
+        "{message}"
+    );
+    let warned = Plan::build(warn(&dynamic), &old_kernel());
+    let note = &warned.notes[0].text;
+    assert!(
+        note.starts_with("no exec gate: Linux 5.4 runs here") && note.contains("runs unlocked"),
+        "{note}"
+    );
     let arming = |host: Host, request: Request| Plan::build(request, &host).gate;
     assert_eq!(
         arming(fixture::root(), request(&dynamic)),
@@ -684,6 +772,28 @@ fn ptrace_and_the_preload_check() {
             notes: &["RLIMIT_AS"],
         },
     ]);
+    // Why the check cannot be had, and the ways on.
+    let refused = Plan::build(request(&dynamic), &limited(traced()));
+    let message = &refused.refusals[0].message;
+    assert!(
+        message.contains("traced by pid 77 (strace)")
+            && message.contains("ulimit -v unlimited")
+            && message.contains("--on-failure warn"),
+        "{message}"
+    );
+    let warned = Plan::build(
+        Request {
+            on_failure: OnFailure::Warn,
+            ..request(&dynamic)
+        },
+        &limited(traced()),
+    );
+    let note = &warned.notes[0].text;
+    assert!(
+        note.starts_with("cannot check that ld.so loads the preload shim")
+            && note.contains("traced by pid 77 (strace)"),
+        "{note}"
+    );
     let plan = Plan::build(request(&dynamic), &limited(fixture::user()));
     assert!(plan.preload_check.is_some());
     let plan = Plan::build(request(&static_program), &limited(fixture::user()));
@@ -705,7 +815,20 @@ fn what_commands_and_environments_are_refused() {
         host
     };
     let missing = PathBuf::from("/nonexistent/memlock-run/program");
+    let object = {
+        let mut bytes = std::fs::read(&dynamic).unwrap();
+        bytes[16..18].copy_from_slice(&1u16.to_le_bytes()); // ET_REL
+        file("object.o", &bytes, 0o755)
+    };
     check(vec![
+        Row {
+            name: "an ELF object file, which execve refuses (ENOEXEC)",
+            request: request(&object),
+            host: fixture::user(),
+            refused: &["COMMAND"],
+            method: None,
+            notes: &[],
+        },
         Row {
             name: "not found",
             request: request(&missing),
@@ -750,6 +873,28 @@ fn what_commands_and_environments_are_refused() {
             notes: &[],
         },
         Row {
+            name: "the C library by its path, first in a list",
+            request: request(&dynamic),
+            host: with_env(
+                "LD_PRELOAD",
+                "/lib/x86_64-linux-gnu/libc.so.6:/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            ),
+            refused: &["LD_PRELOAD"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
+            name: "the C library first in a list separated by spaces, as ld.so also reads it",
+            request: request(&dynamic),
+            host: with_env(
+                "LD_PRELOAD",
+                "/lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            ),
+            refused: &["LD_PRELOAD"],
+            method: Some(Method::Preload),
+            notes: &[],
+        },
+        Row {
             name: "... is COMMAND's own with --no-inherit",
             request: Request {
                 inherit: false,
@@ -781,6 +926,120 @@ fn what_commands_and_environments_are_refused() {
     assert_eq!(statuses(&missing), 127);
     assert_eq!(statuses(&unexecutable), 126);
     assert_eq!(statuses(&text), 126);
+    assert_eq!(statuses(&object), 126);
+    let plan = Plan::build(request(&object), &fixture::user());
+    let message = &plan.refusals[0].message;
+    assert!(
+        message.starts_with(&format!(
+            "{} has a damaged ELF header (an ELF type other than executable or shared object)",
+            object.display()
+        )),
+        "named by its path, not the descriptor it is read through: {message}"
+    );
+}
+
+#[test]
+fn scripts_whose_interpreter_cannot_run_them_are_refused_with_the_reason() {
+    let script = |name: &str, line: &str| file(name, format!("{line}\n").as_bytes(), 0o755);
+    let refusal = |path: &PathBuf, host: &Host| {
+        let plan = Plan::build(request(path), host);
+        assert_eq!(topics(&plan), ["COMMAND"], "{:?}", plan.refusals);
+        let refusal = plan.refusals[0].clone();
+        (refusal.status, refusal.message)
+    };
+    let host = fixture::user();
+
+    let missing = script(
+        "missing-interpreter",
+        "#!/nonexistent/memlock-run/interpreter",
+    );
+    let (status, message) = refusal(&missing, &host);
+    assert_eq!(status, 127);
+    assert!(
+        message.contains("its #! interpreter /nonexistent/memlock-run/interpreter does not exist"),
+        "{message}"
+    );
+
+    let directory = script("directory-interpreter", &format!("#!{}", dir().display()));
+    let (status, message) = refusal(&directory, &host);
+    assert_eq!(status, 126);
+    assert!(
+        message.contains(&format!(
+            "its #! interpreter {} is not a regular file but a directory",
+            dir().display()
+        )),
+        "{message}"
+    );
+
+    // The kernel gives up with ELOOP.
+    let itself = dir().join("runs-itself");
+    script("runs-itself", &format!("#!{}", itself.display()));
+    let (status, message) = refusal(&itself, &host);
+    assert_eq!(status, 126);
+    assert!(message.contains("nest more than 4 deep"), "{message}");
+
+    // A script named for the program its env line runs, first in PATH: env would execute it
+    // again and again.
+    let bin = dir().join("env-loop-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let python3 = bin.join("python3");
+    std::fs::write(&python3, "#!/usr/bin/env python3\n").unwrap();
+    std::fs::set_permissions(&python3, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut looping = fixture::user();
+    looping.env = vec![(
+        "PATH".into(),
+        format!("{}:/usr/bin:/bin", bin.display()).into(),
+    )];
+    let (status, message) = refusal(&python3, &looping);
+    assert_eq!(status, 126);
+    assert!(message.contains("nest more than 4 deep"), "{message}");
+}
+
+#[test]
+fn env_dash_c_finds_a_relative_program_and_relative_path_entries_from_its_directory() {
+    let base = dir().join("env-chdir");
+    std::fs::create_dir_all(base.join("sub")).unwrap();
+    let program = base.join("sub/prog");
+    std::fs::copy(dynamic(), &program).unwrap();
+    let runs = |name: &str, line: String| {
+        let script = file(name, format!("{line}\n").as_bytes(), 0o755);
+        let plan = Plan::build(request(&script), &fixture::user());
+        assert_eq!(topics(&plan), Vec::<&str>::new(), "{:?}", plan.refusals);
+        match plan.target.unwrap().program {
+            target::Program::Script { interpreter, .. } => interpreter.path,
+            target::Program::Elf(_) => panic!("{name} is a script"),
+        }
+    };
+    let base_shown = base.display();
+    assert_eq!(
+        runs(
+            "env-chdir-program",
+            format!("#!/usr/bin/env -S -C {base_shown} sub/prog")
+        ),
+        program
+    );
+    assert_eq!(
+        runs(
+            "env-chdir-path",
+            format!("#!/usr/bin/env -S -C {base_shown} PATH=sub prog")
+        ),
+        program
+    );
+    // Absolute names stay as they are.
+    assert_eq!(
+        runs(
+            "env-chdir-absolute",
+            format!("#!/usr/bin/env -S -C / {}", program.display())
+        ),
+        program
+    );
+    assert_eq!(
+        runs(
+            "env-chdir-absolute-path",
+            format!("#!/usr/bin/env -S -C / PATH={base_shown}/sub prog")
+        ),
+        program
+    );
 }
 
 #[test]
@@ -878,6 +1137,168 @@ fn the_environment_comes_from_the_host_and_the_plan() {
         Some(OsString::from("/usr/bin/memlock-run"))
     );
     assert!(plan.renamed_by_shim);
+}
+
+#[test]
+fn the_thread_stack_minimum_is_glibcs_run_time_one() {
+    // A large signal frame (AMX) raises it above the compile-time PTHREAD_STACK_MIN.
+    assert_eq!(stack_min_of(64 << 10), 64 << 10);
+    // sysconf gives no minimum (-1, or nothing usable): the compile-time one.
+    assert_eq!(stack_min_of(-1), libc::PTHREAD_STACK_MIN as u64);
+    assert_eq!(stack_min_of(0), libc::PTHREAD_STACK_MIN as u64);
+}
+
+/// The value of `name` in COMMAND's environment.
+fn var(plan: &Plan, name: &str) -> Option<String> {
+    plan.env
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+}
+
+#[test]
+fn memlock_runs_variables_reach_only_an_environment_that_carries_the_shim() {
+    let (dynamic, static_program) = (dynamic(), static_program());
+    let host = fixture::user();
+    let plan = |request: Request| Plan::build(request, &host);
+
+    let preload = plan(request(&dynamic));
+    assert_eq!(
+        var(&preload, "MEMLOCK_RUN_LAUNCHER").as_deref(),
+        Some("/usr/bin/memlock-run"),
+        "the shim sends what the preload cannot reach back to memlock-run"
+    );
+    assert_eq!(
+        var(&preload, "MEMLOCK_RUN_COMM").as_deref(),
+        Some("dynamic")
+    );
+
+    let alone = plan(Request {
+        inherit: false,
+        ..request(&dynamic)
+    });
+    assert_eq!(
+        var(&alone, "MEMLOCK_RUN_LAUNCHER"),
+        None,
+        "--no-inherit: the shim locks COMMAND alone and sends nothing on"
+    );
+
+    // The ptrace method executes the path itself, and the kernel names the process.
+    let static_plan = plan(request(&static_program));
+    assert!(
+        var(&static_plan, "MEMLOCK_RUN_LAUNCHER").is_some(),
+        "a static COMMAND carries the shim for what it executes"
+    );
+    assert_eq!(
+        var(&static_plan, "MEMLOCK_RUN_COMM"),
+        None,
+        "a name for COMMAND would be taken by the first program it executes"
+    );
+    assert!(!static_plan.renamed_by_shim);
+
+    // A glibc program locked from outside: the shim is not in its environment, nor anything of
+    // memlock-run's that a shim further down would act on.
+    let traced = plan(Request {
+        method: Wanted::Ptrace,
+        ..request(&dynamic)
+    });
+    let ours: Vec<_> = traced
+        .env
+        .iter()
+        .filter(|(n, _)| n.as_encoded_bytes().starts_with(b"MEMLOCK_RUN_"))
+        .collect();
+    assert!(ours.is_empty(), "{ours:?}");
+    assert_eq!(var(&traced, "LD_PRELOAD"), None);
+}
+
+#[test]
+fn after_a_prefault_glibc_threads_get_their_old_default_stack_back_and_musl_threads_are_left_alone()
+{
+    let musl = elf("musl", 64, 62, Some("/lib/ld-musl-x86_64.so.1"));
+    // --prefault 16 MiB raises the fixture's soft RLIMIT_STACK of 8 MiB.
+    let thread_stack = |path: &PathBuf| {
+        let plan = Plan::build(
+            Request {
+                prefault: 16 * MIB,
+                ..request(path)
+            },
+            &fixture::root(),
+        );
+        assert_eq!(topics(&plan), Vec::<&str>::new(), "{:?}", plan.refusals);
+        var(&plan, "MEMLOCK_RUN_THREAD_STACK")
+    };
+    assert_eq!(
+        thread_stack(&dynamic()).as_deref(),
+        Some("8388608"),
+        "glibc sizes new threads from the soft RLIMIT_STACK it finds at start"
+    );
+    assert_eq!(
+        thread_stack(&musl).as_deref(),
+        Some("0"),
+        "musl sizes thread stacks itself"
+    );
+}
+
+#[test]
+fn the_stack_limit_for_a_prefault_holds_what_execve_puts_on_the_stack_to_the_byte() {
+    let dynamic = dynamic();
+    let pointer = std::mem::size_of::<usize>();
+    let command = vec![dynamic.as_os_str().to_owned(), OsString::from("--serve")];
+    // Each string with its NUL and a pointer to it in argv or envp (the fixture's one variable
+    // is PATH=/usr/bin:/bin), AT_EXECFN, and the variables memlock-run adds.
+    let on_stack = (dynamic.as_os_str().len() + 1 + pointer)
+        + ("--serve".len() + 1 + pointer)
+        + ("PATH=/usr/bin:/bin".len() + 1 + pointer)
+        + libc::PATH_MAX as usize
+        + 1024;
+    let soft = |prefault: u64| {
+        let plan = Plan::build(
+            Request {
+                command: command.clone(),
+                prefault,
+                ..request(&dynamic)
+            },
+            &fixture::root(),
+        );
+        assert_eq!(topics(&plan), Vec::<&str>::new(), "{:?}", plan.refusals);
+        plan.limits.stack.unwrap().after.soft
+    };
+    // A pre-fault that fills the last page to its last byte, and one byte more: an estimate
+    // one byte off either way cannot give both.
+    let fill = 16 * MIB - limits::STACK_HEADROOM - on_stack as u64;
+    assert_eq!(soft(fill), Limit::Bytes(16 * MIB));
+    assert_eq!(soft(fill + 1), Limit::Bytes(16 * MIB + 4096));
+}
+
+#[test]
+fn another_user_reads_the_shim_by_the_owner_group_or_other_bits_as_the_kernel_picks_them() {
+    use std::os::unix::fs::MetadataExt;
+    // The directory above must be searchable by others, whatever the umask made it.
+    std::fs::set_permissions(dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let group_only = file("shim-group-readable", b"", 0o640);
+    let not_the_group = file("shim-not-group-readable", b"", 0o604);
+    let meta = std::fs::metadata(&group_only).unwrap();
+    let user = |gid: u32, groups: Vec<u32>| User {
+        name: "svc".into(),
+        uid: meta.uid() + 1,
+        gid,
+        groups,
+        home: "/".into(),
+        shell: "/bin/sh".into(),
+    };
+    let (group, other) = (meta.gid(), meta.gid() + 1);
+    assert!(
+        readable_by(&group_only, &user(group, vec![])),
+        "its primary group"
+    );
+    assert!(
+        readable_by(&group_only, &user(other, vec![group])),
+        "a supplementary group"
+    );
+    assert!(!readable_by(&group_only, &user(other, vec![])), "another");
+    // A member of the file's group gets the group's bits, not the others'.
+    assert!(!readable_by(&not_the_group, &user(group, vec![])));
+    assert!(readable_by(&not_the_group, &user(other, vec![])));
 }
 
 #[test]
