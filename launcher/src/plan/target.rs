@@ -568,6 +568,14 @@ fn open_regular(path: &Path) -> Result<(File, (u64, u64))> {
                 "make it readable (chmod a+r) or run as a user who may read it"
             ))
         }
+        // Neither readable nor executable: execve(2) fails with EACCES, which shells report
+        // as 126.
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(not_executable(format!(
+                "cannot run {}: {err}; execve(2) needs execute permission on it (chmod a+rx)",
+                path.display()
+            )))
+        }
         Err(err) => return Err(err).with_context(|| format!("cannot open {}", path.display())),
     };
     let meta = file
