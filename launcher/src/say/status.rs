@@ -22,7 +22,8 @@
 //! headline is the resident locked share: Rss in mappings with the `lo` flag against the Rss
 //! of all mappings; VmLck follows as the address space reserved under the lock. Some mappings cannot be locked at
 //! all (`[vvar]`, `[vdso]`, `[vsyscall]`: VM_IO, VM_PFNMAP, VM_DONTEXPAND); they are shown
-//! but do not make a process "partly locked".
+//! but do not make a process "partly locked"; nor do the shim's own mappings of its memfd
+//! (its settings mark, and the alternate signal stack it keeps unlocked).
 
 use std::fs;
 use std::io::{self, Write};
@@ -232,7 +233,12 @@ fn read(pid: u32) -> Result<Process, String> {
             "process {pid} ({name}) has no memory of its own: it is a kernel thread or a zombie"
         ));
     }
-    let lockable: Vec<&Mapping> = mappings.iter().filter(|m| m.lockable).collect();
+    // The shim's own mappings (its settings mark, the alternate signal stack it keeps
+    // unlocked on purpose) say nothing about whether the program is locked.
+    let lockable: Vec<&Mapping> = mappings
+        .iter()
+        .filter(|m| m.lockable && !shim_own(m))
+        .collect();
     let locked_count = lockable.iter().filter(|m| m.vm_locked).count();
     let state = if locked_count == 0 {
         "not locked"
@@ -320,6 +326,15 @@ fn marked_settings(mappings: &[Mapping]) -> Option<Vec<u8>> {
         let rest = rest.strip_suffix(" (deleted)").unwrap_or(rest);
         Some(rest.replace(' ', "\0").into_bytes())
     })
+}
+
+/// A mapping of the shim's memfd (`/memfd:memlock-run ...`): its settings mark, and the
+/// alternate signal stack it maps from the same file, unlocked so that it costs no locked
+/// memory (preload-shim/src/limit.rs).
+fn shim_own(m: &Mapping) -> bool {
+    m.name
+        .strip_prefix("/memfd:")
+        .is_some_and(|rest| rest.starts_with(memlock_run_protocol::ANON_NAME_PREFIX))
 }
 
 /// MEMLOCK_RUN_NO_DUMP=1 in a NUL-separated environment.
@@ -441,11 +456,15 @@ fn render(p: &Process) -> String {
              the locked share above is what the lock holds\n"
         ));
     }
-    let lockable = p.mappings.iter().filter(|m| m.lockable).count();
+    let lockable = p
+        .mappings
+        .iter()
+        .filter(|m| m.lockable && !shim_own(m))
+        .count();
     let locked = p
         .mappings
         .iter()
-        .filter(|m| m.lockable && m.vm_locked)
+        .filter(|m| m.lockable && !shim_own(m) && m.vm_locked)
         .count();
     let on_fault = p.mappings.iter().filter(|m| m.lock_on_fault).count();
     out.push_str(&format!(

@@ -86,7 +86,8 @@ pub fn findings(g: &Growth, remedy: &dyn Fn(u64) -> String) -> Vec<Finding> {
             format!(
                 "the main stack is locked, so each page it grows by counts against RLIMIT_MEMLOCK {limit}: after the \
                  lock at start (about {start}) the stack can grow by {} more, to about {} of its RLIMIT_STACK \
-                 {stack_limit}; deeper, the growth fails and the program gets SIGSEGV{}",
+                 {stack_limit}; deeper, the growth fails and the program gets SIGSEGV (the shim says so on \
+                 stderr){}",
                 show(room),
                 show(g.stack_at_start.saturating_add(room)),
                 if g.future {
@@ -120,8 +121,8 @@ pub fn findings(g: &Growth, remedy: &dyn Fn(u64) -> String) -> Vec<Finding> {
         let (verdict, what) = if fit == 0 {
             (
                 Verdict::Fail,
-                "its first thread cannot be created: pthread_create fails with EAGAIN, and a program \
-                 that does not expect it stops or runs crippled"
+                "its first thread cannot be created: pthread_create fails with EAGAIN (the shim says \
+                 so on stderr), and a program that does not expect it stops or runs crippled"
                     .to_owned(),
             )
         } else {
