@@ -217,6 +217,26 @@ fn the_handler_is_there_only_where_the_limit_binds() {
         stderr_of(&out)
     );
 
+    // A forked child, locked again, inherits the handler and keeps the stack unlocked.
+    let forkprobe = compile("forkprobe.c", "forkprobe", &[]);
+    let child = Running::start(as_nobody().limit(CI_MEMLOCK).memlock_run([
+        "--future".as_ref(),
+        "--".as_ref(),
+        forkprobe.as_os_str(),
+    ]));
+    assert!(has_signal(child.status().signals("SigCgt"), libc::SIGSEGV));
+    let alt = child
+        .smaps()
+        .into_iter()
+        .find(|m| m.name.starts_with("/memfd:memlock-run") && m.size() == 32 * KIB)
+        .expect("the alternate stack in the child");
+    assert!(
+        !alt.locked_flag(),
+        "not locked in the child either: {alt:?}"
+    );
+    let out = child.finish();
+    assert!(stdout_of(&out).contains("child status 0"), "{out:?}");
+
     // CAP_IPC_LOCK lifts the limit: nothing to catch.
     let running = Running::start(memlock_run([
         "--future".as_ref(),

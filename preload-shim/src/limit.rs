@@ -36,6 +36,18 @@ const ALT_STACK: usize = 32 << 10;
 /// `--thread-stack`, or glibc's default from the soft RLIMIT_STACK.
 static THREAD_STACK: AtomicUsize = AtomicUsize::new(0);
 
+/// The alternate signal stack, once armed: a forked child's relock (fork.rs) unlocks it again.
+static ALT: AtomicUsize = AtomicUsize::new(0);
+
+/// After mlockall(MCL_CURRENT) in a forked child: the alternate stack stays unlocked there too.
+pub fn unlock_alt_stack() {
+    let alt = ALT.load(Ordering::Relaxed);
+    if alt != 0 {
+        // SAFETY: munlock of the shim's own mapping, inherited by the child.
+        unsafe { libc::munlock(alt as *const c_void, ALT_STACK) };
+    }
+}
+
 /// The process that last said a thread did not fit: once per process, forked children too.
 static THREAD_SAID: AtomicI32 = AtomicI32::new(0);
 
@@ -126,7 +138,9 @@ pub fn arm(current: bool, thread_stack: u64, memfd: c_int) {
             || libc::sigaction(libc::SIGSEGV, &action, core::ptr::null_mut()) != 0
         {
             libc::munmap(stack, ALT_STACK);
+            return;
         }
+        ALT.store(stack as usize, Ordering::Relaxed);
     }
 }
 
