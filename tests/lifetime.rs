@@ -10,8 +10,11 @@
 
 mod common;
 
+use std::fs;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -248,4 +251,239 @@ fn the_handler_is_there_only_where_the_limit_binds() {
         libc::SIGSEGV
     ));
     assert!(running.finish().status.success());
+}
+
+/// Ruby touches the bottom of its main stack at start (thread_pthread.c's reserve_stack): as
+/// nobody at 8 MiB the locked stack cannot grow that far. `--check` says FAIL, and the run
+/// dies with SIGSEGV as before, with the shim's line first.
+#[test]
+fn ruby_is_refused_by_check_and_named_when_it_dies() {
+    if skip_as_nobody() || skip_without("ruby", "the Ruby case needs it (apt-get install ruby)") {
+        return;
+    }
+    let args = ["--", "ruby", "-e", "puts 1"];
+    let check = output(
+        as_nobody()
+            .limit(CI_MEMLOCK)
+            .memlock_run(["--check"].iter().chain(&args)),
+    );
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    let found = finding_of(&report, "stack growth");
+    assert_eq!(found.verdict, "FAIL", "{report}");
+    assert_mentions(&found.text, &["Ruby", "RLIMIT_STACK", "SIGSEGV"]);
+
+    let run = output(as_nobody().limit(CI_MEMLOCK).memlock_run(args));
+    assert_eq!(run.status.signal(), Some(libc::SIGSEGV), "{run:?}");
+    assert_eq!(
+        stderr_of(&run).matches(STACK_LINE).count(),
+        1,
+        "{}",
+        stderr_of(&run)
+    );
+
+    // With CAP_IPC_LOCK (as root) the limit is lifted, and it runs locked.
+    let run = output(memlock_run(args));
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(stdout_of(&run).trim(), "1");
+}
+
+/// A gpg-agent as nobody under --future at 8 MiB: its connection thread does not fit, the
+/// shim names it at that moment, and the client finds no agent that serves; with
+/// `--thread-stack 256K` (the remedy the line gives) a real encryption and decryption go
+/// through the locked agent.
+#[test]
+fn gpg_agent_as_nobody_names_its_thread_or_serves_locked() {
+    if skip_as_nobody()
+        || skip_without(
+            "gpg-agent",
+            "the key-store agent case needs it (apt-get install gnupg)",
+        )
+        || skip_without(
+            "gpg",
+            "the key-store agent case needs it (apt-get install gnupg)",
+        )
+    {
+        return;
+    }
+    let home = unique("gnupg-home");
+    let _ = fs::remove_dir_all(&home);
+    fs::create_dir_all(&home).expect("create GNUPGHOME");
+    set_mode(&home, 0o700);
+    chown_nobody(&home);
+
+    // Default thread stacks: the first connection's thread fails.
+    let (mut agent, stderr) = start_agent(&home, &["--future"]);
+    let out = output({
+        let mut cmd = as_nobody().program("gpg-connect-agent");
+        cmd.env("GNUPGHOME", &home)
+            .args(["--no-autostart", "GETINFO version", "/bye"]);
+        cmd
+    });
+    let said = wait_until(|| {
+        fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .contains(THREAD_LINE)
+    });
+    stop_agent(&mut agent, &home);
+    let err = fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(said, "the shim named the thread: {err}\nclient: {out:?}");
+    assert_mentions(&err, &["RLIMIT_MEMLOCK is 8 MiB", "--thread-stack 256K"]);
+    assert!(
+        err.contains("error spawning connection handler"),
+        "the agent's own handling, unchanged: {err}"
+    );
+
+    // With the remedy, a real round trip through the locked agent.
+    let (mut agent, stderr) = start_agent(&home, &["--future", "--thread-stack", "256K"]);
+    let round_trip = (|| {
+        let key = gpg(
+            &home,
+            &[
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "Test <t@example.org>",
+                "ed25519",
+                "cert",
+            ],
+            None,
+        );
+        if !key.status.success() {
+            return Err(format!("key generation: {}", stderr_of(&key)));
+        }
+        let listed = gpg(&home, &["--list-keys", "--with-colons"], None);
+        let fpr = stdout_of(&listed)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("fpr:")
+                    .map(|r| r.trim_matches(':').to_owned())
+            })
+            .ok_or("no fingerprint")?;
+        let sub = gpg(
+            &home,
+            &[
+                "--passphrase",
+                "",
+                "--quick-add-key",
+                &fpr,
+                "cv25519",
+                "encr",
+            ],
+            None,
+        );
+        if !sub.status.success() {
+            return Err(format!("subkey: {}", stderr_of(&sub)));
+        }
+        let encrypted = gpg(
+            &home,
+            &["--trust-model", "always", "-e", "-a", "-r", "t@example.org"],
+            Some(b"a secret for the locked agent\n"),
+        );
+        let decrypted = gpg(&home, &["--passphrase", "", "-d"], Some(&encrypted.stdout));
+        if stdout_of(&decrypted) != "a secret for the locked agent\n" {
+            return Err(format!("decrypt: {}", stderr_of(&decrypted)));
+        }
+        Ok(())
+    })();
+    let pid = agent_pid(&home);
+    let status = pid.map(ProcStatus::read);
+    stop_agent(&mut agent, &home);
+    let err = fs::read_to_string(&stderr).unwrap_or_default();
+    let _ = fs::remove_dir_all(&home);
+    round_trip.unwrap_or_else(|e| panic!("{e}; agent stderr:\n{err}"));
+    assert!(!err.contains("memlock-run:"), "{err}");
+    let status = status.expect("the agent's PID");
+    assert!(status.bytes("VmLck") > 0, "the agent is locked");
+}
+
+fn chown_nobody(path: &Path) {
+    let out = output({
+        let mut cmd = Command::new("chown");
+        cmd.arg("nobody:nogroup").arg(path);
+        cmd
+    });
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `gpg-agent --daemon --no-detach` as nobody at 8 MiB under memlock-run; its stderr file.
+fn start_agent(home: &Path, options: &[&str]) -> (Child, PathBuf) {
+    let stderr = unique("gpg-agent-stderr");
+    // A stopped agent's sockets stay behind: the new one's are the sign it listens.
+    for name in [
+        "S.gpg-agent",
+        "S.gpg-agent.extra",
+        "S.gpg-agent.browser",
+        "S.gpg-agent.ssh",
+    ] {
+        let _ = fs::remove_file(home.join(name));
+    }
+    let mut args: Vec<std::ffi::OsString> = options.iter().map(Into::into).collect();
+    args.extend(["--", "gpg-agent", "--homedir"].map(Into::into));
+    args.push(home.into());
+    args.extend(["--daemon", "--no-detach"].map(Into::into));
+    let mut cmd = as_nobody().limit(CI_MEMLOCK).memlock_run(args);
+    cmd.env("GNUPGHOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr).expect("stderr file"));
+    let child = spawn(&mut cmd).expect("start gpg-agent");
+    let socket = home.join("S.gpg-agent");
+    assert!(wait_until(|| socket.exists()), "the agent made no socket");
+    (child, stderr)
+}
+
+/// Stops the agent memlock-run started (its PID, after the exec) and the server it forked,
+/// found by its own unique home directory.
+fn stop_agent(agent: &mut Child, home: &Path) {
+    while let Some(pid) = agent_pid(home) {
+        // SAFETY: kill with a PID found just now.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = agent.kill();
+    let _ = agent.wait();
+}
+
+/// The agent serving the socket, from pgrep.
+fn agent_pid(home: &Path) -> Option<i32> {
+    let out = output({
+        let mut cmd = Command::new("pgrep");
+        cmd.args(["-n", "-u", "nobody", "-f"])
+            .arg(format!("gpg-agent --homedir {}", home.display()));
+        cmd
+    });
+    stdout_of(&out).trim().parse().ok()
+}
+
+/// gpg as nobody in batch mode, never starting an agent of its own.
+fn gpg(home: &Path, args: &[&str], input: Option<&[u8]>) -> std::process::Output {
+    let mut cmd = as_nobody().program("gpg");
+    cmd.env("GNUPGHOME", home)
+        .env("HOME", home)
+        .args(["--batch", "--no-autostart", "--pinentry-mode", "loopback"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = spawn(&mut cmd).expect("run gpg");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        if let Some(input) = input {
+            let _ = stdin.write_all(input);
+        }
+    }
+    child.wait_with_output().expect("wait for gpg")
+}
+
+fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }

@@ -34,6 +34,8 @@ pub struct Growth {
     pub future: bool,
     /// The program links pthread_create.
     pub threads: bool,
+    /// The program grows its main stack to its whole RLIMIT_STACK at start (Ruby).
+    pub whole_stack: bool,
     /// Each new thread's stack: --thread-stack, or glibc's default.
     pub thread_stack: u64,
     /// --thread-stack was given.
@@ -79,6 +81,23 @@ pub fn findings(g: &Growth, remedy: &dyn Fn(u64) -> String) -> Vec<Finding> {
             ),
             remedy: None,
         });
+    } else if g.whole_stack {
+        out.push(Finding::problem(
+            Verdict::Fail,
+            "stack growth",
+            format!(
+                "a Ruby interpreter: it touches the bottom of its main stack at start, as deep as its RLIMIT_STACK \
+                 {stack_limit} allows, and the stack is locked, so the growth counts against RLIMIT_MEMLOCK {limit}: \
+                 after the lock at start (about {start}) only {} is left, and it dies with SIGSEGV before its first \
+                 line (the shim says so on stderr)",
+                show(room)
+            ),
+            format!(
+                "a limit that holds the whole stack: {}; or a smaller stack limit that fits in what is left \
+                 (ulimit -s, LimitSTACK= in a systemd unit)",
+                remedy(g.at_start.saturating_add(wanted.unwrap_or(8 << 20)))
+            ),
+        ));
     } else {
         out.push(Finding::problem(
             Verdict::Warn,
@@ -191,6 +210,7 @@ mod tests {
             stack_limit: Limit::Bytes(8 * MIB),
             future: false,
             threads: true,
+            whole_stack: false,
             thread_stack: 8 * MIB,
             thread_stack_given: false,
         }
@@ -235,6 +255,22 @@ mod tests {
         assert_eq!(
             verdict(&findings(&unlimited_stack, &remedy), "stack growth"),
             Some(Verdict::Warn)
+        );
+        let ruby = Growth {
+            whole_stack: true,
+            ..nobody()
+        };
+        assert_eq!(
+            verdict(&findings(&ruby, &remedy), "stack growth"),
+            Some(Verdict::Fail)
+        );
+        let roomy_ruby = Growth {
+            limit: 64 * MIB,
+            ..ruby
+        };
+        assert_eq!(
+            verdict(&findings(&roomy_ruby, &remedy), "stack growth"),
+            Some(Verdict::Ok)
         );
         let failing_at_start = Growth {
             at_start: 9 * MIB,

@@ -338,6 +338,7 @@ fn check(plan: &Plan, host: &Host, machine: &Machine) -> Report {
                     .soft,
                 future: request.flags.future,
                 threads: class.threads,
+                whole_stack: class.whole_stack,
                 thread_stack: match plan.config.thread_stack {
                     0 => runtime::default_thread_stack(host.limits.stack),
                     given => given,

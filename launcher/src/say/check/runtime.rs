@@ -29,6 +29,10 @@ pub struct Runtime {
     pub threads: bool,
     /// Chromium or Electron: a browser whose zygote forks its children.
     pub chromium: bool,
+    /// Ruby: at start it touches the bottom of its main stack, as deep as RLIMIT_STACK allows
+    /// (thread_pthread.c's reserve_stack, against mappings placed in the stack's way), so the
+    /// locked stack grows by nearly its whole limit at once.
+    pub whole_stack: bool,
 }
 
 impl Runtime {
@@ -66,6 +70,7 @@ impl Runtime {
             // The JVM and V8 are threaded whatever their launcher's symbols say.
             threads: threads || needs("libjli.") || name == "java",
             chromium: ["chromium", "chrome", "electron"].contains(&name),
+            whole_stack: needs("libruby") || name.starts_with("ruby"),
         }
     }
 }
