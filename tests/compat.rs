@@ -130,6 +130,24 @@ if __name__ == '__main__':
         sys.stdin.read()
 "#;
 
+/// Forks four workers that each build a hash and wait, as a preforking Perl server's do.
+const PERL_WORKERS: &str = r#"use strict; $| = 1;
+pipe(my $r, my $w) or die "pipe: $!"; my @kids;
+for my $n (1 .. 4) {
+  my $pid = fork() // die "fork: $!";
+  if (!$pid) { close $w; my %h = map { $_ => 'x' x 100 } 1 .. 20000; print "worker $n ", scalar(keys %h), "\n"; <$r>; exit 0 }
+  push @kids, $pid;
+}
+close $r; sleep 1; print "perl workers ", scalar(@kids), "\n"; <STDIN>; close $w; waitpid($_, 0) for @kids;
+"#;
+
+/// Starts Ruby threads that allocate strings, and its garbage collector runs.
+const RUBY_THREADS: &str = r#"$stdout.sync = true
+threads = 4.times.map { |n| Thread.new { a = []; 20000.times { |i| a << ('x' * 100) + i.to_s }; a.size } }
+total = threads.sum(&:value); GC.start
+puts "ruby threads #{total}"; $stdin.read
+"#;
+
 /// Allocates through G1's young and old generations, and prints its pause total.
 const JAVA_G1: &str = r#"import java.lang.management.*; import java.util.*;
 public class G1Work { public static void main(String[] a) throws Exception {
@@ -338,6 +356,42 @@ const ROWS: &[Row] = &[
         },
         min_locked: 95,
         notes: "spawned workers are new images: the shim through LD_PRELOAD",
+        also: None,
+    },
+    Row {
+        name: "perl (forked workers)",
+        needs: &["perl"],
+        package: "perl",
+        version: &["perl", "-e", "print \"perl $^V\\n\""],
+        options: &["--future"],
+        setup: &[],
+        start: Start {
+            args: &["perl", "{dir}/workers.pl"],
+            files: &[("workers.pl", PERL_WORKERS)],
+        },
+        talk: Talk::Stdout {
+            expect: "perl workers 4",
+        },
+        min_locked: 95,
+        notes: "forked workers locked again by the shim's fork handler",
+        also: None,
+    },
+    Row {
+        name: "ruby (threads)",
+        needs: &["ruby"],
+        package: "ruby",
+        version: &["ruby", "--version"],
+        options: &["--future"],
+        setup: &[],
+        start: Start {
+            args: &["ruby", "{dir}/threads.rb"],
+            files: &[("threads.rb", RUBY_THREADS)],
+        },
+        talk: Talk::Stdout {
+            expect: "ruby threads 80000",
+        },
+        min_locked: 95,
+        notes: "as root; as nobody at 8 MiB `--check` says FAIL: it touches its whole stack at start (docs/lifetime.md)",
         also: None,
     },
     Row {

@@ -312,6 +312,22 @@ fn gpg_agent_as_nobody_names_its_thread_or_serves_locked() {
     set_mode(&home, 0o700);
     chown_nobody(&home);
 
+    // --check: with default thread stacks, a FAIL; with the remedy, a warning.
+    for (options, verdict) in [
+        (&["--future"][..], "FAIL"),
+        (&["--future", "--thread-stack", "256K"], "warn"),
+    ] {
+        let mut args: Vec<&str> = vec!["--check"];
+        args.extend(options);
+        args.extend(["--", "gpg-agent", "--daemon"]);
+        let report = stdout_of(&output(as_nobody().limit(CI_MEMLOCK).memlock_run(&args)));
+        assert_eq!(
+            finding_of(&report, "threads").verdict,
+            verdict,
+            "{options:?}: {report}"
+        );
+    }
+
     // Default thread stacks: the first connection's thread fails.
     let (mut agent, stderr) = start_agent(&home, &["--future"]);
     let out = output({

@@ -171,8 +171,11 @@ pub fn findings(g: &Growth, remedy: &dyn Fn(u64) -> String) -> Vec<Finding> {
             ),
             format!(
                 "{smaller}{}",
-                // Room for four threads on top of what is locked at start.
-                remedy(g.at_start.saturating_add(each.saturating_mul(4)))
+                // Room for four threads on top of what is locked at start, or four more.
+                remedy(
+                    if fit == 0 { g.at_start } else { g.limit }
+                        .saturating_add(each.saturating_mul(4))
+                )
             ),
         ));
     }

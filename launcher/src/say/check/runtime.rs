@@ -25,7 +25,8 @@ pub struct Runtime {
     pub jvm: bool,
     /// V8 (node, Chromium, Electron): reserves GiBs of address space, frees with madvise.
     pub v8: bool,
-    /// The program itself calls pthread_create.
+    /// The program calls pthread_create itself, or needs a library that exists to run
+    /// threads.
     pub threads: bool,
     /// Chromium or Electron: a browser whose zygote forks its children.
     pub chromium: bool,
@@ -49,7 +50,18 @@ impl Runtime {
             })
             .unwrap_or_default();
         let needs = |prefix: &str| needed.iter().any(|n| n.starts_with(prefix));
-        let (mut exports_v8, mut threads) = (false, needs("libpthread."));
+        // Libraries that exist to run threads: libpthread, GnuPG's npth (gpg-agent), GLib's
+        // gthread, libuv, OpenMP's runtime.
+        let thread_library = [
+            "libpthread.",
+            "libnpth.",
+            "libgthread-",
+            "libuv.",
+            "libgomp.",
+        ]
+        .iter()
+        .any(|prefix| needs(prefix));
+        let (mut exports_v8, mut threads) = (false, thread_library);
         if let Ok(file) = File::open(path) {
             let data = ReadCache::new(file);
             if let Ok(parsed) = object::File::parse(&data) {
