@@ -7,7 +7,7 @@
 //! stack is charged at pthread_create, which fails with EAGAIN. The shim says which, the
 //! figures and the remedy, once per process and kind. Nothing here runs on the common path:
 //! the pthread_create wrapper (wrap.rs) comes here only once the real call has failed with
-//! EAGAIN, and the SIGSEGV handler only runs on a fault that kills the program anyway.
+//! EAGAIN, and the SIGSEGV handler only runs on a SIGSEGV, which ends the program anyway.
 //!
 //! The handler is installed by the constructor only where the limit can bite (MCL_CURRENT,
 //! a finite limit, no CAP_IPC_LOCK) and the program inherited SIGSEGV at its default. It
@@ -29,7 +29,8 @@ use crate::line::Line;
 use crate::procfs;
 
 /// The alternate signal stack: the signal frame (up to 3.5 KiB with AVX-512 state), the
-/// two /proc reads' 4 KiB buffers and a line.
+/// /proc read's 4 KiB buffer and a line's 1 KiB, with room to spare; it holds no page until
+/// a fault touches it.
 const ALT_STACK: usize = 32 << 10;
 
 /// The default stack of a new thread, guard page included, as the constructor found it:
