@@ -109,6 +109,33 @@ fn a_thread_whose_locked_stack_does_not_fit_is_named_once() {
     );
 }
 
+/// The run says the room too: `-v` names what the limit leaves after the lock at start.
+#[test]
+fn verbose_names_the_room_left_under_the_limit() {
+    if skip_as_nobody() {
+        return;
+    }
+    let probe = probe();
+    let args = [
+        "-v".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--exit".as_ref(),
+        "0".as_ref(),
+    ];
+    let out = output(as_nobody().limit(CI_MEMLOCK).memlock_run(args));
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert_mentions(&err, &["left under RLIMIT_MEMLOCK 8 MiB"]);
+    // With CAP_IPC_LOCK the limit does not bind: no room to name.
+    let out = output(memlock_run(args));
+    assert!(
+        !stderr_of(&out).contains("left under RLIMIT_MEMLOCK"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
 #[test]
 fn the_main_stack_that_cannot_grow_is_named_and_still_a_sigsegv() {
     if skip_as_nobody() {

@@ -291,6 +291,14 @@ extern "C" fn memlock_run_init(
             .push_size(status.vm_lck);
         line.push(", VmRSS ").push_size(status.vm_rss);
         line.push(", VmSize ").push_size(status.vm_size);
+        // The room the limit leaves for what grows after start (the stack; under MCL_FUTURE
+        // thread stacks and the heap too), as --check computes it.
+        if let (Some((soft, _)), false) = (limit::memlock_limit(), wrap::holds_ipc_lock()) {
+            line.push(", ")
+                .push_size(soft.saturating_sub(status.vm_lck))
+                .push(" left under RLIMIT_MEMLOCK ")
+                .push_size(soft);
+        }
         if let Some(range) = prefault {
             line.push(", stack pre-faulted ")
                 .push_size(range.len() as u64);

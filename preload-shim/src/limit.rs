@@ -53,7 +53,7 @@ pub fn unlock_alt_stack() {
 static THREAD_SAID: AtomicI32 = AtomicI32::new(0);
 
 /// The soft RLIMIT_MEMLOCK and its hard value, when finite.
-fn memlock_limit() -> Option<(u64, u64)> {
+pub fn memlock_limit() -> Option<(u64, u64)> {
     let (soft, hard) = rlimit(libc::RLIMIT_MEMLOCK);
     (soft != libc::RLIM_INFINITY).then_some((soft, hard))
 }
