@@ -20,7 +20,8 @@
 //! program that installs its own handler later replaces this one; one that chains to it
 //! (calls it for faults it does not handle) gets the line and its own handler back. Not for:
 //! threads' stacks (glibc's own mappings, sized up front), or mmap failures under
-//! MCL_FUTURE (mmap is not wrapped: the common path of every allocation would pay for it).
+//! MCL_FUTURE (malloc maps through the C library's internal calls, which no preload
+//! reaches, and wrapping mmap would put the shim on the path of every mapping).
 
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
