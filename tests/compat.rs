@@ -551,6 +551,51 @@ const ROWS: &[Row] = &[
         also: None,
     },
     Row {
+        name: "mariadb",
+        needs: &["mariadbd", "mariadb-install-db", "mariadb"],
+        package: "mariadb-server",
+        version: &["mariadbd", "--version"],
+        options: &["--onfault", "--future"],
+        setup: &[&[
+            "mariadb-install-db",
+            "--no-defaults",
+            "--datadir={dir}/data",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ]],
+        start: Start {
+            args: &[
+                "mariadbd",
+                "--no-defaults",
+                "--datadir={dir}/data",
+                "--socket={dir}/mysql.sock",
+                "--bind-address=127.0.0.1",
+                "--port={port}",
+                "--user=root",
+                "--pid-file={dir}/mysqld.pid",
+            ],
+            files: &[],
+        },
+        talk: Talk::Clients(&[(
+            &[
+                "mariadb",
+                "--no-defaults",
+                "-S",
+                "{dir}/mysql.sock",
+                "-uroot",
+                "-e",
+                "create database if not exists t; create table if not exists t.a (i int primary key, s \
+                 varchar(200)); insert ignore into t.a select seq, repeat('x', 200) from seq_1_to_20000; \
+                 select count(*) as n from t.a",
+            ],
+            "20000",
+        )]),
+        min_locked: 95,
+        notes: "as root; `--future` alone holds 5x the RAM; --status: VmLck 8 TiB of reservations (docs/lifetime.md)",
+        also: None,
+    },
+    Row {
         name: "Go (net/http server)",
         needs: &["go"],
         package: "golang-go",
