@@ -608,3 +608,136 @@ fn no_new_privs_is_described_as_the_kernel_applies_it() {
         "{text}"
     );
 }
+
+/// The probe that grows its main stack by N MiB (tests/probes/deepstack.c).
+fn deepstack() -> std::path::PathBuf {
+    compile("deepstack.c", "deepstack", &[])
+}
+
+/// The locked main stack is charged page by page as it grows: `--check` names how far it can
+/// grow at the limit, and a real run holds to it: a little less runs, a little more is a SIGSEGV.
+#[test]
+fn the_room_left_for_the_stack_is_named_and_holds() {
+    if skip_as_nobody() {
+        return;
+    }
+    let deepstack = deepstack();
+    let options = args(&[&"--", &deepstack]);
+    let check = output(
+        as_nobody()
+            .limit(CI_MEMLOCK)
+            .memlock_run(with_check(&options)),
+    );
+    let report = stdout_of(&check);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "a warning, not a FAIL:\n{report}"
+    );
+    let Finding {
+        verdict,
+        text,
+        remedy,
+    } = finding_of(&report, "stack growth");
+    assert_eq!(verdict, "warn", "{report}");
+    assert!(
+        text.contains("SIGSEGV") && text.contains("RLIMIT_STACK 8 MiB"),
+        "{text}"
+    );
+    assert!(
+        remedy.is_some_and(|r| r.contains("CAP_IPC_LOCK")),
+        "{report}"
+    );
+    let room = size_after(&text, "the stack can grow by") / MIB as f64;
+    assert!((3.0..7.5).contains(&room), "{text}");
+
+    // The estimate is a floor of what is locked at start, so the room is a ceiling: 1.5 MiB
+    // under it runs, past it (still within RLIMIT_STACK) the growth fails.
+    let run = |mib: u64| {
+        let mut cmd = as_nobody().limit(CI_MEMLOCK).memlock_run(&options);
+        cmd.arg(mib.to_string());
+        output(cmd)
+    };
+    let fits = run((room - 1.5).floor() as u64);
+    assert_eq!(fits.status.code(), Some(0), "{}", stderr_of(&fits));
+    let past = run(room.ceil() as u64);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(past.status.signal(), Some(libc::SIGSEGV), "{past:?}");
+
+    // As root, CAP_IPC_LOCK lifts the limit: no warning.
+    let report = stdout_of(&output(memlock_run(with_check(&options))));
+    assert_eq!(
+        finding(&report, "stack growth").map(|f| f.verdict),
+        None,
+        "{report}"
+    );
+}
+
+/// Under --future a thread's whole stack is locked at pthread_create: with less room than one
+/// stack, `--check` says FAIL with its remedies, and the real run's first thread fails EAGAIN.
+#[test]
+fn a_thread_that_cannot_fit_under_future_fails_the_check() {
+    if skip_as_nobody() {
+        return;
+    }
+    let probe = probe();
+    let options = args(&[&"--future", &"--", &probe, &"--threads", &"1"]);
+    let check = output(
+        as_nobody()
+            .limit(CI_MEMLOCK)
+            .memlock_run(with_check(&options)),
+    );
+    let report = stdout_of(&check);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    let Finding {
+        verdict,
+        text,
+        remedy,
+    } = finding_of(&report, "threads");
+    assert_eq!(verdict, "FAIL", "{report}");
+    assert!(
+        text.contains("EAGAIN") && text.contains("8 MiB, the default from RLIMIT_STACK"),
+        "{text}"
+    );
+    let remedy = remedy.unwrap_or_default();
+    assert!(
+        remedy.contains("--thread-stack 256K") && remedy.contains("CAP_IPC_LOCK"),
+        "{remedy}"
+    );
+    assert_eq!(finding_of(&report, "MCL_FUTURE").verdict, "warn");
+    assert!(
+        finding_of(&report, "MCL_FUTURE")
+            .text
+            .contains("is left for its heap"),
+        "{report}"
+    );
+
+    let run = output(as_nobody().limit(CI_MEMLOCK).memlock_run(&options));
+    assert_eq!(run.status.code(), Some(3), "{run:?}");
+    assert!(
+        stderr_of(&run).contains("probe: pthread_create: Resource temporarily unavailable"),
+        "{}",
+        stderr_of(&run)
+    );
+
+    // With the remedy, the check counts the threads that fit, and the run starts its thread.
+    let options = args(&[
+        &"--future",
+        &"--thread-stack",
+        &"256K",
+        &"--",
+        &probe,
+        &"--threads",
+        &"1",
+    ]);
+    let report = stdout_of(&output(
+        as_nobody()
+            .limit(CI_MEMLOCK)
+            .memlock_run(with_check(&options)),
+    ));
+    let Finding { verdict, text, .. } = finding_of(&report, "threads");
+    assert_eq!(verdict, "warn", "{report}");
+    assert!(text.contains("threads fit"), "{text}");
+    let run = output(as_nobody().limit(CI_MEMLOCK).memlock_run(&options));
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+}

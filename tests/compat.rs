@@ -130,6 +130,24 @@ if __name__ == '__main__':
         sys.stdin.read()
 "#;
 
+/// Forks four workers that each build a hash and wait, as a preforking Perl server's do.
+const PERL_WORKERS: &str = r#"use strict; $| = 1;
+pipe(my $r, my $w) or die "pipe: $!"; my @kids;
+for my $n (1 .. 4) {
+  my $pid = fork() // die "fork: $!";
+  if (!$pid) { close $w; my %h = map { $_ => 'x' x 100 } 1 .. 20000; print "worker $n ", scalar(keys %h), "\n"; <$r>; exit 0 }
+  push @kids, $pid;
+}
+close $r; sleep 1; print "perl workers ", scalar(@kids), "\n"; <STDIN>; close $w; waitpid($_, 0) for @kids;
+"#;
+
+/// Starts Ruby threads that allocate strings, and its garbage collector runs.
+const RUBY_THREADS: &str = r#"$stdout.sync = true
+threads = 4.times.map { |n| Thread.new { a = []; 20000.times { |i| a << ('x' * 100) + i.to_s }; a.size } }
+total = threads.sum(&:value); GC.start
+puts "ruby threads #{total}"; $stdin.read
+"#;
+
 /// Allocates through G1's young and old generations, and prints its pause total.
 const JAVA_G1: &str = r#"import java.lang.management.*; import java.util.*;
 public class G1Work { public static void main(String[] a) throws Exception {
@@ -341,6 +359,42 @@ const ROWS: &[Row] = &[
         also: None,
     },
     Row {
+        name: "perl (forked workers)",
+        needs: &["perl"],
+        package: "perl",
+        version: &["perl", "-e", "print \"perl $^V\\n\""],
+        options: &["--future"],
+        setup: &[],
+        start: Start {
+            args: &["perl", "{dir}/workers.pl"],
+            files: &[("workers.pl", PERL_WORKERS)],
+        },
+        talk: Talk::Stdout {
+            expect: "perl workers 4",
+        },
+        min_locked: 95,
+        notes: "forked workers locked again by the shim's fork handler",
+        also: None,
+    },
+    Row {
+        name: "ruby (threads)",
+        needs: &["ruby"],
+        package: "ruby",
+        version: &["ruby", "--version"],
+        options: &["--future"],
+        setup: &[],
+        start: Start {
+            args: &["ruby", "{dir}/threads.rb"],
+            files: &[("threads.rb", RUBY_THREADS)],
+        },
+        talk: Talk::Stdout {
+            expect: "ruby threads 80000",
+        },
+        min_locked: 95,
+        notes: "as root; as nobody at 8 MiB `--check` says FAIL: it touches its whole stack at start (docs/lifetime.md)",
+        also: None,
+    },
+    Row {
         name: "openjdk (G1)",
         needs: &["java"],
         package: "openjdk-17-jre-headless",
@@ -494,6 +548,51 @@ const ROWS: &[Row] = &[
         ]),
         min_locked: 95,
         notes: "--user nobody: backends forked and locked again",
+        also: None,
+    },
+    Row {
+        name: "mariadb",
+        needs: &["mariadbd", "mariadb-install-db", "mariadb"],
+        package: "mariadb-server",
+        version: &["mariadbd", "--version"],
+        options: &["--onfault", "--future"],
+        setup: &[&[
+            "mariadb-install-db",
+            "--no-defaults",
+            "--datadir={dir}/data",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ]],
+        start: Start {
+            args: &[
+                "mariadbd",
+                "--no-defaults",
+                "--datadir={dir}/data",
+                "--socket={dir}/mysql.sock",
+                "--bind-address=127.0.0.1",
+                "--port={port}",
+                "--user=root",
+                "--pid-file={dir}/mysqld.pid",
+            ],
+            files: &[],
+        },
+        talk: Talk::Clients(&[(
+            &[
+                "mariadb",
+                "--no-defaults",
+                "-S",
+                "{dir}/mysql.sock",
+                "-uroot",
+                "-e",
+                "create database if not exists t; create table if not exists t.a (i int primary key, s \
+                 varchar(200)); insert ignore into t.a select seq, repeat('x', 200) from seq_1_to_20000; \
+                 select count(*) as n from t.a",
+            ],
+            "20000",
+        )]),
+        min_locked: 95,
+        notes: "as root; `--future` alone holds 5x the RAM; --status: VmLck 8 TiB of reservations (docs/lifetime.md)",
         also: None,
     },
     Row {

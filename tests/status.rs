@@ -141,6 +141,62 @@ fn locked_on_fault() {
     assert!(running.finish().status.success());
 }
 
+/// A PROT_NONE reservation made under MCL_FUTURE (mariadbd's, a JVM's) counts in VmLck but is
+/// never resident: the headline is the resident locked share, and the text says VmLck is far
+/// above it.
+#[test]
+fn a_reservation_under_the_lock_is_not_what_is_locked() {
+    let probe = probe();
+    let running = Running::start(memlock_run([
+        "--future",
+        "--",
+        probe.to_str().unwrap(),
+        "--reserve",
+        "1024",
+    ]));
+    let process = status_json(running.pid);
+    let kernel = running.status();
+    assert!(
+        u(&process["vm_lck"]) >= 1024 * MIB,
+        "the reservation is in VmLck: {process:#}"
+    );
+    let reserved = mapping_of_size(&process, 1024 * MIB);
+    assert_eq!(reserved["vm_locked"], true, "{reserved}");
+    assert_eq!(u(&reserved["rss"]), 0, "{reserved}");
+    let locked_rss = u(&process["locked_rss"]);
+    let total_rss = u(&process["total_rss"]);
+    assert!(
+        locked_rss > 0 && locked_rss <= total_rss && locked_rss < 64 * MIB,
+        "{process:#}"
+    );
+    // Every resident page is in a locked mapping, and the smaps sum is the kernel's VmRSS
+    // give or take what moved between the two reads.
+    assert_eq!(u(&process["unlocked_rss"]), 0, "{process:#}");
+    let vm_rss = kernel.bytes("VmRSS");
+    assert!(
+        total_rss.abs_diff(vm_rss) < MIB,
+        "{total_rss} vs VmRSS {vm_rss}"
+    );
+    let text = status_text(running.pid);
+    // [vdso] is resident and cannot be locked: 99% or 100%.
+    assert!(
+        text.contains("resident in locked mappings of") && locked_rss * 100 / total_rss >= 95,
+        "{text}"
+    );
+    assert!(
+        text.contains("of address space reserved under the lock")
+            && text.contains("times the locked resident memory"),
+        "{text}"
+    );
+    assert!(running.finish().status.success());
+
+    // Without a reservation, no such line.
+    let running = Running::start(memlock_run(["--future", "--", probe.to_str().unwrap()]));
+    let text = status_text(running.pid);
+    assert!(!text.contains("times the locked resident memory"), "{text}");
+    assert!(running.finish().status.success());
+}
+
 #[test]
 fn not_locked_and_its_large_mappings_named() {
     let probe = probe();
@@ -279,6 +335,8 @@ fn json_has_the_documented_fields() {
         "vm_rss",
         "vm_swap",
         "vm_size",
+        "locked_rss",
+        "total_rss",
         "faults",
         "major",
         "minor",

@@ -344,7 +344,9 @@ pub struct Cli {
 
     /// Report what is locked in running processes, and what is not
     ///
-    /// For each PID: VmLck against VmRSS, VmSwap and VmSize; every mapping with its size,
+    /// For each PID: the resident locked share (Rss in locked mappings against all Rss), then
+    /// VmLck (the address space reserved under the lock, which a PROT_NONE reservation made
+    /// under --future swells), VmRSS, VmSwap and VmSize; every mapping with its size,
     /// the share of it resident (smaps Rss) and locked (the `lo` VmFlag; smaps Locked is
     /// shown too, a proportional share of shared pages); the large mappings that are not
     /// locked; whether the memlock-run shim is loaded and the flags it was given; whether the

@@ -11,7 +11,8 @@
 //! mappings as the first call set them).
 //!
 //! The handler runs in the child of a possibly multi-threaded process, where only
-//! async-signal-safe calls are allowed: it makes system calls only (mlockall, getpid,
+//! async-signal-safe calls are allowed: it makes system calls only (mlockall, munlock of the
+//! shim's unlocked alternate signal stack (limit.rs), getpid,
 //! getrlimit, write, _exit), allocates nothing, and reads statics the constructor wrote
 //! before the program's own code could start a thread or fork. posix_spawn(3), and so
 //! glibc's system(3) and popen(3), run no fork handlers: their child execs at once.
@@ -110,6 +111,7 @@ extern "C" fn relock_child() {
         if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_ONFAULT) } != 0 {
             return failed(now);
         }
+        crate::limit::unlock_alt_stack();
     }
     if bits & FUTURE != 0 {
         let onfault = bits & ONFAULT != 0;

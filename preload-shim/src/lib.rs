@@ -19,15 +19,17 @@
 //! 6. populate the pre-faulted stack and heap where mlockall did not;
 //! 7. check with the kernel (VmLck) that the lock took: sanitizer runtimes intercept
 //!    mlockall and return 0 without locking;
-//! 8. register a fork handler that locks forked children again, unless told not to.
+//! 8. register a fork handler that locks forked children again, unless told not to;
+//! 9. where RLIMIT_MEMLOCK can stop the main stack's growth later, a SIGSEGV handler that
+//!    says so (`limit`), if the program left SIGSEGV at its default.
 //!
 //! It loads under glibc's loader (glibc 2.17 and later) and under musl's, where a musl
 //! program executed by a locked one inherits it: what one C library has and the other lacks
 //! (__register_atfork, mallopt, gnu_get_libc_version are glibc's) is looked up at run time,
 //! never linked, and an option that needs a missing one fails with a message saying so.
 //!
-//! The functions it defines in place of libc's (madvise, setuid and its kin) are in
-//! `wrap`, with why.
+//! The functions it defines in place of libc's (madvise, setuid and its kin, the exec
+//! family, pthread_create) are in `wrap`, with why.
 //!
 //! On failure it writes one line to stderr and, unless told to warn, exits with 125 so
 //! that nothing runs unlocked.
@@ -41,6 +43,7 @@
 mod environ;
 mod fork;
 mod heap;
+mod limit;
 mod line;
 mod mark;
 mod populate;
@@ -249,8 +252,14 @@ extern "C" fn memlock_run_init(
         return fail(config.on_failure, &mut line);
     }
 
-    wrap::locked();
-    mark::leave(&config);
+    wrap::locked(config.flags.future);
+    let memfd = mark::leave(&config);
+    // Where the limit can bite the main stack's growth: a line, not a silent SIGSEGV.
+    limit::arm(config.flags.current, config.thread_stack, memfd);
+    if memfd >= 0 {
+        // SAFETY: the memfd mark.rs opened, closed once.
+        unsafe { libc::close(memfd) };
+    }
     if config.inherit {
         // From here on, what this process executes is judged before the exec (wrap/exec.rs).
         wrap::arm_exec(&config, process.env());
@@ -282,6 +291,14 @@ extern "C" fn memlock_run_init(
             .push_size(status.vm_lck);
         line.push(", VmRSS ").push_size(status.vm_rss);
         line.push(", VmSize ").push_size(status.vm_size);
+        // The room the limit leaves for what grows after start (the stack; under MCL_FUTURE
+        // thread stacks and the heap too), as --check computes it.
+        if let (Some((soft, _)), false) = (limit::memlock_limit(), wrap::holds_ipc_lock()) {
+            line.push(", ")
+                .push_size(soft.saturating_sub(status.vm_lck))
+                .push(" left under RLIMIT_MEMLOCK ")
+                .push_size(soft);
+        }
         if let Some(range) = prefault {
             line.push(", stack pre-faulted ")
                 .push_size(range.len() as u64);

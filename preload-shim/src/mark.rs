@@ -12,8 +12,10 @@
 
 use memlock_run_protocol::{Config, ANON_NAME_PREFIX, FLAGS, NO_DUMP};
 
-/// Leaves the named mapping; quietly does nothing where the kernel cannot.
-pub fn leave(config: &Config) {
+/// Leaves the named mapping; quietly does nothing where the kernel cannot. Returns the
+/// memfd, sized for the alternate signal stack `limit.rs` maps from it, for the caller to
+/// close; -1 where there is none.
+pub fn leave(config: &Config) -> libc::c_int {
     let mut name = [0u8; 128];
     let mut len = 0;
     for part in [
@@ -28,7 +30,7 @@ pub fn leave(config: &Config) {
         for &b in part.as_bytes() {
             // Keep the last byte for the NUL.
             if len + 1 >= name.len() {
-                return;
+                return -1;
             }
             if let Some(slot) = name.get_mut(len) {
                 *slot = b;
@@ -45,13 +47,15 @@ pub fn leave(config: &Config) {
         )
     };
     let Ok(fd) = libc::c_int::try_from(fd) else {
-        return;
+        return -1;
     };
     if fd < 0 {
-        return;
+        return -1;
     }
-    // SAFETY: a new shared mapping of our own empty memfd, PROT_NONE: never touched.
+    // SAFETY: a new shared mapping of our own memfd, PROT_NONE: never touched. The file's
+    // size holds no page until one is written.
     unsafe {
+        libc::ftruncate(fd, 32 << 10);
         libc::mmap(
             core::ptr::null_mut(),
             4096,
@@ -60,6 +64,6 @@ pub fn leave(config: &Config) {
             fd,
             0,
         );
-        libc::close(fd);
     }
+    fd
 }

@@ -9,6 +9,8 @@ pub struct Status {
     pub vm_lck: u64,
     pub vm_rss: u64,
     pub vm_size: u64,
+    /// The main thread's stack mapping.
+    pub vm_stk: u64,
 }
 
 impl Status {
@@ -17,12 +19,14 @@ impl Status {
             vm_lck: 0,
             vm_rss: 0,
             vm_size: 0,
+            vm_stk: 0,
         };
-        for_each_line(c"/proc/self/status", |line| {
+        for_each_line(c"/proc/self/status", &mut |line| {
             for (name, slot) in [
                 (&b"VmLck:"[..], &mut status.vm_lck),
                 (b"VmRSS:", &mut status.vm_rss),
                 (b"VmSize:", &mut status.vm_size),
+                (b"VmStk:", &mut status.vm_stk),
             ] {
                 if let Some(rest) = line.strip_prefix(name) {
                     *slot = parse_kb(rest);
@@ -51,7 +55,7 @@ fn parse_kb(text: &[u8]) -> u64 {
 pub fn mapping_around(addr: usize) -> Result<Option<(usize, usize, usize)>, c_int> {
     let mut previous_end = 0;
     let mut found = None;
-    for_each_line(c"/proc/self/maps", |line| {
+    for_each_line(c"/proc/self/maps", &mut |line| {
         if found.is_some() {
             return;
         }
@@ -88,7 +92,9 @@ fn parse_hex(text: &[u8]) -> Option<usize> {
 }
 
 /// Calls `f` for every complete line of a file. A line longer than the buffer is skipped.
-fn for_each_line(path: &CStr, mut f: impl FnMut(&[u8])) -> Result<(), c_int> {
+/// Not generic: one copy of the reader serves every caller, the shim's size being locked.
+#[inline(never)]
+fn for_each_line(path: &CStr, f: &mut dyn FnMut(&[u8])) -> Result<(), c_int> {
     // SAFETY: `path` is NUL-terminated.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {

@@ -67,6 +67,17 @@
 //!   stack (it may run in a signal handler). The command line for memlock-run is built in a
 //!   mapping of its own: from a vfork(2) child, which shares its parent's memory, that
 //!   mapping (the size of the environment) stays in the parent after the exec.
+//! - `pthread_create`: under MCL_FUTURE each new thread's whole stack is locked when glibc
+//!   maps it, and without CAP_IPC_LOCK a stack past RLIMIT_MEMLOCK makes pthread_create
+//!   fail with EAGAIN: a program that does not expect it stops or runs crippled without a
+//!   word (gpg-agent stops serving, and its client starts an unlocked agent). libc's own
+//!   (dlsym(RTLD_NEXT)) creates the thread; only when it returned EAGAIN does `limit.rs`
+//!   check that the lock limit is the cause (the kernel's answer to a mapping of the same
+//!   size) and say so on stderr, once per process. The program gets libc's result as it
+//!   was. Cost on the common path: one call and one comparison. On glibc before 2.34, a
+//!   program that does not load libpthread sees this definition where a weak reference
+//!   would have found none; calling it then fails with EAGAIN, as a pthread_create that
+//!   cannot create a thread does.
 
 mod exec;
 
@@ -148,10 +159,57 @@ fn fail_with(errno: c_int) -> c_int {
 
 /// Set by the constructor once the process is locked: only then are capabilities kept.
 static LOCKED: AtomicBool = AtomicBool::new(false);
+/// The process was locked with MCL_FUTURE: new mappings count against RLIMIT_MEMLOCK.
+static FUTURE: AtomicBool = AtomicBool::new(false);
 
 /// The constructor locked this process: keep CAP_IPC_LOCK across its own switch of user.
-pub fn locked() {
+pub fn locked(future: bool) {
     LOCKED.store(true, Ordering::Relaxed);
+    FUTURE.store(future, Ordering::Relaxed);
+}
+
+/// The constructor locked this process with MCL_FUTURE.
+pub fn future() -> bool {
+    FUTURE.load(Ordering::Relaxed)
+}
+
+/// The calling thread has CAP_IPC_LOCK in its effective set: RLIMIT_MEMLOCK does not bind it.
+pub fn holds_ipc_lock() -> bool {
+    capget().is_some_and(|[low, _]| low.effective & (1 << CAP_IPC_LOCK) != 0)
+}
+
+type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
+type PthreadCreate = unsafe extern "C" fn(
+    *mut libc::pthread_t,
+    *const libc::pthread_attr_t,
+    StartFn,
+    *mut c_void,
+) -> c_int;
+
+/// libc's `pthread_create`, and a line when the lock limit made it fail: see the module
+/// documentation.
+///
+/// # Safety
+/// As pthread_create(3).
+#[no_mangle]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: StartFn,
+    arg: *mut c_void,
+) -> c_int {
+    static NEXT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+    let f = next(&NEXT, c"pthread_create");
+    if f.is_null() {
+        return libc::EAGAIN;
+    }
+    // SAFETY: dlsym found libc's pthread_create, whose type this is.
+    let real = core::mem::transmute::<*mut c_void, PthreadCreate>(f);
+    let rc = real(thread, attr, start, arg);
+    if rc == libc::EAGAIN {
+        crate::limit::thread_failed(attr);
+    }
+    rc
 }
 
 const CAP_IPC_LOCK: u32 = 14;

@@ -7,6 +7,8 @@
  *     --mark FILE  create FILE at once: proof that the probe ran (refusal tests check it did not)
  *     --map MIB    after start, mmap MIB MiB of anonymous memory (not touched)
  *     --touch MIB  then write to the first MIB MiB of it
+ *     --reserve MIB  after start, mmap MIB MiB PROT_NONE (an address-space reservation, as
+ *                  mariadbd, a JVM or Go make: counted in VmLck under MCL_FUTURE, never resident)
  *     --exit N     exit with status N at once, without waiting
  *     --echo       write back each line read from standard input, as "got LINE"
  *     --threads N  start N threads that sleep, before "ready"
@@ -31,7 +33,7 @@ static void *sleeper(void *arg)
 
 int main(int argc, char **argv)
 {
-    size_t map = 0, touch = 0;
+    size_t map = 0, touch = 0, reserve = 0;
     int echo = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mark") && i + 1 < argc) {
@@ -49,6 +51,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--map") && i + 1 < argc)
             map = strtoull(argv[++i], NULL, 10) << 20;
+        else if (!strcmp(argv[i], "--reserve") && i + 1 < argc)
+            reserve = strtoull(argv[++i], NULL, 10) << 20;
         else if (!strcmp(argv[i], "--touch") && i + 1 < argc)
             touch = strtoull(argv[++i], NULL, 10) << 20;
         else if (strncmp(argv[i], "--", 2) != 0)
@@ -66,6 +70,11 @@ int main(int argc, char **argv)
         }
         for (size_t off = 0; off < touch && off < map; off += 4096)
             p[off] = 1;
+    }
+    if (reserve && mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) ==
+                       MAP_FAILED) {
+        perror("probe: mmap --reserve");
+        return 3;
     }
     for (int t = 0; t < threads; t++) {
         pthread_t id;

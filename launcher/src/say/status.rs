@@ -17,9 +17,13 @@
 //! The same flag keeps a user's own `--status` out of the process's smaps: only root reads it.
 //!
 //! It only reads. VmLck is the kernel's count of locked address space, not of resident
-//! pages: with MCL_ONFAULT it can be far above VmRSS. Some mappings cannot be locked at
+//! pages: with MCL_ONFAULT, or a PROT_NONE reservation made under MCL_FUTURE (mariadbd's,
+//! a JVM's, Go's), it can be far above VmRSS, terabytes for a few hundred MiB held. So the
+//! headline is the resident locked share: Rss in mappings with the `lo` flag against the Rss
+//! of all mappings; VmLck follows as the address space reserved under the lock. Some mappings cannot be locked at
 //! all (`[vvar]`, `[vdso]`, `[vsyscall]`: VM_IO, VM_PFNMAP, VM_DONTEXPAND); they are shown
-//! but do not make a process "partly locked".
+//! but do not make a process "partly locked"; nor do the shim's own mappings of its memfd
+//! (its settings mark, and the alternate signal stack it keeps unlocked).
 
 use std::fs;
 use std::io::{self, Write};
@@ -63,6 +67,10 @@ pub struct Process {
     pub vm_rss: u64,
     pub vm_swap: u64,
     pub vm_size: u64,
+    /// Rss of the mappings with the `lo` flag: the memory the lock holds in RAM now.
+    pub locked_rss: u64,
+    /// Rss of all mappings (smaps), against which `locked_rss` is a share.
+    pub total_rss: u64,
     pub faults: Faults,
     /// False when the process is not dumpable (`--no-dump`): no core dump, and only
     /// CAP_SYS_PTRACE reads its memory. None when it cannot be told (it runs as root).
@@ -225,7 +233,12 @@ fn read(pid: u32) -> Result<Process, String> {
             "process {pid} ({name}) has no memory of its own: it is a kernel thread or a zombie"
         ));
     }
-    let lockable: Vec<&Mapping> = mappings.iter().filter(|m| m.lockable).collect();
+    // The shim's own mappings (its settings mark, the alternate signal stack it keeps
+    // unlocked on purpose) say nothing about whether the program is locked.
+    let lockable: Vec<&Mapping> = mappings
+        .iter()
+        .filter(|m| m.lockable && !shim_own(m))
+        .collect();
     let locked_count = lockable.iter().filter(|m| m.vm_locked).count();
     let state = if locked_count == 0 {
         "not locked"
@@ -245,6 +258,8 @@ fn read(pid: u32) -> Result<Process, String> {
         .map(|m| (*m).clone())
         .collect();
     large_unlocked.sort_by_key(|m| std::cmp::Reverse(m.size));
+    let locked_rss = mappings.iter().filter(|m| m.vm_locked).map(|m| m.rss).sum();
+    let total_rss = mappings.iter().map(|m| m.rss).sum();
 
     let shim_path = mappings
         .iter()
@@ -269,6 +284,8 @@ fn read(pid: u32) -> Result<Process, String> {
         vm_rss: kb("VmRSS"),
         vm_swap: kb("VmSwap"),
         vm_size: kb("VmSize"),
+        locked_rss,
+        total_rss,
         faults: parse_faults(&stat)
             .ok_or_else(|| format!("/proc/{pid}/stat is not in the form this memlock-run knows"))?,
         dumpable: dumpable(pid),
@@ -309,6 +326,15 @@ fn marked_settings(mappings: &[Mapping]) -> Option<Vec<u8>> {
         let rest = rest.strip_suffix(" (deleted)").unwrap_or(rest);
         Some(rest.replace(' ', "\0").into_bytes())
     })
+}
+
+/// A mapping of the shim's memfd (`/memfd:memlock-run ...`): its settings mark, and the
+/// alternate signal stack it maps from the same file, unlocked so that it costs no locked
+/// memory (preload-shim/src/limit.rs).
+fn shim_own(m: &Mapping) -> bool {
+    m.name
+        .strip_prefix("/memfd:")
+        .is_some_and(|rest| rest.starts_with(memlock_run_protocol::ANON_NAME_PREFIX))
 }
 
 /// MEMLOCK_RUN_NO_DUMP=1 in a NUL-separated environment.
@@ -413,17 +439,32 @@ fn render(p: &Process) -> String {
     let exe = p.exe.as_deref().unwrap_or("?");
     out.push_str(&format!("PID {} ({}, {exe}): {}\n", p.pid, p.name, p.state));
     out.push_str(&format!(
-        "  VmLck {} against VmRSS {}; VmSwap {}, VmSize {}\n",
+        "  locked: {} resident in locked mappings of {} resident ({}); VmLck {} of address space reserved \
+         under the lock, VmRSS {}; VmSwap {}, VmSize {}\n",
+        show(p.locked_rss),
+        show(p.total_rss),
+        percent(p.locked_rss, p.total_rss),
         show(p.vm_lck),
         show(p.vm_rss),
         show(p.vm_swap),
         show(p.vm_size)
     ));
-    let lockable = p.mappings.iter().filter(|m| m.lockable).count();
+    if let Some(times) = reserved_far_above(p.vm_lck, p.locked_rss) {
+        out.push_str(&format!(
+            "  VmLck is {times} times the locked resident memory: most of the locked address space is reserved, \
+             not held in RAM (PROT_NONE reservations or untouched pages locked on fault, made under MCL_FUTURE); \
+             the locked share above is what the lock holds\n"
+        ));
+    }
+    let lockable = p
+        .mappings
+        .iter()
+        .filter(|m| m.lockable && !shim_own(m))
+        .count();
     let locked = p
         .mappings
         .iter()
-        .filter(|m| m.lockable && m.vm_locked)
+        .filter(|m| m.lockable && !shim_own(m) && m.vm_locked)
         .count();
     let on_fault = p.mappings.iter().filter(|m| m.lock_on_fault).count();
     out.push_str(&format!(
@@ -503,6 +544,14 @@ fn render(p: &Process) -> String {
     out
 }
 
+/// How many times VmLck is the locked resident memory, when it is at least ten times (an
+/// order of magnitude or more) and the difference is more than 64 MiB: a figure worth a line.
+fn reserved_far_above(vm_lck: u64, locked_rss: u64) -> Option<u64> {
+    const PAGE: u64 = 4096;
+    let times = vm_lck / locked_rss.max(PAGE);
+    (times >= 10 && vm_lck - locked_rss.min(vm_lck) > 64 << 20).then_some(times)
+}
+
 fn display_name(m: &Mapping) -> &str {
     if m.name.is_empty() {
         "anonymous memory"
@@ -553,6 +602,25 @@ VmFlags: rd wr mr mw me ac
         assert_eq!(maps[2].name, "");
         assert_eq!(maps[2].rss, 12 * 1024);
         assert!(!maps[2].vm_locked && maps[2].lockable);
+    }
+
+    #[test]
+    fn vmlck_far_above_the_locked_resident_memory() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(reserved_far_above(8 << 40, 210 * MIB), Some(39_945));
+        assert_eq!(
+            reserved_far_above(64 * MIB, 8 * MIB),
+            None,
+            "64 MiB on fault, 8 touched: small"
+        );
+        assert_eq!(reserved_far_above(1024 * MIB, 8 * MIB), Some(128));
+        assert_eq!(
+            reserved_far_above(1024 * MIB, 200 * MIB),
+            None,
+            "five times"
+        );
+        assert_eq!(reserved_far_above(0, 0), None);
+        assert_eq!(reserved_far_above(1024 * MIB, 0), Some(1024 * MIB / 4096));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod doors;
 pub mod footprint;
+pub mod growth;
 pub mod runtime;
 
 use std::ffi::OsStr;
@@ -319,8 +320,34 @@ fn check(plan: &Plan, host: &Host, machine: &Machine) -> Report {
     if let (Some(target), Some(_)) = (&plan.target, &estimate) {
         let path = std::fs::canonicalize(&target.path).unwrap_or_else(|_| target.path.clone());
         let memlock_after = plan::memlock_after(plan);
-        let found = runtime::findings(request, &path, memlock_after, host.limits.stack, will_hold);
+        let class = runtime::Runtime::of(&path);
+        let found = runtime::findings(request, &class, memlock_after, will_hold);
         report.findings.extend(found);
+        // What the limit leaves for the program's life after the lock at start.
+        if let (Some(Limit::Bytes(limit)), false, Some(estimate)) =
+            (memlock_after.map(|l| l.soft), will_hold, &estimate)
+        {
+            let growth = growth::Growth {
+                limit,
+                at_start: estimate.total(),
+                stack_at_start: estimate.stack,
+                stack_limit: plan
+                    .limits
+                    .stack
+                    .map_or(host.limits.stack, |c| c.after)
+                    .soft,
+                future: request.flags.future,
+                threads: class.threads,
+                whole_stack: class.whole_stack,
+                thread_stack: match plan.config.thread_stack {
+                    0 => runtime::default_thread_stack(host.limits.stack),
+                    given => given,
+                },
+                thread_stack_given: request.thread_stack.is_some(),
+            };
+            let remedy = |needed| limit_remedy(plan, host, needed, host.limits.memlock);
+            report.findings.extend(growth::findings(&growth, &remedy));
+        }
     }
     memory_finding(
         &mut report,
@@ -894,22 +921,6 @@ fn lock_findings(
                 "mlockall({flags}): VmSize about {} is within RLIMIT_MEMLOCK {}",
                 show(total),
                 show(limit)
-            ),
-        );
-    }
-    if plan.request.flags.future {
-        report.problem(
-            Verdict::Warn,
-            "MCL_FUTURE",
-            format!(
-                "what COMMAND maps later is locked too and counts against RLIMIT_MEMLOCK {}: past it malloc returns \
-                 NULL, thread creation fails with EAGAIN and stack growth is a SIGSEGV",
-                show(limit)
-            ),
-            format!(
-                "size RLIMIT_MEMLOCK for COMMAND's peak, not its start (LimitMEMLOCK= in the systemd unit, \
-                 ulimit -l, --limit), or {}",
-                grant_capability(host, host.no_new_privs)
             ),
         );
     }

@@ -25,10 +25,15 @@ pub struct Runtime {
     pub jvm: bool,
     /// V8 (node, Chromium, Electron): reserves GiBs of address space, frees with madvise.
     pub v8: bool,
-    /// The program itself calls pthread_create.
+    /// The program calls pthread_create itself, or needs a library that exists to run
+    /// threads.
     pub threads: bool,
     /// Chromium or Electron: a browser whose zygote forks its children.
     pub chromium: bool,
+    /// Ruby: at start it touches the bottom of its main stack, as deep as RLIMIT_STACK allows
+    /// (thread_pthread.c's reserve_stack, against mappings placed in the stack's way), so the
+    /// locked stack grows by nearly its whole limit at once.
+    pub whole_stack: bool,
 }
 
 impl Runtime {
@@ -45,7 +50,18 @@ impl Runtime {
             })
             .unwrap_or_default();
         let needs = |prefix: &str| needed.iter().any(|n| n.starts_with(prefix));
-        let (mut exports_v8, mut threads) = (false, needs("libpthread."));
+        // Libraries that exist to run threads: libpthread, GnuPG's npth (gpg-agent), GLib's
+        // gthread, libuv, OpenMP's runtime.
+        let thread_library = [
+            "libpthread.",
+            "libnpth.",
+            "libgthread-",
+            "libuv.",
+            "libgomp.",
+        ]
+        .iter()
+        .any(|prefix| needs(prefix));
+        let (mut exports_v8, mut threads) = (false, thread_library);
         if let Ok(file) = File::open(path) {
             let data = ReadCache::new(file);
             if let Ok(parsed) = object::File::parse(&data) {
@@ -66,12 +82,13 @@ impl Runtime {
             // The JVM and V8 are threaded whatever their launcher's symbols say.
             threads: threads || needs("libjli.") || name == "java",
             chromium: ["chromium", "chrome", "electron"].contains(&name),
+            whole_stack: needs("libruby") || name.starts_with("ruby"),
         }
     }
 }
 
 /// glibc's default thread stack: the soft RLIMIT_STACK, or 2 MiB when it is unlimited.
-fn default_thread_stack(stack: Rlimit) -> u64 {
+pub fn default_thread_stack(stack: Rlimit) -> u64 {
     match stack.soft {
         Limit::Bytes(bytes) => bytes,
         Limit::Unlimited => 2 << 20,
@@ -87,17 +104,15 @@ fn finding(verdict: Verdict, topic: &'static str, text: String, remedy: Option<S
     }
 }
 
-/// `--check`'s findings for COMMAND's runtime class; `path` is COMMAND's file (the plan's
-/// target), `memlock_after` the limit COMMAND will have, `stack` its RLIMIT_STACK (glibc sizes
-/// threads from it), `will_hold` whether it will hold CAP_IPC_LOCK.
+/// `--check`'s findings for COMMAND's runtime class (`Runtime::of` COMMAND's file, the plan's
+/// target); `memlock_after` the limit COMMAND will have, `will_hold` whether it will hold
+/// CAP_IPC_LOCK. Threads are judged with the room the limit leaves (`super::growth`).
 pub fn findings(
     request: &Request,
-    path: &Path,
+    runtime: &Runtime,
     memlock_after: Option<Rlimit>,
-    stack: Rlimit,
     will_hold: bool,
 ) -> Vec<Finding> {
-    let runtime = Runtime::of(path);
     let limit = match memlock_after.map(|l| l.soft) {
         Some(Limit::Bytes(bytes)) if !will_hold => Some(bytes),
         _ => None,
@@ -187,30 +202,6 @@ pub fn findings(
                     .to_owned(),
             ),
         ));
-    }
-    if runtime.threads && request.thread_stack.is_none() {
-        if let (true, Some(limit)) = (request.flags.future, limit) {
-            let stack = default_thread_stack(stack);
-            // It links pthread_create; whether it calls it, only a run tells.
-            out.push(finding(
-                Verdict::Warn,
-                "threads",
-                format!(
-                    "a program that can create threads, under --future without CAP_IPC_LOCK: each thread's \
-                     stack ({}, the default from RLIMIT_STACK) is locked in full against RLIMIT_MEMLOCK {}, so {}",
-                    show(stack),
-                    show(limit),
-                    if stack >= limit {
-                        "its first thread would fail (pthread_create: EAGAIN)".to_owned()
-                    } else {
-                        format!("at most {} threads fit", limit / stack.max(1))
-                    }
-                ),
-                Some(format!(
-                    "give threads smaller stacks (--thread-stack 256K), or {capability}"
-                )),
-            ));
-        }
     }
     out
 }
