@@ -13,7 +13,7 @@ mod common;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -450,7 +450,7 @@ fn chown_nobody(path: &Path) {
 }
 
 /// `gpg-agent --daemon --no-detach` as nobody at 8 MiB under memlock-run; its stderr file.
-fn start_agent(home: &Path, options: &[&str]) -> (Child, PathBuf) {
+fn start_agent(home: &Path, options: &[&str]) -> (Process, PathBuf) {
     let stderr = unique("gpg-agent-stderr");
     // A stopped agent's sockets stay behind: the new one's are the sign it listens.
     for name in [
@@ -478,7 +478,7 @@ fn start_agent(home: &Path, options: &[&str]) -> (Child, PathBuf) {
 
 /// Stops the agent memlock-run started (its PID, after the exec) and the server it forked,
 /// found by its own unique home directory.
-fn stop_agent(agent: &mut Child, home: &Path) {
+fn stop_agent(agent: &mut Process, home: &Path) {
     while let Some(pid) = agent_pid(home) {
         // SAFETY: kill with a PID found just now.
         unsafe { libc::kill(pid, libc::SIGKILL) };
