@@ -19,6 +19,23 @@ fn rawexec() -> PathBuf {
     compile("rawexec.c", "rawexec", &[])
 }
 
+/// tests/probes/rawexecat.c: the execveat system call made directly, from a directory's
+/// descriptor.
+fn rawexecat() -> PathBuf {
+    compile("rawexecat.c", "rawexecat", &[])
+}
+
+/// A file's directory and its name there, for rawexecat.
+fn dir_and_name(path: &Path) -> (PathBuf, String) {
+    (
+        path.parent().expect("a directory").to_owned(),
+        path.file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
 /// The glibc and static lockreport builds, or None (and a skip line) without the toolchain.
 fn glibc_and_static() -> Option<(PathBuf, PathBuf)> {
     Some((
@@ -638,8 +655,8 @@ fn proc_self_in_a_pid_namespace_of_its_own() {
 }
 
 /// A 32-bit COMMAND (the ptrace method: its loader must not be given the 64-bit shim) carries
-/// no shim to what it executes: the gate refuses that, where it once ran unlocked, and
-/// --dry-run says so.
+/// no shim to what it executes, with execve or execveat: the gate refuses that, where it once
+/// ran unlocked, and --dry-run says so.
 #[test]
 fn what_a_32_bit_command_executes_is_refused() {
     let Some(rawexec32) = compile_if_possible("gcc", "rawexec.c", "rawexec-i386", &["-m32"]) else {
@@ -658,6 +675,21 @@ fn what_a_32_bit_command_executes_is_refused() {
         Refused::in_the_tree().failing(),
         &[&not_executing(glibc.display()), "does not hand it the shim"],
     );
+    // The i386 execveat system call, which keeps its path and environment in other
+    // arguments than execve: judged the same.
+    let rawexecat32 = compile("rawexecat.c", "rawexecat-i386", &["-m32"]);
+    let (dir, name) = dir_and_name(&glibc);
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexecat32.as_os_str(),
+        dir.as_os_str(),
+        name.as_ref(),
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[&not_executing(name), "does not hand it the shim"],
+    );
     let out = output(memlock_run([
         "--dry-run".as_ref(),
         "--".as_ref(),
@@ -667,4 +699,119 @@ fn what_a_32_bit_command_executes_is_refused() {
         &stdout_of(&out),
         &["programs it executes are not locked, and the exec gate refuses them unless they are memlock-run"],
     );
+}
+
+/// The execveat system call made directly, with a descriptor of the program's directory and
+/// its name there (a name that means nothing from the working directory): the gate reads the
+/// path and the environment where execveat keeps them and opens the file from that
+/// directory. A glibc program runs locked; a static one is refused, and the gate's line names
+/// it and the program that asked, by its command name.
+#[test]
+fn the_execveat_system_call_made_directly_is_judged_from_its_directory() {
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let at = |image: &Path| {
+        let (dir, name) = dir_and_name(image);
+        assert!(
+            !Path::new(&name).exists(),
+            "{name} in the working directory"
+        );
+        let out = output(memlock_run([
+            "--".as_ref(),
+            rawexecat().as_os_str(),
+            dir.as_os_str(),
+            name.as_ref(),
+        ]));
+        (out, name)
+    };
+    let (out, _) = at(&glibc);
+    assert_locked(&out);
+    let (out, name) = at(&static_image);
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &format!("{} (from pid ", not_executing(&name)),
+            ", rawexecat): statically linked",
+            "rawexecat made the execve system call itself",
+            "rawexecat: execveat: Operation not permitted",
+        ],
+    );
+}
+
+/// A path longer than PATH_MAX, which the gate reads no further than the kernel does: the exec
+/// fails as the kernel fails it (ENAMETOOLONG), without a line of the gate's.
+#[test]
+fn a_path_longer_than_path_max_fails_as_the_kernel_fails_it() {
+    let long = format!("/{}", "x".repeat(5000));
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexec().as_os_str(),
+        long.as_ref(),
+    ]));
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(127), "{stderr}");
+    assert_mentions(&stderr, &["rawexec: execve: File name too long"]);
+    assert!(!stderr.contains("memlock-run"), "{stderr}");
+}
+
+/// A script whose #! interpreter is itself a script, executed past the shim: the gate judges
+/// one #! line on the way to the image, so it refuses it with a line (the kernel would run it,
+/// here locked or not as the last interpreter happens to be).
+#[test]
+fn a_script_whose_interpreter_is_a_script_is_refused() {
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    let inner = script("gate-inner-script.sh", &format!("#!{}\n", glibc.display()));
+    let outer = script("gate-outer-script.sh", &format!("#!{}\n", inner.display()));
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexec().as_os_str(),
+        outer.as_os_str(),
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing(outer.display()),
+            "its #! interpreter is itself a script",
+            PAST_THE_SHIM,
+        ],
+    );
+}
+
+/// A set-user-ID or set-group-ID program executed past the shim runs in secure-execution mode,
+/// where ld.so ignores the shim: the gate refuses it with a line (each bit on its own).
+#[test]
+fn a_set_id_program_executed_past_the_shim_is_refused() {
+    if skip_unless_root("making a set-ID file of another owner needs root") {
+        return;
+    }
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    let (uid, gid, _, _) = passwd("nobody");
+    for (mode, name, says) in [
+        (0o4755, "lockreport-gate-setuid", "set-user-ID"),
+        (0o2755, "lockreport-gate-setgid", "set-group-ID"),
+    ] {
+        let image = copy_with_mode(&glibc, name, mode);
+        std::os::unix::fs::chown(&image, Some(uid), Some(gid)).expect("chown");
+        set_mode(&image, mode);
+        if skip_on_nosuid(&image, "set-ID bits have no effect there") {
+            return;
+        }
+        let out = output(memlock_run([
+            "--".as_ref(),
+            rawexec().as_os_str(),
+            image.as_os_str(),
+        ]));
+        assert_refused(
+            &out,
+            Refused::in_the_tree().status(127).row(name),
+            &[&not_executing(image.display()), says, PAST_THE_SHIM],
+        );
+    }
 }
