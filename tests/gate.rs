@@ -815,3 +815,53 @@ fn a_set_id_program_executed_past_the_shim_is_refused() {
         );
     }
 }
+
+/// A process of an unprivileged run's tree that switches to another user (the run was given
+/// CAP_SETUID and CAP_SETGID) and makes the execve system call itself: the gate, which has no
+/// CAP_SYS_PTRACE, may not read its memory, so it refuses the exec, and its line says why:
+/// another user (not --no-dump, the other reason it knows).
+#[test]
+fn a_raw_exec_by_a_process_run_as_another_user_is_refused_saying_so() {
+    if skip_unprivileged_run("the gate of a run as nobody is the one without CAP_SYS_PTRACE") {
+        return;
+    }
+    let Some((_, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let static_image = reachable_copy(&static_image, "lockreport-static-other-user");
+    let rawexec = reachable_copy(&rawexec(), "rawexec-other-user");
+    // setpriv (through libc: the shim judges rawexec, and says so) switches to a user of no
+    // name; rawexec, dumpable, then executes the static program itself.
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=+setuid,+setgid",
+        "--ambient-caps=+setuid,+setgid",
+        "--",
+    ])
+    .arg(memlock_run_path())
+    .args([
+        "--",
+        "setpriv",
+        "--reuid=54321",
+        "--regid=54321",
+        "--clear-groups",
+        "--",
+    ])
+    .arg(&rawexec)
+    .arg(&static_image);
+    let out = output(cmd);
+    let stderr = assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing("the program pid "),
+            "(rawexec-other-u) asks for",
+            "cannot read its memory",
+            "it runs as another user, and the gate has no CAP_SYS_PTRACE",
+        ],
+    );
+    assert!(!stderr.contains("--no-dump"), "{stderr}");
+}
