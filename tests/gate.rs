@@ -756,23 +756,27 @@ fn a_path_longer_than_path_max_fails_as_the_kernel_fails_it() {
     assert!(!stderr.contains("memlock-run"), "{stderr}");
 }
 
-/// A script whose #! interpreter is itself a script, executed past the shim: the gate judges
-/// one #! line on the way to the image, so it refuses it with a line (the kernel would run it,
-/// here locked or not as the last interpreter happens to be).
+/// A script executed past the shim is judged by its #! interpreter: one whose interpreter is a
+/// glibc program runs locked; one whose interpreter is itself a script is refused with a line
+/// (the gate judges one #! line on the way to the image; the kernel would run it, locked or
+/// not as the last interpreter happens to be).
 #[test]
-fn a_script_whose_interpreter_is_a_script_is_refused() {
+fn a_script_runs_locked_by_its_interpreter_and_a_nested_one_is_refused() {
     let Some((glibc, _)) = glibc_and_static() else {
         return;
     };
     let inner = script("gate-inner-script.sh", &format!("#!{}\n", glibc.display()));
     let outer = script("gate-outer-script.sh", &format!("#!{}\n", inner.display()));
-    let out = output(memlock_run([
-        "--".as_ref(),
-        rawexec().as_os_str(),
-        outer.as_os_str(),
-    ]));
+    let raw = |script: &Path| {
+        output(memlock_run([
+            "--".as_ref(),
+            rawexec().as_os_str(),
+            script.as_os_str(),
+        ]))
+    };
+    assert_locked(&raw(&inner));
     assert_refused(
-        &out,
+        &raw(&outer),
         Refused::in_the_tree().status(127),
         &[
             &not_executing(outer.display()),
