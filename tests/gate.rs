@@ -869,3 +869,35 @@ fn a_raw_exec_by_a_process_run_as_another_user_is_refused_saying_so() {
     );
     assert!(!stderr.contains("--no-dump"), "{stderr}");
 }
+
+/// A program its user may execute but not read (mode 711) cannot be judged by the gate: made
+/// past the shim, its exec is refused with a line; said by the shim to be judged first
+/// (protocol::GATE_WORD, which tests/probes/wordexec.c says as the shim does before its own
+/// execve), it goes on, and the shim locks it.
+#[test]
+fn an_execute_only_program_goes_on_when_the_shim_said_it_judged_it() {
+    if skip_unprivileged_run("the execute-only case needs a user other than root") {
+        return;
+    }
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    let xonly = reachable_copy(&glibc, "lockreport-glibc-xonly-gate");
+    writing_executables(|| set_mode(&xonly, 0o711));
+    let rawexec = reachable_copy(&rawexec(), "rawexec-xonly-gate");
+    let wordexec = reachable_copy(&compile("wordexec.c", "wordexec", &[]), "wordexec-gate");
+    let out =
+        output(as_nobody().memlock_run(["--".as_ref(), rawexec.as_os_str(), xonly.as_os_str()]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing(xonly.display()),
+            "it cannot be read to be judged",
+            PAST_THE_SHIM,
+        ],
+    );
+    let out =
+        output(as_nobody().memlock_run(["--".as_ref(), wordexec.as_os_str(), xonly.as_os_str()]));
+    assert_locked(&out);
+}
