@@ -901,3 +901,86 @@ fn an_execute_only_program_goes_on_when_the_shim_said_it_judged_it() {
         output(as_nobody().memlock_run(["--".as_ref(), wordexec.as_os_str(), xonly.as_os_str()]));
     assert_locked(&out);
 }
+
+/// The gate opens what a task executes with all of the task's filesystem identity: its
+/// supplementary groups and its CAP_DAC_OVERRIDE, besides its user and group. A static program
+/// only they let the task execute, executed past the shim, is refused (the gate, without
+/// them, once took it for one the kernel refuses, and let it run unlocked); a glibc one the
+/// task executes through a supplementary group runs locked.
+#[test]
+fn the_gate_judges_with_the_tasks_groups_and_capabilities() {
+    if skip_unless_root("a run as root that drops to nobody, with a group or a capability") {
+        return;
+    }
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    const GROUP: u32 = 4242;
+    let owned = |image: &Path, name: &str, mode: u32| {
+        let copy = reachable_copy(image, name);
+        std::os::unix::fs::chown(&copy, Some(0), Some(GROUP)).expect("chown");
+        writing_executables(|| set_mode(&copy, mode));
+        copy
+    };
+    let rawexec = reachable_copy(&rawexec(), "rawexec-identity");
+    let as_nobody_with = |with: &[&str], image: &Path| {
+        let mut cmd = memlock_run(["--", "setpriv", "--reuid=nobody", "--regid=nogroup"]);
+        cmd.args(with).arg("--").arg(&rawexec).arg(image);
+        output(cmd)
+    };
+    let group = format!("--groups={GROUP}");
+    let static_group = owned(&static_image, "lockreport-static-group", 0o750);
+    assert_refused(
+        &as_nobody_with(&[&group], &static_group),
+        Refused::in_the_tree().status(127).row("through a group"),
+        &[&not_executing(static_group.display()), "statically linked"],
+    );
+    let glibc_group = owned(&glibc, "lockreport-glibc-group", 0o750);
+    assert_locked(&as_nobody_with(&[&group], &glibc_group));
+    let static_owner = owned(&static_image, "lockreport-static-owner", 0o700);
+    assert_refused(
+        &as_nobody_with(
+            &[
+                "--clear-groups",
+                "--inh-caps=+dac_override",
+                "--ambient-caps=+dac_override",
+            ],
+            &static_owner,
+        ),
+        Refused::in_the_tree()
+            .status(127)
+            .row("through CAP_DAC_OVERRIDE"),
+        &[&not_executing(static_owner.display()), "statically linked"],
+    );
+}
+
+/// execveat of a descriptor (AT_EMPTY_PATH, as fexecve does) opened with O_PATH on a program
+/// its user may execute but not read: the gate cannot read it either, so it refuses it with a
+/// line (it once took the failed read for the kernel's refusal, and let it run unlocked).
+#[test]
+fn an_execute_only_program_executed_from_its_descriptor_is_refused() {
+    if skip_unprivileged_run("the execute-only case needs a user other than root") {
+        return;
+    }
+    let Some((_, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let xonly = reachable_copy(&static_image, "lockreport-static-xonly-fd");
+    writing_executables(|| set_mode(&xonly, 0o711));
+    let rawexecat = reachable_copy(&rawexecat(), "rawexecat-xonly-fd");
+    let out = output(as_nobody().memlock_run([
+        "--".as_ref(),
+        rawexecat.as_os_str(),
+        xonly.as_os_str(),
+        "".as_ref(),
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing(""),
+            "it cannot be read to be judged",
+            PAST_THE_SHIM,
+        ],
+    );
+}
