@@ -19,6 +19,23 @@ fn rawexec() -> PathBuf {
     compile("rawexec.c", "rawexec", &[])
 }
 
+/// tests/probes/rawexecat.c: the execveat system call made directly, from a directory's
+/// descriptor.
+fn rawexecat() -> PathBuf {
+    compile("rawexecat.c", "rawexecat", &[])
+}
+
+/// A file's directory and its name there, for rawexecat.
+fn dir_and_name(path: &Path) -> (PathBuf, String) {
+    (
+        path.parent().expect("a directory").to_owned(),
+        path.file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
 /// The glibc and static lockreport builds, or None (and a skip line) without the toolchain.
 fn glibc_and_static() -> Option<(PathBuf, PathBuf)> {
     Some((
@@ -638,8 +655,8 @@ fn proc_self_in_a_pid_namespace_of_its_own() {
 }
 
 /// A 32-bit COMMAND (the ptrace method: its loader must not be given the 64-bit shim) carries
-/// no shim to what it executes: the gate refuses that, where it once ran unlocked, and
-/// --dry-run says so.
+/// no shim to what it executes, with execve or execveat: the gate refuses that, where it once
+/// ran unlocked, and --dry-run says so.
 #[test]
 fn what_a_32_bit_command_executes_is_refused() {
     let Some(rawexec32) = compile_if_possible("gcc", "rawexec.c", "rawexec-i386", &["-m32"]) else {
@@ -658,6 +675,21 @@ fn what_a_32_bit_command_executes_is_refused() {
         Refused::in_the_tree().failing(),
         &[&not_executing(glibc.display()), "does not hand it the shim"],
     );
+    // The i386 execveat system call, which keeps its path and environment in other
+    // arguments than execve: judged the same.
+    let rawexecat32 = compile("rawexecat.c", "rawexecat-i386", &["-m32"]);
+    let (dir, name) = dir_and_name(&glibc);
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexecat32.as_os_str(),
+        dir.as_os_str(),
+        name.as_ref(),
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[&not_executing(name), "does not hand it the shim"],
+    );
     let out = output(memlock_run([
         "--dry-run".as_ref(),
         "--".as_ref(),
@@ -666,5 +698,289 @@ fn what_a_32_bit_command_executes_is_refused() {
     assert_mentions(
         &stdout_of(&out),
         &["programs it executes are not locked, and the exec gate refuses them unless they are memlock-run"],
+    );
+}
+
+/// The execveat system call made directly, with a descriptor of the program's directory and
+/// its name there (a name that means nothing from the working directory): the gate reads the
+/// path and the environment where execveat keeps them and opens the file from that
+/// directory. A glibc program runs locked; a static one is refused, and the gate's line names
+/// it and the program that asked, by its command name.
+#[test]
+fn the_execveat_system_call_made_directly_is_judged_from_its_directory() {
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let at = |image: &Path| {
+        let (dir, name) = dir_and_name(image);
+        assert!(
+            !Path::new(&name).exists(),
+            "{name} in the working directory"
+        );
+        let out = output(memlock_run([
+            "--".as_ref(),
+            rawexecat().as_os_str(),
+            dir.as_os_str(),
+            name.as_ref(),
+        ]));
+        (out, name)
+    };
+    let (out, _) = at(&glibc);
+    assert_locked(&out);
+    let (out, name) = at(&static_image);
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &format!("{} (from pid ", not_executing(&name)),
+            ", rawexecat): statically linked",
+            "rawexecat made the execve system call itself",
+            "rawexecat: execveat: Operation not permitted",
+        ],
+    );
+}
+
+/// A path longer than PATH_MAX, which the gate reads no further than the kernel does: the exec
+/// fails as the kernel fails it (ENAMETOOLONG), without a line of the gate's.
+#[test]
+fn a_path_longer_than_path_max_fails_as_the_kernel_fails_it() {
+    let long = format!("/{}", "x".repeat(5000));
+    let out = output(memlock_run([
+        "--".as_ref(),
+        rawexec().as_os_str(),
+        long.as_ref(),
+    ]));
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(127), "{stderr}");
+    assert_mentions(&stderr, &["rawexec: execve: File name too long"]);
+    assert!(!stderr.contains("memlock-run"), "{stderr}");
+}
+
+/// A script executed past the shim is judged by its #! interpreter: one whose interpreter is a
+/// glibc program runs locked; one whose interpreter is itself a script is refused with a line
+/// (the gate judges one #! line on the way to the image; the kernel would run it, locked or
+/// not as the last interpreter happens to be).
+#[test]
+fn a_script_runs_locked_by_its_interpreter_and_a_nested_one_is_refused() {
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    let inner = script("gate-inner-script.sh", &format!("#!{}\n", glibc.display()));
+    let outer = script("gate-outer-script.sh", &format!("#!{}\n", inner.display()));
+    let raw = |script: &Path| {
+        output(memlock_run([
+            "--".as_ref(),
+            rawexec().as_os_str(),
+            script.as_os_str(),
+        ]))
+    };
+    assert_locked(&raw(&inner));
+    assert_refused(
+        &raw(&outer),
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing(outer.display()),
+            "its #! interpreter is itself a script",
+            PAST_THE_SHIM,
+        ],
+    );
+}
+
+/// A set-user-ID or set-group-ID program executed past the shim runs in secure-execution mode,
+/// where ld.so ignores the shim: the gate refuses it with a line (each bit on its own).
+#[test]
+fn a_set_id_program_executed_past_the_shim_is_refused() {
+    if skip_unless_root("making a set-ID file of another owner needs root") {
+        return;
+    }
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    let (uid, gid, _, _) = passwd("nobody");
+    for (mode, name, says) in [
+        (0o4755, "lockreport-gate-setuid", "set-user-ID"),
+        (0o2755, "lockreport-gate-setgid", "set-group-ID"),
+    ] {
+        let image = copy_with_mode(&glibc, name, mode);
+        std::os::unix::fs::chown(&image, Some(uid), Some(gid)).expect("chown");
+        set_mode(&image, mode);
+        if skip_on_nosuid(&image, "set-ID bits have no effect there") {
+            return;
+        }
+        let out = output(memlock_run([
+            "--".as_ref(),
+            rawexec().as_os_str(),
+            image.as_os_str(),
+        ]));
+        assert_refused(
+            &out,
+            Refused::in_the_tree().status(127).row(name),
+            &[&not_executing(image.display()), says, PAST_THE_SHIM],
+        );
+    }
+}
+
+/// A process of an unprivileged run's tree that switches to another user (the run was given
+/// CAP_SETUID and CAP_SETGID) and makes the execve system call itself: the gate, which has no
+/// CAP_SYS_PTRACE, may not read its memory, so it refuses the exec, and its line says why:
+/// another user (not --no-dump, the other reason it knows).
+#[test]
+fn a_raw_exec_by_a_process_run_as_another_user_is_refused_saying_so() {
+    if skip_unprivileged_run("the gate of a run as nobody is the one without CAP_SYS_PTRACE") {
+        return;
+    }
+    let Some((_, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let static_image = reachable_copy(&static_image, "lockreport-static-other-user");
+    let rawexec = reachable_copy(&rawexec(), "rawexec-other-user");
+    // setpriv (through libc: the shim judges rawexec, and says so) switches to a user of no
+    // name; rawexec, dumpable, then executes the static program itself.
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=+setuid,+setgid",
+        "--ambient-caps=+setuid,+setgid",
+        "--",
+    ])
+    .arg(memlock_run_path())
+    .args([
+        "--",
+        "setpriv",
+        "--reuid=54321",
+        "--regid=54321",
+        "--clear-groups",
+        "--",
+    ])
+    .arg(&rawexec)
+    .arg(&static_image);
+    let out = output(cmd);
+    let stderr = assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing("the program pid "),
+            "(rawexec-other-u) asks for",
+            "cannot read its memory",
+            "it runs as another user, and the gate has no CAP_SYS_PTRACE",
+        ],
+    );
+    assert!(!stderr.contains("--no-dump"), "{stderr}");
+}
+
+/// A program its user may execute but not read (mode 711) cannot be judged by the gate: made
+/// past the shim, its exec is refused with a line; said by the shim to be judged first
+/// (protocol::GATE_WORD, which tests/probes/wordexec.c says as the shim does before its own
+/// execve), it goes on, and the shim locks it.
+#[test]
+fn an_execute_only_program_goes_on_when_the_shim_said_it_judged_it() {
+    if skip_unprivileged_run("the execute-only case needs a user other than root") {
+        return;
+    }
+    let Some((glibc, _)) = glibc_and_static() else {
+        return;
+    };
+    let xonly = reachable_copy(&glibc, "lockreport-glibc-xonly-gate");
+    writing_executables(|| set_mode(&xonly, 0o711));
+    let rawexec = reachable_copy(&rawexec(), "rawexec-xonly-gate");
+    let wordexec = reachable_copy(&compile("wordexec.c", "wordexec", &[]), "wordexec-gate");
+    let out =
+        output(as_nobody().memlock_run(["--".as_ref(), rawexec.as_os_str(), xonly.as_os_str()]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing(xonly.display()),
+            "it cannot be read to be judged",
+            PAST_THE_SHIM,
+        ],
+    );
+    let out =
+        output(as_nobody().memlock_run(["--".as_ref(), wordexec.as_os_str(), xonly.as_os_str()]));
+    assert_locked(&out);
+}
+
+/// The gate opens what a task executes with all of the task's filesystem identity: its
+/// supplementary groups and its CAP_DAC_OVERRIDE, besides its user and group. A static program
+/// only they let the task execute, executed past the shim, is refused (the gate, without
+/// them, once took it for one the kernel refuses, and let it run unlocked); a glibc one the
+/// task executes through a supplementary group runs locked.
+#[test]
+fn the_gate_judges_with_the_tasks_groups_and_capabilities() {
+    if skip_unless_root("a run as root that drops to nobody, with a group or a capability") {
+        return;
+    }
+    let Some((glibc, static_image)) = glibc_and_static() else {
+        return;
+    };
+    const GROUP: u32 = 4242;
+    let owned = |image: &Path, name: &str, mode: u32| {
+        let copy = reachable_copy(image, name);
+        std::os::unix::fs::chown(&copy, Some(0), Some(GROUP)).expect("chown");
+        writing_executables(|| set_mode(&copy, mode));
+        copy
+    };
+    let rawexec = reachable_copy(&rawexec(), "rawexec-identity");
+    let as_nobody_with = |with: &[&str], image: &Path| {
+        let mut cmd = memlock_run(["--", "setpriv", "--reuid=nobody", "--regid=nogroup"]);
+        cmd.args(with).arg("--").arg(&rawexec).arg(image);
+        output(cmd)
+    };
+    let group = format!("--groups={GROUP}");
+    let static_group = owned(&static_image, "lockreport-static-group", 0o750);
+    assert_refused(
+        &as_nobody_with(&[&group], &static_group),
+        Refused::in_the_tree().status(127).row("through a group"),
+        &[&not_executing(static_group.display()), "statically linked"],
+    );
+    let glibc_group = owned(&glibc, "lockreport-glibc-group", 0o750);
+    assert_locked(&as_nobody_with(&[&group], &glibc_group));
+    let static_owner = owned(&static_image, "lockreport-static-owner", 0o700);
+    assert_refused(
+        &as_nobody_with(
+            &[
+                "--clear-groups",
+                "--inh-caps=+dac_override",
+                "--ambient-caps=+dac_override",
+            ],
+            &static_owner,
+        ),
+        Refused::in_the_tree()
+            .status(127)
+            .row("through CAP_DAC_OVERRIDE"),
+        &[&not_executing(static_owner.display()), "statically linked"],
+    );
+}
+
+/// execveat of a descriptor (AT_EMPTY_PATH, as fexecve does) opened with O_PATH on a program
+/// its user may execute but not read: the gate cannot read it either, so it refuses it with a
+/// line (it once took the failed read for the kernel's refusal, and let it run unlocked).
+#[test]
+fn an_execute_only_program_executed_from_its_descriptor_is_refused() {
+    if skip_unprivileged_run("the execute-only case needs a user other than root") {
+        return;
+    }
+    let Some((_, static_image)) = glibc_and_static() else {
+        return;
+    };
+    let xonly = reachable_copy(&static_image, "lockreport-static-xonly-fd");
+    writing_executables(|| set_mode(&xonly, 0o711));
+    let rawexecat = reachable_copy(&rawexecat(), "rawexecat-xonly-fd");
+    let out = output(as_nobody().memlock_run([
+        "--".as_ref(),
+        rawexecat.as_os_str(),
+        xonly.as_os_str(),
+        "".as_ref(),
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(127),
+        &[
+            &not_executing(""),
+            "it cannot be read to be judged",
+            PAST_THE_SHIM,
+        ],
     );
 }

@@ -18,6 +18,10 @@ pub(super) struct Task {
     pub(super) levels: Vec<(u32, u32)>,
     /// Its start time, by which its directory in a /proc is known.
     pub(super) started: u64,
+    /// Its supplementary groups, and which of CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH it holds
+    /// in its effective set: with its IDs, what decides which files it may open and execute.
+    pub(super) groups: Vec<u32>,
+    pub(super) dac: Vec<caps::Capability>,
 }
 
 impl Task {
@@ -41,36 +45,108 @@ impl Task {
         } else {
             vec![(*field("Tgid").first()?, tid as u32)]
         };
+        // Unknown, both: the gate then reads what the task may not, never less.
+        let effective = status
+            .lines()
+            .find_map(|line| line.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(u64::MAX);
+        let dac = [
+            caps::Capability::CAP_DAC_OVERRIDE,
+            caps::Capability::CAP_DAC_READ_SEARCH,
+        ]
+        .into_iter()
+        .filter(|cap| effective & cap.bitmask() != 0)
+        .collect();
         Some(Task {
             tid,
             uid: *field("Uid").get(1)?,
             gid: *field("Gid").get(1)?,
             levels,
             started: start_time(tid)?,
+            groups: field("Groups"),
+            dac,
         })
     }
 }
 
-/// setfsuid/setfsgid to a task's effective IDs while alive; root's again when dropped.
-pub(super) struct FsIdentity;
+/// The task's filesystem identity on this thread while alive (its user and group as
+/// setfsuid/setfsgid, its supplementary groups, its CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH),
+/// the gate's own again when dropped. `exact` is false where the gate could not take on all of
+/// it (no CAP_SETGID for the groups, a capability it does not hold): a refusal it then meets may
+/// not be the kernel's for the task.
+pub(super) struct FsIdentity {
+    pub(super) exact: bool,
+    groups: Option<Vec<libc::gid_t>>,
+    effective: Option<caps::CapsHashSet>,
+}
 
 impl FsIdentity {
     pub(super) fn of(task: &Task) -> FsIdentity {
+        let effective = caps::read(None, caps::CapSet::Effective).ok();
         // SAFETY: setfsgid and setfsuid change this thread's filesystem IDs only.
         unsafe {
             libc::setfsgid(task.gid);
             libc::setfsuid(task.uid);
         }
-        FsIdentity
+        let mut exact = true;
+        let mut wanted = task.groups.clone();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let groups = match own_groups() {
+            Some(own) if own == wanted => None,
+            // The system call, not glibc's setgroups, which sets every thread's.
+            // SAFETY: setgroups(2) with a list of its length; this thread's groups only.
+            Some(own)
+                if unsafe { libc::syscall(libc::SYS_setgroups, wanted.len(), wanted.as_ptr()) }
+                    == 0 =>
+            {
+                Some(own)
+            }
+            _ => {
+                exact = false;
+                None
+            }
+        };
+        // setfsuid to another user than root took them from the effective set.
+        let now = caps::read(None, caps::CapSet::Effective).ok();
+        for &cap in &task.dac {
+            if !now.as_ref().is_some_and(|e| e.contains(&cap)) {
+                exact &= caps::raise(None, caps::CapSet::Effective, cap).is_ok();
+            }
+        }
+        FsIdentity {
+            exact: exact && effective.is_some(),
+            groups,
+            effective,
+        }
     }
+}
+
+/// This thread's supplementary groups, sorted.
+fn own_groups() -> Option<Vec<libc::gid_t>> {
+    let mut groups = nix::unistd::getgroups()
+        .ok()?
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect::<Vec<_>>();
+    groups.sort_unstable();
+    groups.dedup();
+    Some(groups)
 }
 
 impl Drop for FsIdentity {
     fn drop(&mut self) {
-        // SAFETY: as above, back to the gate's own IDs.
+        // SAFETY: as above, back to the gate's own IDs and groups.
         unsafe {
             libc::setfsuid(libc::geteuid());
             libc::setfsgid(libc::getegid());
+            if let Some(groups) = &self.groups {
+                libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr());
+            }
+        }
+        if let Some(effective) = &self.effective {
+            let _ = caps::set(None, caps::CapSet::Effective, effective);
         }
     }
 }

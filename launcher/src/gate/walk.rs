@@ -41,41 +41,48 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
             Opened::Kernel
         }
     };
-    if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        // The task's own descriptor: what it holds, it may run.
-        return match fs::OpenOptions::new()
+    let (found, as_task) = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+        // The task's own descriptor (O_PATH, it may be): the file it holds, judged below as
+        // one a path names, for what the task may read and execute of it.
+        let found = match fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .custom_flags(libc::O_PATH)
             .open(proc.join("fd").join(dirfd.to_string()))
         {
-            Ok(file) => Opened::File(file),
-            Err(_) => Opened::Kernel,
-        };
-    }
-    let walker = match Walker::of(task) {
-        Ok(walker) => walker,
-        Err(err) => return withheld(err),
-    };
-    let start = if path.first() == Some(&b'/') {
-        None
-    } else {
-        let base = if dirfd == libc::AT_FDCWD {
-            proc.join("cwd")
-        } else {
-            proc.join("fd").join(dirfd.to_string())
-        };
-        match open_dir(&base) {
-            Ok(dir) => Some(dir),
+            Ok(found) => found,
             Err(err) => return withheld(err),
+        };
+        (found, FsIdentity::of(task))
+    } else {
+        let walker = match Walker::of(task) {
+            Ok(walker) => walker,
+            Err(err) => return withheld(err),
+        };
+        let start = if path.first() == Some(&b'/') {
+            None
+        } else {
+            let base = if dirfd == libc::AT_FDCWD {
+                proc.join("cwd")
+            } else {
+                proc.join("fd").join(dirfd.to_string())
+            };
+            match open_dir(&base) {
+                Ok(dir) => Some(dir),
+                Err(err) => return withheld(err),
+            }
+        };
+        let as_task = FsIdentity::of(task);
+        match walker.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
+            Ok(found) => (found, as_task),
+            // A per-process link of /proc the gate may not follow (the task may: its own).
+            Err(err) if err.kind() == std::io::ErrorKind::Other => return Opened::Unreadable,
+            // Not for the task to reach, as far as the gate could take on its identity.
+            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied && !as_task.exact => {
+                return Opened::Unreadable
+            }
+            // Missing, or not for the task to reach: its exec fails as well.
+            Err(_) => return Opened::Kernel,
         }
-    };
-    let _as_task = FsIdentity::of(task);
-    let found = match walker.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
-        Ok(found) => found,
-        // A per-process link of /proc the gate may not follow (the task may: its own).
-        Err(err) if err.kind() == std::io::ErrorKind::Other => return Opened::Unreadable,
-        // Missing, or not for the task to reach: its exec fails as well.
-        Err(_) => return Opened::Kernel,
     };
     // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
     if !found.metadata().is_ok_and(|m| m.is_file()) {
@@ -100,7 +107,7 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
                     libc::AT_EACCESS,
                 )
             } == 0;
-            if runnable {
+            if runnable || !as_task.exact {
                 Opened::Unreadable
             } else {
                 Opened::Kernel
