@@ -549,6 +549,11 @@ mod tests {
         assert_eq!(script_interpreter(&long), None, "a name cut by the buffer");
         long[100] = b' ';
         assert_eq!(script_interpreter(&long).map(<[u8]>::len), Some(98));
+        // A tab or a NUL ends the name within the buffer as a space does.
+        for end in [b'\t', 0] {
+            long[100] = end;
+            assert_eq!(script_interpreter(&long).map(<[u8]>::len), Some(98), "{end}");
+        }
     }
 }
 
