@@ -533,6 +533,35 @@ mod tests {
         assert!(!judge_image(amd64, None, i386).unwrap_err().i386_on_x86_64());
     }
 
+    /// A big-endian file (an s390x program) is ELF the kernel reads, for another machine:
+    /// its headers are read in its own byte order, PT_INTERP and all.
+    #[test]
+    fn a_big_endian_program_is_read_in_its_byte_order() {
+        let mut file = [0u8; 64 + 56 + 32];
+        file[..4].copy_from_slice(b"\x7fELF");
+        file[4] = 2; // 64-bit
+        file[5] = 2; // big-endian
+        file[6] = 1;
+        file[16..18].copy_from_slice(&ET_DYN.to_be_bytes());
+        file[18..20].copy_from_slice(&22u16.to_be_bytes()); // EM_S390
+        file[32..40].copy_from_slice(&64u64.to_be_bytes()); // e_phoff
+        file[54..56].copy_from_slice(&56u16.to_be_bytes()); // e_phentsize
+        file[56..58].copy_from_slice(&1u16.to_be_bytes()); // e_phnum
+        file[64..68].copy_from_slice(&PT_INTERP.to_be_bytes());
+        file[72..80].copy_from_slice(&120u64.to_be_bytes()); // p_offset
+        file[96..104].copy_from_slice(&20u64.to_be_bytes()); // p_filesz
+        let elf = parse(&file).expect("a big-endian ELF file");
+        assert_eq!(
+            elf.identity,
+            Identity {
+                bits: 64,
+                machine: 22,
+                little_endian: false
+            }
+        );
+        assert_eq!(elf.interp, Some((120, 20)));
+    }
+
     #[test]
     fn shebang_lines_as_the_kernel_reads_them() {
         assert_eq!(script_interpreter(b"#!/bin/sh\n"), Some(&b"/bin/sh"[..]));
@@ -552,7 +581,11 @@ mod tests {
         // A tab or a NUL ends the name within the buffer as a space does.
         for end in [b'\t', 0] {
             long[100] = end;
-            assert_eq!(script_interpreter(&long).map(<[u8]>::len), Some(98), "{end}");
+            assert_eq!(
+                script_interpreter(&long).map(<[u8]>::len),
+                Some(98),
+                "{end}"
+            );
         }
     }
 }
