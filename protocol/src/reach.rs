@@ -533,6 +533,40 @@ mod tests {
         assert!(!judge_image(amd64, None, i386).unwrap_err().i386_on_x86_64());
     }
 
+    /// binfmt_elf refuses a file with no program headers, and one whose table is larger
+    /// than a page (ELF_MIN_ALIGN), even when the file holds all of it.
+    #[test]
+    fn no_program_headers_or_more_than_a_page_of_them_is_malformed() {
+        let none = elf64(&[], &[]);
+        assert_eq!(
+            parse(&none),
+            Err(Malformed("no program headers, or more than a page of them"))
+        );
+        const COUNT: usize = MAX_PHDRS_SIZE / 56 + 1;
+        let count = COUNT;
+        let mut big = [0u8; 64 + COUNT * 56];
+        big[..64].copy_from_slice(&elf64(&[], &[])[..64]);
+        big[56..58].copy_from_slice(&(count as u16).to_le_bytes());
+        assert_eq!(
+            parse(&big),
+            Err(Malformed("no program headers, or more than a page of them"))
+        );
+        let fits = MAX_PHDRS_SIZE / 56;
+        big[56..58].copy_from_slice(&(fits as u16).to_le_bytes());
+        assert!(parse(&big).is_ok(), "{fits} headers fit in a page");
+        // 32-bit headers fill a page exactly: 128 of them are allowed, as by the kernel.
+        let mut page = [0u8; 52 + MAX_PHDRS_SIZE];
+        page[..4].copy_from_slice(b"\x7fELF");
+        page[4] = 1; // 32-bit
+        page[5] = 1;
+        page[16..18].copy_from_slice(&ET_EXEC.to_le_bytes());
+        page[18..20].copy_from_slice(&3u16.to_le_bytes()); // EM_386
+        page[28..32].copy_from_slice(&52u32.to_le_bytes()); // e_phoff
+        page[42..44].copy_from_slice(&32u16.to_le_bytes()); // e_phentsize
+        page[44..46].copy_from_slice(&128u16.to_le_bytes()); // e_phnum
+        assert!(parse(&page).is_ok(), "a page of 32-bit program headers");
+    }
+
     /// A big-endian file (an s390x program) is ELF the kernel reads, for another machine:
     /// its headers are read in its own byte order, PT_INTERP and all.
     #[test]
