@@ -1592,3 +1592,34 @@ fn pid_plans_tell_the_limit_the_lock_will_be_bound_by() {
     assert_eq!(plan.allowed(), None, "no process");
 }
 
+/// The note `--pid` ends its line with when it changed the process's soft RLIMIT_MEMLOCK.
+#[test]
+fn the_pid_line_says_how_the_limit_changed() {
+    let raised = pid::LimitChange {
+        soft: 64 << 10,
+        hard: 8 * MIB,
+        wanted: 8 * MIB,
+    };
+    assert_eq!(
+        raised.describe(),
+        "its RLIMIT_MEMLOCK was raised from 64 KiB to 8 MiB"
+    );
+    let unlimited = pid::LimitChange {
+        wanted: libc::RLIM_INFINITY,
+        ..raised
+    };
+    assert_eq!(
+        unlimited.describe(),
+        "its RLIMIT_MEMLOCK was raised from 64 KiB to unlimited"
+    );
+    // `--limit 4M` of a process whose soft limit is 8 MiB.
+    let lowered = pid::LimitChange {
+        soft: 8 * MIB,
+        hard: 8 * MIB,
+        wanted: 4 * MIB,
+    };
+    assert_eq!(
+        lowered.describe(),
+        "its RLIMIT_MEMLOCK was lowered from 8 MiB to 4 MiB"
+    );
+}
