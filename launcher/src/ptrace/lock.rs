@@ -258,3 +258,35 @@ impl Status {
         Some(status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    /// The `-v` line of a program locked at its start, and `--pid`'s line.
+    #[test]
+    fn the_lock_line_names_a_prefault_only_when_there_was_one() {
+        let locked = Locked {
+            vm_lck: 10 * MIB,
+            vm_rss: 11 * MIB,
+            vm_size: 12 * MIB,
+            prefaulted: 0,
+            no_dump: false,
+            micros: 1234,
+        };
+        assert_eq!(
+            locked.describe(),
+            "VmLck 10 MiB, VmRSS 11 MiB, VmSize 12 MiB, in 1.2 ms"
+        );
+        let prefaulted = Locked {
+            prefaulted: 8 * MIB,
+            ..locked
+        };
+        assert_eq!(
+            prefaulted.describe(),
+            "VmLck 10 MiB, VmRSS 11 MiB, VmSize 12 MiB, stack pre-faulted 8 MiB, in 1.2 ms"
+        );
+    }
+}
