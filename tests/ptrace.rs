@@ -338,6 +338,46 @@ fn prefault_grows_and_locks_a_static_programs_stack() {
     }
 }
 
+/// Where madvise(2) does not know MADV_POPULATE_WRITE (Linux before 5.14 answers EINVAL; a
+/// seccomp filter answers so here), --onfault's pre-fault is populated by writing to it.
+#[test]
+fn prefault_on_fault_is_populated_by_writing_where_madvise_cannot_populate() {
+    let mut cmd = without_syscall("populate-einval");
+    cmd.arg(memlock_run_path())
+        .args(["--prefault", "4M", "--onfault", "--"])
+        .arg(static_probe());
+    let running = Running::start(cmd);
+    let maps = running.smaps();
+    let stack = stack(&maps);
+    assert!(stack.size() >= 4 * MIB, "the stack grew: {}", stack.size());
+    assert!(stack.locked_flag(), "the stack is locked");
+    assert!(
+        stack.bytes("Rss") >= 4 * MIB,
+        "and populated: {}",
+        stack.bytes("Rss")
+    );
+    assert!(running.finish().status.success());
+}
+
+/// A pre-fault that madvise(MADV_POPULATE_WRITE) refuses (EPERM from a seccomp filter here)
+/// is a failed lock: COMMAND does not run, and the line names the call and its errno.
+#[test]
+fn prefault_on_fault_that_madvise_refuses_stops_the_program_before_it_runs() {
+    let mark = marker("ptrace-populate-eperm");
+    let mut cmd = without_syscall("populate-eperm");
+    cmd.arg(memlock_run_path())
+        .args(["--prefault", "4M", "--onfault"])
+        .args(marked_static(&mark));
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
+        &[
+            "cannot populate 4 MiB of pre-faulted stack",
+            "madvise(MADV_POPULATE_WRITE) failed with EPERM",
+        ],
+    );
+}
+
 /// Root switches to nobody, and the helper, which switched too, still locks COMMAND past the
 /// limit with CAP_IPC_LOCK alone.
 #[test]
@@ -772,6 +812,49 @@ fn pid_with_no_dump_shuts_the_doors_of_a_running_process() {
         .unwrap();
     assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
     assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
+    assert!(running.finish().status.success());
+}
+
+/// --pid changes nothing but what mlockall does: a process whose stack is already past its
+/// RLIMIT_STACK (lowered with prlimit after it started) is locked all the same; only a stack
+/// pre-fault, which --pid does not make, would have to fit under it.
+#[test]
+fn pid_locks_a_process_whose_stack_is_past_its_lowered_rlimit_stack() {
+    let mut cmd = Command::new(probe());
+    cmd.arg("--echo");
+    let mut running = Running::start(cmd);
+    std::thread::sleep(std::time::Duration::from_millis(50)); // in read(2) by now
+    let mut stack_limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: reads and then sets a limit of our own child from locals.
+    unsafe {
+        assert_eq!(
+            libc::prlimit(
+                running.pid,
+                libc::RLIMIT_STACK,
+                std::ptr::null(),
+                &mut stack_limit
+            ),
+            0
+        );
+        stack_limit.rlim_cur = 0;
+        assert_eq!(
+            libc::prlimit(
+                running.pid,
+                libc::RLIMIT_STACK,
+                &stack_limit,
+                std::ptr::null_mut()
+            ),
+            0
+        );
+    }
+    let out = lock_pid(&[], running.pid);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(running.status().bytes("VmLck") > 0);
+    running.send("hello\n");
+    assert_eq!(running.next_line(), "got hello\n");
     assert!(running.finish().status.success());
 }
 

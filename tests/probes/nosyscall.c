@@ -2,7 +2,10 @@
  * runtime's profile or a hardened unit may:
  *   nosyscall ptrace COMMAND [ARGS...]    ptrace(2) fails with EPERM
  *   nosyscall seccomp COMMAND [ARGS...]   seccomp(2) fails with ENOSYS (as on a kernel built
- *                                         without it; this filter itself is installed with prctl) */
+ *                                         without it; this filter itself is installed with prctl)
+ *   nosyscall populate-einval COMMAND...  madvise(2) with MADV_POPULATE_WRITE fails with EINVAL,
+ *                                         as on a kernel before 5.14, which does not know it
+ *   nosyscall populate-eperm COMMAND...   the same advice fails with EPERM */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -18,23 +21,39 @@ int main(int argc, char **argv)
     if (argc < 3)
         return 2;
     unsigned nr, error;
-    if (!strcmp(argv[1], "ptrace")) {
+    int populate = 0;
+    if (!strcmp(argv[1], "populate-einval") || !strcmp(argv[1], "populate-eperm")) {
+        nr = SYS_madvise;
+        error = !strcmp(argv[1], "populate-einval") ? EINVAL : EPERM;
+        populate = 1;
+    } else if (!strcmp(argv[1], "ptrace")) {
         nr = SYS_ptrace;
         error = EPERM;
     } else if (!strcmp(argv[1], "seccomp")) {
         nr = SYS_seccomp;
         error = ENOSYS;
     } else {
-        fprintf(stderr, "nosyscall: ptrace or seccomp, not %s\n", argv[1]);
+        fprintf(stderr, "nosyscall: ptrace, seccomp, populate-einval or populate-eperm, not %s\n", argv[1]);
         return 2;
     }
-    struct sock_filter code[] = {
+    struct sock_filter any[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | error),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+    /* The advice is the third argument; its low 32 bits are enough (little-endian). */
+    struct sock_filter advice[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 23 /* MADV_POPULATE_WRITE */, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | error),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof any / sizeof any[0], any};
+    if (populate)
+        prog = (struct sock_fprog){sizeof advice / sizeof advice[0], advice};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
         perror("nosyscall: seccomp");
         return 2;
