@@ -319,9 +319,9 @@ fn status_reports_a_process_locked_this_way() {
 fn prefault_grows_and_locks_a_static_programs_stack() {
     for onfault in [false, true] {
         let mut cmd = memlock_run(if onfault {
-            &["--prefault", "4M", "--onfault"][..]
+            &["-v", "--prefault", "4M", "--onfault"][..]
         } else {
-            &["--prefault", "4M"]
+            &["-v", "--prefault", "4M"]
         });
         cmd.arg("--").arg(static_probe());
         let running = Running::start(cmd);
@@ -334,7 +334,9 @@ fn prefault_grows_and_locks_a_static_programs_stack() {
             "and populated (onfault {onfault}): {}",
             stack.bytes("Rss")
         );
-        assert!(running.finish().status.success());
+        let out = running.finish();
+        assert!(out.status.success());
+        assert_mentions(&stderr_of(&out), &["stack pre-faulted 4 MiB"]);
     }
 }
 
@@ -375,6 +377,43 @@ fn prefault_on_fault_that_madvise_refuses_stops_the_program_before_it_runs() {
             "cannot populate 4 MiB of pre-faulted stack",
             "madvise(MADV_POPULATE_WRITE) failed with EPERM",
         ],
+    );
+}
+
+/// --no-dump whose prctl(PR_SET_DUMPABLE, 0) fails stops COMMAND before it runs, and the line
+/// names the errno: the failed call decides, even where PR_GET_DUMPABLE then answers 0 (a
+/// seccomp filter fails the one and fakes the other here).
+#[test]
+fn no_dump_whose_prctl_fails_stops_the_program_before_it_runs() {
+    let mark = marker("ptrace-dumpable-eperm");
+    let mut cmd = without_syscall("dumpable-eperm");
+    cmd.arg(memlock_run_path())
+        .arg("--no-dump")
+        .args(marked_static(&mark));
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
+        &[
+            "--no-dump: prctl(PR_SET_DUMPABLE, 0) failed with EPERM",
+            "it would stay readable by its user and dumpable",
+        ],
+    );
+}
+
+/// --no-dump that does not take (prctl(PR_SET_DUMPABLE, 0) answers success, but a seccomp
+/// filter kept the call from the kernel) stops COMMAND before it runs: PR_GET_DUMPABLE is
+/// what counts, and COMMAND would run dumpable.
+#[test]
+fn no_dump_that_does_not_take_stops_the_program_before_it_runs() {
+    let mark = marker("ptrace-dumpable-ignored");
+    let mut cmd = without_syscall("dumpable-ignored");
+    cmd.arg(memlock_run_path())
+        .arg("--no-dump")
+        .args(marked_static(&mark));
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
+        &["--no-dump: prctl(PR_SET_DUMPABLE, 0) left PR_GET_DUMPABLE at 1"],
     );
 }
 
@@ -678,6 +717,11 @@ fn pid_locks_a_process_blocked_in_read_and_the_read_goes_on() {
         &line,
         &["locked MCL_CURRENT|MCL_FUTURE", "VmLck", "VmRSS", " ms"],
     );
+    let rss = line
+        .split(", ")
+        .find_map(|part| part.strip_prefix("VmRSS "))
+        .unwrap_or_else(|| panic!("no VmRSS in {line}"));
+    assert_ne!(rss, "0 B", "the VmRSS the kernel says: {line}");
     let status = running.status();
     assert!(status.bytes("VmLck") > 0);
     assert_eq!(status.get("TracerPid"), "0");
