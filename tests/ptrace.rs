@@ -717,11 +717,13 @@ fn pid_locks_a_process_blocked_in_read_and_the_read_goes_on() {
         &line,
         &["locked MCL_CURRENT|MCL_FUTURE", "VmLck", "VmRSS", " ms"],
     );
-    let rss = line
-        .split(", ")
-        .find_map(|part| part.strip_prefix("VmRSS "))
-        .unwrap_or_else(|| panic!("no VmRSS in {line}"));
-    assert_ne!(rss, "0 B", "the VmRSS the kernel says: {line}");
+    for field in ["VmRSS", "VmSize"] {
+        let size = line
+            .split(", ")
+            .find_map(|part| part.strip_prefix(field)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {field} in {line}"));
+        assert_ne!(size, "0 B", "the {field} the kernel says: {line}");
+    }
     let status = running.status();
     assert!(status.bytes("VmLck") > 0);
     assert_eq!(status.get("TracerPid"), "0");
