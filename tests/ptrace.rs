@@ -904,6 +904,29 @@ fn pid_locks_a_process_whose_stack_is_past_its_lowered_rlimit_stack() {
     assert!(running.finish().status.success());
 }
 
+/// --pid --no-dump that cannot take (prctl(PR_SET_DUMPABLE, 0) fails with EPERM here) is
+/// refused, and leaves the process as its line says, running on as before: the lock that took
+/// first is undone, so that it is not left locked, under MCL_FUTURE, with its own lower limit
+/// back.
+#[test]
+fn pid_with_no_dump_that_fails_leaves_the_process_unlocked() {
+    let mut cmd = without_syscall("dumpable-eperm");
+    cmd.arg(probe()).arg("--echo");
+    let mut running = Running::start(cmd);
+    std::thread::sleep(std::time::Duration::from_millis(50)); // in read(2) by now
+    let out = lock_pid(&["--future", "--no-dump", "--force"], running.pid);
+    assert_refused(
+        &out,
+        Refused::before_main(),
+        &["failed with EPERM", "runs on as before"],
+    );
+    assert_eq!(running.status().bytes("VmLck"), 0, "unlocked again");
+    assert_eq!(running.status().get("TracerPid"), "0");
+    running.send("hello\n");
+    assert_eq!(running.next_line(), "got hello\n");
+    assert!(running.finish().status.success());
+}
+
 #[test]
 fn pid_of_nothing_is_an_error() {
     let out = lock_pid(&[], i32::MAX - 1);

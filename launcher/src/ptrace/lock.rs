@@ -97,6 +97,25 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
         let _ = write!(why, "; {}", memlock_run_protocol::limit_remedy(limits));
         return Err(why);
     }
+    let locked = after_mlockall(tracee, job, prefaulted, started);
+    if locked.is_err() {
+        // The memory is locked, but the lock failed as a whole: undone, the process is as the
+        // failure line says (`--pid`: it runs on as before, not locked under MCL_FUTURE with
+        // its own lower limit put back; `--on-failure warn`: COMMAND runs unlocked). Best
+        // effort: the line is about the failure, not this.
+        let _ = tracee.call(Call::Munlockall);
+    }
+    locked
+}
+
+/// The steps after mlockall took: populate an MCL_ONFAULT pre-fault, check VmLck, `--no-dump`.
+fn after_mlockall(
+    tracee: &mut Tracee,
+    job: &Job,
+    prefaulted: Option<(u64, u64)>,
+    started: Instant,
+) -> Result<Locked, String> {
+    let pid = tracee.pid;
     if let (Some((low, high)), true) = (prefaulted, job.flags.onfault) {
         // MCL_ONFAULT locks pages as they are touched: populate the pre-fault now.
         let rc = tracee
