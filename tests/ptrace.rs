@@ -319,9 +319,9 @@ fn status_reports_a_process_locked_this_way() {
 fn prefault_grows_and_locks_a_static_programs_stack() {
     for onfault in [false, true] {
         let mut cmd = memlock_run(if onfault {
-            &["--prefault", "4M", "--onfault"][..]
+            &["-v", "--prefault", "4M", "--onfault"][..]
         } else {
-            &["--prefault", "4M"]
+            &["-v", "--prefault", "4M"]
         });
         cmd.arg("--").arg(static_probe());
         let running = Running::start(cmd);
@@ -334,8 +334,87 @@ fn prefault_grows_and_locks_a_static_programs_stack() {
             "and populated (onfault {onfault}): {}",
             stack.bytes("Rss")
         );
-        assert!(running.finish().status.success());
+        let out = running.finish();
+        assert!(out.status.success());
+        assert_mentions(&stderr_of(&out), &["stack pre-faulted 4 MiB"]);
     }
+}
+
+/// Where madvise(2) does not know MADV_POPULATE_WRITE (Linux before 5.14 answers EINVAL; a
+/// seccomp filter answers so here), --onfault's pre-fault is populated by writing to it.
+#[test]
+fn prefault_on_fault_is_populated_by_writing_where_madvise_cannot_populate() {
+    let mut cmd = without_syscall("populate-einval");
+    cmd.arg(memlock_run_path())
+        .args(["--prefault", "4M", "--onfault", "--"])
+        .arg(static_probe());
+    let running = Running::start(cmd);
+    let maps = running.smaps();
+    let stack = stack(&maps);
+    assert!(stack.size() >= 4 * MIB, "the stack grew: {}", stack.size());
+    assert!(stack.locked_flag(), "the stack is locked");
+    assert!(
+        stack.bytes("Rss") >= 4 * MIB,
+        "and populated: {}",
+        stack.bytes("Rss")
+    );
+    assert!(running.finish().status.success());
+}
+
+/// A pre-fault that madvise(MADV_POPULATE_WRITE) refuses (EPERM from a seccomp filter here)
+/// is a failed lock: COMMAND does not run, and the line names the call and its errno.
+#[test]
+fn prefault_on_fault_that_madvise_refuses_stops_the_program_before_it_runs() {
+    let mark = marker("ptrace-populate-eperm");
+    let mut cmd = without_syscall("populate-eperm");
+    cmd.arg(memlock_run_path())
+        .args(["--prefault", "4M", "--onfault"])
+        .args(marked_static(&mark));
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
+        &[
+            "cannot populate 4 MiB of pre-faulted stack",
+            "madvise(MADV_POPULATE_WRITE) failed with EPERM",
+        ],
+    );
+}
+
+/// --no-dump whose prctl(PR_SET_DUMPABLE, 0) fails stops COMMAND before it runs, and the line
+/// names the errno: the failed call decides, even where PR_GET_DUMPABLE then answers 0 (a
+/// seccomp filter fails the one and fakes the other here).
+#[test]
+fn no_dump_whose_prctl_fails_stops_the_program_before_it_runs() {
+    let mark = marker("ptrace-dumpable-eperm");
+    let mut cmd = without_syscall("dumpable-eperm");
+    cmd.arg(memlock_run_path())
+        .arg("--no-dump")
+        .args(marked_static(&mark));
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
+        &[
+            "--no-dump: prctl(PR_SET_DUMPABLE, 0) failed with EPERM",
+            "it would stay readable by its user and dumpable",
+        ],
+    );
+}
+
+/// --no-dump that does not take (prctl(PR_SET_DUMPABLE, 0) answers success, but a seccomp
+/// filter kept the call from the kernel) stops COMMAND before it runs: PR_GET_DUMPABLE is
+/// what counts, and COMMAND would run dumpable.
+#[test]
+fn no_dump_that_does_not_take_stops_the_program_before_it_runs() {
+    let mark = marker("ptrace-dumpable-ignored");
+    let mut cmd = without_syscall("dumpable-ignored");
+    cmd.arg(memlock_run_path())
+        .arg("--no-dump")
+        .args(marked_static(&mark));
+    assert_refused(
+        &output(cmd),
+        Refused::before_main().mark(&mark),
+        &["--no-dump: prctl(PR_SET_DUMPABLE, 0) left PR_GET_DUMPABLE at 1"],
+    );
 }
 
 /// Root switches to nobody, and the helper, which switched too, still locks COMMAND past the
@@ -638,6 +717,13 @@ fn pid_locks_a_process_blocked_in_read_and_the_read_goes_on() {
         &line,
         &["locked MCL_CURRENT|MCL_FUTURE", "VmLck", "VmRSS", " ms"],
     );
+    for field in ["VmRSS", "VmSize"] {
+        let size = line
+            .split(", ")
+            .find_map(|part| part.strip_prefix(field)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {field} in {line}"));
+        assert_ne!(size, "0 B", "the {field} the kernel says: {line}");
+    }
     let status = running.status();
     assert!(status.bytes("VmLck") > 0);
     assert_eq!(status.get("TracerPid"), "0");
@@ -772,6 +858,72 @@ fn pid_with_no_dump_shuts_the_doors_of_a_running_process() {
         .unwrap();
     assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
     assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
+    assert!(running.finish().status.success());
+}
+
+/// --pid changes nothing but what mlockall does: a process whose stack is already past its
+/// RLIMIT_STACK (lowered with prlimit after it started) is locked all the same; only a stack
+/// pre-fault, which --pid does not make, would have to fit under it.
+#[test]
+fn pid_locks_a_process_whose_stack_is_past_its_lowered_rlimit_stack() {
+    let mut cmd = Command::new(probe());
+    cmd.arg("--echo");
+    let mut running = Running::start(cmd);
+    std::thread::sleep(std::time::Duration::from_millis(50)); // in read(2) by now
+    let mut stack_limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: reads and then sets a limit of our own child from locals.
+    unsafe {
+        assert_eq!(
+            libc::prlimit(
+                running.pid,
+                libc::RLIMIT_STACK,
+                std::ptr::null(),
+                &mut stack_limit
+            ),
+            0
+        );
+        stack_limit.rlim_cur = 0;
+        assert_eq!(
+            libc::prlimit(
+                running.pid,
+                libc::RLIMIT_STACK,
+                &stack_limit,
+                std::ptr::null_mut()
+            ),
+            0
+        );
+    }
+    let out = lock_pid(&[], running.pid);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(running.status().bytes("VmLck") > 0);
+    running.send("hello\n");
+    assert_eq!(running.next_line(), "got hello\n");
+    assert!(running.finish().status.success());
+}
+
+/// --pid --no-dump that cannot take (prctl(PR_SET_DUMPABLE, 0) fails with EPERM here) is
+/// refused, and leaves the process as its line says, running on as before: the lock that took
+/// first is undone, so that it is not left locked, under MCL_FUTURE, with its own lower limit
+/// back.
+#[test]
+fn pid_with_no_dump_that_fails_leaves_the_process_unlocked() {
+    let mut cmd = without_syscall("dumpable-eperm");
+    cmd.arg(probe()).arg("--echo");
+    let mut running = Running::start(cmd);
+    std::thread::sleep(std::time::Duration::from_millis(50)); // in read(2) by now
+    let out = lock_pid(&["--future", "--no-dump", "--force"], running.pid);
+    assert_refused(
+        &out,
+        Refused::before_main(),
+        &["failed with EPERM", "runs on as before"],
+    );
+    assert_eq!(running.status().bytes("VmLck"), 0, "unlocked again");
+    assert_eq!(running.status().get("TracerPid"), "0");
+    running.send("hello\n");
+    assert_eq!(running.next_line(), "got hello\n");
     assert!(running.finish().status.success());
 }
 

@@ -190,10 +190,16 @@ fn limit_change(request: &PidRequest, process: &Process) -> Result<Option<LimitC
 }
 
 impl LimitChange {
-    /// `its RLIMIT_MEMLOCK was raised from 64 KiB to 8 MiB`
+    /// `its RLIMIT_MEMLOCK was raised from 64 KiB to 8 MiB`; `--limit` below the soft limit
+    /// lowers it.
     pub fn describe(&self) -> String {
+        let how = if self.wanted < self.soft {
+            "lowered"
+        } else {
+            "raised"
+        };
         format!(
-            "its RLIMIT_MEMLOCK was raised from {} to {}",
+            "its RLIMIT_MEMLOCK was {how} from {} to {}",
             describe_limit(self.soft),
             describe_limit(self.wanted)
         )

@@ -1445,6 +1445,26 @@ fn pid_plans() {
             &["--pid"],
         ),
         (
+            "Yama 2",
+            Host {
+                yama: Some(2),
+                ..fixture::user()
+            },
+            ask(false, None),
+            Some(process()),
+            &["--pid"],
+        ),
+        (
+            "Yama 2, as root",
+            Host {
+                yama: Some(2),
+                ..fixture::root()
+            },
+            ask(false, None),
+            Some(process()),
+            &[],
+        ),
+        (
             "Yama 3, even as root",
             Host {
                 yama: Some(3),
@@ -1493,4 +1513,113 @@ fn pid_plans() {
     );
     assert_eq!(plan.limit, None, "CAP_IPC_LOCK: the limit does not bind");
     let _: CapsHashSet = CapsHashSet::new();
+}
+
+/// The RLIMIT_MEMLOCK `--check --pid` holds the process's VmSize against: the one it gets
+/// (`--limit`, else its hard limit), or none to tell where its limits cannot be read.
+#[test]
+fn pid_plans_tell_the_limit_the_lock_will_be_bound_by() {
+    let process = Process {
+        pid: 300,
+        name: "keystore".into(),
+        state: "S (sleeping)".into(),
+        uids: vec![1000; 4],
+        seccomp: "0".into(),
+        only_gate: false,
+        tracer: None,
+        holds_ipc_lock: false,
+        memlock: Some((64 << 10, 8 * MIB)),
+        vm_size: Some(4 * MIB),
+    };
+    let ask = |limit: Option<Limit>| PidRequest {
+        pid: 300,
+        flags: LockFlags {
+            current: true,
+            future: false,
+            onfault: false,
+        },
+        limit,
+        force: false,
+        no_dump: false,
+    };
+    let rows: Vec<(&str, Option<Limit>, Process, Option<u64>)> = vec![
+        ("its hard limit", None, process.clone(), Some(8 * MIB)),
+        (
+            "its soft limit is its hard one already",
+            None,
+            Process {
+                memlock: Some((8 * MIB, 8 * MIB)),
+                ..process.clone()
+            },
+            Some(8 * MIB),
+        ),
+        (
+            "--limit",
+            Some(Limit::Bytes(2 * MIB)),
+            process.clone(),
+            Some(2 * MIB),
+        ),
+        (
+            "--limit unlimited",
+            Some(Limit::Unlimited),
+            process.clone(),
+            Some(u64::MAX),
+        ),
+        (
+            "--limit of a process holding CAP_IPC_LOCK",
+            Some(Limit::Bytes(3 * MIB)),
+            Process {
+                holds_ipc_lock: true,
+                ..process.clone()
+            },
+            Some(3 * MIB),
+        ),
+        (
+            "its limits cannot be read",
+            None,
+            Process {
+                memlock: None,
+                ..process.clone()
+            },
+            None,
+        ),
+    ];
+    for (name, limit, process, allowed) in rows {
+        let plan = PidPlan::build(ask(limit), &fixture::user(), Some(process));
+        assert_eq!(plan.allowed(), allowed, "{name}");
+    }
+    let plan = PidPlan::build(ask(None), &fixture::user(), None);
+    assert_eq!(plan.allowed(), None, "no process");
+}
+
+/// The note `--pid` ends its line with when it changed the process's soft RLIMIT_MEMLOCK.
+#[test]
+fn the_pid_line_says_how_the_limit_changed() {
+    let raised = pid::LimitChange {
+        soft: 64 << 10,
+        hard: 8 * MIB,
+        wanted: 8 * MIB,
+    };
+    assert_eq!(
+        raised.describe(),
+        "its RLIMIT_MEMLOCK was raised from 64 KiB to 8 MiB"
+    );
+    let unlimited = pid::LimitChange {
+        wanted: libc::RLIM_INFINITY,
+        ..raised
+    };
+    assert_eq!(
+        unlimited.describe(),
+        "its RLIMIT_MEMLOCK was raised from 64 KiB to unlimited"
+    );
+    // `--limit 4M` of a process whose soft limit is 8 MiB.
+    let lowered = pid::LimitChange {
+        soft: 8 * MIB,
+        hard: 8 * MIB,
+        wanted: 4 * MIB,
+    };
+    assert_eq!(
+        lowered.describe(),
+        "its RLIMIT_MEMLOCK was lowered from 8 MiB to 4 MiB"
+    );
 }

@@ -97,6 +97,25 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
         let _ = write!(why, "; {}", memlock_run_protocol::limit_remedy(limits));
         return Err(why);
     }
+    let locked = after_mlockall(tracee, job, prefaulted, started);
+    if locked.is_err() {
+        // The memory is locked, but the lock failed as a whole: undone, the process is as the
+        // failure line says (`--pid`: it runs on as before, not locked under MCL_FUTURE with
+        // its own lower limit put back; `--on-failure warn`: COMMAND runs unlocked). Best
+        // effort: the line is about the failure, not this.
+        let _ = tracee.call(Call::Munlockall);
+    }
+    locked
+}
+
+/// The steps after mlockall took: populate an MCL_ONFAULT pre-fault, check VmLck, `--no-dump`.
+fn after_mlockall(
+    tracee: &mut Tracee,
+    job: &Job,
+    prefaulted: Option<(u64, u64)>,
+    started: Instant,
+) -> Result<Locked, String> {
+    let pid = tracee.pid;
     if let (Some((low, high)), true) = (prefaulted, job.flags.onfault) {
         // MCL_ONFAULT locks pages as they are touched: populate the pre-fault now.
         let rc = tracee
@@ -161,8 +180,41 @@ pub fn lock(tracee: &mut Tracee, job: &Job) -> Result<Locked, String> {
 /// grown range `[low, high)`, which mlockall(MCL_CURRENT) then populates.
 fn grow_stack(tracee: &Tracee, size: u64) -> Result<(u64, u64), String> {
     let pid = tracee.pid.as_raw();
-    let page = page_size();
     let sp = tracee.abi.stack_pointer(&tracee.saved);
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map_err(|err| format!("cannot read /proc/{pid}/maps: {err}"))?;
+    let stack_limit = limits_of(pid, libc::RLIMIT_STACK).map(|(soft, _)| soft);
+    let growth = stack_growth(sp, size, page_size(), &maps, stack_limit)?;
+    if growth.below_mapping {
+        tracee.touch(growth.low).map_err(|errno| {
+            format!(
+                "cannot pre-fault {} of stack: the kernel would not grow it ({errno}); lower --prefault",
+                show(size)
+            )
+        })?;
+    }
+    Ok((growth.low, growth.high))
+}
+
+/// The pre-fault's place on the stack, judged before anything is touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Growth {
+    /// `[low, high)`: whole pages, from the page of the stack pointer down.
+    low: u64,
+    high: u64,
+    /// `low` lies below the stack's mapping, which the kernel must grow down to it.
+    below_mapping: bool,
+}
+
+/// Where `size` bytes of stack below `sp` go, given the process's `/proc/PID/maps` and its
+/// soft RLIMIT_STACK; or why the kernel would not grow the stack that far, as a message.
+fn stack_growth(
+    sp: u64,
+    size: u64,
+    page: u64,
+    maps: &str,
+    stack_limit: Option<u64>,
+) -> Result<Growth, String> {
     let high = sp & !(page - 1);
     let low = high
         .checked_sub(size)
@@ -173,8 +225,6 @@ fn grow_stack(tracee: &Tracee, size: u64) -> Result<(u64, u64), String> {
                 show(size)
             )
         })?;
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
-        .map_err(|err| format!("cannot read /proc/{pid}/maps: {err}"))?;
     let ranges: Vec<(u64, u64)> = maps
         .lines()
         .filter_map(|line| {
@@ -188,8 +238,8 @@ fn grow_stack(tracee: &Tracee, size: u64) -> Result<(u64, u64), String> {
     let Some(&(stack_start, stack_end)) = ranges.iter().find(|&&(s, e)| s <= sp && sp < e) else {
         return Err("cannot find the stack's mapping in /proc/PID/maps".to_owned());
     };
-    let stack = limits_of(pid, libc::RLIMIT_STACK).map(|(soft, _)| soft);
-    if let Some(limit) = stack.filter(|&soft| soft != libc::RLIM_INFINITY) {
+    // The kernel refuses to grow a stack past its soft RLIMIT_STACK (acct_stack_growth).
+    if let Some(limit) = stack_limit.filter(|&soft| soft != libc::RLIM_INFINITY) {
         if stack_end - low > limit {
             return Err(format!(
                 "cannot pre-fault {} of stack: the stack would be {} and RLIMIT_STACK is {}; lower --prefault",
@@ -214,15 +264,11 @@ fn grow_stack(tracee: &Tracee, size: u64) -> Result<(u64, u64), String> {
             ));
         }
     }
-    if low < stack_start {
-        tracee.touch(low).map_err(|errno| {
-            format!(
-                "cannot pre-fault {} of stack: the kernel would not grow it ({errno}); lower --prefault",
-                show(size)
-            )
-        })?;
-    }
-    Ok((low, high))
+    Ok(Growth {
+        low,
+        high,
+        below_mapping: low < stack_start,
+    })
 }
 
 /// VmLck, VmRSS and VmSize of a process, in bytes.
@@ -256,5 +302,118 @@ impl Status {
                 .saturating_mul(1024);
         }
         Some(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+    const PAGE: u64 = 4096;
+
+    /// A mapping that ends 15 MiB below a 132 KiB stack; the stack pointer is in the stack's
+    /// second page from the top, the page at `HIGH`.
+    const MAPS: &str = "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \n\
+                        7f0001000000-7f0001021000 rw-p 00000000 00:00 0                          [stack]\n";
+    const BELOW_END: u64 = 0x7f00_0010_0000;
+    const STACK_START: u64 = 0x7f00_0100_0000;
+    const STACK_END: u64 = 0x7f00_0102_1000;
+    const SP: u64 = 0x7f00_0101_f9c8;
+    const HIGH: u64 = 0x7f00_0101_f000;
+
+    fn grow(size: u64, stack_limit: Option<u64>) -> Result<Growth, String> {
+        stack_growth(SP, size, PAGE, MAPS, stack_limit)
+    }
+
+    #[test]
+    fn a_prefault_takes_whole_pages_from_the_stack_pointers_page_down() {
+        assert_eq!(
+            grow(4 * MIB + 100, None),
+            Ok(Growth {
+                low: HIGH - 4 * MIB - PAGE,
+                high: HIGH,
+                below_mapping: true,
+            })
+        );
+        // Down to the mapping's first page the stack needs no growing; a page further, it does.
+        assert_eq!(
+            grow(HIGH - STACK_START, None).map(|g| (g.low, g.below_mapping)),
+            Ok((STACK_START, false))
+        );
+        assert_eq!(
+            grow(HIGH - STACK_START + PAGE, None).map(|g| g.below_mapping),
+            Ok(true)
+        );
+    }
+
+    /// The kernel grows a stack up to its soft RLIMIT_STACK, that size included.
+    #[test]
+    fn a_prefault_past_rlimit_stack_is_refused() {
+        let in_use = STACK_END - HIGH;
+        assert!(grow(4 * MIB, Some(4 * MIB + in_use)).is_ok());
+        let refused = grow(4 * MIB, Some(4 * MIB + in_use - PAGE)).unwrap_err();
+        assert_eq!(
+            refused,
+            format!(
+                "cannot pre-fault 4 MiB of stack: the stack would be {} and RLIMIT_STACK is {}; lower --prefault",
+                show(4 * MIB + in_use),
+                show(4 * MIB + in_use - PAGE)
+            )
+        );
+        assert!(
+            grow(4 * MIB, Some(libc::RLIM_INFINITY)).is_ok(),
+            "unlimited"
+        );
+        assert!(grow(4 * MIB, None).is_ok(), "unknown: the kernel judges");
+    }
+
+    /// The kernel keeps 256 pages (stack_guard_gap) between a growing stack and the mapping
+    /// below it.
+    #[test]
+    fn a_prefault_into_the_guard_gap_of_the_mapping_below_is_refused() {
+        let room = HIGH - (BELOW_END + 256 * PAGE);
+        assert_eq!(grow(room, None).map(|g| g.low), Ok(BELOW_END + 256 * PAGE));
+        assert_eq!(
+            grow(room + PAGE, None),
+            Err(format!(
+                "cannot pre-fault {} of stack: another mapping lies 15 MiB below the stack; lower --prefault",
+                show(room + PAGE)
+            ))
+        );
+    }
+
+    #[test]
+    fn a_stack_pointer_in_no_mapping_is_refused() {
+        // The end of a mapping is the first byte past it.
+        assert_eq!(
+            stack_growth(STACK_END, MIB, PAGE, MAPS, None),
+            Err("cannot find the stack's mapping in /proc/PID/maps".to_owned())
+        );
+    }
+
+    /// The `-v` line of a program locked at its start, and `--pid`'s line.
+    #[test]
+    fn the_lock_line_names_a_prefault_only_when_there_was_one() {
+        let locked = Locked {
+            vm_lck: 10 * MIB,
+            vm_rss: 11 * MIB,
+            vm_size: 12 * MIB,
+            prefaulted: 0,
+            no_dump: false,
+            micros: 1234,
+        };
+        assert_eq!(
+            locked.describe(),
+            "VmLck 10 MiB, VmRSS 11 MiB, VmSize 12 MiB, in 1.2 ms"
+        );
+        let prefaulted = Locked {
+            prefaulted: 8 * MIB,
+            ..locked
+        };
+        assert_eq!(
+            prefaulted.describe(),
+            "VmLck 10 MiB, VmRSS 11 MiB, VmSize 12 MiB, stack pre-faulted 8 MiB, in 1.2 ms"
+        );
     }
 }

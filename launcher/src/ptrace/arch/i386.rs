@@ -10,6 +10,7 @@ pub struct I386;
 
 const NUMBERS: Numbers = Numbers {
     mlockall: 152,
+    munlockall: 153,
     madvise: 219,
     prctl: 172,
     exit_group: 252,

@@ -20,6 +20,8 @@ pub use x86_64::{hardware_breakpoint, Regs};
 pub enum Call {
     /// mlockall(flags)
     Mlockall(u64),
+    /// munlockall(), to undo a lock whose later steps failed
+    Munlockall,
     /// madvise(addr, len, advice)
     Madvise(u64, u64, u64),
     /// prctl(option, arg2)
@@ -33,6 +35,7 @@ pub enum Call {
 /// An ABI's system-call numbers for the calls the injector makes.
 pub struct Numbers {
     pub mlockall: u64,
+    pub munlockall: u64,
     pub madvise: u64,
     pub prctl: u64,
     pub exit_group: u64,
@@ -46,6 +49,7 @@ impl Call {
     pub fn encode(self, numbers: &Numbers) -> (u64, [u64; 3]) {
         match self {
             Call::Mlockall(flags) => (numbers.mlockall, [flags, 0, 0]),
+            Call::Munlockall => (numbers.munlockall, [0, 0, 0]),
             Call::Madvise(addr, len, advice) => (numbers.madvise, [addr, len, advice]),
             Call::Prctl(option, arg) => (numbers.prctl, [option, arg, 0]),
             Call::ExitGroup(status) => (numbers.exit_group, [status, 0, 0]),
@@ -56,6 +60,7 @@ impl Call {
     pub fn name(self) -> &'static str {
         match self {
             Call::Mlockall(_) => "mlockall",
+            Call::Munlockall => "munlockall",
             Call::Madvise(..) => "madvise",
             Call::Prctl(..) => "prctl",
             Call::ExitGroup(_) => "exit_group",

@@ -12,6 +12,7 @@ pub struct X86_64;
 
 const NUMBERS: Numbers = Numbers {
     mlockall: 151,
+    munlockall: 152,
     madvise: 28,
     prctl: 157,
     exit_group: 231,
