@@ -533,6 +533,46 @@ mod tests {
         assert!(!judge_image(amd64, None, i386).unwrap_err().i386_on_x86_64());
     }
 
+    /// ld.so reads an LD_PRELOAD list split at colons and spaces: the shim anywhere in it is
+    /// preloaded; two LD_PRELOAD variables, or none naming it, are not the environment the
+    /// shim judged.
+    #[test]
+    fn the_environment_carries_the_shim_in_a_list_of_preloads() {
+        let config = crate::Config::default();
+        let shim = &b"/usr/lib/memlock-run/libmemlock_run_shim.so"[..];
+        let env = |preload: &'static [u8]| [preload, &b"HOME=/root"[..]];
+        for list in [
+            &b"LD_PRELOAD=/usr/lib/memlock-run/libmemlock_run_shim.so"[..],
+            b"LD_PRELOAD=libfoo.so:/usr/lib/memlock-run/libmemlock_run_shim.so",
+            b"LD_PRELOAD=libfoo.so /usr/lib/memlock-run/libmemlock_run_shim.so libbar.so",
+        ] {
+            assert_eq!(
+                carries_shim(env(list).into_iter(), shim, &config),
+                Ok(()),
+                "{}",
+                core::str::from_utf8(list).unwrap()
+            );
+        }
+        for list in [
+            &b"LD_PRELOAD=libfoo.so"[..],
+            b"LD_PRELOAD=/usr/lib/memlock-run/libmemlock_run_shim.so.old",
+            b"LD_PRELOAD=libfoo.so,/usr/lib/memlock-run/libmemlock_run_shim.so",
+        ] {
+            assert_eq!(
+                carries_shim(env(list).into_iter(), shim, &config),
+                Err(Miss::NoShimInEnvironment)
+            );
+        }
+        let twice = [
+            &b"LD_PRELOAD=/usr/lib/memlock-run/libmemlock_run_shim.so"[..],
+            b"LD_PRELOAD=/usr/lib/memlock-run/libmemlock_run_shim.so",
+        ];
+        assert_eq!(
+            carries_shim(twice.into_iter(), shim, &config),
+            Err(Miss::NoShimInEnvironment)
+        );
+    }
+
     /// binfmt_elf refuses a file with no program headers, and one whose table is larger
     /// than a page (ELF_MIN_ALIGN), even when the file holds all of it.
     #[test]
