@@ -530,3 +530,246 @@ fn wait_until(mut done: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Under an unlimited RLIMIT_STACK glibc gives a new thread a 2 MiB stack, not the limit:
+/// the shim judges the refused thread by that size, and names it.
+#[test]
+fn a_thread_under_an_unlimited_stack_limit_is_named_with_its_2_mib_stack() {
+    if skip_as_nobody() {
+        return;
+    }
+    let probe = probe();
+    // Two 2 MiB stacks fit in what 8 MiB leaves after the lock at start; four cannot.
+    let out = output(
+        as_nobody()
+            .limits(&[CI_MEMLOCK, "--stack=unlimited:unlimited"])
+            .memlock_run([
+                "--future".as_ref(),
+                "--".as_ref(),
+                probe.as_os_str(),
+                "--threads".as_ref(),
+                "4".as_ref(),
+            ]),
+    );
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.matches(THREAD_LINE).count(), 1, "one line:\n{err}");
+    assert_mentions(&err, &["whole stack (2 MiB", "RLIMIT_MEMLOCK is 8 MiB"]);
+}
+
+/// Where the limit cannot stop the main stack, the shim leaves SIGSEGV as the program got
+/// it: under MCL_FUTURE alone (the stack as exec made it is not locked), and where the
+/// program inherited SIGSEGV ignored.
+#[test]
+fn no_handler_where_the_limit_cannot_stop_the_stack() {
+    if skip_as_nobody() {
+        return;
+    }
+    let probe = probe();
+    let shim = fs::canonicalize(shim_path()).expect("shim path");
+    // The protocol's MCL_FUTURE alone, which the launcher never asks for, set by hand.
+    let mut future_alone = as_nobody().limit(CI_MEMLOCK).program("env");
+    future_alone
+        .arg("-i")
+        .arg(format!("LD_PRELOAD={}", shim.display()))
+        .arg("MEMLOCK_RUN_FLAGS=future")
+        .arg(&probe);
+    let mut ignored = as_nobody().limit(CI_MEMLOCK).program("sh");
+    ignored
+        .args(["-c", "trap '' SEGV; exec \"$@\"", "sh"])
+        .arg(memlock_run_path())
+        .arg("--")
+        .arg(&probe);
+    for (what, cmd, ignored) in [
+        ("MCL_FUTURE alone", future_alone, false),
+        ("SIGSEGV ignored", ignored, true),
+    ] {
+        assert_no_handler(what, cmd, ignored);
+    }
+}
+
+/// No lock limit (an unlimited RLIMIT_MEMLOCK), nothing for the limit to stop: no handler.
+#[test]
+fn no_handler_without_a_lock_limit() {
+    if skip_unprivileged_run("runs as nobody") {
+        return;
+    }
+    if hard_memlock().is_some() {
+        skip(format_args!(
+            "the hard RLIMIT_MEMLOCK is finite here, and raising it takes CAP_SYS_RESOURCE: \
+             the case without a lock limit is not run"
+        ));
+        return;
+    }
+    let probe = probe();
+    let cmd = as_nobody()
+        .limit("--memlock=unlimited:unlimited")
+        .memlock_run(["--".as_ref(), probe.as_os_str()]);
+    assert_no_handler("no lock limit", cmd, false);
+}
+
+/// The program started by `cmd` is locked, and its SIGSEGV is not caught (and ignored when
+/// `ignored`, as it inherited it).
+fn assert_no_handler(what: &str, cmd: Command, ignored: bool) {
+    let running = Running::start(cmd);
+    let status = running.status();
+    assert!(
+        !has_signal(status.signals("SigCgt"), libc::SIGSEGV),
+        "{what}: SIGSEGV is not caught"
+    );
+    assert_eq!(
+        has_signal(status.signals("SigIgn"), libc::SIGSEGV),
+        ignored,
+        "{what}: SIGSEGV ignored as inherited"
+    );
+    assert!(running.finish().status.success(), "{what}");
+}
+
+/// A program started with its standard input closed: the shim's memfd takes descriptor 0,
+/// and the stack line is there all the same.
+#[test]
+fn the_stack_line_holds_with_standard_input_closed() {
+    if skip_as_nobody() {
+        return;
+    }
+    let deepstack = deepstack();
+    let shim = fs::canonicalize(shim_path()).expect("shim path");
+    // memlock-run itself (Rust) reopens a closed descriptor 0 on /dev/null, so the shim is
+    // preloaded here with the protocol's settings, as memlock-run gives them.
+    let out = output({
+        let mut cmd = as_nobody().limit(CI_MEMLOCK).program("sh");
+        cmd.args([
+            "-c",
+            "exec 0<&-; exec env -i LD_PRELOAD=\"$1\" MEMLOCK_RUN_FLAGS=current \"$2\" 7",
+            "sh",
+        ])
+        .arg(&shim)
+        .arg(&deepstack);
+        cmd
+    });
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{out:?}");
+    assert_eq!(err.matches(STACK_LINE).count(), 1, "{err}");
+}
+
+/// tests/probes/stackfault.c: writes one byte a chosen depth below the top of the main stack.
+fn stackfault() -> PathBuf {
+    compile("stackfault.c", "stackfault", &[])
+}
+
+/// memlock-run as nobody at 8 MiB, RLIMIT_STACK `stack`, running `stackfault ARGS`.
+fn stackfault_run(stack: &str, args: &[&str]) -> std::process::Output {
+    let stackfault = stackfault();
+    let mut words: Vec<&std::ffi::OsStr> = vec!["--".as_ref(), stackfault.as_os_str()];
+    words.extend(args.iter().map(std::ffi::OsStr::new));
+    output(
+        as_nobody()
+            .limits(&[CI_MEMLOCK, &format!("--stack={stack}:{stack}")])
+            .memlock_run(words),
+    )
+}
+
+/// A growth the lock refuses that takes the stack exactly to its RLIMIT_STACK is still the
+/// lock's refusal: the line names it.
+#[test]
+fn a_growth_to_exactly_rlimit_stack_refused_for_the_lock_is_named() {
+    if skip_as_nobody() {
+        return;
+    }
+    let out = stackfault_run("8388608", &["8192"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{out:?}");
+    assert_eq!(err.matches(STACK_LINE).count(), 1, "{err}");
+}
+
+/// A growth past RLIMIT_STACK (by one byte of the limit here) is refused for the stack limit,
+/// whatever the lock leaves: no line blames the lock.
+#[test]
+fn a_growth_past_rlimit_stack_is_not_blamed_on_the_lock() {
+    if skip_as_nobody() {
+        return;
+    }
+    let out = stackfault_run("8388607", &["8192"]);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{out:?}");
+    assert!(
+        !stderr_of(&out).contains("memlock-run:"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// A fault below the stack that is not a growth (a write to a read-only page there), and a
+/// growth the kernel refuses for a mapping in its way (the guard gap) while the lock has
+/// room: SIGSEGV as without memlock-run, and no line blames the lock.
+#[test]
+fn faults_below_the_stack_that_the_lock_did_not_cause_get_no_line() {
+    if skip_as_nobody() {
+        return;
+    }
+    for (what, args) in [
+        ("a read-only page 7 MiB down", ["7168", "--block", "7168"]),
+        ("a growth into the guard gap", ["3008", "--block", "3072"]),
+    ] {
+        let out = stackfault_run("8388608", &args);
+        assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{what}: {out:?}");
+        assert!(
+            !stderr_of(&out).contains("memlock-run:"),
+            "{what}: {}",
+            stderr_of(&out)
+        );
+    }
+}
+
+/// A thread refused with a stack the program chose (pthread_attr_setstacksize) is named with
+/// that stack and its guard page: 1 MiB and 4 KiB reads 1 MiB.
+#[test]
+fn a_thread_with_its_own_stack_size_is_named_with_that_size() {
+    if skip_as_nobody() {
+        return;
+    }
+    let probe = probe();
+    let out = output(as_nobody().limit(CI_MEMLOCK).memlock_run([
+        "--future".as_ref(),
+        "--".as_ref(),
+        probe.as_os_str(),
+        "--attr-stack".as_ref(),
+        "1024".as_ref(),
+        "--threads".as_ref(),
+        "8".as_ref(),
+    ]));
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.matches(THREAD_LINE).count(), 1, "one line:\n{err}");
+    assert_mentions(&err, &["whole stack (1 MiB)"]);
+}
+
+/// pthread_create's EAGAIN for another reason than the lock (RLIMIT_NPROC, or RLIMIT_AS that
+/// the stack does not fit while the lock has room for it): the program's own report, and
+/// no line blames the lock.
+#[test]
+fn a_thread_refused_for_another_limit_is_not_blamed_on_the_lock() {
+    if skip_as_nobody() {
+        return;
+    }
+    let probe = probe();
+    for (what, limit) in [("RLIMIT_NPROC", "--nproc"), ("RLIMIT_AS", "--as-room")] {
+        let out = output(as_nobody().limit(CI_MEMLOCK).memlock_run([
+            "--future".as_ref(),
+            "--thread-stack".as_ref(),
+            "256K".as_ref(),
+            "--".as_ref(),
+            probe.as_os_str(),
+            limit.as_ref(),
+            if limit == "--nproc" { "1" } else { "128" }.as_ref(),
+            "--threads".as_ref(),
+            "1".as_ref(),
+        ]));
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(3), "{what}: {err}");
+        assert!(
+            err.contains("probe: pthread_create: Resource temporarily unavailable"),
+            "{what}: {err}"
+        );
+        assert!(!err.contains("memlock-run:"), "{what}: {err}");
+    }
+}

@@ -242,7 +242,9 @@ extern "C" fn memlock_run_init(
             return fail(config.on_failure, &mut line);
         }
     };
-    if status.vm_lck == 0 {
+    // MCL_FUTURE alone (the protocol allows it; the launcher never asks for it) locks
+    // nothing that exists yet: VmLck 0 is its success.
+    if status.vm_lck == 0 && config.flags.current {
         let mut line = process.failure_line();
         line.push("mlockall(")
             .push(config.flags.describe())

@@ -324,4 +324,50 @@ mod tests {
         };
         assert_eq!(verdict(&findings(&unthreaded, &remedy), "threads"), None);
     }
+
+    /// A lock at start that takes the whole limit succeeds (the kernel refuses only past
+    /// it): the stack gets a warning that it cannot grow at all, not silence as if the
+    /// lock had failed.
+    #[test]
+    fn a_lock_that_fills_the_limit_exactly_warns_that_the_stack_cannot_grow() {
+        let full = Growth {
+            at_start: 8 * MIB,
+            ..nobody()
+        };
+        let found = findings(&full, &remedy);
+        let stack = found.iter().find(|f| f.topic == "stack growth").unwrap();
+        assert_eq!(stack.verdict, Verdict::Warn);
+        assert!(
+            stack.text.contains("can grow by 0 B more"),
+            "{}",
+            stack.text
+        );
+    }
+
+    /// Threads whose stacks are already 256 KiB or less, from RLIMIT_STACK or given with
+    /// --thread-stack, are not told to take --thread-stack 256K: only a larger limit helps.
+    #[test]
+    fn small_thread_stacks_are_not_told_to_shrink() {
+        let future = Growth {
+            future: true,
+            ..nobody()
+        };
+        for (thread_stack, thread_stack_given) in
+            [(256 * KIB, false), (128 * KIB, false), (MIB, true)]
+        {
+            let g = Growth {
+                thread_stack,
+                thread_stack_given,
+                ..future
+            };
+            let found = findings(&g, &remedy);
+            let threads = found.iter().find(|f| f.topic == "threads").unwrap();
+            let remedy_text = threads.remedy.as_deref().unwrap();
+            assert!(
+                !remedy_text.contains("--thread-stack"),
+                "{thread_stack} given {thread_stack_given}: {remedy_text}"
+            );
+            assert!(remedy_text.contains("--limit"), "{remedy_text}");
+        }
+    }
 }
