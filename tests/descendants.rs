@@ -884,3 +884,21 @@ fn programs_sent_from_vfork_children_leave_no_memory_behind() {
         sizes[1]
     );
 }
+
+/// A program executed by a process with no descriptor to spare (a busy server at its
+/// RLIMIT_NOFILE) cannot be opened to be judged: it is judged by memlock-run, not run as
+/// asked. (A static program once ran unlocked with success there: the failed open was taken
+/// for the kernel's own refusal.) `--no-exec-gate`: the shim is all that judges it.
+#[test]
+fn a_program_executed_with_every_descriptor_taken_is_locked_all_the_same() {
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    for image in [&glibc, &static_image] {
+        let out = via(&["--no-exec-gate"], "nofds", image, &[]);
+        assert_locked(&out);
+    }
+}

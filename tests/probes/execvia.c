@@ -6,13 +6,16 @@
  *       alternate stack of 8 KiB, as crash reporters do), or spawn_in (posix_spawn with a
  *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
  *       there), or system and popen (PROGRAM is then the shell command; each prints its
- *       result). The spawn modes wait and exit with the child's status. */
+ *       result), or nofds (execv with every descriptor the process may open taken, close-on-
+ *       exec, as a busy server's may be). The spawn modes wait and exit with the child's
+ *       status. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,6 +111,21 @@ int main(int argc, char **argv)
         if (sigaltstack(&ss, NULL) || sigaction(SIGUSR1, &sa, NULL))
             return 125;
         raise(SIGUSR1);
+    } else if (!strcmp(mode, "nofds")) {
+        /* A small RLIMIT_NOFILE filled up: the exec's own open for judging fails with EMFILE;
+         * the new image has them back (close-on-exec). */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile))
+            return 125;
+        if (nofile.rlim_cur > 32)
+            nofile.rlim_cur = 32;
+        if (setrlimit(RLIMIT_NOFILE, &nofile))
+            return 125;
+        while (open("/dev/null", O_RDONLY | O_CLOEXEC) >= 0)
+            ;
+        if (errno != EMFILE)
+            return 125;
+        execv(prog, args);
     } else if (!strcmp(mode, "syscall"))
         syscall(SYS_execve, prog, args, environ);
     else {

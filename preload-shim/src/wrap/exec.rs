@@ -213,11 +213,13 @@ fn judge<'a>(armed: &Armed, at: At, envp: Argv, loader: &'a mut LoaderPath) -> P
 }
 
 /// A program (or #! interpreter) that could not be opened for judging. What the kernel fails
-/// on as well (missing, not a directory...) runs nothing. A file that can be executed but
-/// not read cannot be judged here: memlock-run says so (`unreadable`, the program's rung or
-/// its interpreter's).
+/// on as well (missing, not a directory, not executable, a symbolic link under
+/// AT_SYMLINK_NOFOLLOW, which faccessat would follow) runs nothing. A file the kernel would
+/// run cannot be judged here, whatever kept it from being opened: executable but not readable
+/// (EACCES), or no descriptor to spare (EMFILE, ENFILE: a busy server's). memlock-run judges
+/// it, or says why it cannot (`unreadable`, the program's rung or its interpreter's).
 fn unopened(at: At, unreadable: Miss<'static>) -> Plan<'static> {
-    if crate::errno() == libc::EACCES && executable(at) {
+    if crate::errno() != libc::ELOOP && executable(at) {
         Plan::Launcher(unreadable)
     } else {
         Plan::Direct
