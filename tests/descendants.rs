@@ -902,3 +902,51 @@ fn a_program_executed_with_every_descriptor_taken_is_locked_all_the_same() {
         assert_locked(&out);
     }
 }
+
+/// execvp goes on through PATH past a file its user may neither read nor execute, as the
+/// kernel's EACCES says to, rather than send it to memlock-run (which would stop the search
+/// with a refusal): the program further on runs, locked.
+#[test]
+fn the_path_search_skips_a_file_its_user_may_neither_read_nor_execute() {
+    if skip_unprivileged_run("the unreadable file in PATH needs a user other than root") {
+        return;
+    }
+    let Some(glibc) = lockreport("gcc", &[], "lockreport-glibc") else {
+        return;
+    };
+    let first = bin_dir().join("path-unreadable");
+    let second = bin_dir().join("path-readable");
+    writing_executables(|| {
+        for dir in [&first, &second] {
+            std::fs::create_dir_all(dir).unwrap();
+            set_mode(dir, 0o755);
+        }
+        std::fs::copy(&glibc, first.join("lockreport")).unwrap();
+        set_mode(&first.join("lockreport"), 0o600);
+        std::fs::copy(&glibc, second.join("lockreport")).unwrap();
+        set_mode(&second.join("lockreport"), 0o755);
+    });
+    let execvia = reachable_copy(&execvia(), "execvia-path-nobody");
+    let mut cmd = as_nobody().limit(CI_MEMLOCK).memlock_run([
+        "--".as_ref(),
+        execvia.as_os_str(),
+        "execvp".as_ref(),
+        "lockreport".as_ref(),
+    ]);
+    // setpriv and prlimit are looked up in this PATH too.
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
+            first.display(),
+            second.display()
+        ),
+    );
+    let out = output(cmd);
+    assert_locked(&out);
+    assert!(
+        !stderr_of(&out).contains("memlock-run"),
+        "{}",
+        stderr_of(&out)
+    );
+}
