@@ -950,3 +950,46 @@ fn the_path_search_skips_a_file_its_user_may_neither_read_nor_execute() {
         stderr_of(&out)
     );
 }
+
+/// A program with file capabilities runs in secure-execution mode for a user other than root,
+/// where ld.so ignores the shim: it is sent to memlock-run, which refuses it as it refuses it
+/// for COMMAND. `--no-exec-gate`: the shim alone judges it (and no no_new_privs is set, under
+/// which the file capabilities would not apply).
+#[test]
+fn a_descendant_with_file_capabilities_is_refused_for_an_unprivileged_run() {
+    if skip_unprivileged_run("file capabilities matter to a user other than root")
+        || skip_without("setcap", "the file-capability case is not tested")
+        || skip_on_nosuid(bin_dir(), "file capabilities have no effect there")
+    {
+        return;
+    }
+    let Some(glibc) = lockreport("gcc", &[], "lockreport-glibc") else {
+        return;
+    };
+    let capped = reachable_copy(&glibc, "lockreport-filecap");
+    let set = output({
+        let mut c = Command::new("setcap");
+        c.arg("cap_net_bind_service+ep").arg(&capped);
+        c
+    });
+    if !set.status.success() {
+        skip(format_args!(
+            "setcap failed here ({}); the file-capability case is not tested",
+            stderr_of(&set).trim()
+        ));
+        return;
+    }
+    let execvia = reachable_copy(&execvia(), "execvia-filecap-nobody");
+    let out = output(as_nobody().limit(CI_MEMLOCK).memlock_run([
+        "--no-exec-gate".as_ref(),
+        "--".as_ref(),
+        execvia.as_os_str(),
+        "execv".as_ref(),
+        capped.as_os_str(),
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(125),
+        &["file capabilities", "executed it", "--no-inherit"],
+    );
+}
