@@ -993,3 +993,83 @@ fn a_descendant_with_file_capabilities_is_refused_for_an_unprivileged_run() {
         &["file capabilities", "executed it", "--no-inherit"],
     );
 }
+
+/// Under a finite RLIMIT_AS (here set by prlimit(1) on the way) ld.so may find no room for the
+/// shim, and then runs the program without it, with a warning only. Each exec under such a
+/// limit goes through memlock-run, which checks at the entry point that the shim is there (and
+/// here refuses the C library the environment preloads ahead of it, which is what takes the
+/// room). The limits are stepped through the range where ld.so skips the shim: at none does
+/// the program run unlocked with success. `--no-exec-gate`: the shim alone judges it.
+#[test]
+fn a_descendant_under_a_finite_address_limit_never_runs_unlocked() {
+    if skip_without("prlimit", "the finite RLIMIT_AS case is not tested") {
+        return;
+    }
+    // This process's own glibc (ldconfig's cache lists the x32 and i386 ones too).
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read own maps");
+    let libc_path = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.rsplit('/').next() == Some("libc.so.6"))
+        .expect("the test binary maps libc.so.6")
+        .to_owned();
+    let program = compile("bigbss.c", "bigbss", &[]);
+    let preload = format!("LD_PRELOAD={libc_path}:{}", shim_path().display());
+    let kib_of = |out: &Output, name: &str| -> Option<u64> {
+        stdout_of(out).lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+    };
+    // env(1) hands the program the C library ahead of the shim; under memlock-run, prlimit's
+    // exec of env, then env's of the program, are judged.
+    let run = |limit: Option<u64>, locked: bool| {
+        let mut words: Vec<String> = Vec::new();
+        if let Some(kib) = limit {
+            words.extend(["prlimit".into(), format!("--as={}", kib * KIB), "--".into()]);
+        }
+        words.extend(["env".into(), preload.clone(), program.display().to_string()]);
+        let mut cmd = if locked {
+            memlock_run(["--no-exec-gate", "--"])
+        } else {
+            Command::new(words.remove(0))
+        };
+        cmd.args(words);
+        output(cmd)
+    };
+    let free = run(None, true);
+    let vm_size = kib_of(&free, "VmSize:").unwrap_or_else(|| {
+        panic!(
+            "the probe prints VmSize: {}{}",
+            stdout_of(&free),
+            stderr_of(&free)
+        )
+    });
+    let mut skipped = 0;
+    for kib in (vm_size.saturating_sub(512)..vm_size + 64).step_by(8) {
+        // Without memlock-run: the limits at which ld.so skips the shim and the program runs.
+        let bare = run(Some(kib), false);
+        if bare.status.success() && stderr_of(&bare).contains("cannot be preloaded") {
+            skipped += 1;
+        }
+        let out = run(Some(kib), true);
+        if out.status.success() {
+            assert!(
+                kib_of(&out, "VmLck:").unwrap_or(0) > 0,
+                "RLIMIT_AS {kib} KiB: the program ran unlocked with success:\n{}{}",
+                stdout_of(&out),
+                stderr_of(&out)
+            );
+        }
+    }
+    assert!(
+        skipped > 0,
+        "no RLIMIT_AS from {} KiB to {} KiB made ld.so skip the shim",
+        vm_size.saturating_sub(512),
+        vm_size + 64
+    );
+}
