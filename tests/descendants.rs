@@ -1073,3 +1073,30 @@ fn a_descendant_under_a_finite_address_limit_never_runs_unlocked() {
         vm_size + 64
     );
 }
+
+/// The shim preloaded by hand, without memlock-run: what the preload reaches needs no
+/// detour, so it runs, locked by the shim: a glibc program, and a script whose #! interpreter
+/// is one (the kernel runs the interpreter, the script's path its first argument).
+#[test]
+fn without_memlock_runs_path_what_the_preload_reaches_runs_locked() {
+    let Some(glibc) = lockreport("gcc", &[], "lockreport-glibc") else {
+        return;
+    };
+    let text = format!("#!{}\n", glibc.display());
+    let script = script("lockreport-glibc.sh", &text);
+    for (target, argc) in [(&glibc, "argc=1"), (&script, "argc=2")] {
+        let out = output({
+            let mut cmd = Command::new(execvia());
+            cmd.arg("execv").arg(target).env("LD_PRELOAD", shim_path());
+            for (name, _) in std::env::vars_os() {
+                if name.to_string_lossy().starts_with("MEMLOCK_RUN_") {
+                    cmd.env_remove(name);
+                }
+            }
+            cmd
+        });
+        assert_locked(&out);
+        let line = report(&out).unwrap_or_default();
+        assert!(line.contains(argc), "{}: {line}", target.display());
+    }
+}
