@@ -522,6 +522,35 @@ fn an_execute_only_descendant_is_refused_with_a_line() {
     }
 }
 
+/// The same program executed by a descriptor that only names it (open with O_PATH, then
+/// fexecve), as the default unprivileged run does it, exec gate and all: refused with the
+/// line. (It once ran unlocked with success: the shim asked whether the descriptor's file
+/// could be executed with faccessat of an empty path, which fails, and took it for the
+/// kernel's refusal; the gate let go what the shim had vouched for.)
+#[test]
+fn an_execute_only_descendant_executed_by_its_descriptor_is_refused_with_a_line() {
+    if skip_unprivileged_run("the execute-only case needs a user other than root") {
+        return;
+    }
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let xonly = reachable_copy(&image, "lockreport-xonly-fd");
+    writing_executables(|| set_mode(&xonly, 0o711));
+    let execvia = reachable_copy(&execvia(), "execvia-xonly-nobody");
+    let out = output(as_nobody().limit(CI_MEMLOCK).memlock_run([
+        "--".as_ref(),
+        execvia.as_os_str(),
+        "fexecve_path".as_ref(),
+        xonly.as_os_str(),
+    ]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(125),
+        &["cannot be read to be judged", "chmod a+r", "executed it"],
+    );
+}
+
 /// system(3) and popen(3) start /bin/sh with the C library's own spawn, which no wrapper can
 /// redirect: through a dynamic shell the command's programs are judged as usual; a static
 /// /bin/sh (bound over the real one in a mount namespace of this test's own) is refused.

@@ -2,8 +2,9 @@
  * system call, as programs do:
  *   execvia MODE PROGRAM [ARGS...]
  * MODE: execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn
- *       posix_spawnp syscall, or altstack (execve from a signal handler running on an
- *       alternate stack of 8 KiB, as crash reporters do), or spawn_in (posix_spawn with a
+ *       posix_spawnp syscall, or fexecve_path (fexecve of an O_PATH descriptor), or
+ *       altstack (execve from a signal handler running on an alternate stack of 8 KiB, as
+ *       crash reporters do), or spawn_in (posix_spawn with a
  *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
  *       there), or system and popen (PROGRAM is then the shell command; each prints its
  *       result), or nofds (execv with every descriptor the process may open taken, close-on-
@@ -76,6 +77,11 @@ int main(int argc, char **argv)
         execlp(prog, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], (char *)NULL);
     else if (!strcmp(mode, "fexecve")) {
         int fd = open(prog, O_RDONLY);
+        if (fd >= 0)
+            fexecve(fd, args, environ);
+    } else if (!strcmp(mode, "fexecve_path")) {
+        /* A descriptor that only names the file: one its user may execute but not read. */
+        int fd = open(prog, O_PATH);
         if (fd >= 0)
             fexecve(fd, args, environ);
     } else if (!strcmp(mode, "execveat"))

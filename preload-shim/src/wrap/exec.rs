@@ -370,18 +370,19 @@ fn executable(at: At) -> bool {
     if at.path.is_null() {
         return false;
     }
-    // SAFETY: a NUL-terminated path from the caller.
+    let mut proc = [0u8; 32];
+    // SAFETY: a NUL-terminated path from the caller, or `proc`'s.
     unsafe {
-        libc::syscall(
-            libc::SYS_faccessat,
-            at.dir,
+        // The descriptor itself (fexecve): faccessat has no AT_EMPTY_PATH before Linux 5.8's
+        // faccessat2, and with an empty path it fails (ENOENT), which once let an execute-only
+        // program executed by its O_PATH descriptor run as asked, unjudged.
+        let (dir, path) =
             if at.flags & libc::AT_EMPTY_PATH != 0 && CStr::from_ptr(at.path).is_empty() {
-                c"".as_ptr()
+                (libc::AT_FDCWD, fd_path(at.dir, &mut proc))
             } else {
-                at.path
-            },
-            libc::X_OK,
-        ) == 0
+                (at.dir, at.path)
+            };
+        libc::syscall(libc::SYS_faccessat, dir, path, libc::X_OK) == 0
     }
 }
 
