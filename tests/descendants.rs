@@ -1129,3 +1129,38 @@ fn without_memlock_runs_path_what_the_preload_reaches_runs_locked() {
         assert!(line.contains(argc), "{}: {line}", target.display());
     }
 }
+
+/// The shim removed while a tree runs (memlock-run uninstalled or upgraded under it): a
+/// program executed after that would be started without it by ld.so, with a warning only. The
+/// shim sees it gone from its path and sends the program to memlock-run, which says it cannot
+/// find the shim; nothing runs unlocked.
+#[test]
+fn a_program_executed_after_the_shim_is_removed_is_refused_with_a_line() {
+    let Some(glibc) = lockreport("gcc", &[], "lockreport-glibc") else {
+        return;
+    };
+    let install = unique("shim-removed");
+    std::fs::create_dir_all(&install).unwrap();
+    let shim = install.join("libmemlock_run_shim.so");
+    let launcher = install.join("memlock-run");
+    writing_executables(|| {
+        std::fs::copy(memlock_run_path(), &launcher).unwrap();
+        std::fs::copy(shim_path(), &shim).unwrap();
+    });
+    let command = format!("rm {}; exec {}", shim.display(), glibc.display());
+    let out = output({
+        let mut cmd = Command::new(&launcher);
+        cmd.args(["--no-exec-gate", "--", "/bin/sh", "-c", &command]);
+        cmd
+    });
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(125),
+        &[
+            "cannot find the preload shim",
+            "executed it",
+            "--no-inherit",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&install);
+}
