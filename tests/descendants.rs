@@ -16,7 +16,7 @@ use common::*;
 
 /// Every way execvia executes a program through libc (altstack: execve from a signal
 /// handler on an 8 KiB alternate stack, which the judgement must fit in).
-const MODES: [&str; 12] = [
+const MODES: [&str; 13] = [
     "altstack",
     "execve",
     "execv",
@@ -27,6 +27,7 @@ const MODES: [&str; 12] = [
     "execlp",
     "fexecve",
     "execveat",
+    "execveat_empty_path",
     "posix_spawn",
     "posix_spawnp",
 ];

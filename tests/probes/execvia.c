@@ -2,7 +2,8 @@
  * system call, as programs do:
  *   execvia MODE PROGRAM [ARGS...]
  * MODE: execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn
- *       posix_spawnp syscall, or fexecve_path (fexecve of an O_PATH descriptor), or
+ *       posix_spawnp syscall, execveat_empty_path (execveat with AT_EMPTY_PATH and a
+ *       path), or fexecve_path (fexecve of an O_PATH descriptor), or
  *       altstack (execve from a signal handler running on an alternate stack of 8 KiB, as
  *       crash reporters do), or spawn_in (posix_spawn with a
  *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
@@ -86,6 +87,9 @@ int main(int argc, char **argv)
             fexecve(fd, args, environ);
     } else if (!strcmp(mode, "execveat"))
         execveat(AT_FDCWD, prog, args, environ, 0);
+    else if (!strcmp(mode, "execveat_empty_path"))
+        /* AT_EMPTY_PATH with a path, as a generic wrapper may pass it: the path is used. */
+        execveat(AT_FDCWD, prog, args, environ, AT_EMPTY_PATH);
     else if (!strcmp(mode, "posix_spawn"))
         return waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
     else if (!strcmp(mode, "system")) {
