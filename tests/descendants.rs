@@ -1165,3 +1165,63 @@ fn a_program_executed_after_the_shim_is_removed_is_refused_with_a_line() {
     );
     let _ = std::fs::remove_dir_all(&install);
 }
+
+/// execvp goes on through PATH past a program on a noexec mount, which the kernel refuses
+/// (EACCES), rather than send it to memlock-run, whose refusal would stop the search: the
+/// program further on runs, locked. (A tmpfs mounted noexec in a mount namespace of this
+/// test's own.) `--no-exec-gate`: the shim's judgement alone; the gate refuses such a
+/// program itself, with EPERM, which stops the search too.
+#[test]
+fn the_path_search_skips_a_program_on_a_noexec_mount() {
+    if skip_unless_root("a mount namespace needs CAP_SYS_ADMIN")
+        || skip_without("unshare", "the noexec mount case needs it (util-linux)")
+    {
+        return;
+    }
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let noexec = unique("noexec-mount");
+    let second = unique("path-after-noexec");
+    std::fs::create_dir_all(&noexec).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    writing_executables(|| std::fs::copy(&glibc, second.join("lockreport")).unwrap());
+    let script = format!(
+        "mount -t tmpfs -o noexec tmpfs {noexec} && cp {static_image} {noexec}/lockreport || exit 77; \
+         PATH={noexec}:{second} exec {run} --no-exec-gate -- {via} execvp lockreport",
+        noexec = noexec.display(),
+        second = second.display(),
+        static_image = static_image.display(),
+        run = memlock_run_path().display(),
+        via = execvia().display(),
+    );
+    let out = output({
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        cmd
+    });
+    if out.status.code() == Some(77) {
+        skip(format_args!(
+            "cannot mount a noexec tmpfs here: {}",
+            stderr_of(&out)
+        ));
+        return;
+    }
+    assert_locked(&out);
+    assert!(
+        !stderr_of(&out).contains("memlock-run"),
+        "{}",
+        stderr_of(&out)
+    );
+}
