@@ -1225,3 +1225,28 @@ fn the_path_search_skips_a_program_on_a_noexec_mount() {
         stderr_of(&out)
     );
 }
+
+/// A FIFO where a program should be, executed by its path or by a descriptor that only names
+/// it: the exec fails at once with EACCES, as without memlock-run; reading it to judge it must
+/// not wait for a writer.
+#[test]
+fn a_fifo_executed_by_path_or_descriptor_fails_at_once() {
+    let fifo = unique("fifo-descendant");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0);
+    for mode in ["execv", "fexecve_path"] {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("10").arg(memlock_run_path()).arg("--");
+        cmd.arg(execvia()).arg(mode).arg(&fifo);
+        let out = output(cmd);
+        assert_ne!(out.status.code(), Some(124), "{mode}: blocked on the FIFO");
+        assert_eq!(out.status.code(), Some(126), "{mode}: {}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains("Permission denied")
+                && !stderr_of(&out).contains("memlock-run"),
+            "{mode}: {}",
+            stderr_of(&out)
+        );
+    }
+}
