@@ -1250,3 +1250,29 @@ fn a_fifo_executed_by_path_or_descriptor_fails_at_once() {
         );
     }
 }
+
+/// An empty program name fails with ENOENT, as without memlock-run, whatever the standard
+/// input is (the descriptor an empty path names under AT_EMPTY_PATH, which execve does not
+/// pass): here a static program, which memlock-run would be asked to judge instead.
+#[test]
+fn an_empty_program_name_is_not_found_whatever_stdin_is() {
+    let Some(static_image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    for mode in ["execv", "execveat"] {
+        let mut cmd = memlock_run([
+            "--".as_ref(),
+            execvia().as_os_str(),
+            mode.as_ref(),
+            "".as_ref(),
+        ]);
+        cmd.stdin(std::fs::File::open(&static_image).unwrap());
+        let out = run(&mut cmd).unwrap();
+        assert_eq!(out.status.code(), Some(126), "{mode}: {}", stderr_of(&out));
+        assert_eq!(
+            stderr_of(&out).trim(),
+            "execvia: No such file or directory",
+            "{mode}"
+        );
+    }
+}
