@@ -1249,6 +1249,21 @@ fn a_fifo_executed_by_path_or_descriptor_fails_at_once() {
             stderr_of(&out)
         );
     }
+    // The FIFO as a script's #! interpreter: it cannot be read (ESPIPE), so memlock-run judges
+    // the script, and refuses it with its reason.
+    let via_fifo = script(
+        &unique("via-fifo-descendant.sh")
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
+        &format!("#!{}\n", fifo.display()),
+    );
+    let mut cmd = Command::new("timeout");
+    cmd.arg("10").arg(memlock_run_path()).arg("--");
+    cmd.arg(execvia()).arg("execv").arg(&via_fifo);
+    let out = output(cmd);
+    assert_ne!(out.status.code(), Some(124), "blocked on the FIFO");
+    assert_refused(&out, Refused::in_the_tree().status(126), &["a FIFO"]);
 }
 
 /// An empty program name fails with ENOENT, as without memlock-run, whatever the standard
@@ -1274,5 +1289,33 @@ fn an_empty_program_name_is_not_found_whatever_stdin_is() {
             "execvia: No such file or directory",
             "{mode}"
         );
+    }
+}
+
+/// A program executed while errno still says EINTR (left by a wait a signal interrupted, as a
+/// shell's often is) is judged as any other, at once: a glibc program, a static one and a
+/// script shorter than the header the shim reads. (`timeout`: a judgement that took the stale
+/// EINTR for its own read's would read again forever.)
+#[test]
+fn a_program_executed_with_eintr_left_in_errno_runs_locked() {
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let script = script("lockreport-eintr.sh", &format!("#!{}\n", glibc.display()));
+    for target in [&glibc, &static_image, &script] {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("20").arg(memlock_run_path()).arg("--");
+        cmd.arg(execvia()).arg("eintr").arg(target);
+        let out = output(cmd);
+        assert_ne!(
+            out.status.code(),
+            Some(124),
+            "{}: the exec never ended",
+            target.display()
+        );
+        assert_locked(&out);
     }
 }

@@ -9,7 +9,8 @@
  *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
  *       there), or system and popen (PROGRAM is then the shell command; each prints its
  *       result), or nofds (execv with every descriptor the process may open taken, close-on-
- *       exec, as a busy server's may be). The spawn modes wait and exit with the child's
+ *       exec, as a busy server's may be), or eintr (execv with errno EINTR, left by a pause
+ *       a signal interrupted). The spawn modes wait and exit with the child's
  *       status. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +37,11 @@ static void exec_from_handler(int sig)
     (void)sig;
     execve(handler_args[0], handler_args, environ);
     _exit(126);
+}
+
+static void interrupted(int sig)
+{
+    (void)sig;
 }
 
 /* Called after the spawn (an argument list's order of evaluation is unspecified). */
@@ -121,6 +128,15 @@ int main(int argc, char **argv)
         if (sigaltstack(&ss, NULL) || sigaction(SIGUSR1, &sa, NULL))
             return 125;
         raise(SIGUSR1);
+    } else if (!strcmp(mode, "eintr")) {
+        /* execv with errno left at EINTR by a wait a signal interrupted, as a shell's may be. */
+        struct sigaction sa = {.sa_handler = interrupted};
+        struct itimerval tick = {.it_value = {.tv_usec = 10000}};
+        if (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &tick, NULL))
+            return 125;
+        if (pause() != -1 || errno != EINTR)
+            return 125;
+        execv(prog, args);
     } else if (!strcmp(mode, "nofds")) {
         /* A small RLIMIT_NOFILE filled up: the exec's own open for judging fails with EMFILE;
          * the new image has them back (close-on-exec). */
