@@ -1319,3 +1319,32 @@ fn a_program_executed_with_eintr_left_in_errno_runs_locked() {
         assert_locked(&out);
     }
 }
+
+/// A locked program that spawns programs again and again (a server running a helper per
+/// request) keeps no descriptor of the shim's judgements: the count of its open descriptors is
+/// the same after three spawns, of a program run as asked and of one sent to memlock-run.
+#[test]
+fn spawning_again_and_again_leaves_no_descriptor_behind() {
+    let (Some(glibc), Some(static_image)) = (
+        lockreport("gcc", &[], "lockreport-glibc"),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    for target in [&glibc, &static_image] {
+        let out = via(&[], "spawn3", target, &[]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let stdout = stdout_of(&out);
+        assert_eq!(
+            stdout.lines().filter(|l| l.starts_with("locked ")).count(),
+            3,
+            "{stdout}"
+        );
+        let (before, after) = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("fds before="))
+            .and_then(|rest| rest.split_once(" after="))
+            .unwrap_or_else(|| panic!("no fds line: {stdout}"));
+        assert_eq!(before, after, "{}: {stdout}", target.display());
+    }
+}

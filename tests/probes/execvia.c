@@ -10,9 +10,11 @@
  *       there), or system and popen (PROGRAM is then the shell command; each prints its
  *       result), or nofds (execv with every descriptor the process may open taken, close-on-
  *       exec, as a busy server's may be), or eintr (execv with errno EINTR, left by a pause
- *       a signal interrupted). The spawn modes wait and exit with the child's
+ *       a signal interrupted), or spawn3 (posix_spawn three times, then a line saying how
+ *       many descriptors were open before and after). The spawn modes wait and exit with the child's
  *       status. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -37,6 +39,19 @@ static void exec_from_handler(int sig)
     (void)sig;
     execve(handler_args[0], handler_args, environ);
     _exit(126);
+}
+
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }
 
 static void interrupted(int sig)
@@ -128,6 +143,13 @@ int main(int argc, char **argv)
         if (sigaltstack(&ss, NULL) || sigaction(SIGUSR1, &sa, NULL))
             return 125;
         raise(SIGUSR1);
+    } else if (!strcmp(mode, "spawn3")) {
+        /* posix_spawn three times, waiting for each, then says whether descriptors piled up. */
+        int before = open_fds(), rc = 0;
+        for (int i = 0; i < 3 && rc == 0; i++)
+            rc = waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
+        printf("fds before=%d after=%d\n", before, open_fds());
+        return rc;
     } else if (!strcmp(mode, "eintr")) {
         /* execv with errno left at EINTR by a wait a signal interrupted, as a shell's may be. */
         struct sigaction sa = {.sa_handler = interrupted};
