@@ -1321,10 +1321,11 @@ fn a_program_executed_with_eintr_left_in_errno_runs_locked() {
 }
 
 /// A locked program that spawns programs again and again (a server running a helper per
-/// request) keeps no descriptor of the shim's judgements: the count of its open descriptors is
-/// the same after three spawns, of a program run as asked and of one sent to memlock-run.
+/// request) keeps nothing of the shim's judgements: its open descriptors and its VmSize are the
+/// same after three spawns, of a program run as asked and of one sent to memlock-run (whose
+/// command line the shim builds in a mapping of its own).
 #[test]
-fn spawning_again_and_again_leaves_no_descriptor_behind() {
+fn spawning_again_and_again_leaves_nothing_behind() {
     let (Some(glibc), Some(static_image)) = (
         lockreport("gcc", &[], "lockreport-glibc"),
         lockreport("gcc", &["-static"], "lockreport-static"),
@@ -1340,11 +1341,13 @@ fn spawning_again_and_again_leaves_no_descriptor_behind() {
             3,
             "{stdout}"
         );
-        let (before, after) = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("fds before="))
-            .and_then(|rest| rest.split_once(" after="))
-            .unwrap_or_else(|| panic!("no fds line: {stdout}"));
-        assert_eq!(before, after, "{}: {stdout}", target.display());
+        for what in ["fds", "vmsize"] {
+            let (before, after) = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{what} before=")))
+                .and_then(|rest| rest.split_once(" after="))
+                .unwrap_or_else(|| panic!("no {what} line: {stdout}"));
+            assert_eq!(before, after, "{what} of {}: {stdout}", target.display());
+        }
     }
 }

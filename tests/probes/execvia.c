@@ -10,8 +10,8 @@
  *       there), or system and popen (PROGRAM is then the shell command; each prints its
  *       result), or nofds (execv with every descriptor the process may open taken, close-on-
  *       exec, as a busy server's may be), or eintr (execv with errno EINTR, left by a pause
- *       a signal interrupted), or spawn3 (posix_spawn three times, then a line saying how
- *       many descriptors were open before and after). The spawn modes wait and exit with the child's
+ *       a signal interrupted), or spawn3 (posix_spawn three times, then lines saying how
+ *       many descriptors were open, and the VmSize in kB, before and after). The spawn modes wait and exit with the child's
  *       status. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -39,6 +39,21 @@ static void exec_from_handler(int sig)
     (void)sig;
     execve(handler_args[0], handler_args, environ);
     _exit(126);
+}
+
+/* This process's VmSize, in kB. */
+static long vmsize(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmSize:", 7))
+            kb = atol(line + 7);
+    fclose(f);
+    return kb;
 }
 
 /* How many descriptors this process has open. */
@@ -145,10 +160,12 @@ int main(int argc, char **argv)
         raise(SIGUSR1);
     } else if (!strcmp(mode, "spawn3")) {
         /* posix_spawn three times, waiting for each, then says whether descriptors piled up. */
+        long size = vmsize();
         int before = open_fds(), rc = 0;
         for (int i = 0; i < 3 && rc == 0; i++)
             rc = waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
         printf("fds before=%d after=%d\n", before, open_fds());
+        printf("vmsize before=%ld after=%ld\n", size, vmsize());
         return rc;
     } else if (!strcmp(mode, "eintr")) {
         /* execv with errno left at EINTR by a wait a signal interrupted, as a shell's may be. */
