@@ -196,7 +196,8 @@ fn environments_that_drop_the_shim_are_locked_all_the_same() {
     }
 }
 
-/// `exec -a NAME`: the program sees the name its parent gave it, through the detour too.
+/// `exec -a NAME`: the program sees the name its parent gave it, through the detour too; and
+/// execl's arguments, however many.
 #[test]
 fn argv0_and_arguments_survive_the_detour() {
     let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
@@ -220,6 +221,11 @@ fn argv0_and_arguments_survive_the_detour() {
     let out = via(&[], "execl", &image, &["1", "2", "3", "4", "5", "6", "7"]);
     let line = report(&out).unwrap_or_default();
     assert!(line.contains("argc=8"), "{line:?}: {}", stderr_of(&out));
+    // More than the 128 the shim collects on its stack: its list in a mapping, which the
+    // mapping for memlock-run's command line must leave alone.
+    let out = via(&[], "execl140", &image, &[]);
+    let line = report(&out).unwrap_or_default();
+    assert!(line.contains("argc=141"), "{line:?}: {}", stderr_of(&out));
 }
 
 /// Under chroot the shim's path, and memlock-run's, are gone: the exec fails, with a line

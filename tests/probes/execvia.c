@@ -2,17 +2,21 @@
  * system call, as programs do:
  *   execvia MODE PROGRAM [ARGS...]
  * MODE: execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn
- *       posix_spawnp syscall, execveat_empty_path (execveat with AT_EMPTY_PATH and a
- *       path), or fexecve_path (fexecve of an O_PATH descriptor), or
+ *       posix_spawnp syscall, or
  *       altstack (execve from a signal handler running on an alternate stack of 8 KiB, as
- *       crash reporters do), or spawn_in (posix_spawn with a
- *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
- *       there), or system and popen (PROGRAM is then the shell command; each prints its
- *       result), or nofds (execv with every descriptor the process may open taken, close-on-
- *       exec, as a busy server's may be), or eintr (execv with errno EINTR, left by a pause
- *       a signal interrupted), or spawn3 (posix_spawn three times, then lines saying how
- *       many descriptors were open, and the VmSize in kB, before and after). The spawn modes wait and exit with the child's
- *       status. */
+ *         crash reporters do),
+ *       spawn_in (posix_spawn with a file action that changes to the directory PROGRAM
+ *         names, then runs ARGS[0] from there),
+ *       system, popen (PROGRAM is then the shell command; each prints its result),
+ *       execveat_empty_path (execveat with AT_EMPTY_PATH and a path),
+ *       fexecve_path (fexecve of an O_PATH descriptor),
+ *       nofds (execv with every descriptor the process may open taken, close-on-exec, as a
+ *         busy server's may be),
+ *       eintr (execv with errno EINTR, left by a pause a signal interrupted),
+ *       execl140 (execl with 140 arguments "x" after PROGRAM's name),
+ *       spawn3 (posix_spawn three times, then lines saying how many descriptors were open,
+ *         and the VmSize in kB, before and after).
+ * The spawn modes wait and exit with the child's status. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -158,6 +162,12 @@ int main(int argc, char **argv)
         if (sigaltstack(&ss, NULL) || sigaction(SIGUSR1, &sa, NULL))
             return 125;
         raise(SIGUSR1);
+    } else if (!strcmp(mode, "execl140")) {
+        /* execl with 140 arguments after PROGRAM's name: more than the shim keeps on its stack. */
+#define X10 "x", "x", "x", "x", "x", "x", "x", "x", "x", "x"
+        execl(prog, prog, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10,
+              (char *)NULL);
+#undef X10
     } else if (!strcmp(mode, "spawn3")) {
         /* posix_spawn three times, waiting for each, then says whether descriptors piled up. */
         long size = vmsize();
