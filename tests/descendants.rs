@@ -1357,3 +1357,33 @@ fn spawning_again_and_again_leaves_nothing_behind() {
         }
     }
 }
+
+/// A static program executed with thousands of arguments, or thousands of short environment
+/// entries (and an empty one), or a thousand LD_PRELOAD entries, goes through memlock-run with
+/// all of them: the command line and environment the shim builds for it have room for every
+/// pointer and every byte.
+#[test]
+fn thousands_of_arguments_and_environment_entries_survive_the_detour() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let many = vec!["x"; 3000];
+    let out = via(&[], "execv", &image, &many);
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("locked ") && line.contains("argc=3001"),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+    let envexec = compile("envexec.c", "envexec", &[]);
+    let mut cmd = memlock_run(["--".as_ref(), envexec.as_os_str()]);
+    cmd.args(vec!["X="; 3000]).args(["", "--"]).arg(&image);
+    assert_locked(&output(cmd));
+    // A thousand LD_PRELOAD entries, each rewritten without the shim for memlock-run (which
+    // composes its own; ld.so warns of the missing library in memlock-run, and goes on).
+    let mut cmd = memlock_run(["--".as_ref(), envexec.as_os_str()]);
+    cmd.args(vec!["LD_PRELOAD=/nonexistent/libx.so"; 1000])
+        .arg("--")
+        .arg(&image);
+    assert_locked(&output(cmd));
+}
