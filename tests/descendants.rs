@@ -1387,3 +1387,57 @@ fn thousands_of_arguments_and_environment_entries_survive_the_detour() {
         .arg(&image);
     assert_locked(&output(cmd));
 }
+
+/// The user's own preloads survive the detour, in their order, and memlock-run does not load
+/// the shim itself: a static program executed with the shim and two other libraries in
+/// LD_PRELOAD (the shim first, between or last, separated by colons or blanks) gets those
+/// libraries and then the shim, as memlock-run composes them for the programs it starts; and
+/// under `-v` no line comes from a shim inside memlock-run.
+#[test]
+fn a_users_preloads_survive_the_detour_and_memlock_run_does_not_load_the_shim() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    // Libraries beside this process's own glibc (ldconfig's cache lists the x32 and i386
+    // ones too).
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("read own maps");
+    let libc = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.rsplit('/').next() == Some("libc.so.6"))
+        .expect("the test binary maps libc.so.6");
+    let libm = Path::new(libc).with_file_name("libm.so.6");
+    let libdl = Path::new(libc).with_file_name("libdl.so.2");
+    if !libm.exists() || !libdl.exists() {
+        skip(format_args!("no libm.so.6 and libdl.so.2 beside {libc}"));
+        return;
+    }
+    let shim = shim_path().display().to_string();
+    let (libm, libdl) = (libm.display().to_string(), libdl.display().to_string());
+    for preload in [
+        format!("{shim}:{libm}:{libdl}"),
+        format!("{libm} {shim} {libdl}"),
+        format!(":{libm}::{libdl}:{shim}"),
+    ] {
+        let out = output(memlock_run([
+            "-v".as_ref(),
+            "--".as_ref(),
+            "env".as_ref(),
+            format!("LD_PRELOAD={preload}").as_ref(),
+            image.as_os_str(),
+        ]));
+        assert_locked(&out);
+        let line = report(&out).unwrap_or_default();
+        let got = line.rsplit_once(" preload=").map(|(_, p)| p).unwrap_or("");
+        assert_eq!(
+            got,
+            format!("{libm}:{libdl}:{shim}"),
+            "LD_PRELOAD={preload}: {line}"
+        );
+        assert!(
+            !stderr_of(&out).contains("/memlock-run (pid "),
+            "LD_PRELOAD={preload}: the shim ran in memlock-run: {}",
+            stderr_of(&out)
+        );
+    }
+}
