@@ -226,6 +226,16 @@ fn argv0_and_arguments_survive_the_detour() {
     let out = via(&[], "execl140", &image, &[]);
     let line = report(&out).unwrap_or_default();
     assert!(line.contains("argc=141"), "{line:?}: {}", stderr_of(&out));
+    // A name of 60000 bytes: the command line for memlock-run has room for it.
+    let long = "n".repeat(60000);
+    let command = format!("exec -a {long} {}", image.display());
+    let out = output(memlock_run(["--", "bash", "-c", &command]));
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("locked ") && line.contains(&format!("argv0={long} argc=1")),
+        "a 60000-byte argv[0]: {}",
+        stderr_of(&out)
+    );
 }
 
 /// Under chroot the shim's path, and memlock-run's, are gone: the exec fails, with a line
