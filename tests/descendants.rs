@@ -1122,7 +1122,8 @@ fn a_descendant_under_a_finite_address_limit_never_runs_unlocked() {
 
 /// The shim preloaded by hand, without memlock-run: what the preload reaches needs no
 /// detour, so it runs, locked by the shim: a glibc program, and a script whose #! interpreter
-/// is one (the kernel runs the interpreter, the script's path its first argument).
+/// is one (the kernel runs the interpreter, the script's path its first argument), and a
+/// program spawned by a relative path.
 #[test]
 fn without_memlock_runs_path_what_the_preload_reaches_runs_locked() {
     let Some(glibc) = lockreport("gcc", &[], "lockreport-glibc") else {
@@ -1145,6 +1146,22 @@ fn without_memlock_runs_path_what_the_preload_reaches_runs_locked() {
         let line = report(&out).unwrap_or_default();
         assert!(line.contains(argc), "{}: {line}", target.display());
     }
+    // Spawned by a relative path without file actions: judged here, where it runs.
+    let out = output({
+        let mut cmd = Command::new(execvia());
+        let name = format!("./{}", glibc.file_name().unwrap().to_string_lossy());
+        cmd.arg("posix_spawn")
+            .arg(name)
+            .current_dir(glibc.parent().unwrap())
+            .env("LD_PRELOAD", shim_path());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MEMLOCK_RUN_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd
+    });
+    assert_locked(&out);
 }
 
 /// The shim removed while a tree runs (memlock-run uninstalled or upgraded under it): a
@@ -1450,4 +1467,35 @@ fn a_users_preloads_survive_the_detour_and_memlock_run_does_not_load_the_shim() 
             stderr_of(&out)
         );
     }
+}
+
+/// A program spawned (posix_spawn) that must go through a memlock-run that cannot be
+/// executed (MEMLOCK_RUN_LAUNCHER names a missing file): the spawn fails with EPERM and the
+/// shim's line naming memlock-run and why, not with success and nothing said.
+#[test]
+fn a_spawn_whose_memlock_run_cannot_be_executed_fails_with_a_line() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let out = output({
+        let mut cmd = Command::new(execvia());
+        cmd.arg("posix_spawn").arg(&image);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MEMLOCK_RUN_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.env("LD_PRELOAD", shim_path())
+            .env("MEMLOCK_RUN_LAUNCHER", "/nonexistent/memlock-run");
+        cmd
+    });
+    assert_refused(
+        &out,
+        Refused::in_the_tree().status(126),
+        &[
+            "memlock-run: not executing",
+            "cannot be executed (/nonexistent/memlock-run: ",
+            "execvia: spawn: Operation not permitted",
+        ],
+    );
 }
