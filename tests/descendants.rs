@@ -1406,6 +1406,16 @@ fn thousands_of_arguments_and_environment_entries_survive_the_detour() {
     let mut cmd = memlock_run(["--".as_ref(), envexec.as_os_str()]);
     cmd.args(vec!["X="; 3000]).args(["", "--"]).arg(&image);
     assert_locked(&output(cmd));
+    // The arguments again, with an empty environment: no room to spare from its bytes.
+    let mut cmd = memlock_run(["--".as_ref(), envexec.as_os_str(), "--".as_ref()]);
+    cmd.arg(&image).args(&many);
+    let out = output(cmd);
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("locked ") && line.contains("argc=3001"),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
     // A thousand LD_PRELOAD entries, each rewritten without the shim for memlock-run (which
     // composes its own; ld.so warns of the missing library in memlock-run, and goes on).
     let mut cmd = memlock_run(["--".as_ref(), envexec.as_os_str()]);
