@@ -1509,3 +1509,22 @@ fn a_spawn_whose_memlock_run_cannot_be_executed_fails_with_a_line() {
         ],
     );
 }
+
+/// A static program named by a relative path to execveat(AT_FDCWD, ...), and by fexecve of
+/// its descriptor: memlock-run is given a name it can open (the path itself, or
+/// /proc/self/fd/N), and locks it.
+#[test]
+fn a_relative_program_executed_by_execveat_goes_through_the_detour() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let name = format!("./{}", image.file_name().unwrap().to_string_lossy());
+    for mode in ["execveat", "fexecve"] {
+        let out = output({
+            let mut cmd = memlock_run(["--".as_ref(), execvia().as_os_str(), mode.as_ref()]);
+            cmd.arg(&name).current_dir(image.parent().unwrap());
+            cmd
+        });
+        assert_locked(&out);
+    }
+}
