@@ -1528,3 +1528,13 @@ fn a_relative_program_executed_by_execveat_goes_through_the_detour() {
         assert_locked(&out);
     }
 }
+
+/// A static program executed with no argument list at all (argv NULL, which Linux takes for
+/// an empty one) goes through memlock-run and runs locked.
+#[test]
+fn a_program_executed_without_an_argument_list_is_locked() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    assert_locked(&via(&[], "noargv", &image, &[]));
+}

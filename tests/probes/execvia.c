@@ -14,6 +14,7 @@
  *         busy server's may be),
  *       eintr (execv with errno EINTR, left by a pause a signal interrupted),
  *       execl140 (execl with 140 arguments "x" after PROGRAM's name),
+ *       noargv (execve with a null argument list),
  *       spawn3 (posix_spawn three times, then lines saying how many descriptors were open,
  *         and the VmSize in kB, before and after).
  * The spawn modes wait and exit with the child's status. */
@@ -177,6 +178,10 @@ int main(int argc, char **argv)
         printf("fds before=%d after=%d\n", before, open_fds());
         printf("vmsize before=%ld after=%ld\n", size, vmsize());
         return rc;
+    } else if (!strcmp(mode, "noargv")) {
+        /* No argument list at all (argv NULL), which Linux takes for an empty one. */
+        char **volatile none = NULL;
+        execve(prog, none, environ);
     } else if (!strcmp(mode, "eintr")) {
         /* execv with errno left at EINTR by a wait a signal interrupted, as a shell's may be. */
         struct sigaction sa = {.sa_handler = interrupted};
