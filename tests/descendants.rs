@@ -1539,7 +1539,8 @@ fn a_program_executed_without_an_argument_list_is_locked() {
     assert_locked(&via(&[], "noargv", &image, &[]));
 }
 
-/// posix_spawnp by name searches PATH as execvp does, and the program it finds is judged:
+/// posix_spawnp by name searches PATH as execvp does (both tried), and the program it finds
+/// is judged:
 /// past a directory of that name in the first PATH entry, to the static program in the next,
 /// which runs locked (`--no-exec-gate`: the shim alone judges it). The name is long (100
 /// bytes), as the search's buffer must hold.
@@ -1554,16 +1555,18 @@ fn posix_spawnp_finds_the_program_in_path_and_judges_it() {
     std::fs::create_dir_all(first.join(&name)).unwrap();
     std::fs::create_dir_all(&second).unwrap();
     writing_executables(|| std::fs::copy(&image, second.join(&name)).unwrap());
-    let out = output({
-        let mut cmd = memlock_run([
-            "--no-exec-gate".as_ref(),
-            "--".as_ref(),
-            execvia().as_os_str(),
-            "posix_spawnp".as_ref(),
-        ]);
-        cmd.arg(&name)
-            .env("PATH", format!("{}:{}", first.display(), second.display()));
-        cmd
-    });
-    assert_locked(&out);
+    for mode in ["posix_spawnp", "execvp"] {
+        let out = output({
+            let mut cmd = memlock_run([
+                "--no-exec-gate".as_ref(),
+                "--".as_ref(),
+                execvia().as_os_str(),
+                mode.as_ref(),
+            ]);
+            cmd.arg(&name)
+                .env("PATH", format!("{}:{}", first.display(), second.display()));
+            cmd
+        });
+        assert_locked(&out);
+    }
 }
