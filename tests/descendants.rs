@@ -236,6 +236,11 @@ fn argv0_and_arguments_survive_the_detour() {
         "a 60000-byte argv[0]: {}",
         stderr_of(&out)
     );
+    // A caller whose own name is empty (memlock-run's --argv0= gives it one): its messages
+    // then name no one, and the command line is built all the same.
+    let mut cmd = memlock_run(["--argv0=", "--"]);
+    cmd.arg(execvia()).arg("execv").arg(&image);
+    assert_locked(&output(cmd));
 }
 
 /// Under chroot the shim's path, and memlock-run's, are gone: the exec fails, with a line
