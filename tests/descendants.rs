@@ -1575,3 +1575,26 @@ fn posix_spawnp_finds_the_program_in_path_and_judges_it() {
         assert_locked(&out);
     }
 }
+
+/// A static program at a long path (over 700 bytes), executed with an empty argv[0] and an
+/// empty environment: the command line for memlock-run has room for the path.
+#[test]
+fn a_long_path_with_an_empty_name_survives_the_detour() {
+    let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let mut dir = unique("long-path");
+    for _ in 0..3 {
+        dir.push("d".repeat(240));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = dir.join("lockreport-static");
+    writing_executables(|| std::fs::copy(&image, &program).unwrap());
+    let out = via(&[], "noname", &program, &[]);
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("locked ") && line.contains("argv0= argc=1"),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+}

@@ -15,6 +15,7 @@
  *       eintr (execv with errno EINTR, left by a pause a signal interrupted),
  *       execl140 (execl with 140 arguments "x" after PROGRAM's name),
  *       noargv (execve with a null argument list),
+ *       noname (execve with an empty argv[0] and an empty environment),
  *       spawn3 (posix_spawn three times, then lines saying how many descriptors were open,
  *         and the VmSize in kB, before and after).
  * The spawn modes wait and exit with the child's status. */
@@ -178,6 +179,10 @@ int main(int argc, char **argv)
         printf("fds before=%d after=%d\n", before, open_fds());
         printf("vmsize before=%ld after=%ld\n", size, vmsize());
         return rc;
+    } else if (!strcmp(mode, "noname")) {
+        /* An empty argv[0], and an empty environment. */
+        char *name[] = {"", NULL}, *none[] = {NULL};
+        execve(prog, name, none);
     } else if (!strcmp(mode, "noargv")) {
         /* No argument list at all (argv NULL), which Linux takes for an empty one. */
         char **volatile none = NULL;
