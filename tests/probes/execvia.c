@@ -2,17 +2,32 @@
  * system call, as programs do:
  *   execvia MODE PROGRAM [ARGS...]
  * MODE: execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn
- *       posix_spawnp syscall, or altstack (execve from a signal handler running on an
- *       alternate stack of 8 KiB, as crash reporters do), or spawn_in (posix_spawn with a
- *       file action that changes to the directory PROGRAM names, then runs ARGS[0] from
- *       there), or system and popen (PROGRAM is then the shell command; each prints its
- *       result). The spawn modes wait and exit with the child's status. */
+ *       posix_spawnp syscall, or
+ *       altstack (execve from a signal handler running on an alternate stack of 8 KiB, as
+ *         crash reporters do),
+ *       spawn_in (posix_spawn with a file action that changes to the directory PROGRAM
+ *         names, then runs ARGS[0] from there),
+ *       system, popen (PROGRAM is then the shell command; each prints its result),
+ *       execveat_empty_path (execveat with AT_EMPTY_PATH and a path),
+ *       fexecve_path (fexecve of an O_PATH descriptor),
+ *       nofds (execv with every descriptor the process may open taken, close-on-exec, as a
+ *         busy server's may be),
+ *       eintr (execv with errno EINTR, left by a pause a signal interrupted),
+ *       execl140 (execl with 140 arguments "x" after PROGRAM's name),
+ *       noargv (execve with a null argument list),
+ *       noname (execve with an empty argv[0] and an empty environment),
+ *       spawn3 (posix_spawn three times, then lines saying how many descriptors were open,
+ *         and the VmSize in kB, before and after).
+ * The spawn modes wait and exit with the child's status. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +45,39 @@ static void exec_from_handler(int sig)
     (void)sig;
     execve(handler_args[0], handler_args, environ);
     _exit(126);
+}
+
+/* This process's VmSize, in kB. */
+static long vmsize(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmSize:", 7))
+            kb = atol(line + 7);
+    fclose(f);
+    return kb;
+}
+
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static void interrupted(int sig)
+{
+    (void)sig;
 }
 
 /* Called after the spawn (an argument list's order of evaluation is unspecified). */
@@ -75,8 +123,16 @@ int main(int argc, char **argv)
         int fd = open(prog, O_RDONLY);
         if (fd >= 0)
             fexecve(fd, args, environ);
+    } else if (!strcmp(mode, "fexecve_path")) {
+        /* A descriptor that only names the file: one its user may execute but not read. */
+        int fd = open(prog, O_PATH);
+        if (fd >= 0)
+            fexecve(fd, args, environ);
     } else if (!strcmp(mode, "execveat"))
         execveat(AT_FDCWD, prog, args, environ, 0);
+    else if (!strcmp(mode, "execveat_empty_path"))
+        /* AT_EMPTY_PATH with a path, as a generic wrapper may pass it: the path is used. */
+        execveat(AT_FDCWD, prog, args, environ, AT_EMPTY_PATH);
     else if (!strcmp(mode, "posix_spawn"))
         return waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
     else if (!strcmp(mode, "system")) {
@@ -108,6 +164,53 @@ int main(int argc, char **argv)
         if (sigaltstack(&ss, NULL) || sigaction(SIGUSR1, &sa, NULL))
             return 125;
         raise(SIGUSR1);
+    } else if (!strcmp(mode, "execl140")) {
+        /* execl with 140 arguments after PROGRAM's name: more than the shim keeps on its stack. */
+#define X10 "x", "x", "x", "x", "x", "x", "x", "x", "x", "x"
+        execl(prog, prog, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10, X10,
+              (char *)NULL);
+#undef X10
+    } else if (!strcmp(mode, "spawn3")) {
+        /* posix_spawn three times, waiting for each, then says whether descriptors piled up. */
+        long size = vmsize();
+        int before = open_fds(), rc = 0;
+        for (int i = 0; i < 3 && rc == 0; i++)
+            rc = waited(posix_spawn(&pid, prog, NULL, NULL, args, environ));
+        printf("fds before=%d after=%d\n", before, open_fds());
+        printf("vmsize before=%ld after=%ld\n", size, vmsize());
+        return rc;
+    } else if (!strcmp(mode, "noname")) {
+        /* An empty argv[0], and an empty environment. */
+        char *name[] = {"", NULL}, *none[] = {NULL};
+        execve(prog, name, none);
+    } else if (!strcmp(mode, "noargv")) {
+        /* No argument list at all (argv NULL), which Linux takes for an empty one. */
+        char **volatile none = NULL;
+        execve(prog, none, environ);
+    } else if (!strcmp(mode, "eintr")) {
+        /* execv with errno left at EINTR by a wait a signal interrupted, as a shell's may be. */
+        struct sigaction sa = {.sa_handler = interrupted};
+        struct itimerval tick = {.it_value = {.tv_usec = 10000}};
+        if (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &tick, NULL))
+            return 125;
+        if (pause() != -1 || errno != EINTR)
+            return 125;
+        execv(prog, args);
+    } else if (!strcmp(mode, "nofds")) {
+        /* A small RLIMIT_NOFILE filled up: the exec's own open for judging fails with EMFILE;
+         * the new image has them back (close-on-exec). */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile))
+            return 125;
+        if (nofile.rlim_cur > 32)
+            nofile.rlim_cur = 32;
+        if (setrlimit(RLIMIT_NOFILE, &nofile))
+            return 125;
+        while (open("/dev/null", O_RDONLY | O_CLOEXEC) >= 0)
+            ;
+        if (errno != EMFILE)
+            return 125;
+        execv(prog, args);
     } else if (!strcmp(mode, "syscall"))
         syscall(SYS_execve, prog, args, environ);
     else {

@@ -213,11 +213,13 @@ fn judge<'a>(armed: &Armed, at: At, envp: Argv, loader: &'a mut LoaderPath) -> P
 }
 
 /// A program (or #! interpreter) that could not be opened for judging. What the kernel fails
-/// on as well (missing, not a directory...) runs nothing. A file that can be executed but
-/// not read cannot be judged here: memlock-run says so (`unreadable`, the program's rung or
-/// its interpreter's).
+/// on as well (missing, not a directory, not executable, a symbolic link under
+/// AT_SYMLINK_NOFOLLOW, which faccessat would follow) runs nothing. A file the kernel would
+/// run cannot be judged here, whatever kept it from being opened: executable but not readable
+/// (EACCES), or no descriptor to spare (EMFILE, ENFILE: a busy server's). memlock-run judges
+/// it, or says why it cannot (`unreadable`, the program's rung or its interpreter's).
 fn unopened(at: At, unreadable: Miss<'static>) -> Plan<'static> {
-    if crate::errno() == libc::EACCES && executable(at) {
+    if crate::errno() != libc::ELOOP && executable(at) {
         Plan::Launcher(unreadable)
     } else {
         Plan::Direct
@@ -368,18 +370,19 @@ fn executable(at: At) -> bool {
     if at.path.is_null() {
         return false;
     }
-    // SAFETY: a NUL-terminated path from the caller.
+    let mut proc = [0u8; 32];
+    // SAFETY: a NUL-terminated path from the caller, or `proc`'s.
     unsafe {
-        libc::syscall(
-            libc::SYS_faccessat,
-            at.dir,
+        // The descriptor itself (fexecve): faccessat has no AT_EMPTY_PATH before Linux 5.8's
+        // faccessat2, and with an empty path it fails (ENOENT), which once let an execute-only
+        // program executed by its O_PATH descriptor run as asked, unjudged.
+        let (dir, path) =
             if at.flags & libc::AT_EMPTY_PATH != 0 && CStr::from_ptr(at.path).is_empty() {
-                c"".as_ptr()
+                (libc::AT_FDCWD, fd_path(at.dir, &mut proc))
             } else {
-                at.path
-            },
-            libc::X_OK,
-        ) == 0
+                (at.dir, at.path)
+            };
+        libc::syscall(libc::SYS_faccessat, dir, path, libc::X_OK) == 0
     }
 }
 
