@@ -601,26 +601,9 @@ fn system_and_popen_judge_the_shell_they_start() {
         run = memlock_run_path().display(),
         via = execvia().display(),
     );
-    let out = output({
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ]);
-        cmd
-    });
-    if out.status.code() == Some(77) {
-        skip(format_args!(
-            "cannot bind a static program over /bin/sh here: {}",
-            stderr_of(&out)
-        ));
+    let Some(out) = in_a_mount_namespace(&script, "bind a static program over /bin/sh") else {
         return;
-    }
+    };
     let stdout = stdout_of(&out);
     assert!(
         stdout.contains("system=-1 errno=Operation not permitted")
@@ -1236,26 +1219,9 @@ fn the_path_search_skips_a_program_on_a_noexec_mount() {
         run = memlock_run_path().display(),
         via = execvia().display(),
     );
-    let out = output({
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ]);
-        cmd
-    });
-    if out.status.code() == Some(77) {
-        skip(format_args!(
-            "cannot mount a noexec tmpfs here: {}",
-            stderr_of(&out)
-        ));
+    let Some(out) = in_a_mount_namespace(&script, "mount a noexec tmpfs") else {
         return;
-    }
+    };
     assert_locked(&out);
     assert!(
         !stderr_of(&out).contains("memlock-run"),
@@ -1597,4 +1563,28 @@ fn a_long_path_with_an_empty_name_survives_the_detour() {
         "{line:?}: {}",
         stderr_of(&out)
     );
+}
+
+/// `sh -c SCRIPT` in a private mount namespace of its own, so that what it mounts is gone with
+/// it. SCRIPT exits 77 when the mount it needs cannot be made here: the test is then skipped,
+/// saying it could not `what`, and None is returned.
+fn in_a_mount_namespace(script: &str, what: &str) -> Option<std::process::Output> {
+    let out = output({
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+        cmd
+    });
+    if out.status.code() == Some(77) {
+        skip(format_args!("cannot {what} here: {}", stderr_of(&out)));
+        return None;
+    }
+    Some(out)
 }
