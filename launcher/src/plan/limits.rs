@@ -443,4 +443,25 @@ mod tests {
         .expect_err("one page short");
         assert!(refused.contains("pre-fault at most"), "{refused}");
     }
+
+    /// --dry-run's and -v's limit lines: the limit, and where it comes from when it changes.
+    #[test]
+    fn a_limit_change_is_described_from_before_to_after() {
+        let sixteen = limit(Limit::Bytes(16 * MIB), Limit::Bytes(16 * MIB));
+        let same = Change {
+            before: EIGHT,
+            after: EIGHT,
+        };
+        assert_eq!(same.describe(), format!("{EIGHT} (unchanged)"));
+        let raised = Change {
+            before: EIGHT,
+            after: sixteen,
+        };
+        assert_eq!(raised.describe(), format!("{EIGHT} -> {sixteen}"));
+        assert!(
+            raised.describe().contains("16 MiB"),
+            "{}",
+            raised.describe()
+        );
+    }
 }
