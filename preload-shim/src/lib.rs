@@ -543,7 +543,10 @@ fn set_default_thread_stack(size: u64) -> Result<bool, ThreadStackError> {
         // Before glibc 2.34 the pthread functions are libpthread's, and a program that does
         // not load it cannot create a thread: there is no thread stack to size. (One that
         // dlopens libpthread later sizes its threads from RLIMIT_STACK as it finds it then.)
-        if lookup(c"pthread_create").is_none() {
+        // The shim defines pthread_create itself (wrap.rs): ask for the C library's, past it.
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name only reads the loader's
+        // tables.
+        if unsafe { libc::dlsym(wrap::RTLD_NEXT, c"pthread_create".as_ptr()) }.is_null() {
             return Ok(false);
         }
         return Err(ThreadStackError::Missing);

@@ -215,7 +215,7 @@ pub unsafe extern "C" fn pthread_create(
 const CAP_IPC_LOCK: u32 = 14;
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 /// glibc's RTLD_NEXT.
-const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
+pub(crate) const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
 
 #[repr(C)]
 struct CapHeader {
