@@ -365,14 +365,9 @@ fn prefault_on_fault_is_populated_by_writing_where_madvise_cannot_populate() {
 /// is a failed lock: COMMAND does not run, and the line names the call and its errno.
 #[test]
 fn prefault_on_fault_that_madvise_refuses_stops_the_program_before_it_runs() {
-    let mark = marker("ptrace-populate-eperm");
-    let mut cmd = without_syscall("populate-eperm");
-    cmd.arg(memlock_run_path())
-        .args(["--prefault", "4M", "--onfault"])
-        .args(marked_static(&mark));
-    assert_refused(
-        &output(cmd),
-        Refused::before_main().mark(&mark),
+    refused_under_filter(
+        "populate-eperm",
+        &["--prefault", "4M", "--onfault"],
         &[
             "cannot populate 4 MiB of pre-faulted stack",
             "madvise(MADV_POPULATE_WRITE) failed with EPERM",
@@ -385,14 +380,9 @@ fn prefault_on_fault_that_madvise_refuses_stops_the_program_before_it_runs() {
 /// seccomp filter fails the one and fakes the other here).
 #[test]
 fn no_dump_whose_prctl_fails_stops_the_program_before_it_runs() {
-    let mark = marker("ptrace-dumpable-eperm");
-    let mut cmd = without_syscall("dumpable-eperm");
-    cmd.arg(memlock_run_path())
-        .arg("--no-dump")
-        .args(marked_static(&mark));
-    assert_refused(
-        &output(cmd),
-        Refused::before_main().mark(&mark),
+    refused_under_filter(
+        "dumpable-eperm",
+        &["--no-dump"],
         &[
             "--no-dump: prctl(PR_SET_DUMPABLE, 0) failed with EPERM",
             "it would stay readable by its user and dumpable",
@@ -405,16 +395,22 @@ fn no_dump_whose_prctl_fails_stops_the_program_before_it_runs() {
 /// what counts, and COMMAND would run dumpable.
 #[test]
 fn no_dump_that_does_not_take_stops_the_program_before_it_runs() {
-    let mark = marker("ptrace-dumpable-ignored");
-    let mut cmd = without_syscall("dumpable-ignored");
-    cmd.arg(memlock_run_path())
-        .arg("--no-dump")
-        .args(marked_static(&mark));
-    assert_refused(
-        &output(cmd),
-        Refused::before_main().mark(&mark),
+    refused_under_filter(
+        "dumpable-ignored",
+        &["--no-dump"],
         &["--no-dump: prctl(PR_SET_DUMPABLE, 0) left PR_GET_DUMPABLE at 1"],
     );
+}
+
+/// memlock-run OPTIONS -- a marked static program, under nosyscall's filter MODE: refused
+/// before the program's main (its mark is not written), with a line that says `says`.
+fn refused_under_filter(mode: &str, options: &[&str], says: &[&str]) {
+    let mark = marker(&format!("ptrace-{mode}"));
+    let mut cmd = without_syscall(mode);
+    cmd.arg(memlock_run_path())
+        .args(options)
+        .args(marked_static(&mark));
+    assert_refused(&output(cmd), Refused::before_main().mark(&mark), says);
 }
 
 /// Root switches to nobody, and the helper, which switched too, still locks COMMAND past the
