@@ -675,3 +675,176 @@ fn a_long_argument_list_is_counted_in_the_stack_for_prefault() {
     });
     assert_eq!(check.status.code(), Some(0), "{}", stdout_of(&check));
 }
+
+/// The mode in brackets of /sys/kernel/mm/transparent_hugepage/enabled, or why there is none.
+fn thp_mode() -> Result<String, String> {
+    let path = "/sys/kernel/mm/transparent_hugepage/enabled";
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("{path}: {e}: this kernel has no transparent huge pages"))?;
+    let mode = text
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix('[')?.strip_suffix(']'))
+        .ok_or_else(|| format!("{path}: no mode in brackets: {text:?}"))?;
+    match mode {
+        "never" => Err(format!("{path} is [never]")),
+        mode => Ok(mode.to_owned()),
+    }
+}
+
+#[test]
+fn huge_backs_the_prefaulted_stack_and_heap_with_huge_pages() {
+    let mode = match thp_mode() {
+        Ok(mode) => mode,
+        Err(why) => {
+            eprintln!("SKIPPED: --huge needs transparent huge pages: {why}");
+            return;
+        }
+    };
+    let probe = probe();
+    let probe = probe.to_str().unwrap();
+    let run = |huge: bool| {
+        let mut args = vec!["-v", "--prefault", "64M", "--heap", "64M"];
+        if huge {
+            args.push("--huge");
+        }
+        args.extend(["--", probe]);
+        let running = Running::start(memlock_run(args));
+        let maps = running.smaps();
+        let out = running.finish();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        (maps, stderr_of(&out))
+    };
+
+    let (maps, stderr) = run(true);
+    let stacks: Vec<&Mapping> = maps.iter().filter(|m| m.name == "[stack]").collect();
+    let stack = stacks[0];
+    // The whole stack mapping was advised, not the pre-faulted part: no split, so glibc's
+    // pthread_getattr_np still finds the stack's true lower end.
+    assert_eq!(stacks.len(), 1, "one [stack] mapping: {stacks:?}");
+    assert!(
+        stack.size() >= 64 * MIB,
+        "the stack mapping holds the whole pre-fault: {stack:?}"
+    );
+    let below = maps.iter().find(|m| m.end == stack.start);
+    assert!(
+        below.is_none_or(|m| !m.flags.iter().any(|f| f == "gd")),
+        "no piece of the stack split off below it: {below:?}"
+    );
+    let heap = maps
+        .iter()
+        .find(|m| m.name == "[heap]")
+        .expect("a [heap] mapping");
+    for (what, mapping) in [("stack", stack), ("heap", heap)] {
+        assert!(
+            mapping.flags.iter().any(|f| f == "hg") && mapping.locked_flag(),
+            "--huge: the {what} is advised MADV_HUGEPAGE (hg) and locked (lo): {mapping:?}"
+        );
+        // The kernel falls back to 4 KiB pages where it finds no free 2 MiB block; on a
+        // machine with free memory nearly all of the 64 MiB is huge.
+        assert!(
+            mapping.bytes("AnonHugePages") >= 48 * MIB,
+            "--huge: the {what}'s 64 MiB pre-fault is mostly in huge pages: {mapping:?}"
+        );
+    }
+    let reported = stderr
+        .split(", ")
+        .find(|part| part.ends_with(" in huge pages (AnonHugePages)"))
+        .unwrap_or_else(|| panic!("-v reports the huge pages: {stderr}"));
+    assert!(
+        reported.ends_with(" MiB in huge pages (AnonHugePages)"),
+        "{reported}"
+    );
+    let mib: f64 = reported.split(' ').next().unwrap().parse().unwrap();
+    let total = (stack.bytes("AnonHugePages") + heap.bytes("AnonHugePages")) as f64;
+    assert!(
+        mib * MIB as f64 >= total,
+        "-v's figure ({reported}) counts the stack's and the heap's"
+    );
+
+    // Without --huge, in `madvise` mode, neither gets a huge page.
+    if mode == "madvise" {
+        let (maps, stderr) = run(false);
+        for name in ["[stack]", "[heap]"] {
+            let mapping = maps.iter().find(|m| m.name == name).unwrap();
+            assert!(
+                !mapping.flags.iter().any(|f| f == "hg") && mapping.bytes("AnonHugePages") == 0,
+                "without --huge {name} is in 4 KiB pages: {mapping:?}"
+            );
+        }
+        assert!(!stderr.contains("huge pages"), "{stderr}");
+    }
+}
+
+#[test]
+fn huge_needs_a_prefault_or_heap_and_the_preload() {
+    let out = output(memlock_run(["--huge", "--", "true"]));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("<--prefault <SIZE>|--heap <SIZE>>"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = output(memlock_run([
+        "--method",
+        "ptrace",
+        "--prefault",
+        "1M",
+        "--huge",
+        "--",
+        "true",
+    ]));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out)
+            .contains("--huge (the shim's MADV_HUGEPAGE before it populates) works from inside"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = output(memlock_run([
+        "--dry-run",
+        "--prefault",
+        "1M",
+        "--huge",
+        "--",
+        "true",
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    for line in [
+        "huge pages:     MADV_HUGEPAGE on the pre-faulted stack and heap",
+        "MEMLOCK_RUN_HUGE=1",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn check_says_what_huge_pages_the_machine_gives() {
+    let out = output(memlock_run([
+        "--check",
+        "--prefault",
+        "8M",
+        "--heap",
+        "8M",
+        "--huge",
+        "--",
+        "true",
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("huge pages "))
+        .unwrap_or_else(|| panic!("a huge pages finding:\n{text}"));
+    match thp_mode() {
+        Ok(mode) => assert!(
+            line.contains(&format!("transparent huge pages `{mode}`")),
+            "{line}"
+        ),
+        Err(_) => assert!(line.starts_with("warn"), "{line}"),
+    }
+    let out = output(memlock_run(["--check", "--prefault", "8M", "--", "true"]));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("huge pages "),
+        "no huge-pages finding without --huge"
+    );
+}

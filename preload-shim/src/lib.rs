@@ -14,6 +14,7 @@
 //! 3. grow the main thread's stack by the pre-fault size (before locking, so that the
 //!    growth is checked against RLIMIT_STACK here rather than failing as a SIGSEGV);
 //! 4. set glibc's malloc to keep its heap and grow the heap by the heap size, untouched;
+//!    with `--huge`, advise both mappings MADV_HUGEPAGE;
 //! 5. mlockall(2), which populates everything it locks unless MCL_ONFAULT is set (the
 //!    kernel populates faster than a touch loop, hence steps 3 and 4 come first);
 //! 6. populate the pre-faulted stack and heap where mlockall did not;
@@ -198,6 +199,20 @@ extern "C" fn memlock_run_init(
         }
     }
 
+    if config.huge {
+        for range in [prefault, heap] {
+            let Some(range) = range else { continue };
+            if let Err(errno) = populate::advise_huge(range) {
+                // Locked all the same, in 4 KiB pages: a note, not a failure.
+                let mut line = process.problem_line("--huge: madvise(MADV_HUGEPAGE) failed with ");
+                line.push_errno(errno);
+                line.push(" (EINVAL: this kernel has no transparent huge pages); the memory is locked in 4 KiB pages");
+                line.emit();
+                break;
+            }
+        }
+    }
+
     // SAFETY: mlockall has no memory-safety preconditions.
     if unsafe { libc::mlockall(mcl_bits(config.flags)) } != 0 {
         let errno = errno();
@@ -308,6 +323,11 @@ extern "C" fn memlock_run_init(
         if let Some(range) = heap {
             line.push(", heap pre-faulted ")
                 .push_size(range.len() as u64);
+        }
+        if config.huge {
+            line.push(", ")
+                .push_size(procfs::anon_huge_pages().unwrap_or(0))
+                .push(" in huge pages (AnonHugePages)");
         }
         if thread_stack_set {
             line.push(", thread stacks ").push_size(config.thread_stack);

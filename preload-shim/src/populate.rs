@@ -32,6 +32,29 @@ pub fn page_size() -> usize {
     }
 }
 
+/// `--huge`: advises the whole mapping that holds `range` MADV_HUGEPAGE before it is
+/// populated, so that the kernel faults it in 2 MiB at a time where it finds free huge pages.
+///
+/// The whole mapping, not the range: advising part of one splits it in two, and glibc's
+/// pthread_getattr_np would then size the main thread's stack from the half that holds the
+/// stack pointer (the other half being "the mapping below"). Pages already resident there stay
+/// as they are.
+pub fn advise_huge(range: Range) -> Result<(), c_int> {
+    let (start, end, _) = crate::procfs::mapping_around(range.low)?.ok_or(libc::EFAULT)?;
+    // SAFETY: the mapping exists (just read); advice changes no contents.
+    if unsafe {
+        libc::madvise(
+            start as *mut libc::c_void,
+            end.saturating_sub(start),
+            libc::MADV_HUGEPAGE,
+        )
+    } != 0
+    {
+        return Err(crate::errno());
+    }
+    Ok(())
+}
+
 /// Makes `range` resident and locked, after mlockall was called with `flags`.
 ///
 /// # Safety

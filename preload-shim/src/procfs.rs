@@ -37,6 +37,18 @@ impl Status {
     }
 }
 
+/// AnonHugePages of /proc/self/smaps_rollup (Linux 4.14): the process's anonymous memory in
+/// transparent huge pages, in bytes.
+pub fn anon_huge_pages() -> Result<u64, c_int> {
+    let mut bytes = 0;
+    for_each_line(c"/proc/self/smaps_rollup", &mut |line| {
+        if let Some(rest) = line.strip_prefix(&b"AnonHugePages:"[..]) {
+            bytes = parse_kb(rest);
+        }
+    })?;
+    Ok(bytes)
+}
+
 /// `   1234 kB` to bytes.
 fn parse_kb(text: &[u8]) -> u64 {
     let digits = text

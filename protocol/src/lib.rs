@@ -16,6 +16,7 @@
 //! | `MEMLOCK_RUN_FLAGS`        | comma list of `current`, `future`, `onfault` | `current` |
 //! | `MEMLOCK_RUN_PREFAULT`     | bytes of main-thread stack to fault in and lock, decimal | `0` |
 //! | `MEMLOCK_RUN_HEAP`         | bytes of glibc heap to fault in, lock and keep (no trimming, no mmap for large blocks, one arena), decimal | `0` |
+//! | `MEMLOCK_RUN_HUGE`         | `1`: advise transparent huge pages (MADV_HUGEPAGE) for the mappings `PREFAULT` and `HEAP` pre-fault, before they are populated | `0` |
 //! | `MEMLOCK_RUN_THREAD_STACK` | default stack size for new threads, bytes, decimal (`0`: leave glibc's) | `0` |
 //! | `MEMLOCK_RUN_FORK`         | `relock`: a fork(2) child locks itself again (MCL_ONFAULT); `off`: it runs unlocked | `relock` |
 //! | `MEMLOCK_RUN_BIND_NOW`     | `1`: memlock-run set `LD_BIND_NOW` for this run (the shim removes it with the rest for `--no-inherit`) | `0` |
@@ -46,6 +47,7 @@ pub const PREFIX: &str = "MEMLOCK_RUN_";
 pub const FLAGS: &str = "MEMLOCK_RUN_FLAGS";
 pub const PREFAULT: &str = "MEMLOCK_RUN_PREFAULT";
 pub const HEAP: &str = "MEMLOCK_RUN_HEAP";
+pub const HUGE: &str = "MEMLOCK_RUN_HUGE";
 pub const THREAD_STACK: &str = "MEMLOCK_RUN_THREAD_STACK";
 pub const FORK: &str = "MEMLOCK_RUN_FORK";
 pub const BIND_NOW: &str = "MEMLOCK_RUN_BIND_NOW";
@@ -94,10 +96,11 @@ pub const GATE_SPAWN: u64 = 2;
 pub const GATE_SPAWNED: u64 = 3;
 
 /// Every setting of the protocol, in the order the launcher writes them.
-pub const VARIABLES: [&str; 11] = [
+pub const VARIABLES: [&str; 12] = [
     FLAGS,
     PREFAULT,
     HEAP,
+    HUGE,
     THREAD_STACK,
     FORK,
     BIND_NOW,
@@ -261,6 +264,8 @@ pub struct Config {
     pub prefault: u64,
     /// Bytes of glibc heap to fault in, lock and keep; 0 for none.
     pub heap: u64,
+    /// `--huge`: transparent huge pages (MADV_HUGEPAGE) for the pre-faulted stack and heap.
+    pub huge: bool,
     /// Default stack size of threads created later; 0 to leave glibc's default.
     pub thread_stack: u64,
     pub fork: Fork,
@@ -292,6 +297,7 @@ impl Default for Config {
             },
             prefault: 0,
             heap: 0,
+            huge: false,
             thread_stack: 0,
             fork: Fork::Relock,
             bind_now: false,
@@ -322,6 +328,7 @@ impl Config {
             FLAGS => self.flags = LockFlags::decode(value).ok_or(bad)?,
             PREFAULT => self.prefault = decode_u64(value).ok_or(bad)?,
             HEAP => self.heap = decode_u64(value).ok_or(bad)?,
+            HUGE => self.huge = decode_bool(value).ok_or(bad)?,
             THREAD_STACK => self.thread_stack = decode_u64(value).ok_or(bad)?,
             FORK => self.fork = Fork::decode(value).ok_or(bad)?,
             BIND_NOW => self.bind_now = decode_bool(value).ok_or(bad)?,
@@ -356,6 +363,10 @@ impl Config {
                 arg(encode_u64(value, &mut buf));
             }
         }
+        // --huge means nothing without a range to advise, and memlock-run refuses it alone.
+        if self.huge && (self.prefault != 0 || self.heap != 0) {
+            arg("--huge");
+        }
         if self.fork == Fork::Off {
             arg("--fork");
             arg("off");
@@ -387,6 +398,7 @@ impl Config {
         set(FLAGS, self.flags.encode());
         set(PREFAULT, encode_u64(self.prefault, &mut buf));
         set(HEAP, encode_u64(self.heap, &mut buf));
+        set(HUGE, if self.huge { "1" } else { "0" });
         set(THREAD_STACK, encode_u64(self.thread_stack, &mut buf));
         set(FORK, self.fork.encode());
         set(BIND_NOW, if self.bind_now { "1" } else { "0" });
@@ -530,6 +542,7 @@ mod tests {
             },
             prefault: 8 << 20,
             heap: 64 << 20,
+            huge: true,
             thread_stack: 256 << 10,
             fork: Fork::Off,
             bind_now: true,
@@ -578,6 +591,7 @@ mod tests {
             (PREFAULT, "8M"),
             (PREFAULT, "18446744073709551616"),
             (HEAP, "64M"),
+            (HUGE, "yes"),
             (FORK, "sometimes"),
             (BIND_NOW, "yes"),
             (ON_FAILURE, "ignore"),

@@ -24,6 +24,21 @@ pub struct Machine {
     pub cgroup: Option<MemoryCgroup>,
     /// What mlock2(NULL, 0, MLOCK_ONFAULT) said: Ok, or the errno.
     pub onfault: Result<(), i32>,
+    /// Transparent huge pages, for `--huge`; None where the kernel has none.
+    pub thp: Option<Thp>,
+}
+
+/// /sys/kernel/mm/transparent_hugepage: the modes in force, and how much free memory
+/// /proc/buddyinfo holds in blocks of a huge page or more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thp {
+    /// `enabled`: always, madvise or never.
+    pub enabled: String,
+    /// `defrag`: always, defer, defer+madvise, madvise or never.
+    pub defrag: String,
+    /// Bytes of free memory in blocks of 2 MiB or more, over every zone; None where
+    /// /proc/buddyinfo cannot be read.
+    pub free_huge: Option<u64>,
 }
 
 /// The fields of /proc/meminfo `--check` reads, in bytes.
@@ -78,7 +93,59 @@ impl Machine {
             core_pattern: fs::read_to_string("/proc/sys/kernel/core_pattern").ok(),
             cgroup: cgroup::this_process(),
             onfault: onfault(),
+            thp: thp(Path::new("/sys/kernel/mm/transparent_hugepage")),
         }
+    }
+}
+
+fn thp(dir: &Path) -> Option<Thp> {
+    let mode = |name: &str| {
+        fs::read_to_string(dir.join(name))
+            .ok()
+            .and_then(|text| selected(&text))
+    };
+    Some(Thp {
+        enabled: mode("enabled")?,
+        defrag: mode("defrag").unwrap_or_default(),
+        free_huge: fs::read_to_string("/proc/buddyinfo")
+            .ok()
+            .map(|text| free_huge(&text, page_size())),
+    })
+}
+
+/// The mode in brackets of a sysfs choice: `always [madvise] never` is `madvise`.
+fn selected(text: &str) -> Option<String> {
+    let start = text.find('[')? + 1;
+    let len = text.get(start..)?.find(']')?;
+    Some(text.get(start..start + len)?.to_owned())
+}
+
+/// Free memory in blocks of a 2 MiB huge page or more: /proc/buddyinfo gives, for each zone,
+/// how many free blocks of 2^order pages it holds, order 0 first.
+fn free_huge(buddyinfo: &str, page: u64) -> u64 {
+    const HUGE: u64 = 2 << 20;
+    let mut bytes = 0u64;
+    for line in buddyinfo.lines() {
+        let Some((_, counts)) = line.split_once("zone") else {
+            continue;
+        };
+        // The zone's name, then one count an order.
+        for (order, count) in counts.split_whitespace().skip(1).enumerate() {
+            let block = page.checked_shl(order as u32).unwrap_or(u64::MAX);
+            if block >= HUGE {
+                let count: u64 = count.parse().unwrap_or(0);
+                bytes = bytes.saturating_add(count.saturating_mul(block));
+            }
+        }
+    }
+    bytes
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        size if size > 0 => size as u64,
+        _ => 4096,
     }
 }
 
@@ -207,6 +274,32 @@ fn block_kind(dir: &Path, depth: u32) -> SwapKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thp_modes_and_free_huge_blocks() {
+        assert_eq!(
+            selected("always [madvise] never\n").as_deref(),
+            Some("madvise")
+        );
+        assert_eq!(
+            selected("always defer [defer+madvise] madvise never").as_deref(),
+            Some("defer+madvise")
+        );
+        assert_eq!(selected("always madvise never"), None);
+        // Orders 9 and 10 are 2 and 4 MiB with 4 KiB pages; order 8 (1 MiB) does not count.
+        let buddyinfo = "Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3\n\
+                         Node 0, zone   Normal  45170  15179   6691   3299   4795   3239   1911    928    898    518    941\n";
+        assert_eq!(
+            free_huge(buddyinfo, 4096),
+            (1 + 518) * (2 << 20) + (3 + 941) * (4 << 20)
+        );
+        assert_eq!(free_huge("", 4096), 0);
+        // 64 KiB pages: order 5 is 2 MiB.
+        assert_eq!(
+            free_huge("Node 0, zone Normal 0 0 0 0 0 2\n", 64 << 10),
+            2 * (2 << 20)
+        );
+    }
 
     #[test]
     fn meminfo_fields() {

@@ -142,6 +142,8 @@ pub fn option_conflict(request: &Request, choice: &Choice, target: &Target) -> O
         "--fork relock (a pthread_atfork handler)"
     } else if request.bind_now {
         "--bind-now (glibc's ld.so)"
+    } else if request.huge {
+        "--huge (the shim's MADV_HUGEPAGE before it populates)"
     } else {
         return None;
     };

@@ -300,6 +300,7 @@ impl Plan {
             flags: request.flags,
             prefault: request.prefault,
             heap: request.heap.unwrap_or(0),
+            huge: request.huge,
             // musl sizes thread stacks itself, not from RLIMIT_STACK: nothing to give back there.
             thread_stack: request
                 .thread_stack

@@ -20,6 +20,8 @@ pub struct Request {
     /// `--prefault`, in bytes; 0 for none.
     pub prefault: u64,
     pub heap: Option<u64>,
+    /// `--huge`: MADV_HUGEPAGE on the pre-faulted stack and heap.
+    pub huge: bool,
     pub thread_stack: Option<u64>,
     /// `--fork`; None for the default (relock where the shim can).
     pub fork: Option<Fork>,

@@ -100,6 +100,7 @@ fn request(command: &Path) -> Request {
         },
         prefault: 0,
         heap: None,
+        huge: false,
         thread_stack: None,
         fork: None,
         bind_now: false,

@@ -78,6 +78,12 @@ pub fn render(plan: &Plan) -> String {
             ),
         );
     }
+    if plan.config.huge {
+        line(
+            "huge pages:",
+            "MADV_HUGEPAGE on the pre-faulted stack and heap before they are populated (transparent huge pages)",
+        );
+    }
     line(
         "fork:",
         match plan.config.fork {

@@ -279,6 +279,12 @@ fn check(plan: &Plan, host: &Host, machine: &Machine) -> Report {
         );
     }
     onfault_finding(&mut report, machine, request.flags.onfault);
+    huge_finding(
+        &mut report,
+        machine,
+        plan.config.huge,
+        plan.config.prefault.saturating_add(plan.config.heap),
+    );
     swap_use_finding(&mut report, machine);
     // The doors besides swap that secrets leave by, and what --no-dump closes of them.
     let as_root = plan.creds.uid == 0;
@@ -960,6 +966,79 @@ fn onfault_finding(report: &mut Report, machine: &Machine, requested: bool) {
             Verdict::Ok,
             "MCL_ONFAULT",
             format!("not supported ({how}); not asked for"),
+        ),
+    }
+}
+
+/// `--huge`: whether the kernel backs the pre-faulted ranges (`wanted` bytes) with huge pages,
+/// and whether finding them can stall the start (compaction at the fault).
+fn huge_finding(report: &mut Report, machine: &Machine, asked: bool, wanted: u64) {
+    const TOPIC: &str = "huge pages";
+    if !asked {
+        return;
+    }
+    let Some(thp) = &machine.thp else {
+        report.problem(
+            Verdict::Warn,
+            TOPIC,
+            "this kernel has no transparent huge pages (no /sys/kernel/mm/transparent_hugepage/enabled): --huge has \
+             no effect, and the shim says so; the memory is locked in 4 KiB pages",
+            "drop --huge",
+        );
+        return;
+    };
+    let modes = format!(
+        "transparent huge pages `{}`, defrag `{}`",
+        thp.enabled, thp.defrag
+    );
+    if thp.enabled == "never" {
+        report.problem(
+            Verdict::Warn,
+            TOPIC,
+            format!("{modes}: MADV_HUGEPAGE is ignored and --huge has no effect; the memory is locked in 4 KiB pages"),
+            "as root: echo madvise > /sys/kernel/mm/transparent_hugepage/enabled; or drop --huge",
+        );
+        return;
+    }
+    let compacts = matches!(thp.defrag.as_str(), "always" | "madvise" | "defer+madvise");
+    match thp.free_huge {
+        Some(free) if free >= wanted => report.add(
+            Verdict::Ok,
+            TOPIC,
+            format!(
+                "{modes}: the {} --huge pre-faults fit in the {} of free memory in blocks of 2 MiB or more",
+                show(wanted),
+                show(free)
+            ),
+        ),
+        Some(free) if compacts => report.problem(
+            Verdict::Warn,
+            TOPIC,
+            format!(
+                "{modes}: only {} of free memory is in blocks of 2 MiB or more, less than the {} --huge pre-faults, \
+                 so the kernel compacts memory (moves pages) at the fault for the rest: a stall at start, before \
+                 COMMAND's code runs, and at stack growth past --prefault later",
+                show(free),
+                show(wanted)
+            ),
+            "compact memory before the start (as root: echo 1 > /proc/sys/vm/compact_memory), or accept the stall",
+        ),
+        Some(free) => report.problem(
+            Verdict::Warn,
+            TOPIC,
+            format!(
+                "{modes}: only {} of free memory is in blocks of 2 MiB or more, less than the {} --huge pre-faults, \
+                 and this defrag mode does not compact at the fault: the rest is locked in 4 KiB pages",
+                show(free),
+                show(wanted)
+            ),
+            "compact memory before the start (as root: echo 1 > /proc/sys/vm/compact_memory), or set defrag to \
+             madvise",
+        ),
+        None => report.add(
+            Verdict::Ok,
+            TOPIC,
+            format!("{modes}; how much free memory is in 2 MiB blocks is unknown (/proc/buddyinfo unreadable)"),
         ),
     }
 }
