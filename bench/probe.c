@@ -26,6 +26,16 @@
  *                              and major faults (getrusage) and nanoseconds of the rounds.
  *                              selflock: first mlockall(MCL_CURRENT|MCL_FUTURE) and the
  *                              seeds' touch loop over PREFAULT bytes of stack
+ *   probe walk SIZE ITERS      malloc(SIZE) and write it, then ITERS rounds of 32 dependent
+ *                              reads at random places in it (each address comes from the
+ *                              value read before, so neither the CPU nor the compiler can
+ *                              overlap them); prints the median, p99, p99.9 and worst
+ *                              nanoseconds of a round. Under memlock-run --heap [--huge] the
+ *                              block is the pre-faulted heap: 4 KiB pages against 2 MiB ones
+ *   probe fragment LEAVE       fill all free memory but LEAVE bytes with 4 KiB pages (no huge
+ *                              pages), then free every other page, so that free memory is in
+ *                              4 KiB holes and a huge page needs compaction; print "ready",
+ *                              hold it until EOF on stdin
  *   probe pressure FILE ANON   map FILE and read every page, malloc ANON bytes and write
  *                              every page, print "ready"; on a line on stdin touch it all
  *                              again and print the faults and nanoseconds that took; exit
@@ -192,6 +202,84 @@ static int pressure(int argc, char **argv)
     return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int walk(int argc, char **argv)
+{
+    if (argc < 4)
+        return 2;
+    size_t size = size_arg(argv[2]);
+    long iters = atol(argv[3]);
+    size_t words = size / sizeof(uint64_t);
+    if (iters <= 0 || words < 2)
+        return 2;
+    uint64_t *block = malloc(size);
+    uint64_t *rounds = malloc((size_t)iters * sizeof *rounds);
+    if (!block || !rounds)
+        die("malloc");
+    /* Every word holds a pseudo-random number: the next index is derived from it. */
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < words; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        block[i] = x;
+    }
+    uint64_t at = 1;
+    for (long r = 0; r < iters; r++) {
+        uint64_t t0 = now_ns();
+        for (int k = 0; k < 32; k++)
+            at = (block[at % words] + at * 0x5851f42d4c957f2dULL) >> 1;
+        rounds[r] = now_ns() - t0;
+    }
+    qsort(rounds, (size_t)iters, sizeof *rounds, cmp_u64);
+    printf("median %llu p99 %llu p99.9 %llu worst %llu sink %llu\n",
+           (unsigned long long)rounds[iters / 2], (unsigned long long)rounds[iters * 99 / 100],
+           (unsigned long long)rounds[iters * 999 / 1000], (unsigned long long)rounds[iters - 1],
+           (unsigned long long)(at & 1));
+    return 0;
+}
+
+static int fragment(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    size_t leave = size_arg(argv[2]);
+    FILE *meminfo = fopen("/proc/meminfo", "r");
+    if (!meminfo)
+        die("/proc/meminfo");
+    char line[128];
+    unsigned long long free_kb = 0;
+    while (fgets(line, sizeof line, meminfo))
+        if (sscanf(line, "MemFree: %llu kB", &free_kb) == 1)
+            break;
+    fclose(meminfo);
+    if (free_kb * 1024 <= leave) {
+        fprintf(stderr, "probe: only %llu kB free, not more than the %zu bytes to leave\n", free_kb, leave);
+        return 1;
+    }
+    size_t size = (free_kb * 1024 - leave) & ~(PAGE - 1);
+    char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        die("mmap");
+    if (madvise(p, size, MADV_NOHUGEPAGE) != 0)
+        die("madvise(MADV_NOHUGEPAGE)");
+    touch_pages(p, size);
+    for (size_t off = PAGE; off < size; off += 2 * PAGE)
+        if (madvise(p + off, PAGE, MADV_DONTNEED) != 0)
+            die("madvise(MADV_DONTNEED)");
+    printf("ready %zu\n", size);
+    fflush(stdout);
+    char c;
+    while (read(0, &c, 1) > 0)
+        ;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "exit";
@@ -260,6 +348,10 @@ int main(int argc, char **argv)
         return steady(argc, argv);
     if (strcmp(mode, "pressure") == 0)
         return pressure(argc, argv);
+    if (strcmp(mode, "walk") == 0)
+        return walk(argc, argv);
+    if (strcmp(mode, "fragment") == 0)
+        return fragment(argc, argv);
     fprintf(stderr, "probe: unknown mode %s\n", mode);
     return 2;
 }
