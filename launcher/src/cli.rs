@@ -130,7 +130,7 @@ pub struct Cli {
     /// (a one-time stall at start, before COMMAND's code runs); a range the kernel finds no
     /// huge page for stays in 4 KiB pages, locked all the same. -v reports how much ended up
     /// in huge pages (AnonHugePages). Thread stacks stay in 4 KiB pages: glibc maps them with
-    /// MAP_STACK, which Linux 6.7 and later keep out of huge pages. Needs --prefault or --heap.
+    /// MAP_STACK, which recent kernels keep out of huge pages. Needs --prefault or --heap.
     #[arg(long, requires = "huge_ranges")]
     pub huge: bool,
 
