@@ -287,8 +287,8 @@ pub struct Cli {
     /// (and grow its stack for --prefault) through a system-call instruction of its own vDSO,
     /// checks VmLck, restores every register and detaches, before COMMAND's first
     /// instruction: same PID, no SIGCHLD, TracerPid 0 afterwards. Costs about a millisecond
-    /// per start. It cannot act through glibc: --heap, --thread-stack, --fork relock and
-    /// --bind-now are refused with it, and a program COMMAND executes with its own execve
+    /// per start. It cannot act through glibc: --heap, --huge, --thread-stack, --fork relock
+    /// and --bind-now are refused with it, and a program COMMAND executes with its own execve
     /// system call (a static program has no other) runs only where the preload reaches it:
     /// the exec gate refuses the others (see --no-inherit). Needs ptrace: it fails, before
     /// exec, under a
