@@ -370,8 +370,8 @@ fn i386_on_x86_64(program: Identity, shim: Identity) -> bool {
 /// Whether the environment a new image gets hands it the shim and this run's settings: one
 /// `LD_PRELOAD` (ld.so honours one of several, and which is not to be guessed) that names
 /// `shim`, and `MEMLOCK_RUN_*` settings that decode to `config`. The rung when not.
-pub fn carries_shim<'a>(
-    entries: impl Iterator<Item = &'a [u8]>,
+pub fn carries_shim(
+    entries: impl Iterator<Item = impl AsRef<[u8]>>,
     shim: &[u8],
     config: &crate::Config,
 ) -> Result<(), Miss<'static>> {
@@ -379,7 +379,7 @@ pub fn carries_shim<'a>(
     let mut names_shim = false;
     let mut settings = crate::Config::default();
     for entry in entries {
-        let Some((name, value)) = crate::split_entry(entry) else {
+        let Some((name, value)) = crate::split_entry(entry.as_ref()) else {
             continue;
         };
         if name == b"LD_PRELOAD" {

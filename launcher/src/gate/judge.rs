@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use memlock_run_protocol::reach::{self, Format, Miss, SecureExecution};
 
-use super::task::{read_environment, read_string, FsIdentity, Task};
+use super::environment::Entries;
+use super::task::{read_string, FsIdentity, Task};
 use super::walk::{open_as_task, Opened, Walker};
 use super::{Judgement, Notif, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32};
 use crate::elf;
@@ -111,7 +112,20 @@ pub(super) fn decide(
                 }
                 Judged::Reaches => match environment(&task, env_at, wide, context) {
                     Ok(()) => return Ok(()),
-                    Err(why) => why,
+                    Err(Unfit::Misses(why)) => why,
+                    Err(Unfit::Bound(why)) => {
+                        // The kernel would fail it as well (E2BIG): that is the errno.
+                        return Err(Refusal {
+                            errno: libc::E2BIG,
+                            line: Some((
+                                subject(&path, pid, &comm(&proc)),
+                                format!(
+                                    "{why}; the exec gate refuses it rather than read on \
+                                     (execve fails with E2BIG)"
+                                ),
+                            )),
+                        });
+                    }
                 },
                 Judged::Misses(why) => why,
             }
@@ -121,10 +135,7 @@ pub(super) fn decide(
     Err(Refusal {
         errno: libc::EPERM,
         line: Some((
-            format!(
-                "{} (from pid {pid}, {caller})",
-                crate::say::printable(&String::from_utf8_lossy(&path))
-            ),
+            subject(&path, pid, &caller),
             format!(
                 "{why}, so the preload cannot lock it, and {caller} made the execve system call itself, past the \
                  shim (as Go's os/exec and static programs do), where memlock-run cannot lock it another way; start \
@@ -133,6 +144,14 @@ pub(super) fn decide(
             ),
         )),
     })
+}
+
+/// What a line names: the program, and the task that asks for it.
+fn subject(path: &[u8], pid: i32, caller: &str) -> String {
+    format!(
+        "{} (from pid {pid}, {caller})",
+        crate::say::printable(&String::from_utf8_lossy(path))
+    )
 }
 
 /// A task's command name, printable, for a line about it.
@@ -225,23 +244,37 @@ pub(super) fn id_of_file(file: &File) -> Option<(u64, u64)> {
     file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// The environment the task hands the new image, by the shim's rule; the shim at its path
-/// under the task's root; no finite RLIMIT_AS (where ld.so may skip the shim).
+/// Why the gate lets an environment go on unjudged: a rung of the shim's ladder, said; or a
+/// bound of execve's reached (`environment::Stop`), where the kernel would refuse it too.
+pub(super) enum Unfit {
+    Misses(String),
+    Bound(String),
+}
+
+/// The environment the task hands the new image, by the shim's rule (read as
+/// `environment::Entries` says: never past execve's bounds, and never judged in part); the
+/// shim at its path under the task's root; no finite RLIMIT_AS (where ld.so may skip the shim).
 pub(super) fn environment(
     task: &Task,
     env_at: u64,
     wide: bool,
     context: &Judgement,
-) -> Result<(), String> {
+) -> Result<(), Unfit> {
     let pid = task.tid;
-    let entries =
-        read_environment(pid, env_at, wide).ok_or_else(|| summary(Miss::EnvironmentUnreadable))?;
-    reach::carries_shim(
-        entries.iter().map(Vec::as_slice),
+    let mut entries = Entries::new(pid, env_at, wide);
+    let verdict = reach::carries_shim(
+        entries.by_ref(),
         context.shim.as_os_str().as_bytes(),
         &context.config,
-    )
-    .map_err(summary)?;
+    );
+    // What was read before a stop is not judged, whatever the rule made of it.
+    if let Some(stop) = entries.stop {
+        return Err(match stop.bound() {
+            Some(why) => Unfit::Bound(why),
+            None => Unfit::Misses(summary(Miss::EnvironmentUnreadable)),
+        });
+    }
+    verdict.map_err(|miss| Unfit::Misses(summary(miss)))?;
     // As the task's ld.so will find it: absolute symlinks in the task's root.
     let shim = Walker::of(task).ok().and_then(|walker| {
         let _as_task = FsIdentity::of(task);
@@ -250,11 +283,11 @@ pub(super) fn environment(
             .ok()
     });
     if shim.as_ref().and_then(id_of_file) != Some(context.shim_id) {
-        return Err(summary(Miss::ShimElsewhere));
+        return Err(Unfit::Misses(summary(Miss::ShimElsewhere)));
     }
     if let Some((soft, _)) = limits_of(pid, libc::RLIMIT_AS) {
         if soft != libc::RLIM_INFINITY {
-            return Err(summary(Miss::AddressSpaceLimited));
+            return Err(Unfit::Misses(summary(Miss::AddressSpaceLimited)));
         }
     }
     Ok(())

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use memlock_run_protocol::Config;
 
+mod environment;
 mod judge;
 mod serve;
 mod task;

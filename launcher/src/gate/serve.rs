@@ -145,10 +145,11 @@ pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
             announced || words.take_spawned(notif.pid as i32)
         }) {
             Ok(()) => 0,
+            // E2BIG: past execve's own bounds, which --on-failure warn cannot let run.
             Err(Refusal {
                 line: Some((subject, why)),
-                ..
-            }) if context.config.on_failure == OnFailure::Warn => {
+                errno,
+            }) if context.config.on_failure == OnFailure::Warn && errno != libc::E2BIG => {
                 stderr.line(&format!(
                     "memlock-run: warning: {subject} runs unlocked (--on-failure warn): {why}"
                 ));

@@ -1,6 +1,6 @@
 //! The task that asks to exec, as the gate knows it: its IDs and PID levels from /proc, the
 //! filesystem identity the gate takes on while it opens files for it, and what its memory
-//! holds (the path and the environment of its exec).
+//! holds (the path of its exec; the environment is `environment.rs`'s).
 
 use std::fs;
 
@@ -187,75 +187,34 @@ pub(super) fn read_string(pid: i32, mut addr: u64, max: usize) -> Option<Vec<u8>
     None
 }
 
-/// The entries of another process's environment array that the shim's rule reads
-/// (`LD_PRELOAD`, `MEMLOCK_RUN_*`): the pointers a page at a time, the first bytes of every
-/// string in one call, and only those entries whole.
-pub(super) fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<Vec<u8>>> {
-    const HEAD: usize = 12;
-    let width = if wide { 8 } else { 4 };
-    let mut pointers = Vec::new();
-    'array: while at != 0 && pointers.len() < 100_000 {
-        let mut page = vec![0u8; 4096 - (at % 4096) as usize];
-        let n = read_memory(pid, at, &mut page);
-        if n < width {
-            return None;
-        }
-        for word in page[..n - n % width].chunks_exact(width) {
-            let ptr = if wide {
-                u64::from_le_bytes(word.try_into().ok()?)
-            } else {
-                u64::from(u32::from_le_bytes(word.try_into().ok()?))
-            };
-            if ptr == 0 {
-                break 'array;
-            }
-            pointers.push(ptr);
-        }
-        at += (n - n % width) as u64;
-    }
-    let mut heads = vec![[0u8; HEAD]; pointers.len()];
-    let mut entries = Vec::new();
-    for (chunk, ptrs) in heads.chunks_mut(512).zip(pointers.chunks(512)) {
-        let local: Vec<libc::iovec> = chunk
-            .iter_mut()
-            .map(|h| libc::iovec {
-                iov_base: h.as_mut_ptr().cast(),
-                iov_len: HEAD,
-            })
-            .collect();
-        let remote: Vec<libc::iovec> = ptrs
-            .iter()
-            .map(|&p| libc::iovec {
-                iov_base: p as *mut libc::c_void,
-                iov_len: HEAD,
-            })
-            .collect();
-        // SAFETY: local buffers of HEAD bytes each; the remote ranges are the kernel's to check.
-        let n = unsafe {
-            libc::process_vm_readv(
-                pid,
-                local.as_ptr(),
-                local.len() as libc::c_ulong,
-                remote.as_ptr(),
-                remote.len() as libc::c_ulong,
-                0,
-            )
-        };
-        let whole = n >= 0 && n as usize == HEAD * ptrs.len();
-        for (head, &ptr) in chunk.iter().zip(ptrs) {
-            // A string near the end of its mapping fails the batch: read that one alone.
-            let relevant = if whole {
-                head.starts_with(b"LD_PRELOAD=") || head.starts_with(b"MEMLOCK_RUN_")
-            } else {
-                true
-            };
-            if relevant {
-                let entry = read_string(pid, ptr, 128 * 1024)?;
-                if entry.starts_with(b"LD_PRELOAD=") || entry.starts_with(b"MEMLOCK_RUN_") {
-                    entries.push(entry);
-                }
-            }
-        }
-    }
-    Some(entries)
+/// Bytes of another process's memory into several buffers in one call, each (address,
+/// buffer) read in order, which stops at the first that fails: the bytes read, 0 on an error.
+/// A buffer within one page is read whole or not at all.
+pub(super) fn read_vectors(pid: i32, pieces: &mut [(u64, &mut [u8])]) -> usize {
+    let local: Vec<libc::iovec> = pieces
+        .iter_mut()
+        .map(|(_, buf)| libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        })
+        .collect();
+    let remote: Vec<libc::iovec> = pieces
+        .iter()
+        .map(|(at, buf)| libc::iovec {
+            iov_base: *at as *mut libc::c_void,
+            iov_len: buf.len(),
+        })
+        .collect();
+    // SAFETY: local buffers of their lengths; the remote ranges are the kernel's to check.
+    let n = unsafe {
+        libc::process_vm_readv(
+            pid,
+            local.as_ptr(),
+            local.len() as libc::c_ulong,
+            remote.as_ptr(),
+            remote.len() as libc::c_ulong,
+            0,
+        )
+    };
+    n.max(0) as usize
 }
