@@ -33,6 +33,7 @@ mod judge;
 mod serve;
 mod task;
 mod walk;
+mod words;
 
 use crate::plan::gate::{NOTIF_SIZE, RESPONSE_SIZE};
 use crate::plan::Arming;

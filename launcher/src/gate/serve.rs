@@ -1,5 +1,5 @@
 //! The gate's process: its own session and descriptors, then one answer per notification
-//! until the tree has ended; what the shim says it judged ([`Words`]).
+//! until the tree has ended.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use memlock_run_protocol::OnFailure;
 
 use super::judge::{decide, Refusal};
+use super::words::{Refused, Words};
 use super::{
     recv_fd, Judgement, Notif, Response, AUDIT_ARCH_X86_64, PRCTL, SECCOMP_IOCTL_NOTIF_RECV,
     SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_USER_NOTIF_FLAG_CONTINUE,
@@ -110,6 +111,7 @@ impl Stderr {
 
 pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
     let mut words = Words::default();
+    let mut said_full = false;
     loop {
         let mut pfd = libc::pollfd {
             fd: listener.as_raw_fd(),
@@ -135,9 +137,19 @@ pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
             continue;
         }
         if notif.data.arch == AUDIT_ARCH_X86_64 && notif.data.nr as u32 == PRCTL {
-            // The shim's word: noted, and its prctl returns 0 (no CONTINUE: no kernel knows it).
-            words.note(notif.pid as i32, notif.data.args[1]);
-            respond(listener, notif.id, 0, 0);
+            // The shim's word: noted, and its prctl returns 0 (no CONTINUE: no kernel knows
+            // it), or fails with ENOSPC when its table is full (see `words`).
+            let error = match words.note(notif.pid as i32, notif.data.args[1]) {
+                Err(Refused::Full) => {
+                    if !said_full {
+                        said_full = true;
+                        stderr.line(&Words::full_line());
+                    }
+                    -libc::ENOSPC
+                }
+                _ => 0,
+            };
+            respond(listener, notif.id, error, 0);
             continue;
         }
         let announced = words.take_exec(notif.pid as i32);
@@ -189,103 +201,11 @@ pub(super) fn respond(listener: &OwnedFd, id: u64, error: i32, flags: u32) {
     };
 }
 
-/// What the shim said (protocol::GATE_WORD): the threads whose next exec it judged, and the
-/// processes with spawns under way, each with its start time (a reused PID is not them).
-#[derive(Default)]
-pub(super) struct Words {
-    execs: std::collections::HashMap<i32, u64>,
-    spawns: std::collections::HashMap<i32, Spawns>,
-}
-
-/// A process's spawns under way: `open` said begun and not yet returned; `children`, the
-/// execs of spawned children still to come, one per spawn (a spawn's child execs once), so
-/// that another child of the process cannot pass for one while a long system(3) runs.
-pub(super) struct Spawns {
-    started: u64,
-    open: u32,
-    children: u32,
-}
-
-impl Words {
-    /// At most this many of each: a tree that says more than it execs is trimmed to the living.
-    const MOST: usize = 4096;
-
-    fn note(&mut self, tid: i32, word: u64) {
-        let Some(started) = start_time(tid) else {
-            return;
-        };
-        match word {
-            memlock_run_protocol::GATE_EXEC => {
-                if self.execs.len() >= Self::MOST {
-                    self.execs.retain(|&t, &mut s| start_time(t) == Some(s));
-                }
-                self.execs.insert(tid, started);
-            }
-            memlock_run_protocol::GATE_SPAWN | memlock_run_protocol::GATE_SPAWNED => {
-                let Some(process) = tgid_of(tid) else {
-                    return;
-                };
-                let Some(started) = start_time(process) else {
-                    return;
-                };
-                if self.spawns.len() >= Self::MOST {
-                    self.spawns
-                        .retain(|&p, spawns| start_time(p) == Some(spawns.started));
-                }
-                let fresh = Spawns {
-                    started,
-                    open: 0,
-                    children: 0,
-                };
-                let entry = self.spawns.entry(process).or_insert(fresh);
-                if entry.started != started {
-                    *entry = Spawns {
-                        started,
-                        open: 0,
-                        children: 0,
-                    };
-                }
-                if word == memlock_run_protocol::GATE_SPAWN {
-                    entry.open += 1;
-                    entry.children += 1;
-                } else {
-                    entry.open = entry.open.saturating_sub(1);
-                    if entry.open == 0 {
-                        self.spawns.remove(&process);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Whether the shim said that this thread's exec, now, was judged (said once per exec).
-    fn take_exec(&mut self, tid: i32) -> bool {
-        self.execs
-            .remove(&tid)
-            .is_some_and(|started| start_time(tid) == Some(started))
-    }
-
-    /// Whether the calling task is a spawn's child (its own process, its parent's memory)
-    /// whose parent, the same process as when it said so, has a spawn under way whose child
-    /// has not executed yet; that one is then taken.
-    fn take_spawned(&mut self, tid: i32) -> bool {
-        let Some(parent) = status_field(tid, "PPid").and_then(|p| p.parse::<i32>().ok()) else {
-            return false;
-        };
-        match self.spawns.get_mut(&parent) {
-            Some(spawns) if spawns.children > 0 && start_time(parent) == Some(spawns.started) => {
-                spawns.children -= 1;
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
 /// A task's start time (field 22 of /proc/PID/stat, readable whatever the task's dumpable flag).
+/// The thread's own stat (task/TID), whose figures are its alone: /proc/TID/stat sums them over
+/// every thread of its process, which costs the gate a pass over all of them per read.
 pub(super) fn start_time(tid: i32) -> Option<u64> {
-    stat_start_time(&fs::read_to_string(format!("/proc/{tid}/stat")).ok()?)
+    stat_start_time(&fs::read_to_string(format!("/proc/{tid}/task/{tid}/stat")).ok()?)
 }
 
 /// Field 22 of a /proc/PID/stat text.
