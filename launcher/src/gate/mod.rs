@@ -114,8 +114,10 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
     // SAFETY: the two descriptors socketpair made, owned from here.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_raw = theirs.as_raw_fd();
-    let gate = crate::detached::spawn(|| {
-        gate_main(theirs_raw, &context);
+    let gate = undumpable(|| {
+        crate::detached::spawn(|| {
+            gate_main(theirs_raw, &context);
+        })
     })
     .context("cannot start the exec gate")?;
     drop(theirs);
@@ -170,6 +172,24 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
         pid: gate as u32,
         cookie,
     }))
+}
+
+/// Runs `spawn` with this process non-dumpable, as what it forks is from its first instruction
+/// (fork copies the flag): the gate is never dumpable, not even before it runs, so that the
+/// tree, which may start first, cannot trace it or take its listener (pidfd_getfd) without
+/// CAP_SYS_PTRACE. This process's own flag is restored after; its exec of COMMAND sets
+/// COMMAND's anew in any case.
+fn undumpable<T>(spawn: impl FnOnce() -> T) -> T {
+    // SAFETY: prctl with integer arguments, on this single-threaded process.
+    let was = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let spawned = spawn();
+    if was > 0 {
+        // SAFETY: as above.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, was, 0, 0, 0) };
+    }
+    spawned
 }
 
 /// A gate armed by this run.
