@@ -48,9 +48,22 @@ pub(super) fn decide(
     if id_of(&proc.join("exe")) == Some(context.launcher_id) {
         return Ok(());
     }
-    // Gone: its exec is gone with it.
+    // Gone: its exec is gone with it. There, but its /proc unread (a descriptor limit of the
+    // gate's, lowered by a process of its user): not judged, refused.
     let Some(task) = Task::read(pid) else {
-        return Ok(());
+        // stat(2) takes no descriptor.
+        return match fs::symlink_metadata(&proc) {
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            _ => Err(Refusal {
+                errno: libc::EPERM,
+                line: Some((
+                    format!("the program pid {pid} asks for"),
+                    "the exec gate cannot read the calling process's /proc/PID/status, so it cannot judge what \
+                     it executes (a limit of the gate's, RLIMIT_NOFILE, lowered by a process of its user?)"
+                        .into(),
+                )),
+            }),
+        };
     };
     let wide = notif.data.arch != AUDIT_ARCH_I386;
     let Some(path) = read_string(pid, path_at, 4096) else {

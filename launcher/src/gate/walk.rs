@@ -32,13 +32,14 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
             .open(path)
     };
-    // The task has gone: nothing runs. Its root, working directory or descriptor withheld
-    // from the gate: nothing can judge what it names.
+    // The task has gone, or its descriptor is not open: nothing runs. Its root, working
+    // directory or descriptor withheld from the gate, or the gate's own failure: nothing can
+    // judge what it names.
     let withheld = |err: std::io::Error| {
-        if matches!(err.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) {
-            Opened::Unreadable
-        } else {
+        if matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) {
             Opened::Kernel
+        } else {
+            Opened::Unreadable
         }
     };
     let (found, as_task) = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
@@ -81,7 +82,9 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
                 return Opened::Unreadable
             }
             // Missing, or not for the task to reach: its exec fails as well.
-            Err(_) => return Opened::Kernel,
+            Err(err) if the_kernels(&err) => return Opened::Kernel,
+            // The gate's own failure (no descriptor left, no memory): nothing judged it.
+            Err(_) => return Opened::Unreadable,
         }
     };
     // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
@@ -113,8 +116,27 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
                 Opened::Kernel
             }
         }
-        Err(_) => Opened::Kernel,
+        Err(err) if the_kernels(&err) => Opened::Kernel,
+        Err(_) => Opened::Unreadable,
     }
+}
+
+/// Whether an error of the gate's walk is one the task's exec meets as well, on the same
+/// path: anything else (EMFILE, ENFILE, ENOMEM: a limit of the gate's, which a process of its
+/// user may lower with prlimit(2)) is the gate's own, and nothing has judged the file.
+fn the_kernels(err: &std::io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(
+            libc::ENOENT
+                | libc::ENOTDIR
+                | libc::ELOOP
+                | libc::ENAMETOOLONG
+                | libc::EACCES
+                | libc::EPERM
+                | libc::ESRCH
+        )
+    )
 }
 
 /// A path walk done as a task's would be: from its root, with what /proc/self and
