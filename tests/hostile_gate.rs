@@ -211,15 +211,28 @@ fn a_flood_of_the_shims_words_is_refused_not_slowed_down() {
     assert!(median < 5000, "a word took {median} us: {line}");
 }
 
-/// gatethief's lines (`gatethief: WHAT: RESULT`) as (what, result), and the gate's uid.
+/// gatethief's lines (`gatethief: WHAT: RESULT`) as (what, result), and the gate's uid; it
+/// then execs lockreport (glibc's).
 fn thief(run: RunAs, options: &[&str]) -> (Vec<(String, String)>, u32, Output) {
     let program = reachable_copy(
         &lockreport_glibc().expect("gcc builds lockreport"),
         "lockreport-hostile-gate",
     );
+    thief_then(run, options, &[], &program)
+}
+
+/// `memlock-run OPTIONS -- gatethief THIEF_ARGS PROGRAM`, as `thief`.
+fn thief_then(
+    run: RunAs,
+    options: &[&str],
+    thief_args: &[&str],
+    program: &std::path::Path,
+) -> (Vec<(String, String)>, u32, Output) {
     let thief = reachable_copy(&compile("gatethief.c", "gatethief", &[]), "gatethief");
     let mut args: Vec<&OsStr> = options.iter().map(OsStr::new).collect();
-    args.extend([OsStr::new("--"), thief.as_os_str(), program.as_os_str()]);
+    args.extend([OsStr::new("--"), thief.as_os_str()]);
+    args.extend(thief_args.iter().map(OsStr::new));
+    args.push(program.as_os_str());
     let out = output(run.memlock_run(args));
     let text = stdout_of(&out);
     let mut uid = None;
@@ -292,4 +305,39 @@ fn the_tree_cannot_trace_the_gate() {
         assert_eq!(result(&results, "mem"), "Permission denied", "{row}");
         assert_locked(&out);
     }
+}
+
+/// The gate's limits lowered by the tree: prlimit(2) of another process asks only for its
+/// user, which an unprivileged gate shares with its tree. With no descriptor left, the gate
+/// took the task it could not read for one that had gone, and a static program ran unlocked.
+/// Now what the gate cannot read is refused with a line; a root gate's limits stay its own.
+#[test]
+fn a_gate_starved_of_descriptors_refuses() {
+    if skip_unprivileged_run("the thief runs as nobody") {
+        return;
+    }
+    let Some(static_image) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let static_image = reachable_copy(&static_image, "lockreport-static-hostile-gate");
+    let (results, _, out) = thief_then(as_nobody(), &[], &["--starve"], &static_image);
+    assert_eq!(result(&results, "starve"), "LOWERED", "{results:?}");
+    assert_refused(
+        &out,
+        Refused::in_the_tree().failing().row("nobody"),
+        &[NOT_EXECUTING, "cannot judge what it executes"],
+    );
+
+    let (results, _, out) = thief_then(
+        as_caller(),
+        &["--user", "nobody"],
+        &["--starve"],
+        &static_image,
+    );
+    assert_eq!(result(&results, "starve"), "Operation not permitted");
+    assert_refused(
+        &out,
+        Refused::in_the_tree().failing().row("root gate"),
+        &[NOT_EXECUTING, "made the execve system call itself"],
+    );
 }

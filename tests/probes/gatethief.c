@@ -1,21 +1,27 @@
 /* gatethief: tries to reach the run's exec gate (MEMLOCK_RUN_GATE=N:PID) as a process of
- * its tree may: PTRACE_SEIZE and PTRACE_ATTACH it, open its /proc/PID/mem, and take each of
- * its first 256 descriptors with pidfd_getfd, looking for its seccomp listener. One line
- * each on stdout:
+ * its tree may, once the gate is up (after 0.2 s: before, it holds memlock-run's descriptors
+ * and the socket its listener comes through): PTRACE_SEIZE and PTRACE_ATTACH it, open its
+ * /proc/PID/mem, take each of its first 256 descriptors with pidfd_getfd, looking for its
+ * seccomp listener, and with --starve lower its limit of open files to none (prlimit, which
+ * asks for no more than the gate's user). Then it execs PROGRAM, if one is given, with the
+ * execve system call itself (past the shim).
+ *   gatethief [--starve] [PROGRAM [ARGS...]]
+ * One line each on stdout:
  *   gatethief: gate pid PID uid UID
- *   gatethief: seize: ERROR | gatethief: seize: TRACED
- *   gatethief: attach: ERROR | gatethief: attach: TRACED
- *   gatethief: mem: ERROR | gatethief: mem: OPENED
- *   gatethief: getfd: ERROR | gatethief: getfd: LISTENER TAKEN (fd N) | ...: N OTHER TAKEN
- * (after 0.2 s, when the gate is up: before, it holds memlock-run's descriptors and the socket
- * its listener comes through), then execs PROGRAM with the execve system call itself (past the shim), if one is given;
- * status 3 if it finds no gate, 127 if the exec fails. */
+ *   gatethief: seize: ERROR | TRACED
+ *   gatethief: attach: ERROR | TRACED
+ *   gatethief: mem: ERROR | OPENED
+ *   gatethief: getfd: ERROR | LISTENER TAKEN (fd N) | N OTHER TAKEN
+ *   gatethief: starve: ERROR | LOWERED
+ * Status 3 if it finds no gate, 127 if the exec fails. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,10 +115,17 @@ int main(int argc, char **argv)
         else
             say("getfd", "", 0, last);
     }
+    int arg = 1;
+    if (argc > 1 && !strcmp(argv[1], "--starve")) {
+        arg++;
+        struct rlimit none = {0, 0};
+        rc = prlimit(pid, RLIMIT_NOFILE, &none, NULL);
+        say("starve", "LOWERED", rc == 0, errno);
+    }
     fflush(stdout);
-    if (argc < 2)
+    if (arg >= argc)
         return 0;
-    syscall(SYS_execve, argv[1], argv + 1, environ);
+    syscall(SYS_execve, argv[arg], argv + arg, environ);
     perror("gatethief: execve");
     return 127;
 }
