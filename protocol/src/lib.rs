@@ -84,7 +84,8 @@ pub const GATE: &str = "MEMLOCK_RUN_GATE";
 /// an option no kernel knows (EINVAL where no gate listens), which the gate's filter hands
 /// to the gate instead. It lets the gate answer for an exec whose caller's memory it may not
 /// read (a non-dumpable process under `--no-dump`, another user's without CAP_SYS_PTRACE):
-/// such an exec goes on only if the shim judged it first and said so.
+/// such an exec goes on only if the shim judged it first and said so. The gate answers 0, or
+/// ENOSPC when its table of words is full (a word not kept: the exec is judged without it).
 pub const GATE_WORD: u32 = 0x4d4c_5247;
 /// This thread's next exec was judged by the shim (consumed by that exec).
 pub const GATE_EXEC: u64 = 1;

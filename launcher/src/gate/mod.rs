@@ -12,6 +12,22 @@
 //! programs through memlock-run before they get here, so what the gate refuses is only what
 //! a program executed past them.
 //!
+//! What it reads of a task is bounded by what execve itself accepts, and never judged in part:
+//! the environment a batch and a judged entry at a time, refused with a line (E2BIG) past
+//! execve's bounds (`environment`); the shim's words in tables of fixed size, a word refused
+//! when they are full (`words`). An error of the gate's own (no descriptor left) refuses too.
+//!
+//! The tree cannot reach it, as far as the kernel lets it say so: the gate is non-dumpable
+//! from its fork (`undumpable`), so without CAP_SYS_PTRACE no process may trace it, read its
+//! memory or take its listener (pidfd_getfd), which all need PTRACE_MODE_ATTACH over it; a
+//! root gate keeps root's identity (it judges as each task, never as itself), out of reach of
+//! a tree run with `--user`. Two things cannot be promised. A tree that holds CAP_SYS_PTRACE
+//! (root's, without `--user`) reaches any process, the gate included. And a process of the
+//! gate's own user (an unprivileged run's tree) may still signal it and lower its limits,
+//! which ask for the user alone (kill(2), prlimit(2)): a killed gate fails every later exec
+//! (ENOSYS), a stopped one holds them, a starved one refuses them; closed, never open. A gate
+//! of its own user ID would take a privilege the unprivileged run does not have.
+//!
 //! Installing a filter needs CAP_SYS_ADMIN or no_new_privs: a run without the first sets the
 //! second (see `crate::plan::Arming`, which the plan decides). Reading the memory of a non-dumpable process (--no-dump) or another
 //! user's needs CAP_SYS_PTRACE: a gate without it takes the shim's word (protocol::GATE_WORD,
