@@ -32,11 +32,14 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
             .open(path)
     };
-    // The task has gone, or its descriptor is not open: nothing runs. Its root, working
-    // directory or descriptor withheld from the gate, or the gate's own failure: nothing can
-    // judge what it names.
+    // The task has gone, or its descriptor is not open or not a directory: nothing runs. Its
+    // root, working directory or descriptor withheld from the gate, or the gate's own failure:
+    // nothing can judge what it names.
     let withheld = |err: std::io::Error| {
-        if matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) {
+        if matches!(
+            err.raw_os_error(),
+            Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::ENOTDIR)
+        ) {
             Opened::Kernel
         } else {
             Opened::Unreadable
