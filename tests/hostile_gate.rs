@@ -14,6 +14,7 @@ mod common;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Output;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::*;
@@ -214,11 +215,14 @@ fn a_flood_of_the_shims_words_is_refused_not_slowed_down() {
 /// gatethief's lines (`gatethief: WHAT: RESULT`) as (what, result), and the gate's uid; it
 /// then execs lockreport (glibc's).
 fn thief(run: RunAs, options: &[&str]) -> (Vec<(String, String)>, u32, Output) {
-    let program = reachable_copy(
-        &lockreport_glibc().expect("gcc builds lockreport"),
-        "lockreport-hostile-gate",
-    );
-    thief_then(run, options, &[], &program)
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    let program = PROGRAM.get_or_init(|| {
+        reachable_copy(
+            &lockreport_glibc().expect("gcc builds lockreport"),
+            "lockreport-hostile-gate",
+        )
+    });
+    thief_then(run, options, &[], program)
 }
 
 /// `memlock-run OPTIONS -- gatethief THIEF_ARGS PROGRAM`, as `thief`.
@@ -228,7 +232,10 @@ fn thief_then(
     thief_args: &[&str],
     program: &std::path::Path,
 ) -> (Vec<(String, String)>, u32, Output) {
-    let thief = reachable_copy(&compile("gatethief.c", "gatethief", &[]), "gatethief");
+    // Copied once: a copy made again while another test runs it fails (ETXTBSY).
+    static THIEF: OnceLock<PathBuf> = OnceLock::new();
+    let thief = THIEF
+        .get_or_init(|| reachable_copy(&compile("gatethief.c", "gatethief", &[]), "gatethief"));
     let mut args: Vec<&OsStr> = options.iter().map(OsStr::new).collect();
     args.extend([OsStr::new("--"), thief.as_os_str()]);
     args.extend(thief_args.iter().map(OsStr::new));
