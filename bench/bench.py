@@ -368,6 +368,101 @@ class Suite:
                  f"the gate, its lock).")
         self.out()
 
+    # -- 1d. inheritance ---------------------------------------------------------------
+
+    def make_project(self):
+        """A small C project (16 sources and a header) in the build directory, for make."""
+        project = (self.build / "project").resolve()
+        project.mkdir(exist_ok=True)
+        (project / "common.h").write_text("int f0(int);\n" + "".join(f"int f{i}(int);\n" for i in range(1, 16)))
+        for i in range(16):
+            body = f"return x * {i + 1} + {i};" if i else "return x;"
+            (project / f"f{i}.c").write_text(f'#include "common.h"\n#include <stdio.h>\nint f{i}(int x) {{ {body} }}\n')
+        (project / "main.c").write_text('#include "common.h"\n#include <stdio.h>\nint main(void) { int s = 0;\n'
+                                        + "".join(f"    s += f{i}({i});\n" for i in range(16))
+                                        + '    printf("%d\\n", s); return 0; }\n')
+        objects = " ".join(f"f{i}.o" for i in range(16)) + " main.o"
+        (project / "Makefile").write_text(f"app: {objects}\n\t$(CC) -o $@ $^\n%.o: %.c common.h\n\t$(CC) -O1 -c $<\n"
+                                          "clean:\n\trm -f *.o app\n")
+        return project
+
+    def inheritance(self):
+        self.out("## 1d. Inheritance: what a tree of programs pays")
+        self.out()
+        self.out("A shell loop of 300 short programs, and `make -j2` of a small C project (17 compilations and a "
+                 "link: each a cc, cc1, as and collect2/ld), under memlock-run (the default: every program locked, "
+                 "judged by the shim and the exec gate), `--no-exec-gate` (judged by the shim alone), `--no-inherit` "
+                 "(the shell or make locked, what it runs unlocked and unjudged), against the same loop of programs "
+                 "that lock themselves (mlockall(MCL_CURRENT) in their own code, the shell unlocked) and plain.")
+        self.out()
+        p, m = self.probe, self.memlock_run
+        count = 300
+
+        def loop(mode):
+            return ["/bin/sh", "-c", f"i=0; while [ $i -lt {count} ]; do {p} {mode}; i=$((i+1)); done"]
+
+        commands = [
+            ("plain", loop("exit")),
+            ("self-locking programs", loop("lock")),
+            ("memlock-run", [m, "--"] + loop("exit")),
+            ("memlock-run --future", [m, "--future", "--"] + loop("exit")),
+            ("memlock-run --no-exec-gate", [m, "--no-exec-gate", "--"] + loop("exit")),
+            ("memlock-run --no-inherit", [m, "--no-inherit", "--"] + loop("exit")),
+        ]
+        for _, argv in commands:
+            self.check_runs(argv)
+        t = self.hyperfine(commands, runs=20, warmup=1)
+        self.out(f"### A loop of {count} programs")
+        self.out()
+        self.out("\n".join(TIMING_HEADER))
+        for timing in t.values():
+            self.out(timing.row())
+        self.out()
+        base = t["self-locking programs"]
+        for label in ("memlock-run", "memlock-run --future"):
+            ratio = t[label].median / base.median
+            cpu = t[label].cpu_mean / base.cpu_mean
+            self.goal(f"inheritance: a loop of {count} programs under {label} <= 1.15x the programs locking themselves",
+                      f"{ratio:.2f}x ({ms(t[label].median)} ms vs {ms(base.median)} ms); CPU time {cpu:.2f}x",
+                      "<= 1.15x", ratio <= 1.15, f"{ratio - 1.15:.2f} over",
+                      [("CPU time", f"{cpu:.2f}x", cpu <= 1.15)])
+        each = (t["memlock-run"].median - base.median) / count
+        gate = (t["memlock-run"].median - t["memlock-run --no-exec-gate"].median) / count
+        self.out(f"- each program costs {ms(each)} ms more under memlock-run than locking itself (medians), "
+                 f"{ms(gate)} ms of it the exec gate's judgement (memlock-run against --no-exec-gate); the rest is "
+                 "the shim's judgement in the shell, the shim's start in the program (reading its settings, the "
+                 "VmLck check) and the locked shell.")
+        self.out()
+
+        project = self.make_project()
+        if shutil.which("make") is None or shutil.which("cc") is None:
+            self.out("make or cc is missing: the make measurement is skipped.")
+            self.out()
+            return
+
+        def build(*launcher):
+            run = " ".join(shlex.quote(a) for a in [*launcher, "make", "-s", "-j2", "-C", str(project)])
+            return ["/bin/sh", "-c", f"make -s -C {shlex.quote(str(project))} clean; exec {run}"]
+
+        commands = [
+            ("plain", build()),
+            ("memlock-run --no-inherit", build(m, "--no-inherit", "--")),
+            ("memlock-run", build(m, "--")),
+        ]
+        for _, argv in commands:
+            self.check_runs(argv)
+        t = self.hyperfine(commands, runs=10, warmup=1)
+        self.out("### make -j2 of a small C project")
+        self.out()
+        self.out("\n".join(TIMING_HEADER))
+        for timing in t.values():
+            self.out(timing.row())
+        self.out()
+        self.out(f"- memlock-run (every compiler process locked) takes {t['memlock-run'].median / t['plain'].median:.2f}x "
+                 f"plain make, --no-inherit (make alone locked) "
+                 f"{t['memlock-run --no-inherit'].median / t['plain'].median:.2f}x (medians).")
+        self.out()
+
     # -- 2. footprint -------------------------------------------------------------------
 
     def hold(self, argv):
@@ -882,6 +977,7 @@ class Suite:
         self.out("\n".join(info))
         self.out()
         sections = {"launch": self.launch, "methods": self.methods, "executes": self.executes,
+                    "inheritance": self.inheritance,
                     "footprint": self.footprint, "prefault": self.prefault,
                     "steady": self.steady, "pressure": self.pressure, "huge": self.huge}
         for name in self.args.only or sections:
@@ -912,7 +1008,8 @@ def main():
                         help="hyperfine calls each timing's runs are split over, order rotated (20)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")
     parser.add_argument("--only", action="append",
-                        choices=["launch", "methods", "executes", "footprint", "prefault", "steady", "pressure", "huge"],
+                        choices=["launch", "methods", "executes", "inheritance", "footprint", "prefault", "steady", "pressure",
+                                 "huge"],
                         help="run only this section (repeatable)")
     args = parser.parse_args()
     args.passthrough = sys.argv[3:] if len(sys.argv) > 3 else []

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The memlock-run benchmark suite, in one command:
 #
-#   bench/run.sh [--rounds N] [--scale F] [--only launch|methods|executes|footprint|prefault|steady|pressure|huge]...
+#   bench/run.sh [--rounds N] [--scale F] [--only launch|methods|executes|inheritance|footprint|prefault|steady|pressure|huge]...
 #                [--bin-dir DIR]   (memlock-run and its shim from DIR, default target/release)
 #
 # Installs what is missing (hyperfine, gcc, python3; with apt-get), builds memlock-run and its
