@@ -653,7 +653,9 @@ fn limits_ask(request: &Request, host: &Host) -> limits::Ask {
         heap: request.heap.unwrap_or(0),
         args_bytes: args_bytes as u64,
         holds_ipc_lock: host.lock_exempt(),
-        may_raise_hard: host.has_effective(Capability::CAP_SYS_RESOURCE),
+        // setrlimit(2) asks for CAP_SYS_RESOURCE in the initial user namespace (capable()): a
+        // user namespace's own (unshare -r, rootless containers) does not raise a hard limit.
+        may_raise_hard: host.has_effective(Capability::CAP_SYS_RESOURCE) && host.initial_user_ns,
     }
 }
 
