@@ -78,6 +78,17 @@ pub const COMM: &str = "MEMLOCK_RUN_COMM";
 /// `--pid` and `--check` then need no `--force` for it.
 pub const GATE: &str = "MEMLOCK_RUN_GATE";
 
+/// The exec gate's process name (comm, at most 15 bytes), as `ps`, `pgrep` and
+/// /proc/PID/stat show it; `--status` and the shim know the gate of [`GATE`] by it.
+pub const GATE_NAME: &str = "memlock-gate";
+
+/// The gate's PID from a [`GATE`] value, `N:PID`.
+pub fn gate_pid(value: &[u8]) -> Option<u32> {
+    let colon = value.iter().position(|&b| b == b':')?;
+    let pid = decode_u64(value.get(colon + 1..)?)?;
+    u32::try_from(pid).ok().filter(|&pid| pid != 0)
+}
+
 /// The shim's word to the exec gate: `prctl(GATE_WORD, GATE_EXEC | GATE_SPAWN | GATE_SPAWNED)`,
 /// an option no kernel knows (EINVAL where no gate listens), which the gate's filter hands
 /// to the gate instead. It lets the gate answer for an exec whose caller's memory it may not
@@ -617,6 +628,21 @@ mod tests {
             (u64::MAX, "16777215.99 TiB"),
         ] {
             assert_eq!(SizeText::new(bytes).as_str(), text);
+        }
+    }
+
+    #[test]
+    fn the_gates_pid_follows_the_filter_count() {
+        assert_eq!(gate_pid(b"1:4242"), Some(4242));
+        for bad in [
+            &b"4242"[..],
+            b"1:",
+            b"1:0",
+            b"1:-2",
+            b"1:4294967296",
+            b"1:42x",
+        ] {
+            assert_eq!(gate_pid(bad), None, "{bad:?}");
         }
     }
 
