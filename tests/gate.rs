@@ -984,3 +984,47 @@ fn an_execute_only_program_executed_from_its_descriptor_is_refused() {
         ],
     );
 }
+
+/// The gate goes by a name of its own: `pgrep -f` of COMMAND's command line finds COMMAND
+/// alone, the gate is `memlock-gate` to pgrep and ps, its command line names COMMAND's PID,
+/// and `pgrep -x memlock-run` does not find it.
+#[test]
+fn the_gate_has_a_name_and_command_line_of_its_own() {
+    let marker = format!("gate-name-{}", std::process::id());
+    let running = Running::start(memlock_run([
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready $$; read line; exit 0",
+        &marker,
+    ]));
+    let gate = gate_of(running.pid);
+    let pgrep = |args: &[&str]| -> Vec<i32> {
+        let out = output({
+            let mut cmd = Command::new("pgrep");
+            cmd.args(args);
+            cmd
+        });
+        stdout_of(&out)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        pgrep(&["-f", &marker]),
+        vec![running.pid],
+        "pgrep -f {marker}"
+    );
+    assert!(pgrep(&["-x", "memlock-gate"]).contains(&gate));
+    assert!(!pgrep(&["-x", "memlock-run"]).contains(&gate));
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{gate}/comm")).unwrap(),
+        "memlock-gate\n"
+    );
+    let cmdline = std::fs::read(format!("/proc/{gate}/cmdline")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cmdline),
+        format!("memlock-run exec gate for PID {}\0", running.pid)
+    );
+    assert!(running.finish().status.success());
+}
