@@ -1028,3 +1028,43 @@ fn the_gate_has_a_name_and_command_line_of_its_own() {
     );
     assert!(running.finish().status.success());
 }
+
+/// Once the gate is killed, the kernel fails every exec of the tree (ENOSYS); the next exec
+/// through libc that fails so says why on the failing process's own stderr, naming the gate,
+/// once per process; the caller's exit status is its own (sh: 126).
+#[test]
+fn an_exec_after_the_gate_is_killed_names_the_gate_on_its_own_stderr() {
+    let errors = unique("gate-gone-stderr");
+    let mut running = Running::start(memlock_run([
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready $$; read line; /bin/true 2>\"$0\"; echo \"status $?\"",
+        errors.to_str().unwrap(),
+    ]));
+    let gate = gate_of(running.pid);
+    signal_and_wait(gate, libc::SIGKILL, |state| state == '-');
+    running.send("go\n");
+    assert_eq!(running.next_line(), "status 126\n");
+    let out = running.finish();
+    let said = std::fs::read_to_string(&errors).unwrap();
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("memlock-run: cannot execute /bin/true (from pid "))
+        .unwrap_or_else(|| panic!("no line for /bin/true in its stderr:\n{said}"));
+    assert_mentions(
+        line,
+        &[
+            &format!("memlock-run's exec gate (pid {gate})"),
+            "has ended",
+            "ENOSYS (Function not implemented)",
+            "start the tree again under memlock-run",
+        ],
+    );
+    assert_eq!(said.matches("memlock-run: ").count(), 1, "{said}");
+    assert!(
+        !stderr_of(&out).contains("exec gate"),
+        "{}",
+        stderr_of(&out)
+    );
+}
