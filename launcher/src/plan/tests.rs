@@ -110,7 +110,7 @@ fn request(command: &Path) -> Request {
         exec_gate: true,
         no_dump: false,
         method: Wanted::Auto,
-        verbose: false,
+        verbose: memlock_run_protocol::Verbose::Off,
     }
 }
 
