@@ -1400,7 +1400,8 @@ fn thousands_of_arguments_and_environment_entries_survive_the_detour() {
 /// the shim itself: a static program executed with the shim and two other libraries in
 /// LD_PRELOAD (the shim first, between or last, separated by colons or blanks) gets those
 /// libraries and then the shim, as memlock-run composes them for the programs it starts; and
-/// under `-v` no line comes from a shim inside memlock-run.
+/// under `-vv` (which every locked program of the tree follows) no line comes from a shim
+/// inside memlock-run.
 #[test]
 fn a_users_preloads_survive_the_detour_and_memlock_run_does_not_load_the_shim() {
     let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
@@ -1428,7 +1429,7 @@ fn a_users_preloads_survive_the_detour_and_memlock_run_does_not_load_the_shim() 
         format!(":{libm}::{libdl}:{shim}"),
     ] {
         let out = output(memlock_run([
-            "-v".as_ref(),
+            "-vv".as_ref(),
             "--".as_ref(),
             "env".as_ref(),
             format!("LD_PRELOAD={preload}").as_ref(),
