@@ -60,20 +60,19 @@ pub(super) fn gate_main(socket: RawFd, context: &Judgement, command: u32) {
 
 /// Gives the gate a name of its own in place of memlock-run's command line, which is COMMAND's
 /// (`pgrep -f` of COMMAND's would find both, and `pkill -f` kill both): the comm
-/// protocol::GATE_NAME, and
-/// `memlock-run exec gate for PID N` as its command line (`ps -o args`, `pgrep -f`,
-/// /proc/PID/cmdline).
+/// protocol::GATE_NAME, and `memlock-run exec gate for PID N` as its command line (`ps -o
+/// args`, `pgrep -f`, /proc/PID/cmdline).
 ///
 /// The command line is written over the argument strings in place (setproctitle's way),
 /// running on into the environment's strings, which follow them and which the gate never
 /// reads again (it clears its environment first): nothing to exec, so the gate starts no
-/// later and keeps its identity and its dumpable flag exactly as forked. A longer line would
-/// need PR_SET_MM (CAP_SYS_RESOURCE) or a re-exec of memlock-run (a second image to load on
-/// the launch path, a dumpable window before it could set the flag again, the judgement to
-/// serialise). Linux reads a command line whose arguments' last byte is not NUL up to the
-/// first NUL (at most a page), and the arguments as they are otherwise; both end at the
-/// title here. Where arguments and environment together are shorter than the title (`env -i
-/// memlock-run true`), it is cut short; the comm is whole either way.
+/// later and keeps its identity and its dumpable flag exactly as forked. A line longer than
+/// that room would need PR_SET_MM (CAP_SYS_RESOURCE) or a re-exec of memlock-run (a second
+/// image to load on the launch path, a dumpable window before it could set the flag again,
+/// the judgement to serialise). Linux reads a command line whose arguments' last byte is not
+/// NUL up to the first NUL (at most a page), and the arguments as they are otherwise; both
+/// end at the title here. Where arguments and environment together are shorter than the
+/// title (`env -i memlock-run true`), it is cut short; the comm is whole either way.
 fn take_name(command: u32) {
     let mut comm = [0u8; 16];
     for (slot, b) in comm
