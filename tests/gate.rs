@@ -984,3 +984,87 @@ fn an_execute_only_program_executed_from_its_descriptor_is_refused() {
         ],
     );
 }
+
+/// The gate goes by a name of its own: `pgrep -f` of COMMAND's command line finds COMMAND
+/// alone, the gate is `memlock-gate` to pgrep and ps, its command line names COMMAND's PID,
+/// and `pgrep -x memlock-run` does not find it.
+#[test]
+fn the_gate_has_a_name_and_command_line_of_its_own() {
+    let marker = format!("gate-name-{}", std::process::id());
+    let running = Running::start(memlock_run([
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready $$; read line; exit 0",
+        &marker,
+    ]));
+    let gate = gate_of(running.pid);
+    let pgrep = |args: &[&str]| -> Vec<i32> {
+        let out = output({
+            let mut cmd = Command::new("pgrep");
+            cmd.args(args);
+            cmd
+        });
+        stdout_of(&out)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        pgrep(&["-f", &marker]),
+        vec![running.pid],
+        "pgrep -f {marker}"
+    );
+    assert!(pgrep(&["-x", "memlock-gate"]).contains(&gate));
+    assert!(!pgrep(&["-x", "memlock-run"]).contains(&gate));
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{gate}/comm")).unwrap(),
+        "memlock-gate\n"
+    );
+    let cmdline = std::fs::read(format!("/proc/{gate}/cmdline")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cmdline),
+        format!("memlock-run exec gate for PID {}\0", running.pid)
+    );
+    assert!(running.finish().status.success());
+}
+
+/// Once the gate is killed, the kernel fails every exec of the tree (ENOSYS); the next exec
+/// through libc that fails so says why on the failing process's own stderr, naming the gate,
+/// once per process; the caller's exit status is its own (sh: 126).
+#[test]
+fn an_exec_after_the_gate_is_killed_names_the_gate_on_its_own_stderr() {
+    let errors = unique("gate-gone-stderr");
+    let mut running = Running::start(memlock_run([
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready $$; read line; /bin/true 2>\"$0\"; echo \"status $?\"",
+        errors.to_str().unwrap(),
+    ]));
+    let gate = gate_of(running.pid);
+    signal_and_wait(gate, libc::SIGKILL, |state| state == '-');
+    running.send("go\n");
+    assert_eq!(running.next_line(), "status 126\n");
+    let out = running.finish();
+    let said = std::fs::read_to_string(&errors).unwrap();
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("memlock-run: cannot execute /bin/true (from pid "))
+        .unwrap_or_else(|| panic!("no line for /bin/true in its stderr:\n{said}"));
+    assert_mentions(
+        line,
+        &[
+            &format!("memlock-run's exec gate (pid {gate})"),
+            "has ended",
+            "ENOSYS (Function not implemented)",
+            "start the tree again under memlock-run",
+        ],
+    );
+    assert_eq!(said.matches("memlock-run: ").count(), 1, "{said}");
+    assert!(
+        !stderr_of(&out).contains("exec gate"),
+        "{}",
+        stderr_of(&out)
+    );
+}

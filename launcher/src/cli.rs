@@ -333,8 +333,12 @@ pub struct Cli {
     pub force: bool,
 
     /// Report on stderr what was locked: flags, VmLck, stack pre-faulted, time taken
-    #[arg(short, long)]
-    pub verbose: bool,
+    ///
+    /// One line, for COMMAND alone: the programs it executes, locked too unless
+    /// --no-inherit, are silent, so that a parent reading their stderr reads nothing of
+    /// memlock-run's. Given twice (-vv), each of them reports its own line as well.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     /// Print what would be done (target, flags, limits, capabilities, environment) and exit
     ///
@@ -453,7 +457,11 @@ impl Cli {
             exec_gate: !self.no_exec_gate,
             no_dump: self.no_dump,
             method: self.method,
-            verbose: self.verbose,
+            verbose: match self.verbose {
+                0 => memlock_run_protocol::Verbose::Off,
+                1 => memlock_run_protocol::Verbose::Command,
+                _ => memlock_run_protocol::Verbose::Tree,
+            },
         };
         if self.check {
             Mode::Check(request)
@@ -520,7 +528,7 @@ mod tests {
         assert!(cli.future);
         assert_eq!(cli.command, ["ls", "-l", "--future"]);
         let cli = Cli::try_parse_from(["memlock-run", "--", "--weird-name", "-v"]).unwrap();
-        assert!(!cli.verbose);
+        assert_eq!(cli.verbose, 0);
         assert_eq!(cli.command, ["--weird-name", "-v"]);
     }
 
@@ -595,10 +603,11 @@ mod tests {
         #[test]
         fn the_shims_options_parse_back_to_its_settings(
             future: bool, onfault: bool, prefault: u64, heap: u64, thread_stack: u64,
-            fork_off: bool, bind_now: bool, warn: bool, verbose: bool, inherit: bool, no_dump: bool,
+            fork_off: bool, bind_now: bool, warn: bool, verbose in 0u8..3, inherit: bool, no_dump: bool,
             exec_gate: bool, huge: bool,
         ) {
-            use memlock_run_protocol::{Config, Fork, LockFlags};
+            use memlock_run_protocol::{Config, Fork, LockFlags, Verbose};
+            let verbosity = [Verbose::Off, Verbose::Command, Verbose::Tree][usize::from(verbose)];
             let config = Config {
                 flags: LockFlags { current: true, future, onfault },
                 prefault,
@@ -608,7 +617,7 @@ mod tests {
                 fork: if fork_off { Fork::Off } else { Fork::Relock },
                 bind_now,
                 on_failure: if warn { memlock_run_protocol::OnFailure::Warn } else { memlock_run_protocol::OnFailure::Exit },
-                verbose,
+                verbose: verbosity,
                 inherit,
                 no_dump,
                 exec_gate,

@@ -20,7 +20,13 @@
 //! (SECCOMP_USER_NOTIF_FLAG_CONTINUE); where it cannot be armed, an inheriting run is refused
 //! (`crate::plan::gate`), and when a filter of the tree already has a listener (a gate of an outer run),
 //! that one answers. When every process of the tree has ended, the kernel says so to the gate
-//! (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
+//! (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed; the shim
+//! names the gate in the line of the next exec through libc that fails so (wrap/exec.rs). If it
+//! is stopped (SIGSTOP), the tree's execs wait for it, and go on once it is continued.
+//!
+//! It goes by a name of its own, `memlock-gate` in `ps -o comm` and `pgrep`, and `memlock-run
+//! exec gate for PID N` in `ps -o args` (`serve::take_name`); COMMAND's environment carries
+//! its PID (protocol::GATE), which `--status` reads.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -112,8 +118,10 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
     // SAFETY: the two descriptors socketpair made, owned from here.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_raw = theirs.as_raw_fd();
+    // COMMAND keeps this process's PID.
+    let command = std::process::id();
     let gate = crate::detached::spawn(|| {
-        gate_main(theirs_raw, &context);
+        gate_main(theirs_raw, &context, command);
     })
     .context("cannot start the exec gate")?;
     drop(theirs);

@@ -14,9 +14,11 @@ use super::{
 };
 use crate::host::procfs::status_field;
 
-/// The gate's life: its own session (a terminal's signals are COMMAND's), no descriptor of
-/// memlock-run's but stderr, then one answer per exec until the tree has ended.
-pub(super) fn gate_main(socket: RawFd, context: &Judgement) {
+/// The gate's life: its own session (a terminal's signals are COMMAND's) and name, no
+/// descriptor of memlock-run's but stderr, then one answer per exec until the tree has ended.
+/// `command`: COMMAND's PID, which its name gives.
+pub(super) fn gate_main(socket: RawFd, context: &Judgement, command: u32) {
+    take_name(command);
     // SAFETY: setsid, signal dispositions and descriptor plumbing in a fresh single-threaded
     // process that runs nothing else.
     let socket = unsafe {
@@ -54,6 +56,83 @@ pub(super) fn gate_main(socket: RawFd, context: &Judgement) {
     serve(&listener, context, &stderr);
     // SAFETY: ends the gate.
     unsafe { libc::_exit(0) }
+}
+
+/// Gives the gate a name of its own in place of memlock-run's command line, which is COMMAND's
+/// (`pgrep -f` of COMMAND's would find both, and `pkill -f` kill both): the comm
+/// protocol::GATE_NAME, and `memlock-run exec gate for PID N` as its command line (`ps -o
+/// args`, `pgrep -f`, /proc/PID/cmdline).
+///
+/// The command line is written over the argument strings in place (setproctitle's way),
+/// running on into the environment's strings, which follow them and which the gate never
+/// reads again (it clears its environment first): nothing to exec, so the gate starts no
+/// later and keeps its identity and its dumpable flag exactly as forked. A line longer than
+/// that room would need PR_SET_MM (CAP_SYS_RESOURCE) or a re-exec of memlock-run (a second
+/// image to load on the launch path, a dumpable window before it could set the flag again,
+/// the judgement to serialise). Linux reads a command line whose arguments' last byte is not
+/// NUL up to the first NUL (at most a page), and the arguments as they are otherwise; both
+/// end at the title here. Where arguments and environment together are shorter than the
+/// title (`env -i memlock-run true`), it is cut short; the comm is whole either way.
+fn take_name(command: u32) {
+    let mut comm = [0u8; 16];
+    for (slot, b) in comm
+        .iter_mut()
+        .zip(memlock_run_protocol::GATE_NAME.bytes().take(15))
+    {
+        *slot = b;
+    }
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), 0, 0, 0) };
+    let Some((args, args_end, env, env_end)) = fs::read_to_string("/proc/self/stat")
+        .ok()
+        .as_deref()
+        .and_then(stat_areas)
+    else {
+        return;
+    };
+    let end = if env == args_end && env_end > env {
+        env_end
+    } else {
+        args_end
+    };
+    let room = end.saturating_sub(args).min(4096);
+    let args_len = args_end.saturating_sub(args);
+    if room == 0 || args_len == 0 {
+        return;
+    }
+    let title = format!("memlock-run exec gate for PID {command}");
+    let len = title.len().min(room - 1);
+    // SAFETY: the gate is single-threaded and never reads its environment: clearenv drops
+    // libc's pointers into the strings about to be overwritten. [args, end) is this process's
+    // own argument and environment strings, writable, as the kernel laid them out at exec.
+    unsafe {
+        if end > args_end {
+            libc::clearenv();
+        }
+        let base = args as *mut u8;
+        std::ptr::write_bytes(base, 0, room);
+        std::ptr::copy_nonoverlapping(title.as_ptr(), base, len);
+        if len + 1 < args_len {
+            // The arguments' last byte not NUL: the kernel stops at the title's NUL.
+            *base.add(args_len - 1) = b' ';
+        }
+    }
+}
+
+/// arg_start, arg_end, env_start and env_end: fields 48 to 51 of a /proc/self/stat text.
+pub(super) fn stat_areas(stat: &str) -> Option<(usize, usize, usize, usize)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts at field 3.
+    let mut fields = rest
+        .split_whitespace()
+        .skip(48 - 3)
+        .map(str::parse::<usize>);
+    Some((
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+    ))
 }
 
 /// The tree's stderr, written without ever blocking on a reader that has stopped reading
@@ -311,4 +390,25 @@ pub(super) fn stat_start_time(stat: &str) -> Option<u64> {
 
 pub(super) fn tgid_of(tid: i32) -> Option<i32> {
     status_field(tid, "Tgid")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_areas_of_the_command_line_and_environment_follow_a_name_with_spaces() {
+        // Fields 3 to 47, then arg_start, arg_end, env_start, env_end, exit_code.
+        let middle = (3..48).map(|n| n.to_string()).collect::<Vec<_>>().join(" ");
+        let stat = format!("7 (a) b (c)) {middle} 1000 1030 1030 1100 0\n");
+        assert_eq!(stat_areas(&stat), Some((1000, 1030, 1030, 1100)));
+        assert_eq!(stat_areas("7 (a) S 1 2"), None);
+    }
+
+    #[test]
+    fn this_process_has_its_areas() {
+        let stat = fs::read_to_string("/proc/self/stat").unwrap();
+        let (args, args_end, env, env_end) = stat_areas(&stat).unwrap();
+        assert!(args < args_end && args_end <= env && env <= env_end);
+    }
 }

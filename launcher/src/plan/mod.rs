@@ -325,9 +325,17 @@ impl Plan {
             }
         }
         let inherited = host.env.clone();
+        // Where the shim does not run in COMMAND (the ptrace method), it is not there to take
+        // `-v` out of the environment for what COMMAND executes: the environment says what
+        // they get, and the helper reports for COMMAND.
+        let carried = if method == Some(Method::Preload) {
+            config
+        } else {
+            config.executed()
+        };
         let mut env = match (&shim, shim_in_env) {
             (Some(shim), true) => {
-                environment::environment(inherited, &shim.path, &config, &overrides)
+                environment::environment(inherited, &shim.path, &carried, &overrides)
             }
             _ => environment::without_shim(inherited, &overrides),
         };

@@ -111,7 +111,7 @@ fn request(command: &Path) -> Request {
         exec_gate: true,
         no_dump: false,
         method: Wanted::Auto,
-        verbose: false,
+        verbose: memlock_run_protocol::Verbose::Off,
     }
 }
 
@@ -1623,4 +1623,35 @@ fn the_pid_line_says_how_the_limit_changed() {
         lowered.describe(),
         "its RLIMIT_MEMLOCK was lowered from 8 MiB to 4 MiB"
     );
+}
+
+/// `-v` is COMMAND's: the shim in a preloaded COMMAND takes `1` out once it has reported, but
+/// a COMMAND locked from outside runs no shim, so its environment says what the programs it
+/// executes get (`0`); `-vv` is the whole tree's either way.
+#[test]
+fn verbose_reaches_what_command_executes_only_when_asked_twice() {
+    use memlock_run_protocol::Verbose;
+    let (dynamic, static_program) = (dynamic(), static_program());
+    let host = fixture::user();
+    for (command, verbose, carried) in [
+        (&dynamic, Verbose::Command, "1"),
+        (&dynamic, Verbose::Tree, "2"),
+        (&static_program, Verbose::Command, "0"),
+        (&static_program, Verbose::Tree, "2"),
+        (&static_program, Verbose::Off, "0"),
+    ] {
+        let plan = Plan::build(
+            Request {
+                verbose,
+                ..request(command)
+            },
+            &host,
+        );
+        assert_eq!(
+            var(&plan, memlock_run_protocol::VERBOSE).as_deref(),
+            Some(carried),
+            "{command:?} {verbose:?}"
+        );
+        assert_eq!(plan.config.verbose, verbose, "the run's own setting");
+    }
 }
