@@ -276,6 +276,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn thp_is_read_from_sysfs_with_this_machines_page_size() {
+        // SAFETY: sysconf has no preconditions.
+        assert_eq!(page_size(), unsafe { libc::sysconf(libc::_SC_PAGESIZE) }
+            as u64);
+        let dir = Path::new("/sys/kernel/mm/transparent_hugepage");
+        match fs::read_to_string(dir.join("enabled")) {
+            Ok(text) => {
+                let thp = thp(dir).expect("THP modes read");
+                assert!(
+                    text.contains(&format!("[{}]", thp.enabled)),
+                    "{text} {thp:?}"
+                );
+                assert!(!thp.defrag.is_empty(), "{thp:?}");
+                assert!(thp.free_huge.is_some(), "{thp:?}");
+            }
+            Err(_) => assert_eq!(thp(dir), None),
+        }
+        assert_eq!(thp(Path::new("/nonexistent")), None);
+    }
+
+    #[test]
     fn thp_modes_and_free_huge_blocks() {
         assert_eq!(
             selected("always [madvise] never\n").as_deref(),
