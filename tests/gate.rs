@@ -10,6 +10,7 @@
 mod common;
 
 use std::ffi::OsStr;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1067,4 +1068,50 @@ fn an_exec_after_the_gate_is_killed_names_the_gate_on_its_own_stderr() {
         "{}",
         stderr_of(&out)
     );
+}
+
+/// The gate's line goes to the stderr of the process whose exec it refuses (its own
+/// descriptor 2, as that process has it), not only to memlock-run's: a program whose stderr
+/// goes to a file of its own, or to a pipe another program reads, shows the line there. As
+/// nobody too, where the gate is the tree's user's.
+#[test]
+fn the_refusal_line_goes_to_the_failing_processs_own_stderr() {
+    let Some((_, static_program)) = glibc_and_static() else {
+        return;
+    };
+    for (who, runner) in [("as root", as_caller()), ("as nobody", as_nobody())] {
+        for (what, redirect) in [("a file", "2>\"$LOG\""), ("a pipe", "2>&1 | cat >\"$LOG\"")] {
+            // A directory nobody may write in too.
+            let dir = scratch().join("gate-stderr");
+            fs::create_dir_all(&dir).expect("create the log directory");
+            set_mode(&dir, 0o777);
+            let log = dir.join(format!("{}-{}.log", who.len(), what.len()));
+            let _ = fs::remove_file(&log);
+            let script = format!(
+                "{{ {} {}; }} {redirect}; echo done",
+                rawexec().display(),
+                static_program.display()
+            );
+            let mut cmd = runner
+                .clone()
+                .limit(CI_MEMLOCK)
+                .memlock_run(["--", "/bin/sh", "-c", &script]);
+            cmd.env("LOG", &log);
+            let out = output(cmd);
+            let logged = fs::read_to_string(&log).unwrap_or_default();
+            let _ = fs::remove_file(&log);
+            let line = not_executing(static_program.display());
+            assert!(
+                logged.contains(&line) && logged.contains(PAST_THE_SHIM),
+                "{who}, stderr to {what}: the line is in the process's own stderr: {logged:?}\n{}",
+                stderr_of(&out)
+            );
+            assert!(
+                !stderr_of(&out).contains(&line),
+                "{who}, stderr to {what}: and not also on memlock-run's: {}",
+                stderr_of(&out)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+        }
+    }
 }

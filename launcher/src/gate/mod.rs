@@ -8,7 +8,8 @@
 //! path and the environment from the calling task's memory and the file through the task's
 //! own root and working directory: an image the preload will lock goes on
 //! (SECCOMP_USER_NOTIF_FLAG_CONTINUE); memlock-run itself goes on (it judges what it runs);
-//! anything else fails with EPERM and one line on stderr. The shim's wrappers send such
+//! anything else fails with EPERM and one line on the failing process's own stderr (memlock-run's
+//! where that cannot be written). The shim's wrappers send such
 //! programs through memlock-run before they get here, so what the gate refuses is only what
 //! a program executed past them.
 //!

@@ -135,6 +135,77 @@ pub(super) fn stat_areas(stat: &str) -> Option<(usize, usize, usize, usize)> {
     ))
 }
 
+/// Writes `text` on the stderr of the process of task `pid`, whose exec the gate refuses or
+/// warns about, so that the line shows where that process's own messages show (a tmux pane,
+/// a service's log), not only where memlock-run was started. True when written.
+///
+/// The gate takes the process's descriptor 2 itself (pidfd_getfd(2), Linux 5.6; a root gate,
+/// or one of the process's user while it is dumpable) rather than opening /proc/PID/fd/2 by
+/// path: the description the process opened, with its access mode, so that a root gate writes
+/// nothing the process could not write itself. It never blocks: a regular file is written
+/// through that description (its offset and O_APPEND are the process's, as if it wrote the
+/// line); a socket with MSG_DONTWAIT; a pipe or terminal is opened again with O_NONBLOCK, only
+/// where the process's description is open for writing. Anything else, or a descriptor that
+/// cannot be taken, leaves the line to memlock-run's stderr.
+fn task_stderr_line(pid: u32, text: &str) -> bool {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // A thread's descriptor table is its process's (pidfd_open takes a thread group leader).
+    let Some(tgid) = status_field(pid as i32, "Tgid").and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
+    // SAFETY: pidfd_open with a PID and no flags returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
+    if pidfd < 0 {
+        return false;
+    }
+    // SAFETY: a descriptor just returned, owned here.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    // SAFETY: pidfd_getfd of descriptor 2 returns a new descriptor (close-on-exec) or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), 2, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: a descriptor just returned, owned here.
+    let taken = unsafe { File::from_raw_fd(fd as RawFd) };
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(b'\n');
+    // SAFETY: F_GETFL on a descriptor of ours.
+    let mode = unsafe { libc::fcntl(taken.as_raw_fd(), libc::F_GETFL) };
+    if mode < 0 || mode & libc::O_ACCMODE == libc::O_RDONLY {
+        return false;
+    }
+    let Ok(meta) = taken.metadata() else {
+        return false;
+    };
+    let kind = meta.file_type();
+    let written = if kind.is_file() {
+        (&taken).write(&bytes).ok()
+    } else if kind.is_socket() {
+        // SAFETY: send(2) on a descriptor of ours with a valid buffer.
+        let n = unsafe {
+            libc::send(
+                taken.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        usize::try_from(n).ok()
+    } else if kind.is_fifo() || kind.is_char_device() {
+        fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(format!("/proc/self/fd/{}", taken.as_raw_fd()))
+            .and_then(|mut file| file.write(&bytes))
+            .ok()
+    } else {
+        None
+    };
+    written == Some(bytes.len())
+}
+
 /// The tree's stderr, written without ever blocking on a reader that has stopped reading
 /// (that would stall every exec of the tree behind a refusal's line). A pipe or terminal is
 /// opened again, on its own with O_NONBLOCK (setting it on the shared descriptor would change
@@ -167,6 +238,14 @@ impl Stderr {
             }
         }
         Stderr::Shared
+    }
+
+    /// A line about task `pid`'s exec, on that process's own stderr where it can be written
+    /// there, else on memlock-run's (see [`task_stderr_line`]).
+    fn line_for(&self, pid: u32, text: &str) {
+        if !task_stderr_line(pid, text) {
+            self.line(text);
+        }
     }
 
     fn line(&self, text: &str) {
@@ -239,14 +318,20 @@ pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
                 line: Some((subject, why)),
                 ..
             }) if context.config.on_failure == OnFailure::Warn => {
-                stderr.line(&format!(
-                    "memlock-run: warning: {subject} runs unlocked (--on-failure warn): {why}"
-                ));
+                stderr.line_for(
+                    notif.pid,
+                    &format!(
+                        "memlock-run: warning: {subject} runs unlocked (--on-failure warn): {why}"
+                    ),
+                );
                 0
             }
             Err(refusal) => {
                 if let Some((subject, why)) = refusal.line {
-                    stderr.line(&format!("memlock-run: not executing {subject}: {why}"));
+                    stderr.line_for(
+                        notif.pid,
+                        &format!("memlock-run: not executing {subject}: {why}"),
+                    );
                 }
                 -refusal.errno
             }
