@@ -143,10 +143,7 @@ fn free_huge(buddyinfo: &str, page: u64) -> u64 {
 
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
-    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        size if size > 0 => size as u64,
-        _ => 4096,
-    }
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
 }
 
 /// Whether the kernel has MCL_ONFAULT (Linux 4.4). mlock2(2) came with it and takes the
