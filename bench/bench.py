@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import memory_pressure
+
 MIB = 1 << 20
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -656,6 +658,318 @@ class Suite:
                  "This is what MCL_CURRENT means, not a fault of the shim.")
         self.out()
 
+    # -- 6. latency under memory pressure ----------------------------------------------------
+
+    def latency(self):
+        self.out("## 6. Latency under memory pressure")
+        self.out()
+        size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
+        seconds = max(1.0, round(10 * self.args.scale, 1))
+        rounds = self.args.latency_rounds
+        self.out(f"A periodic loop (bench/latency.c): every 1 ms (clock_nanosleep, TIMER_ABSTIME) it writes one "
+                 f"byte in each of 32 random pages of a {size // MIB} MiB working set, mapped and written once at "
+                 "start; a sample is how late the work finished against the period's start (wake-up latency plus "
+                 "the work). It runs in a memory cgroup limited to "
+                 f"{limit // MIB} MiB beside a {hog // MIB} MiB memory hog (stress-ng --vm, re-dirtying its memory), "
+                 "with swap: the two do not fit, so the kernel swaps out whichever pages it can. The same loop runs "
+                 "three ways: plain; the program locking itself (mlockall(MCL_CURRENT|MCL_FUTURE) first thing in "
+                 "main); under `memlock-run --future`, which does that from its shim before main. cyclictest "
+                 "(rt-tests, the community's measure: wake-up latency only, no working set) runs in the same "
+                 "cgroup under the same pressure, plain, with its own `--mlockall` (the same mlockall(MCL_CURRENT|"
+                 "MCL_FUTURE), in main before its threads start) and under `memlock-run --future`; it runs with "
+                 "`--default-system`, so that it does not set /dev/cpu_dma_latency for the whole machine, which "
+                 "the probe does not do either. "
+                 f"{rounds} rounds of {seconds:g} s per run, the order of the six runs rotated each round; "
+                 "latencies pooled over the rounds.")
+        self.out()
+        fifo, why = memory_pressure.fifo_permitted()
+        policy = ("SCHED_FIFO priority 80 for the loop (probe: sched_setscheduler in its own code; cyclictest: -p 80)"
+                  if fifo else f"SCHED_OTHER: SCHED_FIFO is not permitted here ({why}), so the loops compete with "
+                  "every other task for the CPU and their latencies say as much about the machine's load as about "
+                  "memory")
+        enabled, defrag = memory_pressure.thp()
+        nodes = len([n for n in os.listdir("/sys/devices/system/node") if n.startswith("node")]) \
+            if os.path.isdir("/sys/devices/system/node") else 1
+        self.out(f"- policy: {policy}")
+        self.out(f"- THP: enabled `{enabled}`, defrag `{defrag}`; vm.compact_unevictable_allowed "
+                 f"{memory_pressure.read('/proc/sys/vm/compact_unevictable_allowed', '?')}; kernel.numa_balancing "
+                 f"{memory_pressure.read('/proc/sys/kernel/numa_balancing', '?')} ({nodes} NUMA node"
+                 f"{'s' if nodes != 1 else ''}); vm.swappiness {memory_pressure.read('/proc/sys/vm/swappiness', '?')}")
+        with memory_pressure.Scenario(self.build, limit, hog, 1024 * MIB, self.out) as scenario:
+            for note in scenario.notes:
+                self.out(f"- {note}")
+            self.out()
+            if scenario.missing:
+                self.out("**The scenario cannot be built on this machine, so there are no latency figures** (a run "
+                         "without it would show a loop on an idle machine, not what locking buys):")
+                self.out()
+                for part, why in scenario.missing:
+                    self.out(f"- {part}: {why}")
+                self.out()
+                return
+            if not shutil.which("cyclictest"):
+                self.out("- cyclictest is not installed (apt-get install rt-tests; bench/run.sh installs it): only the "
+                         "probe runs.")
+                self.out()
+            runs = self.latency_runs(scenario, size, seconds, rounds, fifo)
+        self.latency_report(runs, size, limit, fifo)
+
+    def latency_runs(self, scenario, size, seconds, rounds, fifo):
+        """Runs every mode `rounds` times in the scenario's cgroup; returns one dict per run."""
+        lat, m = str(self.build / "latency"), self.memlock_run
+        probe = ["--size", str(size // MIB), "--pages", "32", "--period-us", "1000", "--seconds", str(seconds)]
+        if fifo:
+            probe += ["--fifo", "80"]
+        modes = [
+            ("probe", "plain", [lat, *probe]),
+            ("probe", "self-locking", [lat, "--lock", *probe]),
+            ("probe", "memlock-run --future", [m, "--future", "--", lat, *probe]),
+        ]
+        cyclictest = shutil.which("cyclictest")
+        if cyclictest:
+            loops = ["-i", "1000", "-d", "0", "-l", str(int(seconds * 1000)), "-v", "--default-system"]
+            if fifo:
+                loops += ["-p", "80"]
+            modes += [
+                ("cyclictest", "plain", [cyclictest, *loops]),
+                ("cyclictest", "self-locking (--mlockall)", [cyclictest, "--mlockall", *loops]),
+                ("cyclictest", "memlock-run --future", [m, "--future", "--", cyclictest, *loops]),
+            ]
+        runs = []
+        for round_ in range(rounds):
+            shift = round_ % len(modes)
+            for kind, mode, argv in modes[shift:] + modes[:shift]:
+                restarted = not scenario.hog_alive()
+                scenario.cgroup.reset_peak()
+                before = scenario.state()
+                run = self.latency_run(scenario, kind, argv, seconds)
+                after = scenario.state()
+                run.update(kind=kind, mode=mode, round=round_ + 1, argv=argv, before=before, after=after,
+                           peak_mib=(scenario.cgroup.peak or 0) / MIB, hog_restarted=restarted,
+                           oom=(after["oom_kills"] or 0) - (before["oom_kills"] or 0))
+                print(f"bench: latency round {round_ + 1}/{rounds}: {kind} {mode}: {len(run['samples'])} samples, "
+                      f"{run['majflt']} major faults{', ' + run['error'] if run['error'] else ''}",
+                      file=sys.stderr, flush=True)
+                runs.append(run)
+        return runs
+
+    def latency_run(self, scenario, kind, argv, seconds):
+        """One run of `argv` inside the cgroup. Samples in ns; faults: the probe's own count over its loop,
+        cyclictest's over its whole life (from wait4: it counts none itself)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            samples_path = Path(tmp) / "samples"
+            if kind == "probe":
+                argv = argv + ["--samples", str(samples_path)]
+            out, err = open(Path(tmp) / "out", "w+"), open(Path(tmp) / "err", "w+")
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    preexec_fn=scenario.cgroup.enter())
+            deadline = time.monotonic() + 3 * seconds + 60
+            status, usage, swap_max = None, None, 0.0
+            while status is None:
+                pid, status_, usage_ = os.wait4(proc.pid, os.WNOHANG)
+                if pid == proc.pid:
+                    status, usage = status_, usage_
+                elif time.monotonic() > deadline:
+                    proc.kill()
+                    _, status, usage = os.wait4(proc.pid, 0)
+                else:
+                    swap_max = max(swap_max, memory_pressure.swap_used_kib() / 1024)
+                    time.sleep(0.1)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read().strip()
+            out.close()
+            err.close()
+            run = {"samples": [], "periods": 0, "missed": None, "minflt": usage.ru_minflt, "majflt": usage.ru_majflt,
+                   "policy": None, "vmlck_kib": None, "vmswap_kib": None, "error": None, "swap_max_mib": swap_max}
+            if proc.returncode != 0:
+                how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+                       else f"exited with {proc.returncode}")
+                run["error"] = f"{how}{': ' + stderr.splitlines()[-1] if stderr else ''}"
+            if kind == "probe":
+                fields = dict(item.split("=", 1) for line in stdout.splitlines()[:1] for item in line.split())
+                if fields:
+                    run.update(periods=int(fields["periods"]), missed=int(fields["missed"]),
+                               minflt=int(fields["minflt"]), majflt=int(fields["majflt"]), policy=fields["policy"],
+                               vmlck_kib=int(fields["vmlck_kib"]), vmswap_kib=int(fields["vmswap_kib"]))
+                if samples_path.exists():
+                    run["samples"] = [int(line) for line in samples_path.read_text().split()]
+            else:
+                # -v: "thread: loop: latency in us", one line a period.
+                for line in stdout.splitlines():
+                    parts = line.replace(":", " ").split()
+                    if len(parts) == 3 and all(p.isdigit() for p in parts):
+                        run["samples"].append(int(parts[2]) * 1000)
+                run["periods"] = len(run["samples"])
+        return run
+
+    def latency_report(self, runs, size, limit, fifo):
+        def pct(sorted_values, q):
+            return sorted_values[min(len(sorted_values) - 1, max(0, int(len(sorted_values) * q + 0.5) - 1))]
+
+        def spread(values, fmt="{:g}"):
+            values = [v for v in values if v is not None]
+            if not values:
+                return "?"
+            low, high = min(values), max(values)
+            return fmt.format(low) if low == high else f"{fmt.format(low)}–{fmt.format(high)}"
+
+        series = {}
+        for kind, title in [("probe", f"The probe: 32 random pages of {size // MIB} MiB every 1 ms"),
+                            ("cyclictest", "cyclictest: wake-up latency, no working set")]:
+            kind_runs = [r for r in runs if r["kind"] == kind]
+            if not kind_runs:
+                continue
+            self.out(f"### {title}")
+            self.out()
+            faults = ("the loop's own (getrusage around the loop)" if kind == "probe"
+                      else "cyclictest's whole life, start-up included (wait4; it counts none itself)")
+            self.out(f"Faults: {faults}, per run (range over the rounds). Latency in ms, over all rounds' periods; "
+                     "p99 and worst also per run (range).")
+            self.out()
+            self.out("| mode | periods | missed | major faults | minor faults | median | p99 | p99.9 | worst | "
+                     "p99 per run | worst per run | VmLck MiB | VmSwap MiB at end |")
+            self.out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for mode in dict.fromkeys(r["mode"] for r in kind_runs):
+                mine = [r for r in kind_runs if r["mode"] == mode]
+                pooled = sorted(s for r in mine for s in r["samples"])
+                series.setdefault(kind, {})[mode] = pooled
+                if not pooled:
+                    self.out(f"| {cell(mode)} | 0 | | | | | | | | | | | |")
+                    continue
+                per_run = [sorted(r["samples"]) for r in mine if r["samples"]]
+                missed = "" if kind != "probe" else str(sum(r["missed"] or 0 for r in mine))
+                vmlck = spread([r["vmlck_kib"] / 1024 if r["vmlck_kib"] is not None else None for r in mine],
+                               "{:.0f}") if kind == "probe" else ""
+                vmswap = spread([r["vmswap_kib"] / 1024 if r["vmswap_kib"] is not None else None for r in mine],
+                                "{:.1f}") if kind == "probe" else ""
+                self.out(f"| {cell(mode)} | {len(pooled)} | {missed} | {spread([r['majflt'] for r in mine])} | "
+                         f"{spread([r['minflt'] for r in mine])} | {pct(pooled, 0.5) / 1e6:.3f} | "
+                         f"{pct(pooled, 0.99) / 1e6:.3f} | {pct(pooled, 0.999) / 1e6:.3f} | {pooled[-1] / 1e6:.3f} | "
+                         f"{spread([pct(s, 0.99) / 1e6 for s in per_run], '{:.3f}')} | "
+                         f"{spread([s[-1] / 1e6 for s in per_run], '{:.2f}')} | {vmlck} | {vmswap} |")
+            self.out()
+
+        self.out("### What the machine was doing")
+        self.out()
+        self.out("Per run: the 1-minute load average and MemAvailable before it, the most swap in use during it "
+                 "(/proc/swaps, every 0.1 s), the cgroup's charge after it and its peak during it, OOM kills in the "
+                 "cgroup during it.")
+        self.out()
+        self.out("| round | loop | mode | load | MemAvailable MiB | swap used MiB (max) | cgroup MiB / limit | cgroup peak "
+                 "MiB | OOM kills | policy | note |")
+        self.out("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+        for r in runs:
+            notes = [note for note in [r["error"], "the hog had died and was restarted" if r["hog_restarted"] else ""]
+                     if note]
+            policy = r["policy"] or ("fifo" if fifo else "other")
+            self.out(f"| {r['round']} | {r['kind']} | {cell(r['mode'])} | {r['before']['load']:.2f} | "
+                     f"{r['before']['available_mib']} | {r['swap_max_mib']:.0f} | "
+                     f"{r['after']['cgroup_mib']:.0f} / {limit // MIB} | {r['peak_mib']:.0f} | {r['oom']} | {policy} | "
+                     f"{cell('; '.join(notes))} |")
+        self.out()
+
+        # The pressure must have been real, and the locked runs must have stayed whole, for the table to say anything.
+        warnings = []
+        plain = [r for r in runs if r["kind"] == "probe" and r["mode"] == "plain"]
+        locked = [r for r in runs if r["kind"] == "probe" and r["mode"] != "plain"]
+        if not any(r["majflt"] for r in plain):
+            warnings.append("the plain probe took no major fault: its working set was never swapped out, so this "
+                            "run shows no memory pressure")
+        if not any(r["swap_max_mib"] >= 1 for r in runs):
+            warnings.append("no swap was in use during any run: the hog and the probe fitted the cgroup")
+        for r in runs:
+            if r["error"]:
+                warnings.append(f"round {r['round']}, {r['kind']} {r['mode']}: {r['error']}"
+                                f"{' (OOM kill in the cgroup)' if r['oom'] else ''}")
+            elif r["oom"]:
+                warnings.append(f"round {r['round']}, {r['kind']} {r['mode']}: {r['oom']} OOM kill(s) in the cgroup "
+                                "(the hog: stress-ng starts its worker again)")
+        for r in locked:
+            if r["vmlck_kib"] is not None and r["vmlck_kib"] * 1024 < size:
+                warnings.append(f"round {r['round']}, probe {r['mode']}: VmLck {r['vmlck_kib']} KiB, less than the "
+                                "working set")
+        for w in warnings:
+            self.out(f"- **warning**: {w}")
+        if warnings:
+            self.out()
+
+        picture = self.latency_plot(series, size, limit)
+        if picture:
+            self.out(f"![latency]({picture.name})")
+            self.out()
+            self.out(f"{picture.name}: for each mode, the share of the periods the loop ran that finished at least "
+                     "that late (log scales, one lateness axis for both panels; a line ends at the run's worst). "
+                     "Periods the plain probe missed altogether are not in it: see the missed column.")
+            self.out()
+        if plain and locked:
+            def majors(mode):
+                return [r["majflt"] for r in runs if r["kind"] == "probe" and r["mode"] == mode]
+
+            def p99(mode):
+                pooled = series["probe"].get(mode) or [0]
+                return pct(pooled, 0.99) / 1e6
+
+            ours = majors("memlock-run --future")
+            self.goal("latency: 0 major faults in the loop under memlock-run --future, with the same pressure "
+                      "swapping the plain loop out", f"{max(ours)} at most (plain: {spread(majors('plain'))})",
+                      "0", max(ours) == 0 and any(majors("plain")),
+                      "no pressure (plain took none)" if not any(majors("plain")) else f"{max(ours)} major faults")
+            self.out(f"- p99: plain {p99('plain'):.3f} ms, self-locking {p99('self-locking'):.3f} ms, "
+                     f"memlock-run --future {p99('memlock-run --future'):.3f} ms.")
+            self.out()
+
+    def latency_plot(self, series, size, limit):
+        """Draws the latency distributions as bench/results/latency.svg; returns its path, or None (and says why)."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as error:
+            self.out(f"- no plot: matplotlib cannot be imported by {sys.executable} ({error}); bench/run.sh installs "
+                     "python3-matplotlib for the distribution's python3")
+            self.out()
+            return None
+        if not series:
+            return None
+        # Text stays text, and the file does not change from a run to the next unless the figures do.
+        matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "memlock-run"})
+        # One lateness axis for both panels, so that the probe's and cyclictest's figures can be read side by side.
+        fig, axes = plt.subplots(1, len(series), figsize=(6.2 * len(series), 4.6), squeeze=False, sharex=True)
+        colours = {"plain": "tab:red", "memlock-run --future": "tab:blue"}
+        for ax, (kind, modes) in zip(axes[0], series.items()):
+            for mode, pooled in modes.items():
+                if not pooled:
+                    continue
+                n = len(pooled)
+                low, high = max(pooled[0], 1000), max(pooled[-1], 2000)
+                # The survival function on a log grid (a few hundred points, not one per period).
+                grid = [low * (high / low) ** (i / 300) for i in range(301)]
+                share, j = [], 0
+                for x in grid:
+                    while j < n and pooled[j] < x:
+                        j += 1
+                    share.append(max(n - j, 1) / n)
+                ax.step([x / 1e6 for x in grid], share, where="post", label=mode,
+                        color=colours.get(mode, "tab:green"), linestyle="--" if "self" in mode else "-")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("lateness (ms)")
+            ax.set_ylabel("share of periods at least that late")
+            ax.set_title("probe: 32 random pages of %d MiB every 1 ms" % (size // MIB) if kind == "probe"
+                         else "cyclictest (wake-up only)", fontsize=10)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"Latency in a {limit // MIB} MiB memory cgroup beside a memory hog, with swap "
+                     f"({platform.release()}, {os.cpu_count()} CPUs)", fontsize=11)
+        fig.tight_layout()
+        path = ROOT / "bench/results/latency.svg"
+        path.parent.mkdir(exist_ok=True)
+        fig.savefig(path, metadata={"Date": None})
+        plt.close(fig)
+        return path
+
     # -- report -------------------------------------------------------------------------
 
     def machine(self):
@@ -684,7 +998,8 @@ class Suite:
             f"shim {self.shim.stat().st_size} bytes; {run(['rustc', '--version'])}",
             f"- {run(['hyperfine', '--version'])}; {run(['gcc', '--version'])}; python3 {platform.python_version()} "
             f"(harness), {self.python} for the measurements",
-            f"- rounds per timing: {self.args.rounds}, run-count scale: {self.args.scale}",
+            f"- rounds per timing: {self.args.rounds}, latency rounds: {self.args.latency_rounds}, "
+            f"run-count scale: {self.args.scale}",
         ]
 
     @staticmethod
@@ -704,7 +1019,7 @@ class Suite:
         self.out()
         sections = {"launch": self.launch, "methods": self.methods, "executes": self.executes,
                     "footprint": self.footprint, "prefault": self.prefault,
-                    "steady": self.steady, "pressure": self.pressure}
+                    "steady": self.steady, "pressure": self.pressure, "latency": self.latency}
         for name in self.args.only or sections:
             sections[name]()
         self.out(f"Load average at the end: {os.getloadavg()[0]:.2f} (this machine's other work shares its CPUs).")
@@ -729,13 +1044,18 @@ def main():
     parser.add_argument("--build-dir", required=True, help="where run.sh built probe and pageout")
     parser.add_argument("--bin-dir", help="memlock-run and its shim from this directory (default: target/release); "
                         "packaging/build.sh binaries builds the packages' glibc 2.17 ones and prints theirs")
-    parser.add_argument("--rounds", type=int, default=20,
-                        help="hyperfine calls each timing's runs are split over, order rotated (20)")
+    parser.add_argument("--rounds", type=int,
+                        help="hyperfine calls each timing's runs are split over, order rotated (20); "
+                        "for latency, runs of each mode (3)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")
     parser.add_argument("--only", action="append",
-                        choices=["launch", "methods", "executes", "footprint", "prefault", "steady", "pressure"],
+                        choices=["launch", "methods", "executes", "footprint", "prefault", "steady", "pressure",
+                                 "latency"],
                         help="run only this section (repeatable)")
     args = parser.parse_args()
+    # Given or not, the hyperfine sections split their runs over 20 calls by default, and latency runs 3 rounds.
+    args.latency_rounds = args.rounds or 3
+    args.rounds = args.rounds or 20
     args.passthrough = sys.argv[3:] if len(sys.argv) > 3 else []
     Suite(args).run()
 
