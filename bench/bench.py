@@ -55,6 +55,20 @@ def cell(text):
     return text.replace("|", "\\|")
 
 
+def pct(sorted_values, q):
+    """The q-quantile of sorted values, by nearest rank."""
+    return sorted_values[min(len(sorted_values) - 1, max(0, int(len(sorted_values) * q + 0.5) - 1))]
+
+
+def spread(values, fmt="{:g}"):
+    """A range of per-run figures, "low–high" (one figure when they agree)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "?"
+    low, high = min(values), max(values)
+    return fmt.format(low) if low == high else f"{fmt.format(low)}–{fmt.format(high)}"
+
+
 class Timing:
     """All runs of one command, pooled over the rounds, in seconds."""
 
@@ -675,7 +689,9 @@ class Suite:
                  "three ways: plain; the program locking itself (mlockall(MCL_CURRENT|MCL_FUTURE) first thing in "
                  "main); under `memlock-run --future`, which does that from its shim before main. cyclictest "
                  "(rt-tests, the community's measure: wake-up latency only, no working set) runs in the same "
-                 "cgroup under the same pressure, plain, with its own `--mlockall` (the same mlockall(MCL_CURRENT|"
+                 "cgroup under the same pressure (its own memory is a few MiB, so the hog grows by the probe's "
+                 f"{size // MIB} MiB for it: {(hog + size) // MIB} MiB of demand against the {limit // MIB} MiB "
+                 "limit, as with the probe), plain, with its own `--mlockall` (the same mlockall(MCL_CURRENT|"
                  "MCL_FUTURE), in main before its threads start) and under `memlock-run --future`; it runs with "
                  "`--default-system`, so that it does not set /dev/cpu_dma_latency for the whole machine, which "
                  "the probe does not do either. "
@@ -739,13 +755,17 @@ class Suite:
         for round_ in range(rounds):
             shift = round_ % len(modes)
             for kind, mode, argv in modes[shift:] + modes[:shift]:
-                restarted = not scenario.hog_alive()
-                scenario.cgroup.reset_peak()
-                before = scenario.state()
-                run = self.latency_run(scenario, kind, argv, seconds)
-                after = scenario.state()
+                hog_mib = scenario.start_hog(extra=size if kind == "cyclictest" else 0)
+                try:
+                    scenario.cgroup.reset_peak()
+                    before = scenario.state()
+                    run = self.latency_run(scenario, kind, argv, seconds)
+                    after = scenario.state()
+                    hog_died = not scenario.hog_alive()
+                finally:
+                    scenario.stop_hog()
                 run.update(kind=kind, mode=mode, round=round_ + 1, argv=argv, before=before, after=after,
-                           peak_mib=(scenario.cgroup.peak or 0) / MIB, hog_restarted=restarted,
+                           peak_mib=(scenario.cgroup.peak or 0) / MIB, hog_died=hog_died, hog_mib=hog_mib,
                            oom=(after["oom_kills"] or 0) - (before["oom_kills"] or 0))
                 print(f"bench: latency round {round_ + 1}/{rounds}: {kind} {mode}: {len(run['samples'])} samples, "
                       f"{run['majflt']} major faults{', ' + run['error'] if run['error'] else ''}",
@@ -753,9 +773,10 @@ class Suite:
                 runs.append(run)
         return runs
 
-    def latency_run(self, scenario, kind, argv, seconds):
+    def latency_run(self, scenario, kind, argv, seconds, during=None):
         """One run of `argv` inside the cgroup. Samples in ns; faults: the probe's own count over its loop,
-        cyclictest's over its whole life (from wait4: it counts none itself)."""
+        cyclictest's over its whole life (from wait4: it counts none itself). `during`, if given, is called
+        about every 0.1 s while it runs."""
         with tempfile.TemporaryDirectory() as tmp:
             samples_path = Path(tmp) / "samples"
             if kind == "probe":
@@ -774,6 +795,8 @@ class Suite:
                     _, status, usage = os.wait4(proc.pid, 0)
                 else:
                     swap_max = max(swap_max, memory_pressure.swap_used_kib() / 1024)
+                    if during:
+                        during()
                     time.sleep(0.1)
             proc.returncode = os.waitstatus_to_exitcode(status)
             out.seek(0)
@@ -805,16 +828,6 @@ class Suite:
         return run
 
     def latency_report(self, runs, size, limit, fifo):
-        def pct(sorted_values, q):
-            return sorted_values[min(len(sorted_values) - 1, max(0, int(len(sorted_values) * q + 0.5) - 1))]
-
-        def spread(values, fmt="{:g}"):
-            values = [v for v in values if v is not None]
-            if not values:
-                return "?"
-            low, high = min(values), max(values)
-            return fmt.format(low) if low == high else f"{fmt.format(low)}–{fmt.format(high)}"
-
         series = {}
         for kind, title in [("probe", f"The probe: 32 random pages of {size // MIB} MiB every 1 ms"),
                             ("cyclictest", "cyclictest: wake-up latency, no working set")]:
@@ -853,19 +866,21 @@ class Suite:
 
         self.out("### What the machine was doing")
         self.out()
-        self.out("Per run: the 1-minute load average and MemAvailable before it, the most swap in use during it "
-                 "(/proc/swaps, every 0.1 s), the cgroup's charge after it and its peak during it, OOM kills in the "
-                 "cgroup during it.")
+        self.out("Per run: the 1-minute load average and MemAvailable before it, what the cgroup held when the hog "
+                 "had started (the run began then), the most swap in use during it (/proc/swaps, every 0.1 s), the "
+                 "cgroup's charge at its end and its peak during it (v1: since the run began; v2: since the cgroup "
+                 "was made), OOM kills in the cgroup during it (stress-ng's worker is the OOM killer's first choice, "
+                 "and stress-ng starts it again).")
         self.out()
-        self.out("| round | loop | mode | load | MemAvailable MiB | swap used MiB (max) | cgroup MiB / limit | cgroup peak "
-                 "MiB | OOM kills | policy | note |")
-        self.out("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+        self.out("| round | loop | mode | load | MemAvailable MiB | hog charged at start MiB | swap used MiB (max) | "
+                 "cgroup MiB at end / limit | cgroup peak MiB | OOM kills | policy | note |")
+        self.out("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for r in runs:
-            notes = [note for note in [r["error"], "the hog had died and was restarted" if r["hog_restarted"] else ""]
+            notes = [note for note in [r["error"], "stress-ng had exited before the end" if r["hog_died"] else ""]
                      if note]
             policy = r["policy"] or ("fifo" if fifo else "other")
             self.out(f"| {r['round']} | {r['kind']} | {cell(r['mode'])} | {r['before']['load']:.2f} | "
-                     f"{r['before']['available_mib']} | {r['swap_max_mib']:.0f} | "
+                     f"{r['before']['available_mib']} | {r['hog_mib']:.0f} | {r['swap_max_mib']:.0f} | "
                      f"{r['after']['cgroup_mib']:.0f} / {limit // MIB} | {r['peak_mib']:.0f} | {r['oom']} | {policy} | "
                      f"{cell('; '.join(notes))} |")
         self.out()
@@ -970,6 +985,155 @@ class Suite:
         plt.close(fig)
         return path
 
+    # -- 6b. kernel settings under the same pressure ----------------------------------------
+
+    def latency_settings(self):
+        self.out("## 6b. Kernel settings and the locked loop")
+        self.out()
+        size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
+        seconds = max(1.0, round(10 * self.args.scale, 1))
+        rounds = self.args.latency_rounds
+        self.out("The latency section's scenario (the probe, 32 random pages of 128 MiB every 1 ms, in a 200 MiB "
+                 "memory cgroup beside a 160 MiB hog, with swap), with one setting changed at a time, to measure "
+                 "what each setting of docs/realtime.md's recipe does here. Locked means `memlock-run --future`. "
+                 "Compaction is forced by writing 1 to /proc/sys/vm/compact_memory once a second during the run "
+                 "(it compacts all of the machine's memory); vm.compact_unevictable_allowed is set for that run "
+                 "only and put back after it. The cgroup's swappiness (cgroup v1's memory.swappiness) is set for "
+                 f"that run only. {rounds} rounds of {seconds:g} s, the order rotated each round; the probe's own "
+                 "faults over its loop; latency in ms over all rounds.")
+        self.out()
+        fifo, why = memory_pressure.fifo_permitted()
+        if not fifo:
+            self.out(f"SCHED_FIFO is not permitted here ({why}): the SCHED_FIFO rows are not measured.")
+            self.out()
+        lat, m = str(self.build / "latency"), self.memlock_run
+        probe = ["--size", str(size // MIB), "--pages", "32", "--period-us", "1000", "--seconds", str(seconds)]
+        locked = [m, "--future", "--", lat, *probe]
+        plain = [lat, *probe]
+        compact_allowed = Path("/proc/sys/vm/compact_unevictable_allowed")
+        compaction_times = []
+
+        def compact_every_second():
+            state = {"last": 0.0}
+
+            def during():
+                if time.monotonic() - state["last"] >= 1.0:
+                    state["last"] = time.monotonic()
+                    Path("/proc/sys/vm/compact_memory").write_text("1")
+                    compaction_times.append(time.monotonic() - state["last"])
+
+            return during
+
+        def sysctl(path, value):
+            """A (set, restore) pair for one file of /proc/sys."""
+            saved = {}
+
+            def set_():
+                saved["value"] = path.read_text().strip()
+                path.write_text(value)
+
+            def restore():
+                if "value" in saved:
+                    path.write_text(saved["value"])
+
+            return set_, restore
+
+        def cgroup_swappiness(value):
+            saved = {}
+
+            def set_():
+                saved["value"] = scenario.cgroup.swappiness
+                scenario.cgroup.set_swappiness(value)
+
+            def restore():
+                if "value" in saved:
+                    scenario.cgroup.set_swappiness(saved["value"])
+
+            return set_, restore
+
+        none = (lambda: None, lambda: None)
+        with memory_pressure.Scenario(self.build, limit, hog, 1024 * MIB, self.out) as scenario:
+            for note in scenario.notes:
+                self.out(f"- {note}")
+            self.out()
+            if scenario.missing:
+                self.out("**The scenario cannot be built on this machine, so there are no figures:**")
+                self.out()
+                for part, why in scenario.missing:
+                    self.out(f"- {part}: {why}")
+                self.out()
+                return
+            # (label, argv, (set, restore), during)
+            variants = []
+            if fifo:
+                variants += [
+                    ("locked, SCHED_FIFO 80", locked + ["--fifo", "80"], none, None),
+                ]
+            variants += [
+                ("locked, SCHED_OTHER, timer slack 50 us (the default)", locked, none, None),
+                ("locked, SCHED_OTHER, timer slack 1 ns (PR_SET_TIMERSLACK)", locked + ["--slack", "1"], none, None),
+            ]
+            if fifo and compact_allowed.exists():
+                variants += [
+                    ("locked, SCHED_FIFO 80, compaction every second, vm.compact_unevictable_allowed=1",
+                     locked + ["--fifo", "80"], sysctl(compact_allowed, "1"), "compact"),
+                    ("locked, SCHED_FIFO 80, compaction every second, vm.compact_unevictable_allowed=0",
+                     locked + ["--fifo", "80"], sysctl(compact_allowed, "0"), "compact"),
+                ]
+            fifo_args = ["--fifo", "80"] if fifo else []
+            variants.append((f"plain, {'SCHED_FIFO 80' if fifo else 'SCHED_OTHER'}, cgroup swappiness "
+                             f"{scenario.cgroup.swappiness}", plain + fifo_args, none, None))
+            if scenario.cgroup.version == 1:
+                for value in ["100", "0"]:
+                    variants.append((f"plain, {'SCHED_FIFO 80' if fifo else 'SCHED_OTHER'}, cgroup swappiness {value}",
+                                     plain + fifo_args, cgroup_swappiness(value), None))
+            else:
+                self.out("- cgroup v2 has no swappiness of its own, and vm.swappiness is the whole machine's: the "
+                         "swappiness rows are not measured.")
+                self.out()
+            runs = []
+            for round_ in range(rounds):
+                shift = round_ % len(variants)
+                for label, argv, (set_, restore), during in variants[shift:] + variants[:shift]:
+                    scenario.start_hog()
+                    try:
+                        before = scenario.state()
+                        set_()
+                        run = self.latency_run(scenario, "probe", argv, seconds,
+                                               compact_every_second() if during == "compact" else None)
+                        after = scenario.state()
+                        hog_died = not scenario.hog_alive()
+                    finally:
+                        restore()
+                        scenario.stop_hog()
+                    run.update(label=label, round=round_ + 1, hog_died=hog_died, before=before,
+                               oom=(after["oom_kills"] or 0) - (before["oom_kills"] or 0))
+                    print(f"bench: latency settings round {round_ + 1}/{rounds}: {label}: {len(run['samples'])} "
+                          f"samples, {run['majflt']} major faults{', ' + run['error'] if run['error'] else ''}",
+                          file=sys.stderr, flush=True)
+                    runs.append(run)
+
+        self.out("| variant | periods | missed | major faults | minor faults | median | p99 | p99.9 | worst | "
+                 "worst per run | max swap MiB | OOM kills | load | note |")
+        self.out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for label, *_ in variants:
+            mine = [r for r in runs if r["label"] == label]
+            pooled = sorted(x for r in mine for x in r["samples"])
+            notes = sorted({r["error"] for r in mine if r["error"]} |
+                           ({"stress-ng had exited before the end"} if any(r["hog_died"] for r in mine) else set()))
+            figures = (f"{pct(pooled, 0.5) / 1e6:.3f} | {pct(pooled, 0.99) / 1e6:.3f} | {pct(pooled, 0.999) / 1e6:.3f} "
+                       f"| {pooled[-1] / 1e6:.3f} | {spread([max(r['samples']) / 1e6 for r in mine if r['samples']], '{:.2f}')}"
+                       if pooled else "| | | |")
+            self.out(f"| {cell(label)} | {len(pooled)} | {sum(r['missed'] or 0 for r in mine)} | "
+                     f"{spread([r['majflt'] for r in mine])} | {spread([r['minflt'] for r in mine])} | {figures} | "
+                     f"{spread([r['swap_max_mib'] for r in mine], '{:.0f}')} | {sum(r['oom'] for r in mine)} | "
+                     f"{spread([r['before']['load'] for r in mine], '{:.1f}')} | {cell('; '.join(notes))} |")
+        self.out()
+        if compaction_times:
+            self.out(f"- a forced compaction of the whole machine took {statistics.median(compaction_times) * 1000:.0f} ms "
+                     f"(median of {len(compaction_times)}; {max(compaction_times) * 1000:.0f} ms at most).")
+            self.out()
+
     # -- report -------------------------------------------------------------------------
 
     def machine(self):
@@ -1019,8 +1183,11 @@ class Suite:
         self.out()
         sections = {"launch": self.launch, "methods": self.methods, "executes": self.executes,
                     "footprint": self.footprint, "prefault": self.prefault,
-                    "steady": self.steady, "pressure": self.pressure, "latency": self.latency}
-        for name in self.args.only or sections:
+                    "steady": self.steady, "pressure": self.pressure, "latency": self.latency,
+                    "latency-settings": self.latency_settings}
+        # latency-settings changes kernel settings for a while and takes minutes: only when asked for by name.
+        default = [name for name in sections if name != "latency-settings"]
+        for name in self.args.only or default:
             sections[name]()
         self.out(f"Load average at the end: {os.getloadavg()[0]:.2f} (this machine's other work shares its CPUs).")
         self.out()
@@ -1050,7 +1217,7 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")
     parser.add_argument("--only", action="append",
                         choices=["launch", "methods", "executes", "footprint", "prefault", "steady", "pressure",
-                                 "latency"],
+                                 "latency", "latency-settings"],
                         help="run only this section (repeatable)")
     args = parser.parse_args()
     # Given or not, the hyperfine sections split their runs over 20 calls by default, and latency runs 3 rounds.

@@ -284,36 +284,38 @@ class Scenario:
             self.missing.append(("memory hog", "stress-ng is not installed (apt-get install stress-ng; bench/run.sh "
                                                "installs it)"))
             return
-        # One vm worker that keeps its mapping and re-dirties it (--vm-keep), in its own session so that a Ctrl-C
-        # at the terminal reaches only the harness, which stops it.
-        self.hog_argv = [stress, "--vm", "1", "--vm-bytes", f"{self.hog_bytes // MIB}M", "--vm-keep",
-                         "--vm-method", "write64", "--quiet"]
-        self.start_hog()
+        # One vm worker that keeps its mapping and re-dirties it (--vm-keep). stress-ng starts the worker again
+        # if the OOM killer takes it (it makes its workers the OOM killer's first choice), so the pressure holds.
+        self.hog_argv = [stress, "--vm", "1", "--vm-bytes", "SIZE", "--vm-keep", "--vm-method", "write64", "--quiet"]
         self.undo.append(("hog", self.stop_hog))
-        deadline = time.monotonic() + 20
-        while self.cgroup.usage < self.hog_bytes * 0.9 and time.monotonic() < deadline:
-            if self.hog.poll() is not None:
-                self.missing.append(("memory hog", f"{' '.join(self.hog_argv)} exited with {self.hog.returncode}"))
-                return
-            time.sleep(0.2)
-        self.notes.append(f"hog: `{' '.join(self.hog_argv[1:])}` in the cgroup, {self.cgroup.usage // MIB} MiB "
-                          "charged after it started")
+        self.notes.append(f"hog: `stress-ng {' '.join(self.hog_argv[1:])}` in the cgroup, SIZE {self.hog_bytes // MIB}M "
+                          "unless said otherwise, started afresh for each run and given time to fill its memory "
+                          "first, so that every run starts from the same state")
 
-    def start_hog(self):
-        self.hog = subprocess.Popen(self.hog_argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    def start_hog(self, extra=0):
+        """Starts the hog, `extra` bytes larger than set, in its own session (a Ctrl-C at the terminal reaches only
+        the harness, which stops it), and waits until the cgroup holds most of it. Returns how many MiB the cgroup
+        held then."""
+        size = self.hog_bytes + extra
+        argv = [f"{size // MIB}M" if arg == "SIZE" else arg for arg in self.hog_argv]
+        self.hog = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True,
                                     preexec_fn=self.cgroup.enter())
+        deadline = time.monotonic() + 20
+        while self.cgroup.usage < min(size, self.limit) * 0.9 and time.monotonic() < deadline:
+            if self.hog.poll() is not None:
+                raise RuntimeError(f"{' '.join(self.hog_argv)} exited with {self.hog.returncode}")
+            time.sleep(0.1)
+        return self.cgroup.usage / MIB
 
     def hog_alive(self):
-        """True if the hog runs, with its worker; a dead hog is started again (and the caller told)."""
-        if self.hog.poll() is None and len(self.cgroup.procs) >= 2:
-            return True
-        self.stop_hog()
-        self.start_hog()
-        time.sleep(2)
-        return False
+        """Whether the hog still runs (stress-ng itself; its worker may have been OOM-killed and started again)."""
+        return self.hog is not None and self.hog.poll() is None
 
     def stop_hog(self):
+        """Stops the hog and waits until the cgroup is empty, its swap given back."""
+        if self.hog is None:
+            return
         if self.hog.poll() is None:
             os.killpg(self.hog.pid, signal.SIGTERM)
             try:
@@ -321,6 +323,10 @@ class Scenario:
             except subprocess.TimeoutExpired:
                 os.killpg(self.hog.pid, signal.SIGKILL)
                 self.hog.wait()
+        self.hog = None
+        deadline = time.monotonic() + 10
+        while self.cgroup.procs and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     # -- taking down --------------------------------------------------------------------
 
