@@ -65,8 +65,8 @@ def spread(values, fmt="{:g}"):
     values = [v for v in values if v is not None]
     if not values:
         return "?"
-    low, high = min(values), max(values)
-    return fmt.format(low) if low == high else f"{fmt.format(low)}–{fmt.format(high)}"
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}–{high}"
 
 
 class Timing:
@@ -678,7 +678,7 @@ class Suite:
         self.out("## 6. Latency under memory pressure")
         self.out()
         size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
-        seconds = max(1.0, round(10 * self.args.scale, 1))
+        seconds = max(1.0, round(8 * self.args.scale, 1))
         rounds = self.args.latency_rounds
         self.out(f"A periodic loop (bench/latency.c): every 1 ms (clock_nanosleep, TIMER_ABSTIME) it writes one "
                  f"byte in each of 32 random pages of a {size // MIB} MiB working set, mapped and written once at "
@@ -898,16 +898,23 @@ class Suite:
             if r["error"]:
                 warnings.append(f"round {r['round']}, {r['kind']} {r['mode']}: {r['error']}"
                                 f"{' (OOM kill in the cgroup)' if r['oom'] else ''}")
-            elif r["oom"]:
-                warnings.append(f"round {r['round']}, {r['kind']} {r['mode']}: {r['oom']} OOM kill(s) in the cgroup "
-                                "(the hog: stress-ng starts its worker again)")
         for r in locked:
             if r["vmlck_kib"] is not None and r["vmlck_kib"] * 1024 < size:
                 warnings.append(f"round {r['round']}, probe {r['mode']}: VmLck {r['vmlck_kib']} KiB, less than the "
                                 "working set")
         for w in warnings:
             self.out(f"- **warning**: {w}")
-        if warnings:
+        kills = [r for r in runs if r["oom"]]
+        if kills:
+            # The measured programs finished (no error above), so the OOM killer took the hog each time.
+            by_mode = {}
+            for r in kills:
+                by_mode[f"{r['kind']} {r['mode']}"] = by_mode.get(f"{r['kind']} {r['mode']}", 0) + r["oom"]
+            victims = ("stress-ng's worker each time (every measured run finished; stress-ng started its worker "
+                       "again)" if not any(r["error"] for r in kills) else "see the warnings above")
+            self.out(f"- OOM kills in the cgroup: {sum(r['oom'] for r in kills)} in {len(kills)} of {len(runs)} runs "
+                     f"({', '.join(f'{mode}: {n}' for mode, n in by_mode.items())}); the victim: {victims}.")
+        if warnings or kills:
             self.out()
 
         picture = self.latency_plot(series, size, limit)
@@ -982,6 +989,8 @@ class Suite:
         path = ROOT / "bench/results/latency.svg"
         path.parent.mkdir(exist_ok=True)
         fig.savefig(path, metadata={"Date": None})
+        # A PNG copy beside the built programs, for viewers that do not show SVG (not kept in the repository).
+        fig.savefig(self.build / "latency.png", dpi=80)
         plt.close(fig)
         return path
 
@@ -991,7 +1000,7 @@ class Suite:
         self.out("## 6b. Kernel settings and the locked loop")
         self.out()
         size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
-        seconds = max(1.0, round(10 * self.args.scale, 1))
+        seconds = max(1.0, round(8 * self.args.scale, 1))
         rounds = self.args.latency_rounds
         self.out("The latency section's scenario (the probe, 32 random pages of 128 MiB every 1 ms, in a 200 MiB "
                  "memory cgroup beside a 160 MiB hog, with swap), with one setting changed at a time, to measure "

@@ -205,7 +205,7 @@ class Scenario:
             total = sum(size for size, _ in existing.values()) // 1024
             self.notes.append(f"swap: the machine's own ({', '.join(existing)}; {total} MiB), none added")
             return
-        path = self.build_dir / "latency.swap"
+        path = self.build_dir / f"latency.{os.getpid()}.swap"
         fstype = subprocess.run(["stat", "-f", "-c", "%T", str(path.parent)], capture_output=True,
                                 text=True).stdout.strip() or "?"
         path.unlink(missing_ok=True)
