@@ -10,6 +10,10 @@ during them. For each command the table gives the median and the min and max ove
 and the CPU time (user + system) hyperfine measured, a figure that waiting for a busy CPU
 does not inflate.
 
+The latency section (issue 21) measures instead how late a periodic loop runs in a memory cgroup that is
+short of memory, with swap, plain against locked; it builds that scenario for its run and takes it down
+after (memory_pressure.py), and draws its figures with matplotlib.
+
 The goals are those of issue 6. Where one is missed, the table says so and by how much; the
 measurements are the same whatever the goal.
 """
@@ -727,6 +731,10 @@ class Suite:
                 self.out("- cyclictest is not installed (apt-get install rt-tests; bench/run.sh installs it): only the "
                          "probe runs.")
                 self.out()
+            elif not fifo:
+                self.out("- cyclictest does not run without SCHED_FIFO (its main thread asks for it whatever the "
+                         "measurement threads' policy, and exits when refused): only the probe runs.")
+                self.out()
             runs = self.latency_runs(scenario, size, seconds, rounds, fifo)
         self.latency_report(runs, size, limit, fifo)
 
@@ -742,10 +750,8 @@ class Suite:
             ("probe", "memlock-run --future", [m, "--future", "--", lat, *probe]),
         ]
         cyclictest = shutil.which("cyclictest")
-        if cyclictest:
-            loops = ["-i", "1000", "-d", "0", "-l", str(int(seconds * 1000)), "-v", "--default-system"]
-            if fifo:
-                loops += ["-p", "80"]
+        if cyclictest and fifo:
+            loops = ["-i", "1000", "-d", "0", "-l", str(int(seconds * 1000)), "-v", "--default-system", "-p", "80"]
             modes += [
                 ("cyclictest", "plain", [cyclictest, *loops]),
                 ("cyclictest", "self-locking (--mlockall)", [cyclictest, "--mlockall", *loops]),

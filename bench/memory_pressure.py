@@ -230,7 +230,8 @@ class Scenario:
                 return
         path.unlink(missing_ok=True)
         self.missing.append(("swap", f"no swap on this machine, and a swap file on {path.parent} ({fstype}) "
-                                     f"could not be used: {'; '.join(errors)}"))
+                                     f"could not be used: {'; '.join(errors)}. Add swap to the machine, or run the "
+                                     "suite from a checkout on a filesystem that takes swap files (ext4, xfs)"))
 
     def remove_swap(self):
         subprocess.run(["swapoff", str(self.swapfile)], capture_output=True)
