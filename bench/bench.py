@@ -699,7 +699,7 @@ class Suite:
                  "MCL_FUTURE), in main before its threads start) and under `memlock-run --future`; it runs with "
                  "`--default-system`, so that it does not set /dev/cpu_dma_latency for the whole machine, which "
                  "the probe does not do either. "
-                 f"{rounds} rounds of {seconds:g} s per run, the order of the six runs rotated each round; "
+                 f"{rounds} rounds of {seconds:g} s per run, the order of the runs rotated each round; "
                  "latencies pooled over the rounds.")
         self.out()
         fifo, why = memory_pressure.fifo_permitted()
