@@ -164,7 +164,10 @@ impl Plan {
                 None
             }
         };
-        let creds = credentials(user.as_ref(), host);
+        // The gate's arming decides no_new_privs for COMMAND's exec, which decides whether its
+        // set-ID bits count.
+        let gate = Gate::plan(&request, host, user.is_some());
+        let creds = credentials(user.as_ref(), host, &gate);
         let path_var = host.var("PATH").cloned();
         let target = match (request.command.first(), &shim) {
             (Some(command), Some(shim)) => {
@@ -342,8 +345,8 @@ impl Plan {
             ));
         }
 
-        // What the run does after the limits: the gate, the capability, the shim's access.
-        let gate = Gate::plan(&request, host, user.is_some());
+        // What the run does after the limits: the gate (planned above), the capability, the
+        // shim's access.
         if matches!(gate, Gate::Armed { .. }) && host.exe.is_none() {
             refusals.push(Refusal::new(
                 "exec gate",
@@ -554,16 +557,31 @@ fn resolve_user(request: &Request, host: &Host) -> Result<Option<User>, Refusal>
     Ok(Some(user))
 }
 
-/// The user and group COMMAND will run as.
-fn credentials(user: Option<&User>, host: &Host) -> Credentials {
+/// The user and group COMMAND will run as, and whether its exec has no_new_privs: the
+/// caller's, or the one this run sets to arm its gate.
+fn credentials(user: Option<&User>, host: &Host, gate: &Gate) -> Credentials {
+    let no_new_privs = host.no_new_privs
+        || matches!(
+            gate,
+            Gate::Armed {
+                arming: Arming::SetsNoNewPrivs,
+                ..
+            }
+        );
     match user {
         Some(user) => Credentials {
             uid: user.uid,
+            euid: user.uid,
             gid: user.gid,
+            egid: user.gid,
+            no_new_privs,
         },
         None => Credentials {
             uid: host.ids.uid,
+            euid: host.ids.euid,
             gid: host.ids.gid,
+            egid: host.ids.egid,
+            no_new_privs,
         },
     }
 }

@@ -76,11 +76,16 @@ fn not_executable(message: String) -> anyhow::Error {
     .into()
 }
 
-/// The real user and group COMMAND will run with; they decide secure-execution mode.
+/// The identity COMMAND will be executed with: its real and effective user and group IDs and
+/// whether no_new_privs is set (by the caller, or by this run for its exec gate). They decide
+/// secure-execution mode (`reach::SecureExecution`), as for a task of the tree.
 #[derive(Clone, Copy, Debug)]
 pub struct Credentials {
     pub uid: u32,
+    pub euid: u32,
     pub gid: u32,
+    pub egid: u32,
+    pub no_new_privs: bool,
 }
 
 /// Why the shim could not reach a program that can otherwise be executed.
@@ -601,12 +606,15 @@ fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Opt
         owner: meta.uid(),
         group: meta.gid(),
         uid: creds.uid,
+        euid: creds.euid,
         gid: creds.gid,
-        // File capabilities give root nothing new: the rule does not ask for root.
+        egid: creds.egid,
+        // File capabilities give a real root nothing new: the rule does not ask for root.
         file_capabilities: creds.uid != 0 && has_file_capabilities(path),
         nosuid: nix::sys::statvfs::statvfs(path)
             .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
             .unwrap_or(false),
+        no_new_privs: creds.no_new_privs,
     };
     Ok(file.miss().map(|miss| {
         Refusal::new(

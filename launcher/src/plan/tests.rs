@@ -1094,10 +1094,12 @@ fn a_set_user_id_program_is_refused_by_every_method() {
     let mut host = fixture::user();
     host.ids.uid = owner.wrapping_add(1);
     host.ids.euid = host.ids.uid;
+    // No exec gate, so no no_new_privs of this run's own (see below).
     for method in [Wanted::Auto, Wanted::Preload, Wanted::Ptrace] {
         let plan = Plan::build(
             Request {
                 method,
+                exec_gate: false,
                 ..request(&copy)
             },
             &host,
@@ -1105,6 +1107,51 @@ fn a_set_user_id_program_is_refused_by_every_method() {
         assert_eq!(topics(&plan), ["method"], "{method:?}");
         assert!(plan.refusals[0].message.contains("set-user-ID"));
     }
+    // The same under no_new_privs, the caller's or the one this run sets to arm its gate: the
+    // kernel ignores the bit, so the program runs as the caller, without secure-execution, and
+    // the preload reaches it.
+    let plan = Plan::build(request(&copy), &host);
+    assert!(
+        matches!(
+            plan.gate,
+            Gate::Armed {
+                arming: Arming::SetsNoNewPrivs,
+                ..
+            }
+        ),
+        "{:?}",
+        plan.gate
+    );
+    assert!(plan.creds.no_new_privs);
+    assert_eq!(topics(&plan), Vec::<&str>::new());
+    host.no_new_privs = true;
+    let plan = Plan::build(
+        Request {
+            exec_gate: false,
+            ..request(&copy)
+        },
+        &host,
+    );
+    assert_eq!(topics(&plan), Vec::<&str>::new());
+}
+
+/// A task whose effective user ID is not its real one runs whatever it executes in
+/// secure-execution mode: COMMAND too (a plain program), named as such.
+#[test]
+fn a_caller_with_another_effective_user_id_is_refused_for_any_program() {
+    let mut host = fixture::user();
+    host.ids.euid = host.ids.uid.wrapping_add(1);
+    let plan = Plan::build(
+        Request {
+            exec_gate: false,
+            ..request(&dynamic())
+        },
+        &host,
+    );
+    assert!(topics(&plan).contains(&"method"), "{:?}", topics(&plan));
+    assert!(plan.refusals.iter().any(|r| r
+        .message
+        .contains("effective user or group ID other than its real one")));
 }
 
 #[test]

@@ -300,18 +300,26 @@ fn environment_plan(armed: &Armed, envp: Argv) -> Plan<'static> {
 }
 
 /// What the kernel runs in secure-execution mode, where ld.so ignores the shim's path, by
-/// memlock-run's rule (`reach::SecureExecution`) for this process's effective IDs. A nosuid
-/// mount, where the kernel ignores set-ID bits, is not read here: such a file goes to
-/// memlock-run, which judges it.
+/// memlock-run's rule (`reach::SecureExecution`) for this process's real and effective IDs
+/// and its no_new_privs. A nosuid mount, where the kernel ignores set-ID bits, is not read
+/// here: such a file goes to memlock-run, which judges it.
 fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
     let Some(st) = file.stat() else {
         return Some(Miss::Unreadable);
     };
     // SAFETY: getters without preconditions.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // File capabilities give root nothing new: the rule does not ask, and neither does this.
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    // File capabilities give a real root nothing new: the rule does not ask, and neither does
+    // this.
     // SAFETY: a NUL-terminated name, no buffer (size 0 asks for the size).
-    let capabilities = euid != 0
+    let capabilities = uid != 0
         && unsafe {
             libc::syscall(
                 libc::SYS_fgetxattr,
@@ -321,14 +329,21 @@ fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
                 0usize,
             )
         } >= 0;
+    // Asked only of a set-ID file, the one it changes.
+    // SAFETY: prctl with integer arguments.
+    let no_new_privs = st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0
+        && unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
     SecureExecution {
         mode: st.st_mode,
         owner: st.st_uid,
         group: st.st_gid,
-        uid: euid,
-        gid: egid,
+        uid,
+        euid,
+        gid,
+        egid,
         file_capabilities: capabilities,
         nosuid: false,
+        no_new_privs,
     }
     .miss()
 }
