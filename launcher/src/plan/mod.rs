@@ -480,14 +480,32 @@ fn first(refusals: &[Refusal]) -> Result<(), Refusal> {
 /// COMMAND, and `--status` and `--check` would read other users' /proc files and file modes
 /// with its privilege. The supported way to let users lock memory is the file capability
 /// `cap_ipc_lock+p`, which passes nothing but CAP_IPC_LOCK.
-pub fn set_id_refusal(ids: crate::host::Ids) -> Option<String> {
+///
+/// `installed_set_id`: memlock-run's own file has a set-ID bit. Without one, its caller's
+/// effective ID was not its real one (a process that set only its effective ID, and executed
+/// memlock-run, or was sent here by the shim): then the kernel runs whatever it executes in
+/// secure-execution mode, where ld.so ignores the shim, and the refusal says so.
+pub fn set_id_refusal(ids: crate::host::Ids, installed_set_id: bool) -> Option<String> {
+    let ids_text = format!(
+        "real uid {}, effective uid {}; real gid {}, effective gid {}",
+        ids.uid, ids.euid, ids.gid, ids.egid
+    );
     (ids.euid != ids.uid || ids.egid != ids.gid).then(|| {
-        format!(
-            "refusing to run: memlock-run is installed set-user-ID or set-group-ID (real uid {}, effective uid {}; \
-             real gid {}, effective gid {}), and COMMAND would inherit those IDs; remove the set-ID bit (chmod \
-             u-s,g-s) and grant cap_ipc_lock+p instead, as the package's opt-in mode does",
-            ids.uid, ids.euid, ids.gid, ids.egid
-        )
+        if installed_set_id {
+            format!(
+                "refusing to run: memlock-run is installed set-user-ID or set-group-ID ({ids_text}), and COMMAND \
+                 would inherit those IDs; remove the set-ID bit (chmod u-s,g-s) and grant cap_ipc_lock+p instead, as \
+                 the package's opt-in mode does"
+            )
+        } else {
+            let mut why = String::new();
+            let _ = memlock_run_protocol::reach::Miss::EffectiveIds.write_explanation(&mut why);
+            format!(
+                "refusing to run: memlock-run was executed with an effective user or group ID other than the real one \
+                 ({ids_text}), and COMMAND would be too: {why}; set the real IDs as well (setresuid, setpriv \
+                 --reuid/--regid, su), or make the program lock its own memory"
+            )
+        }
     })
 }
 

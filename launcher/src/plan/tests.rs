@@ -1351,9 +1351,18 @@ fn another_user_reads_the_shim_by_the_owner_group_or_other_bits_as_the_kernel_pi
 #[test]
 fn a_set_id_install_is_refused_for_every_mode() {
     let mut host = fixture::user();
-    assert_eq!(set_id_refusal(host.ids), None);
+    assert_eq!(set_id_refusal(host.ids, true), None);
     host.ids.euid = 0;
-    assert!(set_id_refusal(host.ids).unwrap().contains("set-user-ID"));
+    assert!(set_id_refusal(host.ids, true)
+        .unwrap()
+        .contains("set-user-ID"));
+    // Not installed so: the caller's effective ID, which makes every exec secure-execution.
+    let why = set_id_refusal(host.ids, false).unwrap();
+    assert!(
+        why.contains("effective user or group ID other than the real one")
+            && why.contains("secure-execution mode"),
+        "{why}"
+    );
 }
 
 #[test]
