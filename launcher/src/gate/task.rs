@@ -197,9 +197,16 @@ pub(super) fn read_string(pid: i32, mut addr: u64, max: usize) -> Option<Vec<u8>
     None
 }
 
+/// The entries `reach::carries_shim` judges: LD_PRELOAD, LD_AUDIT and this run's settings.
+fn judged(entry: &[u8]) -> bool {
+    [&b"LD_PRELOAD="[..], b"LD_AUDIT=", b"MEMLOCK_RUN_"]
+        .iter()
+        .any(|name| entry.starts_with(name))
+}
+
 /// The entries of another process's environment array that the shim's rule reads
-/// (`LD_PRELOAD`, `MEMLOCK_RUN_*`): the pointers a page at a time, the first bytes of every
-/// string in one call, and only those entries whole.
+/// (`LD_PRELOAD`, `LD_AUDIT`, `MEMLOCK_RUN_*`): the pointers a page at a time, the first bytes
+/// of every string in one call, and only those entries whole.
 pub(super) fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<Vec<u8>>> {
     const HEAD: usize = 12;
     let width = if wide { 8 } else { 4 };
@@ -254,14 +261,10 @@ pub(super) fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<
         let whole = n >= 0 && n as usize == HEAD * ptrs.len();
         for (head, &ptr) in chunk.iter().zip(ptrs) {
             // A string near the end of its mapping fails the batch: read that one alone.
-            let relevant = if whole {
-                head.starts_with(b"LD_PRELOAD=") || head.starts_with(b"MEMLOCK_RUN_")
-            } else {
-                true
-            };
+            let relevant = if whole { judged(head) } else { true };
             if relevant {
                 let entry = read_string(pid, ptr, 128 * 1024)?;
-                if entry.starts_with(b"LD_PRELOAD=") || entry.starts_with(b"MEMLOCK_RUN_") {
+                if judged(&entry) {
                     entries.push(entry);
                 }
             }

@@ -213,6 +213,29 @@ impl Plan {
             }
             _ => true,
         };
+        if let Some(why) = audit_library(host, shim_in_env) {
+            if request.on_failure == OnFailure::Warn {
+                notes.push(Note {
+                    topic: "LD_AUDIT",
+                    text: format!("{why}; going on unchecked (--on-failure warn)"),
+                });
+            } else {
+                let command = request
+                    .command
+                    .first()
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                refusals.push(Refusal::new(
+                    "LD_AUDIT",
+                    "an audit library may keep the shim out",
+                    format!(
+                        "refusing to run {}: {why}; unset LD_AUDIT for the run (env -u LD_AUDIT memlock-run ...), \
+                         or pass --on-failure warn to run with it unchecked",
+                        command.display()
+                    ),
+                ));
+            }
+        }
         if let Some(why) = preloaded_c_library(&request, host, shim_in_env) {
             refusals.push(Refusal::new(
                 "LD_PRELOAD",
@@ -636,6 +659,26 @@ fn no_inherit_conflict(request: &Request, target: &Target) -> Option<String> {
 /// A C library in the user's `LD_PRELOAD`, which goes before the shim: its exec functions
 /// would then be the ones programs call, past the shim's judgement of what they execute.
 /// Refused for an inheriting run (COMMAND alone is locked as usual with --no-inherit).
+/// An `LD_AUDIT` library in COMMAND's environment, where the shim is handed on: ld.so loads
+/// it before any preload, and its la_objsearch may refuse or replace the shim, in COMMAND and
+/// in what it executes; the shim and the exec gate refuse it for descendants by the same rule
+/// (`reach::carries_shim`). Every LD_AUDIT counts: ld.so loads the libraries of each.
+fn audit_library(host: &Host, shim_in_env: bool) -> Option<String> {
+    if !shim_in_env {
+        return None;
+    }
+    let (_, value) = host
+        .env
+        .iter()
+        .find(|(name, value)| name == "LD_AUDIT" && !value.is_empty())?;
+    Some(format!(
+        "LD_AUDIT names an audit library ({}), which ld.so loads before any preload and asks about every library \
+         it loads, the shim included, which it may refuse or replace: COMMAND or what it executes could run \
+         unlocked",
+        crate::say::printable(&value.to_string_lossy())
+    ))
+}
+
 fn preloaded_c_library(request: &Request, host: &Host, shim_in_env: bool) -> Option<String> {
     if !request.inherit || !shim_in_env {
         return None;

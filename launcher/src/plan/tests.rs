@@ -1679,3 +1679,36 @@ fn the_pid_line_says_how_the_limit_changed() {
         "its RLIMIT_MEMLOCK was lowered from 8 MiB to 4 MiB"
     );
 }
+
+/// An LD_AUDIT library in COMMAND's environment may keep the shim out: refused, naming it and
+/// the remedy; a note under --on-failure warn; nothing where the shim is not handed on.
+#[test]
+fn an_audit_library_is_refused_unless_on_failure_warn() {
+    let dynamic = dynamic();
+    let mut host = fixture::user();
+    host.env.push(("LD_AUDIT".into(), "/tmp/audit.so".into()));
+    let plan = Plan::build(request(&dynamic), &host);
+    assert_eq!(topics(&plan), ["LD_AUDIT"]);
+    let message = &plan.refusals[0].message;
+    assert!(
+        message.contains("LD_AUDIT names an audit library (/tmp/audit.so)")
+            && message.contains("env -u LD_AUDIT"),
+        "{message}"
+    );
+    let warned = Plan::build(
+        Request {
+            on_failure: OnFailure::Warn,
+            ..request(&dynamic)
+        },
+        &host,
+    );
+    assert_eq!(topics(&warned), Vec::<&str>::new());
+    assert!(warned.notes.iter().any(|n| n.topic == "LD_AUDIT"));
+    // An empty LD_AUDIT loads nothing.
+    host.env.pop();
+    host.env.push(("LD_AUDIT".into(), "".into()));
+    assert_eq!(
+        topics(&Plan::build(request(&dynamic), &host)),
+        Vec::<&str>::new()
+    );
+}

@@ -21,8 +21,9 @@
 //!   program to memlock-run or refuse it), [`Miss::TooLongToJudge`], [`Miss::MovedBySpawn`]
 //!   (the shim);
 //! - what the exec hands the new image: [`Miss::AddressSpaceLimited`], [`Miss::ShimElsewhere`],
-//!   [`Miss::NoShimInEnvironment`], [`Miss::DamagedSetting`], [`Miss::ChangedSettings`] (the
-//!   gate and the shim), [`Miss::EnvironmentUnreadable`] (the gate).
+//!   [`Miss::NoShimInEnvironment`], [`Miss::DamagedSetting`], [`Miss::ChangedSettings`],
+//!   [`Miss::AuditLibrary`] (the gate and the shim; the launcher refuses COMMAND's own
+//!   LD_AUDIT in its words), [`Miss::EnvironmentUnreadable`] (the gate).
 
 use core::fmt::{Result, Write};
 
@@ -68,6 +69,9 @@ pub enum Miss<'a> {
     DamagedSetting,
     /// The environment the exec hands on changes this run's MEMLOCK_RUN_ settings.
     ChangedSettings,
+    /// The environment the exec hands on sets LD_AUDIT: ld.so loads an audit library before
+    /// any preload, and it may keep the shim out (la_objsearch refusing its name).
+    AuditLibrary,
     /// The shim is not at its path under the calling process's root directory.
     ShimElsewhere,
 }
@@ -114,6 +118,10 @@ impl Miss<'_> {
             }
             Miss::DamagedSetting => "its environment holds a damaged MEMLOCK_RUN_ setting",
             Miss::ChangedSettings => "its environment changes this run's MEMLOCK_RUN_ settings",
+            Miss::AuditLibrary => {
+                "its environment sets LD_AUDIT, whose library ld.so loads first and which may keep the \
+                shim out"
+            }
             Miss::ShimElsewhere => {
                 "the shim is not at its path under the calling process's root directory"
             }
@@ -174,6 +182,9 @@ impl Miss<'_> {
                 shim would not lock it as this run does",
             Miss::ShimElsewhere => "the shim is not at its path under the calling process's root directory (a \
                 chroot?), so ld.so would not find it there",
+            Miss::AuditLibrary => "the environment it is given sets LD_AUDIT, and ld.so loads an audit library \
+                before any preload and asks it about every library it loads, the shim included, which it may \
+                refuse or replace (la_objsearch); what it does cannot be known before, so it could run unlocked",
         };
         out.write_str(text)
     }
@@ -382,7 +393,7 @@ mod tests {
     };
 
     /// One of each rung.
-    const ALL: [Miss<'static>; 19] = [
+    const ALL: [Miss<'static>; 20] = [
         Miss::Static,
         Miss::OtherLoader {
             loader: b"/lib/ld-uClibc.so.0",
@@ -406,6 +417,7 @@ mod tests {
         Miss::NoShimInEnvironment,
         Miss::DamagedSetting,
         Miss::ChangedSettings,
+        Miss::AuditLibrary,
         Miss::ShimElsewhere,
     ];
 
@@ -431,6 +443,7 @@ mod tests {
             | Miss::NoShimInEnvironment
             | Miss::DamagedSetting
             | Miss::ChangedSettings
+            | Miss::AuditLibrary
             | Miss::ShimElsewhere => {}
         }
     }
