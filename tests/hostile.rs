@@ -293,3 +293,98 @@ fn a_task_with_another_effective_user_id_is_refused_a_plain_program() {
         &["effective user or group ID"],
     );
 }
+
+/// tests/probes/audit.c, an audit library whose la_objsearch refuses the shim.
+fn audit_library() -> PathBuf {
+    compile("audit.c", "audit.so", &["-shared", "-fPIC"])
+}
+
+/// The audit library does what the rows guard against: under it, a program handed the shim
+/// by hand in LD_PRELOAD runs without it, unlocked (so the rows below test something).
+#[test]
+fn the_audit_library_keeps_the_shim_out() {
+    let Some(glibc) = glibc_lockreport() else {
+        return;
+    };
+    let out = output({
+        let mut cmd = Command::new(&glibc);
+        cmd.env("LD_PRELOAD", shim_path())
+            .env("LD_AUDIT", audit_library());
+        cmd
+    });
+    let line = report(&out).unwrap_or_default();
+    assert!(
+        line.starts_with("UNLOCKED "),
+        "{line:?}: {}",
+        stderr_of(&out)
+    );
+}
+
+/// LD_AUDIT in COMMAND's environment: ld.so would load it before the shim, which it keeps
+/// out. Refused before anything runs, with a line naming LD_AUDIT, the library and the
+/// remedy; under --on-failure warn it runs (unlocked, since the library keeps the shim out)
+/// with a note that says so.
+#[test]
+fn an_audit_library_for_command_is_refused_with_a_line() {
+    let Some(glibc) = glibc_lockreport() else {
+        return;
+    };
+    let audit = audit_library();
+    let run = |options: &[&str]| {
+        let mut cmd = memlock_run(options);
+        cmd.arg("--").arg(&glibc).env("LD_AUDIT", &audit);
+        output(cmd)
+    };
+    let line = assert_refused(
+        &run(&[]),
+        Refused::before_main(),
+        &[
+            "LD_AUDIT names an audit library",
+            &audit.display().to_string(),
+            "env -u LD_AUDIT",
+        ],
+    );
+    assert!(
+        line.starts_with(&format!(
+            "memlock-run: refusing to run {}: ",
+            glibc.display()
+        )),
+        "{line}"
+    );
+    let warned = run(&["--on-failure", "warn"]);
+    assert!(
+        stderr_of(&warned).contains("memlock-run: note: LD_AUDIT names an audit library"),
+        "{}",
+        stderr_of(&warned)
+    );
+}
+
+/// COMMAND sets LD_AUDIT for a program it executes, through libc (the shim judges the exec,
+/// and sends it to memlock-run, which refuses it) or with the system call itself (the gate
+/// judges it, and refuses it): never run unlocked, and the line names LD_AUDIT and the
+/// program.
+#[test]
+fn an_audit_library_set_for_a_descendant_is_refused_with_a_line() {
+    let Some(glibc) = glibc_lockreport() else {
+        return;
+    };
+    let auditexec = compile("auditexec.c", "auditexec", &[]);
+    let audit = audit_library();
+    for (how, says) in [
+        ("libc", "LD_AUDIT names an audit library"),
+        ("syscall", "its environment sets LD_AUDIT"),
+    ] {
+        let out = output(memlock_run([
+            "--".as_ref(),
+            auditexec.as_os_str(),
+            how.as_ref(),
+            audit.as_os_str(),
+            glibc.as_os_str(),
+        ] as [&std::ffi::OsStr; 5]));
+        assert_refused(
+            &out,
+            Refused::in_the_tree().failing().row(how),
+            &[says, &glibc.display().to_string()],
+        );
+    }
+}
