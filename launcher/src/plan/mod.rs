@@ -675,7 +675,7 @@ fn audit_library(host: &Host, shim_in_env: bool) -> Option<String> {
         "LD_AUDIT names an audit library ({}), which ld.so loads before any preload and asks about every library \
          it loads, the shim included, which it may refuse or replace: COMMAND or what it executes could run \
          unlocked",
-        crate::say::printable(&value.to_string_lossy())
+        value.to_string_lossy().escape_debug()
     ))
 }
 
