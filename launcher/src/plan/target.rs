@@ -9,8 +9,10 @@
 //! - no PT_INTERP (static or static-pie): ld.so never runs;
 //! - a loader that is neither glibc's nor musl's (the shim loads under those two);
 //! - another ELF class or machine than the shim's;
-//! - secure-execution mode (set-user-ID, set-group-ID, file capabilities): ld.so ignores
-//!   a preload given by path, and the kernel clears the ambient capabilities;
+//! - secure-execution mode, as the kernel computes it for the IDs and no_new_privs COMMAND
+//!   is executed with (a set-ID bit that changes them, file capabilities for a user other
+//!   than root, an effective ID not the real one): ld.so ignores a preload given by path,
+//!   and the kernel clears the ambient capabilities;
 //! - a file that may be executed but not read, whose headers cannot be judged.
 //!
 //! What remains here is the launcher's own: the remedy that ends each message, and whether
