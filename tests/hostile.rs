@@ -235,6 +235,16 @@ fn a_nobody_tree_refuses_a_set_user_id_root_program_or_runs_it_under_no_new_priv
             stderr_of(&out)
         );
     }
+    // COMMAND itself, the same, and memlock-run says that the bit had no effect.
+    let out = output(nobody.memlock_run(["--".as_ref(), setuid.as_os_str()]));
+    assert_locked(&out);
+    assert_mentions(
+        &stderr_of(&out),
+        &[
+            "note: COMMAND is set-user-ID (owner uid 0)",
+            "makes the kernel ignore the bit",
+        ],
+    );
 }
 
 /// A program with file capabilities run by nobody: secure-execution mode, and no_new_privs

@@ -184,6 +184,21 @@ impl Plan {
             _ => None,
         };
         let mut choice = None;
+        if let Some(bit) = target
+            .as_ref()
+            .filter(|_| !host.no_new_privs)
+            .and_then(|t| t.set_id_voided(creds))
+        {
+            notes.push(Note {
+                topic: "set-ID",
+                text: format!(
+                    "COMMAND is {bit}, and the no_new_privs this run sets to arm its exec gate (memlock-run has no \
+                     CAP_SYS_ADMIN) makes the kernel ignore the bit: COMMAND runs as you, locked, without the \
+                     privilege the bit would give it; to run it with that privilege, start the run as root (a \
+                     set-user-ID root program run by root is locked as any other)"
+                ),
+            });
+        }
         if let Some(target) = &target {
             match method::choose(request.method, target) {
                 Ok(chosen) => {

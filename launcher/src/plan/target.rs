@@ -202,6 +202,34 @@ impl Target {
         }
     }
 
+    /// The set-ID bit of the image that the kernel ignores only because the exec has
+    /// no_new_privs (`creds`): the program then runs as its caller, locked, but without the
+    /// privilege the bit would give it. `set-user-ID (owner uid 0)`, for a note.
+    pub fn set_id_voided(&self, creds: Credentials) -> Option<String> {
+        if !creds.no_new_privs {
+            return None;
+        }
+        let meta = fs::metadata(self.image().0).ok()?;
+        let file = SecureExecution {
+            mode: meta.mode(),
+            owner: meta.uid(),
+            group: meta.gid(),
+            uid: creds.uid,
+            euid: creds.euid,
+            gid: creds.gid,
+            egid: creds.egid,
+            file_capabilities: false,
+            nosuid: nix::sys::statvfs::statvfs(self.image().0)
+                .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
+            no_new_privs: false,
+        };
+        match file.miss()? {
+            Miss::SetUserId { owner } => Some(format!("set-user-ID (owner uid {owner})")),
+            Miss::SetGroupId { group } => Some(format!("set-group-ID (group gid {group})")),
+            _ => None,
+        }
+    }
+
     /// The image the shim would be loaded into is linked against musl: nothing of glibc's
     /// (mallopt, glibc's thread attributes) is there for the shim to act through.
     pub fn is_musl(&self) -> bool {

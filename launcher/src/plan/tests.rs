@@ -1124,6 +1124,14 @@ fn a_set_user_id_program_is_refused_by_every_method() {
     );
     assert!(plan.creds.no_new_privs);
     assert_eq!(topics(&plan), Vec::<&str>::new());
+    // Said, since the program runs without the privilege the bit would give it.
+    let note = plan.notes.iter().find(|n| n.topic == "set-ID");
+    assert!(
+        note.is_some_and(|n| n.text.contains("set-user-ID (owner uid")
+            && n.text.contains("makes the kernel ignore the bit")),
+        "{:?}",
+        plan.notes
+    );
     host.no_new_privs = true;
     let plan = Plan::build(
         Request {
@@ -1133,6 +1141,8 @@ fn a_set_user_id_program_is_refused_by_every_method() {
         &host,
     );
     assert_eq!(topics(&plan), Vec::<&str>::new());
+    // The caller's own no_new_privs is the caller's doing: nothing to say.
+    assert!(!plan.notes.iter().any(|n| n.topic == "set-ID"));
 }
 
 /// A task whose effective user ID is not its real one runs whatever it executes in
