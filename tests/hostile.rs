@@ -278,7 +278,8 @@ fn a_nobody_tree_refuses_a_file_capability_program_either_way() {
 
 /// A task whose effective user ID is not its real one (root that set its effective ID to
 /// nobody) runs whatever it executes in secure-execution mode, a plain program included,
-/// where ld.so ignores the shim: refused with a line, never run unlocked.
+/// where ld.so ignores the shim: refused with a line, never run unlocked; through libc
+/// (setpriv's exec, which the shim judges) and with the system call itself (the gate).
 #[test]
 fn a_task_with_another_effective_user_id_is_refused_a_plain_program() {
     if skip_unless_root("setting another effective user ID needs root")
@@ -299,8 +300,23 @@ fn a_task_with_another_effective_user_id_is_refused_a_plain_program() {
     ] as [&std::ffi::OsStr; 5]));
     assert_refused(
         &out,
-        Refused::in_the_tree().failing(),
+        Refused::in_the_tree().failing().row("through libc"),
         &["effective user or group ID"],
+    );
+    let euidexec = compile("euidexec.c", "euidexec", &[]);
+    let out = output(memlock_run([
+        "--".as_ref(),
+        euidexec.as_os_str(),
+        "65534".as_ref(),
+        glibc.as_os_str(),
+    ] as [&std::ffi::OsStr; 4]));
+    assert_refused(
+        &out,
+        Refused::in_the_tree().failing().row("system call"),
+        &[
+            &glibc.display().to_string(),
+            "executed by a process whose effective user or group ID is not its real one",
+        ],
     );
 }
 
