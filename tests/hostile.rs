@@ -414,3 +414,56 @@ fn an_audit_library_set_for_a_descendant_is_refused_with_a_line() {
         );
     }
 }
+
+/// On a nosuid mount the kernel ignores set-ID bits: a set-user-ID nobody program there, run
+/// by root, is not secure-execution, and runs locked whether executed through libc (the shim,
+/// which does not read mounts, sends it to memlock-run, which does) or with the system call
+/// itself (the gate). In a private mount namespace, on a tmpfs mounted nosuid.
+#[test]
+fn a_set_user_id_program_on_a_nosuid_mount_runs_locked() {
+    if skip_unless_root("mounting a tmpfs needs root")
+        || skip_without("unshare", "the nosuid row is not tested")
+    {
+        return;
+    }
+    let Some(glibc) = glibc_lockreport() else {
+        return;
+    };
+    let dir = SetIdDir::new("nosuid-mount", false);
+    let script = format!(
+        "d='{dir}'
+         mount -t tmpfs -o nosuid,mode=0700 tmpfs \"$d\" || exit 77
+         cp '{glibc}' \"$d/lr\" && chown 65534:65534 \"$d/lr\" && chmod 4755 \"$d/lr\" || exit 1
+         '{memlock_run}' -- '{execvia}' syscall \"$d/lr\" || exit 2
+         '{memlock_run}' -- sh -c \"exec $d/lr\" || exit 3",
+        dir = dir.0.display(),
+        glibc = glibc.display(),
+        memlock_run = memlock_run_path().display(),
+        execvia = execvia().display(),
+    );
+    let out = output({
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(&script);
+        cmd
+    });
+    if out.status.code() == Some(77) {
+        skip(format_args!(
+            "cannot mount a tmpfs here: {}",
+            stderr_of(&out)
+        ));
+        return;
+    }
+    let stdout = stdout_of(&out);
+    let locked = stdout.lines().filter(|l| l.starts_with("locked ")).count();
+    assert!(
+        out.status.success() && locked == 2 && !stdout.contains("UNLOCKED"),
+        "{stdout}{}",
+        stderr_of(&out)
+    );
+    assert!(
+        !stderr_of(&out).contains("memlock-run"),
+        "{}",
+        stderr_of(&out)
+    );
+}
