@@ -300,9 +300,10 @@ fn environment_plan(armed: &Armed, envp: Argv) -> Plan<'static> {
 }
 
 /// What the kernel runs in secure-execution mode, where ld.so ignores the shim's path, by
-/// memlock-run's rule (`reach::SecureExecution`) for this process's real and effective IDs
-/// and its no_new_privs. A nosuid mount, where the kernel ignores set-ID bits, is not read
-/// here: such a file goes to memlock-run, which judges it.
+/// memlock-run's rule (`reach::SecureExecution`) for this process's real and effective IDs.
+/// What only voids a set-ID bit, a nosuid mount or no_new_privs, is not read here (taken as
+/// absent, the side of refusing): such a file goes to memlock-run, which reads them, and
+/// locks it where the bit has no effect.
 fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
     let Some(st) = file.stat() else {
         return Some(Miss::Unreadable);
@@ -329,10 +330,6 @@ fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
                 0usize,
             )
         } >= 0;
-    // Asked only of a set-ID file, the one it changes.
-    // SAFETY: prctl with integer arguments.
-    let no_new_privs = st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0
-        && unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
     SecureExecution {
         mode: st.st_mode,
         owner: st.st_uid,
@@ -343,7 +340,7 @@ fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
         egid,
         file_capabilities: capabilities,
         nosuid: false,
-        no_new_privs,
+        no_new_privs: false,
     }
     .miss()
 }
