@@ -31,7 +31,10 @@ other way, from outside: a helper process traces the execve with ptrace(2), stop
 image at its entry point and makes it call mlockall there, then detaches before COMMAND's \
 first instruction (--method). The same injection locks a process that is already running \
 (--pid). memlock-run refuses, before exec, what neither way can lock without a word: \
-set-user-ID, set-group-ID and file-capability programs, another machine's programs.
+programs the kernel would run in secure-execution mode for their caller (set-user-ID and \
+set-group-ID programs that change its IDs, file-capability programs run by a user other than \
+root; a set-user-ID root program run by root is locked as any other), another machine's \
+programs, and an LD_AUDIT library in the environment, which ld.so loads before the shim.
 
 --check tells, before anything runs, whether a run with the same options would lock \
 COMMAND's memory, and what to change if not; --status tells what is locked in processes \
@@ -218,13 +221,15 @@ pub struct Cli {
     /// wrapper script's `exec`, a shell's children) are locked too: it judges each exec made
     /// through libc before it happens, by the rules memlock-run applies to COMMAND, and sends
     /// a program the preload cannot reach (static, 32-bit, or whose environment lost
-    /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
-    /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
+    /// the shim, or was given LD_AUDIT) through memlock-run, which locks it with ptrace or
+    /// refuses it (a set-user-ID program that runs in secure-execution mode for its caller);
+    /// where memlock-run cannot be executed (under chroot), the exec fails with
     /// EPERM and a message. The execve system call made directly (Go's os/exec, static
     /// programs) is judged by memlock-run's exec gate, a seccomp filter whose notifications a
     /// process of memlock-run's answers; without root's CAP_SYS_ADMIN, memlock-run sets
-    /// no_new_privs for the tree to install it (no exec of the tree then gains privilege, and
-    /// SELinux or AppArmor transitions that would fail). Where no gate can be armed (Linux
+    /// no_new_privs for the tree to install it (no exec of the tree then gains privilege: the
+    /// kernel ignores set-ID bits, and such a program runs as its caller, locked; and SELinux
+    /// or AppArmor transitions that would fail). Where no gate can be armed (Linux
     /// before 5.5, seccomp denied), an inheriting run is refused, or under --on-failure warn
     /// runs with a note (--check says which). With
     /// --no-inherit the shim removes itself from the environment once it has locked COMMAND.

@@ -13,6 +13,11 @@ pub(super) struct Task {
     /// Effective user and group IDs.
     pub(super) uid: u32,
     pub(super) gid: u32,
+    /// Real user and group IDs, and no_new_privs: with the effective IDs, what decides
+    /// secure-execution mode for what it executes.
+    pub(super) real_uid: u32,
+    pub(super) real_gid: u32,
+    pub(super) no_new_privs: bool,
     /// Its process and thread IDs in each PID namespace it is in, outermost first (NStgid,
     /// NSpid; one level before Linux 4.1, which has neither): a /proc shows those of its own.
     pub(super) levels: Vec<(u32, u32)>,
@@ -62,6 +67,11 @@ impl Task {
             tid,
             uid: *field("Uid").get(1)?,
             gid: *field("Gid").get(1)?,
+            real_uid: *field("Uid").first()?,
+            real_gid: *field("Gid").first()?,
+            // Before Linux 4.10, which does not show it: taken as clear, under which set-ID
+            // bits count (the side of refusing).
+            no_new_privs: field("NoNewPrivs").first() == Some(&1),
             levels,
             started: start_time(tid)?,
             groups: field("Groups"),
@@ -187,9 +197,16 @@ pub(super) fn read_string(pid: i32, mut addr: u64, max: usize) -> Option<Vec<u8>
     None
 }
 
+/// The entries `reach::carries_shim` judges: LD_PRELOAD, LD_AUDIT and this run's settings.
+fn judged(entry: &[u8]) -> bool {
+    [&b"LD_PRELOAD="[..], b"LD_AUDIT=", b"MEMLOCK_RUN_"]
+        .iter()
+        .any(|name| entry.starts_with(name))
+}
+
 /// The entries of another process's environment array that the shim's rule reads
-/// (`LD_PRELOAD`, `MEMLOCK_RUN_*`): the pointers a page at a time, the first bytes of every
-/// string in one call, and only those entries whole.
+/// (`LD_PRELOAD`, `LD_AUDIT`, `MEMLOCK_RUN_*`): the pointers a page at a time, the first bytes
+/// of every string in one call, and only those entries whole.
 pub(super) fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<Vec<u8>>> {
     const HEAD: usize = 12;
     let width = if wide { 8 } else { 4 };
@@ -244,14 +261,10 @@ pub(super) fn read_environment(pid: i32, mut at: u64, wide: bool) -> Option<Vec<
         let whole = n >= 0 && n as usize == HEAD * ptrs.len();
         for (head, &ptr) in chunk.iter().zip(ptrs) {
             // A string near the end of its mapping fails the batch: read that one alone.
-            let relevant = if whole {
-                head.starts_with(b"LD_PRELOAD=") || head.starts_with(b"MEMLOCK_RUN_")
-            } else {
-                true
-            };
+            let relevant = if whole { judged(head) } else { true };
             if relevant {
                 let entry = read_string(pid, ptr, 128 * 1024)?;
-                if entry.starts_with(b"LD_PRELOAD=") || entry.starts_with(b"MEMLOCK_RUN_") {
+                if judged(&entry) {
                     entries.push(entry);
                 }
             }

@@ -308,18 +308,27 @@ fn environment_plan(armed: &Armed, envp: Argv) -> Plan<'static> {
 }
 
 /// What the kernel runs in secure-execution mode, where ld.so ignores the shim's path, by
-/// memlock-run's rule (`reach::SecureExecution`) for this process's effective IDs. A nosuid
-/// mount, where the kernel ignores set-ID bits, is not read here: such a file goes to
-/// memlock-run, which judges it.
+/// memlock-run's rule (`reach::SecureExecution`) for this process's real and effective IDs.
+/// What only voids a set-ID bit, a nosuid mount or no_new_privs, is not read here (taken as
+/// absent, the side of refusing): such a file goes to memlock-run, which reads them, and
+/// locks it where the bit has no effect.
 fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
     let Some(st) = file.stat() else {
         return Some(Miss::Unreadable);
     };
     // SAFETY: getters without preconditions.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // File capabilities give root nothing new: the rule does not ask, and neither does this.
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    // File capabilities give a real root nothing new: the rule does not ask, and neither does
+    // this.
     // SAFETY: a NUL-terminated name, no buffer (size 0 asks for the size).
-    let capabilities = euid != 0
+    let capabilities = uid != 0
         && unsafe {
             libc::syscall(
                 libc::SYS_fgetxattr,
@@ -333,10 +342,13 @@ fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
         mode: st.st_mode,
         owner: st.st_uid,
         group: st.st_gid,
-        uid: euid,
-        gid: egid,
+        uid,
+        euid,
+        gid,
+        egid,
         file_capabilities: capabilities,
         nosuid: false,
+        no_new_privs: false,
     }
     .miss()
 }
