@@ -10,6 +10,10 @@ during them. For each command the table gives the median and the min and max ove
 and the CPU time (user + system) hyperfine measured, a figure that waiting for a busy CPU
 does not inflate.
 
+The latency section (issue 21) measures instead how late a periodic loop runs in a memory cgroup that is
+short of memory, with swap, plain against locked; it builds that scenario for its run and takes it down
+after (memory_pressure.py), and draws its figures with matplotlib.
+
 The goals are those of issue 6. Where one is missed, the table says so and by how much; the
 measurements are the same whatever the goal.
 """
@@ -29,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import memory_pressure
 
 MIB = 1 << 20
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +58,20 @@ def soft_stack_limit(limit):
 def cell(text):
     """Text for a Markdown table cell: a bare | would end the cell, even inside backticks."""
     return text.replace("|", "\\|")
+
+
+def pct(sorted_values, q):
+    """The q-quantile of sorted values, by nearest rank."""
+    return sorted_values[min(len(sorted_values) - 1, max(0, int(len(sorted_values) * q + 0.5) - 1))]
+
+
+def spread(values, fmt="{:g}"):
+    """A range of per-run figures, "low–high" (one figure when they agree)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "?"
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}–{high}"
 
 
 class Timing:
@@ -368,6 +388,101 @@ class Suite:
                  f"the gate, its lock).")
         self.out()
 
+    # -- 1d. inheritance ---------------------------------------------------------------
+
+    def make_project(self):
+        """A small C project (16 sources and a header) in the build directory, for make."""
+        project = (self.build / "project").resolve()
+        project.mkdir(exist_ok=True)
+        (project / "common.h").write_text("int f0(int);\n" + "".join(f"int f{i}(int);\n" for i in range(1, 16)))
+        for i in range(16):
+            body = f"return x * {i + 1} + {i};" if i else "return x;"
+            (project / f"f{i}.c").write_text(f'#include "common.h"\n#include <stdio.h>\nint f{i}(int x) {{ {body} }}\n')
+        (project / "main.c").write_text('#include "common.h"\n#include <stdio.h>\nint main(void) { int s = 0;\n'
+                                        + "".join(f"    s += f{i}({i});\n" for i in range(16))
+                                        + '    printf("%d\\n", s); return 0; }\n')
+        objects = " ".join(f"f{i}.o" for i in range(16)) + " main.o"
+        (project / "Makefile").write_text(f"app: {objects}\n\t$(CC) -o $@ $^\n%.o: %.c common.h\n\t$(CC) -O1 -c $<\n"
+                                          "clean:\n\trm -f *.o app\n")
+        return project
+
+    def inheritance(self):
+        self.out("## 1d. Inheritance: what a tree of programs pays")
+        self.out()
+        self.out("A shell loop of 300 short programs, and `make -j2` of a small C project (17 compilations and a "
+                 "link: each a cc, cc1, as and collect2/ld), under memlock-run (the default: every program locked, "
+                 "judged by the shim and the exec gate), `--no-exec-gate` (judged by the shim alone), `--no-inherit` "
+                 "(the shell or make locked, what it runs unlocked and unjudged), against the same loop of programs "
+                 "that lock themselves (mlockall(MCL_CURRENT) in their own code, the shell unlocked) and plain.")
+        self.out()
+        p, m = self.probe, self.memlock_run
+        count = 300
+
+        def loop(mode):
+            return ["/bin/sh", "-c", f"i=0; while [ $i -lt {count} ]; do {p} {mode}; i=$((i+1)); done"]
+
+        commands = [
+            ("plain", loop("exit")),
+            ("self-locking programs", loop("lock")),
+            ("memlock-run", [m, "--"] + loop("exit")),
+            ("memlock-run --future", [m, "--future", "--"] + loop("exit")),
+            ("memlock-run --no-exec-gate", [m, "--no-exec-gate", "--"] + loop("exit")),
+            ("memlock-run --no-inherit", [m, "--no-inherit", "--"] + loop("exit")),
+        ]
+        for _, argv in commands:
+            self.check_runs(argv)
+        t = self.hyperfine(commands, runs=20, warmup=1)
+        self.out(f"### A loop of {count} programs")
+        self.out()
+        self.out("\n".join(TIMING_HEADER))
+        for timing in t.values():
+            self.out(timing.row())
+        self.out()
+        base = t["self-locking programs"]
+        for label in ("memlock-run", "memlock-run --future"):
+            ratio = t[label].median / base.median
+            cpu = t[label].cpu_mean / base.cpu_mean
+            self.goal(f"inheritance: a loop of {count} programs under {label} <= 1.15x the programs locking themselves",
+                      f"{ratio:.2f}x ({ms(t[label].median)} ms vs {ms(base.median)} ms); CPU time {cpu:.2f}x",
+                      "<= 1.15x", ratio <= 1.15, f"{ratio - 1.15:.2f} over",
+                      [("CPU time", f"{cpu:.2f}x", cpu <= 1.15)])
+        each = (t["memlock-run"].median - base.median) / count
+        gate = (t["memlock-run"].median - t["memlock-run --no-exec-gate"].median) / count
+        self.out(f"- each program costs {ms(each)} ms more under memlock-run than locking itself (medians), "
+                 f"{ms(gate)} ms of it the exec gate's judgement (memlock-run against --no-exec-gate); the rest is "
+                 "the shim's judgement in the shell, the shim's start in the program (reading its settings, the "
+                 "VmLck check) and the locked shell.")
+        self.out()
+
+        project = self.make_project()
+        if shutil.which("make") is None or shutil.which("cc") is None:
+            self.out("make or cc is missing: the make measurement is skipped.")
+            self.out()
+            return
+
+        def build(*launcher):
+            run = " ".join(shlex.quote(a) for a in [*launcher, "make", "-s", "-j2", "-C", str(project)])
+            return ["/bin/sh", "-c", f"make -s -C {shlex.quote(str(project))} clean; exec {run}"]
+
+        commands = [
+            ("plain", build()),
+            ("memlock-run --no-inherit", build(m, "--no-inherit", "--")),
+            ("memlock-run", build(m, "--")),
+        ]
+        for _, argv in commands:
+            self.check_runs(argv)
+        t = self.hyperfine(commands, runs=10, warmup=1)
+        self.out("### make -j2 of a small C project")
+        self.out()
+        self.out("\n".join(TIMING_HEADER))
+        for timing in t.values():
+            self.out(timing.row())
+        self.out()
+        self.out(f"- memlock-run (every compiler process locked) takes {t['memlock-run'].median / t['plain'].median:.2f}x "
+                 f"plain make, --no-inherit (make alone locked) "
+                 f"{t['memlock-run --no-inherit'].median / t['plain'].median:.2f}x (medians).")
+        self.out()
+
     # -- 2. footprint -------------------------------------------------------------------
 
     def hold(self, argv):
@@ -657,7 +772,480 @@ class Suite:
                  "This is what MCL_CURRENT means, not a fault of the shim.")
         self.out()
 
-    # -- 6. huge pages (--huge) -------------------------------------------------------
+    # -- 6. latency under memory pressure ----------------------------------------------------
+
+    def latency(self):
+        self.out("## 6. Latency under memory pressure")
+        self.out()
+        size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
+        seconds = max(1.0, round(8 * self.args.scale, 1))
+        rounds = self.args.latency_rounds
+        self.out(f"A periodic loop (bench/latency.c): every 1 ms (clock_nanosleep, TIMER_ABSTIME) it writes one "
+                 f"byte in each of 32 random pages of a {size // MIB} MiB working set, mapped and written once at "
+                 "start; a sample is how late the work finished against the period's start (wake-up latency plus "
+                 "the work). It runs in a memory cgroup limited to "
+                 f"{limit // MIB} MiB beside a {hog // MIB} MiB memory hog (stress-ng --vm, re-dirtying its memory), "
+                 "with swap: the two do not fit, so the kernel swaps out whichever pages it can. The same loop runs "
+                 "three ways: plain; the program locking itself (mlockall(MCL_CURRENT|MCL_FUTURE) first thing in "
+                 "main); under `memlock-run --future`, which does that from its shim before main. cyclictest "
+                 "(rt-tests, the community's measure: wake-up latency only, no working set) runs in the same "
+                 "cgroup under the same pressure (its own memory is a few MiB, so the hog grows by the probe's "
+                 f"{size // MIB} MiB for it: {(hog + size) // MIB} MiB of demand against the {limit // MIB} MiB "
+                 "limit, as with the probe), plain, with its own `--mlockall` (the same mlockall(MCL_CURRENT|"
+                 "MCL_FUTURE), in main before its threads start) and under `memlock-run --future`; it runs with "
+                 "`--default-system`, so that it does not set /dev/cpu_dma_latency for the whole machine, which "
+                 "the probe does not do either. "
+                 f"{rounds} rounds of {seconds:g} s per run, the order of the runs rotated each round; "
+                 "latencies pooled over the rounds.")
+        self.out()
+        fifo, why = memory_pressure.fifo_permitted()
+        policy = ("SCHED_FIFO priority 80 for the loop (probe: sched_setscheduler in its own code; cyclictest: -p 80)"
+                  if fifo else f"SCHED_OTHER: SCHED_FIFO is not permitted here ({why}), so the loops compete with "
+                  "every other task for the CPU and their latencies say as much about the machine's load as about "
+                  "memory")
+        enabled, defrag = memory_pressure.thp()
+        nodes = len([n for n in os.listdir("/sys/devices/system/node") if n.startswith("node")]) \
+            if os.path.isdir("/sys/devices/system/node") else 1
+        self.out(f"- policy: {policy}")
+        self.out(f"- THP: enabled `{enabled}`, defrag `{defrag}`; vm.compact_unevictable_allowed "
+                 f"{memory_pressure.read('/proc/sys/vm/compact_unevictable_allowed', '?')}; kernel.numa_balancing "
+                 f"{memory_pressure.read('/proc/sys/kernel/numa_balancing', '?')} ({nodes} NUMA node"
+                 f"{'s' if nodes != 1 else ''}); vm.swappiness {memory_pressure.read('/proc/sys/vm/swappiness', '?')}")
+        with memory_pressure.Scenario(self.build, limit, hog, 1024 * MIB, self.out) as scenario:
+            for note in scenario.notes:
+                self.out(f"- {note}")
+            self.out()
+            if scenario.missing:
+                self.out("**The scenario cannot be built on this machine, so there are no latency figures** (a run "
+                         "without it would show a loop on an idle machine, not what locking buys):")
+                self.out()
+                for part, why in scenario.missing:
+                    self.out(f"- {part}: {why}")
+                self.out()
+                return
+            if not shutil.which("cyclictest"):
+                self.out("- cyclictest is not installed (apt-get install rt-tests; bench/run.sh installs it): only the "
+                         "probe runs.")
+                self.out()
+            elif not fifo:
+                self.out("- cyclictest does not run without SCHED_FIFO (its main thread asks for it whatever the "
+                         "measurement threads' policy, and exits when refused): only the probe runs.")
+                self.out()
+            runs = self.latency_runs(scenario, size, seconds, rounds, fifo)
+        self.latency_report(runs, size, limit, fifo)
+
+    def latency_runs(self, scenario, size, seconds, rounds, fifo):
+        """Runs every mode `rounds` times in the scenario's cgroup; returns one dict per run."""
+        lat, m = str(self.build / "latency"), self.memlock_run
+        probe = ["--size", str(size // MIB), "--pages", "32", "--period-us", "1000", "--seconds", str(seconds)]
+        if fifo:
+            probe += ["--fifo", "80"]
+        modes = [
+            ("probe", "plain", [lat, *probe]),
+            ("probe", "self-locking", [lat, "--lock", *probe]),
+            ("probe", "memlock-run --future", [m, "--future", "--", lat, *probe]),
+        ]
+        cyclictest = shutil.which("cyclictest")
+        if cyclictest and fifo:
+            loops = ["-i", "1000", "-d", "0", "-l", str(int(seconds * 1000)), "-v", "--default-system", "-p", "80"]
+            modes += [
+                ("cyclictest", "plain", [cyclictest, *loops]),
+                ("cyclictest", "self-locking (--mlockall)", [cyclictest, "--mlockall", *loops]),
+                ("cyclictest", "memlock-run --future", [m, "--future", "--", cyclictest, *loops]),
+            ]
+        runs = []
+        for round_ in range(rounds):
+            shift = round_ % len(modes)
+            for kind, mode, argv in modes[shift:] + modes[:shift]:
+                hog_mib = scenario.start_hog(extra=size if kind == "cyclictest" else 0)
+                try:
+                    scenario.cgroup.reset_peak()
+                    before = scenario.state()
+                    run = self.latency_run(scenario, kind, argv, seconds)
+                    after = scenario.state()
+                    hog_died = not scenario.hog_alive()
+                finally:
+                    scenario.stop_hog()
+                run.update(kind=kind, mode=mode, round=round_ + 1, argv=argv, before=before, after=after,
+                           peak_mib=(scenario.cgroup.peak or 0) / MIB, hog_died=hog_died, hog_mib=hog_mib,
+                           oom=(after["oom_kills"] or 0) - (before["oom_kills"] or 0))
+                print(f"bench: latency round {round_ + 1}/{rounds}: {kind} {mode}: {len(run['samples'])} samples, "
+                      f"{run['majflt']} major faults{', ' + run['error'] if run['error'] else ''}",
+                      file=sys.stderr, flush=True)
+                runs.append(run)
+        return runs
+
+    def latency_run(self, scenario, kind, argv, seconds, during=None):
+        """One run of `argv` inside the cgroup. Samples in ns; faults: the probe's own count over its loop,
+        cyclictest's over its whole life (from wait4: it counts none itself). `during`, if given, is called
+        about every 0.1 s while it runs."""
+        with tempfile.TemporaryDirectory() as tmp:
+            samples_path = Path(tmp) / "samples"
+            if kind == "probe":
+                argv = argv + ["--samples", str(samples_path)]
+            out, err = open(Path(tmp) / "out", "w+"), open(Path(tmp) / "err", "w+")
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    preexec_fn=scenario.cgroup.enter())
+            deadline = time.monotonic() + 3 * seconds + 60
+            status, usage, swap_max = None, None, 0.0
+            while status is None:
+                pid, status_, usage_ = os.wait4(proc.pid, os.WNOHANG)
+                if pid == proc.pid:
+                    status, usage = status_, usage_
+                elif time.monotonic() > deadline:
+                    proc.kill()
+                    _, status, usage = os.wait4(proc.pid, 0)
+                else:
+                    swap_max = max(swap_max, memory_pressure.swap_used_kib() / 1024)
+                    if during:
+                        during()
+                    time.sleep(0.1)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read().strip()
+            out.close()
+            err.close()
+            run = {"samples": [], "periods": 0, "missed": None, "minflt": usage.ru_minflt, "majflt": usage.ru_majflt,
+                   "policy": None, "vmlck_kib": None, "vmswap_kib": None, "error": None, "swap_max_mib": swap_max}
+            if proc.returncode != 0:
+                how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+                       else f"exited with {proc.returncode}")
+                run["error"] = f"{how}{': ' + stderr.splitlines()[-1] if stderr else ''}"
+            if kind == "probe":
+                fields = dict(item.split("=", 1) for line in stdout.splitlines()[:1] for item in line.split())
+                if fields:
+                    run.update(periods=int(fields["periods"]), missed=int(fields["missed"]),
+                               minflt=int(fields["minflt"]), majflt=int(fields["majflt"]), policy=fields["policy"],
+                               vmlck_kib=int(fields["vmlck_kib"]), vmswap_kib=int(fields["vmswap_kib"]))
+                if samples_path.exists():
+                    run["samples"] = [int(line) for line in samples_path.read_text().split()]
+            else:
+                # -v: "thread: loop: latency in us", one line a period.
+                for line in stdout.splitlines():
+                    parts = line.replace(":", " ").split()
+                    if len(parts) == 3 and all(p.isdigit() for p in parts):
+                        run["samples"].append(int(parts[2]) * 1000)
+                run["periods"] = len(run["samples"])
+        return run
+
+    def latency_report(self, runs, size, limit, fifo):
+        series = {}
+        for kind, title in [("probe", f"The probe: 32 random pages of {size // MIB} MiB every 1 ms"),
+                            ("cyclictest", "cyclictest: wake-up latency, no working set")]:
+            kind_runs = [r for r in runs if r["kind"] == kind]
+            if not kind_runs:
+                continue
+            self.out(f"### {title}")
+            self.out()
+            faults = ("the loop's own (getrusage around the loop)" if kind == "probe"
+                      else "cyclictest's whole life, start-up included (wait4; it counts none itself)")
+            self.out(f"Faults: {faults}, per run (range over the rounds). Latency in ms, over all rounds' periods; "
+                     "p99 and worst also per run (range).")
+            self.out()
+            self.out("| mode | periods | missed | major faults | minor faults | median | p99 | p99.9 | worst | "
+                     "p99 per run | worst per run | VmLck MiB | VmSwap MiB at end |")
+            self.out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for mode in dict.fromkeys(r["mode"] for r in kind_runs):
+                mine = [r for r in kind_runs if r["mode"] == mode]
+                pooled = sorted(s for r in mine for s in r["samples"])
+                series.setdefault(kind, {})[mode] = pooled
+                if not pooled:
+                    self.out(f"| {cell(mode)} | 0 | | | | | | | | | | | |")
+                    continue
+                per_run = [sorted(r["samples"]) for r in mine if r["samples"]]
+                missed = "" if kind != "probe" else str(sum(r["missed"] or 0 for r in mine))
+                vmlck = spread([r["vmlck_kib"] / 1024 if r["vmlck_kib"] is not None else None for r in mine],
+                               "{:.0f}") if kind == "probe" else ""
+                vmswap = spread([r["vmswap_kib"] / 1024 if r["vmswap_kib"] is not None else None for r in mine],
+                                "{:.1f}") if kind == "probe" else ""
+                self.out(f"| {cell(mode)} | {len(pooled)} | {missed} | {spread([r['majflt'] for r in mine])} | "
+                         f"{spread([r['minflt'] for r in mine])} | {pct(pooled, 0.5) / 1e6:.3f} | "
+                         f"{pct(pooled, 0.99) / 1e6:.3f} | {pct(pooled, 0.999) / 1e6:.3f} | {pooled[-1] / 1e6:.3f} | "
+                         f"{spread([pct(s, 0.99) / 1e6 for s in per_run], '{:.3f}')} | "
+                         f"{spread([s[-1] / 1e6 for s in per_run], '{:.2f}')} | {vmlck} | {vmswap} |")
+            self.out()
+
+        self.out("### What the machine was doing")
+        self.out()
+        self.out("Per run: the 1-minute load average and MemAvailable before it, what the cgroup held when the hog "
+                 "had started (the run began then), the most swap in use during it (/proc/swaps, every 0.1 s), the "
+                 "cgroup's charge at its end and its peak during it (v1: since the run began; v2: since the cgroup "
+                 "was made), OOM kills in the cgroup during it (stress-ng's worker is the OOM killer's first choice, "
+                 "and stress-ng starts it again).")
+        self.out()
+        self.out("| round | loop | mode | load | MemAvailable MiB | hog charged at start MiB | swap used MiB (max) | "
+                 "cgroup MiB at end / limit | cgroup peak MiB | OOM kills | policy | note |")
+        self.out("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for r in runs:
+            notes = [note for note in [r["error"], "stress-ng had exited before the end" if r["hog_died"] else ""]
+                     if note]
+            policy = r["policy"] or ("fifo" if fifo else "other")
+            self.out(f"| {r['round']} | {r['kind']} | {cell(r['mode'])} | {r['before']['load']:.2f} | "
+                     f"{r['before']['available_mib']} | {r['hog_mib']:.0f} | {r['swap_max_mib']:.0f} | "
+                     f"{r['after']['cgroup_mib']:.0f} / {limit // MIB} | {r['peak_mib']:.0f} | {r['oom']} | {policy} | "
+                     f"{cell('; '.join(notes))} |")
+        self.out()
+
+        # The pressure must have been real, and the locked runs must have stayed whole, for the table to say anything.
+        warnings = []
+        plain = [r for r in runs if r["kind"] == "probe" and r["mode"] == "plain"]
+        locked = [r for r in runs if r["kind"] == "probe" and r["mode"] != "plain"]
+        if not any(r["majflt"] for r in plain):
+            warnings.append("the plain probe took no major fault: its working set was never swapped out, so this "
+                            "run shows no memory pressure")
+        if not any(r["swap_max_mib"] >= 1 for r in runs):
+            warnings.append("no swap was in use during any run: the hog and the probe fitted the cgroup")
+        for r in runs:
+            if r["error"]:
+                warnings.append(f"round {r['round']}, {r['kind']} {r['mode']}: {r['error']}"
+                                f"{' (OOM kill in the cgroup)' if r['oom'] else ''}")
+        for r in locked:
+            if r["vmlck_kib"] is not None and r["vmlck_kib"] * 1024 < size:
+                warnings.append(f"round {r['round']}, probe {r['mode']}: VmLck {r['vmlck_kib']} KiB, less than the "
+                                "working set")
+        for w in warnings:
+            self.out(f"- **warning**: {w}")
+        kills = [r for r in runs if r["oom"]]
+        if kills:
+            # The measured programs finished (no error above), so the OOM killer took the hog each time.
+            by_mode = {}
+            for r in kills:
+                by_mode[f"{r['kind']} {r['mode']}"] = by_mode.get(f"{r['kind']} {r['mode']}", 0) + r["oom"]
+            victims = ("stress-ng's worker each time (every measured run finished; stress-ng started its worker "
+                       "again)" if not any(r["error"] for r in kills) else "see the warnings above")
+            self.out(f"- OOM kills in the cgroup: {sum(r['oom'] for r in kills)} in {len(kills)} of {len(runs)} runs "
+                     f"({', '.join(f'{mode}: {n}' for mode, n in by_mode.items())}); the victim: {victims}.")
+        if warnings or kills:
+            self.out()
+
+        picture = self.latency_plot(series, size, limit)
+        if picture:
+            self.out(f"![latency]({picture.name})")
+            self.out()
+            self.out(f"{picture.name}: for each mode, the share of the periods the loop ran that finished at least "
+                     "that late (log scales, one lateness axis for both panels; a line ends at the run's worst). "
+                     "Periods the plain probe missed altogether are not in it: see the missed column.")
+            self.out()
+        if plain and locked:
+            def majors(mode):
+                return [r["majflt"] for r in runs if r["kind"] == "probe" and r["mode"] == mode]
+
+            def p99(mode):
+                pooled = series["probe"].get(mode) or [0]
+                return pct(pooled, 0.99) / 1e6
+
+            ours = majors("memlock-run --future")
+            self.goal("latency: 0 major faults in the loop under memlock-run --future, with the same pressure "
+                      "swapping the plain loop out", f"{max(ours)} at most (plain: {spread(majors('plain'))})",
+                      "0", max(ours) == 0 and any(majors("plain")),
+                      "no pressure (plain took none)" if not any(majors("plain")) else f"{max(ours)} major faults")
+            self.out(f"- p99: plain {p99('plain'):.3f} ms, self-locking {p99('self-locking'):.3f} ms, "
+                     f"memlock-run --future {p99('memlock-run --future'):.3f} ms.")
+            self.out()
+
+    def latency_plot(self, series, size, limit):
+        """Draws the latency distributions as bench/results/latency.svg; returns its path, or None (and says why)."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as error:
+            self.out(f"- no plot: matplotlib cannot be imported by {sys.executable} ({error}); bench/run.sh installs "
+                     "python3-matplotlib for the distribution's python3")
+            self.out()
+            return None
+        if not series:
+            return None
+        # Text stays text, and the file does not change from a run to the next unless the figures do.
+        matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "memlock-run"})
+        # One lateness axis for both panels, so that the probe's and cyclictest's figures can be read side by side.
+        fig, axes = plt.subplots(1, len(series), figsize=(6.2 * len(series), 4.6), squeeze=False, sharex=True)
+        colours = {"plain": "tab:red", "memlock-run --future": "tab:blue"}
+        for ax, (kind, modes) in zip(axes[0], series.items()):
+            for mode, pooled in modes.items():
+                if not pooled:
+                    continue
+                n = len(pooled)
+                low, high = max(pooled[0], 1000), max(pooled[-1], 2000)
+                # The survival function on a log grid (a few hundred points, not one per period).
+                grid = [low * (high / low) ** (i / 300) for i in range(301)]
+                share, j = [], 0
+                for x in grid:
+                    while j < n and pooled[j] < x:
+                        j += 1
+                    share.append(max(n - j, 1) / n)
+                ax.step([x / 1e6 for x in grid], share, where="post", label=mode,
+                        color=colours.get(mode, "tab:green"), linestyle="--" if "self" in mode else "-")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("lateness (ms)")
+            ax.set_ylabel("share of periods at least that late")
+            ax.set_title("probe: 32 random pages of %d MiB every 1 ms" % (size // MIB) if kind == "probe"
+                         else "cyclictest (wake-up only)", fontsize=10)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"Latency in a {limit // MIB} MiB memory cgroup beside a memory hog, with swap "
+                     f"({platform.release()}, {os.cpu_count()} CPUs)", fontsize=11)
+        fig.tight_layout()
+        path = ROOT / "bench/results/latency.svg"
+        path.parent.mkdir(exist_ok=True)
+        fig.savefig(path, metadata={"Date": None})
+        # A PNG copy beside the built programs, for viewers that do not show SVG (not kept in the repository).
+        fig.savefig(self.build / "latency.png", dpi=80)
+        plt.close(fig)
+        return path
+
+    # -- 6b. kernel settings under the same pressure ----------------------------------------
+
+    def latency_settings(self):
+        self.out("## 6b. Kernel settings and the locked loop")
+        self.out()
+        size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
+        seconds = max(1.0, round(8 * self.args.scale, 1))
+        rounds = self.args.latency_rounds
+        self.out("The latency section's scenario (the probe, 32 random pages of 128 MiB every 1 ms, in a 200 MiB "
+                 "memory cgroup beside a 160 MiB hog, with swap), with one setting changed at a time, to measure "
+                 "what each setting of docs/realtime.md's recipe does here. Locked means `memlock-run --future`. "
+                 "Compaction is forced by writing 1 to /proc/sys/vm/compact_memory once a second during the run "
+                 "(it compacts all of the machine's memory); vm.compact_unevictable_allowed is set for that run "
+                 "only and put back after it. The cgroup's swappiness (cgroup v1's memory.swappiness) is set for "
+                 f"that run only. {rounds} rounds of {seconds:g} s, the order rotated each round; the probe's own "
+                 "faults over its loop; latency in ms over all rounds.")
+        self.out()
+        fifo, why = memory_pressure.fifo_permitted()
+        if not fifo:
+            self.out(f"SCHED_FIFO is not permitted here ({why}): the SCHED_FIFO rows are not measured.")
+            self.out()
+        lat, m = str(self.build / "latency"), self.memlock_run
+        probe = ["--size", str(size // MIB), "--pages", "32", "--period-us", "1000", "--seconds", str(seconds)]
+        locked = [m, "--future", "--", lat, *probe]
+        plain = [lat, *probe]
+        compact_allowed = Path("/proc/sys/vm/compact_unevictable_allowed")
+        compaction_times = []
+
+        def compact_every_second():
+            state = {"last": 0.0}
+
+            def during():
+                if time.monotonic() - state["last"] >= 1.0:
+                    state["last"] = time.monotonic()
+                    Path("/proc/sys/vm/compact_memory").write_text("1")
+                    compaction_times.append(time.monotonic() - state["last"])
+
+            return during
+
+        def sysctl(path, value):
+            """A (set, restore) pair for one file of /proc/sys."""
+            saved = {}
+
+            def set_():
+                saved["value"] = path.read_text().strip()
+                path.write_text(value)
+
+            def restore():
+                if "value" in saved:
+                    path.write_text(saved["value"])
+
+            return set_, restore
+
+        def cgroup_swappiness(value):
+            saved = {}
+
+            def set_():
+                saved["value"] = scenario.cgroup.swappiness
+                scenario.cgroup.set_swappiness(value)
+
+            def restore():
+                if "value" in saved:
+                    scenario.cgroup.set_swappiness(saved["value"])
+
+            return set_, restore
+
+        none = (lambda: None, lambda: None)
+        with memory_pressure.Scenario(self.build, limit, hog, 1024 * MIB, self.out) as scenario:
+            for note in scenario.notes:
+                self.out(f"- {note}")
+            self.out()
+            if scenario.missing:
+                self.out("**The scenario cannot be built on this machine, so there are no figures:**")
+                self.out()
+                for part, why in scenario.missing:
+                    self.out(f"- {part}: {why}")
+                self.out()
+                return
+            # (label, argv, (set, restore), during)
+            variants = []
+            if fifo:
+                variants += [
+                    ("locked, SCHED_FIFO 80", locked + ["--fifo", "80"], none, None),
+                ]
+            variants += [
+                ("locked, SCHED_OTHER, timer slack 50 us (the default)", locked, none, None),
+                ("locked, SCHED_OTHER, timer slack 1 ns (PR_SET_TIMERSLACK)", locked + ["--slack", "1"], none, None),
+            ]
+            if fifo and compact_allowed.exists():
+                variants += [
+                    ("locked, SCHED_FIFO 80, compaction every second, vm.compact_unevictable_allowed=1",
+                     locked + ["--fifo", "80"], sysctl(compact_allowed, "1"), "compact"),
+                    ("locked, SCHED_FIFO 80, compaction every second, vm.compact_unevictable_allowed=0",
+                     locked + ["--fifo", "80"], sysctl(compact_allowed, "0"), "compact"),
+                ]
+            fifo_args = ["--fifo", "80"] if fifo else []
+            variants.append((f"plain, {'SCHED_FIFO 80' if fifo else 'SCHED_OTHER'}, cgroup swappiness "
+                             f"{scenario.cgroup.swappiness}", plain + fifo_args, none, None))
+            if scenario.cgroup.version == 1:
+                for value in ["100", "0"]:
+                    variants.append((f"plain, {'SCHED_FIFO 80' if fifo else 'SCHED_OTHER'}, cgroup swappiness {value}",
+                                     plain + fifo_args, cgroup_swappiness(value), None))
+            else:
+                self.out("- cgroup v2 has no swappiness of its own, and vm.swappiness is the whole machine's: the "
+                         "swappiness rows are not measured.")
+                self.out()
+            runs = []
+            for round_ in range(rounds):
+                shift = round_ % len(variants)
+                for label, argv, (set_, restore), during in variants[shift:] + variants[:shift]:
+                    scenario.start_hog()
+                    try:
+                        before = scenario.state()
+                        set_()
+                        run = self.latency_run(scenario, "probe", argv, seconds,
+                                               compact_every_second() if during == "compact" else None)
+                        after = scenario.state()
+                        hog_died = not scenario.hog_alive()
+                    finally:
+                        restore()
+                        scenario.stop_hog()
+                    run.update(label=label, round=round_ + 1, hog_died=hog_died, before=before,
+                               oom=(after["oom_kills"] or 0) - (before["oom_kills"] or 0))
+                    print(f"bench: latency settings round {round_ + 1}/{rounds}: {label}: {len(run['samples'])} "
+                          f"samples, {run['majflt']} major faults{', ' + run['error'] if run['error'] else ''}",
+                          file=sys.stderr, flush=True)
+                    runs.append(run)
+
+        self.out("| variant | periods | missed | major faults | minor faults | median | p99 | p99.9 | worst | "
+                 "worst per run | max swap MiB | OOM kills | load | note |")
+        self.out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for label, *_ in variants:
+            mine = [r for r in runs if r["label"] == label]
+            pooled = sorted(x for r in mine for x in r["samples"])
+            notes = sorted({r["error"] for r in mine if r["error"]} |
+                           ({"stress-ng had exited before the end"} if any(r["hog_died"] for r in mine) else set()))
+            figures = (f"{pct(pooled, 0.5) / 1e6:.3f} | {pct(pooled, 0.99) / 1e6:.3f} | {pct(pooled, 0.999) / 1e6:.3f} "
+                       f"| {pooled[-1] / 1e6:.3f} | {spread([max(r['samples']) / 1e6 for r in mine if r['samples']], '{:.2f}')}"
+                       if pooled else "| | | |")
+            self.out(f"| {cell(label)} | {len(pooled)} | {sum(r['missed'] or 0 for r in mine)} | "
+                     f"{spread([r['majflt'] for r in mine])} | {spread([r['minflt'] for r in mine])} | {figures} | "
+                     f"{spread([r['swap_max_mib'] for r in mine], '{:.0f}')} | {sum(r['oom'] for r in mine)} | "
+                     f"{spread([r['before']['load'] for r in mine], '{:.1f}')} | {cell('; '.join(notes))} |")
+        self.out()
+        if compaction_times:
+            self.out(f"- a forced compaction of the whole machine took {statistics.median(compaction_times) * 1000:.0f} ms "
+                     f"(median of {len(compaction_times)}; {max(compaction_times) * 1000:.0f} ms at most).")
+            self.out()
+
+    # -- 7. huge pages (--huge) -------------------------------------------------------
 
     @staticmethod
     def thp_counters():
@@ -686,7 +1274,7 @@ class Suite:
         return wall, (huge.group(1) if huge else "0 B"), (float(taken.group(1)) if taken else float("nan"))
 
     def huge(self):
-        self.out("## 6. Huge pages (--huge)")
+        self.out("## 7. Huge pages (--huge)")
         self.out()
         if "--huge" not in self.help:
             self.out("memlock-run has no --huge option in this build: nothing to measure.")
@@ -863,7 +1451,8 @@ class Suite:
             f"shim {self.shim.stat().st_size} bytes; {run(['rustc', '--version'])}",
             f"- {run(['hyperfine', '--version'])}; {run(['gcc', '--version'])}; python3 {platform.python_version()} "
             f"(harness), {self.python} for the measurements",
-            f"- rounds per timing: {self.args.rounds}, run-count scale: {self.args.scale}",
+            f"- rounds per timing: {self.args.rounds}, latency rounds: {self.args.latency_rounds}, "
+            f"run-count scale: {self.args.scale}",
         ]
 
     @staticmethod
@@ -882,9 +1471,13 @@ class Suite:
         self.out("\n".join(info))
         self.out()
         sections = {"launch": self.launch, "methods": self.methods, "executes": self.executes,
+                    "inheritance": self.inheritance,
                     "footprint": self.footprint, "prefault": self.prefault,
-                    "steady": self.steady, "pressure": self.pressure, "huge": self.huge}
-        for name in self.args.only or sections:
+                    "steady": self.steady, "pressure": self.pressure, "latency": self.latency,
+                    "latency-settings": self.latency_settings, "huge": self.huge}
+        # latency-settings changes kernel settings for a while and takes minutes: only when asked for by name.
+        default = [name for name in sections if name != "latency-settings"]
+        for name in self.args.only or default:
             sections[name]()
         self.out(f"Load average at the end: {os.getloadavg()[0]:.2f} (this machine's other work shares its CPUs).")
         self.out()
@@ -908,13 +1501,18 @@ def main():
     parser.add_argument("--build-dir", required=True, help="where run.sh built probe and pageout")
     parser.add_argument("--bin-dir", help="memlock-run and its shim from this directory (default: target/release); "
                         "packaging/build.sh binaries builds the packages' glibc 2.17 ones and prints theirs")
-    parser.add_argument("--rounds", type=int, default=20,
-                        help="hyperfine calls each timing's runs are split over, order rotated (20)")
+    parser.add_argument("--rounds", type=int,
+                        help="hyperfine calls each timing's runs are split over, order rotated (20); "
+                        "for latency, runs of each mode (3)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run count (1.0; 0.1 to try)")
     parser.add_argument("--only", action="append",
-                        choices=["launch", "methods", "executes", "footprint", "prefault", "steady", "pressure", "huge"],
+                        choices=["launch", "methods", "executes", "inheritance", "footprint", "prefault", "steady",
+                                 "pressure", "latency", "latency-settings", "huge"],
                         help="run only this section (repeatable)")
     args = parser.parse_args()
+    # Given or not, the hyperfine sections split their runs over 20 calls by default, and latency runs 3 rounds.
+    args.latency_rounds = args.rounds or 3
+    args.rounds = args.rounds or 20
     args.passthrough = sys.argv[3:] if len(sys.argv) > 3 else []
     Suite(args).run()
 

@@ -1,11 +1,13 @@
 #!/bin/sh
 # The memlock-run benchmark suite, in one command:
 #
-#   bench/run.sh [--rounds N] [--scale F] [--only launch|methods|executes|footprint|prefault|steady|pressure|huge]...
+#   bench/run.sh [--rounds N] [--scale F]
+#                [--only launch|methods|executes|inheritance|footprint|prefault|steady|pressure|latency|huge]...
 #                [--bin-dir DIR]   (memlock-run and its shim from DIR, default target/release)
 #
-# Installs what is missing (hyperfine, gcc, python3; with apt-get), builds memlock-run and its
-# shim (cargo build --release) and the C programs (into target/bench), runs every measurement,
+# Installs what is missing (hyperfine, gcc, python3, and for latency stress-ng, rt-tests and
+# python3-matplotlib; with apt-get), builds memlock-run and its shim (cargo build --release)
+# and the C programs (into target/bench), runs every measurement,
 # prints the tables and writes them to bench/results/latest.md. Needs root: memory locking
 # beyond the 8 MiB default limit and process_madvise on another process need it. Not part of
 # the tests: it takes minutes and its figures depend on the machine.
@@ -17,6 +19,14 @@ command -v hyperfine >/dev/null 2>&1 || packages="$packages hyperfine"
 command -v gcc >/dev/null 2>&1 || packages="$packages gcc libc6-dev"
 command -v python3 >/dev/null 2>&1 || packages="$packages python3"
 command -v stdbuf >/dev/null 2>&1 || packages="$packages coreutils"
+# The latency section's memory hog, cyclictest, and its plot. matplotlib is the distribution's,
+# so the harness runs on the distribution's python3 where there is one (a python3 earlier in
+# PATH, pyenv's say, would not see it).
+python=python3
+[ -x /usr/bin/python3 ] && python=/usr/bin/python3
+command -v stress-ng >/dev/null 2>&1 || packages="$packages stress-ng"
+command -v cyclictest >/dev/null 2>&1 || packages="$packages rt-tests"
+"$python" -c 'import matplotlib' >/dev/null 2>&1 || packages="$packages python3-matplotlib"
 if [ -n "$packages" ]; then
     echo "bench: installing$packages" >&2
     sudo=""
@@ -44,4 +54,5 @@ gcc -O2 -Wall -Wextra -fno-stack-clash-protection -o "$build/probe" bench/probe.
 gcc -O2 -Wall -Wextra -fno-stack-clash-protection -static -o "$build/probe-static" bench/probe.c
 gcc -O2 -Wall -Wextra -o "$build/holder" tests/probes/probe.c
 gcc -O2 -Wall -Wextra -o "$build/pageout" tests/probes/pageout.c
-exec python3 bench/bench.py --build-dir "$build" "$@"
+gcc -O2 -Wall -Wextra -o "$build/latency" bench/latency.c
+exec "$python" bench/bench.py --build-dir "$build" "$@"

@@ -154,18 +154,23 @@ fn stack_can_grow() -> Option<()> {
     Some(())
 }
 
-/// A set-user-ID root copy of the probe, run by nobody with `options`: refused whatever
-/// the method.
+/// A set-user-ID root copy of the probe, run by nobody with `options` and without an exec
+/// gate (whose no_new_privs would make the kernel ignore the bit): refused whatever the
+/// method.
 fn set_user_id(options: &[&str]) -> Option<Scenario> {
+    set_user_id_expecting(
+        &[options, &["--no-exec-gate"]].concat(),
+        Expect::Refused(125, &["set-user-ID", "secure-execution mode"]),
+    )
+}
+
+fn set_user_id_expecting(options: &[&str], expect: Expect) -> Option<Scenario> {
     as_nobody_here()?;
     set_id_here()?;
     Some(
-        command(
-            [copy_with_mode(&probe(), "probe-setuid", 0o4755)],
-            Expect::Refused(125, &["set-user-ID", "secure-execution mode"]),
-        )
-        .who(as_nobody().limit(CI_MEMLOCK))
-        .options(options),
+        command([copy_with_mode(&probe(), "probe-setuid", 0o4755)], expect)
+            .who(as_nobody().limit(CI_MEMLOCK))
+            .options(options),
     )
 }
 
@@ -484,6 +489,9 @@ scenarios! {
     a_set_user_id_program => set_user_id(&[]);
     a_set_user_id_program_with_method_ptrace => set_user_id(&["--method", "ptrace"]);
     a_set_user_id_program_with_method_preload => set_user_id(&["--method", "preload"]);
+    /// The same under the no_new_privs a run of nobody sets to arm its exec gate: the kernel
+    /// ignores the bit, runs it as nobody without secure-execution, and the preload locks it.
+    a_set_user_id_program_under_no_new_privs => set_user_id_expecting(&[], PRELOAD);
     /// A file capability puts the program in secure-execution mode for nobody.
     a_program_with_file_capabilities => as_nobody_here()
         .and_then(|()| set_id_here())

@@ -1400,7 +1400,8 @@ fn thousands_of_arguments_and_environment_entries_survive_the_detour() {
 /// the shim itself: a static program executed with the shim and two other libraries in
 /// LD_PRELOAD (the shim first, between or last, separated by colons or blanks) gets those
 /// libraries and then the shim, as memlock-run composes them for the programs it starts; and
-/// under `-v` no line comes from a shim inside memlock-run.
+/// under `-vv` (which every locked program of the tree follows) no line comes from a shim
+/// inside memlock-run.
 #[test]
 fn a_users_preloads_survive_the_detour_and_memlock_run_does_not_load_the_shim() {
     let Some(image) = lockreport("gcc", &["-static"], "lockreport-static") else {
@@ -1428,7 +1429,7 @@ fn a_users_preloads_survive_the_detour_and_memlock_run_does_not_load_the_shim() 
         format!(":{libm}::{libdl}:{shim}"),
     ] {
         let out = output(memlock_run([
-            "-v".as_ref(),
+            "-vv".as_ref(),
             "--".as_ref(),
             "env".as_ref(),
             format!("LD_PRELOAD={preload}").as_ref(),
@@ -1587,4 +1588,46 @@ fn in_a_mount_namespace(script: &str, what: &str) -> Option<std::process::Output
         return None;
     }
     Some(out)
+}
+
+/// `-v` reports COMMAND alone, whatever locks it (the shim, or the ptrace method, where no
+/// shim runs in COMMAND to take the setting out) and whatever locks what it executes; `-vv`
+/// reports every locked program of the tree, through a nested memlock-run too.
+#[test]
+fn verbose_reports_command_alone_and_twice_the_whole_tree() {
+    let rawexec = compile("rawexec.c", "rawexec-static", &["-static"]);
+    let rawexec = rawexec.to_str().unwrap();
+    let through_sh = format!("/bin/true; /bin/true; {rawexec} /bin/true");
+    for (what, command, tree) in [
+        (
+            "a shell (the preload) that runs true twice and a static program (through memlock-run) that \
+             runs true",
+            vec!["/bin/sh", "-c", &through_sh],
+            5,
+        ),
+        (
+            "a static program (the ptrace method) that runs true",
+            vec![rawexec, "/bin/true"],
+            2,
+        ),
+    ] {
+        for (option, lines) in [("-v", 1), ("-vv", tree)] {
+            let out = output(memlock_run([option, "--"].iter().chain(&command)));
+            assert!(out.status.success(), "{what}, {option}: {}", stderr_of(&out));
+            let reports: Vec<String> = stderr_lines(&out)
+                .into_iter()
+                .filter(|l| l.starts_with("memlock-run: ") && l.contains("): locked MCL_CURRENT with"))
+                .collect();
+            assert_eq!(reports.len(), lines, "{what}, {option}:\n{}", stderr_of(&out));
+            let name = Path::new(command[0]).file_name().unwrap().to_str().unwrap();
+            // The shim names it by argv[0], the ptrace method by its file's name.
+            assert!(
+                [command[0], name]
+                    .iter()
+                    .any(|n| reports[0].starts_with(&format!("memlock-run: {n} (pid "))),
+                "{what}, {option}: the first report is COMMAND's:\n{}",
+                stderr_of(&out)
+            );
+        }
+    }
 }

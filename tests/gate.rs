@@ -10,6 +10,7 @@
 mod common;
 
 use std::ffi::OsStr;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -983,4 +984,134 @@ fn an_execute_only_program_executed_from_its_descriptor_is_refused() {
             PAST_THE_SHIM,
         ],
     );
+}
+
+/// The gate goes by a name of its own: `pgrep -f` of COMMAND's command line finds COMMAND
+/// alone, the gate is `memlock-gate` to pgrep and ps, its command line names COMMAND's PID,
+/// and `pgrep -x memlock-run` does not find it.
+#[test]
+fn the_gate_has_a_name_and_command_line_of_its_own() {
+    let marker = format!("gate-name-{}", std::process::id());
+    let running = Running::start(memlock_run([
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready $$; read line; exit 0",
+        &marker,
+    ]));
+    let gate = gate_of(running.pid);
+    let pgrep = |args: &[&str]| -> Vec<i32> {
+        let out = output({
+            let mut cmd = Command::new("pgrep");
+            cmd.args(args);
+            cmd
+        });
+        stdout_of(&out)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        pgrep(&["-f", &marker]),
+        vec![running.pid],
+        "pgrep -f {marker}"
+    );
+    assert!(pgrep(&["-x", "memlock-gate"]).contains(&gate));
+    assert!(!pgrep(&["-x", "memlock-run"]).contains(&gate));
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{gate}/comm")).unwrap(),
+        "memlock-gate\n"
+    );
+    let cmdline = std::fs::read(format!("/proc/{gate}/cmdline")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cmdline),
+        format!("memlock-run exec gate for PID {}\0", running.pid)
+    );
+    assert!(running.finish().status.success());
+}
+
+/// Once the gate is killed, the kernel fails every exec of the tree (ENOSYS); the next exec
+/// through libc that fails so says why on the failing process's own stderr, naming the gate,
+/// once per process; the caller's exit status is its own (sh: 126).
+#[test]
+fn an_exec_after_the_gate_is_killed_names_the_gate_on_its_own_stderr() {
+    let errors = unique("gate-gone-stderr");
+    let mut running = Running::start(memlock_run([
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo ready $$; read line; /bin/true 2>\"$0\"; echo \"status $?\"",
+        errors.to_str().unwrap(),
+    ]));
+    let gate = gate_of(running.pid);
+    signal_and_wait(gate, libc::SIGKILL, |state| state == '-');
+    running.send("go\n");
+    assert_eq!(running.next_line(), "status 126\n");
+    let out = running.finish();
+    let said = std::fs::read_to_string(&errors).unwrap();
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("memlock-run: cannot execute /bin/true (from pid "))
+        .unwrap_or_else(|| panic!("no line for /bin/true in its stderr:\n{said}"));
+    assert_mentions(
+        line,
+        &[
+            &format!("memlock-run's exec gate (pid {gate})"),
+            "has ended",
+            "ENOSYS (Function not implemented)",
+            "start the tree again under memlock-run",
+        ],
+    );
+    assert_eq!(said.matches("memlock-run: ").count(), 1, "{said}");
+    assert!(
+        !stderr_of(&out).contains("exec gate"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// The gate's line goes to the stderr of the process whose exec it refuses (its own
+/// descriptor 2, as that process has it), not only to memlock-run's: a program whose stderr
+/// goes to a file of its own, or to a pipe another program reads, shows the line there. As
+/// nobody too, where the gate is the tree's user's.
+#[test]
+fn the_refusal_line_goes_to_the_failing_processs_own_stderr() {
+    let Some((_, static_program)) = glibc_and_static() else {
+        return;
+    };
+    for (who, runner) in [("as root", as_caller()), ("as nobody", as_nobody())] {
+        for (what, redirect) in [("a file", "2>\"$LOG\""), ("a pipe", "2>&1 | cat >\"$LOG\"")] {
+            // A directory nobody may write in too.
+            let dir = scratch().join("gate-stderr");
+            fs::create_dir_all(&dir).expect("create the log directory");
+            set_mode(&dir, 0o777);
+            let log = dir.join(format!("{}-{}.log", who.len(), what.len()));
+            let _ = fs::remove_file(&log);
+            let script = format!(
+                "{{ {} {}; }} {redirect}; echo done",
+                rawexec().display(),
+                static_program.display()
+            );
+            let mut cmd = runner
+                .clone()
+                .limit(CI_MEMLOCK)
+                .memlock_run(["--", "/bin/sh", "-c", &script]);
+            cmd.env("LOG", &log);
+            let out = output(cmd);
+            let logged = fs::read_to_string(&log).unwrap_or_default();
+            let _ = fs::remove_file(&log);
+            let line = not_executing(static_program.display());
+            assert!(
+                logged.contains(&line) && logged.contains(PAST_THE_SHIM),
+                "{who}, stderr to {what}: the line is in the process's own stderr: {logged:?}\n{}",
+                stderr_of(&out)
+            );
+            assert!(
+                !stderr_of(&out).contains(&line),
+                "{who}, stderr to {what}: and not also on memlock-run's: {}",
+                stderr_of(&out)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+        }
+    }
 }

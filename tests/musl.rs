@@ -27,7 +27,7 @@ fn rawexec() -> PathBuf {
 fn a_musl_program_executed_by_a_locked_program_is_locked() {
     let Some(probe) = musl_probe() else { return };
     let rawexec = rawexec();
-    let mut cmd = memlock_run(["--future", "-v", "--"]);
+    let mut cmd = memlock_run(["--future", "-vv", "--"]);
     cmd.arg(&rawexec).arg(&probe).args(["--map", "4"]);
     let running = Running::start(cmd);
 
@@ -73,7 +73,7 @@ fn a_musl_program_executed_by_a_locked_program_is_locked() {
     let pid = running.pid;
     let out = running.finish();
     assert!(out.status.success(), "{out:?}");
-    // -v: one line from the shim in each image, the second naming the musl probe.
+    // -vv: one line from the shim in each image, the second naming the musl probe.
     let lines = stderr_lines(&out);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(

@@ -877,3 +877,61 @@ fn a_nested_run_inside_user_from_a_build_under_tmp_locks_what_it_is_sent() {
     );
     assert_locked(&out);
 }
+
+/// A capability held in a user namespace of the task's own (`unshare -r`, rootless
+/// containers) is that namespace's: setrlimit(2) asks for CAP_SYS_RESOURCE and mlock(2) for
+/// CAP_IPC_LOCK in the initial one. memlock-run, started by the shim inside such a namespace for
+/// a static program, must plan with the limits it really has, not refuse for a hard limit it
+/// believes it may raise; and the same program executed past the shim is refused with a line.
+#[test]
+fn in_a_user_namespace_of_its_own_a_static_program_is_locked_or_refused_with_a_line() {
+    let probe = as_nobody()
+        .program("unshare")
+        .args(["-Ur", "true"])
+        .output();
+    if !probe.as_ref().is_ok_and(|out| out.status.success()) {
+        eprintln!("SKIPPED: nobody cannot make a user namespace here (unshare -Ur: {probe:?})");
+        return;
+    }
+    let Some(lockreport) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        eprintln!("SKIPPED: no static glibc to build a static program with");
+        return;
+    };
+    let rawexec = compile("rawexec.c", "rawexec", &[]);
+    // A directory only the namespace's root (nobody outside) may enter: the program is
+    // reached through it, as the tree's own files are.
+    let script = format!(
+        "d=$(mktemp -d) && chmod 700 \"$d\" && cp {lockreport} \"$d/s\" && {{ $RUN \"$d/s\"; echo status=$?; }}; rm -rf \"$d\"",
+        lockreport = lockreport.display()
+    );
+    for (how, run) in [
+        ("through libc", ""),
+        ("by the system call", rawexec.to_str().unwrap()),
+    ] {
+        let mut cmd = as_nobody()
+            .limit(CI_MEMLOCK)
+            .memlock_run(["--", "unshare", "-Ur", "sh", "-c", &script]);
+        cmd.env("RUN", run);
+        let out = output(cmd);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = stderr_of(&out);
+        if how == "through libc" {
+            // The shim sends it through memlock-run, which locks it with ptrace.
+            assert!(
+                stdout.contains("locked VmLck=") && stdout.contains("status=0"),
+                "{how}: locked:\n{stdout}\n{stderr}"
+            );
+            assert!(!stderr.contains("RLIMIT_MEMLOCK"), "{how}: {stderr}");
+        } else {
+            assert!(
+                !stdout.contains("UNLOCKED") && stdout.contains("status=127"),
+                "{how}: not run:\n{stdout}\n{stderr}"
+            );
+            assert!(
+                stderr.contains("memlock-run: not executing ")
+                    && stderr.contains("statically linked"),
+                "{how}: refused with the gate's line: {stderr}"
+            );
+        }
+    }
+}

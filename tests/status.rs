@@ -106,6 +106,43 @@ fn locked_by_memlock_run() {
     assert!(running.finish().status.success());
 }
 
+/// The gate of COMMAND's run, in text and JSON, as it runs, once stopped and once killed; the
+/// PID is the one COMMAND's environment names, and the process there is the gate.
+#[test]
+fn a_process_shows_its_exec_gate_running_stopped_and_gone() {
+    let probe = probe();
+    let running = Running::start(memlock_run(["--", probe.to_str().unwrap()]));
+    let gate = gate_of(running.pid);
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{gate}/comm")).unwrap(),
+        "memlock-gate\n"
+    );
+    for (state, signal, until) in [
+        ("running", 0, (|c| c != 'T') as fn(char) -> bool),
+        ("stopped", libc::SIGSTOP, |c| c == 'T'),
+        ("running", libc::SIGCONT, |c| c != 'T'),
+        ("gone", libc::SIGKILL, |c| c == '-'),
+    ] {
+        signal_and_wait(gate, signal, until);
+        let process = status_json(running.pid);
+        assert_eq!(process["gate"]["pid"], gate, "{process:#}");
+        assert_eq!(process["gate"]["state"], state, "{process:#}");
+        assert_eq!(process["gate"]["alive"], state != "gone", "{process:#}");
+        let text = status_text(running.pid);
+        assert!(
+            text.contains(&format!("  exec gate: pid {gate}"))
+                && text.contains(&format!(", {state}: ")),
+            "{text}"
+        );
+    }
+    assert!(running.finish().status.success());
+    // No gate, no line: --no-inherit.
+    let running = Running::start(memlock_run(["--no-inherit", "--", probe.to_str().unwrap()]));
+    assert_eq!(status_json(running.pid)["gate"], Value::Null);
+    assert!(!status_text(running.pid).contains("exec gate"));
+    assert!(running.finish().status.success());
+}
+
 #[test]
 fn locked_on_fault() {
     let probe = probe();
@@ -358,6 +395,8 @@ fn json_has_the_documented_fields() {
         "lock_on_fault",
         "lockable",
         "error",
+        "gate",
+        "alive",
     ] {
         assert!(keys.contains(key), "{key} is missing from the output");
     }

@@ -31,7 +31,10 @@ other way, from outside: a helper process traces the execve with ptrace(2), stop
 image at its entry point and makes it call mlockall there, then detaches before COMMAND's \
 first instruction (--method). The same injection locks a process that is already running \
 (--pid). memlock-run refuses, before exec, what neither way can lock without a word: \
-set-user-ID, set-group-ID and file-capability programs, another machine's programs.
+programs the kernel would run in secure-execution mode for their caller (set-user-ID and \
+set-group-ID programs that change its IDs, file-capability programs run by a user other than \
+root; a set-user-ID root program run by root is locked as any other), another machine's \
+programs, and an LD_AUDIT library in the environment, which ld.so loads before the shim.
 
 --check tells, before anything runs, whether a run with the same options would lock \
 COMMAND's memory, and what to change if not; --status tells what is locked in processes \
@@ -218,13 +221,15 @@ pub struct Cli {
     /// wrapper script's `exec`, a shell's children) are locked too: it judges each exec made
     /// through libc before it happens, by the rules memlock-run applies to COMMAND, and sends
     /// a program the preload cannot reach (static, 32-bit, or whose environment lost
-    /// the shim) through memlock-run, which locks it with ptrace or refuses it (set-user-ID
-    /// programs); where memlock-run cannot be executed (under chroot), the exec fails with
+    /// the shim, or was given LD_AUDIT) through memlock-run, which locks it with ptrace or
+    /// refuses it (a set-user-ID program that runs in secure-execution mode for its caller);
+    /// where memlock-run cannot be executed (under chroot), the exec fails with
     /// EPERM and a message. The execve system call made directly (Go's os/exec, static
     /// programs) is judged by memlock-run's exec gate, a seccomp filter whose notifications a
     /// process of memlock-run's answers; without root's CAP_SYS_ADMIN, memlock-run sets
-    /// no_new_privs for the tree to install it (no exec of the tree then gains privilege, and
-    /// SELinux or AppArmor transitions that would fail). Where no gate can be armed (Linux
+    /// no_new_privs for the tree to install it (no exec of the tree then gains privilege: the
+    /// kernel ignores set-ID bits, and such a program runs as its caller, locked; and SELinux
+    /// or AppArmor transitions that would fail). Where no gate can be armed (Linux
     /// before 5.5, seccomp denied), an inheriting run is refused, or under --on-failure warn
     /// runs with a note (--check says which). With
     /// --no-inherit the shim removes itself from the environment once it has locked COMMAND.
@@ -333,8 +338,12 @@ pub struct Cli {
     pub force: bool,
 
     /// Report on stderr what was locked: flags, VmLck, stack pre-faulted, time taken
-    #[arg(short, long)]
-    pub verbose: bool,
+    ///
+    /// One line, for COMMAND alone: the programs it executes, locked too unless
+    /// --no-inherit, are silent, so that a parent reading their stderr reads nothing of
+    /// memlock-run's. Given twice (-vv), each of them reports its own line as well.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     /// Print what would be done (target, flags, limits, capabilities, environment) and exit
     ///
@@ -453,7 +462,11 @@ impl Cli {
             exec_gate: !self.no_exec_gate,
             no_dump: self.no_dump,
             method: self.method,
-            verbose: self.verbose,
+            verbose: match self.verbose {
+                0 => memlock_run_protocol::Verbose::Off,
+                1 => memlock_run_protocol::Verbose::Command,
+                _ => memlock_run_protocol::Verbose::Tree,
+            },
         };
         if self.check {
             Mode::Check(request)
@@ -520,7 +533,7 @@ mod tests {
         assert!(cli.future);
         assert_eq!(cli.command, ["ls", "-l", "--future"]);
         let cli = Cli::try_parse_from(["memlock-run", "--", "--weird-name", "-v"]).unwrap();
-        assert!(!cli.verbose);
+        assert_eq!(cli.verbose, 0);
         assert_eq!(cli.command, ["--weird-name", "-v"]);
     }
 
@@ -595,10 +608,11 @@ mod tests {
         #[test]
         fn the_shims_options_parse_back_to_its_settings(
             future: bool, onfault: bool, prefault: u64, heap: u64, thread_stack: u64,
-            fork_off: bool, bind_now: bool, warn: bool, verbose: bool, inherit: bool, no_dump: bool,
+            fork_off: bool, bind_now: bool, warn: bool, verbose in 0u8..3, inherit: bool, no_dump: bool,
             exec_gate: bool, huge: bool,
         ) {
-            use memlock_run_protocol::{Config, Fork, LockFlags};
+            use memlock_run_protocol::{Config, Fork, LockFlags, Verbose};
+            let verbosity = [Verbose::Off, Verbose::Command, Verbose::Tree][usize::from(verbose)];
             let config = Config {
                 flags: LockFlags { current: true, future, onfault },
                 prefault,
@@ -608,7 +622,7 @@ mod tests {
                 fork: if fork_off { Fork::Off } else { Fork::Relock },
                 bind_now,
                 on_failure: if warn { memlock_run_protocol::OnFailure::Warn } else { memlock_run_protocol::OnFailure::Exit },
-                verbose,
+                verbose: verbosity,
                 inherit,
                 no_dump,
                 exec_gate,

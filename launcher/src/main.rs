@@ -67,7 +67,11 @@ fn run() -> u8 {
     let mode = cli.mode();
     let sent = matches!(mode, cli::Mode::Run(_) | cli::Mode::DryRun(_));
     // A set-user-ID or set-group-ID install is refused here, once, for every mode.
-    let outcome = match plan::set_id_refusal(host::Ids::read()) {
+    let installed_set_id = std::fs::metadata("/proc/self/exe").map_or(true, |m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o6000 != 0
+    });
+    let outcome = match plan::set_id_refusal(host::Ids::read(), installed_set_id) {
         Some(why) => Err(anyhow::anyhow!(why)),
         None => dispatch(mode),
     };

@@ -55,7 +55,7 @@ mod wrap;
 use core::ffi::{c_char, c_int};
 
 use line::Line;
-use memlock_run_protocol::{Config, Fork, LockFlags, OnFailure, FAILURE_EXIT_STATUS};
+use memlock_run_protocol::{Config, Fork, LockFlags, OnFailure, Verbose, FAILURE_EXIT_STATUS};
 
 // The libc crate links libc itself only without its `std` feature, and cargo unifies that
 // feature with the launcher's when both are built together: name libc here.
@@ -111,6 +111,10 @@ extern "C" fn memlock_run_init(
     }
     if renamed {
         environ::remove(memlock_run_protocol::COMM.as_bytes());
+    }
+    // -v is this program's: what it executes runs silent (-vv keeps it).
+    if config.verbose == Verbose::Command {
+        environ::remove(memlock_run_protocol::VERBOSE.as_bytes());
     }
     if !config.inherit {
         environ::remove_shim(config.bind_now);
@@ -279,7 +283,7 @@ extern "C" fn memlock_run_init(
     }
     if config.inherit {
         // From here on, what this process executes is judged before the exec (wrap/exec.rs).
-        wrap::arm_exec(&config, process.env());
+        wrap::arm_exec(&config.executed(), process.env());
     }
 
     if config.fork == Fork::Relock {
@@ -301,7 +305,7 @@ extern "C" fn memlock_run_init(
         }
     }
 
-    if config.verbose {
+    if config.verbose.reports() {
         let mut line = process.report_line();
         line.push("locked ").push(config.flags.describe());
         line.push(" with the preload shim: VmLck ")

@@ -42,9 +42,9 @@
 //!   -i`, a shell's `exec -c`) or whose shim path does not exist (`chroot`) would run
 //!   unlocked without a word. Each wrapper judges the new image before the exec with the
 //!   launcher's own rules (memlock_run_protocol::reach: its ELF headers as the kernel reads
-//!   them, a `#!` line's interpreter, set-ID bits and file capabilities) and the environment
-//!   it gets (one `LD_PRELOAD` naming this shim, which exists at that path, and this run's
-//!   settings). Where the preload will lock it, libc's function (posix_spawn) or the system
+//!   them, a `#!` line's interpreter, secure-execution mode as the kernel computes it for this
+//!   process) and the environment it gets (one `LD_PRELOAD` naming this shim, which exists at
+//!   that path, this run's settings, and no `LD_AUDIT` library, which ld.so would load first). Where the preload will lock it, libc's function (posix_spawn) or the system
 //!   call (the rest) runs as asked. Otherwise the program is executed as `memlock-run
 //!   OPTIONS --argv0 ARGV0 -- PATH ARGS...` (`MEMLOCK_RUN_LAUNCHER`, this run's settings as
 //!   options), which locks it with the ptrace method or refuses it with its message and

@@ -21,7 +21,7 @@
 //! | `MEMLOCK_RUN_FORK`         | `relock`: a fork(2) child locks itself again (MCL_ONFAULT); `off`: it runs unlocked | `relock` |
 //! | `MEMLOCK_RUN_BIND_NOW`     | `1`: memlock-run set `LD_BIND_NOW` for this run (the shim removes it with the rest for `--no-inherit`) | `0` |
 //! | `MEMLOCK_RUN_ON_FAILURE`   | `exit` (status 125) or `warn` (go on unlocked) | `exit` |
-//! | `MEMLOCK_RUN_VERBOSE`      | `1`: one report line on stderr, `0`: silent | `0` |
+//! | `MEMLOCK_RUN_VERBOSE`      | `1`: this program reports one line on stderr, and the shim takes the variable out of its environment, so that what it executes is silent; `2`: this one and every program it executes report; `0`: silent | `0` |
 //! | `MEMLOCK_RUN_INHERIT`      | `1`: programs this one execs are locked too; `0`: the shim removes itself from the environment | `1` |
 //! | `MEMLOCK_RUN_NO_DUMP`      | `1`: the shim makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`, which execve resets, so each new image sets it again) and checks it with `PR_GET_DUMPABLE`; the launcher has set RLIMIT_CORE to 0 before exec | `0` |
 //! | `MEMLOCK_RUN_LAUNCHER`     | the launcher's path, which the shim runs a program through when the preload cannot reach it (with `INHERIT` 1) | none |
@@ -79,6 +79,17 @@ pub const COMM: &str = "MEMLOCK_RUN_COMM";
 /// says that the gate's filter, which touches execve and execveat alone, is the only one:
 /// `--pid` and `--check` then need no `--force` for it.
 pub const GATE: &str = "MEMLOCK_RUN_GATE";
+
+/// The exec gate's process name (comm, at most 15 bytes), as `ps`, `pgrep` and
+/// /proc/PID/stat show it; `--status` and the shim know the gate of [`GATE`] by it.
+pub const GATE_NAME: &str = "memlock-gate";
+
+/// The gate's PID from a [`GATE`] value, `N:PID`.
+pub fn gate_pid(value: &[u8]) -> Option<u32> {
+    let colon = value.iter().position(|&b| b == b':')?;
+    let pid = decode_u64(value.get(colon + 1..)?)?;
+    u32::try_from(pid).ok().filter(|&pid| pid != 0)
+}
 
 /// The shim's word to the exec gate: `prctl(GATE_WORD, GATE_EXEC | GATE_SPAWN | GATE_SPAWNED)`,
 /// an option no kernel knows (EINVAL where no gate listens), which the gate's filter hands
@@ -204,6 +215,49 @@ impl LockFlags {
     }
 }
 
+/// Who reports on stderr once locked (`-v`, `-vv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbose {
+    Off,
+    /// The program memlock-run starts, alone: the shim reports, then takes the variable out
+    /// of the environment, so that a descendant does not add a line to a stderr its parent
+    /// may be reading.
+    Command,
+    /// That program and every program its tree executes.
+    Tree,
+}
+
+impl Verbose {
+    pub fn reports(self) -> bool {
+        self != Verbose::Off
+    }
+
+    /// What a program executed by one with this setting gets.
+    pub fn executed(self) -> Verbose {
+        match self {
+            Verbose::Command => Verbose::Off,
+            other => other,
+        }
+    }
+
+    pub fn encode(self) -> &'static str {
+        match self {
+            Verbose::Off => "0",
+            Verbose::Command => "1",
+            Verbose::Tree => "2",
+        }
+    }
+
+    pub fn decode(value: &[u8]) -> Option<Self> {
+        match value {
+            b"0" => Some(Verbose::Off),
+            b"1" => Some(Verbose::Command),
+            b"2" => Some(Verbose::Tree),
+            _ => None,
+        }
+    }
+}
+
 /// What the shim does when it cannot lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnFailure {
@@ -273,7 +327,7 @@ pub struct Config {
     /// memlock-run set `LD_BIND_NOW`, so `--no-inherit` removes it too.
     pub bind_now: bool,
     pub on_failure: OnFailure,
-    pub verbose: bool,
+    pub verbose: Verbose,
     pub inherit: bool,
     /// `--no-dump`: no core dump, and no reading of the process's memory by its own user.
     ///
@@ -303,7 +357,7 @@ impl Default for Config {
             fork: Fork::Relock,
             bind_now: false,
             on_failure: OnFailure::Exit,
-            verbose: false,
+            verbose: Verbose::Off,
             inherit: true,
             no_dump: false,
             exec_gate: true,
@@ -334,13 +388,22 @@ impl Config {
             FORK => self.fork = Fork::decode(value).ok_or(bad)?,
             BIND_NOW => self.bind_now = decode_bool(value).ok_or(bad)?,
             ON_FAILURE => self.on_failure = OnFailure::decode(value).ok_or(bad)?,
-            VERBOSE => self.verbose = decode_bool(value).ok_or(bad)?,
+            VERBOSE => self.verbose = Verbose::decode(value).ok_or(bad)?,
             INHERIT => self.inherit = decode_bool(value).ok_or(bad)?,
             NO_DUMP => self.no_dump = decode_bool(value).ok_or(bad)?,
             EXEC_GATE => self.exec_gate = decode_bool(value).ok_or(bad)?,
             _ => {}
         }
         Ok(())
+    }
+
+    /// The settings of a program this one executes: the same, but for `Verbose::Command`,
+    /// which is this program's alone.
+    pub fn executed(&self) -> Config {
+        Config {
+            verbose: self.verbose.executed(),
+            ..*self
+        }
     }
 
     /// Calls `arg` with each `memlock-run` option that gives these settings; defaults are left
@@ -379,8 +442,10 @@ impl Config {
             arg("--on-failure");
             arg("warn");
         }
-        if self.verbose {
-            arg("--verbose");
+        match self.verbose {
+            Verbose::Off => {}
+            Verbose::Command => arg("--verbose"),
+            Verbose::Tree => arg("-vv"),
         }
         if !self.inherit {
             arg("--no-inherit");
@@ -404,7 +469,7 @@ impl Config {
         set(FORK, self.fork.encode());
         set(BIND_NOW, if self.bind_now { "1" } else { "0" });
         set(ON_FAILURE, self.on_failure.encode());
-        set(VERBOSE, if self.verbose { "1" } else { "0" });
+        set(VERBOSE, self.verbose.encode());
         set(INHERIT, if self.inherit { "1" } else { "0" });
         set(NO_DUMP, if self.no_dump { "1" } else { "0" });
         set(EXEC_GATE, if self.exec_gate { "1" } else { "0" });
@@ -548,7 +613,7 @@ mod tests {
             fork: Fork::Off,
             bind_now: true,
             on_failure: OnFailure::Warn,
-            verbose: true,
+            verbose: Verbose::Tree,
             inherit: false,
             no_dump: true,
             exec_gate: false,
@@ -597,6 +662,7 @@ mod tests {
             (BIND_NOW, "yes"),
             (ON_FAILURE, "ignore"),
             (VERBOSE, "yes"),
+            (VERBOSE, "3"),
             (NO_DUMP, "yes"),
         ] {
             let err = config.apply(name.as_bytes(), value.as_bytes()).unwrap_err();
@@ -632,6 +698,39 @@ mod tests {
             (u64::MAX, "16777215.99 TiB"),
         ] {
             assert_eq!(SizeText::new(bytes).as_str(), text);
+        }
+    }
+
+    #[test]
+    fn only_the_command_itself_reports_under_verbose_1() {
+        for (verbose, executed) in [
+            (Verbose::Off, Verbose::Off),
+            (Verbose::Command, Verbose::Off),
+            (Verbose::Tree, Verbose::Tree),
+        ] {
+            assert_eq!(Verbose::decode(verbose.encode().as_bytes()), Some(verbose));
+            let config = Config {
+                verbose,
+                ..Config::default()
+            };
+            assert_eq!(config.executed().verbose, executed);
+            assert_eq!(config.executed().executed(), config.executed());
+        }
+        assert!(!Verbose::Off.reports() && Verbose::Command.reports() && Verbose::Tree.reports());
+    }
+
+    #[test]
+    fn the_gates_pid_follows_the_filter_count() {
+        assert_eq!(gate_pid(b"1:4242"), Some(4242));
+        for bad in [
+            &b"4242"[..],
+            b"1:",
+            b"1:0",
+            b"1:-2",
+            b"1:4294967296",
+            b"1:42x",
+        ] {
+            assert_eq!(gate_pid(bad), None, "{bad:?}");
         }
     }
 

@@ -369,7 +369,10 @@ fn i386_on_x86_64(program: Identity, shim: Identity) -> bool {
 
 /// Whether the environment a new image gets hands it the shim and this run's settings: one
 /// `LD_PRELOAD` (ld.so honours one of several, and which is not to be guessed) that names
-/// `shim`, and `MEMLOCK_RUN_*` settings that decode to `config`. The rung when not.
+/// `shim`, `MEMLOCK_RUN_*` settings that decode to `config`, and no `LD_AUDIT` library (ld.so
+/// loads audit libraries before any preload, and one may refuse the shim: `LD_AUDIT` is
+/// treated as `LD_PRELOAD` is, judged, and what cannot be shown to hand on the shim is a
+/// miss). The rung when not.
 pub fn carries_shim(
     entries: impl Iterator<Item = impl AsRef<[u8]>>,
     shim: &[u8],
@@ -382,7 +385,9 @@ pub fn carries_shim(
         let Some((name, value)) = crate::split_entry(entry.as_ref()) else {
             continue;
         };
-        if name == b"LD_PRELOAD" {
+        if name == b"LD_AUDIT" && !value.is_empty() {
+            return Err(Miss::AuditLibrary);
+        } else if name == b"LD_PRELOAD" {
             preloads += 1;
             names_shim = value.split(|&b| b == b':' || b == b' ').any(|e| e == shim);
         } else if name.starts_with(crate::PREFIX.as_bytes()) && settings.apply(name, value).is_err()
@@ -570,6 +575,32 @@ mod tests {
         assert_eq!(
             carries_shim(twice.into_iter(), shim, &config),
             Err(Miss::NoShimInEnvironment)
+        );
+    }
+
+    /// An audit library runs before the shim and may refuse it: any LD_AUDIT that names one,
+    /// wherever it is in the environment, is a miss; an empty one loads nothing.
+    #[test]
+    fn an_audit_library_in_the_environment_is_a_miss() {
+        let config = crate::Config::default();
+        let shim = &b"/usr/lib/memlock-run/libmemlock_run_shim.so"[..];
+        let preload = &b"LD_PRELOAD=/usr/lib/memlock-run/libmemlock_run_shim.so"[..];
+        for env in [
+            [preload, b"LD_AUDIT=/tmp/audit.so"],
+            [b"LD_AUDIT=audit.so:other.so", preload],
+        ] {
+            assert_eq!(
+                carries_shim(env.into_iter(), shim, &config),
+                Err(Miss::AuditLibrary)
+            );
+        }
+        assert_eq!(
+            carries_shim([preload, b"LD_AUDIT="].into_iter(), shim, &config),
+            Ok(())
+        );
+        assert_eq!(
+            carries_shim([preload, b"LD_AUDITX=/tmp/a.so"].into_iter(), shim, &config),
+            Ok(())
         );
     }
 

@@ -1179,3 +1179,52 @@ pub fn lock_pid(options: &[&str], pid: i32) -> Output {
     cmd.arg("--pid").arg(pid.to_string());
     output(cmd)
 }
+
+/// The PID of the exec gate MEMLOCK_RUN_GATE (`N:PID`) in `pid`'s environment names, once
+/// that gate has taken its name (`memlock-gate`): COMMAND may start before its gate has run
+/// at all (5 s at most).
+pub fn gate_of(pid: i32) -> i32 {
+    let env = environ(pid);
+    let value = env
+        .get("MEMLOCK_RUN_GATE")
+        .unwrap_or_else(|| panic!("no MEMLOCK_RUN_GATE in {pid}'s environment: {env:?}"));
+    let gate = value
+        .split_once(':')
+        .and_then(|(_, gate)| gate.parse().ok())
+        .unwrap_or_else(|| panic!("MEMLOCK_RUN_GATE={value}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let comm = fs::read_to_string(format!("/proc/{gate}/comm")).unwrap_or_default();
+        if comm == "memlock-gate\n" {
+            return gate;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gate {gate} of {pid} is named {comm:?}, not memlock-gate"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `signal` to `pid`, then waits (5 s at most) until its state (the letter after the
+/// name in /proc/PID/stat; `gone` once it has no entry or is a zombie) satisfies `until`.
+pub fn signal_and_wait(pid: i32, signal: i32, until: impl Fn(char) -> bool) {
+    // SAFETY: kill(2) with integer arguments.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
+    let state = || {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()))
+            .filter(|&c| c != 'Z' && c != 'X')
+            .unwrap_or('-')
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !until(state()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pid} is still in state {} after signal {signal}",
+            state()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -55,7 +55,8 @@ pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {
             let launcher_id = host.exe.as_ref().map_or((0, 0), |e| e.id);
             gate::arm(
                 gate::Judgement {
-                    config: plan.config,
+                    // The tree's: COMMAND's own exec goes past the gate.
+                    config: plan.config.executed(),
                     shim: shim.path.clone(),
                     shim_id: shim.id,
                     launcher_id,
@@ -82,6 +83,7 @@ pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {
     if let Some(note) = plan
         .request
         .verbose
+        .reports()
         .then(|| crate::say::check::runtime::verbose_note(&plan.request, &target.path))
         .flatten()
     {
@@ -112,7 +114,7 @@ pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {
         let armed = ptrace::arm_exec(&ptrace::ExecJob {
             work,
             on_failure: plan.config.on_failure,
-            verbose: plan.request.verbose,
+            verbose: plan.request.verbose.reports(),
             program: program_name(&target.path),
             reason: choice.reason.clone(),
             image: target.image_id(),

@@ -230,23 +230,26 @@ pub(super) fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
             {
                 return Judged::Misses(summary(miss));
             }
+            // Secure-execution mode, by the kernel's rule for this task (what the shim asks for
+            // its own process, and the launcher for COMMAND).
             let set_id = meta.mode() & (libc::S_ISUID | libc::S_ISGID) != 0;
-            let capabilities = has_file_capabilities(&path);
-            if set_id || capabilities {
-                // Refused whoever executes it, which is coarser than the kernel's rule (issue
-                // 19: judge it for the calling task); the line names the kernel's rule where
-                // it applies, and says where it does not.
-                let file = SecureExecution {
-                    mode: meta.mode(),
-                    owner: meta.uid(),
-                    group: meta.gid(),
-                    uid: task.uid,
-                    gid: task.gid,
-                    file_capabilities: capabilities,
-                    nosuid: nix::sys::statvfs::statvfs(&path)
+            let capabilities = task.real_uid != 0 && has_file_capabilities(&path);
+            let file = SecureExecution {
+                mode: meta.mode(),
+                owner: meta.uid(),
+                group: meta.gid(),
+                uid: task.real_uid,
+                euid: task.uid,
+                gid: task.real_gid,
+                egid: task.gid,
+                file_capabilities: capabilities,
+                nosuid: (set_id || capabilities)
+                    && nix::sys::statvfs::statvfs(&path)
                         .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
-                };
-                return Judged::Misses(summary(file.miss().unwrap_or(Miss::SetIdUnjudged)));
+                no_new_privs: task.no_new_privs,
+            };
+            if let Some(miss) = file.miss() {
+                return Judged::Misses(summary(miss));
             }
             Judged::Reaches
         }

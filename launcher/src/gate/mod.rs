@@ -8,7 +8,8 @@
 //! path and the environment from the calling task's memory and the file through the task's
 //! own root and working directory: an image the preload will lock goes on
 //! (SECCOMP_USER_NOTIF_FLAG_CONTINUE); memlock-run itself goes on (it judges what it runs);
-//! anything else fails with EPERM and one line on stderr. The shim's wrappers send such
+//! anything else fails with EPERM and one line on the failing process's own stderr (memlock-run's
+//! where that cannot be written). The shim's wrappers send such
 //! programs through memlock-run before they get here, so what the gate refuses is only what
 //! a program executed past them.
 //!
@@ -36,7 +37,13 @@
 //! (SECCOMP_USER_NOTIF_FLAG_CONTINUE); where it cannot be armed, an inheriting run is refused
 //! (`crate::plan::gate`), and when a filter of the tree already has a listener (a gate of an outer run),
 //! that one answers. When every process of the tree has ended, the kernel says so to the gate
-//! (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed.
+//! (POLLHUP), and it exits. If it is killed, the tree's execs fail (ENOSYS): closed; the shim
+//! names the gate in the line of the next exec through libc that fails so (wrap/exec.rs). If it
+//! is stopped (SIGSTOP), the tree's execs wait for it, and go on once it is continued.
+//!
+//! It goes by a name of its own, `memlock-gate` in `ps -o comm` and `pgrep`, and `memlock-run
+//! exec gate for PID N` in `ps -o args` (`serve::take_name`); COMMAND's environment carries
+//! its PID (protocol::GATE), which `--status` reads.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -130,9 +137,11 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
     // SAFETY: the two descriptors socketpair made, owned from here.
     let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_raw = theirs.as_raw_fd();
+    // COMMAND keeps this process's PID.
+    let command = std::process::id();
     let gate = undumpable(|| {
         crate::detached::spawn(|| {
-            gate_main(theirs_raw, &context);
+            gate_main(theirs_raw, &context, command);
         })
     })
     .context("cannot start the exec gate")?;

@@ -15,9 +15,11 @@ use super::{
 };
 use crate::host::procfs::status_field;
 
-/// The gate's life: its own session (a terminal's signals are COMMAND's), no descriptor of
-/// memlock-run's but stderr, then one answer per exec until the tree has ended.
-pub(super) fn gate_main(socket: RawFd, context: &Judgement) {
+/// The gate's life: its own session (a terminal's signals are COMMAND's) and name, no
+/// descriptor of memlock-run's but stderr, then one answer per exec until the tree has ended.
+/// `command`: COMMAND's PID, which its name gives.
+pub(super) fn gate_main(socket: RawFd, context: &Judgement, command: u32) {
+    take_name(command);
     // SAFETY: setsid, signal dispositions and descriptor plumbing in a fresh single-threaded
     // process that runs nothing else.
     let socket = unsafe {
@@ -57,6 +59,154 @@ pub(super) fn gate_main(socket: RawFd, context: &Judgement) {
     unsafe { libc::_exit(0) }
 }
 
+/// Gives the gate a name of its own in place of memlock-run's command line, which is COMMAND's
+/// (`pgrep -f` of COMMAND's would find both, and `pkill -f` kill both): the comm
+/// protocol::GATE_NAME, and `memlock-run exec gate for PID N` as its command line (`ps -o
+/// args`, `pgrep -f`, /proc/PID/cmdline).
+///
+/// The command line is written over the argument strings in place (setproctitle's way),
+/// running on into the environment's strings, which follow them and which the gate never
+/// reads again (it clears its environment first): nothing to exec, so the gate starts no
+/// later and keeps its identity and its dumpable flag exactly as forked. A line longer than
+/// that room would need PR_SET_MM (CAP_SYS_RESOURCE) or a re-exec of memlock-run (a second
+/// image to load on the launch path, a dumpable window before it could set the flag again,
+/// the judgement to serialise). Linux reads a command line whose arguments' last byte is not
+/// NUL up to the first NUL (at most a page), and the arguments as they are otherwise; both
+/// end at the title here. Where arguments and environment together are shorter than the
+/// title (`env -i memlock-run true`), it is cut short; the comm is whole either way.
+fn take_name(command: u32) {
+    let mut comm = [0u8; 16];
+    for (slot, b) in comm
+        .iter_mut()
+        .zip(memlock_run_protocol::GATE_NAME.bytes().take(15))
+    {
+        *slot = b;
+    }
+    // SAFETY: PR_SET_NAME reads a NUL-terminated name of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr(), 0, 0, 0) };
+    let Some((args, args_end, env, env_end)) = fs::read_to_string("/proc/self/stat")
+        .ok()
+        .as_deref()
+        .and_then(stat_areas)
+    else {
+        return;
+    };
+    let end = if env == args_end && env_end > env {
+        env_end
+    } else {
+        args_end
+    };
+    let room = end.saturating_sub(args).min(4096);
+    let args_len = args_end.saturating_sub(args);
+    if room == 0 || args_len == 0 {
+        return;
+    }
+    let title = format!("memlock-run exec gate for PID {command}");
+    let len = title.len().min(room - 1);
+    // SAFETY: the gate is single-threaded and never reads its environment: clearenv drops
+    // libc's pointers into the strings about to be overwritten. [args, end) is this process's
+    // own argument and environment strings, writable, as the kernel laid them out at exec.
+    unsafe {
+        if end > args_end {
+            libc::clearenv();
+        }
+        let base = args as *mut u8;
+        std::ptr::write_bytes(base, 0, room);
+        std::ptr::copy_nonoverlapping(title.as_ptr(), base, len);
+        if len + 1 < args_len {
+            // The arguments' last byte not NUL: the kernel stops at the title's NUL.
+            *base.add(args_len - 1) = b' ';
+        }
+    }
+}
+
+/// arg_start, arg_end, env_start and env_end: fields 48 to 51 of a /proc/self/stat text.
+pub(super) fn stat_areas(stat: &str) -> Option<(usize, usize, usize, usize)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts at field 3.
+    let mut fields = rest
+        .split_whitespace()
+        .skip(48 - 3)
+        .map(str::parse::<usize>);
+    Some((
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+    ))
+}
+
+/// Writes `text` on the stderr of the process of task `pid`, whose exec the gate refuses or
+/// warns about, so that the line shows where that process's own messages show (a tmux pane,
+/// a service's log), not only where memlock-run was started. True when written.
+///
+/// The gate takes the process's descriptor 2 itself (pidfd_getfd(2), Linux 5.6; a root gate,
+/// or one of the process's user while it is dumpable) rather than opening /proc/PID/fd/2 by
+/// path: the description the process opened, with its access mode, so that a root gate writes
+/// nothing the process could not write itself. It never blocks: a regular file is written
+/// through that description (its offset and O_APPEND are the process's, as if it wrote the
+/// line); a socket with MSG_DONTWAIT; a pipe or terminal is opened again with O_NONBLOCK, only
+/// where the process's description is open for writing. Anything else, or a descriptor that
+/// cannot be taken, leaves the line to memlock-run's stderr.
+fn task_stderr_line(pid: u32, text: &str) -> bool {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // A thread's descriptor table is its process's (pidfd_open takes a thread group leader).
+    let Some(tgid) = status_field(pid as i32, "Tgid").and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return false;
+    };
+    // SAFETY: pidfd_open with a PID and no flags returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) };
+    if pidfd < 0 {
+        return false;
+    }
+    // SAFETY: a descriptor just returned, owned here.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    // SAFETY: pidfd_getfd of descriptor 2 returns a new descriptor (close-on-exec) or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), 2, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: a descriptor just returned, owned here.
+    let taken = unsafe { File::from_raw_fd(fd as RawFd) };
+    let mut bytes = text.as_bytes().to_vec();
+    bytes.push(b'\n');
+    // SAFETY: F_GETFL on a descriptor of ours.
+    let mode = unsafe { libc::fcntl(taken.as_raw_fd(), libc::F_GETFL) };
+    if mode < 0 || mode & libc::O_ACCMODE == libc::O_RDONLY {
+        return false;
+    }
+    let Ok(meta) = taken.metadata() else {
+        return false;
+    };
+    let kind = meta.file_type();
+    let written = if kind.is_file() {
+        (&taken).write(&bytes).ok()
+    } else if kind.is_socket() {
+        // SAFETY: send(2) on a descriptor of ours with a valid buffer.
+        let n = unsafe {
+            libc::send(
+                taken.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        usize::try_from(n).ok()
+    } else if kind.is_fifo() || kind.is_char_device() {
+        fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(format!("/proc/self/fd/{}", taken.as_raw_fd()))
+            .and_then(|mut file| file.write(&bytes))
+            .ok()
+    } else {
+        None
+    };
+    written == Some(bytes.len())
+}
+
 /// The tree's stderr, written without ever blocking on a reader that has stopped reading
 /// (that would stall every exec of the tree behind a refusal's line). A pipe or terminal is
 /// opened again, on its own with O_NONBLOCK (setting it on the shared descriptor would change
@@ -91,6 +241,14 @@ impl Stderr {
         Stderr::Shared
     }
 
+    /// A line about task `pid`'s exec, on that process's own stderr where it can be written
+    /// there, else on memlock-run's (see [`task_stderr_line`]).
+    fn line_for(&self, pid: u32, text: &str) {
+        if !task_stderr_line(pid, text) {
+            self.line(text);
+        }
+    }
+
     fn line(&self, text: &str) {
         let mut bytes = text.as_bytes().to_vec();
         bytes.push(b'\n');
@@ -112,6 +270,17 @@ impl Stderr {
 pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
     let mut words = Words::default();
     let mut said_full = false;
+    // Linux 6.6: the kernel switches from a notifying task straight to this gate on the same
+    // CPU, and back on the answer, instead of waking each other through the scheduler, which on
+    // a busy machine waits for a CPU both ways. Older kernels say EINVAL: wakeups as before.
+    // SAFETY: an ioctl on the listener with a u64 of flags.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    };
     loop {
         let mut pfd = libc::pollfd {
             fd: listener.as_raw_fd(),
@@ -143,7 +312,7 @@ pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
                 Err(Refused::Full) => {
                     if !said_full {
                         said_full = true;
-                        stderr.line(&Words::full_line());
+                        stderr.line_for(notif.pid, &Words::full_line());
                     }
                     -libc::ENOSPC
                 }
@@ -162,14 +331,20 @@ pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
                 line: Some((subject, why)),
                 errno,
             }) if context.config.on_failure == OnFailure::Warn && errno != libc::E2BIG => {
-                stderr.line(&format!(
-                    "memlock-run: warning: {subject} runs unlocked (--on-failure warn): {why}"
-                ));
+                stderr.line_for(
+                    notif.pid,
+                    &format!(
+                        "memlock-run: warning: {subject} runs unlocked (--on-failure warn): {why}"
+                    ),
+                );
                 0
             }
             Err(refusal) => {
                 if let Some((subject, why)) = refusal.line {
-                    stderr.line(&format!("memlock-run: not executing {subject}: {why}"));
+                    stderr.line_for(
+                        notif.pid,
+                        &format!("memlock-run: not executing {subject}: {why}"),
+                    );
                 }
                 -refusal.errno
             }
@@ -184,6 +359,10 @@ pub(super) fn serve(listener: &OwnedFd, context: &Judgement, stderr: &Stderr) {
 }
 
 /// Answers a notification: CONTINUE (the call goes on), or the call returns 0 or -error.
+/// `SECCOMP_IOW(4, __u64)`: sets flags of a listener (Linux 6.6).
+const SECCOMP_IOCTL_NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+
 pub(super) fn respond(listener: &OwnedFd, id: u64, error: i32, flags: u32) {
     let mut response = Response {
         id,
@@ -217,4 +396,25 @@ pub(super) fn stat_start_time(stat: &str) -> Option<u64> {
 
 pub(super) fn tgid_of(tid: i32) -> Option<i32> {
     status_field(tid, "Tgid")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_areas_of_the_command_line_and_environment_follow_a_name_with_spaces() {
+        // Fields 3 to 47, then arg_start, arg_end, env_start, env_end, exit_code.
+        let middle = (3..48).map(|n| n.to_string()).collect::<Vec<_>>().join(" ");
+        let stat = format!("7 (a) b (c)) {middle} 1000 1030 1030 1100 0\n");
+        assert_eq!(stat_areas(&stat), Some((1000, 1030, 1030, 1100)));
+        assert_eq!(stat_areas("7 (a) S 1 2"), None);
+    }
+
+    #[test]
+    fn this_process_has_its_areas() {
+        let stat = fs::read_to_string("/proc/self/stat").unwrap();
+        let (args, args_end, env, env_end) = stat_areas(&stat).unwrap();
+        assert!(args < args_end && args_end <= env && env <= env_end);
+    }
 }

@@ -13,6 +13,11 @@ pub(super) struct Task {
     /// Effective user and group IDs.
     pub(super) uid: u32,
     pub(super) gid: u32,
+    /// Real user and group IDs, and no_new_privs: with the effective IDs, what decides
+    /// secure-execution mode for what it executes.
+    pub(super) real_uid: u32,
+    pub(super) real_gid: u32,
+    pub(super) no_new_privs: bool,
     /// Its process and thread IDs in each PID namespace it is in, outermost first (NStgid,
     /// NSpid; one level before Linux 4.1, which has neither): a /proc shows those of its own.
     pub(super) levels: Vec<(u32, u32)>,
@@ -62,6 +67,11 @@ impl Task {
             tid,
             uid: *field("Uid").get(1)?,
             gid: *field("Gid").get(1)?,
+            real_uid: *field("Uid").first()?,
+            real_gid: *field("Gid").first()?,
+            // Before Linux 4.10, which does not show it: taken as clear, under which set-ID
+            // bits count (the side of refusing).
+            no_new_privs: field("NoNewPrivs").first() == Some(&1),
             levels,
             started: start_time(tid)?,
             groups: field("Groups"),

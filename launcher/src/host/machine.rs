@@ -143,10 +143,7 @@ fn free_huge(buddyinfo: &str, page: u64) -> u64 {
 
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
-    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        size if size > 0 => size as u64,
-        _ => 4096,
-    }
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
 }
 
 /// Whether the kernel has MCL_ONFAULT (Linux 4.4). mlock2(2) came with it and takes the
@@ -274,6 +271,27 @@ fn block_kind(dir: &Path, depth: u32) -> SwapKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thp_is_read_from_sysfs_with_this_machines_page_size() {
+        // SAFETY: sysconf has no preconditions.
+        assert_eq!(page_size(), unsafe { libc::sysconf(libc::_SC_PAGESIZE) }
+            as u64);
+        let dir = Path::new("/sys/kernel/mm/transparent_hugepage");
+        match fs::read_to_string(dir.join("enabled")) {
+            Ok(text) => {
+                let thp = thp(dir).expect("THP modes read");
+                assert!(
+                    text.contains(&format!("[{}]", thp.enabled)),
+                    "{text} {thp:?}"
+                );
+                assert!(!thp.defrag.is_empty(), "{thp:?}");
+                assert!(thp.free_huge.is_some(), "{thp:?}");
+            }
+            Err(_) => assert_eq!(thp(dir), None),
+        }
+        assert_eq!(thp(Path::new("/nonexistent")), None);
+    }
 
     #[test]
     fn thp_modes_and_free_huge_blocks() {

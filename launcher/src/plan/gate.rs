@@ -20,10 +20,11 @@ pub enum Arming {
     /// NoNewPrivileges=yes): the filter costs COMMAND nothing more.
     AlreadyNoNewPrivs,
     /// memlock-run sets no_new_privs before the filter. Programs of the tree then gain no
-    /// privilege by exec; the set-user-ID and file-capability programs that would are refused
-    /// under an inheriting run anyway, so what it changes is a security module's exec
-    /// transitions (an SELinux domain change that is not bounded, an AppArmor profile change
-    /// out of a confined one), which fail.
+    /// privilege by exec: the kernel ignores set-ID bits (such a program runs as its caller,
+    /// locked, and for COMMAND a note says so), file-capability programs still run in
+    /// secure-execution mode for a user other than root and are refused, and a security
+    /// module's exec transitions (an SELinux domain change that is not bounded, an AppArmor
+    /// profile change out of a confined one) fail.
     SetsNoNewPrivs,
 }
 

@@ -164,7 +164,10 @@ impl Plan {
                 None
             }
         };
-        let creds = credentials(user.as_ref(), host);
+        // The gate's arming decides no_new_privs for COMMAND's exec, which decides whether its
+        // set-ID bits count.
+        let gate = Gate::plan(&request, host, user.is_some());
+        let creds = credentials(user.as_ref(), host, &gate);
         let path_var = host.var("PATH").cloned();
         let target = match (request.command.first(), &shim) {
             (Some(command), Some(shim)) => {
@@ -181,6 +184,21 @@ impl Plan {
             _ => None,
         };
         let mut choice = None;
+        if let Some(bit) = target
+            .as_ref()
+            .filter(|_| !host.no_new_privs)
+            .and_then(|t| t.set_id_voided(creds))
+        {
+            notes.push(Note {
+                topic: "set-ID",
+                text: format!(
+                    "COMMAND is {bit}, and the no_new_privs this run sets to arm its exec gate (memlock-run has no \
+                     CAP_SYS_ADMIN) makes the kernel ignore the bit: COMMAND runs as you, locked, without the \
+                     privilege the bit would give it; to run it with that privilege, start the run as root (a \
+                     set-user-ID root program run by root is locked as any other)"
+                ),
+            });
+        }
         if let Some(target) = &target {
             match method::choose(request.method, target) {
                 Ok(chosen) => {
@@ -210,6 +228,29 @@ impl Plan {
             }
             _ => true,
         };
+        if let Some(why) = audit_library(host, shim_in_env) {
+            if request.on_failure == OnFailure::Warn {
+                notes.push(Note {
+                    topic: "LD_AUDIT",
+                    text: format!("{why}; going on unchecked (--on-failure warn)"),
+                });
+            } else {
+                let command = request
+                    .command
+                    .first()
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                refusals.push(Refusal::new(
+                    "LD_AUDIT",
+                    "an audit library may keep the shim out",
+                    format!(
+                        "refusing to run {}: {why}; unset LD_AUDIT for the run (env -u LD_AUDIT memlock-run ...), \
+                         or pass --on-failure warn to run with it unchecked",
+                        command.display()
+                    ),
+                ));
+            }
+        }
         if let Some(why) = preloaded_c_library(&request, host, shim_in_env) {
             refusals.push(Refusal::new(
                 "LD_PRELOAD",
@@ -325,9 +366,17 @@ impl Plan {
             }
         }
         let inherited = host.env.clone();
+        // Where the shim does not run in COMMAND (the ptrace method), it is not there to take
+        // `-v` out of the environment for what COMMAND executes: the environment says what
+        // they get, and the helper reports for COMMAND.
+        let carried = if method == Some(Method::Preload) {
+            config
+        } else {
+            config.executed()
+        };
         let mut env = match (&shim, shim_in_env) {
             (Some(shim), true) => {
-                environment::environment(inherited, &shim.path, &config, &overrides)
+                environment::environment(inherited, &shim.path, &carried, &overrides)
             }
             _ => environment::without_shim(inherited, &overrides),
         };
@@ -343,8 +392,8 @@ impl Plan {
             ));
         }
 
-        // What the run does after the limits: the gate, the capability, the shim's access.
-        let gate = Gate::plan(&request, host, user.is_some());
+        // What the run does after the limits: the gate (planned above), the capability, the
+        // shim's access.
         if matches!(gate, Gate::Armed { .. }) && host.exe.is_none() {
             refusals.push(Refusal::new(
                 "exec gate",
@@ -478,14 +527,32 @@ fn first(refusals: &[Refusal]) -> Result<(), Refusal> {
 /// COMMAND, and `--status` and `--check` would read other users' /proc files and file modes
 /// with its privilege. The supported way to let users lock memory is the file capability
 /// `cap_ipc_lock+p`, which passes nothing but CAP_IPC_LOCK.
-pub fn set_id_refusal(ids: crate::host::Ids) -> Option<String> {
+///
+/// `installed_set_id`: memlock-run's own file has a set-ID bit. Without one, its caller's
+/// effective ID was not its real one (a process that set only its effective ID, and executed
+/// memlock-run, or was sent here by the shim): then the kernel runs whatever it executes in
+/// secure-execution mode, where ld.so ignores the shim, and the refusal says so.
+pub fn set_id_refusal(ids: crate::host::Ids, installed_set_id: bool) -> Option<String> {
+    let ids_text = format!(
+        "real uid {}, effective uid {}; real gid {}, effective gid {}",
+        ids.uid, ids.euid, ids.gid, ids.egid
+    );
     (ids.euid != ids.uid || ids.egid != ids.gid).then(|| {
-        format!(
-            "refusing to run: memlock-run is installed set-user-ID or set-group-ID (real uid {}, effective uid {}; \
-             real gid {}, effective gid {}), and COMMAND would inherit those IDs; remove the set-ID bit (chmod \
-             u-s,g-s) and grant cap_ipc_lock+p instead, as the package's opt-in mode does",
-            ids.uid, ids.euid, ids.gid, ids.egid
-        )
+        if installed_set_id {
+            format!(
+                "refusing to run: memlock-run is installed set-user-ID or set-group-ID ({ids_text}), and COMMAND \
+                 would inherit those IDs; remove the set-ID bit (chmod u-s,g-s) and grant cap_ipc_lock+p instead, as \
+                 the package's opt-in mode does"
+            )
+        } else {
+            let mut why = String::new();
+            let _ = memlock_run_protocol::reach::Miss::EffectiveIds.write_explanation(&mut why);
+            format!(
+                "refusing to run: memlock-run was executed with an effective user or group ID other than the real one \
+                 ({ids_text}), and COMMAND would be too: {why}; set the real IDs as well (setresuid, setpriv \
+                 --reuid/--regid, su), or make the program lock its own memory"
+            )
+        }
     })
 }
 
@@ -555,16 +622,31 @@ fn resolve_user(request: &Request, host: &Host) -> Result<Option<User>, Refusal>
     Ok(Some(user))
 }
 
-/// The user and group COMMAND will run as.
-fn credentials(user: Option<&User>, host: &Host) -> Credentials {
+/// The user and group COMMAND will run as, and whether its exec has no_new_privs: the
+/// caller's, or the one this run sets to arm its gate.
+fn credentials(user: Option<&User>, host: &Host, gate: &Gate) -> Credentials {
+    let no_new_privs = host.no_new_privs
+        || matches!(
+            gate,
+            Gate::Armed {
+                arming: Arming::SetsNoNewPrivs,
+                ..
+            }
+        );
     match user {
         Some(user) => Credentials {
             uid: user.uid,
+            euid: user.uid,
             gid: user.gid,
+            egid: user.gid,
+            no_new_privs,
         },
         None => Credentials {
             uid: host.ids.uid,
+            euid: host.ids.euid,
             gid: host.ids.gid,
+            egid: host.ids.egid,
+            no_new_privs,
         },
     }
 }
@@ -601,6 +683,26 @@ fn no_inherit_conflict(request: &Request, target: &Target) -> Option<String> {
 /// A C library in the user's `LD_PRELOAD`, which goes before the shim: its exec functions
 /// would then be the ones programs call, past the shim's judgement of what they execute.
 /// Refused for an inheriting run (COMMAND alone is locked as usual with --no-inherit).
+/// An `LD_AUDIT` library in COMMAND's environment, where the shim is handed on: ld.so loads
+/// it before any preload, and its la_objsearch may refuse or replace the shim, in COMMAND and
+/// in what it executes; the shim and the exec gate refuse it for descendants by the same rule
+/// (`reach::carries_shim`). Every LD_AUDIT counts: ld.so loads the libraries of each.
+fn audit_library(host: &Host, shim_in_env: bool) -> Option<String> {
+    if !shim_in_env {
+        return None;
+    }
+    let (_, value) = host
+        .env
+        .iter()
+        .find(|(name, value)| name == "LD_AUDIT" && !value.is_empty())?;
+    Some(format!(
+        "LD_AUDIT names an audit library ({}), which ld.so loads before any preload and asks about every library \
+         it loads, the shim included, which it may refuse or replace: COMMAND or what it executes could run \
+         unlocked",
+        value.to_string_lossy().escape_debug()
+    ))
+}
+
 fn preloaded_c_library(request: &Request, host: &Host, shim_in_env: bool) -> Option<String> {
     if !request.inherit || !shim_in_env {
         return None;
@@ -653,7 +755,9 @@ fn limits_ask(request: &Request, host: &Host) -> limits::Ask {
         heap: request.heap.unwrap_or(0),
         args_bytes: args_bytes as u64,
         holds_ipc_lock: host.lock_exempt(),
-        may_raise_hard: host.has_effective(Capability::CAP_SYS_RESOURCE),
+        // setrlimit(2) asks for CAP_SYS_RESOURCE in the initial user namespace (capable()): a
+        // user namespace's own (unshare -r, rootless containers) does not raise a hard limit.
+        may_raise_hard: host.has_effective(Capability::CAP_SYS_RESOURCE) && host.initial_user_ns,
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 
-use memlock_run_protocol::{Fork, LockFlags, OnFailure};
+use memlock_run_protocol::{Fork, LockFlags, OnFailure, Verbose};
 
 use crate::size::Limit;
 
@@ -33,7 +33,8 @@ pub struct Request {
     pub exec_gate: bool,
     pub no_dump: bool,
     pub method: Wanted,
-    pub verbose: bool,
+    /// `-v` (COMMAND reports), `-vv` (every locked program of the tree does).
+    pub verbose: Verbose,
 }
 
 impl Request {

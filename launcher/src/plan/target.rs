@@ -9,8 +9,10 @@
 //! - no PT_INTERP (static or static-pie): ld.so never runs;
 //! - a loader that is neither glibc's nor musl's (the shim loads under those two);
 //! - another ELF class or machine than the shim's;
-//! - secure-execution mode (set-user-ID, set-group-ID, file capabilities): ld.so ignores
-//!   a preload given by path, and the kernel clears the ambient capabilities;
+//! - secure-execution mode, as the kernel computes it for the IDs and no_new_privs COMMAND
+//!   is executed with (a set-ID bit that changes them, file capabilities for a user other
+//!   than root, an effective ID not the real one): ld.so ignores a preload given by path,
+//!   and the kernel clears the ambient capabilities;
 //! - a file that may be executed but not read, whose headers cannot be judged.
 //!
 //! What remains here is the launcher's own: the remedy that ends each message, and whether
@@ -76,11 +78,16 @@ fn not_executable(message: String) -> anyhow::Error {
     .into()
 }
 
-/// The real user and group COMMAND will run with; they decide secure-execution mode.
+/// The identity COMMAND will be executed with: its real and effective user and group IDs and
+/// whether no_new_privs is set (by the caller, or by this run for its exec gate). They decide
+/// secure-execution mode (`reach::SecureExecution`), as for a task of the tree.
 #[derive(Clone, Copy, Debug)]
 pub struct Credentials {
     pub uid: u32,
+    pub euid: u32,
     pub gid: u32,
+    pub egid: u32,
+    pub no_new_privs: bool,
 }
 
 /// Why the shim could not reach a program that can otherwise be executed.
@@ -192,6 +199,34 @@ impl Target {
         match &self.program {
             Program::Elf(info) => (&self.path, info),
             Program::Script { interpreter, .. } => interpreter.image(),
+        }
+    }
+
+    /// The set-ID bit of the image that the kernel ignores only because the exec has
+    /// no_new_privs (`creds`): the program then runs as its caller, locked, but without the
+    /// privilege the bit would give it. `set-user-ID (owner uid 0)`, for a note.
+    pub fn set_id_voided(&self, creds: Credentials) -> Option<String> {
+        if !creds.no_new_privs {
+            return None;
+        }
+        let meta = fs::metadata(self.image().0).ok()?;
+        let file = SecureExecution {
+            mode: meta.mode(),
+            owner: meta.uid(),
+            group: meta.gid(),
+            uid: creds.uid,
+            euid: creds.euid,
+            gid: creds.gid,
+            egid: creds.egid,
+            file_capabilities: false,
+            nosuid: nix::sys::statvfs::statvfs(self.image().0)
+                .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
+            no_new_privs: false,
+        };
+        match file.miss()? {
+            Miss::SetUserId { owner } => Some(format!("set-user-ID (owner uid {owner})")),
+            Miss::SetGroupId { group } => Some(format!("set-group-ID (group gid {group})")),
+            _ => None,
         }
     }
 
@@ -601,12 +636,15 @@ fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Opt
         owner: meta.uid(),
         group: meta.gid(),
         uid: creds.uid,
+        euid: creds.euid,
         gid: creds.gid,
-        // File capabilities give root nothing new: the rule does not ask for root.
+        egid: creds.egid,
+        // File capabilities give a real root nothing new: the rule does not ask for root.
         file_capabilities: creds.uid != 0 && has_file_capabilities(path),
         nosuid: nix::sys::statvfs::statvfs(path)
             .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
             .unwrap_or(false),
+        no_new_privs: creds.no_new_privs,
     };
     Ok(file.miss().map(|miss| {
         Refusal::new(

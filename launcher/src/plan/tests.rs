@@ -111,7 +111,7 @@ fn request(command: &Path) -> Request {
         exec_gate: true,
         no_dump: false,
         method: Wanted::Auto,
-        verbose: false,
+        verbose: memlock_run_protocol::Verbose::Off,
     }
 }
 
@@ -1095,10 +1095,12 @@ fn a_set_user_id_program_is_refused_by_every_method() {
     let mut host = fixture::user();
     host.ids.uid = owner.wrapping_add(1);
     host.ids.euid = host.ids.uid;
+    // No exec gate, so no no_new_privs of this run's own (see below).
     for method in [Wanted::Auto, Wanted::Preload, Wanted::Ptrace] {
         let plan = Plan::build(
             Request {
                 method,
+                exec_gate: false,
                 ..request(&copy)
             },
             &host,
@@ -1106,6 +1108,61 @@ fn a_set_user_id_program_is_refused_by_every_method() {
         assert_eq!(topics(&plan), ["method"], "{method:?}");
         assert!(plan.refusals[0].message.contains("set-user-ID"));
     }
+    // The same under no_new_privs, the caller's or the one this run sets to arm its gate: the
+    // kernel ignores the bit, so the program runs as the caller, without secure-execution, and
+    // the preload reaches it.
+    let plan = Plan::build(request(&copy), &host);
+    assert!(
+        matches!(
+            plan.gate,
+            Gate::Armed {
+                arming: Arming::SetsNoNewPrivs,
+                ..
+            }
+        ),
+        "{:?}",
+        plan.gate
+    );
+    assert!(plan.creds.no_new_privs);
+    assert_eq!(topics(&plan), Vec::<&str>::new());
+    // Said, since the program runs without the privilege the bit would give it.
+    let note = plan.notes.iter().find(|n| n.topic == "set-ID");
+    assert!(
+        note.is_some_and(|n| n.text.contains("set-user-ID (owner uid")
+            && n.text.contains("makes the kernel ignore the bit")),
+        "{:?}",
+        plan.notes
+    );
+    host.no_new_privs = true;
+    let plan = Plan::build(
+        Request {
+            exec_gate: false,
+            ..request(&copy)
+        },
+        &host,
+    );
+    assert_eq!(topics(&plan), Vec::<&str>::new());
+    // The caller's own no_new_privs is the caller's doing: nothing to say.
+    assert!(!plan.notes.iter().any(|n| n.topic == "set-ID"));
+}
+
+/// A task whose effective user ID is not its real one runs whatever it executes in
+/// secure-execution mode: COMMAND too (a plain program), named as such.
+#[test]
+fn a_caller_with_another_effective_user_id_is_refused_for_any_program() {
+    let mut host = fixture::user();
+    host.ids.euid = host.ids.uid.wrapping_add(1);
+    let plan = Plan::build(
+        Request {
+            exec_gate: false,
+            ..request(&dynamic())
+        },
+        &host,
+    );
+    assert!(topics(&plan).contains(&"method"), "{:?}", topics(&plan));
+    assert!(plan.refusals.iter().any(|r| r
+        .message
+        .contains("effective user or group ID other than its real one")));
 }
 
 #[test]
@@ -1305,9 +1362,18 @@ fn another_user_reads_the_shim_by_the_owner_group_or_other_bits_as_the_kernel_pi
 #[test]
 fn a_set_id_install_is_refused_for_every_mode() {
     let mut host = fixture::user();
-    assert_eq!(set_id_refusal(host.ids), None);
+    assert_eq!(set_id_refusal(host.ids, true), None);
     host.ids.euid = 0;
-    assert!(set_id_refusal(host.ids).unwrap().contains("set-user-ID"));
+    assert!(set_id_refusal(host.ids, true)
+        .unwrap()
+        .contains("set-user-ID"));
+    // Not installed so: the caller's effective ID, which makes every exec secure-execution.
+    let why = set_id_refusal(host.ids, false).unwrap();
+    assert!(
+        why.contains("effective user or group ID other than the real one")
+            && why.contains("secure-execution mode"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -1622,5 +1688,69 @@ fn the_pid_line_says_how_the_limit_changed() {
     assert_eq!(
         lowered.describe(),
         "its RLIMIT_MEMLOCK was lowered from 8 MiB to 4 MiB"
+    );
+}
+
+/// `-v` is COMMAND's: the shim in a preloaded COMMAND takes `1` out once it has reported, but
+/// a COMMAND locked from outside runs no shim, so its environment says what the programs it
+/// executes get (`0`); `-vv` is the whole tree's either way.
+#[test]
+fn verbose_reaches_what_command_executes_only_when_asked_twice() {
+    use memlock_run_protocol::Verbose;
+    let (dynamic, static_program) = (dynamic(), static_program());
+    let host = fixture::user();
+    for (command, verbose, carried) in [
+        (&dynamic, Verbose::Command, "1"),
+        (&dynamic, Verbose::Tree, "2"),
+        (&static_program, Verbose::Command, "0"),
+        (&static_program, Verbose::Tree, "2"),
+        (&static_program, Verbose::Off, "0"),
+    ] {
+        let plan = Plan::build(
+            Request {
+                verbose,
+                ..request(command)
+            },
+            &host,
+        );
+        assert_eq!(
+            var(&plan, memlock_run_protocol::VERBOSE).as_deref(),
+            Some(carried),
+            "{command:?} {verbose:?}"
+        );
+        assert_eq!(plan.config.verbose, verbose, "the run's own setting");
+    }
+}
+
+/// An LD_AUDIT library in COMMAND's environment may keep the shim out: refused, naming it and
+/// the remedy; a note under --on-failure warn; nothing where the shim is not handed on.
+#[test]
+fn an_audit_library_is_refused_unless_on_failure_warn() {
+    let dynamic = dynamic();
+    let mut host = fixture::user();
+    host.env.push(("LD_AUDIT".into(), "/tmp/audit.so".into()));
+    let plan = Plan::build(request(&dynamic), &host);
+    assert_eq!(topics(&plan), ["LD_AUDIT"]);
+    let message = &plan.refusals[0].message;
+    assert!(
+        message.contains("LD_AUDIT names an audit library (/tmp/audit.so)")
+            && message.contains("env -u LD_AUDIT"),
+        "{message}"
+    );
+    let warned = Plan::build(
+        Request {
+            on_failure: OnFailure::Warn,
+            ..request(&dynamic)
+        },
+        &host,
+    );
+    assert_eq!(topics(&warned), Vec::<&str>::new());
+    assert!(warned.notes.iter().any(|n| n.topic == "LD_AUDIT"));
+    // An empty LD_AUDIT loads nothing.
+    host.env.pop();
+    host.env.push(("LD_AUDIT".into(), "".into()));
+    assert_eq!(
+        topics(&Plan::build(request(&dynamic), &host)),
+        Vec::<&str>::new()
     );
 }

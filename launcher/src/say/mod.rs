@@ -101,8 +101,8 @@ pub fn inherit(plan: &Plan) -> Inherit {
         _ => ok(
             "yes: programs COMMAND executes through libc's exec and spawn functions are judged before the exec: \
              the shim locks those the preload reaches, memlock-run locks the others from outside (ptrace), and \
-             what neither can lock (a set-user-ID program, a root directory without memlock-run) is not \
-             executed, with a message",
+             what neither can lock (a set-user-ID program that runs in secure-execution mode for its caller, a \
+             root directory without memlock-run) is not executed, with a message",
         ),
     }
 }

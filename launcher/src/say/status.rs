@@ -5,7 +5,8 @@
 //! which is proportional: a page shared by N processes counts 1/N) and lock flags (the
 //! `lo` VmFlag is VM_LOCKED, `lf` VM_LOCKONFAULT); whether the memlock-run shim is mapped,
 //! and the flags its environment gave it; the major and minor fault counts of
-//! /proc/PID/stat; whether the process is dumpable. As text for people, or as JSON
+//! /proc/PID/stat; whether the process is dumpable; the exec gate its environment names
+//! (protocol::GATE), and whether it is running, stopped or gone. As text for people, or as JSON
 //! (`--json`, described in docs/status-json.md) for scripts.
 //!
 //! Linux shows no process's dumpable flag to others, but it gives a non-dumpable process's
@@ -30,7 +31,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use memlock_run_protocol::{LockFlags, FLAGS, NO_DUMP, SHIM_FILE_NAME};
+use memlock_run_protocol::{LockFlags, FLAGS, GATE, GATE_NAME, NO_DUMP, SHIM_FILE_NAME};
 use serde::Serialize;
 
 use crate::size::show;
@@ -76,6 +77,9 @@ pub struct Process {
     /// CAP_SYS_PTRACE reads its memory. None when it cannot be told (it runs as root).
     pub dumpable: Option<bool>,
     pub shim: Shim,
+    /// The exec gate of the run the process belongs to (MEMLOCK_RUN_GATE in its environment);
+    /// None when its environment names none, or cannot be read.
+    pub gate: Option<Gate>,
     /// Resident bytes in lockable mappings without the `lo` flag: what could be paged out.
     pub unlocked_rss: u64,
     /// The lockable mappings without the `lo` flag, at least 1 MiB, largest first.
@@ -98,6 +102,50 @@ pub struct Shim {
     pub flags: Option<String>,
     /// MEMLOCK_RUN_NO_DUMP=1 in its environment (`--no-dump`), when readable.
     pub no_dump: Option<bool>,
+}
+
+/// The process that judges the execs of a process's tree (launcher/src/gate).
+#[derive(Debug, Serialize)]
+pub struct Gate {
+    pub pid: u32,
+    /// `running`; `stopped` (SIGSTOP: the tree's execs wait for it); `gone` (ended, killed,
+    /// or its PID is no longer a memlock-gate: the tree's execs fail).
+    pub state: &'static str,
+    /// `state` is not `gone`.
+    pub alive: bool,
+}
+
+impl Gate {
+    fn read(pid: u32) -> Gate {
+        let state = gate_state(
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .as_deref(),
+        );
+        Gate {
+            pid,
+            state,
+            alive: state != "gone",
+        }
+    }
+}
+
+/// A gate's state from its /proc/PID/stat text (None: no such process).
+fn gate_state(stat: Option<&str>) -> &'static str {
+    let Some((name, rest)) = stat.and_then(|stat| {
+        let (_, after_pid) = stat.split_once(" (")?;
+        after_pid.rsplit_once(") ")
+    }) else {
+        return "gone";
+    };
+    if name != GATE_NAME {
+        return "gone";
+    }
+    match rest.chars().next() {
+        Some('T' | 't') => "stopped",
+        Some('Z' | 'X') | None => "gone",
+        Some(_) => "running",
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -273,6 +321,16 @@ fn read(pid: u32) -> Result<Process, String> {
         flags = shim_flags(&marked);
         no_dump = Some(shim_no_dump(&marked));
     }
+    let gate = environ
+        .as_deref()
+        .and_then(|environ| {
+            environ.split(|&b| b == 0).find_map(|entry| {
+                let (name, value) = memlock_run_protocol::split_entry(entry)?;
+                (name == GATE.as_bytes()).then_some(value)
+            })
+        })
+        .and_then(memlock_run_protocol::gate_pid)
+        .map(Gate::read);
     Ok(Process {
         pid,
         name,
@@ -295,6 +353,7 @@ fn read(pid: u32) -> Result<Process, String> {
             flags,
             no_dump,
         },
+        gate,
         unlocked_rss,
         large_unlocked,
         mappings,
@@ -489,6 +548,22 @@ fn render(p: &Process) -> String {
         ),
         (None, _) => "  shim: not loaded\n".to_owned(),
     });
+    if let Some(gate) = &p.gate {
+        let pid = gate.pid;
+        out.push_str(&match gate.state {
+            "running" => format!(
+                "  exec gate: pid {pid} ({GATE_NAME}), running: it judges every exec of this process's tree\n"
+            ),
+            "stopped" => format!(
+                "  exec gate: pid {pid} ({GATE_NAME}), stopped: every exec of this process's tree waits until it \
+                 is continued (kill -CONT {pid})\n"
+            ),
+            _ => format!(
+                "  exec gate: pid {pid}, gone: every exec of this process's tree fails (Function not \
+                 implemented) until the run is started again\n"
+            ),
+        });
+    }
     out.push_str(match p.dumpable {
         Some(false) => {
             "  dumpable: no: no core dump, and only root (CAP_SYS_PTRACE) can read its memory or attach\n"
@@ -630,6 +705,20 @@ VmFlags: rd wr mr mw me ac
             Some("MCL_CURRENT|MCL_FUTURE")
         );
         assert_eq!(shim_flags(b"PATH=/bin\0"), None);
+    }
+
+    #[test]
+    fn a_gate_is_known_by_its_name_and_state() {
+        let stat = |name: &str, state: char| format!("42 ({name}) {state} 1 42 42 0 -1");
+        assert_eq!(gate_state(Some(&stat(GATE_NAME, 'S'))), "running");
+        assert_eq!(gate_state(Some(&stat(GATE_NAME, 'R'))), "running");
+        assert_eq!(gate_state(Some(&stat(GATE_NAME, 'T'))), "stopped");
+        assert_eq!(gate_state(Some(&stat(GATE_NAME, 't'))), "stopped");
+        assert_eq!(gate_state(Some(&stat(GATE_NAME, 'Z'))), "gone");
+        // Its PID reused by another program, even one whose name holds ") ".
+        assert_eq!(gate_state(Some(&stat("sleep", 'S'))), "gone");
+        assert_eq!(gate_state(Some(&stat("memlock-gate) S", 'S'))), "gone");
+        assert_eq!(gate_state(None), "gone");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! it, the program is executed through memlock-run instead, which locks it another way
 //! (the ptrace method) or refuses it with a message. Why is a rung of the ladder the
 //! launcher and the exec gate say too (`reach::Miss`), which this file's one line (when
-//! memlock-run cannot be executed) names. See `wrap.rs` for the list.
+//! memlock-run cannot be executed) names. An exec that fails with ENOSYS because the run's
+//! exec gate has gone (killed) gets a line that names the gate (`gate_gone`); nothing is read
+//! for it on the way of an exec that works. See `wrap.rs` for the list.
 //!
 //! Everything here may run in a vfork child or a signal handler, as the functions it
 //! stands in for may: system calls, the stack and mmap(2), no locks, no allocator.
@@ -13,7 +15,7 @@ use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use memlock_run_protocol::reach::{self, Format, Miss, SecureExecution};
-use memlock_run_protocol::{Config, EXECUTED_BY, LAUNCHER};
+use memlock_run_protocol::{Config, EXECUTED_BY, GATE, GATE_NAME, LAUNCHER};
 
 use crate::environ::Entries;
 use crate::line::Line;
@@ -37,6 +39,9 @@ struct Armed {
     /// dli_fname), which lives as long as the shim; and its device and inode.
     shim: *const c_char,
     shim_id: (u64, u64),
+    /// The exec gate's PID (protocol::GATE), 0 for none: named when an exec fails for its
+    /// absence.
+    gate: u32,
 }
 
 struct Text {
@@ -81,6 +86,7 @@ static STATE: Slot = Slot(core::cell::UnsafeCell::new(Armed {
     launcher_too_long: false,
     shim: core::ptr::null(),
     shim_id: (0, 0),
+    gate: 0,
 }));
 static ARMED: AtomicBool = AtomicBool::new(false);
 
@@ -116,6 +122,8 @@ pub fn arm(config: &Config, env: Entries) {
             if name == LAUNCHER.as_bytes() && !state.launcher.set(value) {
                 state.launcher.len = 0;
                 state.launcher_too_long = true;
+            } else if name == GATE.as_bytes() {
+                state.gate = memlock_run_protocol::gate_pid(value).unwrap_or(0);
             }
         }
     }
@@ -300,18 +308,27 @@ fn environment_plan(armed: &Armed, envp: Argv) -> Plan<'static> {
 }
 
 /// What the kernel runs in secure-execution mode, where ld.so ignores the shim's path, by
-/// memlock-run's rule (`reach::SecureExecution`) for this process's effective IDs. A nosuid
-/// mount, where the kernel ignores set-ID bits, is not read here: such a file goes to
-/// memlock-run, which judges it.
+/// memlock-run's rule (`reach::SecureExecution`) for this process's real and effective IDs.
+/// What only voids a set-ID bit, a nosuid mount or no_new_privs, is not read here (taken as
+/// absent, the side of refusing): such a file goes to memlock-run, which reads them, and
+/// locks it where the bit has no effect.
 fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
     let Some(st) = file.stat() else {
         return Some(Miss::Unreadable);
     };
     // SAFETY: getters without preconditions.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // File capabilities give root nothing new: the rule does not ask, and neither does this.
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    // File capabilities give a real root nothing new: the rule does not ask, and neither does
+    // this.
     // SAFETY: a NUL-terminated name, no buffer (size 0 asks for the size).
-    let capabilities = euid != 0
+    let capabilities = uid != 0
         && unsafe {
             libc::syscall(
                 libc::SYS_fgetxattr,
@@ -325,10 +342,13 @@ fn secure_execution(file: &Fd) -> Option<Miss<'static>> {
         mode: st.st_mode,
         owner: st.st_uid,
         group: st.st_gid,
-        uid: euid,
-        gid: egid,
+        uid,
+        euid,
+        gid,
+        egid,
         file_capabilities: capabilities,
         nosuid: false,
+        no_new_privs: false,
     }
     .miss()
 }
@@ -825,7 +845,14 @@ fn carry_out(
     };
     let spawn = spawn != Spawn::No;
     let why = match plan {
-        Plan::Direct => return judged(spawn, || real(at.path, argv, envp)),
+        Plan::Direct => {
+            let rc = judged(spawn, || real(at.path, argv, envp));
+            let errno = if spawn { rc } else { crate::errno() };
+            if rc != 0 && errno == libc::ENOSYS {
+                gate_gone(armed, path);
+            }
+            return rc;
+        }
         Plan::Fail(errno) => return failure(errno, spawn),
         Plan::Launcher(why) => why,
     };
@@ -862,6 +889,9 @@ fn carry_out(
         return 0;
     }
     let errno = if spawn { rc } else { crate::errno() };
+    if errno == libc::ENOSYS && gate_gone(armed, path) {
+        return failure(errno, spawn);
+    }
     refuse(
         path,
         &why,
@@ -873,6 +903,80 @@ fn carry_out(
     // EPERM, a refusal: not EACCES or ENOENT, on which execvp would go on to the next
     // directory of PATH and might run another program of that name.
     failure(libc::EPERM, spawn)
+}
+
+/// After an exec that failed with ENOSYS, which is what the kernel answers for a seccomp
+/// filter whose listener has gone: when this run's exec gate is no longer there (no
+/// /proc/PID, a zombie, or another program at its PID), says so on stderr, and true. errno is
+/// kept. A stopped gate fails nothing (the exec waits for it), and is not seen here. Said
+/// once by a process (a shell's PATH search fails in every directory), which is known by its
+/// PID: a vfork child shares this memory with its parent.
+fn gate_gone(armed: &Armed, path: &[u8]) -> bool {
+    static SAID_BY: AtomicUsize = AtomicUsize::new(0);
+    if armed.gate == 0 {
+        return false;
+    }
+    let saved = crate::errno();
+    let mut proc_path = [0u8; 32];
+    let mut len = 0;
+    let mut digits = [0u8; 20];
+    let pid = memlock_run_protocol::encode_u64(u64::from(armed.gate), &mut digits).as_bytes();
+    for &b in b"/proc/".iter().chain(pid).chain(b"/stat") {
+        if let Some(slot) = proc_path.get_mut(len) {
+            *slot = b;
+            len += 1;
+        }
+    }
+    let mut stat = [0u8; 64];
+    // SAFETY: a NUL-terminated path (`proc_path` has room to spare); read into `stat`; the
+    // descriptor is closed once.
+    let read = unsafe {
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            if crate::errno() == libc::ENOENT {
+                0
+            } else {
+                -1
+            }
+        } else {
+            let n = libc::syscall(libc::SYS_read, fd, stat.as_mut_ptr(), stat.len());
+            libc::syscall(libc::SYS_close, fd);
+            n
+        }
+    };
+    // `PID (memlock-gate) S ...`: the gate, and not a zombie, is there.
+    let stat = stat.get(..read.max(0) as usize).unwrap_or(&[]);
+    let name = GATE_NAME.as_bytes();
+    let state = stat
+        .iter()
+        .position(|&b| b == b'(')
+        .and_then(|open| stat.get(open.saturating_add(1)..))
+        .filter(|rest| rest.starts_with(name))
+        .and_then(|rest| rest.get(name.len()..))
+        .filter(|rest| rest.starts_with(b") "))
+        .and_then(|rest| rest.get(2).copied());
+    let gone = read == 0 || (read > 0 && matches!(state, None | Some(b'Z' | b'X')));
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() } as usize;
+    if gone && SAID_BY.swap(me, Ordering::Relaxed) != me {
+        let mut line = Line::new();
+        line.push("memlock-run: cannot execute ").push_escaped(path);
+        line.push(" (from pid ").push_u64(me as u64);
+        line.push("): memlock-run's exec gate (pid ")
+            .push_u64(u64::from(armed.gate));
+        line.push("), which judges every exec of this process's tree, has ended (killed?), and without it the kernel fails them all with ")
+            .push_errno(libc::ENOSYS)
+            .push("; start the tree again under memlock-run");
+        line.emit();
+    }
+    // SAFETY: this thread's errno slot.
+    unsafe { *libc::__errno_location() = saved };
+    gone
 }
 
 /// Makes an exec or spawn the shim has judged, telling memlock-run's exec gate so first

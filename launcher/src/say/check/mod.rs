@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use caps::Capability;
 
-use crate::host::machine::Machine;
+use crate::host::machine::{Machine, Thp};
 use crate::host::procfs::describe_limit;
 use crate::host::Host;
 use crate::plan::environment::LD_PRELOAD;
@@ -279,12 +279,12 @@ fn check(plan: &Plan, host: &Host, machine: &Machine) -> Report {
         );
     }
     onfault_finding(&mut report, machine, request.flags.onfault);
-    huge_finding(
-        &mut report,
-        machine,
-        plan.config.huge,
-        plan.config.prefault.saturating_add(plan.config.heap),
-    );
+    if plan.config.huge {
+        let wanted = plan.config.prefault.saturating_add(plan.config.heap);
+        report
+            .findings
+            .push(huge_finding(machine.thp.as_ref(), wanted));
+    }
     swap_use_finding(&mut report, machine);
     // The doors besides swap that secrets leave by, and what --no-dump closes of them.
     let as_root = plan.creds.uid == 0;
@@ -972,74 +972,72 @@ fn onfault_finding(report: &mut Report, machine: &Machine, requested: bool) {
 
 /// `--huge`: whether the kernel backs the pre-faulted ranges (`wanted` bytes) with huge pages,
 /// and whether finding them can stall the start (compaction at the fault).
-fn huge_finding(report: &mut Report, machine: &Machine, asked: bool, wanted: u64) {
+fn huge_finding(thp: Option<&Thp>, wanted: u64) -> Finding {
     const TOPIC: &str = "huge pages";
-    if !asked {
-        return;
-    }
-    let Some(thp) = &machine.thp else {
-        report.problem(
+    let ok = |text: String| Finding {
+        verdict: Verdict::Ok,
+        topic: TOPIC,
+        text,
+        remedy: None,
+    };
+    let Some(thp) = thp else {
+        return Finding::problem(
             Verdict::Warn,
             TOPIC,
             "this kernel has no transparent huge pages (no /sys/kernel/mm/transparent_hugepage/enabled): --huge has \
              no effect, and the shim says so; the memory is locked in 4 KiB pages",
             "drop --huge",
         );
-        return;
     };
     let modes = format!(
         "transparent huge pages `{}`, defrag `{}`",
         thp.enabled, thp.defrag
     );
     if thp.enabled == "never" {
-        report.problem(
+        return Finding::problem(
             Verdict::Warn,
             TOPIC,
             format!("{modes}: MADV_HUGEPAGE is ignored and --huge has no effect; the memory is locked in 4 KiB pages"),
             "as root: echo madvise > /sys/kernel/mm/transparent_hugepage/enabled; or drop --huge",
         );
-        return;
     }
     let compacts = matches!(thp.defrag.as_str(), "always" | "madvise" | "defer+madvise");
+    let short = |free: u64| {
+        format!(
+            "{modes}: only {} of free memory is in blocks of 2 MiB or more, less than the {} --huge pre-faults",
+            show(free),
+            show(wanted)
+        )
+    };
     match thp.free_huge {
-        Some(free) if free >= wanted => report.add(
-            Verdict::Ok,
-            TOPIC,
-            format!(
-                "{modes}: the {} --huge pre-faults fit in the {} of free memory in blocks of 2 MiB or more",
-                show(wanted),
-                show(free)
-            ),
-        ),
-        Some(free) if compacts => report.problem(
+        Some(free) if free >= wanted => ok(format!(
+            "{modes}: the {} --huge pre-faults fit in the {} of free memory in blocks of 2 MiB or more",
+            show(wanted),
+            show(free)
+        )),
+        Some(free) if compacts => Finding::problem(
             Verdict::Warn,
             TOPIC,
             format!(
-                "{modes}: only {} of free memory is in blocks of 2 MiB or more, less than the {} --huge pre-faults, \
-                 so the kernel compacts memory (moves pages) at the fault for the rest: a stall at start, before \
-                 COMMAND's code runs, and at stack growth past --prefault later",
-                show(free),
-                show(wanted)
+                "{}, so the kernel compacts memory (moves pages) at the fault for the rest: a stall at start, \
+                 before COMMAND's code runs, and at stack growth past --prefault later",
+                short(free)
             ),
             "compact memory before the start (as root: echo 1 > /proc/sys/vm/compact_memory), or accept the stall",
         ),
-        Some(free) => report.problem(
+        Some(free) => Finding::problem(
             Verdict::Warn,
             TOPIC,
             format!(
-                "{modes}: only {} of free memory is in blocks of 2 MiB or more, less than the {} --huge pre-faults, \
-                 and this defrag mode does not compact at the fault: the rest is locked in 4 KiB pages",
-                show(free),
-                show(wanted)
+                "{}, and this defrag mode does not compact at the fault: the rest is locked in 4 KiB pages",
+                short(free)
             ),
             "compact memory before the start (as root: echo 1 > /proc/sys/vm/compact_memory), or set defrag to \
              madvise",
         ),
-        None => report.add(
-            Verdict::Ok,
-            TOPIC,
-            format!("{modes}; how much free memory is in 2 MiB blocks is unknown (/proc/buddyinfo unreadable)"),
-        ),
+        None => ok(format!(
+            "{modes}; how much free memory is in 2 MiB blocks is unknown (/proc/buddyinfo unreadable)"
+        )),
     }
 }
 
@@ -1286,4 +1284,86 @@ fn render(report: &Report, what: &str, failure: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn thp(enabled: &str, defrag: &str, free_huge: Option<u64>) -> Thp {
+        Thp {
+            enabled: enabled.into(),
+            defrag: defrag.into(),
+            free_huge,
+        }
+    }
+
+    #[test]
+    fn huge_pages_findings_follow_the_modes_and_the_free_blocks() {
+        // (THP, what --huge pre-faults) -> verdict, words the text has, words the remedy has.
+        let rows: [(Option<Thp>, u64, Verdict, &str, &str); 7] = [
+            (
+                None,
+                MIB,
+                Verdict::Warn,
+                "no transparent huge pages",
+                "drop --huge",
+            ),
+            (
+                Some(thp("never", "madvise", Some(1 << 40))),
+                MIB,
+                Verdict::Warn,
+                "`never`, defrag `madvise`: MADV_HUGEPAGE is ignored",
+                "echo madvise >",
+            ),
+            (
+                Some(thp("madvise", "madvise", Some(64 * MIB))),
+                64 * MIB,
+                Verdict::Ok,
+                "the 64 MiB --huge pre-faults fit in the 64 MiB of free memory",
+                "",
+            ),
+            (
+                Some(thp("always", "madvise", Some(64 * MIB - 1))),
+                64 * MIB,
+                Verdict::Warn,
+                "less than the 64 MiB --huge pre-faults, so the kernel compacts memory",
+                "compact memory before the start",
+            ),
+            (
+                Some(thp("madvise", "defer+madvise", Some(0))),
+                MIB,
+                Verdict::Warn,
+                "so the kernel compacts memory",
+                "or accept the stall",
+            ),
+            (
+                Some(thp("madvise", "defer", Some(2 * MIB))),
+                4 * MIB,
+                Verdict::Warn,
+                "does not compact at the fault: the rest is locked in 4 KiB pages",
+                "or set defrag to madvise",
+            ),
+            (
+                Some(thp("madvise", "madvise", None)),
+                MIB,
+                Verdict::Ok,
+                "transparent huge pages `madvise`, defrag `madvise`; how much free memory",
+                "",
+            ),
+        ];
+        for (thp, wanted, verdict, text, remedy) in rows {
+            let finding = huge_finding(thp.as_ref(), wanted);
+            let what = format!("{thp:?}, {wanted}: {finding:?}");
+            assert_eq!(finding.verdict, verdict, "{what}");
+            assert_eq!(finding.topic, "huge pages", "{what}");
+            assert!(finding.text.contains(text), "{what}");
+            match finding.remedy {
+                Some(r) => assert!(!remedy.is_empty() && r.contains(remedy), "{what}"),
+                None => assert!(remedy.is_empty(), "{what}"),
+            }
+        }
+    }
 }
