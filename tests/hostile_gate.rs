@@ -63,8 +63,8 @@ const PAST_EXECVE: &str = "more than execve accepts";
 
 /// Padded environment: 101,000 entries and then a second, empty LD_PRELOAD, which glibc's
 /// ld.so takes (the last): the gate read 100,000 entries, saw one LD_PRELOAD naming the shim,
-/// and let it run unlocked. Now it reads to the end and refuses the two; the same padding
-/// without the second runs locked.
+/// and let it run unlocked. Now it reads to the end and refuses the two; an LD_AUDIT there
+/// too; the same padding without either runs locked.
 #[test]
 fn a_padded_environment_is_read_to_its_end() {
     if lockreport_glibc().is_none() {
@@ -77,6 +77,14 @@ fn a_padded_environment_is_read_to_its_end() {
             .failing()
             .row("padded, LD_PRELOAD= last"),
         &[NOT_EXECUTING, "one LD_PRELOAD"],
+    );
+    let out = envflood(&[], 101_000, 3, "P=", &["LD_AUDIT=/nonexistent/audit.so"]);
+    assert_refused(
+        &out,
+        Refused::in_the_tree()
+            .failing()
+            .row("padded, LD_AUDIT last"),
+        &[NOT_EXECUTING, "LD_AUDIT"],
     );
     let out = envflood(&[], 101_000, 3, "P=", &[]);
     assert_locked(&out);
