@@ -13,9 +13,9 @@
 //! with a line, rather than read on or judge what it has read so far ([`Stop`]).
 //!
 //! Which of several entries of a name counts is the consumer's: glibc's ld.so takes the last
-//! `LD_PRELOAD` (measured: 2.36), musl's the first (getenv), and the shim applies the settings
-//! in order; `reach::carries_shim` sees them all, in order, and decides so (one `LD_PRELOAD`
-//! only).
+//! `LD_PRELOAD` (measured: 2.36), musl's the first (getenv; measured: 1.2.3), and the shim
+//! applies the settings in order; `reach::carries_shim` sees them all, in order, and decides
+//! so (one `LD_PRELOAD` only, no `LD_AUDIT`).
 
 use super::task::read_vectors;
 
