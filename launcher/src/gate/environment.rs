@@ -343,6 +343,93 @@ mod tests {
         assert_eq!(read(&env).1, Some(Stop::TooMany));
     }
 
+    /// An i386 task's array: 4-byte pointers, here into a page below 4 GiB of this process.
+    #[test]
+    fn an_i386_array_is_read_with_its_own_width() {
+        // SAFETY: a fresh anonymous page, written below and unmapped at the end.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(page, libc::MAP_FAILED);
+        let base = page as usize;
+        assert!(base + 4096 <= u32::MAX as usize, "{base:#x}");
+        let strings: [&[u8]; 3] = [
+            b"P=1\0",
+            b"LD_PRELOAD=/lib/shim.so\0",
+            b"MEMLOCK_RUN_HEAP=0\0",
+        ];
+        // SAFETY: within the page mapped above.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(page.cast::<u8>(), 4096) };
+        let mut at = 64;
+        for (i, string) in strings.iter().enumerate() {
+            bytes[at..at + string.len()].copy_from_slice(string);
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&((base + at) as u32).to_le_bytes());
+            at += string.len();
+        }
+        let mut entries = Entries::new(std::process::id() as i32, base as u64, false);
+        let got: Vec<Vec<u8>> = entries.by_ref().collect();
+        assert_eq!(entries.stop, None);
+        assert_eq!(
+            got,
+            [&b"LD_PRELOAD=/lib/shim.so"[..], b"MEMLOCK_RUN_HEAP=0"]
+        );
+        // SAFETY: the page mapped above, no longer used.
+        unsafe { libc::munmap(page, 4096) };
+    }
+
+    /// Strings at the end of a mapping: one whose NUL is the mapping's last byte is read whole
+    /// (nothing past it is asked for, in the heads or after); one that runs on into the page
+    /// that is not mapped is unreadable, as the kernel's copy would fault.
+    #[test]
+    fn a_string_at_a_mappings_end_is_read_to_its_nul_and_no_further() {
+        // SAFETY: two fresh anonymous pages; the second is unmapped at once.
+        let page = unsafe {
+            let two = libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(two, libc::MAP_FAILED);
+            libc::munmap(two.cast::<u8>().add(4096).cast(), 4096);
+            two.cast::<u8>()
+        };
+        // SAFETY: the first page, still mapped.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(page, 4096) };
+        let mut read = |string: &[u8]| {
+            bytes.fill(b'x');
+            let at = 4096 - string.len();
+            bytes[at..].copy_from_slice(string);
+            let array = [page as u64 + at as u64, 0];
+            let mut entries = Entries::new(std::process::id() as i32, array.as_ptr() as u64, true);
+            let got: Vec<Vec<u8>> = entries.by_ref().collect();
+            (got, entries.stop)
+        };
+        // Shorter than a head, and longer (read whole from past its head).
+        assert_eq!(
+            read(b"LD_PRELOAD=/a\0"),
+            (vec![b"LD_PRELOAD=/a".to_vec()], None)
+        );
+        let long = [&b"LD_PRELOAD="[..], &[b'/'; 200], b"\0"].concat();
+        assert_eq!(read(&long), (vec![long[..long.len() - 1].to_vec()], None));
+        assert_eq!(read(b"LD_PRELOAD=/a").1, Some(Stop::Unreadable));
+        assert_eq!(read(&long[..long.len() - 1]).1, Some(Stop::Unreadable));
+        // A string the rule does not judge, cut short by the mapping's end: so is the kernel's
+        // copy of it.
+        assert_eq!(read(b"PATH=/bin").1, Some(Stop::Unreadable));
+        // SAFETY: the page mapped above, no longer used.
+        unsafe { libc::munmap(page.cast(), 4096) };
+    }
+
     #[test]
     fn a_pointer_to_nothing_is_unreadable() {
         let array: [u64; 2] = [8, 0];
