@@ -140,6 +140,13 @@ class Suite:
                         "not settled")
         self.goals.append((name, measured, target, verdict))
 
+    def table(self, timings):
+        """The timings of one hyperfine measurement, as a table and a blank line."""
+        self.out("\n".join(TIMING_HEADER))
+        for timing in timings.values():
+            self.out(timing.row())
+        self.out()
+
     # -- harness ------------------------------------------------------------------------
 
     def hyperfine(self, commands, runs, warmup, stack_limit=None):
@@ -269,10 +276,7 @@ class Suite:
         for _, argv in commands:
             self.check_runs(argv)
         t = self.hyperfine(commands, runs=200, warmup=2)
-        self.out("\n".join(TIMING_HEADER))
-        for timing in t.values():
-            self.out(timing.row())
-        self.out()
+        self.table(t)
         base = t["python3 self-locking"]
         for label in ["python3 memlock-run", "python3 memlock-run --future"]:
             ratio = t[label].median / base.median
@@ -308,10 +312,7 @@ class Suite:
         for _, argv in commands:
             self.check_runs(argv)
         t = self.hyperfine(commands, runs=500, warmup=5)
-        self.out("\n".join(TIMING_HEADER))
-        for timing in t.values():
-            self.out(timing.row())
-        self.out()
+        self.table(t)
         pre = t["memlock-run --method preload"].median - t["self-locking"].median
         ptr = t["memlock-run --method ptrace"].median - t["self-locking"].median
         sta = t["static, memlock-run (ptrace)"].median - t["static, self-locking"].median
@@ -375,10 +376,7 @@ class Suite:
         for _, argv in commands:
             self.check_runs(argv)
         t = self.hyperfine(commands, runs=60, warmup=2)
-        self.out("\n".join(TIMING_HEADER))
-        for timing in t.values():
-            self.out(timing.row())
-        self.out()
+        self.table(t)
         dyn = (t["inherited, 20 dynamic"].median - t["no-inherit, 20 dynamic"].median) / 20
         sta = (t["inherited, 20 static"].median - t["no-inherit, 20 static"].median) / 20
         word = (t["nobody, inherited, 20 dynamic"].median - t["nobody, no-inherit, 20 dynamic"].median) / 20
@@ -434,10 +432,7 @@ class Suite:
         t = self.hyperfine(commands, runs=20, warmup=1)
         self.out(f"### A loop of {count} programs")
         self.out()
-        self.out("\n".join(TIMING_HEADER))
-        for timing in t.values():
-            self.out(timing.row())
-        self.out()
+        self.table(t)
         base = t["self-locking programs"]
         for label in ("memlock-run", "memlock-run --future"):
             ratio = t[label].median / base.median
@@ -474,10 +469,7 @@ class Suite:
         t = self.hyperfine(commands, runs=10, warmup=1)
         self.out("### make -j2 of a small C project")
         self.out()
-        self.out("\n".join(TIMING_HEADER))
-        for timing in t.values():
-            self.out(timing.row())
-        self.out()
+        self.table(t)
         self.out(f"- memlock-run (every compiler process locked) takes {t['memlock-run'].median / t['plain'].median:.2f}x "
                  f"plain make, --no-inherit (make alone locked) "
                  f"{t['memlock-run --no-inherit'].median / t['plain'].median:.2f}x (medians).")
@@ -609,10 +601,7 @@ class Suite:
                 for _, argv in commands:
                     self.check_runs(argv, stack_limit=limit)
                 t = self.hyperfine(commands, runs=runs, warmup=1, stack_limit=limit)
-                self.out("\n".join(TIMING_HEADER))
-                for timing in t.values():
-                    self.out(timing.row())
-                self.out()
+                self.table(t)
                 labels = list(t)
 
                 def cost(label, base):
@@ -1324,10 +1313,7 @@ class Suite:
             t = self.hyperfine(commands, runs=40, warmup=1, stack_limit=limit)
             self.out(f"#### {kind}")
             self.out()
-            self.out("\n".join(TIMING_HEADER))
-            for timing in t.values():
-                self.out(timing.row())
-            self.out()
+            self.table(t)
             base, small, huge = t.values()
             small_cost, huge_cost = small.median - base.median, huge.median - base.median
             small_cpu, huge_cpu = small.cpu_mean - base.cpu_mean, huge.cpu_mean - base.cpu_mean
