@@ -126,7 +126,7 @@ pub struct Cli {
     /// Back the --prefault stack and the --heap with transparent huge pages (2 MiB)
     ///
     /// The shim advises them MADV_HUGEPAGE before the kernel populates them, so that they are
-    /// populated 2 MiB at a time: faster at start (256 MiB: about 3x here), fewer TLB misses
+    /// populated 2 MiB at a time: faster at start (256 MiB: about 8x here), fewer TLB misses
     /// after. Works where transparent huge pages are `madvise` or `always`
     /// (/sys/kernel/mm/transparent_hugepage/enabled); with `never` it does nothing, which
     /// --check and -v say. The first population may compact memory to find free 2 MiB blocks

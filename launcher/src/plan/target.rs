@@ -210,19 +210,8 @@ impl Target {
             return None;
         }
         let meta = fs::metadata(self.image().0).ok()?;
-        let file = SecureExecution {
-            mode: meta.mode(),
-            owner: meta.uid(),
-            group: meta.gid(),
-            uid: creds.uid,
-            euid: creds.euid,
-            gid: creds.gid,
-            egid: creds.egid,
-            file_capabilities: false,
-            nosuid: nix::sys::statvfs::statvfs(self.image().0)
-                .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
-            no_new_privs: false,
-        };
+        // As if no_new_privs were not set: whether the bit would count without it.
+        let file = secure_execution_of(self.image().0, &meta, creds, false, false);
         match file.miss()? {
             Miss::SetUserId { owner } => Some(format!("set-user-ID (owner uid {owner})")),
             Miss::SetGroupId { group } => Some(format!("set-group-ID (group gid {group})")),
@@ -631,21 +620,9 @@ fn open_regular(path: &Path) -> Result<(File, (u64, u64))> {
 fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Option<Refusal>> {
     let shown = named.display();
     let meta = fs::metadata(path).with_context(|| format!("cannot stat {shown}"))?;
-    let file = SecureExecution {
-        mode: meta.mode(),
-        owner: meta.uid(),
-        group: meta.gid(),
-        uid: creds.uid,
-        euid: creds.euid,
-        gid: creds.gid,
-        egid: creds.egid,
-        // File capabilities give a real root nothing new: the rule does not ask for root.
-        file_capabilities: creds.uid != 0 && has_file_capabilities(path),
-        nosuid: nix::sys::statvfs::statvfs(path)
-            .map(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID))
-            .unwrap_or(false),
-        no_new_privs: creds.no_new_privs,
-    };
+    // File capabilities give a real root nothing new: the rule does not ask for root.
+    let file_capabilities = creds.uid != 0 && has_file_capabilities(path);
+    let file = secure_execution_of(path, &meta, creds, file_capabilities, creds.no_new_privs);
     Ok(file.miss().map(|miss| {
         Refusal::new(
             named,
@@ -654,6 +631,30 @@ fn secure_execution(path: &Path, named: &Path, creds: Credentials) -> Result<Opt
             false,
         )
     }))
+}
+
+/// The facts the secure-execution rule (`reach::SecureExecution`) asks about `path`, whose
+/// metadata is `meta`, run by a task with `creds`.
+fn secure_execution_of(
+    path: &Path,
+    meta: &fs::Metadata,
+    creds: Credentials,
+    file_capabilities: bool,
+    no_new_privs: bool,
+) -> SecureExecution {
+    SecureExecution {
+        mode: meta.mode(),
+        owner: meta.uid(),
+        group: meta.gid(),
+        uid: creds.uid,
+        euid: creds.euid,
+        gid: creds.gid,
+        egid: creds.egid,
+        file_capabilities,
+        nosuid: nix::sys::statvfs::statvfs(path)
+            .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
+        no_new_privs,
+    }
 }
 
 /// Whether `path` carries a `security.capability` attribute. Its presence counts, whatever it
