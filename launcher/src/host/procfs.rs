@@ -84,13 +84,21 @@ pub fn only_filter_is_gate(pid: i32, status: &str) -> bool {
     else {
         return false;
     };
-    let holds_listener = || {
-        fs::read_dir(format!("/proc/{gate}/fd")).is_ok_and(|fds| {
-            fds.flatten().any(|fd| {
-                fs::read_link(fd.path())
-                    .is_ok_and(|link| link.as_os_str().as_bytes() == b"anon_inode:seccomp notify")
+    let holds_listener = || match fs::read_dir(format!("/proc/{gate}/fd")) {
+        Ok(fds) => fds.flatten().any(|fd| {
+            fs::read_link(fd.path())
+                .is_ok_and(|link| link.as_os_str().as_bytes() == b"anon_inode:seccomp notify")
+        }),
+        // A gate is non-dumpable from its fork: only root may list its descriptors. Its
+        // stat, anyone's to read, says it is a live exec gate by name.
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            fs::read_to_string(format!("/proc/{gate}/stat")).is_ok_and(|stat| {
+                let named = format!("({}) ", memlock_run_protocol::GATE_NAME);
+                stat.split_once(&named)
+                    .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
             })
-        })
+        }
+        Err(_) => false,
     };
     // COMMAND's start does not wait for its gate: the listener is queued on a socket to a gate
     // that may not have taken it yet, just after the start. Give a gate that is alive a
