@@ -467,3 +467,142 @@ fn a_set_user_id_program_on_a_nosuid_mount_runs_locked() {
         stderr_of(&out)
     );
 }
+
+/// binfmt_misc rules for this test, removed (and binfmt_misc unmounted, if this test mounted
+/// it) when dropped.
+struct BinfmtRules {
+    dir: PathBuf,
+    names: Vec<String>,
+    mounted: bool,
+}
+
+impl BinfmtRules {
+    /// None (said) where binfmt_misc cannot be used here: not root, or no mount.
+    fn new() -> Option<BinfmtRules> {
+        if skip_unless_root("binfmt_misc rules need root to register") {
+            return None;
+        }
+        let dir = PathBuf::from("/proc/sys/fs/binfmt_misc");
+        let mut mounted = false;
+        if !dir.join("register").exists() {
+            let out = output({
+                let mut c = Command::new("mount");
+                c.args(["-t", "binfmt_misc", "binfmt_misc"]).arg(&dir);
+                c
+            });
+            if !out.status.success() {
+                skip(format_args!(
+                    "binfmt_misc cannot be mounted here ({}); its rows are not tested",
+                    stderr_of(&out).trim()
+                ));
+                return None;
+            }
+            mounted = true;
+        }
+        Some(BinfmtRules {
+            dir,
+            names: Vec::new(),
+            mounted,
+        })
+    }
+
+    /// An extension rule: files whose path ends in `.EXTENSION` run with `interpreter`.
+    fn extension(&mut self, extension: &str, interpreter: &Path) {
+        let name = format!("memlock-run-test-{extension}");
+        std::fs::write(
+            self.dir.join("register"),
+            format!(":{name}:E::{extension}::{}:", interpreter.display()),
+        )
+        .expect("register a binfmt_misc rule");
+        self.names.push(name);
+    }
+}
+
+impl Drop for BinfmtRules {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = std::fs::write(self.dir.join(name), "-1");
+        }
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.dir).status();
+        }
+    }
+}
+
+/// A file binfmt_misc hands to an interpreter (the kernel tries binfmt_misc before its ELF and
+/// #! loaders): the interpreter is what runs, and it is judged. A dynamically linked one runs
+/// locked, as COMMAND and in the tree; a static one runs locked as COMMAND (the ptrace
+/// method) and is refused in the tree with a line naming the rule; a file no rule matches
+/// still falls back to the shell, as it does without memlock-run.
+#[test]
+fn a_binfmt_misc_rules_interpreter_is_what_is_judged() {
+    let Some(mut rules) = BinfmtRules::new() else {
+        return;
+    };
+    let (Some(dynamic), Some(static_interpreter)) = (
+        glibc_lockreport(),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let tag = std::process::id() % 100_000;
+    let (dyn_ext, static_ext) = (format!("mlrd{tag}"), format!("mlrs{tag}"));
+    rules.extension(&dyn_ext, &dynamic);
+    rules.extension(&static_ext, &static_interpreter);
+    let dir = unique("binfmt");
+    std::fs::create_dir_all(&dir).expect("create the binfmt dir");
+    let data = |name: &str, text: &str| {
+        let path = dir.join(name);
+        writing_executables(|| {
+            std::fs::write(&path, text).expect("write");
+            set_mode(&path, 0o755);
+        });
+        path
+    };
+    let by_dynamic = data(&format!("file.{dyn_ext}"), "data\n");
+    let by_static = data(&format!("file.{static_ext}"), "data\n");
+    let no_rule = data("script-without-hash-bang", "echo ran-by-the-shell\n");
+
+    for program in [&by_dynamic, &by_static] {
+        let out = output(memlock_run(["--".as_ref(), program.as_os_str()]));
+        assert_locked(&out);
+    }
+    for (how, out) in both_ways(&as_caller(), &[], &by_dynamic) {
+        assert!(
+            report(&out).is_some_and(|line| line.starts_with("locked ")),
+            "{how}: the dynamic interpreter runs locked: {:?} {}",
+            report(&out),
+            stderr_of(&out)
+        );
+    }
+    for (how, out) in both_ways(&as_caller(), &[], &by_static) {
+        let stderr = stderr_of(&out);
+        assert!(
+            report(&out).is_none() && !out.status.success(),
+            "{how}: the static interpreter does not run: {:?} {stderr}",
+            report(&out)
+        );
+        assert!(
+            stderr.contains(&format!(
+                "memlock-run: not executing {}",
+                by_static.display()
+            )) && stderr.contains(&format!(
+                "binfmt_misc rule memlock-run-test-{static_ext} runs it with"
+            )) && stderr.contains("statically linked")
+                && !stderr.contains("made the execve system call itself"),
+            "{how}: refused with the rule and the true cause: {stderr}"
+        );
+    }
+    let out = output(memlock_run([
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        no_rule.as_os_str(),
+    ]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ran-by-the-shell"),
+        "a file no rule matches still runs as a shell script: {}",
+        stderr_of(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

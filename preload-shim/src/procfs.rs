@@ -49,6 +49,60 @@ pub fn anon_huge_pages() -> Result<u64, c_int> {
     Ok(bytes)
 }
 
+/// Whether binfmt_misc is enabled and holds a rule (an entry of /proc/sys/fs/binfmt_misc
+/// besides `register` and `status`): then a file that is neither ELF nor `#!` may still run,
+/// through a rule's interpreter, and memlock-run must judge it. Read only for such files.
+pub fn binfmt_rules() -> bool {
+    let mut enabled = false;
+    let status = for_each_line(c"/proc/sys/fs/binfmt_misc/status", &mut |line| {
+        enabled = line == b"enabled";
+    });
+    if status.is_err() || !enabled {
+        return false;
+    }
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/sys/fs/binfmt_misc".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    let mut buf = [0u8; 1024];
+    let mut found = false;
+    'read: loop {
+        // SAFETY: getdents64 fills at most `buf.len()` bytes of the buffer.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        let Ok(n) = usize::try_from(n) else { break };
+        if n == 0 {
+            break;
+        }
+        // Each record: d_ino (8), d_off (8), d_reclen (2), d_type (1), then the NUL-terminated name.
+        let mut at = 0;
+        while let Some(record) = buf.get(at..n) {
+            let (Some(&lo), Some(&hi)) = (record.get(16), record.get(17)) else {
+                break;
+            };
+            let len = usize::from(u16::from_ne_bytes([lo, hi]));
+            let name = record.get(19..len.min(record.len())).unwrap_or(&[]);
+            let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
+            if !matches!(name, b"." | b".." | b"register" | b"status") {
+                found = true;
+                break 'read;
+            }
+            if len == 0 {
+                break;
+            }
+            at += len;
+        }
+    }
+    // SAFETY: the descriptor opened above, closed once.
+    unsafe { libc::close(fd) };
+    found
+}
+
 /// `   1234 kB` to bytes.
 fn parse_kb(text: &[u8]) -> u64 {
     let digits = text

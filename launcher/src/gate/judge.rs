@@ -16,6 +16,7 @@ use super::walk::{open_as_task, Opened, Walker};
 use super::{Judgement, Notif, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32};
 use crate::elf;
 use crate::host::procfs::limits_of;
+use crate::plan::binfmt;
 use crate::plan::target::has_file_capabilities;
 
 /// An exec the gate does not let go on: ENOEXEC in silence (what the kernel would say), or
@@ -115,7 +116,7 @@ pub(super) fn decide(
             if id_of_file(&file) == Some(context.launcher_id) {
                 return Ok(());
             }
-            match judge(&task, file, 0) {
+            match judge(&task, file, Some(&path)) {
                 Judged::Kernel => return Ok(()),
                 Judged::NotExecutable => {
                     return Err(Refusal {
@@ -141,6 +142,19 @@ pub(super) fn decide(
                     }
                 },
                 Judged::Misses(why) => why,
+                Judged::Binfmt(why) => {
+                    return Err(Refusal {
+                        errno: libc::EPERM,
+                        line: Some((
+                            subject(&path, pid, &comm(&proc)),
+                            format!(
+                                "{why}, so the preload cannot lock it; memlock-run locks it from outside when it \
+                                 is started through memlock-run (memlock-run -- PROGRAM, or a wrapper script that \
+                                 execs that), or start the run with --no-inherit if only COMMAND must be locked"
+                            ),
+                        )),
+                    })
+                }
             }
         }
     };
@@ -182,6 +196,9 @@ pub(super) enum Judged {
     Reaches,
     /// The rung of the ladder, said (its summary).
     Misses(String),
+    /// A binfmt_misc rule hands it to an interpreter the preload misses, said. The shim lets
+    /// such an exec through to be judged here, so the line blames no system call.
+    Binfmt(String),
 }
 
 /// A rung's summary, for the gate's line.
@@ -191,7 +208,9 @@ pub(super) fn summary(miss: Miss) -> String {
     text
 }
 
-pub(super) fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
+/// `named`: the path the task gave execve, for the program itself (binfmt_misc matches its
+/// extension); None for an interpreter.
+pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judged {
     let Ok(meta) = opened.metadata() else {
         return Judged::Kernel;
     };
@@ -204,17 +223,30 @@ pub(super) fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
         Err(_) => return Judged::Misses(summary(Miss::Unreadable)),
     };
     let head = &head[..len];
+    // binfmt_misc comes first in the kernel's order (crate::plan::binfmt), with the rules the
+    // task sees under its own root.
+    if let Some(named) = named {
+        let rules = binfmt::rules(&PathBuf::from(format!(
+            "/proc/{}/root/proc/sys/fs/binfmt_misc",
+            task.tid
+        )));
+        match binfmt::rule_for(&rules, named, head) {
+            Err(why) => return Judged::Binfmt(why),
+            Ok(Some(rule)) => return judge_binfmt(task, &opened, &meta, rule),
+            Ok(None) => {}
+        }
+    }
     match reach::format(head) {
         Format::Other => Judged::NotExecutable,
         Format::Script => {
             let Some(interpreter) = reach::script_interpreter(head) else {
                 return Judged::NotExecutable;
             };
-            if depth > 0 {
+            if named.is_none() {
                 return Judged::Misses(summary(Miss::NestedScript));
             }
             match open_as_task(task, libc::AT_FDCWD, 0, interpreter) {
-                Opened::File(file) => judge(task, file, depth + 1),
+                Opened::File(file) => judge(task, file, None),
                 Opened::Unreadable => Judged::Misses(summary(Miss::InterpreterUnreadable)),
                 Opened::Kernel => Judged::Kernel,
             }
@@ -232,27 +264,62 @@ pub(super) fn judge(task: &Task, mut opened: File, depth: usize) -> Judged {
             }
             // Secure-execution mode, by the kernel's rule for this task (what the shim asks for
             // its own process, and the launcher for COMMAND).
-            let set_id = meta.mode() & (libc::S_ISUID | libc::S_ISGID) != 0;
-            let capabilities = task.real_uid != 0 && has_file_capabilities(&path);
-            let file = SecureExecution {
-                mode: meta.mode(),
-                owner: meta.uid(),
-                group: meta.gid(),
-                uid: task.real_uid,
-                euid: task.uid,
-                gid: task.real_gid,
-                egid: task.gid,
-                file_capabilities: capabilities,
-                nosuid: (set_id || capabilities)
-                    && nix::sys::statvfs::statvfs(&path)
-                        .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
-                no_new_privs: task.no_new_privs,
-            };
-            if let Some(miss) = file.miss() {
+            if let Some(miss) = secure_execution(task, &meta, &path) {
                 return Judged::Misses(summary(miss));
             }
             Judged::Reaches
         }
+    }
+}
+
+/// Whether the kernel runs the file at `path` (its metadata `meta`) in secure-execution mode
+/// for `task`, and why.
+fn secure_execution(task: &Task, meta: &fs::Metadata, path: &Path) -> Option<Miss<'static>> {
+    let set_id = meta.mode() & (libc::S_ISUID | libc::S_ISGID) != 0;
+    let capabilities = task.real_uid != 0 && has_file_capabilities(path);
+    SecureExecution {
+        mode: meta.mode(),
+        owner: meta.uid(),
+        group: meta.gid(),
+        uid: task.real_uid,
+        euid: task.uid,
+        gid: task.real_gid,
+        egid: task.gid,
+        file_capabilities: capabilities,
+        nosuid: (set_id || capabilities)
+            && nix::sys::statvfs::statvfs(path)
+                .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID)),
+        no_new_privs: task.no_new_privs,
+    }
+    .miss()
+}
+
+/// A program binfmt_misc `rule` hands to its interpreter: the interpreter is the image the
+/// lock must reach (judged as a `#!` interpreter is); under the rule's `C` flag the program's
+/// own set-ID bits count too.
+fn judge_binfmt(task: &Task, opened: &File, meta: &fs::Metadata, rule: &binfmt::Rule) -> Judged {
+    let by = |why: String| {
+        Judged::Binfmt(format!(
+            "binfmt_misc rule {} runs it with {}, and {why}",
+            rule.name,
+            rule.interpreter.display()
+        ))
+    };
+    if rule.flags.contains('C') {
+        let path = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
+        if let Some(miss) = secure_execution(task, meta, &path) {
+            return by(summary(miss));
+        }
+    }
+    let interpreter = rule.interpreter.as_os_str().as_bytes();
+    match open_as_task(task, libc::AT_FDCWD, 0, interpreter) {
+        Opened::File(file) => match judge(task, file, None) {
+            Judged::Misses(why) | Judged::Binfmt(why) => by(format!("that interpreter is {why}")),
+            Judged::NotExecutable => by("that interpreter is neither ELF nor #!".into()),
+            judged => judged,
+        },
+        Opened::Unreadable => by(summary(Miss::InterpreterUnreadable)),
+        Opened::Kernel => Judged::Kernel,
     }
 }
 

@@ -11,6 +11,7 @@
 //! needs it: the program's file ([`target`]), the user database (`--user`), the
 //! shim's permission bits for another user.
 
+pub mod binfmt;
 pub mod environment;
 pub mod envline;
 pub mod gate;

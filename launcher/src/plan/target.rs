@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{access, AccessFlags};
 
-use super::envline;
+use super::{binfmt, envline};
 use crate::elf::{self, ElfIdentity, ElfInfo};
 use memlock_run_protocol::reach::{self, Miss, SecureExecution};
 
@@ -146,6 +146,8 @@ pub enum Program {
     Script {
         interpreter: Box<Target>,
         via_env: bool,
+        /// The binfmt_misc rule that hands the file to `interpreter`, in place of a `#!` line.
+        binfmt: Option<String>,
     },
 }
 
@@ -164,7 +166,17 @@ impl Target {
             },
             Program::Script {
                 interpreter,
+                binfmt: Some(rule),
+                ..
+            } => format!(
+                "run by {} through binfmt_misc rule {rule} ({})",
+                interpreter.path.display(),
+                interpreter.describe()
+            ),
+            Program::Script {
+                interpreter,
                 via_env,
+                binfmt: None,
             } => format!(
                 "#! script run by {}{} ({})",
                 interpreter.path.display(),
@@ -181,14 +193,29 @@ impl Target {
         }
         match &self.program {
             Program::Elf(_) => None,
-            Program::Script { interpreter, .. } => interpreter.refusal().map(|inner| Refusal {
-                summary: format!(
-                    "its #! interpreter {}: {}",
-                    interpreter.path.display(),
-                    inner.summary
-                ),
-                message: format!("{} is a #! script: {}", self.path.display(), inner.message),
-                ptrace_can: inner.ptrace_can,
+            Program::Script {
+                interpreter,
+                binfmt,
+                ..
+            } => interpreter.refusal().map(|inner| {
+                let how = match binfmt {
+                    Some(rule) => format!("is run by binfmt_misc rule {rule}"),
+                    None => "is a #! script".to_owned(),
+                };
+                Refusal {
+                    summary: format!(
+                        "its {} {}: {}",
+                        if binfmt.is_some() {
+                            "binfmt_misc interpreter"
+                        } else {
+                            "#! interpreter"
+                        },
+                        interpreter.path.display(),
+                        inner.summary
+                    ),
+                    message: format!("{} {how}: {}", self.path.display(), inner.message),
+                    ptrace_can: inner.ptrace_can,
+                }
             }),
         }
     }
@@ -245,6 +272,7 @@ impl Target {
             Program::Script {
                 interpreter,
                 via_env,
+                ..
             } => *via_env || interpreter.goes_through_env(),
         }
     }
@@ -327,6 +355,9 @@ fn check_executable(path: &Path, shown: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where binfmt_misc shows its rules.
+const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
+
 /// Reads what the program at `path` is and whether the shim can reach it, following `#!`
 /// lines; a program it cannot reach comes back with a [`Refusal`] (see [`Target::refusal`]).
 pub fn inspect(
@@ -355,6 +386,23 @@ fn inspect_at_depth(
     } else {
         path
     };
+    // binfmt_misc comes first in the kernel's order: a rule decides whatever the file is.
+    let rules = binfmt::rules(Path::new(BINFMT_MISC));
+    if !rules.is_empty() {
+        let mut head = Vec::with_capacity(binfmt::HEAD);
+        fs::File::open(via)
+            .and_then(|f| f.take(binfmt::HEAD as u64).read_to_end(&mut head))
+            .with_context(|| format!("cannot read {shown}"))?;
+        match binfmt::rule_for(&rules, path.as_os_str().as_bytes(), &head) {
+            Err(why) => bail!(
+                "refusing {shown}: {why}; remove one of the rules (echo -1 > {BINFMT_MISC}/NAME, as root)"
+            ),
+            Ok(Some(rule)) => {
+                return binfmt_target(path, via, (file, id), rule, shim, creds, path_var, depth)
+            }
+            Ok(None) => {}
+        }
+    }
     // A header the kernel refuses (ENOEXEC: an object file, a damaged one) cannot be executed.
     let elf = elf::read_as(via, path).map_err(|err| not_executable(format!("{err:#}")))?;
     if let Some(elf) = elf {
@@ -487,8 +535,55 @@ fn inspect_at_depth(
         program: Program::Script {
             interpreter: Box::new(interpreter),
             via_env,
+            binfmt: None,
         },
         refusal: None,
+    })
+}
+
+/// A file the kernel hands to binfmt_misc `rule`'s interpreter: that interpreter is the image
+/// the lock must reach, judged as a `#!` interpreter is; with the rule's `C` flag the file's
+/// own set-ID bits count too.
+#[allow(clippy::too_many_arguments)]
+fn binfmt_target(
+    path: &Path,
+    via: &Path,
+    (file, id): (File, (u64, u64)),
+    rule: &binfmt::Rule,
+    shim: &ElfIdentity,
+    creds: Credentials,
+    path_var: Option<&OsStr>,
+    depth: usize,
+) -> Result<Target> {
+    let shown = path.display();
+    if depth >= MAX_INTERPRETER_DEPTH {
+        return Err(not_executable(format!(
+            "cannot run {shown}: its interpreters nest more than {MAX_INTERPRETER_DEPTH} deep, which Linux refuses"
+        )));
+    }
+    let refusal = if rule.flags.contains('C') {
+        secure_execution(via, path, creds)?
+    } else {
+        None
+    };
+    let interpreter = inspect_at_depth(&rule.interpreter, shim, creds, path_var, depth + 1)
+        .with_context(|| {
+            format!(
+                "{shown} is run by binfmt_misc rule {} ({})",
+                rule.name,
+                rule.interpreter.display()
+            )
+        })?;
+    Ok(Target {
+        path: path.to_owned(),
+        file,
+        id,
+        program: Program::Script {
+            interpreter: Box::new(interpreter),
+            via_env: false,
+            binfmt: Some(rule.name.clone()),
+        },
+        refusal,
     })
 }
 

@@ -154,6 +154,10 @@ enum Plan<'a> {
     Launcher(Miss<'a>),
     /// Fail with this errno without executing anything, as the kernel would.
     Fail(c_int),
+    /// Exec it as asked, without the shim's word: what runs is the kernel's to choose (a
+    /// binfmt_misc rule's interpreter, or ENOEXEC, on which the caller's own fallback runs it
+    /// as a shell script), and the exec gate judges it on its own.
+    Unjudged,
 }
 
 /// Room for the loader a PT_INTERP names, which the reason may quote: the caller's, so that
@@ -196,7 +200,9 @@ fn judge<'a>(armed: &Armed, at: At, envp: Argv, loader: &'a mut LoaderPath) -> P
     let len = file.read_at(0, &mut head);
     let head = head.get(..len).unwrap_or(&[]);
     match reach::format(head) {
-        // No binfmt_misc handler is let run a program nothing judged.
+        // binfmt_misc may hand it to an interpreter, by rules this guest does not read: the exec
+        // gate does, and judges that interpreter. Without rules the kernel fails it, as said.
+        Format::Other if crate::procfs::binfmt_rules() => Plan::Unjudged,
         Format::Other => Plan::Fail(libc::ENOEXEC),
         Format::Script => {
             let Some(interpreter) = reach::script_interpreter(head) else {
@@ -854,6 +860,13 @@ fn carry_out(
             return rc;
         }
         Plan::Fail(errno) => return failure(errno, spawn),
+        Plan::Unjudged => {
+            let rc = real(at.path, argv, envp);
+            if rc != 0 && (if spawn { rc } else { crate::errno() }) == libc::ENOSYS {
+                gate_gone(armed, path);
+            }
+            return rc;
+        }
         Plan::Launcher(why) => why,
     };
     if armed.launcher.len == 0 {
@@ -1398,7 +1411,7 @@ fn shell_refused() -> bool {
             );
             true
         }
-        Plan::Direct | Plan::Fail(_) => false,
+        Plan::Direct | Plan::Fail(_) | Plan::Unjudged => false,
     }
 }
 
