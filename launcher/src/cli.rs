@@ -242,8 +242,9 @@ pub struct Cli {
     /// cannot (Linux before 5.5, a seccomp profile that denies the seccomp system call). With
     /// --no-exec-gate it runs without one: programs COMMAND executes through libc are judged by
     /// the shim as always, but one started with the execve system call itself (Go's os/exec,
-    /// static programs) is locked only where the preload reaches it, and otherwise runs
-    /// unlocked; and no_new_privs is not set, so SELinux and AppArmor exec transitions work.
+    /// static programs), or handed to an interpreter by a binfmt_misc rule, is locked only
+    /// where the preload reaches it, and otherwise runs unlocked; and no_new_privs is not set,
+    /// so SELinux and AppArmor exec transitions work.
     #[arg(long)]
     pub no_exec_gate: bool,
 
