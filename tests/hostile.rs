@@ -606,3 +606,41 @@ fn a_binfmt_misc_rules_interpreter_is_what_is_judged() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A program copied into a memfd and executed from it (no path names what runs), through
+/// libc's fexecve (the shim judges it) and the execveat system call itself (the gate alone):
+/// dynamically linked, it runs locked; static, it is locked through memlock-run where the shim
+/// sees the exec, and refused with a line naming the descriptor where only the gate does. As
+/// root and as nobody.
+#[test]
+fn a_program_executed_from_a_memfd_is_locked_or_refused_with_a_line() {
+    let (Some(dynamic), Some(static_program)) = (
+        glibc_lockreport(),
+        lockreport("gcc", &["-static"], "lockreport-static"),
+    ) else {
+        return;
+    };
+    let memfdexec = compile("memfdexec.c", "memfdexec", &[]);
+    for (who, runner) in [("root", as_caller()), ("nobody", as_nobody())] {
+        for mode in ["libc", "syscall"] {
+            for (kind, program) in [("dynamic", &dynamic), ("static", &static_program)] {
+                let mut cmd = runner.clone().limit(CI_MEMLOCK).memlock_run(["--"]);
+                cmd.arg(&memfdexec).arg(mode).arg(program);
+                let out = output(cmd);
+                let row = format!("{who}, {mode}, {kind}");
+                if mode == "syscall" && kind == "static" {
+                    let stderr = stderr_of(&out);
+                    assert!(
+                        report(&out).is_none()
+                            && stderr.contains("memlock-run: not executing descriptor ")
+                            && stderr.contains("/memfd:memfdexec (deleted))")
+                            && stderr.contains("statically linked"),
+                        "{row}: refused with a line naming the descriptor: {stderr}"
+                    );
+                } else {
+                    assert_locked(&out);
+                }
+            }
+        }
+    }
+}

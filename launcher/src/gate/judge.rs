@@ -4,7 +4,7 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -132,7 +132,7 @@ pub(super) fn decide(
                         return Err(Refusal {
                             errno: libc::E2BIG,
                             line: Some((
-                                subject(&path, pid, &comm(&proc)),
+                                subject(&named(&path, &proc, dirfd), pid, &comm(&proc)),
                                 format!(
                                     "{why}; the exec gate refuses it rather than read on \
                                      (execve fails with E2BIG)"
@@ -146,7 +146,7 @@ pub(super) fn decide(
                     return Err(Refusal {
                         errno: libc::EPERM,
                         line: Some((
-                            subject(&path, pid, &comm(&proc)),
+                            subject(&named(&path, &proc, dirfd), pid, &comm(&proc)),
                             format!(
                                 "{why}, so the preload cannot lock it; memlock-run locks it from outside when it \
                                  is started through memlock-run (memlock-run -- PROGRAM, or a wrapper script that \
@@ -162,7 +162,7 @@ pub(super) fn decide(
     Err(Refusal {
         errno: libc::EPERM,
         line: Some((
-            subject(&path, pid, &caller),
+            subject(&named(&path, &proc, dirfd), pid, &caller),
             format!(
                 "{why}, so the preload cannot lock it, and {caller} made the execve system call itself, past the \
                  shim (as Go's os/exec and static programs do), where memlock-run cannot lock it another way; start \
@@ -171,6 +171,22 @@ pub(super) fn decide(
             ),
         )),
     })
+}
+
+/// The program as a line names it: the path the task gave, or for an exec of a descriptor
+/// itself (fexecve, execveat with AT_EMPTY_PATH: an empty path) that descriptor and what it is
+/// (`descriptor 3 (/memfd:loader (deleted))`).
+fn named(path: &[u8], proc: &Path, dirfd: i32) -> Vec<u8> {
+    if !path.is_empty() {
+        return path.to_vec();
+    }
+    let link = fs::read_link(proc.join(format!("fd/{dirfd}")))
+        .map(|l| l.into_os_string().into_vec())
+        .unwrap_or_else(|_| b"?".to_vec());
+    let mut text = format!("descriptor {dirfd} (").into_bytes();
+    text.extend_from_slice(&link);
+    text.push(b')');
+    text
 }
 
 /// What a line names: the program, and the task that asks for it.
