@@ -644,3 +644,50 @@ fn a_program_executed_from_a_memfd_is_locked_or_refused_with_a_line() {
         }
     }
 }
+
+/// A library the tree preloads into a nested memlock-run (`LD_PRELOAD="$LD_PRELOAD x.so"
+/// memlock-run ...`) executes a static program from its constructor, inside the memlock-run
+/// process, with the execve system call: the gate does not take a memlock-run process with
+/// code of another's in it for memlock-run's judgement, and refuses it with a line saying so.
+/// memlock-run itself, clean, still sends a static program through unhindered. As root and as
+/// nobody.
+#[test]
+fn a_library_preloaded_into_a_nested_memlock_run_gets_nothing_past_the_gate() {
+    let Some(static_program) = lockreport("gcc", &["-static"], "lockreport-static") else {
+        return;
+    };
+    let library = compile("preloadexec.c", "preloadexec.so", &["-shared", "-fPIC"]);
+    let launcher = memlock_run_path();
+    for (who, runner) in [("root", as_caller()), ("nobody", as_nobody())] {
+        let script = format!(
+            "LD_PRELOAD=\"$LD_PRELOAD {}\" {} -- /bin/true; echo status=$?; {} -- {}",
+            library.display(),
+            launcher.display(),
+            launcher.display(),
+            static_program.display()
+        );
+        let mut cmd = runner
+            .clone()
+            .limit(CI_MEMLOCK)
+            .memlock_run(["--", "/bin/sh", "-c", &script]);
+        cmd.env("PRELOADEXEC", &static_program);
+        let out = output(cmd);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = stderr_of(&out);
+        assert!(
+            !stdout.contains("UNLOCKED") && stdout.contains("status=0"),
+            "{who}: the preloaded library's exec did not run: {stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "memlock-run: not executing {}",
+                static_program.display()
+            )) && stderr.contains("runs code that is not memlock-run's"),
+            "{who}: refused with the true cause: {stderr}"
+        );
+        assert!(
+            stdout.lines().any(|l| l.starts_with("locked ")),
+            "{who}: a clean nested memlock-run still locks a static program: {stdout}\n{stderr}"
+        );
+    }
+}

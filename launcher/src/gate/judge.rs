@@ -45,8 +45,10 @@ pub(super) fn decide(
         (args[0], args[2], libc::AT_FDCWD, 0)
     };
     let proc = PathBuf::from(format!("/proc/{pid}"));
-    // memlock-run judges what it executes itself.
-    if id_of(&proc.join("exe")) == Some(context.launcher_id) {
+    // memlock-run judges what it executes itself: a memlock-run process whose code is its own
+    // (see `runs_only_its_own_code`); one with something else loaded or tracing it is judged.
+    let a_launcher = id_of(&proc.join("exe")) == Some(context.launcher_id);
+    if a_launcher && runs_only_its_own_code(&proc, context) {
         return Ok(());
     }
     // Gone: its exec is gone with it. There, but its /proc unread (a descriptor limit of the
@@ -159,6 +161,19 @@ pub(super) fn decide(
         }
     };
     let caller = comm(&proc);
+    if a_launcher {
+        return Err(Refusal {
+            errno: libc::EPERM,
+            line: Some((
+                subject(&named(&path, &proc, dirfd), pid, &caller),
+                format!(
+                    "{why}, so the preload cannot lock it, and the memlock-run process that asks for it runs code \
+                     that is not memlock-run's (a library preloaded into it, or a tracer), so its execs are judged \
+                     like any other's; start memlock-run without LD_PRELOAD or LD_AUDIT of its own"
+                ),
+            )),
+        });
+    }
     Err(Refusal {
         errno: libc::EPERM,
         line: Some((
@@ -390,6 +405,80 @@ pub(super) fn environment(
         }
     }
     Ok(())
+}
+
+/// Whether the memlock-run process at `proc` runs memlock-run's code alone, so that what it
+/// executes is what memlock-run judged: nothing but memlock-run, the shim (by device and
+/// inode) and the system's libraries (in a system library directory, owned by root and
+/// writable by nobody else: the loader, libc, libgcc_s, NSS modules for --user) is mapped from
+/// a file, and nothing traces it but memlock-run's ptrace helper. A library the tree preloaded into a nested memlock-run
+/// (`LD_PRELOAD=x.so memlock-run ...`), or a tracer that injects an execve into it, would
+/// otherwise execute anything past the gate. Anything that cannot be read: not trusted, and
+/// the exec is judged as any other.
+/// Where the system's libraries are (multiarch directories below these included).
+const SYSTEM_LIBRARIES: [&str; 9] = [
+    "/lib/",
+    "/lib64/",
+    "/lib32/",
+    "/usr/lib/",
+    "/usr/lib64/",
+    "/usr/lib32/",
+    "/usr/local/lib/",
+    "/nix/store/",
+    "/gnu/store/",
+];
+
+fn runs_only_its_own_code(proc: &Path, context: &Judgement) -> bool {
+    let Ok(status) = fs::read_to_string(proc.join("status")) else {
+        return false;
+    };
+    let tracer = crate::host::procfs::field_of(&status, "TracerPid");
+    match tracer.as_deref().map(str::trim) {
+        Some("0") => {}
+        Some(pid) if id_of(Path::new(&format!("/proc/{pid}/exe"))) == Some(context.launcher_id) => {
+        }
+        _ => return false,
+    }
+    let Ok(maps) = fs::read_to_string(proc.join("maps")) else {
+        return false;
+    };
+    let root = proc.join("root");
+    maps.lines().all(|line| {
+        let fields: Vec<&str> = line.splitn(6, ' ').collect();
+        let (Some(dev), Some(ino), Some(path)) = (fields.get(3), fields.get(4), fields.get(5))
+        else {
+            return false;
+        };
+        let path = path.trim_start();
+        if ino.trim() == "0" || !path.starts_with('/') {
+            // Anonymous memory, [heap], [stack], [vdso]: no file's code.
+            return true;
+        }
+        if path.starts_with("/memfd:memlock-run ") {
+            // The shim's mark (protocol::ANON_NAME_PREFIX), mapped PROT_NONE.
+            return true;
+        }
+        let Some((major, minor)) = dev.split_once(':') else {
+            return false;
+        };
+        let (Ok(major), Ok(minor), Ok(ino)) = (
+            u32::from_str_radix(major, 16),
+            u32::from_str_radix(minor, 16),
+            ino.trim().parse::<u64>(),
+        ) else {
+            return false;
+        };
+        let id = (libc::makedev(major, minor), ino);
+        if id == context.launcher_id || id == context.shim_id {
+            return true;
+        }
+        // A system library: where ld.so finds them, and the file there now the one mapped
+        // and root's own.
+        SYSTEM_LIBRARIES.iter().any(|dir| path.starts_with(dir))
+            && fs::metadata(root.join(path.trim_start_matches('/'))).is_ok_and(|meta| {
+                (meta.dev(), meta.ino()) == id && meta.uid() == 0 && meta.mode() & 0o022 == 0
+            })
+    })
 }
 
 pub(super) fn id_of(path: &Path) -> Option<(u64, u64)> {
