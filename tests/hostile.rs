@@ -691,3 +691,61 @@ fn a_library_preloaded_into_a_nested_memlock_run_gets_nothing_past_the_gate() {
         );
     }
 }
+
+/// A program whose PT_INTERP names a loader of the tree's own (here a copy of the system's
+/// ld.so in a scratch directory: named like glibc's, and of the tree's making, which may or may
+/// not honour LD_PRELOAD; judged by name it was let run as one the preload reaches) is not
+/// taken for one the preload reaches: as COMMAND and executed through libc it is
+/// locked from outside (ptrace), by the system call itself it is refused with a line saying the
+/// loader is not the system's; a program of the system's loader runs locked as ever.
+#[test]
+fn a_loader_named_like_glibcs_is_judged_by_what_it_is() {
+    let Some(system) = glibc_lockreport() else {
+        return;
+    };
+    let dir = unique("foreign-loader");
+    std::fs::create_dir_all(&dir).expect("create the loader dir");
+    set_mode(&dir, 0o755);
+    let loader = dir.join("ld-linux-x86-64.so.2");
+    writing_executables(|| {
+        std::fs::copy("/lib64/ld-linux-x86-64.so.2", &loader).expect("copy ld.so");
+        set_mode(&loader, 0o755);
+    });
+    let flag = format!("-Wl,--dynamic-linker={}", loader.display());
+    let program = compile("lockreport.c", "lockreport-foreign-loader", &[&flag]);
+    let out = output(memlock_run(["--".as_ref(), program.as_os_str()]));
+    assert_locked(&out);
+    let [(_, through_libc), (how, raw)] = both_ways(&as_caller(), &[], &program);
+    assert_locked(&through_libc);
+    let stderr = stderr_of(&raw);
+    assert!(
+        report(&raw).is_none()
+            && stderr.contains(&format!("memlock-run: not executing {}", program.display()))
+            && stderr.contains(&format!(
+                "its loader {} is not the system's",
+                loader.display()
+            )),
+        "{how}: refused with the true cause: {:?} {stderr}",
+        report(&raw)
+    );
+    let out = output(memlock_run([
+        "--method".as_ref(),
+        "preload".as_ref(),
+        "--".as_ref(),
+        program.as_os_str(),
+    ]));
+    assert!(
+        !out.status.success()
+            && stderr_of(&out).contains("is named like glibc's or musl's but is not the system's"),
+        "--method preload refuses it: {}",
+        stderr_of(&out)
+    );
+    for (how, out) in both_ways(&as_caller(), &[], &system) {
+        assert!(
+            report(&out).is_some_and(|l| l.starts_with("locked ")),
+            "{how}: the system's loader: {}",
+            stderr_of(&out)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

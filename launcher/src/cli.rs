@@ -26,7 +26,8 @@ environment, and execs COMMAND in place: same PID, same signals, COMMAND's own e
 The shim's constructor then calls mlockall(2) inside COMMAND before COMMAND's own code runs, \
 checks with the kernel that the lock took, and stops the program (status 125) if it did not.
 
-Programs no preload reaches (static, Go, 32-bit x86, a loader neither glibc's nor musl's) are locked the \
+Programs no preload reaches (static, Go, 32-bit x86, a loader that is not the system's glibc or musl one) are \
+locked the \
 other way, from outside: a helper process traces the execve with ptrace(2), stops the new \
 image at its entry point and makes it call mlockall there, then detaches before COMMAND's \
 first instruction (--method). The same injection locks a process that is already running \

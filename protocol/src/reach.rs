@@ -311,6 +311,35 @@ pub fn loader_kind(path: &[u8]) -> Loader {
     }
 }
 
+/// Where the system's libraries and loaders are (the multiarch and versioned directories
+/// below them included; the Nix and Guix stores, which only their daemon writes).
+pub const SYSTEM_LIBRARY_DIRS: [&str; 9] = [
+    "/lib/",
+    "/lib64/",
+    "/lib32/",
+    "/usr/lib/",
+    "/usr/lib64/",
+    "/usr/lib32/",
+    "/usr/local/lib/",
+    "/nix/store/",
+    "/gnu/store/",
+];
+
+/// Whether the loader a PT_INTERP names is the system's, judged by what it is rather than by
+/// its name (any file can be named `ld-linux-x86-64.so.2`, and a loader of the tree's own
+/// making need not honour LD_PRELOAD): its path in a system library directory, and the file
+/// it names (symbolic links followed: `owner`, `mode`) root's own and writable by nobody else.
+/// A loader that is not is a [`Miss::ForeignLoader`]: the ptrace method locks such a program
+/// from outside, whatever its loader does.
+pub fn system_loader(path: &[u8], owner: u32, mode: u32) -> bool {
+    SYSTEM_LIBRARY_DIRS
+        .iter()
+        .any(|dir| path.starts_with(dir.as_bytes()))
+        && !path.windows(4).any(|w| w == b"/../")
+        && owner == 0
+        && mode & 0o022 == 0
+}
+
 /// Whether the preload reaches an ELF program, and if not, why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reach {
@@ -484,6 +513,30 @@ mod tests {
         let file = elf64(&[(1, 0, 0)], b"");
         assert_eq!(parse(&file).unwrap().interp, None, "static");
         assert!(parse(&file[..40]).is_err(), "truncated header");
+    }
+
+    #[test]
+    fn a_loader_is_the_systems_by_where_it_is_and_whose_it_is() {
+        let glibc = b"/lib64/ld-linux-x86-64.so.2";
+        assert!(system_loader(glibc, 0, 0o100755));
+        assert!(system_loader(b"/lib/ld-musl-x86_64.so.1", 0, 0o100755));
+        assert!(system_loader(
+            b"/nix/store/abc-glibc-2.40/lib/ld-linux-x86-64.so.2",
+            0,
+            0o100555
+        ));
+        // Anybody's file, one writable by others, or one outside the library directories.
+        assert!(!system_loader(glibc, 1000, 0o100755));
+        assert!(!system_loader(glibc, 0, 0o100775));
+        assert!(!system_loader(glibc, 0, 0o100757));
+        assert!(!system_loader(b"/tmp/x/ld-linux-x86-64.so.2", 0, 0o100755));
+        assert!(!system_loader(b"/home/linuxbrew/lib/ld.so", 0, 0o100755));
+        assert!(!system_loader(
+            b"/lib/../tmp/ld-linux-x86-64.so.2",
+            0,
+            0o100755
+        ));
+        assert!(!system_loader(b"lib64/ld-linux-x86-64.so.2", 0, 0o100755));
     }
 
     #[test]

@@ -293,6 +293,18 @@ pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judg
             {
                 return Judged::Misses(summary(miss));
             }
+            // The loader by what it is (reach::system_loader), under the task's root; one the
+            // kernel cannot open fails the exec.
+            if let Some(interp) = interp {
+                if let Opened::File(loader) = open_as_task(task, libc::AT_FDCWD, 0, interp) {
+                    let system = loader
+                        .metadata()
+                        .is_ok_and(|m| reach::system_loader(interp, m.uid(), m.mode()));
+                    if !system {
+                        return Judged::Misses(summary(Miss::ForeignLoader { loader: interp }));
+                    }
+                }
+            }
             // Secure-execution mode, by the kernel's rule for this task (what the shim asks for
             // its own process, and the launcher for COMMAND).
             if let Some(miss) = secure_execution(task, &meta, &path) {

@@ -645,7 +645,19 @@ fn read_shebang(path: &Path) -> Result<Option<(OsString, Option<OsString>, bool)
 /// glibc's or musl's loader.
 fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> {
     let interp = elf.interpreter.as_ref().map(|l| l.as_os_str().as_bytes());
-    let miss = reach::judge_image(elf.identity.into(), interp, (*shim).into()).err()?;
+    let miss = match reach::judge_image(elf.identity.into(), interp, (*shim).into()) {
+        Err(miss) => miss,
+        // The loader by what it is (reach::system_loader); one the kernel cannot find fails
+        // the exec.
+        Ok(_) => {
+            let loader = interp?;
+            let meta = fs::metadata(OsStr::from_bytes(loader)).ok()?;
+            if reach::system_loader(loader, meta.uid(), meta.mode()) {
+                return None;
+            }
+            Miss::ForeignLoader { loader }
+        }
+    };
     let (remedy, ptrace_can) = match miss {
         Miss::OtherMachine { .. } => (
             format!(
@@ -656,6 +668,12 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
             miss.i386_on_x86_64(),
         ),
         Miss::OtherLoader { .. } => ("use a glibc or musl build of the program".to_owned(), true),
+        Miss::ForeignLoader { .. } => (
+            "link it for the system's loader (its PT_INTERP naming the system's own file), or let \
+             memlock-run lock it with ptrace"
+                .to_owned(),
+            true,
+        ),
         // Static: judge_image gives no other.
         _ => (
             "link it dynamically against glibc, or make it call mlockall(2) itself".to_owned(),

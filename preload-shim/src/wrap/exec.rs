@@ -288,6 +288,24 @@ fn judge_elf<'a>(
     if let Err(miss) = reach::judge_image(elf.identity, loader, reach::Identity::NATIVE) {
         return Plan::Launcher(miss);
     }
+    if let Some(path) = loader {
+        // The loader by what it is (reach::system_loader). `path` ends where the PT_INTERP's
+        // NUL is, in the same buffer: a C string. One the kernel cannot find fails the exec.
+        // SAFETY: a NUL-terminated path and a valid out-pointer.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        let found = unsafe {
+            libc::syscall(
+                libc::SYS_newfstatat,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                &mut st,
+                0,
+            )
+        } == 0;
+        if found && !reach::system_loader(path, st.st_uid, st.st_mode) {
+            return Plan::Launcher(Miss::ForeignLoader { loader: path });
+        }
+    }
     if let Some(miss) = secure_execution(file) {
         return Plan::Launcher(miss);
     }

@@ -36,6 +36,9 @@ pub enum Miss<'a> {
     Static,
     /// PT_INTERP names a loader that is neither glibc's nor musl's; `loader` is its path.
     OtherLoader { loader: &'a [u8] },
+    /// PT_INTERP names a glibc or musl loader by name, but not the system's (see
+    /// [`super::system_loader`]): what it does with LD_PRELOAD cannot be known.
+    ForeignLoader { loader: &'a [u8] },
     /// Another ELF class or machine than the shim's (see [`Miss::i386_on_x86_64`]).
     OtherMachine { program: Identity, shim: Identity },
     /// Secure-execution mode for a set-user-ID file of another owner.
@@ -86,6 +89,11 @@ impl Miss<'_> {
                 out.write_str("its loader ")?;
                 write_escaped(out, loader)?;
                 " is neither glibc's nor musl's"
+            }
+            Miss::ForeignLoader { loader } => {
+                out.write_str("its loader ")?;
+                write_escaped(out, loader)?;
+                " is not the system's (root's own, in a system library directory)"
             }
             Miss::OtherMachine { program, shim } => {
                 out.write_str("a ")?;
@@ -140,6 +148,13 @@ impl Miss<'_> {
                 write_escaped(out, loader)?;
                 " is neither glibc's nor musl's, the two the shim loads under (another may not honour LD_PRELOAD \
                 at all), and it would run unlocked"
+            }
+            Miss::ForeignLoader { loader } => {
+                out.write_str("its dynamic loader ")?;
+                write_escaped(out, loader)?;
+                " is named like glibc's or musl's but is not the system's (root's own file, writable by nobody \
+                else, in a system library directory), and a loader is judged by what it is: one of anybody's \
+                making need not honour LD_PRELOAD, and it could run unlocked"
             }
             Miss::OtherMachine { program, shim } => {
                 out.write_str("it is a ")?;
@@ -393,10 +408,13 @@ mod tests {
     };
 
     /// One of each rung.
-    const ALL: [Miss<'static>; 20] = [
+    const ALL: [Miss<'static>; 21] = [
         Miss::Static,
         Miss::OtherLoader {
             loader: b"/lib/ld-uClibc.so.0",
+        },
+        Miss::ForeignLoader {
+            loader: b"/tmp/x/ld-linux-x86-64.so.2",
         },
         Miss::OtherMachine {
             program: I386,
@@ -427,6 +445,7 @@ mod tests {
         match miss {
             Miss::Static
             | Miss::OtherLoader { .. }
+            | Miss::ForeignLoader { .. }
             | Miss::OtherMachine { .. }
             | Miss::SetUserId { .. }
             | Miss::SetGroupId { .. }
