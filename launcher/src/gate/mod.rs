@@ -13,6 +13,17 @@
 //! programs through memlock-run before they get here, so what the gate refuses is only what
 //! a program executed past them.
 //!
+//! It models the kernel's exec (the path walk as the task, binfmt_misc, `#!`, the loader by
+//! what it is, secure execution) rather than judging what the kernel loaded at each task's exec
+//! event (PTRACE_EVENT_EXEC). That was considered and not chosen: it takes a tracer on every
+//! process of the tree (one tracer a process: gdb, strace, a JVM's attach and memlock-run's own
+//! ptrace method would conflict with it; Yama scope 1 forbids tracing what is not a
+//! descendant), a stop for every exec and, to follow the tree, every fork; and at the exec
+//! event the old image is gone, so a program that cannot be locked could only be killed, not
+//! refused with an errno and a line its caller can act on. The model fails closed instead:
+//! what it cannot judge (a bound reached, a file it cannot open as the task, two binfmt_misc
+//! rules that both match) is refused with a line.
+//!
 //! What it reads of a task is bounded by what execve itself accepts, and never judged in part:
 //! the environment a batch and a judged entry at a time, refused with a line (E2BIG) past
 //! execve's bounds (`environment`); the shim's words in tables of fixed size, a word refused
