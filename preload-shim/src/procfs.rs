@@ -103,6 +103,22 @@ pub fn binfmt_rules() -> bool {
     found
 }
 
+/// Whether this process is in the initial user namespace, whose uid_map maps every uid to
+/// itself (`0 0 4294967295`); true where it cannot be read.
+pub fn initial_user_namespace() -> bool {
+    let mut initial = true;
+    let read = for_each_line(c"/proc/self/uid_map", &mut |line| {
+        let mut words = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty());
+        let whole = words.next() == Some(&b"0"[..])
+            && words.next() == Some(&b"0"[..])
+            && words.next() == Some(&b"4294967295"[..]);
+        initial &= whole;
+    });
+    read.is_err() || initial
+}
+
 /// `   1234 kB` to bytes.
 fn parse_kb(text: &[u8]) -> u64 {
     let digits = text

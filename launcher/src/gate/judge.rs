@@ -299,7 +299,7 @@ pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judg
                 if let Opened::File(loader) = open_as_task(task, libc::AT_FDCWD, 0, interp) {
                     let system = loader
                         .metadata()
-                        .is_ok_and(|m| reach::system_loader(interp, m.uid(), m.mode()));
+                        .is_ok_and(|m| reach::system_loader(interp, m.uid(), m.mode(), true));
                     if !system {
                         return Judged::Misses(summary(Miss::ForeignLoader { loader: interp }));
                     }

@@ -257,7 +257,7 @@ pub fn rlimit(resource: Resource) -> Result<Rlimit> {
 }
 
 /// The initial user namespace maps every uid to itself: `0 0 4294967295`.
-fn in_initial_user_ns() -> bool {
+pub fn in_initial_user_ns() -> bool {
     std::fs::read_to_string("/proc/self/uid_map")
         .map(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
         .unwrap_or(true)

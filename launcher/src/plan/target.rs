@@ -652,7 +652,12 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
         Ok(_) => {
             let loader = interp?;
             let meta = fs::metadata(OsStr::from_bytes(loader)).ok()?;
-            if reach::system_loader(loader, meta.uid(), meta.mode()) {
+            if reach::system_loader(
+                loader,
+                meta.uid(),
+                meta.mode(),
+                crate::host::in_initial_user_ns(),
+            ) {
                 return None;
             }
             Miss::ForeignLoader { loader }

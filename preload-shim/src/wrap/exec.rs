@@ -302,7 +302,15 @@ fn judge_elf<'a>(
                 0,
             )
         } == 0;
-        if found && !reach::system_loader(path, st.st_uid, st.st_mode) {
+        if found
+            && !reach::system_loader(path, st.st_uid, st.st_mode, true)
+            && !reach::system_loader(
+                path,
+                st.st_uid,
+                st.st_mode,
+                crate::procfs::initial_user_namespace(),
+            )
+        {
             return Plan::Launcher(Miss::ForeignLoader { loader: path });
         }
     }
