@@ -297,9 +297,9 @@ pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judg
             // kernel cannot open fails the exec.
             if let Some(interp) = interp {
                 if let Opened::File(loader) = open_as_task(task, libc::AT_FDCWD, 0, interp) {
-                    let system = loader
-                        .metadata()
-                        .is_ok_and(|m| reach::system_loader(interp, m.uid(), m.mode(), true));
+                    let system = loader.metadata().is_ok_and(|m| {
+                        reach::system_loader(interp, m.uid(), m.mode(), gate_in_initial_ns())
+                    });
                     if !system {
                         return Judged::Misses(summary(Miss::ForeignLoader { loader: interp }));
                     }
@@ -427,18 +427,12 @@ pub(super) fn environment(
 /// (`LD_PRELOAD=x.so memlock-run ...`), or a tracer that injects an execve into it, would
 /// otherwise execute anything past the gate. Anything that cannot be read: not trusted, and
 /// the exec is judged as any other.
-/// Where the system's libraries are (multiarch directories below these included).
-const SYSTEM_LIBRARIES: [&str; 9] = [
-    "/lib/",
-    "/lib64/",
-    "/lib32/",
-    "/usr/lib/",
-    "/usr/lib64/",
-    "/usr/lib32/",
-    "/usr/local/lib/",
-    "/nix/store/",
-    "/gnu/store/",
-];
+/// The gate's own user namespace is the initial one (read once): where it is not (a container
+/// of its own), root's files it does not map show as the overflow uid (reach::system_loader).
+fn gate_in_initial_ns() -> bool {
+    static INITIAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INITIAL.get_or_init(crate::host::in_initial_user_ns)
+}
 
 fn runs_only_its_own_code(proc: &Path, context: &Judgement) -> bool {
     let Ok(status) = fs::read_to_string(proc.join("status")) else {
@@ -484,12 +478,17 @@ fn runs_only_its_own_code(proc: &Path, context: &Judgement) -> bool {
         if id == context.launcher_id || id == context.shim_id {
             return true;
         }
-        // A system library: where ld.so finds them, and the file there now the one mapped
-        // and root's own.
-        SYSTEM_LIBRARIES.iter().any(|dir| path.starts_with(dir))
-            && fs::metadata(root.join(path.trim_start_matches('/'))).is_ok_and(|meta| {
-                (meta.dev(), meta.ino()) == id && meta.uid() == 0 && meta.mode() & 0o022 == 0
-            })
+        // A system library (by reach::system_loader's rule, which holds for the loader too),
+        // the file there now the one mapped.
+        fs::metadata(root.join(path.trim_start_matches('/'))).is_ok_and(|meta| {
+            (meta.dev(), meta.ino()) == id
+                && reach::system_loader(
+                    path.as_bytes(),
+                    meta.uid(),
+                    meta.mode(),
+                    gate_in_initial_ns(),
+                )
+        })
     })
 }
 
