@@ -763,12 +763,15 @@ class Suite:
 
     # -- 6. latency under memory pressure ----------------------------------------------------
 
+    def latency_scenario(self):
+        """The latency sections' scenario: working set, hog and cgroup limit in bytes, seconds a
+        run, rounds."""
+        return 128 * MIB, 160 * MIB, 200 * MIB, max(1.0, round(8 * self.args.scale, 1)), self.args.latency_rounds
+
     def latency(self):
         self.out("## 6. Latency under memory pressure")
         self.out()
-        size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
-        seconds = max(1.0, round(8 * self.args.scale, 1))
-        rounds = self.args.latency_rounds
+        size, hog, limit, seconds, rounds = self.latency_scenario()
         self.out(f"A periodic loop (bench/latency.c): every 1 ms (clock_nanosleep, TIMER_ABSTIME) it writes one "
                  f"byte in each of 32 random pages of a {size // MIB} MiB working set, mapped and written once at "
                  "start; a sample is how late the work finished against the period's start (wake-up latency plus "
@@ -1090,9 +1093,7 @@ class Suite:
     def latency_settings(self):
         self.out("## 6b. Kernel settings and the locked loop")
         self.out()
-        size, hog, limit = 128 * MIB, 160 * MIB, 200 * MIB
-        seconds = max(1.0, round(8 * self.args.scale, 1))
-        rounds = self.args.latency_rounds
+        size, hog, limit, seconds, rounds = self.latency_scenario()
         self.out("The latency section's scenario (the probe, 32 random pages of 128 MiB every 1 ms, in a 200 MiB "
                  "memory cgroup beside a 160 MiB hog, with swap), with one setting changed at a time, to measure "
                  "what each setting of docs/realtime.md's recipe does here. Locked means `memlock-run --future`. "
