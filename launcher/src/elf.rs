@@ -263,7 +263,8 @@ fn parse_layout<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     Ok(layout)
 }
 
-fn page_size() -> u64 {
+/// This machine's page size: sysconf's, or 4096 where it gives none that makes sense.
+pub fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(page)

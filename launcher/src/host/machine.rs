@@ -109,7 +109,7 @@ fn thp(dir: &Path) -> Option<Thp> {
         defrag: mode("defrag").unwrap_or_default(),
         free_huge: fs::read_to_string("/proc/buddyinfo")
             .ok()
-            .map(|text| free_huge(&text, page_size())),
+            .map(|text| free_huge(&text, crate::elf::page_size())),
     })
 }
 
@@ -139,11 +139,6 @@ fn free_huge(buddyinfo: &str, page: u64) -> u64 {
         }
     }
     bytes
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
 }
 
 /// Whether the kernel has MCL_ONFAULT (Linux 4.4). mlock2(2) came with it and takes the
@@ -273,10 +268,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thp_is_read_from_sysfs_with_this_machines_page_size() {
+    fn thp_is_read_from_sysfs() {
         // SAFETY: sysconf has no preconditions.
-        assert_eq!(page_size(), unsafe { libc::sysconf(libc::_SC_PAGESIZE) }
-            as u64);
+        assert_eq!(
+            crate::elf::page_size(),
+            unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+        );
         let dir = Path::new("/sys/kernel/mm/transparent_hugepage");
         match fs::read_to_string(dir.join("enabled")) {
             Ok(text) => {

@@ -331,13 +331,7 @@ fn write_word(pid: Pid, addr: u64, word: u64) -> Result<()> {
         .map_err(|errno| anyhow!("cannot write the tracee's memory at {addr:#x}: {errno}"))
 }
 
-pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as u64,
-        _ => 4096,
-    }
-}
+pub use crate::elf::page_size;
 
 /// The address of `insn` inside the process's [vdso], if it has one.
 fn find_in_vdso(pid: Pid, mem: &File, insn: &[u8]) -> Result<Option<u64>> {
