@@ -175,10 +175,13 @@ extern "C" fn memlock_run_init(
         }
     }
 
-    let mut prefault = None;
+    let (mut prefault, mut stack_mapping) = (None, None);
     if config.prefault != 0 {
         match stack::grow(config.prefault) {
-            Ok(range) => prefault = Some(range),
+            Ok((range, mapping)) => {
+                prefault = Some(range);
+                stack_mapping = Some(mapping);
+            }
             Err(why) => {
                 let mut line = process.failure_line();
                 line.push("cannot pre-fault ")
@@ -204,9 +207,11 @@ extern "C" fn memlock_run_init(
     }
 
     if config.huge {
-        for range in [prefault, heap] {
-            let Some(range) = range else { continue };
-            if let Err(errno) = populate::advise_huge(range) {
+        // The stack's mapping as grow read it; the heap's read here.
+        let heap_mapping = heap.map(populate::mapping_of);
+        for mapping in [stack_mapping.map(Ok), heap_mapping] {
+            let Some(mapping) = mapping else { continue };
+            if let Err(errno) = mapping.and_then(populate::advise_huge) {
                 // Locked all the same, in 4 KiB pages: a note, not a failure.
                 let mut line = process.problem_line("--huge: madvise(MADV_HUGEPAGE) failed with ");
                 line.push_errno(errno);

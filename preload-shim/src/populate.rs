@@ -32,20 +32,19 @@ pub fn page_size() -> usize {
     }
 }
 
-/// `--huge`: advises the whole mapping that holds `range` MADV_HUGEPAGE before it is
-/// populated, so that the kernel faults it in 2 MiB at a time where it finds free huge pages.
+/// `--huge`: advises `mapping` MADV_HUGEPAGE before it is populated, so that the kernel faults
+/// it in 2 MiB at a time where it finds free huge pages.
 ///
-/// The whole mapping, not the range: advising part of one splits it in two, and glibc's
-/// pthread_getattr_np would then size the main thread's stack from the half that holds the
-/// stack pointer (the other half being "the mapping below"). Pages already resident there stay
-/// as they are.
-pub fn advise_huge(range: Range) -> Result<(), c_int> {
-    let (start, end, _) = crate::procfs::mapping_around(range.low)?.ok_or(libc::EFAULT)?;
-    // SAFETY: the mapping exists (just read); advice changes no contents.
+/// A whole mapping, not the range to pre-fault: advising part of one splits it in two, and
+/// glibc's pthread_getattr_np would then size the main thread's stack from the half that holds
+/// the stack pointer (the other half being "the mapping below"). Pages already resident there
+/// stay as they are.
+pub fn advise_huge(mapping: Range) -> Result<(), c_int> {
+    // SAFETY: the mapping exists (read from /proc/self/maps); advice changes no contents.
     if unsafe {
         libc::madvise(
-            start as *mut libc::c_void,
-            end.saturating_sub(start),
+            mapping.low as *mut libc::c_void,
+            mapping.len(),
             libc::MADV_HUGEPAGE,
         )
     } != 0
@@ -53,6 +52,12 @@ pub fn advise_huge(range: Range) -> Result<(), c_int> {
         return Err(crate::errno());
     }
     Ok(())
+}
+
+/// The whole mapping that holds `range`, from /proc/self/maps.
+pub fn mapping_of(range: Range) -> Result<Range, c_int> {
+    let (low, high, _) = crate::procfs::mapping_around(range.low)?.ok_or(libc::EFAULT)?;
+    Ok(Range { low, high })
 }
 
 /// Makes `range` resident and locked, after mlockall was called with `flags`.

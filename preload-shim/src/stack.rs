@@ -64,8 +64,9 @@ impl GrowError {
     }
 }
 
-/// Grows the stack mapping so that `size` bytes below the current frame are mapped.
-pub fn grow(size: u64) -> Result<Range, GrowError> {
+/// Grows the stack mapping so that `size` bytes below the current frame are mapped: that
+/// range, and the whole stack mapping it is now part of.
+pub fn grow(size: u64) -> Result<(Range, Range), GrowError> {
     let page = page_size();
     let size = usize::try_from(size).map_err(|_| GrowError::TooLarge)?;
     let size = size.checked_add(page - 1).ok_or(GrowError::TooLarge)? & !(page - 1);
@@ -78,7 +79,13 @@ pub fn grow(size: u64) -> Result<Range, GrowError> {
         .map_err(GrowError::Maps)?
         .ok_or(GrowError::NoStackMapping)?;
     if low >= start {
-        return Ok(Range { low, high });
+        return Ok((
+            Range { low, high },
+            Range {
+                low: start,
+                high: end,
+            },
+        ));
     }
 
     let mut limit = libc::rlimit {
@@ -128,7 +135,7 @@ pub fn grow(size: u64) -> Result<Range, GrowError> {
     // the kernel grow the stack down to it. Nothing lives there yet: it is below every
     // frame of this thread.
     unsafe { core::ptr::write_volatile(low as *mut u8, 0) };
-    Ok(Range { low, high })
+    Ok((Range { low, high }, Range { low, high: end }))
 }
 
 /// The machine's RAM in bytes, from sysinfo(2).
