@@ -330,16 +330,17 @@ pub const SYSTEM_LIBRARY_DIRS: [&str; 9] = [
 /// (`unshare -r`, a rootless container).
 pub const OVERFLOW_UID: u32 = 65534;
 
-/// Whether the loader a PT_INTERP names is the system's, judged by what it is rather than by
-/// its name (any file can be named `ld-linux-x86-64.so.2`, and a loader of the tree's own
-/// making need not honour LD_PRELOAD): its path in a system library directory, and the file
-/// it names (symbolic links followed: `owner`, `mode`) root's own and writable by nobody else.
-/// Seen from a user namespace other than the initial one (`initial_ns` false) root's files show
-/// as [`OVERFLOW_UID`] (or as 0 where the namespace maps root): either counts there, and the
-/// exec gate, which judges from the initial namespace, holds the owner to root's. A loader
-/// that is not the system's is a [`Miss::ForeignLoader`]: the ptrace method locks such a
-/// program from outside, whatever its loader does.
-pub fn system_loader(path: &[u8], owner: u32, mode: u32, initial_ns: bool) -> bool {
+/// Whether a loader or library is the system's, judged by what it is rather than by its name
+/// (any file can be named `ld-linux-x86-64.so.2`, and a loader of the tree's own making need
+/// not honour LD_PRELOAD): its path in a system library directory, and the file it names
+/// (symbolic links followed: `owner`, `mode`) root's own and writable by nobody else. The rule
+/// for the loader a PT_INTERP names, and the exec gate's for the libraries of a memlock-run
+/// process. Seen from a user namespace other than the initial one (`initial_ns` false) root's
+/// files show as [`OVERFLOW_UID`] (or as 0 where the namespace maps root): either counts there,
+/// and the exec gate, which judges from the initial namespace, holds the owner to root's. A
+/// loader that is not the system's is a [`Miss::ForeignLoader`]: the ptrace method locks such
+/// a program from outside, whatever its loader does.
+pub fn system_library(path: &[u8], owner: u32, mode: u32, initial_ns: bool) -> bool {
     SYSTEM_LIBRARY_DIRS
         .iter()
         .any(|dir| path.starts_with(dir.as_bytes()))
@@ -526,51 +527,51 @@ mod tests {
     #[test]
     fn a_loader_is_the_systems_by_where_it_is_and_whose_it_is() {
         let glibc = b"/lib64/ld-linux-x86-64.so.2";
-        assert!(system_loader(glibc, 0, 0o100755, true));
-        assert!(system_loader(
+        assert!(system_library(glibc, 0, 0o100755, true));
+        assert!(system_library(
             b"/lib/ld-musl-x86_64.so.1",
             0,
             0o100755,
             true
         ));
-        assert!(system_loader(
+        assert!(system_library(
             b"/nix/store/abc-glibc-2.40/lib/ld-linux-x86-64.so.2",
             0,
             0o100555,
             true
         ));
         // Anybody's file, one writable by others, or one outside the library directories.
-        assert!(!system_loader(glibc, 1000, 0o100755, true));
-        assert!(!system_loader(glibc, 0, 0o100775, true));
-        assert!(!system_loader(glibc, 0, 0o100757, true));
-        assert!(!system_loader(
+        assert!(!system_library(glibc, 1000, 0o100755, true));
+        assert!(!system_library(glibc, 0, 0o100775, true));
+        assert!(!system_library(glibc, 0, 0o100757, true));
+        assert!(!system_library(
             b"/tmp/x/ld-linux-x86-64.so.2",
             0,
             0o100755,
             true
         ));
-        assert!(!system_loader(
+        assert!(!system_library(
             b"/home/linuxbrew/lib/ld.so",
             0,
             0o100755,
             true
         ));
-        assert!(!system_loader(
+        assert!(!system_library(
             b"/lib/../tmp/ld-linux-x86-64.so.2",
             0,
             0o100755,
             true
         ));
-        assert!(!system_loader(
+        assert!(!system_library(
             b"lib64/ld-linux-x86-64.so.2",
             0,
             0o100755,
             true
         ));
         // From a user namespace of one's own, root's files show as the overflow uid.
-        assert!(!system_loader(glibc, OVERFLOW_UID, 0o100755, true));
-        assert!(system_loader(glibc, OVERFLOW_UID, 0o100755, false));
-        assert!(!system_loader(glibc, 1000, 0o100755, false));
+        assert!(!system_library(glibc, OVERFLOW_UID, 0o100755, true));
+        assert!(system_library(glibc, OVERFLOW_UID, 0o100755, false));
+        assert!(!system_library(glibc, 1000, 0o100755, false));
     }
 
     #[test]

@@ -293,12 +293,12 @@ pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judg
             {
                 return Judged::Misses(summary(miss));
             }
-            // The loader by what it is (reach::system_loader), under the task's root; one the
+            // The loader by what it is (reach::system_library), under the task's root; one the
             // kernel cannot open fails the exec.
             if let Some(interp) = interp {
                 if let Opened::File(loader) = open_as_task(task, libc::AT_FDCWD, 0, interp) {
                     let system = loader.metadata().is_ok_and(|m| {
-                        reach::system_loader(interp, m.uid(), m.mode(), gate_in_initial_ns())
+                        reach::system_library(interp, m.uid(), m.mode(), gate_in_initial_ns())
                     });
                     if !system {
                         return Judged::Misses(summary(Miss::ForeignLoader { loader: interp }));
@@ -428,7 +428,7 @@ pub(super) fn environment(
 /// otherwise execute anything past the gate. Anything that cannot be read: not trusted, and
 /// the exec is judged as any other.
 /// The gate's own user namespace is the initial one (read once): where it is not (a container
-/// of its own), root's files it does not map show as the overflow uid (reach::system_loader).
+/// of its own), root's files it does not map show as the overflow uid (reach::system_library).
 fn gate_in_initial_ns() -> bool {
     static INITIAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *INITIAL.get_or_init(crate::host::in_initial_user_ns)
@@ -478,11 +478,11 @@ fn runs_only_its_own_code(proc: &Path, context: &Judgement) -> bool {
         if id == context.launcher_id || id == context.shim_id {
             return true;
         }
-        // A system library (by reach::system_loader's rule, which holds for the loader too),
+        // A system library (reach::system_library, the loader's rule too),
         // the file there now the one mapped.
         fs::metadata(root.join(path.trim_start_matches('/'))).is_ok_and(|meta| {
             (meta.dev(), meta.ino()) == id
-                && reach::system_loader(
+                && reach::system_library(
                     path.as_bytes(),
                     meta.uid(),
                     meta.mode(),

@@ -647,12 +647,12 @@ fn judge_elf(path: &Path, elf: &ElfInfo, shim: &ElfIdentity) -> Option<Refusal> 
     let interp = elf.interpreter.as_ref().map(|l| l.as_os_str().as_bytes());
     let miss = match reach::judge_image(elf.identity.into(), interp, (*shim).into()) {
         Err(miss) => miss,
-        // The loader by what it is (reach::system_loader); one the kernel cannot find fails
+        // The loader by what it is (reach::system_library); one the kernel cannot find fails
         // the exec.
         Ok(_) => {
             let loader = interp?;
             let meta = fs::metadata(OsStr::from_bytes(loader)).ok()?;
-            if reach::system_loader(
+            if reach::system_library(
                 loader,
                 meta.uid(),
                 meta.mode(),

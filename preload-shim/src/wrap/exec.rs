@@ -289,7 +289,7 @@ fn judge_elf<'a>(
         return Plan::Launcher(miss);
     }
     if let Some(path) = loader {
-        // The loader by what it is (reach::system_loader). `path` ends where the PT_INTERP's
+        // The loader by what it is (reach::system_library). `path` ends where the PT_INTERP's
         // NUL is, in the same buffer: a C string. One the kernel cannot find fails the exec.
         // SAFETY: a NUL-terminated path and a valid out-pointer.
         let mut st: libc::stat = unsafe { core::mem::zeroed() };
@@ -303,8 +303,8 @@ fn judge_elf<'a>(
             )
         } == 0;
         if found
-            && !reach::system_loader(path, st.st_uid, st.st_mode, true)
-            && !reach::system_loader(
+            && !reach::system_library(path, st.st_uid, st.st_mode, true)
+            && !reach::system_library(
                 path,
                 st.st_uid,
                 st.st_mode,

@@ -37,7 +37,7 @@ pub enum Miss<'a> {
     /// PT_INTERP names a loader that is neither glibc's nor musl's; `loader` is its path.
     OtherLoader { loader: &'a [u8] },
     /// PT_INTERP names a glibc or musl loader by name, but not the system's (see
-    /// [`super::system_loader`]): what it does with LD_PRELOAD cannot be known.
+    /// [`super::system_library`]): what it does with LD_PRELOAD cannot be known.
     ForeignLoader { loader: &'a [u8] },
     /// Another ELF class or machine than the shim's (see [`Miss::i386_on_x86_64`]).
     OtherMachine { program: Identity, shim: Identity },
