@@ -1376,9 +1376,9 @@ fn a_set_id_install_is_refused_for_every_mode() {
     );
 }
 
-#[test]
-fn pid_plans() {
-    let process = || Process {
+/// A running process of user 1000 that --pid may lock: the fixture the --pid rows vary.
+fn keystore() -> Process {
+    Process {
         pid: 300,
         name: "keystore".into(),
         state: "S (sleeping)".into(),
@@ -1389,7 +1389,12 @@ fn pid_plans() {
         holds_ipc_lock: false,
         memlock: Some((64 << 10, 8 * MIB)),
         vm_size: Some(4 * MIB),
-    };
+    }
+}
+
+#[test]
+fn pid_plans() {
+    let process = keystore;
     let ask = |force: bool, limit: Option<Limit>| PidRequest {
         pid: 300,
         flags: LockFlags {
@@ -1586,18 +1591,7 @@ fn pid_plans() {
 /// (`--limit`, else its hard limit), or none to tell where its limits cannot be read.
 #[test]
 fn pid_plans_tell_the_limit_the_lock_will_be_bound_by() {
-    let process = Process {
-        pid: 300,
-        name: "keystore".into(),
-        state: "S (sleeping)".into(),
-        uids: vec![1000; 4],
-        seccomp: "0".into(),
-        only_gate: false,
-        tracer: None,
-        holds_ipc_lock: false,
-        memlock: Some((64 << 10, 8 * MIB)),
-        vm_size: Some(4 * MIB),
-    };
+    let process = keystore();
     let ask = |limit: Option<Limit>| PidRequest {
         pid: 300,
         flags: LockFlags {
