@@ -361,7 +361,7 @@ fn judge_binfmt(task: &Task, opened: &File, meta: &fs::Metadata, rule: &binfmt::
             Judged::NotExecutable => by("that interpreter is neither ELF nor #!".into()),
             judged => judged,
         },
-        Opened::Unreadable => by(summary(Miss::InterpreterUnreadable)),
+        Opened::Unreadable => by("that interpreter cannot be read to be judged".into()),
         Opened::Kernel => Judged::Kernel,
     }
 }
