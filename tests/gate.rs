@@ -1115,3 +1115,92 @@ fn the_refusal_line_goes_to_the_failing_processs_own_stderr() {
         }
     }
 }
+
+/// The shim gives the gate its word (protocol::GATE_WORD, a prctl only the gate's filter
+/// answers) only where memlock-run said the gate may not read its process's memory (the third
+/// field of MEMLOCK_RUN_GATE): never under a gate with CAP_SYS_PTRACE (a root run), not from a
+/// dumpable process under an unprivileged gate of its own user, and before every exec where
+/// the process is non-dumpable (--no-dump) or the tree may become another user (CAP_SETUID
+/// and CAP_SETGID given). Each word costs an exec a second stop in the gate. Every exec runs,
+/// either way; strace counts the words.
+#[test]
+fn the_shim_gives_its_word_only_where_the_gate_cannot_read_its_process() {
+    if skip_unprivileged_run("the unprivileged gate runs as nobody")
+        || skip_without(
+            "strace",
+            "the shim's words are counted by strace (Debian: strace)",
+        )
+    {
+        return;
+    }
+    let script = [
+        "sh",
+        "-c",
+        "echo \"$MEMLOCK_RUN_GATE\"; /bin/true; /bin/true",
+    ];
+    let may_switch = {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=+setuid,+setgid",
+            "--ambient-caps=+setuid,+setgid",
+            "--",
+        ])
+        .arg(memlock_run_path())
+        .arg("--")
+        .args(script);
+        cmd
+    };
+    let rows: [(&str, Command, char, bool); 4] = [
+        (
+            "root",
+            as_caller().memlock_run(["--"].iter().chain(&script)),
+            'a',
+            false,
+        ),
+        (
+            "nobody",
+            as_nobody().memlock_run(["--"].iter().chain(&script)),
+            'd',
+            false,
+        ),
+        (
+            "nobody --no-dump",
+            as_nobody().memlock_run(["--no-dump", "--"].iter().chain(&script)),
+            'd',
+            true,
+        ),
+        ("nobody with CAP_SETUID", may_switch, 'w', true),
+    ];
+    for (i, (who, run, reads, worded)) in rows.into_iter().enumerate() {
+        let trace = scratch().join(format!("gate-words-{i}.strace"));
+        let _ = fs::remove_file(&trace);
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-e", "trace=prctl", "-o"])
+            .arg(&trace)
+            .arg("--")
+            .arg(run.get_program())
+            .args(run.get_args());
+        let out = output(cmd);
+        assert!(out.status.success(), "{who}: {}", stderr_of(&out));
+        let gate = stdout_of(&out);
+        assert_eq!(
+            gate.trim().rsplit(':').next(),
+            Some(reads.to_string().as_str()),
+            "{who}: MEMLOCK_RUN_GATE={gate}"
+        );
+        let words = fs::read_to_string(&trace)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("prctl(0x4d4c5247"))
+            .count();
+        let _ = fs::remove_file(&trace);
+        if worded {
+            assert!(words >= 2, "{who}: {words} words for two execs");
+        } else {
+            assert_eq!(words, 0, "{who}: the gate reads it, no word is needed");
+        }
+    }
+}

@@ -73,22 +73,67 @@ pub const EXECUTED_BY: &str = "MEMLOCK_RUN_EXECUTED_BY";
 /// gives it to the process (PR_SET_NAME) and takes the variable out of the environment.
 pub const COMM: &str = "MEMLOCK_RUN_COMM";
 
-/// Set in COMMAND's environment when memlock-run armed its exec gate: `N:PID`, how many seccomp
-/// filters (`Seccomp_filters` in /proc/PID/status) memlock-run held once the gate's was
-/// installed, and the gate's PID. `1` there and in a process's status, with that gate alive,
-/// says that the gate's filter, which touches execve and execveat alone, is the only one:
-/// `--pid` and `--check` then need no `--force` for it.
+/// Set in COMMAND's environment when memlock-run armed its exec gate: `N:PID:R`, how many
+/// seccomp filters (`Seccomp_filters` in /proc/PID/status) memlock-run held once the gate's was
+/// installed, the gate's PID, and which processes of the tree the gate can read the memory of
+/// ([`GateReads`]). `1` there and in a process's status, with that gate alive, says that the
+/// gate's filter, which touches execve and execveat alone, is the only one: `--pid` and
+/// `--check` then need no `--force` for it.
 pub const GATE: &str = "MEMLOCK_RUN_GATE";
 
 /// The exec gate's process name (comm, at most 15 bytes), as `ps`, `pgrep` and
 /// /proc/PID/stat show it; `--status` and the shim know the gate of [`GATE`] by it.
 pub const GATE_NAME: &str = "memlock-gate";
 
-/// The gate's PID from a [`GATE`] value, `N:PID`.
-pub fn gate_pid(value: &[u8]) -> Option<u32> {
+/// Whose memory the exec gate can read (process_vm_readv), as memlock-run judged when it
+/// armed it: where it can, it judges an exec from what the caller names, and the shim need not
+/// give its word ([`GATE_WORD`]), which costs every exec a second stop in the gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateReads {
+    /// Every process of the tree (`a`): a gate with CAP_SYS_PTRACE, where no Yama scope 3 or
+    /// mandatory access control module may deny it.
+    All,
+    /// Every dumpable process of the tree (`d`): a gate of the tree's own user and credentials,
+    /// under no_new_privs (no process of the tree gains an ID or capability the gate lacks),
+    /// where neither Yama nor a mandatory access control module restricts tracing.
+    Dumpable,
+    /// Anything else, or not said (`w`): the shim gives its word before every exec it judged.
+    Word,
+}
+
+impl GateReads {
+    pub const fn letter(self) -> char {
+        match self {
+            GateReads::All => 'a',
+            GateReads::Dumpable => 'd',
+            GateReads::Word => 'w',
+        }
+    }
+}
+
+/// The gate's PID and what it reads, from a [`GATE`] value, `N:PID:R` (`N:PID`, or an
+/// unknown `R`: [`GateReads::Word`]).
+pub fn gate_value(value: &[u8]) -> Option<(u32, GateReads)> {
     let colon = value.iter().position(|&b| b == b':')?;
-    let pid = decode_u64(value.get(colon + 1..)?)?;
-    u32::try_from(pid).ok().filter(|&pid| pid != 0)
+    let rest = value.get(colon + 1..)?;
+    let (pid, reads) = match rest.iter().position(|&b| b == b':') {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => (rest, &b""[..]),
+    };
+    let pid = u32::try_from(decode_u64(pid)?)
+        .ok()
+        .filter(|&pid| pid != 0)?;
+    let reads = match reads {
+        b"a" => GateReads::All,
+        b"d" => GateReads::Dumpable,
+        _ => GateReads::Word,
+    };
+    Some((pid, reads))
+}
+
+/// The gate's PID from a [`GATE`] value.
+pub fn gate_pid(value: &[u8]) -> Option<u32> {
+    gate_value(value).map(|(pid, _)| pid)
 }
 
 /// The shim's word to the exec gate: `prctl(GATE_WORD, GATE_EXEC | GATE_SPAWN | GATE_SPAWNED)`,
@@ -722,6 +767,16 @@ mod tests {
     #[test]
     fn the_gates_pid_follows_the_filter_count() {
         assert_eq!(gate_pid(b"1:4242"), Some(4242));
+        assert_eq!(gate_value(b"1:4242"), Some((4242, GateReads::Word)));
+        assert_eq!(gate_value(b"2:7:a"), Some((7, GateReads::All)));
+        assert_eq!(gate_value(b"1:7:d"), Some((7, GateReads::Dumpable)));
+        assert_eq!(gate_value(b"1:7:w"), Some((7, GateReads::Word)));
+        assert_eq!(gate_value(b"1:7:ad"), Some((7, GateReads::Word)));
+        assert_eq!(gate_value(b"1:7:"), Some((7, GateReads::Word)));
+        for reads in [GateReads::All, GateReads::Dumpable, GateReads::Word] {
+            let value = [b'1', b':', b'9', b':', reads.letter() as u8];
+            assert_eq!(gate_value(&value), Some((9, reads)));
+        }
         for bad in [
             &b"4242"[..],
             b"1:",
@@ -729,6 +784,8 @@ mod tests {
             b"1:-2",
             b"1:4294967296",
             b"1:42x",
+            b"1:0:a",
+            b"1::a",
         ] {
             assert_eq!(gate_pid(bad), None, "{bad:?}");
         }

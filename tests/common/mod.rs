@@ -1180,7 +1180,7 @@ pub fn lock_pid(options: &[&str], pid: i32) -> Output {
     output(cmd)
 }
 
-/// The PID of the exec gate MEMLOCK_RUN_GATE (`N:PID`) in `pid`'s environment names, once
+/// The PID of the exec gate MEMLOCK_RUN_GATE (`N:PID:R`) in `pid`'s environment names, once
 /// that gate has taken its name (`memlock-gate`): COMMAND may start before its gate has run
 /// at all (5 s at most).
 pub fn gate_of(pid: i32) -> i32 {
@@ -1189,8 +1189,9 @@ pub fn gate_of(pid: i32) -> i32 {
         .get("MEMLOCK_RUN_GATE")
         .unwrap_or_else(|| panic!("no MEMLOCK_RUN_GATE in {pid}'s environment: {env:?}"));
     let gate = value
-        .split_once(':')
-        .and_then(|(_, gate)| gate.parse().ok())
+        .split(':')
+        .nth(1)
+        .and_then(|gate| gate.parse().ok())
         .unwrap_or_else(|| panic!("MEMLOCK_RUN_GATE={value}"));
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {

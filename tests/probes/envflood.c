@@ -4,7 +4,7 @@
  * bound, or amplified (one long string named many times), or with a name repeated.
  *   envflood COUNT LENGTH PREFIX [TAIL...] -- PROGRAM [ARGS...]
  * If the exec fails, it says how, how long the call took, and the peak memory of the run's
- * exec gate (MEMLOCK_RUN_GATE=N:PID) before and after, and exits 127:
+ * exec gate (MEMLOCK_RUN_GATE=N:PID:R) before and after, and exits 127:
  *   envflood: execve: ERROR (errno N) in US us; gate VmHWM BEFORE -> AFTER kB */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@ static long gate_hwm(void)
     if (!colon)
         return -1;
     char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%s/status", colon + 1);
+    snprintf(path, sizeof path, "/proc/%d/status", atoi(colon + 1));
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;

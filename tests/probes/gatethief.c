@@ -1,4 +1,4 @@
-/* gatethief: tries to reach the run's exec gate (MEMLOCK_RUN_GATE=N:PID) as a process of
+/* gatethief: tries to reach the run's exec gate (MEMLOCK_RUN_GATE=N:PID:R) as a process of
  * its tree may, once the gate is up (after 0.2 s: before, it holds memlock-run's descriptors
  * and the socket its listener comes through): PTRACE_SEIZE and PTRACE_ATTACH it, open its
  * /proc/PID/mem, take each of its first 256 descriptors with pidfd_getfd, looking for its

@@ -62,6 +62,7 @@ pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {
                     launcher_id,
                 },
                 arming,
+                plan.user.is_some(),
             )?
         }
         _ => None,
@@ -70,7 +71,7 @@ pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {
         if let Some(count) = procfs::status_field(std::process::id() as i32, "Seccomp_filters") {
             plan.env.push((
                 memlock_run_protocol::GATE.into(),
-                format!("{count}:{}", armed.pid).into(),
+                format!("{count}:{}:{}", armed.pid, armed.reads.letter()).into(),
             ));
         }
     }

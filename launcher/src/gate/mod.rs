@@ -128,7 +128,9 @@ pub struct Judgement {
 
 /// Starts the gate and installs the filter in this process, which then execs COMMAND; None
 /// when the tree already has a listener (an outer run's gate, which then answers for it).
-pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
+/// `switches_user`: the tree runs as another user (--user).
+pub fn arm(context: Judgement, arming: Arming, switches_user: bool) -> Result<Option<Armed>> {
+    let reads = reads(arming, switches_user);
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
     if unsafe {
@@ -207,7 +209,78 @@ pub fn arm(context: Judgement, arming: Arming) -> Result<Option<Armed>> {
     Ok(Some(Armed {
         pid: gate as u32,
         cookie,
+        reads,
     }))
+}
+
+/// Whose memory the gate, forked from this process as it is now, can read (process_vm_readv:
+/// PTRACE_MODE_ATTACH over the task), so that the shim knows when its word is needed
+/// (protocol::GateReads). Where a rule cannot be judged from here, the word.
+///
+/// CAP_SYS_PTRACE reaches every process (its namespace's and those below it), dumpable or not,
+/// unless Yama's scope 3 forbids attaching at all. Without it, the kernel asks for the same
+/// user and group IDs (real, effective and saved), permitted capabilities within the gate's,
+/// and a dumpable task: a tree under no_new_privs, run as memlock-run's own user without
+/// CAP_SETUID or CAP_SETGID, gains no ID or capability by exec or otherwise, and a user
+/// namespace one of its processes makes is the gate's user's own; Yama's scope 1 or 2 would
+/// still deny the gate (no ancestor of the tree). A mandatory
+/// access control module (SELinux, AppArmor, Smack) may deny either: the word, always.
+fn reads(arming: Arming, switches_user: bool) -> memlock_run_protocol::GateReads {
+    use memlock_run_protocol::GateReads;
+    let yama = crate::host::procfs::yama_scope();
+    if mandatory_access_control() {
+        return GateReads::Word;
+    }
+    let ptrace = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_PTRACE,
+    )
+    .unwrap_or(false);
+    if ptrace && yama.map_or(true, |scope| scope < 3) {
+        return GateReads::All;
+    }
+    let ids_one =
+        |(real, effective, saved): (u32, u32, u32)| real == effective && effective == saved;
+    let (mut uids, mut gids) = ((0, 0, 0), (0, 0, 0));
+    // SAFETY: getresuid and getresgid fill the three IDs they are given.
+    let read = unsafe {
+        libc::getresuid(&mut uids.0, &mut uids.1, &mut uids.2) == 0
+            && libc::getresgid(&mut gids.0, &mut gids.1, &mut gids.2) == 0
+    };
+    let no_new_privs = matches!(arming, Arming::SetsNoNewPrivs | Arming::AlreadyNoNewPrivs);
+    // A tree that may hold CAP_SETUID or CAP_SETGID (given them by memlock-run's caller) may
+    // become another user, whose processes the gate cannot read, dumpable or not.
+    let switches_ids = [caps::Capability::CAP_SETUID, caps::Capability::CAP_SETGID]
+        .into_iter()
+        .any(|cap| caps::has_cap(None, caps::CapSet::Permitted, cap).unwrap_or(true));
+    let switches_user = switches_user || switches_ids;
+    if no_new_privs
+        && !switches_user
+        && read
+        && ids_one(uids)
+        && ids_one(gids)
+        && yama.map_or(true, |scope| scope == 0)
+    {
+        return GateReads::Dumpable;
+    }
+    GateReads::Word
+}
+
+/// Whether a mandatory access control module may have a word on tracing: the LSMs securityfs
+/// lists, or a security context for this process (/proc/self/attr/current reads EINVAL with
+/// none).
+fn mandatory_access_control() -> bool {
+    const MAC: [&str; 4] = ["selinux", "apparmor", "smack", "tomoyo"];
+    if let Ok(list) = std::fs::read_to_string("/sys/kernel/security/lsm") {
+        if list.trim().split(',').any(|lsm| MAC.contains(&lsm)) {
+            return true;
+        }
+    }
+    match std::fs::read("/proc/self/attr/current") {
+        Ok(context) => !context.is_empty(),
+        Err(err) => !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)),
+    }
 }
 
 /// Runs `spawn` with this process non-dumpable, as what it forks is from its first instruction
@@ -233,6 +306,8 @@ pub struct Armed {
     pub pid: u32,
     /// What memlock-run's own exec of COMMAND carries past the filter (see `program`).
     pub cookie: u64,
+    /// Whose memory the gate reads, for the shim (protocol::GATE).
+    pub reads: memlock_run_protocol::GateReads,
 }
 
 /// execve and execveat, in the x86-64, x32 and i386 ABIs, and the shim's word (an x86-64

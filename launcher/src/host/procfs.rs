@@ -12,10 +12,31 @@ use caps::Capability;
 
 /// A `/proc/PID/status` field, as text.
 pub fn status_field(pid: i32, name: &str) -> Option<String> {
-    field_of(
-        &fs::read_to_string(format!("/proc/{pid}/status")).ok()?,
-        name,
-    )
+    field_of(&read_text(format!("/proc/{pid}/status")).ok()?, name)
+}
+
+/// A small /proc file whole, in one read where it fits a page (its size says 0, so
+/// `fs::read_to_string` stats it and reads it 32 bytes at a time, each read formatting the
+/// file anew): what the exec gate reads of a task at every exec.
+pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    // Not read_to_end, which stats the file and asks its offset before it reads.
+    let mut text = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == text.len() {
+            text.resize(len * 2, 0);
+        }
+        match file.read(&mut text[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    text.truncate(len);
+    String::from_utf8(text).map_err(|_| std::io::Error::from_raw_os_error(libc::EILSEQ))
 }
 
 /// A field of a `/proc/PID/status` text.
@@ -79,8 +100,12 @@ pub fn only_filter_is_gate(pid: i32, status: &str) -> bool {
     let prefix = format!("{}=1:", memlock_run_protocol::GATE);
     let Some(gate) = environ
         .split(|&b| b == 0)
-        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
-        .and_then(|g| std::str::from_utf8(g).ok()?.parse::<u32>().ok())
+        .find_map(|entry| {
+            entry
+                .strip_prefix(prefix.as_bytes())
+                .map(|_| &entry[memlock_run_protocol::GATE.len() + 1..])
+        })
+        .and_then(memlock_run_protocol::gate_pid)
     else {
         return false;
     };

@@ -15,7 +15,7 @@ use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use memlock_run_protocol::reach::{self, Format, Miss, SecureExecution};
-use memlock_run_protocol::{Config, EXECUTED_BY, GATE, GATE_NAME, LAUNCHER};
+use memlock_run_protocol::{Config, GateReads, EXECUTED_BY, GATE, GATE_NAME, LAUNCHER};
 
 use crate::environ::Entries;
 use crate::line::Line;
@@ -42,7 +42,14 @@ struct Armed {
     /// The exec gate's PID (protocol::GATE), 0 for none: named when an exec fails for its
     /// absence.
     gate: u32,
+    /// Whose memory that gate reads (protocol::GateReads): READS_WORD (0, also no gate),
+    /// READS_ALL or READS_DUMPABLE. A byte, not the enum, so that the static stays zeros.
+    gate_reads: u8,
 }
+
+const READS_WORD: u8 = 0;
+const READS_ALL: u8 = 1;
+const READS_DUMPABLE: u8 = 2;
 
 struct Text {
     buf: [u8; 256],
@@ -87,6 +94,7 @@ static STATE: Slot = Slot(core::cell::UnsafeCell::new(Armed {
     shim: core::ptr::null(),
     shim_id: (0, 0),
     gate: 0,
+    gate_reads: READS_WORD,
 }));
 static ARMED: AtomicBool = AtomicBool::new(false);
 
@@ -123,7 +131,14 @@ pub fn arm(config: &Config, env: Entries) {
                 state.launcher.len = 0;
                 state.launcher_too_long = true;
             } else if name == GATE.as_bytes() {
-                state.gate = memlock_run_protocol::gate_pid(value).unwrap_or(0);
+                let (gate, reads) =
+                    memlock_run_protocol::gate_value(value).unwrap_or((0, GateReads::Word));
+                state.gate = gate;
+                state.gate_reads = match reads {
+                    GateReads::All => READS_ALL,
+                    GateReads::Dumpable => READS_DUMPABLE,
+                    GateReads::Word => READS_WORD,
+                };
             }
         }
     }
@@ -1019,17 +1034,37 @@ fn gate_gone(armed: &Armed, path: &[u8]) -> bool {
 }
 
 /// Makes an exec or spawn the shim has judged, telling memlock-run's exec gate so first
-/// (protocol::GATE_WORD): where the gate may not read this process's memory (--no-dump, a
-/// gate without CAP_SYS_PTRACE), that is how it knows the exec was judged. A spawn's child
-/// runs no shim code: the gate takes the word of its parent while the spawn is under way.
+/// (protocol::GATE_WORD) where the gate may not read this process's memory (--no-dump, a
+/// gate without CAP_SYS_PTRACE, Yama): that is how it knows the exec was judged. Where it
+/// reads it (`word_needed`), the gate judges the exec itself and the word would cost a second
+/// stop in the gate for nothing. A spawn's child runs no shim code: the gate takes the word of
+/// its parent while the spawn is under way.
 fn judged(spawn: bool, make: impl FnOnce() -> c_int) -> c_int {
     use memlock_run_protocol::{GATE_EXEC, GATE_SPAWN, GATE_SPAWNED};
-    gate_word(if spawn { GATE_SPAWN } else { GATE_EXEC });
+    let say = word_needed();
+    if say {
+        gate_word(if spawn { GATE_SPAWN } else { GATE_EXEC });
+    }
     let rc = make();
-    if spawn {
+    if spawn && say {
         gate_word(GATE_SPAWNED);
     }
     rc
+}
+
+/// Whether the exec gate needs the shim's word: memlock-run said which processes it reads
+/// (protocol::GateReads); a dumpable one is this process while PR_GET_DUMPABLE says 1
+/// (SUID_DUMP_USER), read now (a program may have made itself non-dumpable, as ssh-agent does).
+/// Should the gate fail to read it after all, the exec is refused with a line: closed.
+fn word_needed() -> bool {
+    match armed().map(|armed| armed.gate_reads) {
+        Some(READS_ALL) => false,
+        Some(READS_DUMPABLE) => {
+            // SAFETY: prctl with integer arguments; it has no error of its own.
+            (unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }) != 1
+        }
+        _ => true,
+    }
 }
 
 /// A prctl no kernel knows, which only the exec gate's filter answers; errno is kept.
