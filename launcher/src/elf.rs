@@ -49,23 +49,45 @@ pub fn read(path: &Path) -> Result<Option<ElfInfo>> {
 
 /// `read` of `path` (a descriptor's /proc/self/fd link), naming `shown` in its errors.
 pub fn read_as(path: &Path, shown: &Path) -> Result<Option<ElfInfo>> {
-    use std::os::unix::fs::FileExt;
     let file = File::open(path).with_context(|| format!("cannot open {}", shown.display()))?;
-    let mut head = [0u8; 64];
+    read_file(&file, shown)
+}
+
+/// `read` of a file open for reading (positioned reads: its offset is left alone), naming
+/// `shown` in its errors.
+///
+/// Its first page is read at once: the header, and for nearly every program its program
+/// headers and PT_INTERP, which are then taken from it rather than read one by one (the exec
+/// gate reads every program the tree executes); what lies past it is read where it is.
+pub fn read_file(file: &File, shown: &Path) -> Result<Option<ElfInfo>> {
+    use std::os::unix::fs::FileExt;
+    let mut first = vec![0u8; 4096];
     let mut filled = 0;
-    while filled < head.len() {
-        match file.read_at(&mut head[filled..], filled as u64) {
+    while filled < first.len() {
+        match file.read_at(&mut first[filled..], filled as u64) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", shown.display())),
         }
     }
-    let head = &head[..filled];
+    let first = &first[..filled];
+    let head = &first[..filled.min(64)];
     if reach::format(head) != reach::Format::Elf {
         return Ok(None);
     }
-    let read_at = |offset: u64, buf: &mut [u8]| file.read_exact_at(buf, offset).is_ok();
+    let read_at = |offset: u64, buf: &mut [u8]| {
+        let within = usize::try_from(offset)
+            .ok()
+            .and_then(|from| first.get(from..from.checked_add(buf.len())?));
+        match within {
+            Some(bytes) => {
+                buf.copy_from_slice(bytes);
+                true
+            }
+            None => file.read_exact_at(buf, offset).is_ok(),
+        }
+    };
     let damaged = |why: reach::Malformed| {
         anyhow::anyhow!(
             "{} has a damaged ELF header ({}), which the kernel refuses to run",

@@ -167,15 +167,21 @@ impl Entries {
         self.heads.clear();
         self.heads.resize(n, [0u8; HEAD]);
         self.lens.clear();
-        let mut first = Vec::with_capacity(n);
-        for (head, &at) in self.heads.iter_mut().zip(&self.pointers) {
-            let room = (PAGE - at % PAGE).min(HEAD as u64) as usize;
-            self.lens.push(room);
-            first.push((at, &mut head[..room]));
+        for &at in &self.pointers {
+            self.lens.push((PAGE - at % PAGE).min(HEAD as u64) as usize);
         }
-        let want: usize = self.lens.iter().sum();
-        if read_vectors(self.pid, &mut first) != want {
-            self.stop = Some(Stop::Unreadable);
+        if !self.read_heads_by_page() {
+            let mut first = Vec::with_capacity(n);
+            for ((head, &len), &at) in self.heads.iter_mut().zip(&self.lens).zip(&self.pointers) {
+                first.push((at, &mut head[..len]));
+            }
+            let want: usize = self.lens.iter().sum();
+            if read_vectors(self.pid, &mut first) != want {
+                self.stop = Some(Stop::Unreadable);
+                return false;
+            }
+        }
+        if self.stop.is_some() {
             return false;
         }
         let mut rest = Vec::new();
@@ -194,6 +200,55 @@ impl Entries {
         if want > 0 && read_vectors(self.pid, &mut rest) != want {
             self.stop = Some(Stop::Unreadable);
             return false;
+        }
+        true
+    }
+
+    /// The heads' first parts (each up to its page's end, `lens`) read a page at a time where
+    /// they lie on few pages, as an environment's strings do (end to end, on a page or a few):
+    /// one vector per page holding heads, from its first head to its last one's end, so that
+    /// the kernel pins each page once rather than once per string. A head on a page that cannot
+    /// be read fails the whole read, as it does one vector per head. False where the heads
+    /// lie on more than SPAN_PAGES pages: then a vector per head (at most BATCH).
+    fn read_heads_by_page(&mut self) -> bool {
+        const SPAN_PAGES: usize = 16;
+        let mut order: Vec<usize> = (0..self.pointers.len()).collect();
+        order.sort_unstable_by_key(|&i| self.pointers[i]);
+        // (first byte, end) on one page each, in address order.
+        let mut spans: Vec<(u64, u64)> = Vec::with_capacity(SPAN_PAGES);
+        for &i in &order {
+            let (at, end) = (self.pointers[i], self.pointers[i] + self.lens[i] as u64);
+            let full = spans.len() == SPAN_PAGES;
+            match spans.last_mut() {
+                Some(span) if span.0 / PAGE == at / PAGE => span.1 = span.1.max(end),
+                _ if full => return false,
+                _ => spans.push((at, end)),
+            }
+        }
+        let total: usize = spans.iter().map(|&(from, end)| (end - from) as usize).sum();
+        let mut buf = vec![0u8; total];
+        let mut pieces = Vec::with_capacity(spans.len());
+        let mut rest = &mut buf[..];
+        for &(from, end) in &spans {
+            let (piece, tail) = rest.split_at_mut((end - from) as usize);
+            pieces.push((from, piece));
+            rest = tail;
+        }
+        if read_vectors(self.pid, &mut pieces) != total {
+            self.stop = Some(Stop::Unreadable);
+            return true;
+        }
+        let mut offset = 0;
+        let mut span = 0;
+        for &i in &order {
+            let at = self.pointers[i];
+            while spans[span].0 / PAGE != at / PAGE {
+                offset += (spans[span].1 - spans[span].0) as usize;
+                span += 1;
+            }
+            let from = offset + (at - spans[span].0) as usize;
+            let len = self.lens[i];
+            self.heads[i][..len].copy_from_slice(&buf[from..from + len]);
         }
         true
     }
@@ -428,6 +483,62 @@ mod tests {
         assert_eq!(read(b"PATH=/bin").1, Some(Stop::Unreadable));
         // SAFETY: the page mapped above, no longer used.
         unsafe { libc::munmap(page.cast(), 4096) };
+    }
+
+    /// Heads on a few pages are read a page at a time, on many a string at a time: the same
+    /// entries, in the array's order (not the addresses'), either way; a string on a page that
+    /// is not mapped stops both.
+    #[test]
+    fn heads_on_few_pages_or_many_read_the_same() {
+        for pages in [1usize, 3, 16, 17, 40] {
+            // SAFETY: fresh anonymous pages, `pages` of them plus one unmapped at once.
+            let base = unsafe {
+                let map = libc::mmap(
+                    std::ptr::null_mut(),
+                    (pages + 1) * 4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(map, libc::MAP_FAILED);
+                libc::munmap(map.cast::<u8>().add(pages * 4096).cast(), 4096);
+                map.cast::<u8>()
+            };
+            // SAFETY: the pages still mapped.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(base, pages * 4096) };
+            let mut array = Vec::new();
+            let mut want = Vec::new();
+            // Three strings a page, placed from the last page down, so that the array's order
+            // is not the addresses'.
+            for page in (0..pages).rev() {
+                for (k, at) in [100usize, 2000, 4040].into_iter().enumerate() {
+                    let entry = if k == 1 {
+                        format!("MEMLOCK_RUN_FLAGS=p{page}")
+                    } else {
+                        format!("X{page}_{k}=v")
+                    };
+                    let start = page * 4096 + at;
+                    bytes[start..start + entry.len()].copy_from_slice(entry.as_bytes());
+                    bytes[start + entry.len()] = 0;
+                    array.push(base as u64 + start as u64);
+                    if k == 1 {
+                        want.push(entry.into_bytes());
+                    }
+                }
+            }
+            array.push(0);
+            let mut entries = Entries::new(std::process::id() as i32, array.as_ptr() as u64, true);
+            let got: Vec<Vec<u8>> = entries.by_ref().collect();
+            assert_eq!((got, entries.stop), (want, None), "{pages} pages");
+            // One pointer into the unmapped page: nothing judged.
+            array.insert(1, base as u64 + (pages * 4096) as u64 + 8);
+            let mut entries = Entries::new(std::process::id() as i32, array.as_ptr() as u64, true);
+            assert_eq!(entries.by_ref().count(), 0, "{pages} pages");
+            assert_eq!(entries.stop, Some(Stop::Unreadable), "{pages} pages");
+            // SAFETY: the pages mapped above, no longer used.
+            unsafe { libc::munmap(base.cast(), pages * 4096) };
+        }
     }
 
     #[test]

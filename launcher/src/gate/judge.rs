@@ -12,10 +12,10 @@ use memlock_run_protocol::reach::{self, Format, Miss, SecureExecution};
 
 use super::environment::Entries;
 use super::task::{read_string, FsIdentity, Task};
-use super::walk::{open_as_task, Opened, Walker};
+use super::walk::{find_as_task, open_as_task, Opened, Walker};
 use super::{Judgement, Notif, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32};
 use crate::elf;
-use crate::host::procfs::limits_of;
+use crate::host::procfs::{limits_of, read_text};
 use crate::plan::binfmt;
 use crate::plan::target::has_file_capabilities;
 
@@ -114,11 +114,11 @@ pub(super) fn decide(
         Opened::Kernel => return Ok(()),
         Opened::Unreadable if judged_by_shim() => return Ok(()),
         Opened::Unreadable => summary(Miss::Unreadable),
-        Opened::File(file) => {
-            if id_of_file(&file) == Some(context.launcher_id) {
+        Opened::File(file, meta) => {
+            if (meta.dev(), meta.ino()) == context.launcher_id {
                 return Ok(());
             }
-            match judge(&task, file, Some(&path)) {
+            match judge(&task, file, *meta, Some(&path)) {
                 Judged::Kernel => return Ok(()),
                 Judged::NotExecutable => {
                     return Err(Refusal {
@@ -214,7 +214,7 @@ fn subject(path: &[u8], pid: i32, caller: &str) -> String {
 
 /// A task's command name, printable, for a line about it.
 pub(super) fn comm(proc: &Path) -> String {
-    fs::read_to_string(proc.join("comm"))
+    read_text(proc.join("comm"))
         .map(|c| crate::say::printable(c.trim()))
         .unwrap_or_else(|_| "?".into())
 }
@@ -241,10 +241,12 @@ pub(super) fn summary(miss: Miss) -> String {
 
 /// `named`: the path the task gave execve, for the program itself (binfmt_misc matches its
 /// extension); None for an interpreter.
-pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judged {
-    let Ok(meta) = opened.metadata() else {
-        return Judged::Kernel;
-    };
+pub(super) fn judge(
+    task: &Task,
+    mut opened: File,
+    meta: fs::Metadata,
+    named: Option<&[u8]>,
+) -> Judged {
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Judged::Kernel;
     }
@@ -277,14 +279,14 @@ pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judg
                 return Judged::Misses(summary(Miss::NestedScript));
             }
             match open_as_task(task, libc::AT_FDCWD, 0, interpreter) {
-                Opened::File(file) => judge(task, file, None),
+                Opened::File(file, meta) => judge(task, file, *meta, None),
                 Opened::Unreadable => Judged::Misses(summary(Miss::InterpreterUnreadable)),
                 Opened::Kernel => Judged::Kernel,
             }
         }
         Format::Elf => {
             let path = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
-            let Ok(Some(info)) = elf::read(&path) else {
+            let Ok(Some(info)) = elf::read_file(&opened, &path) else {
                 return Judged::Misses(summary(Miss::Malformed));
             };
             let interp = info.interpreter.as_ref().map(|p| p.as_os_str().as_bytes());
@@ -295,10 +297,22 @@ pub(super) fn judge(task: &Task, mut opened: File, named: Option<&[u8]>) -> Judg
             }
             // The loader by what it is (reach::system_library), under the task's root; one the
             // kernel cannot open fails the exec.
+            // What it is, not what it holds: found, not opened (an execute-only loader is judged
+            // too).
             if let Some(interp) = interp {
-                if let Opened::File(loader) = open_as_task(task, libc::AT_FDCWD, 0, interp) {
-                    let system = loader.metadata().is_ok_and(|m| {
-                        reach::system_library(interp, m.uid(), m.mode(), gate_in_initial_ns())
+                let found = find_as_task(task, libc::AT_FDCWD, 0, interp)
+                    .ok()
+                    .map(|(loader, _as_task)| loader.metadata());
+                // Not there, or not a regular file: the kernel fails the exec itself.
+                if let Some(meta) = found {
+                    let system = meta.is_ok_and(|m| {
+                        !m.is_file()
+                            || reach::system_library(
+                                interp,
+                                m.uid(),
+                                m.mode(),
+                                gate_in_initial_ns(),
+                            )
                     });
                     if !system {
                         return Judged::Misses(summary(Miss::ForeignLoader { loader: interp }));
@@ -356,7 +370,7 @@ fn judge_binfmt(task: &Task, opened: &File, meta: &fs::Metadata, rule: &binfmt::
     }
     let interpreter = rule.interpreter.as_os_str().as_bytes();
     match open_as_task(task, libc::AT_FDCWD, 0, interpreter) {
-        Opened::File(file) => match judge(task, file, None) {
+        Opened::File(file, meta) => match judge(task, file, *meta, None) {
             Judged::Misses(why) | Judged::Binfmt(why) => by(format!("that interpreter is {why}")),
             Judged::NotExecutable => by("that interpreter is neither ELF nor #!".into()),
             judged => judged,
@@ -435,7 +449,7 @@ fn gate_in_initial_ns() -> bool {
 }
 
 fn runs_only_its_own_code(proc: &Path, context: &Judgement) -> bool {
-    let Ok(status) = fs::read_to_string(proc.join("status")) else {
+    let Ok(status) = read_text(proc.join("status")) else {
         return false;
     };
     let tracer = crate::host::procfs::field_of(&status, "TracerPid");

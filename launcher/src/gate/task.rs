@@ -2,9 +2,8 @@
 //! filesystem identity the gate takes on while it opens files for it, and what its memory
 //! holds (the path of its exec; the environment is `environment.rs`'s).
 
-use std::fs;
-
 use super::serve::start_time;
+use crate::host::procfs::read_text;
 
 /// What the gate knows of a task that asks to exec, read once per exec from its
 /// /proc/TID/status and stat (readable whatever its dumpable flag).
@@ -21,8 +20,10 @@ pub(super) struct Task {
     /// Its process and thread IDs in each PID namespace it is in, outermost first (NStgid,
     /// NSpid; one level before Linux 4.1, which has neither): a /proc shows those of its own.
     pub(super) levels: Vec<(u32, u32)>,
-    /// Its start time, by which its directory in a /proc is known.
-    pub(super) started: u64,
+    /// Its start time, by which its directory in a /proc is known: read when first asked.
+    started: std::cell::OnceCell<Option<u64>>,
+    /// Its root directory (/proc/TID/root, O_PATH), opened when first asked, or the errno.
+    root: std::cell::OnceCell<Result<std::fs::File, i32>>,
     /// Its supplementary groups, and which of CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH it holds
     /// in its effective set: with its IDs, what decides which files it may open and execute.
     pub(super) groups: Vec<u32>,
@@ -32,7 +33,7 @@ pub(super) struct Task {
 impl Task {
     /// None when the task has gone.
     pub(super) fn read(tid: i32) -> Option<Task> {
-        let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        let status = read_text(format!("/proc/{tid}/status")).ok()?;
         let field = |name: &str| -> Vec<u32> {
             status
                 .lines()
@@ -73,10 +74,33 @@ impl Task {
             // bits count (the side of refusing).
             no_new_privs: field("NoNewPrivs").first() == Some(&1),
             levels,
-            started: start_time(tid)?,
+            started: std::cell::OnceCell::new(),
+            root: std::cell::OnceCell::new(),
             groups: field("Groups"),
             dac,
         })
+    }
+}
+
+impl Task {
+    /// Its start time (None: it has gone).
+    pub(super) fn started(&self) -> Option<u64> {
+        *self.started.get_or_init(|| start_time(self.tid))
+    }
+
+    /// Its root directory, opened once per exec for every walk of it.
+    pub(super) fn root(&self) -> std::io::Result<&std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.root
+            .get_or_init(|| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                    .open(format!("/proc/{}/root", self.tid))
+                    .map_err(|err| err.raw_os_error().unwrap_or(libc::EIO))
+            })
+            .as_ref()
+            .map_err(|&errno| std::io::Error::from_raw_os_error(errno))
     }
 }
 
@@ -89,10 +113,54 @@ pub(super) struct FsIdentity {
     pub(super) exact: bool,
     groups: Option<Vec<libc::gid_t>>,
     effective: Option<caps::CapsHashSet>,
+    /// Whether anything was taken on, to give back.
+    taken: bool,
+}
+
+/// The gate's own filesystem identity, as it is outside any [`FsIdentity`] (it never changes
+/// otherwise): effective user and group, supplementary groups (sorted) and effective
+/// capabilities. Read once.
+struct Own {
+    uid: u32,
+    gid: u32,
+    groups: Option<Vec<libc::gid_t>>,
+    effective: Option<caps::CapsHashSet>,
+}
+
+fn own() -> &'static Own {
+    static OWN: std::sync::OnceLock<Own> = std::sync::OnceLock::new();
+    // SAFETY: geteuid and getegid cannot fail.
+    OWN.get_or_init(|| Own {
+        uid: unsafe { libc::geteuid() },
+        gid: unsafe { libc::getegid() },
+        groups: own_groups(),
+        effective: caps::read(None, caps::CapSet::Effective).ok(),
+    })
 }
 
 impl FsIdentity {
     pub(super) fn of(task: &Task) -> FsIdentity {
+        // The gate's own identity already (root's tree under a root gate, an unprivileged
+        // tree under its own user's gate): nothing to take on, or to give back.
+        let own = own();
+        let mut wanted = task.groups.clone();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if task.uid == own.uid
+            && task.gid == own.gid
+            && own.groups.as_ref() == Some(&wanted)
+            && own
+                .effective
+                .as_ref()
+                .is_some_and(|e| task.dac.iter().all(|cap| e.contains(cap)))
+        {
+            return FsIdentity {
+                exact: true,
+                groups: None,
+                effective: None,
+                taken: false,
+            };
+        }
         let effective = caps::read(None, caps::CapSet::Effective).ok();
         // SAFETY: setfsgid and setfsuid change this thread's filesystem IDs only.
         unsafe {
@@ -100,9 +168,6 @@ impl FsIdentity {
             libc::setfsuid(task.uid);
         }
         let mut exact = true;
-        let mut wanted = task.groups.clone();
-        wanted.sort_unstable();
-        wanted.dedup();
         let groups = match own_groups() {
             Some(own) if own == wanted => None,
             // The system call, not glibc's setgroups, which sets every thread's.
@@ -129,17 +194,20 @@ impl FsIdentity {
             exact: exact && effective.is_some(),
             groups,
             effective,
+            taken: true,
         }
     }
 }
 
-/// This thread's supplementary groups, sorted.
+/// This thread's supplementary groups, sorted. getgroups(2) itself, twice: nix's asks
+/// sysconf(NGROUPS_MAX) first, which glibc reads from /proc at every call.
 fn own_groups() -> Option<Vec<libc::gid_t>> {
-    let mut groups = nix::unistd::getgroups()
-        .ok()?
-        .into_iter()
-        .map(|g| g.as_raw())
-        .collect::<Vec<_>>();
+    // SAFETY: getgroups(0, NULL) returns the count and writes nothing.
+    let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let mut groups = vec![0 as libc::gid_t; usize::try_from(count).ok()?];
+    // SAFETY: room for `count` groups.
+    let got = unsafe { libc::getgroups(count, groups.as_mut_ptr()) };
+    groups.truncate(usize::try_from(got).ok()?);
     groups.sort_unstable();
     groups.dedup();
     Some(groups)
@@ -147,6 +215,9 @@ fn own_groups() -> Option<Vec<libc::gid_t>> {
 
 impl Drop for FsIdentity {
     fn drop(&mut self) {
+        if !self.taken {
+            return;
+        }
         // SAFETY: as above, back to the gate's own IDs and groups.
         unsafe {
             libc::setfsuid(libc::geteuid());

@@ -14,7 +14,8 @@ pub(super) enum Opened {
     Kernel,
     /// The task may execute it but not read it: nothing can judge it.
     Unreadable,
-    File(File),
+    /// Opened for reading, with what it is (the metadata of the file found).
+    File(File, Box<fs::Metadata>),
 }
 
 /// Opens the file a task's exec names as the task would: from its root, working directory or
@@ -24,6 +25,26 @@ pub(super) enum Opened {
 /// the gate does not read for it); without blocking (a FIFO put in its place must not stall
 /// the gate), and regular files only.
 pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
+    let (found, as_task) = match find_as_task(task, dirfd, flags, path) {
+        Ok(found) => found,
+        Err(opened) => return opened,
+    };
+    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
+    let Some(meta) = found.metadata().ok().filter(fs::Metadata::is_file) else {
+        return Opened::Kernel;
+    };
+    reopen(&found, meta, &as_task)
+}
+
+/// The file a task's exec names, found as [`open_as_task`] finds it but not opened (O_PATH):
+/// enough to know what it is (the loader, the shim), with the task's identity still taken on.
+/// Err: what the exec comes to where it cannot be found.
+pub(super) fn find_as_task(
+    task: &Task,
+    dirfd: i32,
+    flags: i32,
+    path: &[u8],
+) -> Result<(File, FsIdentity), Opened> {
     use std::os::unix::fs::OpenOptionsExt;
     let proc = PathBuf::from(format!("/proc/{}", task.tid));
     let open_dir = |path: &Path| {
@@ -54,13 +75,13 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
             .open(proc.join("fd").join(dirfd.to_string()))
         {
             Ok(found) => found,
-            Err(err) => return withheld(err),
+            Err(err) => return Err(withheld(err)),
         };
         (found, FsIdentity::of(task))
     } else {
         let walker = match Walker::of(task) {
             Ok(walker) => walker,
-            Err(err) => return withheld(err),
+            Err(err) => return Err(withheld(err)),
         };
         let start = if path.first() == Some(&b'/') {
             None
@@ -72,35 +93,37 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
             };
             match open_dir(&base) {
                 Ok(dir) => Some(dir),
-                Err(err) => return withheld(err),
+                Err(err) => return Err(withheld(err)),
             }
         };
         let as_task = FsIdentity::of(task);
         match walker.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
             Ok(found) => (found, as_task),
             // A per-process link of /proc the gate may not follow (the task may: its own).
-            Err(err) if err.kind() == std::io::ErrorKind::Other => return Opened::Unreadable,
+            Err(err) if err.kind() == std::io::ErrorKind::Other => return Err(Opened::Unreadable),
             // Not for the task to reach, as far as the gate could take on its identity.
             Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied && !as_task.exact => {
-                return Opened::Unreadable
+                return Err(Opened::Unreadable)
             }
             // Missing, or not for the task to reach: its exec fails as well.
-            Err(err) if the_kernels(&err) => return Opened::Kernel,
+            Err(err) if the_kernels(&err) => return Err(Opened::Kernel),
             // The gate's own failure (no descriptor left, no memory): nothing judged it.
-            Err(_) => return Opened::Unreadable,
+            Err(_) => return Err(Opened::Unreadable),
         }
     };
-    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
-    if !found.metadata().is_ok_and(|m| m.is_file()) {
-        return Opened::Kernel;
-    }
-    // Opened again for reading, through the gate's own descriptor, as the task's identity.
+    Ok((found, as_task))
+}
+
+/// `found` (O_PATH) opened again for reading, through the gate's own descriptor, as the task's
+/// identity (`as_task`).
+fn reopen(found: &File, meta: fs::Metadata, as_task: &FsIdentity) -> Opened {
+    use std::os::unix::fs::OpenOptionsExt;
     match fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(format!("/proc/self/fd/{}", found.as_raw_fd()))
     {
-        Ok(file) => Opened::File(file),
+        Ok(file) => Opened::File(file, Box::new(meta)),
         Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
             // Executable by the task though not readable by it: nothing can judge it.
             let link = format!("/proc/self/fd/{}\0", found.as_raw_fd());
@@ -145,7 +168,7 @@ fn the_kernels(err: &std::io::Error) -> bool {
 /// A path walk done as a task's would be: from its root, with what /proc/self and
 /// /proc/thread-self name for it.
 pub(super) struct Walker<'a> {
-    root: File,
+    root: &'a File,
     task: &'a Task,
 }
 
@@ -165,6 +188,67 @@ impl Walker<'_> {
         path: &[u8],
         nofollow: bool,
     ) -> std::io::Result<File> {
+        if let Some(found) = self.resolve(start.as_ref(), path, nofollow) {
+            return Ok(found);
+        }
+        self.walk_components(start, path, nofollow)
+    }
+
+    /// The kernel's own walk of `path` in one call (openat2(2), Linux 5.6) where it is the
+    /// task's walk: from the task's root with RESOLVE_IN_ROOT (absolute symlinks and `..`
+    /// stay in that root, as the task's own walk does), or from `start` with RESOLVE_BENEATH
+    /// (refused, EXDEV, where a `..` or an absolute symlink would leave it), and never through
+    /// a magic link (ELOOP). None wherever the result may not be the task's: any error (a
+    /// component missing for the gate may be there for the task: /proc/self is the gate's
+    /// own in a kernel walk, so /proc/self/fd/N would be the gate's descriptor), or a file
+    /// found on a procfs. The component walk then answers.
+    fn resolve(&self, start: Option<&File>, path: &[u8], nofollow: bool) -> Option<File> {
+        #[repr(C)]
+        struct OpenHow {
+            flags: u64,
+            mode: u64,
+            resolve: u64,
+        }
+        const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+        const RESOLVE_BENEATH: u64 = 0x08;
+        const RESOLVE_IN_ROOT: u64 = 0x10;
+        let (dir, scope) = match start {
+            None => (self.root, RESOLVE_IN_ROOT),
+            Some(dir) => (dir, RESOLVE_BENEATH),
+        };
+        let nofollow = if nofollow { libc::O_NOFOLLOW } else { 0 };
+        let how = OpenHow {
+            flags: (libc::O_PATH | libc::O_CLOEXEC | nofollow) as u64,
+            mode: 0,
+            resolve: scope | RESOLVE_NO_MAGICLINKS,
+        };
+        let path = std::ffi::CString::new(path).ok()?;
+        // SAFETY: openat2 with a directory we hold, a NUL-terminated path and an open_how of
+        // the size given.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the descriptor openat2 just made, owned from here.
+        let found = unsafe { File::from_raw_fd(fd as i32) };
+        (!on_procfs(&found)).then_some(found)
+    }
+
+    /// The walk a component at a time: see [`Walker::walk`].
+    fn walk_components(
+        &self,
+        start: Option<File>,
+        path: &[u8],
+        nofollow: bool,
+    ) -> std::io::Result<File> {
         let mut dir = match start {
             Some(dir) => dir,
             None => self.root.try_clone()?,
@@ -175,7 +259,7 @@ impl Walker<'_> {
             if name == b"." {
                 continue;
             }
-            if name == b".." && id_of_file(&dir) == id_of_file(&self.root) {
+            if name == b".." && id_of_file(&dir) == id_of_file(self.root) {
                 continue;
             }
             let last = todo.is_empty();
@@ -235,12 +319,10 @@ impl Walker<'_> {
 impl Walker<'_> {
     /// The walker of `task`: from its root (/proc/TID/root).
     pub(super) fn of(task: &Task) -> std::io::Result<Walker<'_>> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let root = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open(format!("/proc/{}/root", task.tid))?;
-        Ok(Walker { root, task })
+        Ok(Walker {
+            root: task.root()?,
+            task,
+        })
     }
 
     /// The target of `self` ("TGID") or `thread-self` ("TGID/task/TID") for the task in the
@@ -254,7 +336,7 @@ impl Walker<'_> {
             };
             let stat = open_at(dir, format!("{target}/stat").as_bytes(), libc::O_RDONLY).ok()?;
             let text = std::io::read_to_string(stat).ok()?;
-            (stat_start_time(&text) == Some(self.task.started)).then(|| target.into_bytes())
+            (stat_start_time(&text) == self.task.started()).then(|| target.into_bytes())
         })
     }
 }
