@@ -60,6 +60,12 @@ pub fn read_as(path: &Path, shown: &Path) -> Result<Option<ElfInfo>> {
 /// headers and PT_INTERP, which are then taken from it rather than read one by one (the exec
 /// gate reads every program the tree executes); what lies past it is read where it is.
 pub fn read_file(file: &File, shown: &Path) -> Result<Option<ElfInfo>> {
+    let first = first_page(file).with_context(|| format!("cannot read {}", shown.display()))?;
+    read_with_first_page(file, &first, shown)
+}
+
+/// A file's first page (less where the file is shorter), by positioned reads.
+pub fn first_page(file: &File) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let mut first = vec![0u8; 4096];
     let mut filled = 0;
@@ -68,11 +74,17 @@ pub fn read_file(file: &File, shown: &Path) -> Result<Option<ElfInfo>> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", shown.display())),
+            Err(e) => return Err(e),
         }
     }
-    let first = &first[..filled];
-    let head = &first[..filled.min(64)];
+    first.truncate(filled);
+    Ok(first)
+}
+
+/// [`read_file`] of a file whose first page (`first_page`) the caller has read already.
+pub fn read_with_first_page(file: &File, first: &[u8], shown: &Path) -> Result<Option<ElfInfo>> {
+    use std::os::unix::fs::FileExt;
+    let head = &first[..first.len().min(64)];
     if reach::format(head) != reach::Format::Elf {
         return Ok(None);
     }

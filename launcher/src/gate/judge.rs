@@ -2,7 +2,6 @@
 //! refuse it with a line.
 
 use std::fs::{self, File};
-use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -241,21 +240,15 @@ pub(super) fn summary(miss: Miss) -> String {
 
 /// `named`: the path the task gave execve, for the program itself (binfmt_misc matches its
 /// extension); None for an interpreter.
-pub(super) fn judge(
-    task: &Task,
-    mut opened: File,
-    meta: fs::Metadata,
-    named: Option<&[u8]>,
-) -> Judged {
+pub(super) fn judge(task: &Task, opened: File, meta: fs::Metadata, named: Option<&[u8]>) -> Judged {
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Judged::Kernel;
     }
-    let mut head = [0u8; reach::HEAD_SIZE];
-    let len = match opened.read(&mut head) {
-        Ok(len) => len,
-        Err(_) => return Judged::Misses(summary(Miss::Unreadable)),
+    // The first page: the head judged here, and for the ELF reader below its headers.
+    let Ok(first) = elf::first_page(&opened) else {
+        return Judged::Misses(summary(Miss::Unreadable));
     };
-    let head = &head[..len];
+    let head = &first[..first.len().min(reach::HEAD_SIZE)];
     // binfmt_misc comes first in the kernel's order (crate::plan::binfmt), with the rules the
     // task sees under its own root.
     if let Some(named) = named {
@@ -286,7 +279,7 @@ pub(super) fn judge(
         }
         Format::Elf => {
             let path = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
-            let Ok(Some(info)) = elf::read_file(&opened, &path) else {
+            let Ok(Some(info)) = elf::read_with_first_page(&opened, &first, &path) else {
                 return Judged::Misses(summary(Miss::Malformed));
             };
             let interp = info.interpreter.as_ref().map(|p| p.as_os_str().as_bytes());
@@ -419,8 +412,9 @@ pub(super) fn environment(
     let shim = Walker::of(task).ok().and_then(|walker| {
         let _as_task = FsIdentity::of(task);
         walker
-            .walk(None, context.shim.as_os_str().as_bytes(), false)
+            .walk(None, context.shim.as_os_str().as_bytes(), false, false)
             .ok()
+            .map(|(found, _)| found)
     });
     if shim.as_ref().and_then(id_of_file) != Some(context.shim_id) {
         return Err(Unfit::Misses(summary(Miss::ShimElsewhere)));

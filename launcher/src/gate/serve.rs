@@ -13,7 +13,7 @@ use super::{
     recv_fd, Judgement, Notif, Response, AUDIT_ARCH_X86_64, PRCTL, SECCOMP_IOCTL_NOTIF_RECV,
     SECCOMP_IOCTL_NOTIF_SEND, SECCOMP_USER_NOTIF_FLAG_CONTINUE,
 };
-use crate::host::procfs::{read_text, status_field};
+use crate::host::procfs::{read_whole_at_once, status_field};
 
 /// The gate's life: its own session (a terminal's signals are COMMAND's) and name, no
 /// descriptor of memlock-run's but stderr, then one answer per exec until the tree has ended.
@@ -384,7 +384,7 @@ pub(super) fn respond(listener: &OwnedFd, id: u64, error: i32, flags: u32) {
 /// The thread's own stat (task/TID), whose figures are its alone: /proc/TID/stat sums them over
 /// every thread of its process, which costs the gate a pass over all of them per read.
 pub(super) fn start_time(tid: i32) -> Option<u64> {
-    stat_start_time(&read_text(format!("/proc/{tid}/task/{tid}/stat")).ok()?)
+    stat_start_time(&read_whole_at_once(format!("/proc/{tid}/task/{tid}/stat")).ok()?)
 }
 
 /// Field 22 of a /proc/PID/stat text.

@@ -3,7 +3,7 @@
 //! holds (the path of its exec; the environment is `environment.rs`'s).
 
 use super::serve::start_time;
-use crate::host::procfs::read_text;
+use crate::host::procfs::read_whole_at_once;
 
 /// What the gate knows of a task that asks to exec, read once per exec from its
 /// /proc/TID/status and stat (readable whatever its dumpable flag).
@@ -33,7 +33,7 @@ pub(super) struct Task {
 impl Task {
     /// None when the task has gone.
     pub(super) fn read(tid: i32) -> Option<Task> {
-        let status = read_text(format!("/proc/{tid}/status")).ok()?;
+        let status = read_whole_at_once(format!("/proc/{tid}/status")).ok()?;
         let field = |name: &str| -> Vec<u32> {
             status
                 .lines()

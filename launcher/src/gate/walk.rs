@@ -25,14 +25,17 @@ pub(super) enum Opened {
 /// the gate does not read for it); without blocking (a FIFO put in its place must not stall
 /// the gate), and regular files only.
 pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> Opened {
-    let (found, as_task) = match find_as_task(task, dirfd, flags, path) {
+    let (found, as_task, readable) = match locate(task, dirfd, flags, path, true) {
         Ok(found) => found,
         Err(opened) => return opened,
     };
-    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not opened.
+    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not read.
     let Some(meta) = found.metadata().ok().filter(fs::Metadata::is_file) else {
         return Opened::Kernel;
     };
+    if readable {
+        return Opened::File(found, Box::new(meta));
+    }
     reopen(&found, meta, &as_task)
 }
 
@@ -45,6 +48,18 @@ pub(super) fn find_as_task(
     flags: i32,
     path: &[u8],
 ) -> Result<(File, FsIdentity), Opened> {
+    locate(task, dirfd, flags, path, false).map(|(found, as_task, _)| (found, as_task))
+}
+
+/// [`find_as_task`], and where `read` and the kernel's walk can open it for reading at once
+/// (see [`Walker::walk`]), opened so (true).
+fn locate(
+    task: &Task,
+    dirfd: i32,
+    flags: i32,
+    path: &[u8],
+    read: bool,
+) -> Result<(File, FsIdentity, bool), Opened> {
     use std::os::unix::fs::OpenOptionsExt;
     let proc = PathBuf::from(format!("/proc/{}", task.tid));
     let open_dir = |path: &Path| {
@@ -66,7 +81,7 @@ pub(super) fn find_as_task(
             Opened::Unreadable
         }
     };
-    let (found, as_task) = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+    let (found, as_task, readable) = if path.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         // The task's own descriptor (O_PATH, it may be): the file it holds, judged below as
         // one a path names, for what the task may read and execute of it.
         let found = match fs::OpenOptions::new()
@@ -77,7 +92,7 @@ pub(super) fn find_as_task(
             Ok(found) => found,
             Err(err) => return Err(withheld(err)),
         };
-        (found, FsIdentity::of(task))
+        (found, FsIdentity::of(task), false)
     } else {
         let walker = match Walker::of(task) {
             Ok(walker) => walker,
@@ -97,8 +112,8 @@ pub(super) fn find_as_task(
             }
         };
         let as_task = FsIdentity::of(task);
-        match walker.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0) {
-            Ok(found) => (found, as_task),
+        match walker.walk(start, path, flags & libc::AT_SYMLINK_NOFOLLOW != 0, read) {
+            Ok((found, readable)) => (found, as_task, readable),
             // A per-process link of /proc the gate may not follow (the task may: its own).
             Err(err) if err.kind() == std::io::ErrorKind::Other => return Err(Opened::Unreadable),
             // Not for the task to reach, as far as the gate could take on its identity.
@@ -111,7 +126,7 @@ pub(super) fn find_as_task(
             Err(_) => return Err(Opened::Unreadable),
         }
     };
-    Ok((found, as_task))
+    Ok((found, as_task, readable))
 }
 
 /// `found` (O_PATH) opened again for reading, through the gate's own descriptor, as the task's
@@ -182,16 +197,29 @@ impl Walker<'_> {
     /// its place (from the task's root when absolute), except on procfs: there `self` and
     /// `thread-self` stand for the task, and the per-process links (exe, cwd, root, fd/N),
     /// which name the same file whoever follows them, are followed by the kernel.
+    /// With `read`, the kernel's walk (`resolve`) opens the file for reading at once
+    /// (O_NONBLOCK, O_NOCTTY: a FIFO does not block, a terminal is not taken), saving the
+    /// second open through /proc/self/fd: what it opens, the task may open itself; true
+    /// then. Anything it cannot open so (a file the task may execute and not read) is found
+    /// again, O_PATH, and told apart by the caller.
     pub(super) fn walk(
         &self,
         start: Option<File>,
         path: &[u8],
         nofollow: bool,
-    ) -> std::io::Result<File> {
-        if let Some(found) = self.resolve(start.as_ref(), path, nofollow) {
-            return Ok(found);
+        read: bool,
+    ) -> std::io::Result<(File, bool)> {
+        if read {
+            let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+            if let Some(found) = self.resolve(start.as_ref(), path, nofollow, flags) {
+                return Ok((found, true));
+            }
+        }
+        if let Some(found) = self.resolve(start.as_ref(), path, nofollow, libc::O_PATH) {
+            return Ok((found, false));
         }
         self.walk_components(start, path, nofollow)
+            .map(|found| (found, false))
     }
 
     /// The kernel's own walk of `path` in one call (openat2(2), Linux 5.6) where it is the
@@ -202,7 +230,13 @@ impl Walker<'_> {
     /// component missing for the gate may be there for the task: /proc/self is the gate's
     /// own in a kernel walk, so /proc/self/fd/N would be the gate's descriptor), or a file
     /// found on a procfs. The component walk then answers.
-    fn resolve(&self, start: Option<&File>, path: &[u8], nofollow: bool) -> Option<File> {
+    fn resolve(
+        &self,
+        start: Option<&File>,
+        path: &[u8],
+        nofollow: bool,
+        mode: i32,
+    ) -> Option<File> {
         #[repr(C)]
         struct OpenHow {
             flags: u64,
@@ -218,7 +252,7 @@ impl Walker<'_> {
         };
         let nofollow = if nofollow { libc::O_NOFOLLOW } else { 0 };
         let how = OpenHow {
-            flags: (libc::O_PATH | libc::O_CLOEXEC | nofollow) as u64,
+            flags: (mode | libc::O_CLOEXEC | nofollow) as u64,
             mode: 0,
             resolve: scope | RESOLVE_NO_MAGICLINKS,
         };

@@ -12,13 +12,27 @@ use caps::Capability;
 
 /// A `/proc/PID/status` field, as text.
 pub fn status_field(pid: i32, name: &str) -> Option<String> {
-    field_of(&read_text(format!("/proc/{pid}/status")).ok()?, name)
+    field_of(
+        &read_whole_at_once(format!("/proc/{pid}/status")).ok()?,
+        name,
+    )
 }
 
 /// A small /proc file whole, in one read where it fits a page (its size says 0, so
 /// `fs::read_to_string` stats it and reads it 32 bytes at a time, each read formatting the
 /// file anew): what the exec gate reads of a task at every exec.
 pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    read_proc(path, false)
+}
+
+/// [`read_text`] of a /proc file the kernel writes whole at its first read (seq_file's
+/// single_open: status, stat, comm), so that a read shorter than asked for is its end: one
+/// read, not two.
+pub fn read_whole_at_once(path: impl AsRef<Path>) -> std::io::Result<String> {
+    read_proc(path, true)
+}
+
+fn read_proc(path: impl AsRef<Path>, short_is_end: bool) -> std::io::Result<String> {
     use std::io::Read;
     let mut file = fs::File::open(path)?;
     // Not read_to_end, which stats the file and asks its offset before it reads.
@@ -30,6 +44,10 @@ pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
         }
         match file.read(&mut text[len..]) {
             Ok(0) => break,
+            Ok(n) if short_is_end && len + n < text.len() => {
+                len += n;
+                break;
+            }
             Ok(n) => len += n,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),

@@ -1053,15 +1053,19 @@ fn judged(spawn: bool, make: impl FnOnce() -> c_int) -> c_int {
 }
 
 /// Whether the exec gate needs the shim's word: memlock-run said which processes it reads
-/// (protocol::GateReads); a dumpable one is this process while PR_GET_DUMPABLE says 1
-/// (SUID_DUMP_USER), read now (a program may have made itself non-dumpable, as ssh-agent does).
-/// Should the gate fail to read it after all, the exec is refused with a line: closed.
+/// (protocol::GateReads). Under an unprivileged gate (`d`), only this process while it is
+/// dumpable (PR_GET_DUMPABLE says 1, SUID_DUMP_USER, read now: a program may have made itself
+/// non-dumpable, as ssh-agent does) and holds no capability but CAP_IPC_LOCK: one it holds
+/// (its own user namespace's, after `unshare -r`) opens files the gate, which cannot take it
+/// on, may not, and the gate then judges such a file by the word. Should the gate fail to
+/// read or open what it judges after all, the exec is refused with a line: closed.
 fn word_needed() -> bool {
     match armed().map(|armed| armed.gate_reads) {
         Some(READS_ALL) => false,
         Some(READS_DUMPABLE) => {
             // SAFETY: prctl with integer arguments; it has no error of its own.
             (unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }) != 1
+                || crate::wrap::holds_more_than_ipc_lock()
         }
         _ => true,
     }
