@@ -182,7 +182,8 @@ pub fn holds_ipc_lock() -> bool {
 /// capabilities cannot be read): an unprivileged exec gate, which holds none but that one,
 /// cannot take them on to open files as this process would (see wrap/exec.rs `word_needed`).
 pub fn holds_more_than_ipc_lock() -> bool {
-    capget().is_none_or(|[low, high]| low.effective & !(1 << CAP_IPC_LOCK) != 0 || high.effective != 0)
+    capget()
+        .is_none_or(|[low, high]| low.effective & !(1 << CAP_IPC_LOCK) != 0 || high.effective != 0)
 }
 
 type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
