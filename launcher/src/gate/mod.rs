@@ -22,7 +22,16 @@
 //! event the old image is gone, so a program that cannot be locked could only be killed, not
 //! refused with an errno and a line its caller can act on. The model fails closed instead:
 //! what it cannot judge (a bound reached, a file it cannot open as the task, two binfmt_misc
-//! rules that both match) is refused with a line.
+//! rules that both match) is refused with a line. The path walk is the kernel's own where that
+//! is the task's walk (openat2 from the task's root or directory, no magic links, nothing on a
+//! procfs: `walk::Walker::resolve`), a component at a time where it is not.
+//!
+//! What one judgement costs is what it asks of the kernel, about 25 system calls (the
+//! inheritance section of bench/ counts the gate's CPU time): the task's status, its path
+//! and environment (process_vm_readv, a page at a time), one walk each for the program, its
+//! loader and the shim, the program's first page. The shim's word (protocol::GATE_WORD), a
+//! second stop in the gate, is given only where the gate may not read the task
+//! (protocol::GateReads, judged by `reads` when the gate is armed).
 //!
 //! What it reads of a task is bounded by what execve itself accepts, and never judged in part:
 //! the environment a batch and a judged entry at a time, refused with a line (E2BIG) past
