@@ -821,6 +821,22 @@ fn a_set_id_program_executed_past_the_shim_is_refused() {
     }
 }
 
+/// `memlock-run`, run as nobody holding CAP_SETUID and CAP_SETGID in its ambient set (given
+/// them by its caller): its tree may become another user. Its arguments are added.
+fn memlock_run_as_nobody_who_may_switch_users() -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=+setuid,+setgid",
+        "--ambient-caps=+setuid,+setgid",
+        "--",
+    ])
+    .arg(memlock_run_path());
+    cmd
+}
+
 /// A process of an unprivileged run's tree that switches to another user (the run was given
 /// CAP_SETUID and CAP_SETGID) and makes the execve system call itself: the gate, which has no
 /// CAP_SYS_PTRACE, may not read its memory, so it refuses the exec, and its line says why:
@@ -837,17 +853,8 @@ fn a_raw_exec_by_a_process_run_as_another_user_is_refused_saying_so() {
     let rawexec = reachable_copy(&rawexec(), "rawexec-other-user");
     // setpriv (through libc: the shim judges rawexec, and says so) switches to a user of no
     // name; rawexec, dumpable, then executes the static program itself.
-    let mut cmd = Command::new("setpriv");
+    let mut cmd = memlock_run_as_nobody_who_may_switch_users();
     cmd.args([
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        "--inh-caps=+setuid,+setgid",
-        "--ambient-caps=+setuid,+setgid",
-        "--",
-    ])
-    .arg(memlock_run_path())
-    .args([
         "--",
         "setpriv",
         "--reuid=54321",
@@ -1138,21 +1145,8 @@ fn the_shim_gives_its_word_only_where_the_gate_cannot_read_its_process() {
         "-c",
         "echo \"$MEMLOCK_RUN_GATE\"; /bin/true; /bin/true",
     ];
-    let may_switch = {
-        let mut cmd = Command::new("setpriv");
-        cmd.args([
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "--inh-caps=+setuid,+setgid",
-            "--ambient-caps=+setuid,+setgid",
-            "--",
-        ])
-        .arg(memlock_run_path())
-        .arg("--")
-        .args(script);
-        cmd
-    };
+    let mut may_switch = memlock_run_as_nobody_who_may_switch_users();
+    may_switch.arg("--").args(script);
     let rows: [(&str, Command, char, bool); 4] = [
         (
             "root",
