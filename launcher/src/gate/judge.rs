@@ -288,10 +288,9 @@ pub(super) fn judge(task: &Task, opened: File, meta: fs::Metadata, named: Option
             {
                 return Judged::Misses(summary(miss));
             }
-            // The loader by what it is (reach::system_library), under the task's root; one the
-            // kernel cannot open fails the exec.
-            // What it is, not what it holds: found, not opened (an execute-only loader is judged
-            // too).
+            // The loader by what it is (reach::system_library), under the task's root: found,
+            // not opened (an execute-only loader is judged too); one the kernel cannot open fails
+            // the exec.
             if let Some(interp) = interp {
                 let found = find_as_task(task, libc::AT_FDCWD, 0, interp)
                     .ok()

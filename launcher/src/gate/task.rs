@@ -6,7 +6,8 @@ use super::serve::start_time;
 use crate::host::procfs::read_whole_at_once;
 
 /// What the gate knows of a task that asks to exec, read once per exec from its
-/// /proc/TID/status and stat (readable whatever its dumpable flag).
+/// /proc/TID/status (readable whatever its dumpable flag), and its start time and root when
+/// first asked.
 pub(super) struct Task {
     pub(super) tid: i32,
     /// Effective user and group IDs.
@@ -80,9 +81,7 @@ impl Task {
             dac,
         })
     }
-}
 
-impl Task {
     /// Its start time (None: it has gone).
     pub(super) fn started(&self) -> Option<u64> {
         *self.started.get_or_init(|| start_time(self.tid))
