@@ -235,45 +235,64 @@ pub fn arm(context: Judgement, arming: Arming, switches_user: bool) -> Result<Op
 /// still deny the gate (no ancestor of the tree). A mandatory
 /// access control module (SELinux, AppArmor, Smack) may deny either: the word, always.
 fn reads(arming: Arming, switches_user: bool) -> memlock_run_protocol::GateReads {
-    use memlock_run_protocol::GateReads;
-    let yama = crate::host::procfs::yama_scope();
-    if mandatory_access_control() {
-        return GateReads::Word;
-    }
-    let ptrace = caps::has_cap(
-        None,
-        caps::CapSet::Effective,
-        caps::Capability::CAP_SYS_PTRACE,
-    )
-    .unwrap_or(false);
-    if ptrace && yama.map_or(true, |scope| scope < 3) {
-        return GateReads::All;
-    }
-    let ids_one =
-        |(real, effective, saved): (u32, u32, u32)| real == effective && effective == saved;
-    let (mut uids, mut gids) = ((0, 0, 0), (0, 0, 0));
+    let has = |set, cap| caps::has_cap(None, set, cap);
+    let (mut uids, mut gids) = ([0; 3], [0; 3]);
     // SAFETY: getresuid and getresgid fill the three IDs they are given.
     let read = unsafe {
-        libc::getresuid(&mut uids.0, &mut uids.1, &mut uids.2) == 0
-            && libc::getresgid(&mut gids.0, &mut gids.1, &mut gids.2) == 0
+        libc::getresuid(&mut uids[0], &mut uids[1], &mut uids[2]) == 0
+            && libc::getresgid(&mut gids[0], &mut gids[1], &mut gids[2]) == 0
     };
-    let no_new_privs = matches!(arming, Arming::SetsNoNewPrivs | Arming::AlreadyNoNewPrivs);
-    // A tree that may hold CAP_SETUID or CAP_SETGID (given them by memlock-run's caller) may
-    // become another user, whose processes the gate cannot read, dumpable or not.
-    let switches_ids = [caps::Capability::CAP_SETUID, caps::Capability::CAP_SETGID]
-        .into_iter()
-        .any(|cap| caps::has_cap(None, caps::CapSet::Permitted, cap).unwrap_or(true));
-    let switches_user = switches_user || switches_ids;
-    if no_new_privs
-        && !switches_user
-        && read
-        && ids_one(uids)
-        && ids_one(gids)
-        && yama.map_or(true, |scope| scope == 0)
-    {
-        return GateReads::Dumpable;
+    Reading {
+        mandatory_access_control: mandatory_access_control(),
+        yama: crate::host::procfs::yama_scope(),
+        ptrace: has(caps::CapSet::Effective, caps::Capability::CAP_SYS_PTRACE).unwrap_or(false),
+        no_new_privs: matches!(arming, Arming::SetsNoNewPrivs | Arming::AlreadyNoNewPrivs),
+        // A tree that may hold CAP_SETUID or CAP_SETGID (given them by memlock-run's caller)
+        // may become another user, whose processes the gate cannot read, dumpable or not.
+        switches_user: switches_user
+            || [caps::Capability::CAP_SETUID, caps::Capability::CAP_SETGID]
+                .into_iter()
+                .any(|cap| has(caps::CapSet::Permitted, cap).unwrap_or(true)),
+        ids: read.then_some((uids, gids)),
     }
-    GateReads::Word
+    .reads()
+}
+
+/// What `reads` judges by.
+struct Reading {
+    mandatory_access_control: bool,
+    /// kernel.yama.ptrace_scope, where Yama is built in.
+    yama: Option<u8>,
+    /// CAP_SYS_PTRACE in the effective set.
+    ptrace: bool,
+    /// The tree runs under no_new_privs.
+    no_new_privs: bool,
+    /// The tree runs as, or may become, another user.
+    switches_user: bool,
+    /// memlock-run's real, effective and saved user and group IDs.
+    ids: Option<([u32; 3], [u32; 3])>,
+}
+
+impl Reading {
+    fn reads(&self) -> memlock_run_protocol::GateReads {
+        use memlock_run_protocol::GateReads;
+        if self.mandatory_access_control {
+            return GateReads::Word;
+        }
+        if self.ptrace && self.yama.map_or(true, |scope| scope < 3) {
+            return GateReads::All;
+        }
+        let one = |[real, effective, saved]: [u32; 3]| real == effective && effective == saved;
+        let own_ids = self.ids.is_some_and(|(uids, gids)| one(uids) && one(gids));
+        if self.no_new_privs
+            && !self.switches_user
+            && own_ids
+            && self.yama.map_or(true, |scope| scope == 0)
+        {
+            return GateReads::Dumpable;
+        }
+        GateReads::Word
+    }
 }
 
 /// Whether a mandatory access control module may have a word on tracing: the LSMs securityfs
@@ -428,5 +447,161 @@ fn recv_fd(socket: RawFd) -> Option<OwnedFd> {
         }
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
         Some(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reading;
+    use memlock_run_protocol::GateReads::{self, All, Dumpable, Word};
+
+    /// Which processes the gate reads, by each rule of `reads`: CAP_SYS_PTRACE (all, unless
+    /// Yama's scope 3), or no_new_privs with the tree's own IDs, one of each, and no Yama
+    /// restriction (the dumpable ones); the word wherever a mandatory access control module
+    /// may deny it, or anything else is not so.
+    #[test]
+    fn what_the_gate_reads_follows_the_kernels_rules_for_reading_a_process() {
+        let own = Some(([1000; 3], [1000; 3]));
+        let base = Reading {
+            mandatory_access_control: false,
+            yama: None,
+            ptrace: false,
+            no_new_privs: true,
+            switches_user: false,
+            ids: own,
+        };
+        let rows: [(&str, Reading, GateReads); 17] = [
+            ("unprivileged, no Yama", Reading { ..base }, Dumpable),
+            (
+                "Yama 0",
+                Reading {
+                    yama: Some(0),
+                    ..base
+                },
+                Dumpable,
+            ),
+            (
+                "Yama 1",
+                Reading {
+                    yama: Some(1),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "Yama 2",
+                Reading {
+                    yama: Some(2),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "no no_new_privs",
+                Reading {
+                    no_new_privs: false,
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "another user",
+                Reading {
+                    switches_user: true,
+                    ..base
+                },
+                Word,
+            ),
+            ("IDs unread", Reading { ids: None, ..base }, Word),
+            (
+                "saved uid",
+                Reading {
+                    ids: Some(([1000, 1000, 0], [1000; 3])),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "real uid",
+                Reading {
+                    ids: Some(([0, 1000, 1000], [1000; 3])),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "saved gid",
+                Reading {
+                    ids: Some(([1000; 3], [1000, 1000, 0])),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "real gid",
+                Reading {
+                    ids: Some(([1000; 3], [0, 1000, 1000])),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "ptrace",
+                Reading {
+                    ptrace: true,
+                    no_new_privs: false,
+                    ids: None,
+                    ..base
+                },
+                All,
+            ),
+            (
+                "ptrace, Yama 2",
+                Reading {
+                    ptrace: true,
+                    yama: Some(2),
+                    ..base
+                },
+                All,
+            ),
+            (
+                "ptrace, Yama 3",
+                Reading {
+                    ptrace: true,
+                    yama: Some(3),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "ptrace, Yama 3, own",
+                Reading {
+                    ptrace: true,
+                    yama: Some(3),
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "MAC, ptrace",
+                Reading {
+                    mandatory_access_control: true,
+                    ptrace: true,
+                    ..base
+                },
+                Word,
+            ),
+            (
+                "MAC",
+                Reading {
+                    mandatory_access_control: true,
+                    ..base
+                },
+                Word,
+            ),
+        ];
+        for (what, reading, reads) in rows {
+            assert_eq!(reading.reads(), reads, "{what}");
+        }
     }
 }
