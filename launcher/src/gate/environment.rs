@@ -541,6 +541,44 @@ mod tests {
         }
     }
 
+    /// The heads of one batch are read a page at a time on at most 16 pages (each head from
+    /// its own place, whatever the order of the array), and left to the read of a string at a
+    /// time (false) on more.
+    #[test]
+    fn heads_are_read_a_page_at_a_time_on_sixteen_pages_at_most() {
+        for pages in [1usize, 2, 16, 17] {
+            let mut block = vec![0u8; (pages + 1) * 4096];
+            let base = (block.as_ptr() as usize).next_multiple_of(4096);
+            let offset = base - block.as_ptr() as usize;
+            let mut pointers = Vec::new();
+            let mut want = Vec::new();
+            for page in (0..pages).rev() {
+                for at in [8usize, 3000] {
+                    let text = format!("P{page}_{at}=v\0");
+                    let start = offset + page * 4096 + at;
+                    block[start..start + text.len()].copy_from_slice(text.as_bytes());
+                    pointers.push((base + page * 4096 + at) as u64);
+                    want.push(text);
+                }
+            }
+            let mut entries = Entries::new(std::process::id() as i32, 0, true);
+            entries.heads = vec![[0u8; HEAD]; pointers.len()];
+            entries.lens = pointers
+                .iter()
+                .map(|&at| (PAGE - at % PAGE).min(HEAD as u64) as usize)
+                .collect();
+            entries.pointers = pointers;
+            let by_page = entries.read_heads_by_page();
+            assert_eq!(by_page, pages <= 16, "{pages} pages");
+            assert_eq!(entries.stop, None, "{pages} pages");
+            if by_page {
+                for (head, text) in entries.heads.iter().zip(&want) {
+                    assert!(head.starts_with(text.as_bytes()), "{pages} pages: {text:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_pointer_to_nothing_is_unreadable() {
         let array: [u64; 2] = [8, 0];

@@ -299,13 +299,22 @@ impl Reading {
 /// lists, or a security context for this process (/proc/self/attr/current reads EINVAL with
 /// none).
 fn mandatory_access_control() -> bool {
+    mandatory_access_control_in(
+        std::fs::read_to_string("/sys/kernel/security/lsm")
+            .ok()
+            .as_deref(),
+        std::fs::read("/proc/self/attr/current"),
+    )
+}
+
+/// `mandatory_access_control` of what securityfs lists (None: not mounted) and what
+/// /proc/self/attr/current reads.
+fn mandatory_access_control_in(lsm: Option<&str>, current: std::io::Result<Vec<u8>>) -> bool {
     const MAC: [&str; 4] = ["selinux", "apparmor", "smack", "tomoyo"];
-    if let Ok(list) = std::fs::read_to_string("/sys/kernel/security/lsm") {
-        if list.trim().split(',').any(|lsm| MAC.contains(&lsm)) {
-            return true;
-        }
+    if lsm.is_some_and(|list| list.trim().split(',').any(|lsm| MAC.contains(&lsm))) {
+        return true;
     }
-    match std::fs::read("/proc/self/attr/current") {
+    match current {
         Ok(context) => !context.is_empty(),
         Err(err) => !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)),
     }
@@ -603,5 +612,29 @@ mod tests {
         for (what, reading, reads) in rows {
             assert_eq!(reading.reads(), reads, "{what}");
         }
+    }
+
+    /// A mandatory access control module is taken to be there when securityfs lists one, or
+    /// when this process has a security context to read; none where that read says EINVAL (no
+    /// module keeps one) or ENOENT.
+    #[test]
+    fn a_security_module_is_seen_in_either_place() {
+        use super::mandatory_access_control_in as mac;
+        let none = || Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(!mac(None, none()));
+        assert!(!mac(Some("capability,yama,bpf\n"), none()));
+        assert!(!mac(
+            None,
+            Err(std::io::Error::from_raw_os_error(libc::ENOENT))
+        ));
+        assert!(mac(Some("lockdown,capability,apparmor\n"), none()));
+        assert!(mac(Some("capability,selinux"), none()));
+        assert!(mac(None, Ok(b"unconfined\n".to_vec())));
+        assert!(!mac(None, Ok(Vec::new())));
+        // Not readable for another reason: the side of giving the word.
+        assert!(mac(
+            None,
+            Err(std::io::Error::from_raw_os_error(libc::EACCES))
+        ));
     }
 }
