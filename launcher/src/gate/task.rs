@@ -298,3 +298,95 @@ pub(super) fn read_vectors(pid: i32, pieces: &mut [(u64, &mut [u8])]) -> usize {
     };
     n.max(0) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(uid: u32, gid: u32, groups: Vec<u32>, dac: Vec<caps::Capability>) -> Task {
+        Task {
+            tid: 0,
+            uid,
+            gid,
+            real_uid: uid,
+            real_gid: gid,
+            no_new_privs: false,
+            levels: Vec::new(),
+            started: std::cell::OnceCell::new(),
+            root: std::cell::OnceCell::new(),
+            groups,
+            dac,
+        }
+    }
+
+    /// The gate keeps its own identity only for a task whose user, group, supplementary
+    /// groups and DAC capabilities it already has; any one of them other, it takes on the
+    /// task's (and a file only its own user may read is then out of reach), and gives its own
+    /// back after.
+    #[test]
+    fn the_gates_own_identity_is_kept_only_for_a_task_of_the_same() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: taking on another user's identity needs root");
+            return;
+        }
+        let own = own();
+        let groups = own.groups.clone().unwrap_or_default();
+        let dac: Vec<caps::Capability> = [
+            caps::Capability::CAP_DAC_OVERRIDE,
+            caps::Capability::CAP_DAC_READ_SEARCH,
+        ]
+        .into_iter()
+        .filter(|cap| own.effective.as_ref().is_some_and(|e| e.contains(cap)))
+        .collect();
+        let private = std::env::temp_dir().join(format!("gate-task-{}", std::process::id()));
+        std::fs::write(&private, b"x").unwrap();
+        std::fs::set_permissions(
+            &private,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let mut other_groups = groups.clone();
+        other_groups.push(4242);
+        let rows = [
+            (
+                "the same",
+                task(own.uid, own.gid, groups.clone(), dac.clone()),
+                false,
+            ),
+            (
+                "the same, fewer capabilities",
+                task(own.uid, own.gid, groups.clone(), Vec::new()),
+                false,
+            ),
+            (
+                "another user",
+                task(65534, own.gid, groups.clone(), Vec::new()),
+                true,
+            ),
+            (
+                "another group",
+                task(own.uid, 65534, groups.clone(), dac.clone()),
+                true,
+            ),
+            (
+                "other groups",
+                task(own.uid, own.gid, other_groups, dac.clone()),
+                true,
+            ),
+        ];
+        for (what, task, taken) in rows {
+            let identity = FsIdentity::of(&task);
+            assert_eq!(identity.taken, taken, "{what}");
+            assert!(identity.exact, "{what}");
+            let readable = std::fs::File::open(&private).is_ok();
+            assert_eq!(readable, task.uid == own.uid, "{what}");
+            drop(identity);
+            assert!(
+                std::fs::File::open(&private).is_ok(),
+                "{what}: its own again"
+            );
+        }
+        let _ = std::fs::remove_file(&private);
+    }
+}
