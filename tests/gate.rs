@@ -1126,9 +1126,9 @@ fn the_refusal_line_goes_to_the_failing_processs_own_stderr() {
 /// The shim gives the gate its word (protocol::GATE_WORD, a prctl only the gate's filter
 /// answers) only where memlock-run said the gate may not read its process's memory (the third
 /// field of MEMLOCK_RUN_GATE): never under a gate with CAP_SYS_PTRACE (a root run), not from a
-/// dumpable process under an unprivileged gate of its own user, and before every exec where
-/// the process is non-dumpable (--no-dump) or the tree may become another user (CAP_SETUID
-/// and CAP_SETGID given). Each word costs an exec a second stop in the gate. Every exec runs,
+/// dumpable process under an unprivileged gate of its own user (with CAP_IPC_LOCK or
+/// without), and before every exec where the process is non-dumpable (--no-dump) or the tree
+/// may become another user (CAP_SETUID and CAP_SETGID given). Each word costs an exec a second stop in the gate. Every exec runs,
 /// either way; strace counts the words.
 #[test]
 fn the_shim_gives_its_word_only_where_the_gate_cannot_read_its_process() {
@@ -1147,7 +1147,7 @@ fn the_shim_gives_its_word_only_where_the_gate_cannot_read_its_process() {
     ];
     let mut may_switch = memlock_run_as_nobody_who_may_switch_users();
     may_switch.arg("--").args(script);
-    let rows: [(&str, Command, char, bool); 4] = [
+    let rows: [(&str, Command, char, bool); 5] = [
         (
             "root",
             as_caller().memlock_run(["--"].iter().chain(&script)),
@@ -1157,6 +1157,14 @@ fn the_shim_gives_its_word_only_where_the_gate_cannot_read_its_process() {
         (
             "nobody",
             as_nobody().memlock_run(["--"].iter().chain(&script)),
+            'd',
+            false,
+        ),
+        (
+            "nobody with CAP_IPC_LOCK",
+            as_nobody()
+                .ambient_ipc_lock()
+                .memlock_run(["--"].iter().chain(&script)),
             'd',
             false,
         ),

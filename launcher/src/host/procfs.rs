@@ -222,6 +222,44 @@ pub fn describe_limit(limit: u64) -> String {
 mod tests {
     use super::*;
 
+    /// Read in one read or many, a /proc file comes whole: one longer than the first buffer
+    /// (this thread's status with 3000 supplementary groups, which a single_open file writes
+    /// whole; smaps, which a seq_file writes a page at a time) as fs::read_to_string reads it.
+    #[test]
+    fn proc_files_longer_than_a_page_come_whole() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: setting 3000 supplementary groups needs root");
+            return;
+        }
+        let groups: Vec<libc::gid_t> = (10_000..13_000).collect();
+        // SAFETY: setgroups(2), the system call: this thread's groups only, a list of its
+        // length; given back below.
+        let own = nix::unistd::getgroups().unwrap();
+        assert_eq!(
+            unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) },
+            0
+        );
+        let status = "/proc/thread-self/status";
+        let (once, twice) = (read_whole_at_once(status), read_text(status));
+        let whole = fs::read_to_string(status).unwrap();
+        let own: Vec<libc::gid_t> = own.iter().map(|g| g.as_raw()).collect();
+        // SAFETY: as above, this thread's own groups again.
+        unsafe { libc::syscall(libc::SYS_setgroups, own.len(), own.as_ptr()) };
+        assert!(whole.len() > 4096, "{}", whole.len());
+        // Its memory figures move between reads; its groups and its lines do not.
+        let groups_of = |text: &str| field_of(text, "Groups").map(|g| g.split_whitespace().count());
+        let lines = |text: &str| text.lines().count();
+        for read in [once.unwrap(), twice.unwrap()] {
+            assert_eq!(groups_of(&read), Some(3000));
+            assert_eq!(lines(&read), lines(&whole));
+            assert!(read.ends_with('\n'));
+        }
+        // A seq_file's first read gives a page of it at most: more is read on.
+        let smaps = read_text("/proc/self/smaps").unwrap();
+        assert!(smaps.len() > 8192, "{}", smaps.len());
+    }
+
     #[test]
     fn this_process_reads_as_a_process() {
         let me = Process::read(std::process::id()).unwrap();
