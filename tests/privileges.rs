@@ -898,24 +898,32 @@ fn in_a_user_namespace_of_its_own_a_static_program_is_locked_or_refused_with_a_l
         return;
     };
     let rawexec = compile("rawexec.c", "rawexec", &[]);
-    // A directory only the namespace's root (nobody outside) may enter: the program is
-    // reached through it, as the tree's own files are.
+    // A directory of the namespace's root (nobody outside), 700: the program is reached
+    // through it, as the tree's own files are. Then 000: only the namespace's root, with the
+    // namespace's CAP_DAC_OVERRIDE, may enter it, and the gate, which cannot take that on,
+    // cannot look: a system call made past the shim is refused for it, not let through.
     let script = format!(
-        "d=$(mktemp -d) && chmod 700 \"$d\" && cp {lockreport} \"$d/s\" && {{ $RUN \"$d/s\"; echo status=$?; }}; rm -rf \"$d\"",
+        "d=$(mktemp -d) && cp {lockreport} \"$d/s\" && chmod $MODE \"$d\" && {{ $RUN \"$d/s\"; echo status=$?; }}; chmod 700 \"$d\"; rm -rf \"$d\"",
         lockreport = lockreport.display()
     );
-    for (how, run) in [
-        ("through libc", ""),
-        ("by the system call", rawexec.to_str().unwrap()),
+    for (how, run, mode) in [
+        ("through libc", "", "700"),
+        ("by the system call", rawexec.to_str().unwrap(), "700"),
+        ("through libc, from a directory of mode 000", "", "000"),
+        (
+            "by the system call, from a directory of mode 000",
+            rawexec.to_str().unwrap(),
+            "000",
+        ),
     ] {
         let mut cmd = as_nobody()
             .limit(CI_MEMLOCK)
             .memlock_run(["--", "unshare", "-Ur", "sh", "-c", &script]);
-        cmd.env("RUN", run);
+        cmd.env("RUN", run).env("MODE", mode);
         let out = output(cmd);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = stderr_of(&out);
-        if how == "through libc" {
+        if run.is_empty() {
             // The shim sends it through memlock-run, which locks it with ptrace.
             assert!(
                 stdout.contains("locked VmLck=") && stdout.contains("status=0"),
@@ -927,9 +935,13 @@ fn in_a_user_namespace_of_its_own_a_static_program_is_locked_or_refused_with_a_l
                 !stdout.contains("UNLOCKED") && stdout.contains("status=127"),
                 "{how}: not run:\n{stdout}\n{stderr}"
             );
+            let why = if mode == "000" {
+                "it cannot be read to be judged"
+            } else {
+                "statically linked"
+            };
             assert!(
-                stderr.contains("memlock-run: not executing ")
-                    && stderr.contains("statically linked"),
+                stderr.contains("memlock-run: not executing ") && stderr.contains(why),
                 "{how}: refused with the gate's line: {stderr}"
             );
         }
