@@ -322,6 +322,50 @@ fn the_tree_cannot_trace_the_gate() {
     }
 }
 
+/// The gate's limit of open files lowered by the tree to each count from none to 24: wherever
+/// the gate runs out of descriptors in its judgement (the task's status, its root, the
+/// program, its loader, the shim), the exec of a program whose loader is the tree's own (a copy
+/// of the system's ld.so, which would honour the preload: judged by what it is, it is not the
+/// system's) is refused with a line, and never runs: with too few descriptors to look its
+/// loader up, the gate once let it through unjudged.
+#[test]
+fn a_gate_starved_to_any_count_of_descriptors_lets_nothing_through_unjudged() {
+    if skip_unprivileged_run("the thief runs as nobody") {
+        return;
+    }
+    let dir = unique("starved-gate-loader");
+    std::fs::create_dir_all(&dir).expect("create the loader dir");
+    set_mode(&dir, 0o755);
+    let loader = dir.join("ld-linux-x86-64.so.2");
+    writing_executables(|| {
+        std::fs::copy("/lib64/ld-linux-x86-64.so.2", &loader).expect("copy ld.so");
+        set_mode(&loader, 0o755);
+    });
+    let flag = format!("-Wl,--dynamic-linker={}", loader.display());
+    let program = reachable_copy(
+        &compile("lockreport.c", "lockreport-starved-loader", &[&flag]),
+        "lockreport-starved-loader",
+    );
+    let mut judged_whole = false;
+    for most in 0..=24 {
+        let starve = format!("--starve={most}");
+        let (results, _, out) = thief_then(as_nobody(), &[], &[&starve], &program);
+        assert_eq!(result(&results, "starve"), "LOWERED", "{most}: {results:?}");
+        let stderr = stderr_of(&out);
+        assert!(
+            report(&out).is_none() && stderr.contains(NOT_EXECUTING),
+            "{most} descriptors: refused with a line, not run: {:?} {stderr}",
+            report(&out)
+        );
+        judged_whole |= stderr.contains("is not the system's");
+    }
+    assert!(
+        judged_whole,
+        "with descriptors enough, the loader is judged by what it is"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The gate's limits lowered by the tree: prlimit(2) of another process asks only for its
 /// user, which an unprivileged gate shares with its tree. With no descriptor left, the gate
 /// took the task it could not read for one that had gone, and a static program ran unlocked.

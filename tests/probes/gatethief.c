@@ -2,10 +2,10 @@
  * its tree may, once the gate is up (after 0.2 s: before, it holds memlock-run's descriptors
  * and the socket its listener comes through): PTRACE_SEIZE and PTRACE_ATTACH it, open its
  * /proc/PID/mem, take each of its first 256 descriptors with pidfd_getfd, looking for its
- * seccomp listener, and with --starve lower its limit of open files to none (prlimit, which
- * asks for no more than the gate's user). Then it execs PROGRAM, if one is given, with the
- * execve system call itself (past the shim).
- *   gatethief [--starve] [PROGRAM [ARGS...]]
+ * seccomp listener, and with --starve lower its limit of open files to none, or to N with
+ * --starve=N (prlimit, which asks for no more than the gate's user). Then it execs PROGRAM,
+ * if one is given, with the execve system call itself (past the shim).
+ *   gatethief [--starve[=N]] [PROGRAM [ARGS...]]
  * One line each on stdout:
  *   gatethief: gate pid PID uid UID
  *   gatethief: seize: ERROR | TRACED
@@ -116,10 +116,11 @@ int main(int argc, char **argv)
             say("getfd", "", 0, last);
     }
     int arg = 1;
-    if (argc > 1 && !strcmp(argv[1], "--starve")) {
+    if (argc > 1 && !strncmp(argv[1], "--starve", 8) && (!argv[1][8] || argv[1][8] == '=')) {
         arg++;
-        struct rlimit none = {0, 0};
-        rc = prlimit(pid, RLIMIT_NOFILE, &none, NULL);
+        rlim_t most = argv[1][8] == '=' ? (rlim_t)strtoul(argv[1] + 9, NULL, 10) : 0;
+        struct rlimit limit = {most, most};
+        rc = prlimit(pid, RLIMIT_NOFILE, &limit, NULL);
         say("starve", "LOWERED", rc == 0, errno);
     }
     fflush(stdout);

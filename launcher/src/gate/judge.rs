@@ -292,10 +292,20 @@ pub(super) fn judge(task: &Task, opened: File, meta: fs::Metadata, named: Option
             // not opened (an execute-only loader is judged too); one the kernel cannot open fails
             // the exec.
             if let Some(interp) = interp {
-                let found = find_as_task(task, libc::AT_FDCWD, 0, interp)
-                    .ok()
-                    .map(|(loader, _as_task)| loader.metadata());
-                // Not there, or not a regular file: the kernel fails the exec itself.
+                let found = match find_as_task(task, libc::AT_FDCWD, 0, interp) {
+                    Ok((loader, _as_task)) => Some(loader.metadata()),
+                    // Not there, or not for the task to reach: the kernel fails the exec.
+                    Err(Opened::Kernel) => None,
+                    // What the gate could not look up for itself (no descriptor left, an
+                    // identity it could not take on) is not judged, and not let through.
+                    Err(_) => {
+                        return Judged::Misses(format!(
+                            "its loader {} cannot be looked up to be judged",
+                            crate::say::printable(&String::from_utf8_lossy(interp))
+                        ))
+                    }
+                };
+                // Not a regular file: the kernel fails the exec itself.
                 if let Some(meta) = found {
                     let system = meta.is_ok_and(|m| {
                         !m.is_file()
