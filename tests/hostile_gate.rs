@@ -327,7 +327,8 @@ fn the_tree_cannot_trace_the_gate() {
 /// program, its loader, the shim), the exec of a program whose loader is the tree's own (a copy
 /// of the system's ld.so, which would honour the preload: judged by what it is, it is not the
 /// system's) is refused with a line, and never runs: with too few descriptors to look its
-/// loader up, the gate once let it through unjudged.
+/// loader up, the gate once let it through unjudged. A program of the system's loader, at each
+/// count, runs locked or is refused with a line.
 #[test]
 fn a_gate_starved_to_any_count_of_descriptors_lets_nothing_through_unjudged() {
     if skip_unprivileged_run("the thief runs as nobody") {
@@ -364,6 +365,25 @@ fn a_gate_starved_to_any_count_of_descriptors_lets_nothing_through_unjudged() {
         "with descriptors enough, the loader is judged by what it is"
     );
     let _ = std::fs::remove_dir_all(&dir);
+    // A program of the system's loader, at each count: locked, or refused with a line.
+    let Some(glibc) = lockreport_glibc() else {
+        return;
+    };
+    let glibc = reachable_copy(&glibc, "lockreport-glibc-starved");
+    let mut locked = false;
+    for most in 0..=24 {
+        let starve = format!("--starve={most}");
+        let (_, _, out) = thief_then(as_nobody(), &[], &[&starve], &glibc);
+        let line = report(&out);
+        let stderr = stderr_of(&out);
+        assert!(
+            line.as_deref().is_some_and(|l| l.starts_with("locked "))
+                || (line.is_none() && stderr.contains(NOT_EXECUTING)),
+            "{most} descriptors: locked or refused with a line: {line:?} {stderr}"
+        );
+        locked |= line.is_some();
+    }
+    assert!(locked, "with descriptors enough, it runs locked");
 }
 
 /// The gate's limits lowered by the tree: prlimit(2) of another process asks only for its
