@@ -703,16 +703,8 @@ fn a_loader_named_like_glibcs_is_judged_by_what_it_is() {
     let Some(system) = glibc_lockreport() else {
         return;
     };
-    let dir = unique("foreign-loader");
-    std::fs::create_dir_all(&dir).expect("create the loader dir");
-    set_mode(&dir, 0o755);
+    let (dir, program) = foreign_loader_program("lockreport-foreign-loader");
     let loader = dir.join("ld-linux-x86-64.so.2");
-    writing_executables(|| {
-        std::fs::copy("/lib64/ld-linux-x86-64.so.2", &loader).expect("copy ld.so");
-        set_mode(&loader, 0o755);
-    });
-    let flag = format!("-Wl,--dynamic-linker={}", loader.display());
-    let program = compile("lockreport.c", "lockreport-foreign-loader", &[&flag]);
     let out = output(memlock_run(["--".as_ref(), program.as_os_str()]));
     assert_locked(&out);
     let [(_, through_libc), (how, raw)] = both_ways(&as_caller(), &[], &program);

@@ -334,19 +334,8 @@ fn a_gate_starved_to_any_count_of_descriptors_lets_nothing_through_unjudged() {
     if skip_unprivileged_run("the thief runs as nobody") {
         return;
     }
-    let dir = unique("starved-gate-loader");
-    std::fs::create_dir_all(&dir).expect("create the loader dir");
-    set_mode(&dir, 0o755);
-    let loader = dir.join("ld-linux-x86-64.so.2");
-    writing_executables(|| {
-        std::fs::copy("/lib64/ld-linux-x86-64.so.2", &loader).expect("copy ld.so");
-        set_mode(&loader, 0o755);
-    });
-    let flag = format!("-Wl,--dynamic-linker={}", loader.display());
-    let program = reachable_copy(
-        &compile("lockreport.c", "lockreport-starved-loader", &[&flag]),
-        "lockreport-starved-loader",
-    );
+    let (dir, program) = foreign_loader_program("lockreport-starved-loader");
+    let program = reachable_copy(&program, "lockreport-starved-loader");
     let mut judged_whole = false;
     for most in 0..=24 {
         let starve = format!("--starve={most}");

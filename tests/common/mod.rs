@@ -1092,6 +1092,24 @@ pub fn report(out: &Output) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A directory of its own (`unique(name)`) holding a copy of the system's ld.so, named like
+/// glibc's (`ld-linux-x86-64.so.2`), and tests/probes/lockreport.c built with that copy as its
+/// PT_INTERP: a loader of the tree's making, which the shim and the gate judge by what it is.
+/// (The copy honours LD_PRELOAD: a program of it that runs says "locked".) The directory, and
+/// the program (`NAME`, beside the other test programs).
+pub fn foreign_loader_program(name: &str) -> (PathBuf, PathBuf) {
+    let dir = unique(name);
+    std::fs::create_dir_all(&dir).expect("create the loader dir");
+    set_mode(&dir, 0o755);
+    let loader = dir.join("ld-linux-x86-64.so.2");
+    writing_executables(|| {
+        std::fs::copy("/lib64/ld-linux-x86-64.so.2", &loader).expect("copy ld.so");
+        set_mode(&loader, 0o755);
+    });
+    let flag = format!("-Wl,--dynamic-linker={}", loader.display());
+    (dir, compile("lockreport.c", name, &[&flag]))
+}
+
 /// A copy of `path` every user can execute, for the runs as nobody.
 pub fn reachable_copy(path: &Path, name: &str) -> PathBuf {
     let dir = bin_dir();
