@@ -50,7 +50,7 @@ pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {
     }
     // Before the user switch, which drops the CAP_SYS_ADMIN a filter without no_new_privs needs.
     let armed = match plan.gate {
-        Gate::Armed { arming, .. } => {
+        Gate::Armed { arming, reads, .. } => {
             // The plan refuses an armed gate without memlock-run's own file.
             let launcher_id = host.exe.as_ref().map_or((0, 0), |e| e.id);
             gate::arm(
@@ -62,7 +62,7 @@ pub fn run(mut plan: Plan, host: &Host) -> Result<Infallible> {
                     launcher_id,
                 },
                 arming,
-                plan.user.is_some(),
+                reads,
             )?
         }
         _ => None,

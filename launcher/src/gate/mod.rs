@@ -31,7 +31,7 @@
 //! and environment (process_vm_readv, a page at a time), one walk each for the program, its
 //! loader and the shim, the program's first page. The shim's word (protocol::GATE_WORD), a
 //! second stop in the gate, is given only where the gate may not read the task
-//! (protocol::GateReads, judged by `reads` when the gate is armed).
+//! (protocol::GateReads, judged by the plan: `crate::plan::gate::reads`).
 //!
 //! What it reads of a task is bounded by what execve itself accepts, and never judged in part:
 //! the environment a batch and a judged entry at a time, refused with a line (E2BIG) past
@@ -137,9 +137,12 @@ pub struct Judgement {
 
 /// Starts the gate and installs the filter in this process, which then execs COMMAND; None
 /// when the tree already has a listener (an outer run's gate, which then answers for it).
-/// `switches_user`: the tree runs as another user (--user).
-pub fn arm(context: Judgement, arming: Arming, switches_user: bool) -> Result<Option<Armed>> {
-    let reads = reads(arming, switches_user);
+/// `reads`: whose memory the gate will read, as the plan judged it (crate::plan::gate).
+pub fn arm(
+    context: Judgement,
+    arming: Arming,
+    reads: memlock_run_protocol::GateReads,
+) -> Result<Option<Armed>> {
     let mut pair = [0 as RawFd; 2];
     // SAFETY: socketpair fills two descriptors.
     if unsafe {
@@ -220,104 +223,6 @@ pub fn arm(context: Judgement, arming: Arming, switches_user: bool) -> Result<Op
         cookie,
         reads,
     }))
-}
-
-/// Whose memory the gate, forked from this process as it is now, can read (process_vm_readv:
-/// PTRACE_MODE_ATTACH over the task), so that the shim knows when its word is needed
-/// (protocol::GateReads). Where a rule cannot be judged from here, the word.
-///
-/// CAP_SYS_PTRACE reaches every process (its namespace's and those below it), dumpable or not,
-/// unless Yama's scope 3 forbids attaching at all. Without it, the kernel asks for the same
-/// user and group IDs (real, effective and saved), permitted capabilities within the gate's,
-/// and a dumpable task: a tree under no_new_privs, run as memlock-run's own user without
-/// CAP_SETUID or CAP_SETGID, gains no ID or capability by exec or otherwise, and a user
-/// namespace one of its processes makes is the gate's user's own; Yama's scope 1 or 2 would
-/// still deny the gate (no ancestor of the tree). A mandatory
-/// access control module (SELinux, AppArmor, Smack) may deny either: the word, always.
-fn reads(arming: Arming, switches_user: bool) -> memlock_run_protocol::GateReads {
-    let has = |set, cap| caps::has_cap(None, set, cap);
-    let (mut uids, mut gids) = ([0; 3], [0; 3]);
-    // SAFETY: getresuid and getresgid fill the three IDs they are given.
-    let read = unsafe {
-        libc::getresuid(&mut uids[0], &mut uids[1], &mut uids[2]) == 0
-            && libc::getresgid(&mut gids[0], &mut gids[1], &mut gids[2]) == 0
-    };
-    Reading {
-        mandatory_access_control: mandatory_access_control(),
-        yama: crate::host::procfs::yama_scope(),
-        ptrace: has(caps::CapSet::Effective, caps::Capability::CAP_SYS_PTRACE).unwrap_or(false),
-        no_new_privs: matches!(arming, Arming::SetsNoNewPrivs | Arming::AlreadyNoNewPrivs),
-        // A tree that may hold CAP_SETUID or CAP_SETGID (given them by memlock-run's caller)
-        // may become another user, whose processes the gate cannot read, dumpable or not.
-        switches_user: switches_user
-            || [caps::Capability::CAP_SETUID, caps::Capability::CAP_SETGID]
-                .into_iter()
-                .any(|cap| has(caps::CapSet::Permitted, cap).unwrap_or(true)),
-        ids: read.then_some((uids, gids)),
-    }
-    .reads()
-}
-
-/// What `reads` judges by.
-struct Reading {
-    mandatory_access_control: bool,
-    /// kernel.yama.ptrace_scope, where Yama is built in.
-    yama: Option<u8>,
-    /// CAP_SYS_PTRACE in the effective set.
-    ptrace: bool,
-    /// The tree runs under no_new_privs.
-    no_new_privs: bool,
-    /// The tree runs as, or may become, another user.
-    switches_user: bool,
-    /// memlock-run's real, effective and saved user and group IDs.
-    ids: Option<([u32; 3], [u32; 3])>,
-}
-
-impl Reading {
-    fn reads(&self) -> memlock_run_protocol::GateReads {
-        use memlock_run_protocol::GateReads;
-        if self.mandatory_access_control {
-            return GateReads::Word;
-        }
-        if self.ptrace && self.yama.map_or(true, |scope| scope < 3) {
-            return GateReads::All;
-        }
-        let one = |[real, effective, saved]: [u32; 3]| real == effective && effective == saved;
-        let own_ids = self.ids.is_some_and(|(uids, gids)| one(uids) && one(gids));
-        if self.no_new_privs
-            && !self.switches_user
-            && own_ids
-            && self.yama.map_or(true, |scope| scope == 0)
-        {
-            return GateReads::Dumpable;
-        }
-        GateReads::Word
-    }
-}
-
-/// Whether a mandatory access control module may have a word on tracing: the LSMs securityfs
-/// lists, or a security context for this process (/proc/self/attr/current reads EINVAL with
-/// none).
-fn mandatory_access_control() -> bool {
-    mandatory_access_control_in(
-        std::fs::read_to_string("/sys/kernel/security/lsm")
-            .ok()
-            .as_deref(),
-        std::fs::read("/proc/self/attr/current"),
-    )
-}
-
-/// `mandatory_access_control` of what securityfs lists (None: not mounted) and what
-/// /proc/self/attr/current reads.
-fn mandatory_access_control_in(lsm: Option<&str>, current: std::io::Result<Vec<u8>>) -> bool {
-    const MAC: [&str; 4] = ["selinux", "apparmor", "smack", "tomoyo"];
-    if lsm.is_some_and(|list| list.trim().split(',').any(|lsm| MAC.contains(&lsm))) {
-        return true;
-    }
-    match current {
-        Ok(context) => !context.is_empty(),
-        Err(err) => !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)),
-    }
 }
 
 /// Runs `spawn` with this process non-dumpable, as what it forks is from its first instruction
@@ -456,185 +361,5 @@ fn recv_fd(socket: RawFd) -> Option<OwnedFd> {
         }
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
         Some(OwnedFd::from_raw_fd(fd))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Reading;
-    use memlock_run_protocol::GateReads::{self, All, Dumpable, Word};
-
-    /// Which processes the gate reads, by each rule of `reads`: CAP_SYS_PTRACE (all, unless
-    /// Yama's scope 3), or no_new_privs with the tree's own IDs, one of each, and no Yama
-    /// restriction (the dumpable ones); the word wherever a mandatory access control module
-    /// may deny it, or anything else is not so.
-    #[test]
-    fn what_the_gate_reads_follows_the_kernels_rules_for_reading_a_process() {
-        let own = Some(([1000; 3], [1000; 3]));
-        let base = Reading {
-            mandatory_access_control: false,
-            yama: None,
-            ptrace: false,
-            no_new_privs: true,
-            switches_user: false,
-            ids: own,
-        };
-        let rows: [(&str, Reading, GateReads); 17] = [
-            ("unprivileged, no Yama", Reading { ..base }, Dumpable),
-            (
-                "Yama 0",
-                Reading {
-                    yama: Some(0),
-                    ..base
-                },
-                Dumpable,
-            ),
-            (
-                "Yama 1",
-                Reading {
-                    yama: Some(1),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "Yama 2",
-                Reading {
-                    yama: Some(2),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "no no_new_privs",
-                Reading {
-                    no_new_privs: false,
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "another user",
-                Reading {
-                    switches_user: true,
-                    ..base
-                },
-                Word,
-            ),
-            ("IDs unread", Reading { ids: None, ..base }, Word),
-            (
-                "saved uid",
-                Reading {
-                    ids: Some(([1000, 1000, 0], [1000; 3])),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "real uid",
-                Reading {
-                    ids: Some(([0, 1000, 1000], [1000; 3])),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "saved gid",
-                Reading {
-                    ids: Some(([1000; 3], [1000, 1000, 0])),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "real gid",
-                Reading {
-                    ids: Some(([1000; 3], [0, 1000, 1000])),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "ptrace",
-                Reading {
-                    ptrace: true,
-                    no_new_privs: false,
-                    ids: None,
-                    ..base
-                },
-                All,
-            ),
-            (
-                "ptrace, Yama 2",
-                Reading {
-                    ptrace: true,
-                    yama: Some(2),
-                    ..base
-                },
-                All,
-            ),
-            (
-                "ptrace, Yama 3",
-                Reading {
-                    ptrace: true,
-                    yama: Some(3),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "ptrace, Yama 3, own",
-                Reading {
-                    ptrace: true,
-                    yama: Some(3),
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "MAC, ptrace",
-                Reading {
-                    mandatory_access_control: true,
-                    ptrace: true,
-                    ..base
-                },
-                Word,
-            ),
-            (
-                "MAC",
-                Reading {
-                    mandatory_access_control: true,
-                    ..base
-                },
-                Word,
-            ),
-        ];
-        for (what, reading, reads) in rows {
-            assert_eq!(reading.reads(), reads, "{what}");
-        }
-    }
-
-    /// A mandatory access control module is taken to be there when securityfs lists one, or
-    /// when this process has a security context to read; none where that read says EINVAL (no
-    /// module keeps one) or ENOENT.
-    #[test]
-    fn a_security_module_is_seen_in_either_place() {
-        use super::mandatory_access_control_in as mac;
-        let none = || Err(std::io::Error::from_raw_os_error(libc::EINVAL));
-        assert!(!mac(None, none()));
-        assert!(!mac(Some("capability,yama,bpf\n"), none()));
-        assert!(!mac(
-            None,
-            Err(std::io::Error::from_raw_os_error(libc::ENOENT))
-        ));
-        assert!(mac(Some("lockdown,capability,apparmor\n"), none()));
-        assert!(mac(Some("capability,selinux"), none()));
-        assert!(mac(None, Ok(b"unconfined\n".to_vec())));
-        assert!(!mac(None, Ok(Vec::new())));
-        // Not readable for another reason: the side of giving the word.
-        assert!(mac(
-            None,
-            Err(std::io::Error::from_raw_os_error(libc::EACCES))
-        ));
     }
 }

@@ -45,6 +45,9 @@ pub struct Host {
     pub kernel: Option<(u32, u32)>,
     /// `kernel.yama.ptrace_scope`, where Yama is built in.
     pub yama: Option<u8>,
+    /// A mandatory access control module (SELinux, AppArmor, Smack, TOMOYO) may have a say
+    /// in who reads whose memory ([`procfs::mandatory_access_control`]).
+    pub mac: bool,
     pub pid: u32,
     /// The process tracing memlock-run, with its name.
     pub tracer: Option<(i32, String)>,
@@ -185,6 +188,7 @@ impl Host {
             env: std::env::vars_os().collect(),
             kernel: kernel_release(),
             yama: procfs::yama_scope(),
+            mac: procfs::mandatory_access_control(),
             pid: std::process::id(),
             tracer: procfs::tracer_in(&status),
             seccomp: Seccomp {
@@ -341,6 +345,7 @@ pub mod fixture {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             kernel: Some((6, 1)),
             yama: None,
+            mac: false,
             pid: 4242,
             tracer: None,
             seccomp: Seccomp {

@@ -88,6 +88,31 @@ pub fn tracer_in(status: &str) -> Option<(i32, String)> {
     })
 }
 
+/// Whether a mandatory access control module may have a word on tracing: one securityfs
+/// lists, or a security context for this process (/proc/self/attr/current reads EINVAL with
+/// none).
+pub fn mandatory_access_control() -> bool {
+    mandatory_access_control_in(
+        fs::read_to_string("/sys/kernel/security/lsm")
+            .ok()
+            .as_deref(),
+        fs::read("/proc/self/attr/current"),
+    )
+}
+
+/// `mandatory_access_control` of what securityfs lists (None: not mounted) and what
+/// /proc/self/attr/current reads.
+fn mandatory_access_control_in(lsm: Option<&str>, current: std::io::Result<Vec<u8>>) -> bool {
+    const MAC: [&str; 4] = ["selinux", "apparmor", "smack", "tomoyo"];
+    if lsm.is_some_and(|list| list.trim().split(',').any(|lsm| MAC.contains(&lsm))) {
+        return true;
+    }
+    match current {
+        Ok(context) => !context.is_empty(),
+        Err(err) => !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)),
+    }
+}
+
 /// The kernel's `kernel.yama.ptrace_scope`, where Yama is built in.
 pub fn yama_scope() -> Option<u8> {
     fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
@@ -221,6 +246,30 @@ pub fn describe_limit(limit: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mandatory access control module is taken to be there when securityfs lists one, or
+    /// when this process has a security context to read; none where that read says EINVAL (no
+    /// module keeps one) or ENOENT.
+    #[test]
+    fn a_security_module_is_seen_in_either_place() {
+        use super::mandatory_access_control_in as mac;
+        let none = || Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(!mac(None, none()));
+        assert!(!mac(Some("capability,yama,bpf\n"), none()));
+        assert!(!mac(
+            None,
+            Err(std::io::Error::from_raw_os_error(libc::ENOENT))
+        ));
+        assert!(mac(Some("lockdown,capability,apparmor\n"), none()));
+        assert!(mac(Some("capability,selinux"), none()));
+        assert!(mac(None, Ok(b"unconfined\n".to_vec())));
+        assert!(!mac(None, Ok(Vec::new())));
+        // Not readable for another reason: the side of giving the word.
+        assert!(mac(
+            None,
+            Err(std::io::Error::from_raw_os_error(libc::EACCES))
+        ));
+    }
 
     /// Read in one read or many, a /proc file comes whole: one longer than the first buffer
     /// (this thread's status with 3000 supplementary groups, which a single_open file writes

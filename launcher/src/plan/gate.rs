@@ -2,6 +2,7 @@
 //! `crate::gate`): the rule a run applies and `--dry-run` and `--check` show.
 
 use caps::Capability;
+use memlock_run_protocol::GateReads;
 
 use super::Request;
 use crate::host::Host;
@@ -41,6 +42,9 @@ pub enum Gate {
         /// without CAP_SYS_PTRACE): it takes the shim's word for the execs the shim judged,
         /// and refuses an execve system call such a process makes itself.
         unreadable: bool,
+        /// Whose memory the gate can read, which the shim is told: where it can, the shim
+        /// need not give its word (see [`reads`]).
+        reads: GateReads,
     },
     /// This kernel or this process cannot have one, and why: the run is refused, or under
     /// `--on-failure warn` goes on without it.
@@ -61,10 +65,47 @@ impl Gate {
                 arming,
                 unreadable: (request.no_dump || other_user)
                     && !host.has_effective(Capability::CAP_SYS_PTRACE),
+                reads: reads(arming, host, other_user),
             },
             Err(why) => Gate::Missing { why },
         }
     }
+}
+
+/// Whose memory the gate, forked from memlock-run as `host` says it is, can read
+/// (process_vm_readv: PTRACE_MODE_ATTACH over the task), so that the shim knows when its word
+/// is needed (protocol::GateReads). Where a rule cannot be judged from here, the word.
+///
+/// CAP_SYS_PTRACE reaches every process (its namespace's and those below it), dumpable or not,
+/// unless Yama's scope 3 forbids attaching at all. Without it, the kernel asks for the same
+/// user and group IDs (real, effective and saved: the saved ones are the effective ones after
+/// memlock-run's own exec), permitted capabilities within the gate's, and a dumpable task: a
+/// tree under no_new_privs, run as memlock-run's own user (`other_user`: --user) without
+/// CAP_SETUID or CAP_SETGID to pass on, gains no ID or capability by exec or otherwise, and a
+/// user namespace one of its processes makes is the gate's user's own; Yama's scope 1 or 2
+/// would still deny the gate (no ancestor of the tree). A mandatory access control module
+/// may deny either: the word, always.
+pub fn reads(arming: Arming, host: &Host, other_user: bool) -> GateReads {
+    let yama = host.yama;
+    if host.mac {
+        return GateReads::Word;
+    }
+    if host.has_effective(Capability::CAP_SYS_PTRACE) && yama.map_or(true, |scope| scope < 3) {
+        return GateReads::All;
+    }
+    let may_switch = [Capability::CAP_SETUID, Capability::CAP_SETGID]
+        .iter()
+        .any(|cap| host.caps.permitted.contains(cap));
+    let own_ids = host.ids.uid == host.ids.euid && host.ids.gid == host.ids.egid;
+    if matches!(arming, Arming::SetsNoNewPrivs | Arming::AlreadyNoNewPrivs)
+        && !other_user
+        && !may_switch
+        && own_ids
+        && yama.map_or(true, |scope| scope == 0)
+    {
+        return GateReads::Dumpable;
+    }
+    GateReads::Word
 }
 
 /// How this run would arm the gate, or why this kernel or this process cannot have one.

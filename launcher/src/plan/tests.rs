@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use caps::{Capability, CapsHashSet};
-use memlock_run_protocol::{LockFlags, OnFailure};
+use memlock_run_protocol::{GateReads, LockFlags, OnFailure};
 
 use super::*;
 use crate::host::fixture::{self, MIB};
@@ -636,14 +636,16 @@ fn the_exec_gate() {
         arming(fixture::root(), request(&dynamic)),
         Gate::Armed {
             arming: Arming::Admin,
-            unreadable: false
+            unreadable: false,
+            reads: GateReads::All,
         }
     );
     assert_eq!(
         arming(fixture::user(), request(&dynamic)),
         Gate::Armed {
             arming: Arming::SetsNoNewPrivs,
-            unreadable: false
+            unreadable: false,
+            reads: GateReads::Dumpable,
         }
     );
     assert_eq!(
@@ -659,7 +661,8 @@ fn the_exec_gate() {
         ),
         Gate::Armed {
             arming: Arming::AlreadyNoNewPrivs,
-            unreadable: true
+            unreadable: true,
+            reads: GateReads::Dumpable,
         },
         "a non-dumpable tree is unreadable without CAP_SYS_PTRACE"
     );
@@ -1747,4 +1750,143 @@ fn an_audit_library_is_refused_unless_on_failure_warn() {
         topics(&Plan::build(request(&dynamic), &host)),
         Vec::<&str>::new()
     );
+}
+
+/// Which processes the gate reads (gate::reads), by each rule: CAP_SYS_PTRACE (all, unless
+/// Yama's scope 3), or no_new_privs with the tree's own IDs, one of each, no CAP_SETUID or
+/// CAP_SETGID to pass on and no Yama restriction (the dumpable ones); the word wherever a
+/// mandatory access control module may deny it, or anything else is not so.
+#[test]
+fn what_the_gate_reads_follows_the_kernels_rules_for_reading_a_process() {
+    use super::gate::reads;
+    use GateReads::{All, Dumpable, Word};
+    let with = |caps: &[Capability]| {
+        let mut host = fixture::user();
+        host.caps.permitted = caps.iter().copied().collect();
+        host.caps.effective = host.caps.permitted.clone();
+        host
+    };
+    let user = fixture::user;
+    let ids = |uid, euid, gid, egid| Host {
+        ids: crate::host::Ids {
+            uid,
+            euid,
+            gid,
+            egid,
+        },
+        ..user()
+    };
+    let ptrace = || with(&[Capability::CAP_SYS_PTRACE]);
+    let sets = Arming::SetsNoNewPrivs;
+    let rows: [(&str, Host, Arming, bool, GateReads); 19] = [
+        ("unprivileged, no Yama", user(), sets, false, Dumpable),
+        (
+            "already no_new_privs",
+            user(),
+            Arming::AlreadyNoNewPrivs,
+            false,
+            Dumpable,
+        ),
+        (
+            "Yama 0",
+            Host {
+                yama: Some(0),
+                ..user()
+            },
+            sets,
+            false,
+            Dumpable,
+        ),
+        (
+            "Yama 1",
+            Host {
+                yama: Some(1),
+                ..user()
+            },
+            sets,
+            false,
+            Word,
+        ),
+        (
+            "Yama 2",
+            Host {
+                yama: Some(2),
+                ..user()
+            },
+            sets,
+            false,
+            Word,
+        ),
+        ("no no_new_privs", user(), Arming::Admin, false, Word),
+        ("--user", user(), sets, true, Word),
+        (
+            "CAP_SETUID",
+            with(&[Capability::CAP_SETUID]),
+            sets,
+            false,
+            Word,
+        ),
+        (
+            "CAP_SETGID",
+            with(&[Capability::CAP_SETGID]),
+            sets,
+            false,
+            Word,
+        ),
+        (
+            "CAP_IPC_LOCK",
+            with(&[Capability::CAP_IPC_LOCK]),
+            sets,
+            false,
+            Dumpable,
+        ),
+        ("real uid", ids(0, 1000, 1000, 1000), sets, false, Word),
+        ("effective uid", ids(1000, 0, 1000, 1000), sets, false, Word),
+        ("real gid", ids(1000, 1000, 0, 1000), sets, false, Word),
+        ("effective gid", ids(1000, 1000, 1000, 0), sets, false, Word),
+        ("root", fixture::root(), Arming::Admin, true, All),
+        (
+            "ptrace, Yama 2",
+            Host {
+                yama: Some(2),
+                ..ptrace()
+            },
+            sets,
+            false,
+            All,
+        ),
+        (
+            "ptrace, Yama 3",
+            Host {
+                yama: Some(3),
+                ..ptrace()
+            },
+            sets,
+            false,
+            Word,
+        ),
+        (
+            "MAC, ptrace",
+            Host {
+                mac: true,
+                ..fixture::root()
+            },
+            Arming::Admin,
+            false,
+            Word,
+        ),
+        (
+            "MAC",
+            Host {
+                mac: true,
+                ..user()
+            },
+            sets,
+            false,
+            Word,
+        ),
+    ];
+    for (what, host, arming, other_user, want) in rows {
+        assert_eq!(reads(arming, &host, other_user), want, "{what}");
+    }
 }

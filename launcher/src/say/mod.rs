@@ -29,7 +29,9 @@ pub fn gate_text(plan: &Plan) -> Option<String> {
         Gate::Off => Some(GATE_OFF.to_owned()),
         // Under --on-failure exit the plan refuses the run, which is then not rendered.
         Gate::Missing { why } => Some(crate::plan::gate::none_warned(why)),
-        Gate::Armed { arming, unreadable } => {
+        Gate::Armed {
+            arming, unreadable, ..
+        } => {
             let mut text = "armed: the execve system calls the tree makes itself, past the shim (Go's os/exec, \
                             static programs), are judged by the shim's rules; "
                 .to_owned();
