@@ -178,13 +178,17 @@ fn an_unprivileged_run_sets_no_new_privs_and_arms_the_gate() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     let line = dry_run_gate_line(&out);
     assert!(
-        line.starts_with("armed:") && line.contains("memlock-run sets no_new_privs first"),
+        line.starts_with("armed:")
+            && line.contains("memlock-run sets no_new_privs first")
+            && line.contains("it reads the tree's dumpable processes"),
         "{line}"
     );
     let out = output(memlock_run(["--dry-run", "--", "/bin/true"]));
     let line = dry_run_gate_line(&out);
     assert!(
-        line.starts_with("armed:") && line.contains("memlock-run holds CAP_SYS_ADMIN"),
+        line.starts_with("armed:")
+            && line.contains("memlock-run holds CAP_SYS_ADMIN")
+            && line.contains("it reads every process of the tree (CAP_SYS_PTRACE)"),
         "{line}"
     );
 

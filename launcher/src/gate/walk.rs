@@ -29,9 +29,12 @@ pub(super) fn open_as_task(task: &Task, dirfd: i32, flags: i32, path: &[u8]) -> 
         Ok(found) => found,
         Err(opened) => return opened,
     };
-    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not read.
-    let Some(meta) = found.metadata().ok().filter(fs::Metadata::is_file) else {
-        return Opened::Kernel;
+    // Only a regular file is executed (EACCES otherwise); a device or FIFO is not read. What
+    // the gate cannot stat (its own failure) is not judged.
+    let meta = match found.metadata() {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Opened::Kernel,
+        Err(_) => return Opened::Unreadable,
     };
     if readable {
         return Opened::File(found, Box::new(meta));

@@ -14,6 +14,8 @@ pub mod dry_run;
 pub mod finding;
 pub mod status;
 
+use memlock_run_protocol::GateReads;
+
 use crate::plan::{Arming, Gate, Plan};
 
 /// An inheriting run without its gate (`--no-exec-gate`).
@@ -30,7 +32,9 @@ pub fn gate_text(plan: &Plan) -> Option<String> {
         // Under --on-failure exit the plan refuses the run, which is then not rendered.
         Gate::Missing { why } => Some(crate::plan::gate::none_warned(why)),
         Gate::Armed {
-            arming, unreadable, ..
+            arming,
+            unreadable,
+            reads,
         } => {
             let mut text = "armed: the execve system calls the tree makes itself, past the shim (Go's os/exec, \
                             static programs), are judged by the shim's rules; "
@@ -62,6 +66,20 @@ pub fn gate_text(plan: &Plan) -> Option<String> {
                     }
                 ));
             }
+            text.push_str(match reads {
+                GateReads::All => {
+                    "; it reads every process of the tree (CAP_SYS_PTRACE), so the shim need not tell it of the \
+                     execs it judged"
+                }
+                GateReads::Dumpable => {
+                    "; it reads the tree's dumpable processes, so the shim tells it of an exec it judged only from a \
+                     non-dumpable process or one holding a capability"
+                }
+                GateReads::Word => {
+                    "; the shim tells it of every exec it judged (Yama, a security module or another user may keep \
+                     it from reading the tree's processes), a second stop in the gate for each"
+                }
+            });
             Some(text)
         }
     }
